@@ -1,0 +1,145 @@
+//! One error type for every handler, mapped to a status code and a JSON body
+//! `{"error": {"code", "message"}}`. A 5xx body is opaque: it names the request
+//! id, and the cause goes to the log.
+
+use crate::request_id;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("not found")]
+    NotFound,
+    #[error("request body is too large (limit {limit} bytes)")]
+    PayloadTooLarge { limit: usize },
+    #[error("unsupported content type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("service temporarily unavailable")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized => "unauthorized",
+            Self::NotFound => "not_found",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Invalid { .. } => "invalid",
+            Self::Conflict(_) => "conflict",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let request_id = request_id::current();
+        let mut body = json!({ "code": self.code(), "message": self.to_string() });
+        match self {
+            Self::Invalid { field, .. } => body["field"] = json!(field),
+            Self::Unavailable(cause) | Self::Internal(cause) => {
+                tracing::error!(request_id = %request_id, code = self.code(), cause = %cause, "request failed");
+                body["request_id"] = json!(request_id);
+            }
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::Unavailable(_) = self {
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if let Self::Unauthorized = self {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(json!({ "error": body }))
+    }
+}
+
+impl From<sluice_events::AppendError> for ApiError {
+    fn from(e: sluice_events::AppendError) -> Self {
+        use sluice_events::AppendError as E;
+        match e {
+            E::Conflict { .. } => Self::Conflict("the resource changed meanwhile; retry".into()),
+            E::Invalid(cause) => Self::Internal(cause),
+            E::Unavailable(cause) => Self::Unavailable(cause),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<r2d2_error::PoolError> for ApiError {
+    fn from(e: r2d2_error::PoolError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+mod r2d2_error {
+    pub type PoolError = diesel::r2d2::PoolError;
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl From<actix_web::error::JsonPayloadError> for ApiError {
+    fn from(e: actix_web::error::JsonPayloadError) -> Self {
+        use actix_web::error::JsonPayloadError as J;
+        match e {
+            J::OverflowKnownLength { limit, .. } | J::Overflow { limit } => {
+                Self::PayloadTooLarge { limit }
+            }
+            J::ContentType => Self::UnsupportedMediaType("expected application/json".into()),
+            J::Deserialize(err) if err.is_data() => Self::Invalid {
+                field: data_error_field(&err.to_string()),
+                message: format!("invalid request body: {err}"),
+            },
+            J::Deserialize(err) => {
+                Self::BadRequest(format!("request body is not valid JSON: {err}"))
+            }
+            other => Self::BadRequest(format!("unreadable request body: {other}")),
+        }
+    }
+}
+
+/// serde names the offending field in backticks; that is the field we report.
+fn data_error_field(message: &str) -> String {
+    message
+        .split('`')
+        .nth(1)
+        .map(str::to_owned)
+        .unwrap_or_else(|| "body".into())
+}

@@ -1,0 +1,106 @@
+//! The HTTP API (actix-web). Handlers validate, append events through the
+//! appender, and read projections; long work happens in the workers.
+
+pub mod error;
+mod operator;
+mod request_id;
+mod routes;
+pub mod telemetry;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use error::ApiError;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use sluice_events::Platform;
+use std::net::TcpListener;
+use telemetry::Metrics;
+
+/// Largest JSON body accepted by any endpoint.
+pub const JSON_LIMIT: usize = 256 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// `host:port`; port 0 picks a free port (tests).
+    pub bind: String,
+    /// Bearer token for the operator endpoints; none disables them.
+    pub ops_token: Option<SecretString>,
+    pub workers: usize,
+}
+
+/// Shared by every handler.
+pub struct AppState {
+    pub platform: Platform,
+    ops_token_sha256: Option<[u8; 32]>,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds the listener and builds the server; it runs once awaited.
+    pub fn build(config: &ApiConfig, platform: Platform) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(&config.bind)?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            platform: platform.clone(),
+            ops_token_sha256: config
+                .ops_token
+                .as_ref()
+                .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
+        });
+        let metrics = web::Data::new(Metrics::new(&platform.metrics));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(metrics.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(JSON_LIMIT)
+                        .error_handler(|e, _| ApiError::from(e).into()),
+                )
+                .app_data(
+                    web::PathConfig::default().error_handler(|_, _| ApiError::NotFound.into()),
+                )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::BadRequest(format!("invalid query string: {e}")).into()
+                }))
+                .wrap(from_fn(telemetry::middleware))
+                .configure(routes)
+                .default_service(web::to(|| async { Err::<&str, _>(ApiError::NotFound) }))
+        })
+        .workers(config.workers.max(1))
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    use routes::{dead_letters, health, probes};
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
+        .service(
+            web::scope("/v1/ops")
+                .route("/probes", web::post().to(probes::create))
+                .route("/probes/{id}", web::get().to(probes::show))
+                .route("/dead-letters", web::get().to(dead_letters::list)),
+        );
+}

@@ -1,0 +1,3 @@
+pub mod dead_letters;
+pub mod health;
+pub mod probes;

@@ -1,0 +1,46 @@
+//! Pipeline probes: an operator's no-op command that travels API → log →
+//! relay → RabbitMQ → worker → log, to check and measure the whole path.
+
+use crate::error::ApiError;
+use crate::operator::Operator;
+use crate::{request_id, AppState};
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+use sluice_events::event::ProbeRequested;
+use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent};
+use sluice_schema::ids::ProbeId;
+use uuid::Uuid;
+
+pub async fn create(_: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let probe = ProbeId::new();
+    let metadata = Metadata {
+        request_id: Some(request_id::current()),
+        ..Metadata::actor("operator")
+    };
+    let event = NewEvent::new(DomainEvent::ProbeRequested(ProbeRequested {}), metadata);
+    let request = AppendRequest::new("probe", probe.0, ExpectedVersion::NoStream, vec![event]);
+    state.platform.appender.append(request).await?;
+    Ok(HttpResponse::Accepted().json(json!({ "probe_id": probe, "status": "queued" })))
+}
+
+pub async fn show(
+    _: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ProbeId(path.into_inner());
+    let pool = state.platform.pool.clone();
+    let row = web::block(move || -> Result<_, ApiError> {
+        let mut conn = pool.get()?;
+        Ok(sluice_schema::repo::find_probe(&mut conn, id)?)
+    })
+    .await??
+    .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(json!({
+        "probe_id": row.probe_id,
+        "status": row.status,
+        "requested_at": row.requested_at,
+        "completed_at": row.completed_at,
+        "completed_by": row.completed_by,
+    })))
+}

@@ -1,0 +1,94 @@
+//! Group commit: concurrent appends from one process share a transaction.
+//!
+//! Appends are serialised by the log's head lock, so a process that sent one
+//! transaction per request would wait on a disk flush per event. The appender
+//! collects whatever requests arrived while the previous transaction was
+//! committing and writes them together; each still gets its own outcome.
+
+use crate::append::{append_batch, AppendError, AppendOutcome, AppendRequest};
+use crate::metrics::EventMetrics;
+use sluice_schema::PgPool;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+const MAX_BATCH: usize = 512;
+
+type Reply = oneshot::Sender<Result<AppendOutcome, AppendError>>;
+
+/// A handle to the process's appender task. Cheap to clone.
+#[derive(Clone)]
+pub struct Appender {
+    jobs: mpsc::Sender<(AppendRequest, Reply)>,
+    appended: Arc<Notify>,
+}
+
+impl Appender {
+    /// Starts the appender task on the current tokio runtime.
+    pub fn start(pool: PgPool, metrics: EventMetrics) -> Self {
+        let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        let appended = Arc::new(Notify::new());
+        tokio::spawn(run(pool, rx, appended.clone(), metrics));
+        Self { jobs, appended }
+    }
+
+    pub async fn append(&self, request: AppendRequest) -> Result<AppendOutcome, AppendError> {
+        let (reply, outcome) = oneshot::channel();
+        self.jobs
+            .send((request, reply))
+            .await
+            .map_err(|_| AppendError::Unavailable("appender stopped".into()))?;
+        outcome
+            .await
+            .map_err(|_| AppendError::Unavailable("appender stopped".into()))?
+    }
+
+    /// Woken after every commit that recorded events (the relay listens).
+    pub fn appended(&self) -> Arc<Notify> {
+        self.appended.clone()
+    }
+}
+
+async fn run(
+    pool: PgPool,
+    mut rx: mpsc::Receiver<(AppendRequest, Reply)>,
+    appended: Arc<Notify>,
+    metrics: EventMetrics,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (requests, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
+        let pool = pool.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| AppendError::Unavailable(e.to_string()))?;
+            append_batch(&mut conn, &requests)
+        })
+        .await
+        .unwrap_or_else(|e| Err(AppendError::Unavailable(e.to_string())));
+        match result {
+            Ok(outcomes) => {
+                let written: usize = outcomes
+                    .iter()
+                    .filter_map(|o| o.as_ref().ok())
+                    .map(|o| o.events().len())
+                    .sum();
+                metrics.events_appended.inc_by(written as u64);
+                metrics.append_batches.inc();
+                if written > 0 {
+                    appended.notify_waiters();
+                    appended.notify_one();
+                }
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, requests = replies.len(), "append transaction failed");
+                for reply in replies {
+                    let _ = reply.send(Err(AppendError::Unavailable(e.to_string())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Idempotent consumers of the work queues.
+//!
+//! A consumer declares the topology, takes deliveries with manual acks and a
+//! prefetch window, and hands each decoded event to its handler. An event the
+//! consumer has already processed (its marker is in `processed_events`) is
+//! acknowledged and skipped; handlers record that marker in the same
+//! transaction as their effects ([`crate::AppendRequest::processing`]). A lost
+//! connection is re-established with backoff, topology and consumer included.
+
+use crate::amqp::{self, Backoff};
+use crate::envelope::RecordedEvent;
+use crate::metrics::EventMetrics;
+use crate::topology::Topology;
+use diesel::prelude::*;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+};
+use lapin::types::FieldTable;
+use sluice_schema::schema::processed_events;
+use sluice_schema::PgPool;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// What a handler wants done with a delivery it could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// A transient failure: the message goes back on the queue and is
+    /// dead-lettered once it reaches the queue's delivery limit.
+    #[error("retry: {0}")]
+    Retry(String),
+    /// The message can never succeed: dead-letter it now.
+    #[error("reject: {0}")]
+    Reject(String),
+}
+
+/// The delivery as a handler sees it: the event and the broker's headers.
+pub struct Incoming {
+    pub event: RecordedEvent,
+    pub headers: FieldTable,
+    pub redelivered: bool,
+}
+
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, incoming: Incoming) -> BoxFuture<'static, Result<(), HandlerError>>;
+}
+
+pub struct ConsumerSpec {
+    /// The name recorded in `processed_events`; stable across releases.
+    pub name: String,
+    pub queue: String,
+    pub prefetch: u16,
+}
+
+pub struct Consumer {
+    pub amqp_url: String,
+    pub topology: Topology,
+    pub pool: PgPool,
+    pub metrics: EventMetrics,
+    pub spec: ConsumerSpec,
+    pub handler: Arc<dyn Handler>,
+}
+
+impl Consumer {
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let mut backoff = Backoff::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                result = this.clone().session(&mut backoff) => match result {
+                    Ok(()) => tracing::warn!(queue = %this.spec.queue, "consumer cancelled by the broker, reconnecting"),
+                    Err(e) => tracing::warn!(queue = %this.spec.queue, error = %e, "consumer interrupted, reconnecting"),
+                },
+            }
+            if !backoff.wait(&shutdown).await {
+                break;
+            }
+        }
+    }
+
+    async fn session(self: Arc<Self>, backoff: &mut Backoff) -> lapin::Result<()> {
+        let connection = amqp::connect(&self.amqp_url, &self.spec.name).await?;
+        let channel = connection.create_channel().await?;
+        self.topology.declare(&channel).await?;
+        channel
+            .basic_qos(self.spec.prefetch, BasicQosOptions::default())
+            .await?;
+        let deliveries = channel
+            .basic_consume(
+                self.spec.queue.as_str().into(),
+                format!("{}-{}", self.spec.name, uuid::Uuid::new_v4())
+                    .as_str()
+                    .into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        backoff.reset();
+        tracing::info!(queue = %self.spec.queue, "consuming");
+        let mut failure = None;
+        deliveries
+            .take_while(|d| {
+                let ok = d.is_ok();
+                if let Err(e) = d {
+                    failure = Some(e.clone());
+                }
+                futures_util::future::ready(ok)
+            })
+            .filter_map(|d| futures_util::future::ready(d.ok()))
+            .for_each_concurrent(usize::from(self.spec.prefetch.max(1)), |delivery| {
+                let this = self.clone();
+                async move { this.dispatch(delivery).await }
+            })
+            .await;
+        let _ = connection.close(200, "consumer stopping".into()).await;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    async fn dispatch(&self, delivery: Delivery) {
+        let consumer = self.spec.name.as_str();
+        let event = match RecordedEvent::from_wire(&delivery.data) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::warn!(queue = %self.spec.queue, error = %e, "undecodable delivery dead-lettered");
+                self.metrics.delivery(consumer, "rejected");
+                let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+                return;
+            }
+        };
+        let seq = event.global_seq;
+        match self.already_processed(&event).await {
+            Ok(true) => {
+                self.metrics.delivery(consumer, "skipped");
+                ack(&delivery).await;
+                return;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(seq, error = %e, "cannot check delivery, requeued");
+                self.metrics.delivery(consumer, "retried");
+                let _ = delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        multiple: false,
+                    })
+                    .await;
+                return;
+            }
+        }
+        let incoming = Incoming {
+            event,
+            headers: delivery.properties.headers().clone().unwrap_or_default(),
+            redelivered: delivery.redelivered,
+        };
+        match self.handler.handle(incoming).await {
+            Ok(()) => {
+                self.metrics.delivery(consumer, "handled");
+                ack(&delivery).await;
+            }
+            Err(HandlerError::Retry(reason)) => {
+                tracing::warn!(seq, %reason, "handler failed, requeued");
+                self.metrics.delivery(consumer, "retried");
+                let _ = delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        multiple: false,
+                    })
+                    .await;
+            }
+            Err(HandlerError::Reject(reason)) => {
+                tracing::warn!(seq, %reason, "handler refused the event, dead-lettered");
+                self.metrics.delivery(consumer, "rejected");
+                let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+            }
+        }
+    }
+
+    async fn already_processed(&self, event: &RecordedEvent) -> Result<bool, String> {
+        let pool = self.pool.clone();
+        let name = self.spec.name.clone();
+        let id = event.event_id.0;
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            diesel::select(diesel::dsl::exists(
+                processed_events::table
+                    .filter(processed_events::consumer.eq(name))
+                    .filter(processed_events::event_id.eq(id)),
+            ))
+            .get_result::<bool>(&mut conn)
+            .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+async fn ack(delivery: &Delivery) {
+    if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
+        tracing::debug!(error = %e, "ack lost with its channel; the broker will redeliver");
+    }
+}

@@ -1,0 +1,28 @@
+//! The event log: versioned event types, append with optimistic concurrency and
+//! a SHA-256 hash chain, group commit, projections, the transactional-outbox
+//! relay to RabbitMQ, idempotent consumers, replay and audit verification.
+
+pub mod amqp;
+pub mod append;
+pub mod appender;
+pub mod consumer;
+pub mod envelope;
+pub mod event;
+pub mod hash;
+pub mod metrics;
+pub mod platform;
+pub mod projection;
+pub mod relay;
+pub mod replay;
+pub mod topology;
+pub mod verify;
+
+pub use append::{
+    append, append_batch, AppendError, AppendOutcome, AppendRequest, ExpectedVersion,
+};
+pub use appender::Appender;
+pub use envelope::{Metadata, NewEvent, RecordedEvent};
+pub use event::DomainEvent;
+pub use metrics::EventMetrics;
+pub use platform::{Platform, PlatformConfig};
+pub use topology::Topology;

@@ -1,0 +1,44 @@
+//! Rows as diesel reads and writes them.
+
+use crate::schema::*;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = events, check_for_backend(diesel::pg::Pg))]
+pub struct EventRow {
+    pub global_seq: i64,
+    pub event_id: Uuid,
+    pub stream_type: String,
+    pub stream_id: Uuid,
+    pub stream_version: i64,
+    pub account_id: Option<Uuid>,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    pub metadata: serde_json::Value,
+    pub recorded_at: DateTime<Utc>,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = probes, check_for_backend(diesel::pg::Pg))]
+pub struct ProbeRow {
+    pub probe_id: Uuid,
+    pub status: String,
+    pub requested_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub completed_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = dead_letters, check_for_backend(diesel::pg::Pg))]
+pub struct DeadLetterRow {
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub queue: String,
+    pub reason: String,
+    pub delivery_count: i64,
+    pub dead_lettered_at: DateTime<Utc>,
+}

@@ -1,0 +1,229 @@
+//! `sluice`: one binary for every role.
+
+mod settings;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use settings::Settings;
+use sluice_api::{ApiConfig, Application};
+use sluice_events::{Platform, PlatformConfig, Topology};
+use sluice_worker::WorkerConfig;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Self-hostable, security-first data imports"
+)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (and relay events to RabbitMQ).
+    Api,
+    /// Consume the work queues (and relay events to RabbitMQ).
+    Worker,
+    /// API and worker in one process: the default for a single machine.
+    All,
+    /// Apply pending database migrations.
+    Migrate,
+    /// Rebuild every projection from the event log and compare with the live tables.
+    Replay {
+        /// Keep the rebuilt tables (in a schema named in the report).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Audit commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain and report the first altered, missing or reordered event.
+    Verify,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.settings.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("sluice: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "sluice stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = cli.settings;
+    match cli.command {
+        Command::Api => serve(&settings, true, false).await,
+        Command::Worker => serve(&settings, false, true).await,
+        Command::All => serve(&settings, true, true).await,
+        Command::Migrate => {
+            let url = settings.database_url.expose_secret().to_owned();
+            let applied = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+                use diesel::Connection;
+                let mut conn =
+                    diesel::PgConnection::establish(&url).context("connecting to the database")?;
+                Ok(sluice_schema::run_migrations(&mut conn)?)
+            })
+            .await??;
+            println!("{}", serde_json::json!({ "applied": applied }));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay { keep } => {
+            let report = with_connection(&settings, move |conn| {
+                Ok(sluice_events::replay::replay(conn, keep)?)
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(if report.is_equal() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let report =
+                with_connection(&settings, |conn| Ok(sluice_events::verify::verify(conn)?)).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(if report.is_intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+async fn with_connection<T: Send + 'static>(
+    settings: &Settings,
+    f: impl FnOnce(&mut diesel::PgConnection) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let url = settings.database_url.expose_secret().to_owned();
+    tokio::task::spawn_blocking(move || {
+        use diesel::Connection;
+        let mut conn =
+            diesel::PgConnection::establish(&url).context("connecting to the database")?;
+        f(&mut conn)
+    })
+    .await?
+}
+
+async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<ExitCode> {
+    let mut topology = Topology::new(settings.amqp_namespace.clone());
+    topology.delivery_limit = settings.delivery_limit;
+    let platform = Platform::start(PlatformConfig {
+        database_url: settings.database_url.expose_secret().to_owned(),
+        database_pool_size: settings.database_pool_size,
+        amqp_url: settings.amqp_url.expose_secret().to_owned(),
+        topology,
+    })?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = vec![tokio::spawn(platform.relay().run(shutdown.clone()))];
+    if worker {
+        let config = WorkerConfig {
+            name: settings
+                .worker_name
+                .clone()
+                .unwrap_or_else(default_worker_name),
+            prefetch: settings.worker_prefetch,
+        };
+        tasks.extend(sluice_worker::spawn(&platform, &config, &shutdown));
+    }
+    let server = if api {
+        let workers = match settings.http_workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let app = Application::build(
+            &ApiConfig {
+                bind: settings.bind.clone(),
+                ops_token: settings.ops_token.clone(),
+                workers,
+            },
+            platform,
+        )
+        .with_context(|| format!("binding {}", settings.bind))?;
+        tracing::info!(bind = %settings.bind, port = app.port(), "API listening");
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Some(handle)
+    } else {
+        None
+    };
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    if let Some(handle) = server {
+        handle.stop(true).await;
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn default_worker_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "worker".into());
+    format!("{host}-{}", std::process::id())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn init_tracing(format: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SLUICE_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,lapin=warn,amq_protocol=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

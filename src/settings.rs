@@ -1,0 +1,71 @@
+//! Configuration: `SLUICE_*` environment variables (or the matching flags),
+//! read and checked once at start-up. Every variable is listed in the README.
+
+use clap::Args;
+use secrecy::SecretString;
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// PostgreSQL, the system of record.
+    #[arg(long, env = "SLUICE_DATABASE_URL", default_value = "postgres://localhost/sluice", hide_env_values = true, value_parser = secret)]
+    pub database_url: SecretString,
+
+    /// Connections per process in the database pool.
+    #[arg(long, env = "SLUICE_DATABASE_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..=500))]
+    pub database_pool_size: u32,
+
+    /// RabbitMQ.
+    #[arg(long, env = "SLUICE_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2f", hide_env_values = true, value_parser = secret)]
+    pub amqp_url: SecretString,
+
+    /// Prefix of every exchange and queue name.
+    #[arg(long, env = "SLUICE_AMQP_NAMESPACE", default_value = "sluice", value_parser = namespace)]
+    pub amqp_namespace: String,
+
+    /// Deliveries of one command before it is dead-lettered.
+    #[arg(long, env = "SLUICE_DELIVERY_LIMIT", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..=100))]
+    pub delivery_limit: i64,
+
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "SLUICE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// HTTP worker threads (0: one per core).
+    #[arg(long, env = "SLUICE_HTTP_WORKERS", default_value_t = 0)]
+    pub http_workers: usize,
+
+    /// Bearer token for the operator endpoints (`/v1/ops/...`); unset disables them.
+    #[arg(long, env = "SLUICE_OPS_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub ops_token: Option<SecretString>,
+
+    /// Deliveries in flight per consumer.
+    #[arg(long, env = "SLUICE_WORKER_PREFETCH", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    pub worker_prefetch: u16,
+
+    /// This worker's name in the events it records (default: host name and process id).
+    #[arg(long, env = "SLUICE_WORKER_NAME")]
+    pub worker_name: Option<String>,
+
+    /// `text` for people, `json` for log collectors.
+    #[arg(long, env = "SLUICE_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+fn secret(s: &str) -> Result<SecretString, String> {
+    if s.is_empty() {
+        return Err("must not be empty".into());
+    }
+    Ok(SecretString::from(s.to_owned()))
+}
+
+fn namespace(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("use 1-64 letters, digits, '-' or '_'".into())
+    }
+}

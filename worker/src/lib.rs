@@ -1,0 +1,70 @@
+//! The worker: consumers of the work queues. Each handler records its effects
+//! as events, with the "processed" marker in the same transaction.
+
+mod dead_letters;
+mod probes;
+
+use sluice_events::consumer::{Consumer, ConsumerSpec, Handler};
+use sluice_events::Platform;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// This worker instance's name, recorded in the events it appends.
+    pub name: String,
+    /// Deliveries in flight per consumer.
+    pub prefetch: u16,
+}
+
+/// Starts every consumer; they stop when `shutdown` is cancelled.
+pub fn spawn(
+    platform: &Platform,
+    config: &WorkerConfig,
+    shutdown: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let topology = &platform.config.topology;
+    let consumers: Vec<(ConsumerSpec, Arc<dyn Handler>)> = vec![
+        (
+            ConsumerSpec {
+                name: probes::CONSUMER.into(),
+                queue: topology.imports_queue(),
+                prefetch: config.prefetch,
+            },
+            Arc::new(probes::ProbeHandler {
+                appender: platform.appender.clone(),
+                worker: config.name.clone(),
+            }),
+        ),
+        (
+            ConsumerSpec {
+                name: dead_letters::CONSUMER.into(),
+                queue: topology.dead_queue(),
+                prefetch: config.prefetch,
+            },
+            Arc::new(dead_letters::DeadLetterHandler {
+                appender: platform.appender.clone(),
+            }),
+        ),
+    ];
+    consumers
+        .into_iter()
+        .map(|(spec, handler)| {
+            let consumer = Consumer {
+                amqp_url: platform.config.amqp_url.clone(),
+                topology: topology.clone(),
+                pool: platform.pool.clone(),
+                metrics: platform.metrics.clone(),
+                spec,
+                handler,
+            };
+            tokio::spawn(consumer.run(shutdown.clone()))
+        })
+        .collect()
+}
+
+/// Maps an append failure to what the consumer should do with the delivery.
+fn retry_on(e: sluice_events::AppendError) -> sluice_events::consumer::HandlerError {
+    sluice_events::consumer::HandlerError::Retry(e.to_string())
+}
