@@ -32,6 +32,8 @@ const BATCH: i64 = 1000;
 pub enum RelayError {
     #[error("broker: {0}")]
     Broker(#[from] lapin::Error),
+    #[error("broker connection lost")]
+    ChannelClosed,
     #[error("broker refused event {0}")]
     Nacked(i64),
     #[error("database: {0}")]
@@ -139,6 +141,9 @@ impl Relay {
             db = back;
             self.metrics.relay_lag.set(head - cursor);
             let Some(last) = rows.last().map(|r| r.global_seq) else {
+                if !channel.status().connected() {
+                    return Err(RelayError::ChannelClosed);
+                }
                 tokio::select! {
                     _ = shutdown.cancelled() => return Ok(Ended::Shutdown),
                     _ = self.wake.notified() => {}

@@ -1,0 +1,133 @@
+//! The whole service (API, relay, worker) in the test's runtime, on a free port,
+//! with its own database and broker namespace.
+
+use crate::{BrokerProxy, TestBroker, TestDb};
+use secrecy::SecretString;
+use sluice_api::{ApiConfig, Application};
+use sluice_events::{Platform, PlatformConfig};
+use sluice_worker::WorkerConfig;
+use tokio_util::sync::CancellationToken;
+
+pub const OPS_TOKEN: &str = "test-operator-token-0123456789abcdef";
+
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    pub worker: bool,
+    pub relay: bool,
+    /// Route the service's broker connections through a [`BrokerProxy`].
+    pub proxy: bool,
+    /// Configure the operator token.
+    pub ops_token: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            worker: true,
+            relay: true,
+            proxy: false,
+            ops_token: true,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub ops_token: String,
+    pub platform: Platform,
+    pub proxy: Option<BrokerProxy>,
+    pub shutdown: CancellationToken,
+    server: actix_web::dev::ServerHandle,
+    // Dropped last: the service must stop before its database goes.
+    pub broker: TestBroker,
+    pub db: TestDb,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default()).await
+}
+
+pub async fn spawn_app_with(options: AppOptions) -> TestApp {
+    crate::init_logging();
+    let db = TestDb::new();
+    let broker = TestBroker::new();
+    let proxy = if options.proxy {
+        Some(BrokerProxy::start(&broker.url).await)
+    } else {
+        None
+    };
+    let amqp_url = proxy
+        .as_ref()
+        .map_or_else(|| broker.url.clone(), |p| p.url(&broker.url));
+    let platform = Platform::start(PlatformConfig {
+        database_url: db.url.clone(),
+        database_pool_size: 8,
+        amqp_url,
+        topology: broker.topology.clone(),
+    })
+    .expect("platform");
+    let shutdown = CancellationToken::new();
+    if options.relay {
+        tokio::spawn(platform.relay().run(shutdown.clone()));
+    }
+    if options.worker {
+        let config = WorkerConfig {
+            name: "test-worker".into(),
+            prefetch: 32,
+        };
+        sluice_worker::spawn(&platform, &config, &shutdown);
+    }
+    let app = Application::build(
+        &ApiConfig {
+            bind: "127.0.0.1:0".into(),
+            ops_token: options
+                .ops_token
+                .then(|| SecretString::from(OPS_TOKEN.to_owned())),
+            workers: 2,
+        },
+        platform.clone(),
+    )
+    .expect("build the API");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let server = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        ops_token: OPS_TOKEN.into(),
+        platform,
+        proxy,
+        shutdown,
+        server,
+        broker,
+        db,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A request with the operator token.
+    pub fn ops(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.ops_token)
+    }
+
+    pub fn conn(&self) -> diesel::PgConnection {
+        self.db.connect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        let stopping = self.server.stop(false);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(stopping);
+        }
+    }
+}

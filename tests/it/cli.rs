@@ -1,0 +1,62 @@
+//! The `sluice` binary's maintenance commands.
+
+use crate::support::append_probes;
+use diesel::connection::SimpleConnection;
+use serde_json::Value;
+use sluice_testkit::TestDb;
+use std::process::Command;
+
+fn sluice(db: &TestDb, args: &[&str]) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .env("SLUICE_DATABASE_URL", &db.url)
+        .env("SLUICE_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), json)
+}
+
+#[test]
+fn migrate_applies_every_migration_once() {
+    let db = TestDb::empty();
+    let (code, first) = sluice(&db, &["migrate"]);
+    assert_eq!(code, 0);
+    assert!(!first["applied"].as_array().unwrap().is_empty());
+    let (code, second) = sluice(&db, &["migrate"]);
+    assert_eq!(code, 0);
+    assert_eq!(second["applied"], serde_json::json!([]));
+}
+
+#[test]
+fn audit_verify_exits_non_zero_and_names_the_altered_event() {
+    let db = TestDb::new();
+    append_probes(&mut db.connect(), 5);
+    let (code, report) = sluice(&db, &["audit", "verify"]);
+    assert_eq!((code, &report["problem"]), (0, &Value::Null));
+    assert_eq!(report["events_checked"], 5);
+
+    db.connect()
+        .batch_execute(
+            "BEGIN; SET LOCAL session_replication_role = replica; \
+             UPDATE events SET payload = '{\"forged\": true}' WHERE global_seq = 2; COMMIT;",
+        )
+        .unwrap();
+    let (code, report) = sluice(&db, &["audit", "verify"]);
+    assert_eq!(code, 1);
+    assert_eq!(report["problem"]["global_seq"], 2);
+    assert_eq!(report["problem"]["kind"], "altered");
+}
+
+#[test]
+fn replay_exits_non_zero_when_a_projection_drifted() {
+    let db = TestDb::new();
+    append_probes(&mut db.connect(), 3);
+    let (code, report) = sluice(&db, &["replay"]);
+    assert_eq!(code, 0, "{report}");
+    db.connect().batch_execute("DELETE FROM probes").unwrap();
+    let (code, report) = sluice(&db, &["replay"]);
+    assert_eq!(code, 1);
+    assert_eq!(report["tables"][0]["only_replayed"], 3);
+}

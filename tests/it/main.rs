@@ -1,0 +1,11 @@
+//! Integration tests against the real PostgreSQL and RabbitMQ.
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests: a failed step must stop the test")]
+
+mod api;
+mod append;
+mod audit;
+mod cli;
+mod consumer;
+mod relay;
+mod replay;
+mod support;

@@ -1,0 +1,114 @@
+//! Helpers shared by the integration tests.
+
+use diesel::prelude::*;
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use sluice_events::event::ProbeRequested;
+use sluice_events::{
+    AppendOutcome, AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
+};
+use sluice_schema::schema::events;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// A probe request for a new stream.
+pub fn probe_request() -> AppendRequest {
+    AppendRequest::new(
+        "probe",
+        Uuid::now_v7(),
+        ExpectedVersion::NoStream,
+        vec![NewEvent::new(
+            DomainEvent::ProbeRequested(ProbeRequested {}),
+            Metadata::actor("test"),
+        )],
+    )
+}
+
+/// Appends `n` probe requests directly, one transaction each.
+pub fn append_probes(conn: &mut PgConnection, n: usize) -> Vec<RecordedEvent> {
+    (0..n)
+        .flat_map(
+            |_| match sluice_events::append(conn, &probe_request()).unwrap() {
+                AppendOutcome::Appended(events) => events,
+                AppendOutcome::AlreadyRecorded => panic!("a new event was reported as recorded"),
+            },
+        )
+        .collect()
+}
+
+pub fn all_seqs(conn: &mut PgConnection) -> Vec<i64> {
+    events::table
+        .select(events::global_seq)
+        .order(events::global_seq.asc())
+        .load(conn)
+        .unwrap()
+}
+
+pub fn count_events_of_type(conn: &mut PgConnection, event_type: &str) -> i64 {
+    events::table
+        .filter(events::event_type.eq(event_type))
+        .count()
+        .get_result(conn)
+        .unwrap()
+}
+
+/// Reads the audit stream from its first offset until `want` messages arrived
+/// (or `timeout`), returning their `global_seq` in arrival order.
+pub async fn read_audit_stream(
+    amqp_url: &str,
+    queue: &str,
+    want: usize,
+    timeout: Duration,
+) -> Vec<i64> {
+    let conn = sluice_events::amqp::connect(amqp_url, "test-audit-reader")
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .basic_qos(500, BasicQosOptions::default())
+        .await
+        .unwrap();
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-stream-offset".into(),
+        AMQPValue::LongString("first".into()),
+    );
+    let mut consumer = channel
+        .basic_consume(
+            queue.into(),
+            "audit-reader".into(),
+            BasicConsumeOptions::default(),
+            args,
+        )
+        .await
+        .unwrap();
+    let mut seqs = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while seqs.len() < want {
+        let next = tokio::time::timeout_at(deadline, consumer.next()).await;
+        let Ok(Some(Ok(delivery))) = next else { break };
+        let event = RecordedEvent::from_wire(&delivery.data).unwrap();
+        seqs.push(event.global_seq);
+        delivery.ack(BasicAckOptions::default()).await.unwrap();
+    }
+    let _ = conn.close(200, "done".into()).await;
+    seqs
+}
+
+/// Waits until the relay's cursor reaches `seq`.
+pub async fn relay_reached(app: &sluice_testkit::TestApp, seq: i64, timeout: Duration) {
+    let url = app.db.url.clone();
+    sluice_testkit::eventually(timeout, "the relay cursor", || {
+        let url = url.clone();
+        async move {
+            let mut conn = PgConnection::establish(&url).ok()?;
+            let cursor: i64 = sluice_schema::schema::relay_cursors::table
+                .select(sluice_schema::schema::relay_cursors::last_seq)
+                .first(&mut conn)
+                .ok()?;
+            (cursor >= seq).then_some(())
+        }
+    })
+    .await
+}
