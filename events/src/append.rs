@@ -2,7 +2,7 @@
 //!
 //! Appends are serialised by a row lock on `event_log_head`, which makes
 //! `global_seq` gap-free and the hash chain linear. One transaction may carry
-//! many append requests (group commit); each runs in its own savepoint, so a
+//! many append requests (group commit); each is checked on its own, so a
 //! request that conflicts fails alone. The projections and the consumer's
 //! "processed" marker are written in the same transaction as the events.
 
@@ -14,6 +14,7 @@ use diesel::prelude::*;
 use sluice_schema::ids::EventId;
 use sluice_schema::models::EventRow;
 use sluice_schema::schema::{event_log_head, events, processed_events};
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// The stream version an append expects to find (optimistic concurrency).
@@ -125,83 +126,205 @@ pub fn append(
         .unwrap_or_else(|| Err(AppendError::Invalid("no outcome".into())))
 }
 
-/// Appends several requests in one transaction; each gets its own outcome.
-/// The outer error means nothing was written (the database failed).
+/// Appends several requests in one transaction; each gets its own outcome (a
+/// conflicting request fails alone). The outer error means nothing was
+/// written because the database failed.
+///
+/// Every check is made up front with one query per kind, under the head lock,
+/// so the group costs a handful of round trips rather than several per
+/// request. Should a write still fail, each request is retried in a
+/// transaction of its own, so that one bad request cannot sink the others.
 pub fn append_batch(
     conn: &mut PgConnection,
     requests: &[AppendRequest],
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, AppendError> {
-    conn.transaction(|conn| {
-        let (mut last_seq, mut last_hash): (i64, Vec<u8>) = event_log_head::table
-            .select((event_log_head::last_seq, event_log_head::last_hash))
-            .for_update()
-            .first(conn)?;
-        let now = now_micros();
-        let mut outcomes = Vec::with_capacity(requests.len());
-        for request in requests {
-            let outcome = conn
-                .transaction(|conn| append_one(conn, request, last_seq, last_hash.clone(), now));
-            if let Ok(AppendOutcome::Appended(recorded)) = &outcome {
+    match conn.transaction(|conn| write_group(conn, requests)) {
+        Err(AppendError::Unavailable(_)) if requests.len() > 1 && is_usable(conn) => Ok(requests
+            .iter()
+            .map(|request| {
+                conn.transaction(|conn| write_group(conn, std::slice::from_ref(request)))
+                    .and_then(|mut outcomes| {
+                        outcomes
+                            .pop()
+                            .unwrap_or_else(|| Err(AppendError::Invalid("no outcome".into())))
+                    })
+            })
+            .collect()),
+        other => other,
+    }
+}
+
+fn is_usable(conn: &mut PgConnection) -> bool {
+    diesel::sql_query("SELECT 1").execute(conn).is_ok()
+}
+
+/// What the log holds of the group's ids and streams, read once.
+struct Known {
+    event_ids: HashSet<Uuid>,
+    processed: HashSet<(String, Uuid)>,
+    versions: HashMap<Uuid, i64>,
+}
+
+fn write_group(
+    conn: &mut PgConnection,
+    requests: &[AppendRequest],
+) -> Result<Vec<Result<AppendOutcome, AppendError>>, AppendError> {
+    let (mut last_seq, mut last_hash): (i64, Vec<u8>) = event_log_head::table
+        .select((event_log_head::last_seq, event_log_head::last_hash))
+        .for_update()
+        .first(conn)?;
+    let mut known = read_known(conn, requests)?;
+    let now = now_micros();
+    let mut rows = Vec::new();
+    let mut markers = Vec::new();
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for request in requests {
+        let outcome = decide(request, &known).and_then(|decision| match decision {
+            Decision::AlreadyRecorded => Ok(AppendOutcome::AlreadyRecorded),
+            Decision::Append { first_version } => {
+                let recorded = build(request, first_version, last_seq, &last_hash, now)?;
+                known.remember(request, first_version);
                 if let Some(last) = recorded.last() {
-                    last_seq = last.global_seq;
-                    last_hash = last.hash.clone();
+                    last_seq = last.0.global_seq;
+                    last_hash = last.0.hash.clone();
                 }
+                if let Some(marker) = &request.processed {
+                    markers.push(marker);
+                }
+                let (new_rows, events): (Vec<_>, Vec<_>) = recorded.into_iter().unzip();
+                rows.extend(new_rows);
+                Ok(AppendOutcome::Appended(events))
             }
-            outcomes.push(outcome);
-        }
-        diesel::update(event_log_head::table)
-            .set((
-                event_log_head::last_seq.eq(last_seq),
-                event_log_head::last_hash.eq(&last_hash),
-            ))
+        });
+        outcomes.push(outcome);
+    }
+    for chunk in rows.chunks(1000) {
+        diesel::insert_into(events::table)
+            .values(chunk)
             .execute(conn)?;
-        Ok(outcomes)
+    }
+    if !markers.is_empty() {
+        let values: Vec<_> = markers
+            .iter()
+            .map(|m| {
+                (
+                    processed_events::consumer.eq(&m.consumer),
+                    processed_events::event_id.eq(m.event_id.0),
+                    processed_events::processed_at.eq(now),
+                )
+            })
+            .collect();
+        diesel::insert_into(processed_events::table)
+            .values(values)
+            .execute(conn)?;
+    }
+    for outcome in &outcomes {
+        if let Ok(AppendOutcome::Appended(events)) = outcome {
+            for event in events {
+                projection::apply(conn, event)?;
+            }
+        }
+    }
+    diesel::update(event_log_head::table)
+        .set((
+            event_log_head::last_seq.eq(last_seq),
+            event_log_head::last_hash.eq(&last_hash),
+        ))
+        .execute(conn)?;
+    Ok(outcomes)
+}
+
+fn read_known(conn: &mut PgConnection, requests: &[AppendRequest]) -> QueryResult<Known> {
+    let ids: Vec<Uuid> = requests
+        .iter()
+        .flat_map(|r| r.events.iter().map(|e| e.event_id.0))
+        .collect();
+    let event_ids = events::table
+        .filter(events::event_id.eq_any(&ids))
+        .select(events::event_id)
+        .load::<Uuid>(conn)?
+        .into_iter()
+        .collect();
+    let marked: Vec<Uuid> = requests
+        .iter()
+        .filter_map(|r| r.processed.as_ref().map(|m| m.event_id.0))
+        .collect();
+    let processed = if marked.is_empty() {
+        HashSet::new()
+    } else {
+        processed_events::table
+            .filter(processed_events::event_id.eq_any(&marked))
+            .select((processed_events::consumer, processed_events::event_id))
+            .load::<(String, Uuid)>(conn)?
+            .into_iter()
+            .collect()
+    };
+    let streams: Vec<Uuid> = requests.iter().map(|r| r.stream_id).collect();
+    let versions = events::table
+        .filter(events::stream_id.eq_any(&streams))
+        .group_by(events::stream_id)
+        .select((events::stream_id, diesel::dsl::max(events::stream_version)))
+        .load::<(Uuid, Option<i64>)>(conn)?
+        .into_iter()
+        .filter_map(|(stream, version)| version.map(|v| (stream, v)))
+        .collect();
+    Ok(Known {
+        event_ids,
+        processed,
+        versions,
     })
 }
 
-fn append_one(
-    conn: &mut PgConnection,
-    request: &AppendRequest,
-    last_seq: i64,
-    last_hash: Vec<u8>,
-    now: DateTime<Utc>,
-) -> Result<AppendOutcome, AppendError> {
+impl Known {
+    /// Records what an accepted request adds, for the requests after it.
+    fn remember(&mut self, request: &AppendRequest, first_version: i64) {
+        self.event_ids
+            .extend(request.events.iter().map(|e| e.event_id.0));
+        if let Some(marker) = &request.processed {
+            self.processed
+                .insert((marker.consumer.clone(), marker.event_id.0));
+        }
+        self.versions.insert(
+            request.stream_id,
+            first_version + request.events.len() as i64 - 1,
+        );
+    }
+}
+
+enum Decision {
+    AlreadyRecorded,
+    Append { first_version: i64 },
+}
+
+/// Checks one request against the log and the requests before it in the group.
+fn decide(request: &AppendRequest, known: &Known) -> Result<Decision, AppendError> {
     if request.events.is_empty() {
         return Err(AppendError::Invalid(
             "an append needs at least one event".into(),
         ));
     }
     if let Some(marker) = &request.processed {
-        let inserted = diesel::insert_into(processed_events::table)
-            .values((
-                processed_events::consumer.eq(&marker.consumer),
-                processed_events::event_id.eq(marker.event_id.0),
-                processed_events::processed_at.eq(now),
-            ))
-            .on_conflict_do_nothing()
-            .execute(conn)?;
-        if inserted == 0 {
-            return Ok(AppendOutcome::AlreadyRecorded);
+        if known
+            .processed
+            .contains(&(marker.consumer.clone(), marker.event_id.0))
+        {
+            return Ok(Decision::AlreadyRecorded);
         }
     }
-    let ids: Vec<Uuid> = request.events.iter().map(|e| e.event_id.0).collect();
-    let known: i64 = events::table
-        .filter(events::event_id.eq_any(&ids))
-        .count()
-        .get_result(conn)?;
-    if known == ids.len() as i64 {
-        return Ok(AppendOutcome::AlreadyRecorded);
+    let recorded = request
+        .events
+        .iter()
+        .filter(|e| known.event_ids.contains(&e.event_id.0))
+        .count();
+    if recorded == request.events.len() {
+        return Ok(Decision::AlreadyRecorded);
     }
-    if known > 0 {
+    if recorded > 0 {
         return Err(AppendError::Invalid(
             "some of these event ids are recorded and some are not".into(),
         ));
     }
-
-    let current: Option<i64> = events::table
-        .filter(events::stream_id.eq(request.stream_id))
-        .select(diesel::dsl::max(events::stream_version))
-        .first(conn)?;
+    let current = known.versions.get(&request.stream_id).copied();
     let actual = current.unwrap_or(0);
     let ok = match request.expected {
         ExpectedVersion::Any => true,
@@ -215,18 +338,34 @@ fn append_one(
             actual,
         });
     }
+    let mut ids = HashSet::new();
+    if !request.events.iter().all(|e| ids.insert(e.event_id.0)) {
+        return Err(AppendError::Invalid("an event id appears twice".into()));
+    }
+    Ok(Decision::Append {
+        first_version: actual + 1,
+    })
+}
 
-    let mut rows = Vec::with_capacity(request.events.len());
-    let mut prev_hash = last_hash;
+/// The rows (with sequence numbers and chained hashes) and their recorded events.
+fn build(
+    request: &AppendRequest,
+    first_version: i64,
+    last_seq: i64,
+    last_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Vec<(EventRow, RecordedEvent)>, AppendError> {
+    let mut out = Vec::with_capacity(request.events.len());
+    let mut prev_hash = last_hash.to_vec();
     for (i, new) in request.events.iter().enumerate() {
         let (event_type, payload) = new.event.to_columns()?;
-        let offset = i as i64 + 1;
+        let offset = i as i64;
         let mut row = EventRow {
-            global_seq: last_seq + offset,
+            global_seq: last_seq + offset + 1,
             event_id: new.event_id.0,
             stream_type: request.stream_type.clone(),
             stream_id: request.stream_id,
-            stream_version: actual + offset,
+            stream_version: first_version + offset,
             account_id: new.account_id.map(|a| a.0),
             event_type,
             payload,
@@ -237,20 +376,22 @@ fn append_one(
         };
         row.hash = event_hash(&row);
         prev_hash = row.hash.clone();
-        rows.push(row);
+        let event = RecordedEvent {
+            global_seq: row.global_seq,
+            event_id: new.event_id,
+            stream_type: row.stream_type.clone(),
+            stream_id: row.stream_id,
+            stream_version: row.stream_version,
+            account_id: new.account_id,
+            event: new.event.clone(),
+            metadata: new.metadata.clone(),
+            recorded_at: now,
+            prev_hash: row.prev_hash.clone(),
+            hash: row.hash.clone(),
+        };
+        out.push((row, event));
     }
-    diesel::insert_into(events::table)
-        .values(&rows)
-        .execute(conn)?;
-
-    let mut recorded = Vec::with_capacity(rows.len());
-    for row in rows {
-        let event =
-            RecordedEvent::from_row(row).map_err(|e| AppendError::Invalid(e.to_string()))?;
-        projection::apply(conn, &event)?;
-        recorded.push(event);
-    }
-    Ok(AppendOutcome::Appended(recorded))
+    Ok(out)
 }
 
 /// Now, at PostgreSQL's precision, so the hash computed here matches the row read back.

@@ -3,7 +3,10 @@
 //! TCP proxy that can cut the broker off, and `spawn_app` for the whole
 //! service on a free port. Nothing here is a mock: tests talk to the real
 //! PostgreSQL and RabbitMQ.
-#![expect(clippy::expect_used, reason = "test support: a failed set-up must stop the test")]
+#![expect(
+    clippy::expect_used,
+    reason = "test support: a failed set-up must stop the test"
+)]
 
 mod app;
 mod broker;

@@ -1,5 +1,9 @@
 //! Integration tests against the real PostgreSQL and RabbitMQ.
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests: a failed step must stop the test")]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed step must stop the test"
+)]
 
 mod api;
 mod append;

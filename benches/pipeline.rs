@@ -1,0 +1,216 @@
+//! Event-log and pipeline throughput, against the local PostgreSQL and RabbitMQ.
+//!
+//! `cargo bench --bench pipeline` prints a Markdown table (see README,
+//! "Performance"). Each figure runs on a fresh database and broker namespace:
+//!
+//! * appends, one event per transaction, one writer (the floor);
+//! * appends through the group-commit appender, 64 concurrent writers;
+//! * appends in batches of 100 events per transaction;
+//! * no-op commands end to end: `POST /v1/ops/probes` over HTTP with 64
+//!   concurrent clients → event log → relay → RabbitMQ → worker → event log,
+//!   until every probe is recorded as completed.
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a benchmark stops on any failure"
+)]
+
+use diesel::prelude::*;
+use sluice_events::event::ProbeRequested;
+use sluice_events::{
+    append, append_batch, AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent,
+};
+use sluice_testkit::{spawn_app, TestDb};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+fn probe() -> AppendRequest {
+    AppendRequest::new(
+        "probe",
+        Uuid::now_v7(),
+        ExpectedVersion::NoStream,
+        vec![NewEvent::new(
+            DomainEvent::ProbeRequested(ProbeRequested {}),
+            Metadata::actor("bench"),
+        )],
+    )
+}
+
+fn row(what: &str, count: usize, elapsed: Duration, extra: &str) {
+    let rate = count as f64 / elapsed.as_secs_f64();
+    println!(
+        "| {what} | {count} | {:.2} s | {rate:.0}/s | {extra} |",
+        elapsed.as_secs_f64()
+    );
+}
+
+fn single_transactions(n: usize) {
+    let db = TestDb::new();
+    let mut conn = db.connect();
+    let started = Instant::now();
+    for _ in 0..n {
+        append(&mut conn, &probe()).unwrap();
+    }
+    row(
+        "append, 1 event per transaction, 1 writer",
+        n,
+        started.elapsed(),
+        "",
+    );
+}
+
+fn batched(n: usize, per_tx: usize) {
+    let db = TestDb::new();
+    let mut conn = db.connect();
+    let started = Instant::now();
+    for _ in 0..n / per_tx {
+        let requests: Vec<_> = (0..per_tx).map(|_| probe()).collect();
+        append_batch(&mut conn, &requests).unwrap();
+    }
+    row(
+        &format!("append, {per_tx} events per transaction"),
+        n,
+        started.elapsed(),
+        "",
+    );
+}
+
+async fn group_commit(n: usize, writers: usize) {
+    let db = TestDb::new();
+    let pool = sluice_schema::pool(&db.url, 4).unwrap();
+    let metrics = sluice_events::EventMetrics::default();
+    let appender = sluice_events::Appender::start(pool, metrics.clone());
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let appender = appender.clone();
+            tokio::spawn(async move {
+                for _ in 0..n / writers {
+                    appender.append(probe()).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let per_tx = metrics.events_appended.get() as f64 / metrics.append_batches.get() as f64;
+    row(
+        &format!("append via group commit, {writers} concurrent writers"),
+        n,
+        elapsed,
+        &format!("{per_tx:.1} events per transaction"),
+    );
+}
+
+async fn end_to_end(n: usize, clients: usize) {
+    let app = Arc::new(spawn_app().await);
+    // Warm up: connections, topology, consumers.
+    let warm = app
+        .ops(reqwest::Method::POST, "/v1/ops/probes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(warm.status(), 202);
+    wait_completed(&app, 1).await;
+
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(n / clients);
+                for _ in 0..n / clients {
+                    let t = Instant::now();
+                    let res = app
+                        .ops(reqwest::Method::POST, "/v1/ops/probes")
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 202);
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut http = Vec::new();
+    for t in tasks {
+        http.extend(t.await.unwrap());
+    }
+    let accepted = started.elapsed();
+    wait_completed(&app, n as i64 + 1).await;
+    let elapsed = started.elapsed();
+
+    let mut conn = app.conn();
+    let mut pipeline: Vec<f64> = sluice_schema::schema::probes::table
+        .select((
+            sluice_schema::schema::probes::requested_at,
+            sluice_schema::schema::probes::completed_at,
+        ))
+        .load::<(
+            chrono::DateTime<chrono::Utc>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        )>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .filter_map(|(r, c)| c.map(|c| (c - r).num_microseconds().unwrap_or(0) as f64 / 1000.0))
+        .collect();
+    pipeline.sort_by(f64::total_cmp);
+    http.sort();
+    let pct = |v: &[f64], p: f64| v[((v.len() - 1) as f64 * p) as usize];
+    let http_ms: Vec<f64> = http.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    row(
+        &format!("no-op command end to end, {clients} HTTP clients"),
+        n,
+        elapsed,
+        &format!(
+            "accepted in {:.2} s; HTTP p50 {:.1} ms, p99 {:.1} ms; command→worker→log p50 {:.1} ms, p99 {:.1} ms",
+            accepted.as_secs_f64(),
+            pct(&http_ms, 0.5),
+            pct(&http_ms, 0.99),
+            pct(&pipeline, 0.5),
+            pct(&pipeline, 0.99),
+        ),
+    );
+}
+
+async fn wait_completed(app: &sluice_testkit::TestApp, n: i64) {
+    let mut conn = app.conn();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let done: i64 = sluice_schema::schema::probes::table
+            .filter(sluice_schema::schema::probes::status.eq("completed"))
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        if done >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {done} of {n} probes completed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument selects nothing here.
+    let scale: usize = std::env::var("SLUICE_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("| measurement | count | time | rate | notes |");
+    println!("| --- | ---: | ---: | ---: | --- |");
+    single_transactions(2_000 * scale);
+    batched(50_000 * scale, 100);
+    rt.block_on(group_commit(50_000 * scale, 64));
+    rt.block_on(end_to_end(20_000 * scale, 64));
+}
