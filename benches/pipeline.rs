@@ -9,11 +9,7 @@
 //! * no-op commands end to end: `POST /v1/ops/probes` over HTTP with 64
 //!   concurrent clients → event log → relay → RabbitMQ → worker → event log,
 //!   until every probe is recorded as completed.
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    reason = "a benchmark stops on any failure"
-)]
+#![expect(clippy::unwrap_used, reason = "a benchmark stops on any failure")]
 
 use diesel::prelude::*;
 use sluice_events::event::ProbeRequested;
