@@ -154,19 +154,25 @@ async fn bad_query_parameters_get_a_clear_error() {
 }
 
 #[tokio::test]
-async fn the_api_answers_503_while_the_database_is_unreachable() {
+async fn the_api_answers_503_while_the_database_is_unreachable_and_recovers_after() {
     let app = spawn_app_with(AppOptions {
         worker: false,
         relay: false,
         ..AppOptions::default()
     })
     .await;
-    // Take the database away from under the running service.
+    use diesel::connection::SimpleConnection;
+    use diesel::Connection;
+    let mut admin =
+        diesel::PgConnection::establish(&sluice_testkit::database_server_url()).unwrap();
+    // Warm the pool, then take the database away from under the running service.
+    let res = app
+        .ops(Method::POST, "/v1/ops/probes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
     {
-        use diesel::connection::SimpleConnection;
-        use diesel::Connection;
-        let mut admin =
-            diesel::PgConnection::establish(&sluice_testkit::database_server_url()).unwrap();
         admin
             .batch_execute(&format!(
                 "ALTER DATABASE {0} WITH ALLOW_CONNECTIONS false; \
@@ -188,4 +194,17 @@ async fn the_api_answers_503_while_the_database_is_unreachable() {
     assert!(body["error"]["request_id"].is_string());
     let res = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), 503);
+
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+            app.db.name
+        ))
+        .unwrap();
+    let res = app
+        .ops(Method::POST, "/v1/ops/probes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202, "the API recovers without a restart");
 }
