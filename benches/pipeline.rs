@@ -6,6 +6,7 @@
 //! * appends, one event per transaction, one writer (the floor);
 //! * appends through the group-commit appender, 64 concurrent writers;
 //! * appends in batches of 100 events per transaction;
+//! * one no-op command at a time, end to end (the latency on an idle system);
 //! * no-op commands end to end: `POST /v1/ops/probes` over HTTP with 64
 //!   concurrent clients → event log → relay → RabbitMQ → worker → event log,
 //!   until every probe is recorded as completed.
@@ -73,6 +74,7 @@ fn batched(n: usize, per_tx: usize) {
 }
 
 async fn group_commit(n: usize, writers: usize) {
+    let n = n / writers * writers;
     let db = TestDb::new();
     let pool = sluice_schema::pool(&db.url, 4).unwrap();
     let metrics = sluice_events::EventMetrics::default();
@@ -102,6 +104,7 @@ async fn group_commit(n: usize, writers: usize) {
 }
 
 async fn end_to_end(n: usize, clients: usize) {
+    let n = n / clients * clients;
     let app = Arc::new(spawn_app().await);
     // Warm up: connections, topology, consumers.
     let warm = app
@@ -173,6 +176,37 @@ async fn end_to_end(n: usize, clients: usize) {
     );
 }
 
+/// One command at a time: the latency a user sees on an idle system.
+async fn unloaded_latency(n: usize) {
+    let app = spawn_app().await;
+    let started = Instant::now();
+    let mut round_trips = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let res = app
+            .ops(reqwest::Method::POST, "/v1/ops/probes")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        wait_completed(&app, i as i64 + 1).await;
+        round_trips.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let elapsed = started.elapsed();
+    round_trips.sort_by(f64::total_cmp);
+    let pct = |p: f64| round_trips[((round_trips.len() - 1) as f64 * p) as usize];
+    row(
+        "no-op command end to end, one at a time",
+        n,
+        elapsed,
+        &format!(
+            "POST → completion seen in the database: p50 {:.1} ms, p99 {:.1} ms",
+            pct(0.5),
+            pct(0.99)
+        ),
+    );
+}
+
 async fn wait_completed(app: &sluice_testkit::TestApp, n: i64) {
     let mut conn = app.conn();
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -189,12 +223,18 @@ async fn wait_completed(app: &sluice_testkit::TestApp, n: i64) {
             Instant::now() < deadline,
             "only {done} of {n} probes completed"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument selects nothing here.
+    // `cargo bench --bench pipeline -- e2e` runs only the measurements whose
+    // key is named (single, batched, group, latency, e2e); no name runs them all.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run = |key: &str| only.is_empty() || only.iter().any(|o| o == key);
     let scale: usize = std::env::var("SLUICE_BENCH_SCALE")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -205,8 +245,19 @@ fn main() {
         .unwrap();
     println!("| measurement | count | time | rate | notes |");
     println!("| --- | ---: | ---: | ---: | --- |");
-    single_transactions(2_000 * scale);
-    batched(50_000 * scale, 100);
-    rt.block_on(group_commit(50_000 * scale, 64));
-    rt.block_on(end_to_end(20_000 * scale, 64));
+    if run("single") {
+        single_transactions(2_000 * scale);
+    }
+    if run("batched") {
+        batched(50_000 * scale, 100);
+    }
+    if run("group") {
+        rt.block_on(group_commit(50_000 * scale, 64));
+    }
+    if run("latency") {
+        rt.block_on(unloaded_latency(500));
+    }
+    if run("e2e") {
+        rt.block_on(end_to_end(20_000 * scale, 64));
+    }
 }

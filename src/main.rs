@@ -127,6 +127,7 @@ async fn with_connection<T: Send + 'static>(
         use diesel::Connection;
         let mut conn =
             diesel::PgConnection::establish(&url).context("connecting to the database")?;
+        sluice_schema::db::configure_session(&mut conn)?;
         f(&mut conn)
     })
     .await?

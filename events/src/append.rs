@@ -218,13 +218,12 @@ fn write_group(
             .values(values)
             .execute(conn)?;
     }
-    for outcome in &outcomes {
-        if let Ok(AppendOutcome::Appended(events)) = outcome {
-            for event in events {
-                projection::apply(conn, event)?;
-            }
-        }
-    }
+    let recorded: Vec<&RecordedEvent> = outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().ok())
+        .flat_map(AppendOutcome::events)
+        .collect();
+    projection::apply_all(conn, &recorded)?;
     diesel::update(event_log_head::table)
         .set((
             event_log_head::last_seq.eq(last_seq),

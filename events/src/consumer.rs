@@ -10,8 +10,8 @@
 use crate::amqp::{self, Backoff};
 use crate::envelope::RecordedEvent;
 use crate::metrics::EventMetrics;
+use crate::processed::ProcessedCheck;
 use crate::topology::Topology;
-use diesel::prelude::*;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
@@ -19,7 +19,6 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
 };
 use lapin::types::FieldTable;
-use sluice_schema::schema::processed_events;
 use sluice_schema::PgPool;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -63,9 +62,33 @@ pub struct Consumer {
     pub handler: Arc<dyn Handler>,
 }
 
+/// A consumer with its batched "already processed?" look-up.
+struct Running {
+    consumer: Consumer,
+    processed: ProcessedCheck,
+}
+
+impl std::ops::Deref for Running {
+    type Target = Consumer;
+    fn deref(&self) -> &Consumer {
+        &self.consumer
+    }
+}
+
 impl Consumer {
     pub async fn run(self, shutdown: CancellationToken) {
-        let this = Arc::new(self);
+        let processed = ProcessedCheck::start(self.pool.clone(), self.spec.name.clone());
+        let this = Arc::new(Running {
+            consumer: self,
+            processed,
+        });
+        this.run(shutdown).await;
+    }
+}
+
+impl Running {
+    async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let this = self;
         let mut backoff = Backoff::new();
         loop {
             tokio::select! {
@@ -182,21 +205,7 @@ impl Consumer {
     }
 
     async fn already_processed(&self, event: &RecordedEvent) -> Result<bool, String> {
-        let pool = self.pool.clone();
-        let name = self.spec.name.clone();
-        let id = event.event_id.0;
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
-            diesel::select(diesel::dsl::exists(
-                processed_events::table
-                    .filter(processed_events::consumer.eq(name))
-                    .filter(processed_events::event_id.eq(id)),
-            ))
-            .get_result::<bool>(&mut conn)
-            .map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| e.to_string())?
+        self.processed.contains(event.event_id).await
     }
 }
 

@@ -11,6 +11,7 @@ pub mod event;
 pub mod hash;
 pub mod metrics;
 pub mod platform;
+pub mod processed;
 pub mod projection;
 pub mod relay;
 pub mod replay;

@@ -4,12 +4,99 @@
 use crate::envelope::RecordedEvent;
 use crate::event::DomainEvent;
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Text, Timestamptz, Uuid as SqlUuid};
 use sluice_schema::models::{DeadLetterRow, ProbeRow};
 use sluice_schema::schema::{dead_letters, probes};
 
 /// Every table that [`apply`] writes, in the order replay rebuilds them.
 pub const TABLES: &[&str] = &["probes", "dead_letters"];
 
+/// Applies events in order. Runs of consecutive events of one kind that a
+/// single statement can apply are written together: one round trip for a
+/// whole group commit instead of one per event.
+pub fn apply_all(conn: &mut PgConnection, events: &[&RecordedEvent]) -> QueryResult<()> {
+    let mut rest = events;
+    while let Some(first) = rest.first() {
+        let run = rest
+            .iter()
+            .take_while(|e| same_batch(&first.event, &e.event))
+            .count();
+        let (batch, tail) = rest.split_at(run.max(1));
+        match &first.event {
+            DomainEvent::ProbeRequested(_) => insert_probes(conn, batch)?,
+            DomainEvent::ProbeCompleted(_) => complete_probes(conn, batch)?,
+            _ => {
+                for event in batch {
+                    apply(conn, event)?;
+                }
+            }
+        }
+        rest = tail;
+    }
+    Ok(())
+}
+
+fn same_batch(a: &DomainEvent, b: &DomainEvent) -> bool {
+    matches!(
+        (a, b),
+        (
+            DomainEvent::ProbeRequested(_),
+            DomainEvent::ProbeRequested(_)
+        ) | (
+            DomainEvent::ProbeCompleted(_),
+            DomainEvent::ProbeCompleted(_)
+        )
+    )
+}
+
+fn insert_probes(conn: &mut PgConnection, batch: &[&RecordedEvent]) -> QueryResult<()> {
+    let rows: Vec<ProbeRow> = batch
+        .iter()
+        .map(|event| ProbeRow {
+            probe_id: event.stream_id,
+            status: "queued".into(),
+            requested_at: event.recorded_at,
+            completed_at: None,
+            completed_by: None,
+        })
+        .collect();
+    for chunk in rows.chunks(5000) {
+        diesel::insert_into(probes::table)
+            .values(chunk)
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn complete_probes(conn: &mut PgConnection, batch: &[&RecordedEvent]) -> QueryResult<()> {
+    let mut ids = Vec::with_capacity(batch.len());
+    let mut times = Vec::with_capacity(batch.len());
+    let mut workers = Vec::with_capacity(batch.len());
+    for event in batch {
+        if let DomainEvent::ProbeCompleted(done) = &event.event {
+            ids.push(event.stream_id);
+            times.push(event.recorded_at);
+            workers.push(done.worker.clone());
+        }
+    }
+    // A probe completed twice in one batch keeps the later completion, as
+    // applying the events one by one would.
+    diesel::sql_query(
+        "UPDATE probes SET status = 'completed', completed_at = c.at, completed_by = c.worker \
+         FROM (SELECT DISTINCT ON (id) id, at, worker \
+               FROM unnest($1, $2, $3) WITH ORDINALITY AS u(id, at, worker, n) \
+               ORDER BY id, n DESC) AS c \
+         WHERE probes.probe_id = c.id",
+    )
+    .bind::<Array<SqlUuid>, _>(ids)
+    .bind::<Array<Timestamptz>, _>(times)
+    .bind::<Array<Text>, _>(workers)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Applies one event.
 pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> {
     match &event.event {
         DomainEvent::ProbeRequested(_) => {

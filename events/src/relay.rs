@@ -113,8 +113,12 @@ impl Relay {
     ) -> Result<Ended, RelayError> {
         let url = self.database_url.clone();
         let cursor_name = format!("amqp:{}", self.topology.namespace);
-        let mut db =
-            blocking(move || PgConnection::establish(&url).map_err(RelayError::from)).await?;
+        let mut db = blocking(move || {
+            let mut conn = PgConnection::establish(&url)?;
+            sluice_schema::db::configure_session(&mut conn)?;
+            Ok(conn)
+        })
+        .await?;
         loop {
             let (back, locked) = with_conn(db, try_lock).await?;
             db = back;

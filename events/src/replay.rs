@@ -132,11 +132,12 @@ fn rebuild(conn: &mut PgConnection) -> Result<i64, ReplayError> {
         let Some(last) = page.last().map(|r| r.global_seq) else {
             return Ok(count);
         };
-        for row in page {
-            let event = RecordedEvent::from_row(row)?;
-            projection::apply(conn, &event)?;
-            count += 1;
-        }
+        let events = page
+            .into_iter()
+            .map(RecordedEvent::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        projection::apply_all(conn, &events.iter().collect::<Vec<_>>())?;
+        count += events.len() as i64;
         after = last;
     }
 }

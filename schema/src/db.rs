@@ -1,7 +1,8 @@
 //! Connection pool and embedded migrations.
 
+use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::time::Duration;
 
@@ -32,8 +33,29 @@ pub fn pool(url: &str, max_size: u32) -> Result<PgPool, DbError> {
         .min_idle(Some(0))
         .connection_timeout(Duration::from_secs(5))
         .test_on_check_out(true)
+        .connection_customizer(Box::new(SessionSettings))
         .build_unchecked(manager);
     Ok(pool)
+}
+
+/// Settings every Sluice session needs (pooled or not).
+///
+/// `plan_cache_mode`: diesel prepares its statements, and PostgreSQL may
+/// settle on a generic plan while a table is still small (a sequential scan
+/// of `events`) and keep it until the next ANALYZE, so an append would slow
+/// down with every event recorded. Planning each execution with its actual
+/// parameters keeps every lookup on its index.
+pub fn configure_session(conn: &mut PgConnection) -> diesel::QueryResult<()> {
+    conn.batch_execute("SET plan_cache_mode = force_custom_plan")
+}
+
+#[derive(Debug)]
+struct SessionSettings;
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        configure_session(conn).map_err(diesel::r2d2::Error::QueryError)
+    }
 }
 
 /// Applies every pending migration; returns the versions applied.

@@ -74,7 +74,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     if options.worker {
         let config = WorkerConfig {
             name: "test-worker".into(),
-            prefetch: 32,
+            prefetch: 64,
         };
         sluice_worker::spawn(&platform, &config, &shutdown);
     }

@@ -48,8 +48,11 @@ impl TestDb {
         }
     }
 
+    /// A connection set up as Sluice sets up its own.
     pub fn connect(&self) -> PgConnection {
-        PgConnection::establish(&self.url).expect("connect to the test database")
+        let mut conn = PgConnection::establish(&self.url).expect("connect to the test database");
+        sluice_schema::db::configure_session(&mut conn).expect("configure the session");
+        conn
     }
 }
 
