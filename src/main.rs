@@ -151,6 +151,7 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 .clone()
                 .unwrap_or_else(default_worker_name),
             prefetch: settings.worker_prefetch,
+            retry_for: std::time::Duration::from_secs(settings.worker_retry_seconds),
         };
         tasks.extend(sluice_worker::spawn(&platform, &config, &shutdown));
     }

@@ -42,6 +42,11 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_WORKER_PREFETCH", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub worker_prefetch: u16,
 
+    /// Seconds a transiently failing delivery is retried in place before it
+    /// returns to the queue and counts against the delivery limit.
+    #[arg(long, env = "SLUICE_WORKER_RETRY_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=1200))]
+    pub worker_retry_seconds: u64,
+
     /// This worker's name in the events it records (default: host name and process id).
     #[arg(long, env = "SLUICE_WORKER_NAME")]
     pub worker_name: Option<String>,

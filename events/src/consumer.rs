@@ -4,8 +4,14 @@
 //! prefetch window, and hands each decoded event to its handler. An event the
 //! consumer has already processed (its marker is in `processed_events`) is
 //! acknowledged and skipped; handlers record that marker in the same
-//! transaction as their effects ([`crate::AppendRequest::processing`]). A lost
-//! connection is re-established with backoff, topology and consumer included.
+//! transaction as their effects ([`crate::AppendRequest::processing`]).
+//!
+//! A transient failure is retried in place with backoff for a while (an outage
+//! of the database should not burn through a command's delivery limit), then
+//! the message goes back to the queue; after the queue's delivery limit it is
+//! dead-lettered. A command that can never succeed is dead-lettered at once. A
+//! lost connection is re-established with backoff, topology and consumer
+//! included.
 
 use crate::amqp::{self, Backoff};
 use crate::envelope::RecordedEvent;
@@ -21,6 +27,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use sluice_schema::PgPool;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// What a handler wants done with a delivery it could not complete.
@@ -51,7 +58,15 @@ pub struct ConsumerSpec {
     pub name: String,
     pub queue: String,
     pub prefetch: u16,
+    /// How long a delivery whose handler fails transiently (the database is
+    /// away, say) is retried in place, with backoff, before it goes back to
+    /// the queue and counts against the delivery limit. Keep it well under
+    /// RabbitMQ's consumer acknowledgement timeout (30 minutes by default).
+    pub retry_for: Duration,
 }
+
+/// The longest pause between two in-place retries.
+const MAX_PAUSE: Duration = Duration::from_secs(10);
 
 pub struct Consumer {
     pub amqp_url: String,
@@ -157,56 +172,80 @@ impl Running {
             }
         };
         let seq = event.global_seq;
-        match self.already_processed(&event).await {
-            Ok(true) => {
-                self.metrics.delivery(consumer, "skipped");
-                ack(&delivery).await;
-                return;
+        let headers = delivery.properties.headers().clone().unwrap_or_default();
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(200);
+        loop {
+            match self.attempt(&event, &headers, delivery.redelivered).await {
+                Ok(Done::Handled) => {
+                    self.metrics.delivery(consumer, "handled");
+                    ack(&delivery).await;
+                }
+                Ok(Done::Skipped) => {
+                    self.metrics.delivery(consumer, "skipped");
+                    ack(&delivery).await;
+                }
+                Err(HandlerError::Reject(reason)) => {
+                    tracing::warn!(seq, %reason, "handler refused the event, dead-lettered");
+                    self.metrics.delivery(consumer, "rejected");
+                    let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+                }
+                Err(HandlerError::Retry(reason))
+                    if started.elapsed() + pause <= self.spec.retry_for =>
+                {
+                    tracing::warn!(seq, %reason, retry_in_ms = pause.as_millis() as u64, "handler failed, retrying");
+                    self.metrics.delivery(consumer, "retried");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_PAUSE);
+                    continue;
+                }
+                Err(HandlerError::Retry(reason)) => {
+                    tracing::warn!(seq, %reason, "handler kept failing, returned to the queue");
+                    self.metrics.delivery(consumer, "requeued");
+                    // Even with no retry window, never hand a failing message
+                    // straight back: that would spin while an outage lasts.
+                    tokio::time::sleep(pause).await;
+                    let _ = delivery
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            multiple: false,
+                        })
+                        .await;
+                }
             }
-            Ok(false) => {}
-            Err(e) => {
-                tracing::warn!(seq, error = %e, "cannot check delivery, requeued");
-                self.metrics.delivery(consumer, "retried");
-                let _ = delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        multiple: false,
-                    })
-                    .await;
-                return;
-            }
-        }
-        let incoming = Incoming {
-            event,
-            headers: delivery.properties.headers().clone().unwrap_or_default(),
-            redelivered: delivery.redelivered,
-        };
-        match self.handler.handle(incoming).await {
-            Ok(()) => {
-                self.metrics.delivery(consumer, "handled");
-                ack(&delivery).await;
-            }
-            Err(HandlerError::Retry(reason)) => {
-                tracing::warn!(seq, %reason, "handler failed, requeued");
-                self.metrics.delivery(consumer, "retried");
-                let _ = delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        multiple: false,
-                    })
-                    .await;
-            }
-            Err(HandlerError::Reject(reason)) => {
-                tracing::warn!(seq, %reason, "handler refused the event, dead-lettered");
-                self.metrics.delivery(consumer, "rejected");
-                let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
-            }
+            return;
         }
     }
 
-    async fn already_processed(&self, event: &RecordedEvent) -> Result<bool, String> {
-        self.processed.contains(event.event_id).await
+    /// One try: skip an event already processed, otherwise hand it over.
+    async fn attempt(
+        &self,
+        event: &RecordedEvent,
+        headers: &FieldTable,
+        redelivered: bool,
+    ) -> Result<Done, HandlerError> {
+        if self
+            .processed
+            .contains(event.event_id)
+            .await
+            .map_err(HandlerError::Retry)?
+        {
+            return Ok(Done::Skipped);
+        }
+        self.handler
+            .handle(Incoming {
+                event: event.clone(),
+                headers: headers.clone(),
+                redelivered,
+            })
+            .await?;
+        Ok(Done::Handled)
     }
+}
+
+enum Done {
+    Handled,
+    Skipped,
 }
 
 async fn ack(delivery: &Delivery) {

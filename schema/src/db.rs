@@ -23,7 +23,7 @@ pub enum DbError {
 }
 
 /// A pool that does not block start-up on an unreachable database: connections are
-/// made on demand, a checkout waits at most five seconds, and every checkout is
+/// made on demand, a checkout waits at most two seconds, and every checkout is
 /// tested first, so connections cut by a database restart are replaced rather
 /// than handed out again.
 pub fn pool(url: &str, max_size: u32) -> Result<PgPool, DbError> {
@@ -31,7 +31,7 @@ pub fn pool(url: &str, max_size: u32) -> Result<PgPool, DbError> {
     let pool = Pool::builder()
         .max_size(max_size)
         .min_idle(Some(0))
-        .connection_timeout(Duration::from_secs(5))
+        .connection_timeout(Duration::from_secs(2))
         .test_on_check_out(true)
         .connection_customizer(Box::new(SessionSettings))
         .build_unchecked(manager);

@@ -6,6 +6,7 @@ use secrecy::SecretString;
 use sluice_api::{ApiConfig, Application};
 use sluice_events::{Platform, PlatformConfig};
 use sluice_worker::WorkerConfig;
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub const OPS_TOKEN: &str = "test-operator-token-0123456789abcdef";
@@ -18,6 +19,8 @@ pub struct AppOptions {
     pub proxy: bool,
     /// Configure the operator token.
     pub ops_token: bool,
+    /// The worker's in-place retry window.
+    pub retry_for: Duration,
 }
 
 impl Default for AppOptions {
@@ -27,6 +30,7 @@ impl Default for AppOptions {
             relay: true,
             proxy: false,
             ops_token: true,
+            retry_for: Duration::from_secs(30),
         }
     }
 }
@@ -71,13 +75,6 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     if options.relay {
         tokio::spawn(platform.relay().run(shutdown.clone()));
     }
-    if options.worker {
-        let config = WorkerConfig {
-            name: "test-worker".into(),
-            prefetch: 64,
-        };
-        sluice_worker::spawn(&platform, &config, &shutdown);
-    }
     let app = Application::build(
         &ApiConfig {
             bind: "127.0.0.1:0".into(),
@@ -92,7 +89,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = app.handle();
     tokio::spawn(app.run_until_stopped());
-    TestApp {
+    let app = TestApp {
         address,
         client: reqwest::Client::new(),
         ops_token: OPS_TOKEN.into(),
@@ -102,7 +99,11 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         server,
         broker,
         db,
+    };
+    if options.worker {
+        app.start_worker(options.retry_for);
     }
+    app
 }
 
 impl TestApp {
@@ -115,6 +116,16 @@ impl TestApp {
         self.client
             .request(method, self.url(path))
             .bearer_auth(&self.ops_token)
+    }
+
+    /// Starts the worker's consumers (when the app was spawned without them).
+    pub fn start_worker(&self, retry_for: Duration) {
+        let config = WorkerConfig {
+            name: "test-worker".into(),
+            prefetch: 64,
+            retry_for,
+        };
+        sluice_worker::spawn(&self.platform, &config, &self.shutdown);
     }
 
     pub fn conn(&self) -> diesel::PgConnection {

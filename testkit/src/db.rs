@@ -56,6 +56,38 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Cuts every connection to this database and refuses new ones, as an
+    /// outage would, without touching other tests' databases.
+    pub fn refuse_connections(&self) {
+        let mut admin = PgConnection::establish(&database_server_url())
+            .expect("connect to the test PostgreSQL");
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS false",
+                self.name
+            ))
+            .expect("refuse connections");
+        diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+        )
+        .bind::<Text, _>(&self.name)
+        .execute(&mut admin)
+        .expect("terminate connections");
+    }
+
+    pub fn allow_connections(&self) {
+        let mut admin = PgConnection::establish(&database_server_url())
+            .expect("connect to the test PostgreSQL");
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
+                self.name
+            ))
+            .expect("allow connections");
+    }
+}
+
 impl Default for TestDb {
     fn default() -> Self {
         Self::new()

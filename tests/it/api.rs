@@ -161,10 +161,6 @@ async fn the_api_answers_503_while_the_database_is_unreachable_and_recovers_afte
         ..AppOptions::default()
     })
     .await;
-    use diesel::connection::SimpleConnection;
-    use diesel::Connection;
-    let mut admin =
-        diesel::PgConnection::establish(&sluice_testkit::database_server_url()).unwrap();
     // Warm the pool, then take the database away from under the running service.
     let res = app
         .ops(Method::POST, "/v1/ops/probes")
@@ -172,15 +168,8 @@ async fn the_api_answers_503_while_the_database_is_unreachable_and_recovers_afte
         .await
         .unwrap();
     assert_eq!(res.status(), 202);
-    {
-        admin
-            .batch_execute(&format!(
-                "ALTER DATABASE {0} WITH ALLOW_CONNECTIONS false; \
-                 SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}'",
-                app.db.name
-            ))
-            .unwrap();
-    }
+    app.db.refuse_connections();
+
     let res = app
         .ops(Method::POST, "/v1/ops/probes")
         .send()
@@ -195,12 +184,7 @@ async fn the_api_answers_503_while_the_database_is_unreachable_and_recovers_afte
     let res = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), 503);
 
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {} WITH ALLOW_CONNECTIONS true",
-            app.db.name
-        ))
-        .unwrap();
+    app.db.allow_connections();
     let res = app
         .ops(Method::POST, "/v1/ops/probes")
         .send()

@@ -3,7 +3,7 @@ use lapin::options::BasicPublishOptions;
 use lapin::BasicProperties;
 use serde_json::Value;
 use sluice_events::RecordedEvent;
-use sluice_testkit::{eventually, spawn_app, TestApp};
+use sluice_testkit::{eventually, spawn_app, spawn_app_with, AppOptions, TestApp};
 use std::time::Duration;
 
 async fn request_probe(app: &TestApp) -> String {
@@ -141,4 +141,86 @@ async fn a_command_the_worker_refuses_is_dead_lettered_and_visible() {
     assert_eq!(dead["event_type"], "probe.completed");
     assert_eq!(dead["queue"], app.broker.topology.imports_queue());
     assert_eq!(dead["reason"], "rejected");
+}
+
+fn deliveries(app: &TestApp, consumer: &str, outcome: &str) -> u64 {
+    app.platform
+        .metrics
+        .deliveries
+        .get_or_create(&vec![
+            ("consumer".to_owned(), consumer.to_owned()),
+            ("outcome".to_owned(), outcome.to_owned()),
+        ])
+        .get()
+}
+
+/// A command recorded and relayed while no worker runs.
+async fn queued_probe() -> (TestApp, String) {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..AppOptions::default()
+    })
+    .await;
+    let id = request_probe(&app).await;
+    crate::support::relay_reached(&app, 1, Duration::from_secs(30)).await;
+    (app, id)
+}
+
+#[tokio::test]
+async fn a_database_outage_is_waited_out_without_losing_the_command() {
+    let (app, id) = queued_probe().await;
+    app.db.refuse_connections();
+    app.start_worker(Duration::from_secs(60));
+    eventually(Duration::from_secs(20), "a retry", || async {
+        (deliveries(&app, "imports", "retried") > 0).then_some(())
+    })
+    .await;
+    app.db.allow_connections();
+    eventually(Duration::from_secs(30), "probe completed", || async {
+        (probe_status(&app, &id).await == "completed").then_some(())
+    })
+    .await;
+    assert_eq!(
+        deliveries(&app, "imports", "requeued"),
+        0,
+        "retried in place"
+    );
+    assert_eq!(
+        count_events_of_type(&mut app.conn(), "delivery.dead_lettered"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_command_that_keeps_failing_is_dead_lettered_at_the_delivery_limit() {
+    let (app, id) = queued_probe().await;
+    app.db.refuse_connections();
+    app.start_worker(Duration::ZERO);
+    let limit = app.broker.topology.delivery_limit;
+    // Each try waits for the pool's checkout timeout while the database is away.
+    eventually(Duration::from_secs(90), "the delivery limit", || async {
+        (deliveries(&app, "imports", "requeued") > limit as u64).then_some(())
+    })
+    .await;
+    app.db.allow_connections();
+    let body: Value = eventually(Duration::from_secs(30), "the dead letter", || async {
+        let body: Value = app
+            .ops(reqwest::Method::GET, "/v1/ops/dead-letters")
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (!body["dead_letters"].as_array()?.is_empty()).then_some(body)
+    })
+    .await;
+    let dead = &body["dead_letters"][0];
+    assert_eq!(dead["event_type"], "probe.requested");
+    assert_eq!(dead["reason"], "delivery_limit");
+    assert_eq!(
+        probe_status(&app, &id).await,
+        "queued",
+        "the command was not carried out"
+    );
 }

@@ -175,3 +175,35 @@ async fn restart_broker() {
         .unwrap();
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn a_standby_relay_takes_over_when_the_active_one_stops() {
+    let app = spawn_app_with(AppOptions {
+        relay: false,
+        ..relay_only()
+    })
+    .await;
+    let first = tokio_util::sync::CancellationToken::new();
+    let second = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(app.platform.relay().run(first.clone()));
+    append_probes(&mut app.conn(), 10);
+    relay_reached(&app, 10, Duration::from_secs(30)).await;
+
+    // The second relay finds the lock taken and stands by.
+    tokio::spawn(app.platform.relay().run(second.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    first.cancel();
+    append_probes(&mut app.conn(), 10);
+    relay_reached(&app, 20, Duration::from_secs(30)).await;
+    second.cancel();
+
+    let mut seqs = read_audit_stream(
+        &app.broker.url,
+        &app.broker.topology.audit_queue(),
+        20,
+        Duration::from_secs(10),
+    )
+    .await;
+    seqs.dedup();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+}

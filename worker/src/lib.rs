@@ -16,6 +16,9 @@ pub struct WorkerConfig {
     pub name: String,
     /// Deliveries in flight per consumer.
     pub prefetch: u16,
+    /// How long a transiently failing delivery is retried in place before it
+    /// returns to the queue (see [`ConsumerSpec::retry_for`]).
+    pub retry_for: std::time::Duration,
 }
 
 /// Starts every consumer; they stop when `shutdown` is cancelled.
@@ -31,6 +34,7 @@ pub fn spawn(
                 name: probes::CONSUMER.into(),
                 queue: topology.imports_queue(),
                 prefetch: config.prefetch,
+                retry_for: config.retry_for,
             },
             Arc::new(probes::ProbeHandler {
                 appender: platform.appender.clone(),
@@ -42,6 +46,7 @@ pub fn spawn(
                 name: dead_letters::CONSUMER.into(),
                 queue: topology.dead_queue(),
                 prefetch: config.prefetch,
+                retry_for: config.retry_for,
             },
             Arc::new(dead_letters::DeadLetterHandler {
                 appender: platform.appender.clone(),
