@@ -1,0 +1,43 @@
+//! Associated data: who a ciphertext belongs to.
+
+/// The owner of a ciphertext: decrypting it under any other owner fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Aad {
+    pub account: String,
+    pub table: &'static str,
+    pub row: String,
+    pub field: &'static str,
+}
+
+impl Aad {
+    pub fn new(
+        account: impl ToString,
+        table: &'static str,
+        row: impl ToString,
+        field: &'static str,
+    ) -> Self {
+        Self {
+            account: account.to_string(),
+            table,
+            row: row.to_string(),
+            field,
+        }
+    }
+
+    /// Length-prefixed parts, so no two owners encode alike.
+    pub(crate) fn bytes(&self, purpose: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(96);
+        for part in [
+            "sluice.v1",
+            purpose,
+            self.account.as_str(),
+            self.table,
+            self.row.as_str(),
+            self.field,
+        ] {
+            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            out.extend_from_slice(part.as_bytes());
+        }
+        out
+    }
+}

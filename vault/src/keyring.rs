@@ -1,0 +1,241 @@
+//! The keyring file: versioned KEKs (one primary) and the blind-index key.
+//!
+//! ```json
+//! {"format": 1, "primary": 2, "keys": {"1": "<base64>", "2": "<base64>"}, "index_key": "<base64>"}
+//! ```
+//!
+//! Written with mode 0600. The index key never rotates: blind indexes made
+//! with it must stay comparable.
+
+use crate::VaultError;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chacha20poly1305::aead::{KeyInit, OsRng};
+use chacha20poly1305::XChaCha20Poly1305;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::collections::BTreeMap;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+type Key = Zeroizing<[u8; 32]>;
+
+pub struct Keyring {
+    keys: BTreeMap<u32, Key>,
+    primary: u32,
+    index_key: Key,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyring")
+            .field("versions", &self.keys.keys().collect::<Vec<_>>())
+            .field("primary", &self.primary)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the keyring came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyringSource {
+    Loaded,
+    /// No file existed and a new one was written (development only).
+    Created,
+}
+
+#[derive(Serialize, Deserialize)]
+struct File {
+    format: u32,
+    primary: u32,
+    keys: BTreeMap<u32, String>,
+    index_key: String,
+}
+
+fn random_key() -> Key {
+    let key = XChaCha20Poly1305::generate_key(&mut OsRng);
+    let mut out = Zeroizing::new([0u8; 32]);
+    out.copy_from_slice(&key);
+    out
+}
+
+fn decode_key(text: &str) -> Result<Key, VaultError> {
+    let bytes = Zeroizing::new(
+        STANDARD
+            .decode(text)
+            .map_err(|_| VaultError::Keyring("a key is not base64".into()))?,
+    );
+    let mut key = Zeroizing::new([0u8; 32]);
+    if bytes.len() != 32 {
+        return Err(VaultError::Keyring("a key is not 256 bits".into()));
+    }
+    key.copy_from_slice(&bytes);
+    Ok(key)
+}
+
+impl Keyring {
+    /// A new keyring with one primary key (version 1).
+    pub fn generate() -> Self {
+        let mut keys = BTreeMap::new();
+        keys.insert(1, random_key());
+        Self {
+            keys,
+            primary: 1,
+            index_key: random_key(),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Self, VaultError> {
+        let text =
+            Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                VaultError::Keyring(format!("cannot read {}: {e}", path.display()))
+            })?);
+        let file: File = serde_json::from_str(&text).map_err(|e| {
+            VaultError::Keyring(format!("{} is not a keyring: {e}", path.display()))
+        })?;
+        if file.format != 1 {
+            return Err(VaultError::Keyring(format!(
+                "unknown keyring format {}",
+                file.format
+            )));
+        }
+        let keys = file
+            .keys
+            .iter()
+            .map(|(v, k)| Ok((*v, decode_key(k)?)))
+            .collect::<Result<BTreeMap<_, _>, VaultError>>()?;
+        if !keys.contains_key(&file.primary) {
+            return Err(VaultError::Keyring(format!(
+                "primary key version {} is not in the keyring",
+                file.primary
+            )));
+        }
+        Ok(Self {
+            keys,
+            primary: file.primary,
+            index_key: decode_key(&file.index_key)?,
+        })
+    }
+
+    /// Loads the keyring, or, when `create` allows it and there is no file,
+    /// makes one and writes it.
+    pub fn load_or_create(path: &Path, create: bool) -> Result<(Self, KeyringSource), VaultError> {
+        if path.exists() || !create {
+            return Ok((Self::load(path)?, KeyringSource::Loaded));
+        }
+        let keyring = Self::generate();
+        keyring.save(path)?;
+        Ok((keyring, KeyringSource::Created))
+    }
+
+    /// Writes the keyring readable by its owner only, replacing the file atomically.
+    pub fn save(&self, path: &Path) -> Result<(), VaultError> {
+        let file = File {
+            format: 1,
+            primary: self.primary,
+            keys: self
+                .keys
+                .iter()
+                .map(|(v, k)| (*v, STANDARD.encode(k.as_slice())))
+                .collect(),
+            index_key: STANDARD.encode(self.index_key.as_slice()),
+        };
+        let text = Zeroizing::new(
+            serde_json::to_string_pretty(&file).map_err(|e| VaultError::Keyring(e.to_string()))?,
+        );
+        let io = |e: std::io::Error| {
+            VaultError::Keyring(format!("cannot write {}: {e}", path.display()))
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = path.with_extension("tmp");
+        {
+            use std::io::Write;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut out = options.open(&tmp).map_err(io)?;
+            out.write_all(text.as_bytes()).map_err(io)?;
+            out.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, path).map_err(io)
+    }
+
+    pub fn primary_version(&self) -> u32 {
+        self.primary
+    }
+
+    pub(crate) fn primary(&self) -> (u32, &[u8; 32]) {
+        // `primary` is always a key of `keys`: checked on load, set on generate.
+        let key = self.keys.get(&self.primary).map_or(&[0u8; 32], |k| &**k);
+        (self.primary, key)
+    }
+
+    pub(crate) fn key(&self, version: u32) -> Option<&[u8; 32]> {
+        self.keys.get(&version).map(|k| &**k)
+    }
+
+    /// A keyed hash of `value` for look-ups (`domain` separates uses).
+    pub fn blind_index(&self, domain: &str, value: &str) -> [u8; 32] {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(self.index_key.as_slice()) else {
+            return [0; 32];
+        };
+        mac.update(&(domain.len() as u32).to_be_bytes());
+        mac.update(domain.as_bytes());
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Aad;
+
+    #[test]
+    fn a_saved_keyring_loads_and_opens_what_it_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let (keyring, source) = Keyring::load_or_create(&path, true).unwrap();
+        assert_eq!(source, KeyringSource::Created);
+        let aad = Aad::new("a", "t", "r", "f");
+        let sealed = keyring.seal(b"x", &aad);
+        let (again, source) = Keyring::load_or_create(&path, true).unwrap();
+        assert_eq!(source, KeyringSource::Loaded);
+        assert_eq!(again.open(&sealed, &aad).unwrap().as_slice(), b"x");
+        assert_eq!(
+            again.blind_index("email", "a@b"),
+            keyring.blind_index("email", "a@b")
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_missing_keyring_is_an_error_unless_creation_is_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Keyring::load_or_create(&dir.path().join("none.json"), false).unwrap_err();
+        assert!(err.to_string().contains("cannot read"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_names_versions_but_no_key() {
+        let keyring = Keyring::generate();
+        let text = format!("{keyring:?}");
+        assert!(text.contains("primary: 1"), "{text}");
+        assert!(
+            !text.contains(&STANDARD.encode(keyring.primary().1)),
+            "{text}"
+        );
+    }
+}

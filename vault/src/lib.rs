@@ -1,0 +1,30 @@
+//! Encryption at rest. A keyring of 256-bit key-encryption keys (KEKs) with
+//! versions, one of them primary; XChaCha20-Poly1305 envelope encryption of
+//! secrets under fresh data keys wrapped by the primary KEK; associated data
+//! that binds each ciphertext to its owner, so a ciphertext moved to another
+//! row does not decrypt; per-account subject keys for personal data, whose
+//! destruction erases that data (crypto-shredding); and blind indexes, keyed
+//! hashes that let a unique value (an email) be found without storing it in
+//! clear. The vault does no I/O beyond reading and writing its keyring file.
+
+mod aad;
+mod envelope;
+mod keyring;
+mod subject;
+
+pub use aad::Aad;
+pub use envelope::Sealed;
+pub use keyring::{Keyring, KeyringSource};
+pub use subject::SubjectKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("decryption failed: wrong key, wrong owner or altered ciphertext")]
+    Decrypt,
+    #[error("ciphertext is malformed")]
+    Malformed,
+    #[error("key version {0} is not in the keyring")]
+    UnknownKey(u32),
+    #[error("keyring: {0}")]
+    Keyring(String),
+}
