@@ -10,6 +10,7 @@ use sluice_api::{ApiConfig, Application};
 use sluice_events::{Platform, PlatformConfig, Topology};
 use sluice_worker::WorkerConfig;
 use std::process::ExitCode;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -156,6 +157,7 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
         tasks.extend(sluice_worker::spawn(&platform, &config, &shutdown));
     }
     let server = if api {
+        let keyring = Arc::new(load_keyring(settings)?);
         let workers = match settings.http_workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -165,6 +167,9 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 bind: settings.bind.clone(),
                 ops_token: settings.ops_token.clone(),
                 workers,
+                region: settings.region.clone(),
+                keyring,
+                session_ttl: chrono::Duration::hours(settings.session_hours),
             },
             platform,
         )
@@ -186,6 +191,25 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
         let _ = task.await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The keyring; in development a missing one is created (with a warning).
+fn load_keyring(settings: &Settings) -> anyhow::Result<sluice_vault::Keyring> {
+    let create = settings.environment == "development";
+    let (keyring, source) = sluice_vault::Keyring::load_or_create(&settings.keyring, create)
+        .with_context(|| {
+            format!(
+                "SLUICE_KEYRING={} (in production the keyring must exist)",
+                settings.keyring.display()
+            )
+        })?;
+    if source == sluice_vault::KeyringSource::Created {
+        tracing::warn!(
+            path = %settings.keyring.display(),
+            "created a new keyring for development: back it up, or everything encrypted with it is lost"
+        );
+    }
+    Ok(keyring)
 }
 
 fn default_worker_name() -> String {

@@ -26,6 +26,24 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_DELIVERY_LIMIT", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..=100))]
     pub delivery_limit: i64,
 
+    /// This deployment's region: accounts are created in it; tokens and
+    /// commands of any other region are refused.
+    #[arg(long, env = "SLUICE_REGION", default_value = "eu-frankfurt", value_parser = region)]
+    pub region: String,
+
+    /// The keyring file (key-encryption keys).
+    #[arg(long, env = "SLUICE_KEYRING", default_value = "data/keyring.json")]
+    pub keyring: std::path::PathBuf,
+
+    /// `development` creates a missing keyring (with a warning); `production`
+    /// refuses to start without one.
+    #[arg(long, env = "SLUICE_ENVIRONMENT", default_value = "development", value_parser = ["development", "production"])]
+    pub environment: String,
+
+    /// Hours a log-in session lasts.
+    #[arg(long, env = "SLUICE_SESSION_HOURS", default_value_t = 12, value_parser = clap::value_parser!(i64).range(1..=720))]
+    pub session_hours: i64,
+
     /// Address the HTTP API listens on.
     #[arg(long, env = "SLUICE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
@@ -72,5 +90,16 @@ fn namespace(s: &str) -> Result<String, String> {
         Ok(s.to_owned())
     } else {
         Err("use 1-64 letters, digits, '-' or '_'".into())
+    }
+}
+
+fn region(s: &str) -> Result<String, String> {
+    let ok = (2..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("use 2-32 lowercase letters, digits or '-', such as eu-frankfurt".into())
     }
 }

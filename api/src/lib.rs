@@ -1,6 +1,7 @@
 //! The HTTP API (actix-web). Handlers validate, append events through the
 //! appender, and read projections; long work happens in the workers.
 
+pub mod auth;
 pub mod error;
 mod operator;
 mod request_id;
@@ -14,7 +15,9 @@ use error::ApiError;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use sluice_events::Platform;
+use sluice_vault::Keyring;
 use std::net::TcpListener;
+use std::sync::Arc;
 use telemetry::Metrics;
 
 /// Largest JSON body accepted by any endpoint.
@@ -27,11 +30,22 @@ pub struct ApiConfig {
     /// Bearer token for the operator endpoints; none disables them.
     pub ops_token: Option<SecretString>,
     pub workers: usize,
+    /// This deployment's region: accounts are created in it, and tokens of
+    /// other regions are refused.
+    pub region: String,
+    pub keyring: Arc<Keyring>,
+    /// How long a log-in session lasts.
+    pub session_ttl: chrono::Duration,
 }
 
 /// Shared by every handler.
 pub struct AppState {
     pub platform: Platform,
+    pub region: String,
+    pub keyring: Arc<Keyring>,
+    pub session_ttl: chrono::Duration,
+    /// Checked when an email is unknown, so that it costs a wrong password's time.
+    dummy_hash: String,
     ops_token_sha256: Option<[u8; 32]>,
 }
 
@@ -45,8 +59,14 @@ impl Application {
     pub fn build(config: &ApiConfig, platform: Platform) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.bind)?;
         let port = listener.local_addr()?.port();
+        let dummy_hash =
+            auth::password::hash(&auth::token::generate("dummy")).map_err(std::io::Error::other)?;
         let state = web::Data::new(AppState {
             platform: platform.clone(),
+            region: config.region.clone(),
+            keyring: config.keyring.clone(),
+            session_ttl: config.session_ttl,
+            dummy_hash,
             ops_token_sha256: config
                 .ops_token
                 .as_ref()
@@ -93,14 +113,24 @@ impl Application {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    use routes::{dead_letters, health, probes};
+    use routes::{accounts, api_tokens, dead_letters, health, probes, sessions};
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .service(
-            web::scope("/v1/ops")
-                .route("/probes", web::post().to(probes::create))
-                .route("/probes/{id}", web::get().to(probes::show))
-                .route("/dead-letters", web::get().to(dead_letters::list)),
+            web::scope("/v1")
+                .service(
+                    web::scope("/ops")
+                        .route("/probes", web::post().to(probes::create))
+                        .route("/probes/{id}", web::get().to(probes::show))
+                        .route("/dead-letters", web::get().to(dead_letters::list)),
+                )
+                .route("/signup", web::post().to(accounts::signup))
+                .route("/login", web::post().to(sessions::login))
+                .route("/logout", web::post().to(sessions::logout))
+                .route("/me", web::get().to(accounts::me))
+                .route("/api-tokens", web::post().to(api_tokens::create))
+                .route("/api-tokens", web::get().to(api_tokens::list))
+                .route("/api-tokens/{id}", web::delete().to(api_tokens::delete)),
         );
 }

@@ -1,6 +1,7 @@
 //! The operator extractor: `Authorization: Bearer <SLUICE_OPS_TOKEN>`.
 //! Without a configured token the operator endpoints do not exist (404).
 
+use crate::auth::bearer;
 use crate::error::ApiError;
 use crate::AppState;
 use actix_web::dev::Payload;
@@ -35,14 +36,4 @@ fn check(req: &HttpRequest) -> Result<Operator, ApiError> {
     } else {
         Err(ApiError::Unauthorized)
     }
-}
-
-fn bearer(req: &HttpRequest) -> Option<&str> {
-    let value = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

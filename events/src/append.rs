@@ -9,6 +9,7 @@
 use crate::envelope::{NewEvent, RecordedEvent};
 use crate::hash::event_hash;
 use crate::projection;
+use crate::secrets::SecretWrite;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sluice_schema::ids::EventId;
@@ -43,6 +44,8 @@ pub struct AppendRequest {
     pub expected: ExpectedVersion,
     pub events: Vec<NewEvent>,
     pub processed: Option<ProcessedMarker>,
+    /// Secrets written with the events, all or nothing.
+    pub secrets: Vec<SecretWrite>,
 }
 
 impl AppendRequest {
@@ -58,7 +61,14 @@ impl AppendRequest {
             expected,
             events,
             processed: None,
+            secrets: Vec::new(),
         }
+    }
+
+    /// Writes `secret` in the same transaction as the events.
+    pub fn with_secret(mut self, secret: SecretWrite) -> Self {
+        self.secrets.push(secret);
+        self
     }
 
     /// Records that `consumer` handled `event_id` in the same transaction.
@@ -177,6 +187,7 @@ fn write_group(
     let now = now_micros();
     let mut rows = Vec::new();
     let mut markers = Vec::new();
+    let mut secrets = Vec::new();
     let mut outcomes = Vec::with_capacity(requests.len());
     for request in requests {
         let outcome = decide(request, &known).and_then(|decision| match decision {
@@ -191,6 +202,7 @@ fn write_group(
                 if let Some(marker) = &request.processed {
                     markers.push(marker);
                 }
+                secrets.extend(&request.secrets);
                 let (new_rows, events): (Vec<_>, Vec<_>) = recorded.into_iter().unzip();
                 rows.extend(new_rows);
                 Ok(AppendOutcome::Appended(events))
@@ -217,6 +229,9 @@ fn write_group(
         diesel::insert_into(processed_events::table)
             .values(values)
             .execute(conn)?;
+    }
+    for secret in secrets {
+        crate::secrets::write(conn, secret, now)?;
     }
     let recorded: Vec<&RecordedEvent> = outcomes
         .iter()

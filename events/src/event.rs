@@ -5,6 +5,7 @@
 //! `probe.completed.v2`); old variants stay so that the log can be replayed.
 //! Payloads carry ids and key versions, never secrets or file contents.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -20,6 +21,18 @@ pub enum DomainEvent {
     /// A delivery exhausted its retries (or was refused) and reached the dead-letter queue.
     #[serde(rename = "delivery.dead_lettered")]
     DeliveryDeadLettered(DeliveryDeadLettered),
+    /// A team signed up: the account exists in this deployment's region.
+    #[serde(rename = "account.created")]
+    AccountCreated(AccountCreated),
+    /// A person joined an account.
+    #[serde(rename = "user.registered")]
+    UserRegistered(UserRegistered),
+    /// A session (log in) or an API token was issued; its secret is not here.
+    #[serde(rename = "token.issued")]
+    TokenIssued(TokenIssued),
+    /// A session ended (log out) or an API token was revoked.
+    #[serde(rename = "token.revoked")]
+    TokenRevoked(TokenRevoked),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,6 +56,52 @@ pub struct DeliveryDeadLettered {
     pub delivery_count: i64,
 }
 
+/// Fields marked *sealed* hold personal data encrypted under the account's
+/// subject key (base64), bound to the account, table, row and field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountCreated {
+    pub region: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+    pub plan: String,
+    /// Sealed.
+    pub company: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRegistered {
+    pub user_id: Uuid,
+    /// `owner`, `admin` or `member`.
+    pub role: String,
+    /// Keyed hash of the normalised email (hex), for look-ups.
+    pub email_index: String,
+    /// Sealed.
+    pub email: String,
+    /// Sealed.
+    pub first_name: String,
+    /// Sealed.
+    pub last_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIssued {
+    pub user_id: Uuid,
+    /// `session` or `api`.
+    pub kind: String,
+    pub name: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRevoked {
+    /// `logout` or `revoked`.
+    pub reason: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("event {global_seq} has type {event_type:?}, which this version of Sluice does not know: {source}")]
@@ -64,6 +123,10 @@ impl DomainEvent {
             Self::ProbeRequested(_) => "probe.requested",
             Self::ProbeCompleted(_) => "probe.completed",
             Self::DeliveryDeadLettered(_) => "delivery.dead_lettered",
+            Self::AccountCreated(_) => "account.created",
+            Self::UserRegistered(_) => "user.registered",
+            Self::TokenIssued(_) => "token.issued",
+            Self::TokenRevoked(_) => "token.revoked",
         }
     }
 

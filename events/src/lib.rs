@@ -15,6 +15,7 @@ pub mod processed;
 pub mod projection;
 pub mod relay;
 pub mod replay;
+pub mod secrets;
 pub mod topology;
 pub mod verify;
 
@@ -26,4 +27,5 @@ pub use envelope::{Metadata, NewEvent, RecordedEvent};
 pub use event::DomainEvent;
 pub use metrics::EventMetrics;
 pub use platform::{Platform, PlatformConfig};
+pub use secrets::SecretWrite;
 pub use topology::Topology;

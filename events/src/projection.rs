@@ -5,11 +5,11 @@ use crate::envelope::RecordedEvent;
 use crate::event::DomainEvent;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Text, Timestamptz, Uuid as SqlUuid};
-use sluice_schema::models::{DeadLetterRow, ProbeRow};
-use sluice_schema::schema::{dead_letters, probes};
+use sluice_schema::models::{AccountRow, DeadLetterRow, ProbeRow, TokenRow, UserRow};
+use sluice_schema::schema::{accounts, dead_letters, probes, tokens, users};
 
 /// Every table that [`apply`] writes, in the order replay rebuilds them.
-pub const TABLES: &[&str] = &["probes", "dead_letters"];
+pub const TABLES: &[&str] = &["probes", "dead_letters", "accounts", "users", "tokens"];
 
 /// Applies events in order. Runs of consecutive events of one kind that a
 /// single statement can apply are written together: one round trip for a
@@ -137,6 +137,65 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                     dead_letters::delivery_count.eq(dead.delivery_count),
                     dead_letters::dead_lettered_at.eq(event.recorded_at),
                 ))
+                .execute(conn)?;
+        }
+        DomainEvent::AccountCreated(created) => {
+            let Some(account) = event.account_id else {
+                return Ok(());
+            };
+            diesel::insert_into(accounts::table)
+                .values(AccountRow {
+                    account_id: account.0,
+                    region: created.region.clone(),
+                    company: created.company.clone(),
+                    country: created.country.clone(),
+                    plan: created.plan.clone(),
+                    created_at: event.recorded_at,
+                })
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        DomainEvent::UserRegistered(user) => {
+            let Some(account) = event.account_id else {
+                return Ok(());
+            };
+            let email_index = hex::decode(&user.email_index).unwrap_or_default();
+            diesel::insert_into(users::table)
+                .values(UserRow {
+                    user_id: user.user_id,
+                    account_id: account.0,
+                    email_index,
+                    email: user.email.clone(),
+                    first_name: user.first_name.clone(),
+                    last_name: user.last_name.clone(),
+                    role: user.role.clone(),
+                    created_at: event.recorded_at,
+                })
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        DomainEvent::TokenIssued(issued) => {
+            let Some(account) = event.account_id else {
+                return Ok(());
+            };
+            diesel::insert_into(tokens::table)
+                .values(TokenRow {
+                    token_id: event.stream_id,
+                    account_id: account.0,
+                    user_id: issued.user_id,
+                    kind: issued.kind.clone(),
+                    name: issued.name.clone(),
+                    created_at: event.recorded_at,
+                    expires_at: issued.expires_at,
+                    revoked_at: None,
+                })
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        DomainEvent::TokenRevoked(_) => {
+            diesel::update(tokens::table.find(event.stream_id))
+                .filter(tokens::revoked_at.is_null())
+                .set(tokens::revoked_at.eq(event.recorded_at))
                 .execute(conn)?;
         }
     }

@@ -50,3 +50,11 @@ id_type!(
     /// An end-to-end pipeline probe (an operator's no-op command).
     ProbeId
 );
+id_type!(
+    /// A person who signs in; belongs to one account.
+    UserId
+);
+id_type!(
+    /// A session or an API token (its secret is never stored).
+    TokenId
+);

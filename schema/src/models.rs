@@ -42,3 +42,42 @@ pub struct DeadLetterRow {
     pub delivery_count: i64,
     pub dead_lettered_at: DateTime<Utc>,
 }
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = accounts, check_for_backend(diesel::pg::Pg))]
+pub struct AccountRow {
+    pub account_id: Uuid,
+    pub region: String,
+    /// Encrypted under the account's subject key.
+    pub company: String,
+    pub country: String,
+    pub plan: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Names and email are encrypted under the account's subject key.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
+pub struct UserRow {
+    pub user_id: Uuid,
+    pub account_id: Uuid,
+    pub email_index: Vec<u8>,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = tokens, check_for_backend(diesel::pg::Pg))]
+pub struct TokenRow {
+    pub token_id: Uuid,
+    pub account_id: Uuid,
+    pub user_id: Uuid,
+    pub kind: String,
+    pub name: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}

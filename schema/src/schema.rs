@@ -62,7 +62,86 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    accounts (account_id) {
+        account_id -> Uuid,
+        region -> Text,
+        company -> Text,
+        country -> Text,
+        plan -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    users (user_id) {
+        user_id -> Uuid,
+        account_id -> Uuid,
+        email_index -> Bytea,
+        email -> Text,
+        first_name -> Text,
+        last_name -> Text,
+        role -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tokens (token_id) {
+        token_id -> Uuid,
+        account_id -> Uuid,
+        user_id -> Uuid,
+        kind -> Text,
+        name -> Nullable<Text>,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    subject_keys (account_id) {
+        account_id -> Uuid,
+        kek_version -> Int4,
+        wrapped_key -> Bytea,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    password_hashes (user_id) {
+        user_id -> Uuid,
+        account_id -> Uuid,
+        hash -> Text,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    token_hashes (token_id) {
+        token_id -> Uuid,
+        account_id -> Uuid,
+        token_sha256 -> Bytea,
+    }
+}
+
+diesel::table! {
+    login_throttle (key) {
+        key -> Text,
+        failures -> Int4,
+        window_started_at -> Timestamptz,
+        blocked_until -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    users,
+    tokens,
+    subject_keys,
+    password_hashes,
+    token_hashes,
+    login_throttle,
     events,
     event_log_head,
     relay_cursors,

@@ -5,11 +5,14 @@ use crate::{BrokerProxy, TestBroker, TestDb};
 use secrecy::SecretString;
 use sluice_api::{ApiConfig, Application};
 use sluice_events::{Platform, PlatformConfig};
+use sluice_vault::Keyring;
 use sluice_worker::WorkerConfig;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub const OPS_TOKEN: &str = "test-operator-token-0123456789abcdef";
+pub const REGION: &str = "eu-frankfurt";
 
 #[derive(Debug, Clone)]
 pub struct AppOptions {
@@ -21,6 +24,7 @@ pub struct AppOptions {
     pub ops_token: bool,
     /// The worker's in-place retry window.
     pub retry_for: Duration,
+    pub region: String,
 }
 
 impl Default for AppOptions {
@@ -31,6 +35,7 @@ impl Default for AppOptions {
             proxy: false,
             ops_token: true,
             retry_for: Duration::from_secs(30),
+            region: REGION.into(),
         }
     }
 }
@@ -82,6 +87,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
                 .ops_token
                 .then(|| SecretString::from(OPS_TOKEN.to_owned())),
             workers: 2,
+            region: options.region.clone(),
+            keyring: Arc::new(Keyring::generate()),
+            session_ttl: chrono::Duration::hours(12),
         },
         platform.clone(),
     )

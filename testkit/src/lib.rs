@@ -11,11 +11,13 @@
 mod app;
 mod broker;
 mod db;
+mod logs;
 mod proxy;
 
 pub use app::{spawn_app, spawn_app_with, AppOptions, TestApp};
 pub use broker::TestBroker;
 pub use db::TestDb;
+pub use logs::capture_logs;
 pub use proxy::BrokerProxy;
 
 use std::future::Future;

@@ -5,11 +5,13 @@
     reason = "tests: a failed step must stop the test"
 )]
 
+mod accounts;
 mod api;
 mod append;
 mod audit;
 mod cli;
 mod consumer;
+mod logs;
 mod relay;
 mod replay;
 mod support;

@@ -1,0 +1,21 @@
+//! Authentication: bearer tokens (sessions and API tokens), passwords, and
+//! failed-login throttling.
+
+pub mod password;
+pub mod token;
+mod user;
+
+pub use user::{AuthUser, Role};
+
+use actix_web::HttpRequest;
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}

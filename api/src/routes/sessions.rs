@@ -1,0 +1,160 @@
+//! `POST /v1/login`, `POST /v1/logout`, and issuing and revoking tokens.
+
+use crate::auth::{password, token, AuthUser};
+use crate::error::ApiError;
+use crate::routes::accounts::normalize_email;
+use crate::{request_id, AppState};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::json;
+use sluice_events::event::{TokenIssued, TokenRevoked};
+use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, SecretWrite};
+use sluice_schema::ids::{AccountId, TokenId, UserId};
+use sluice_schema::repo::throttle::{self, Limit};
+
+/// Failures per account before it is blocked, and per client address.
+const PER_ACCOUNT: Limit = Limit {
+    failures: 5,
+    window: Duration::minutes(15),
+};
+const PER_ADDRESS: Limit = Limit {
+    failures: 50,
+    window: Duration::minutes(15),
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    email: String,
+    password: SecretString,
+}
+
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<Login>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    // A malformed email cannot belong to anyone: the same answer as a wrong one.
+    let email = normalize_email(&body.email).unwrap_or_default();
+    let index = state.keyring.blind_index("email", &email);
+    let address = req
+        .peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    let keys = vec![
+        format!("account:{}", hex::encode(index)),
+        format!("address:{address}"),
+    ];
+
+    let pool = state.platform.pool.clone();
+    let lookup_keys = keys.clone();
+    let (blocked, found) = web::block(move || -> Result<_, ApiError> {
+        let mut conn = pool.get()?;
+        let blocked = throttle::blocked_for(&mut conn, &lookup_keys, Utc::now())?;
+        let found = sluice_schema::repo::accounts::find_login(&mut conn, &index)?;
+        Ok((blocked, found))
+    })
+    .await??;
+    if let Some(left) = blocked {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: u64::try_from(left.num_seconds()).unwrap_or(0) + 1,
+        });
+    }
+
+    // An unknown email is checked against a dummy hash: it costs the same time.
+    let (user, phc) = match found {
+        Some((user, phc)) => (Some(user), phc),
+        None => (None, state.dummy_hash.clone()),
+    };
+    let secret = body.password;
+    let matches = web::block(move || password::verify(secret.expose_secret(), &phc)).await?;
+    let pool = state.platform.pool.clone();
+    let Some(user) = user.filter(|_| matches) else {
+        web::block(move || -> Result<(), ApiError> {
+            let mut conn = pool.get()?;
+            let now = Utc::now();
+            throttle::record_failure(&mut conn, &keys[0], PER_ACCOUNT, now)?;
+            throttle::record_failure(&mut conn, &keys[1], PER_ADDRESS, now)?;
+            Ok(())
+        })
+        .await??;
+        return Err(ApiError::InvalidCredentials);
+    };
+    web::block(move || -> Result<(), ApiError> {
+        Ok(throttle::clear(&mut *pool.get()?, &keys[0])?)
+    })
+    .await??;
+
+    let owner = (AccountId(user.account_id), UserId(user.user_id));
+    let (_, token, expires_at) = issue(&state, owner, "session", None, state.session_ttl).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "token": token,
+        "token_type": "Bearer",
+        "expires_at": expires_at,
+    })))
+}
+
+pub async fn logout(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    revoke(&state, &user, user.token_id, "logout").await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Issues a token to `owner`: records `token.issued` and the token's hash.
+pub async fn issue(
+    state: &AppState,
+    (account, user): (AccountId, UserId),
+    kind: &str,
+    name: Option<String>,
+    ttl: Duration,
+) -> Result<(TokenId, String, DateTime<Utc>), ApiError> {
+    let id = TokenId::new();
+    let token = token::generate(&state.region);
+    let expires_at = Utc::now() + ttl;
+    let event = NewEvent::new(
+        DomainEvent::TokenIssued(TokenIssued {
+            user_id: user.0,
+            kind: kind.into(),
+            name,
+            expires_at,
+        }),
+        Metadata {
+            request_id: Some(request_id::current()),
+            ..Metadata::actor(format!("user:{user}"))
+        },
+    )
+    .for_account(account);
+    let request = AppendRequest::new("token", id.0, ExpectedVersion::NoStream, vec![event])
+        .with_secret(SecretWrite::TokenHash {
+            token_id: id.0,
+            account_id: account.0,
+            sha256: token::sha256(&token),
+        });
+    state.platform.appender.append(request).await?;
+    Ok((id, token, expires_at))
+}
+
+/// Revokes a token of the caller's account: records `token.revoked` and
+/// destroys the token's hash.
+pub async fn revoke(
+    state: &AppState,
+    by: &AuthUser,
+    id: TokenId,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let event = NewEvent::new(
+        DomainEvent::TokenRevoked(TokenRevoked {
+            reason: reason.into(),
+        }),
+        Metadata {
+            request_id: Some(request_id::current()),
+            ..Metadata::actor(format!("user:{}", by.user_id))
+        },
+    )
+    .for_account(by.account_id);
+    let request = AppendRequest::new("token", id.0, ExpectedVersion::Any, vec![event])
+        .with_secret(SecretWrite::DestroyTokenHash { token_id: id.0 });
+    state.platform.appender.append(request).await?;
+    Ok(())
+}

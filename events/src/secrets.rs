@@ -1,0 +1,96 @@
+//! Secrets written in the same transaction as the events that need them.
+//! They never enter an event: the events carry ids, these tables the secrets.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use sluice_schema::schema::{password_hashes, subject_keys, token_hashes};
+use uuid::Uuid;
+
+#[derive(Clone, PartialEq)]
+pub enum SecretWrite {
+    /// An account's subject key, wrapped by the keyring's primary key.
+    SubjectKey {
+        account_id: Uuid,
+        kek_version: i32,
+        wrapped_key: Vec<u8>,
+    },
+    /// An argon2id password hash (PHC string).
+    PasswordHash {
+        user_id: Uuid,
+        account_id: Uuid,
+        hash: String,
+    },
+    /// The SHA-256 of a session or API token.
+    TokenHash {
+        token_id: Uuid,
+        account_id: Uuid,
+        sha256: Vec<u8>,
+    },
+    /// Forget a token's hash: the token can never be used again.
+    DestroyTokenHash { token_id: Uuid },
+}
+
+impl std::fmt::Debug for SecretWrite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::SubjectKey { account_id, .. } => write!(f, "SubjectKey({account_id})"),
+            Self::PasswordHash { user_id, .. } => write!(f, "PasswordHash({user_id})"),
+            Self::TokenHash { token_id, .. } => write!(f, "TokenHash({token_id})"),
+            Self::DestroyTokenHash { token_id } => write!(f, "DestroyTokenHash({token_id})"),
+        }
+    }
+}
+
+pub(crate) fn write(
+    conn: &mut PgConnection,
+    secret: &SecretWrite,
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    match secret {
+        SecretWrite::SubjectKey {
+            account_id,
+            kek_version,
+            wrapped_key,
+        } => diesel::insert_into(subject_keys::table)
+            .values((
+                subject_keys::account_id.eq(account_id),
+                subject_keys::kek_version.eq(kek_version),
+                subject_keys::wrapped_key.eq(wrapped_key),
+                subject_keys::created_at.eq(now),
+            ))
+            .execute(conn)?,
+        SecretWrite::PasswordHash {
+            user_id,
+            account_id,
+            hash,
+        } => diesel::insert_into(password_hashes::table)
+            .values((
+                password_hashes::user_id.eq(user_id),
+                password_hashes::account_id.eq(account_id),
+                password_hashes::hash.eq(hash),
+                password_hashes::updated_at.eq(now),
+            ))
+            .on_conflict(password_hashes::user_id)
+            .do_update()
+            .set((
+                password_hashes::hash.eq(hash),
+                password_hashes::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+        SecretWrite::TokenHash {
+            token_id,
+            account_id,
+            sha256,
+        } => diesel::insert_into(token_hashes::table)
+            .values((
+                token_hashes::token_id.eq(token_id),
+                token_hashes::account_id.eq(account_id),
+                token_hashes::token_sha256.eq(sha256),
+            ))
+            .execute(conn)?,
+        SecretWrite::DestroyTokenHash { token_id } => {
+            diesel::delete(token_hashes::table.find(token_id)).execute(conn)?
+        }
+    };
+    Ok(())
+}

@@ -1,0 +1,385 @@
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sluice_testkit::{spawn_app, TestApp};
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = "violet kettle marching softly";
+
+pub fn person(email: &str) -> Value {
+    json!({
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": email,
+        "company": "Analytical Engines Ltd",
+        "country": "gb",
+        "password": PASSWORD,
+    })
+}
+
+pub async fn signup(app: &TestApp, body: &Value) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/signup"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/login"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Signs up a new account and logs in: `(token, signup body)`.
+pub async fn account(app: &TestApp, email: &str) -> (String, Value) {
+    let res = signup(app, &person(email)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    let res = login(app, email, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    (body["token"].as_str().unwrap().to_owned(), created)
+}
+
+pub async fn call(app: &TestApp, method: Method, path: &str, token: &str) -> reqwest::Response {
+    app.client
+        .request(method, app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn error_of(res: reqwest::Response) -> (StatusCode, Value) {
+    let status = res.status();
+    (status, res.json::<Value>().await.unwrap()["error"].clone())
+}
+
+#[tokio::test]
+async fn signup_creates_an_account_and_its_owner_in_this_region() {
+    let app = spawn_app().await;
+    let (token, created) = account(&app, "Ada@Example.com").await;
+    assert_eq!(created["region"], "eu-frankfurt");
+
+    let me: Value = call(&app, Method::GET, "/v1/me", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["user"]["email"], "ada@example.com");
+    assert_eq!(me["user"]["first_name"], "Ada");
+    assert_eq!(me["user"]["role"], "owner");
+    assert_eq!(me["user"]["id"], created["user_id"]);
+    assert_eq!(me["account"]["id"], created["account_id"]);
+    assert_eq!(me["account"]["company"], "Analytical Engines Ltd");
+    assert_eq!(me["account"]["country"], "GB");
+    assert_eq!(me["account"]["region"], "eu-frankfurt");
+    assert_eq!(me["account"]["plan"], "free");
+}
+
+#[tokio::test]
+async fn signup_takes_exactly_the_documented_fields() {
+    let app = spawn_app().await;
+    let mut extra = person("ada@example.com");
+    extra["plan"] = json!("enterprise");
+    let (status, error) = error_of(signup(&app, &extra).await).await;
+    assert_eq!(
+        (status, &error["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("plan"))
+    );
+
+    let mut missing = person("ada@example.com");
+    missing.as_object_mut().unwrap().remove("company");
+    let (status, error) = error_of(signup(&app, &missing).await).await;
+    assert_eq!(
+        (status, &error["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("company"))
+    );
+
+    for (field, value) in [
+        ("email", json!("not-an-email")),
+        ("country", json!("Germany")),
+        ("first_name", json!("  ")),
+        ("password", json!("short")),
+        ("password", json!("Password1234")),
+        ("password", json!("ada.lovelace.is.great")),
+    ] {
+        let mut body = person("ada.lovelace@example.com");
+        body[field] = value.clone();
+        let (status, error) = error_of(signup(&app, &body).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}={value}");
+        assert_eq!(error["field"], field, "{field}={value}");
+    }
+    let res = app
+        .client
+        .post(app.url("/v1/signup"))
+        .body("first_name=Ada")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        crate::support::all_seqs(&mut app.conn()),
+        Vec::<i64>::new(),
+        "nothing recorded"
+    );
+}
+
+#[tokio::test]
+async fn an_email_signs_up_once_whatever_its_case() {
+    let app = spawn_app().await;
+    account(&app, "ada@example.com").await;
+    let (status, error) = error_of(signup(&app, &person(" ADA@example.COM ")).await).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(error["code"], "conflict");
+}
+
+#[tokio::test]
+async fn wrong_and_unknown_credentials_get_the_same_answer() {
+    let app = spawn_app().await;
+    account(&app, "ada@example.com").await;
+    let wrong = error_of(login(&app, "ada@example.com", "not the password at all").await).await;
+    let unknown = error_of(login(&app, "nobody@example.com", PASSWORD).await).await;
+    assert_eq!(wrong.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong.1["code"], "invalid_credentials");
+}
+
+#[tokio::test]
+async fn an_unknown_email_costs_a_password_check_too() {
+    let app = spawn_app().await;
+    for i in 0..3 {
+        account(&app, &format!("user{i}@example.com")).await;
+    }
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let mut wrong = Vec::new();
+    let mut unknown = Vec::new();
+    for i in 0..3 {
+        let t = Instant::now();
+        login(
+            &app,
+            &format!("user{i}@example.com"),
+            "not the password at all",
+        )
+        .await;
+        wrong.push(t.elapsed());
+        let t = Instant::now();
+        login(
+            &app,
+            &format!("ghost{i}@example.com"),
+            "not the password at all",
+        )
+        .await;
+        unknown.push(t.elapsed());
+    }
+    let (wrong, unknown) = (median(wrong), median(unknown));
+    // Both are dominated by one argon2id verification; a missing user must
+    // not answer in a fraction of that time.
+    assert!(
+        unknown * 2 > wrong,
+        "unknown {unknown:?} vs wrong {wrong:?}"
+    );
+}
+
+#[tokio::test]
+async fn repeated_failures_are_throttled_with_retry_after() {
+    let app = spawn_app().await;
+    account(&app, "ada@example.com").await;
+    for _ in 0..5 {
+        let res = login(&app, "ada@example.com", "not the password at all").await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = login(&app, "ada@example.com", PASSWORD).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["code"],
+        "too_many_requests"
+    );
+    // Another account from the same address is not blocked by this one.
+    account(&app, "grace@example.com").await;
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let app = spawn_app().await;
+    let (token, _) = account(&app, "ada@example.com").await;
+    assert_eq!(
+        call(&app, Method::POST, "/v1/logout", &token)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    let (status, error) = error_of(call(&app, Method::GET, "/v1/me", &token).await).await;
+    assert_eq!(
+        (status, &error["code"]),
+        (StatusCode::UNAUTHORIZED, &json!("unauthorized"))
+    );
+}
+
+#[tokio::test]
+async fn api_tokens_are_shown_once_listed_without_secret_and_revocable() {
+    let app = spawn_app().await;
+    let (session, _) = account(&app, "ada@example.com").await;
+    let res = app
+        .client
+        .post(app.url("/v1/api-tokens"))
+        .bearer_auth(&session)
+        .json(&json!({ "name": "nightly sync", "expires_in_days": 30 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    let api_token = created["token"].as_str().unwrap().to_owned();
+    assert!(api_token.starts_with("sluice_eu-frankfurt_"));
+    assert_eq!(
+        call(&app, Method::GET, "/v1/me", &api_token).await.status(),
+        StatusCode::OK
+    );
+
+    let listed: Value = call(&app, Method::GET, "/v1/api-tokens", &session)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = listed["api_tokens"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["name"], "nightly sync");
+    assert!(
+        !listed.to_string().contains(&api_token[20..]),
+        "the secret is never listed"
+    );
+
+    let path = format!("/v1/api-tokens/{}", created["id"].as_str().unwrap());
+    assert_eq!(
+        call(&app, Method::DELETE, &path, &session).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/v1/me", &api_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&app, Method::DELETE, &path, &session).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // The accounts, users and tokens projections rebuild from the log.
+    let mut conn = app.conn();
+    let report = sluice_events::replay::replay(&mut conn, false).unwrap();
+    assert!(report.is_equal(), "{report:?}");
+    let tokens = report.tables.iter().find(|t| t.table == "tokens").unwrap();
+    assert_eq!(tokens.live_rows, 2, "one session, one API token");
+    assert!(sluice_events::verify::verify(&mut conn)
+        .unwrap()
+        .is_intact());
+}
+
+#[tokio::test]
+async fn a_token_of_another_region_is_refused() {
+    let app = spawn_app().await;
+    let (token, _) = account(&app, "ada@example.com").await;
+    let foreign = token.replacen("eu-frankfurt", "us-dallas", 1);
+    let (status, error) = error_of(call(&app, Method::GET, "/v1/me", &foreign).await).await;
+    assert_eq!(
+        (status, &error["code"]),
+        (StatusCode::UNAUTHORIZED, &json!("wrong_region"))
+    );
+    for junk in ["", "sluice_", "Bearer", "sluice_eu-frankfurt_short"] {
+        let res = call(&app, Method::GET, "/v1/me", junk).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{junk:?}");
+    }
+}
+
+#[tokio::test]
+async fn another_accounts_resources_answer_404() {
+    let app = spawn_app().await;
+    let (alice, _) = account(&app, "alice@example.com").await;
+    let (bob, _) = account(&app, "bob@example.com").await;
+    let res = app
+        .client
+        .post(app.url("/v1/api-tokens"))
+        .bearer_auth(&alice)
+        .json(&json!({ "name": "alice's" }))
+        .send()
+        .await
+        .unwrap();
+    let alices: Value = res.json().await.unwrap();
+    let alices_id = alices["id"].as_str().unwrap();
+
+    // Every endpoint that takes a resource id, called by Bob on Alice's resource.
+    let by_id = [(Method::DELETE, format!("/v1/api-tokens/{alices_id}"))];
+    for (method, path) in by_id {
+        let res = call(&app, method.clone(), &path, &bob).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    // Every listing and account endpoint shows Bob his own data only.
+    let me: Value = call(&app, Method::GET, "/v1/me", &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["user"]["email"], "bob@example.com");
+    let listed: Value = call(&app, Method::GET, "/v1/api-tokens", &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["api_tokens"], json!([]));
+    // Alice's token still works: Bob's attempt changed nothing.
+    let alices_token = alices["token"].as_str().unwrap();
+    assert_eq!(
+        call(&app, Method::GET, "/v1/me", alices_token)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn personal_data_and_secrets_never_reach_the_database_in_clear() {
+    let app = spawn_app().await;
+    let (token, _) = account(&app, "ada.secretmail@example.com").await;
+    let dump = std::process::Command::new("pg_dump")
+        .args(["--data-only", "--dbname", &app.db.url])
+        .output()
+        .unwrap();
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    let dump = String::from_utf8(dump.stdout).unwrap();
+    assert!(dump.contains("account.created"), "the dump has the events");
+    for clear in [
+        "ada.secretmail",
+        "Lovelace",
+        "Analytical Engines",
+        PASSWORD,
+        &token,
+        &token[20..],
+    ] {
+        assert!(!dump.contains(clear), "{clear:?} is stored in clear");
+    }
+    assert!(
+        dump.contains("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "passwords are argon2id hashes"
+    );
+}
