@@ -47,6 +47,17 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Keyring commands.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create the keyring file named by SLUICE_KEYRING (never overwrites one).
+    Init,
 }
 
 #[derive(Subcommand)]
@@ -104,6 +115,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Keys {
+            command: KeysCommand::Init,
+        } => {
+            let path = &settings.keyring;
+            if path.exists() {
+                anyhow::bail!("{} exists already; it is left as it is", path.display());
+            }
+            sluice_vault::Keyring::generate().save(path)?;
+            println!("{}", serde_json::json!({ "created": path }));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
@@ -135,9 +157,11 @@ async fn with_connection<T: Send + 'static>(
 }
 
 async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<ExitCode> {
+    let keyring = Arc::new(load_keyring(settings)?);
     let mut topology = Topology::new(settings.amqp_namespace.clone());
     topology.delivery_limit = settings.delivery_limit;
     let platform = Platform::start(PlatformConfig {
+        region: settings.region.clone(),
         database_url: settings.database_url.expose_secret().to_owned(),
         database_pool_size: settings.database_pool_size,
         amqp_url: settings.amqp_url.expose_secret().to_owned(),
@@ -157,7 +181,6 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
         tasks.extend(sluice_worker::spawn(&platform, &config, &shutdown));
     }
     let server = if api {
-        let keyring = Arc::new(load_keyring(settings)?);
         let workers = match settings.http_workers {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -246,7 +269,10 @@ fn init_tracing(format: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("SLUICE_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,lapin=warn,amq_protocol=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Logs go to stderr: stdout carries the JSON reports of the maintenance commands.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {

@@ -49,6 +49,17 @@ pub struct AppState {
     ops_token_sha256: Option<[u8; 32]>,
 }
 
+impl AppState {
+    /// Metadata for an event recorded by this request.
+    pub fn metadata(&self, actor: impl Into<String>) -> sluice_events::Metadata {
+        sluice_events::Metadata {
+            request_id: Some(request_id::current()),
+            region: Some(self.region.clone()),
+            ..sluice_events::Metadata::actor(actor)
+        }
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,

@@ -63,6 +63,10 @@ pub struct ConsumerSpec {
     /// the queue and counts against the delivery limit. Keep it well under
     /// RabbitMQ's consumer acknowledgement timeout (30 minutes by default).
     pub retry_for: Duration,
+    /// Refuse (dead-letter) events recorded in another region: true for
+    /// queues of commands, false for the dead-letter queue, which records
+    /// whatever reaches it.
+    pub refuse_other_regions: bool,
 }
 
 /// The longest pause between two in-place retries.
@@ -70,6 +74,8 @@ const MAX_PAUSE: Duration = Duration::from_secs(10);
 
 pub struct Consumer {
     pub amqp_url: String,
+    /// This deployment's region: a command recorded in another is refused.
+    pub region: String,
     pub topology: Topology,
     pub pool: PgPool,
     pub metrics: EventMetrics,
@@ -172,6 +178,17 @@ impl Running {
             }
         };
         let seq = event.global_seq;
+        let foreign = event
+            .metadata
+            .region
+            .as_deref()
+            .filter(|r| *r != self.region);
+        if let Some(region) = foreign.filter(|_| self.spec.refuse_other_regions) {
+            tracing::warn!(seq, %region, "command of another region refused, dead-lettered");
+            self.metrics.delivery(consumer, "rejected");
+            let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+            return;
+        }
         let headers = delivery.properties.headers().clone().unwrap_or_default();
         let started = Instant::now();
         let mut pause = Duration::from_millis(200);

@@ -18,6 +18,10 @@ pub struct Metadata {
     pub causation_id: Option<Uuid>,
     /// The first event of the chain this one belongs to.
     pub correlation_id: Option<Uuid>,
+    /// The region of the deployment that recorded the command; workers of
+    /// another region refuse it.
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 impl Metadata {
@@ -35,6 +39,7 @@ impl Metadata {
             request_id: cause.metadata.request_id.clone(),
             causation_id: Some(cause.event_id.0),
             correlation_id: Some(cause.metadata.correlation_id.unwrap_or(cause.event_id.0)),
+            region: cause.metadata.region.clone(),
         }
     }
 }

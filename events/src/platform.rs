@@ -12,6 +12,8 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct PlatformConfig {
+    /// This deployment's region (`SLUICE_REGION`).
+    pub region: String,
     pub database_url: String,
     pub database_pool_size: u32,
     pub amqp_url: String,

@@ -70,6 +70,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         .as_ref()
         .map_or_else(|| broker.url.clone(), |p| p.url(&broker.url));
     let platform = Platform::start(PlatformConfig {
+        region: options.region.clone(),
         database_url: db.url.clone(),
         database_pool_size: 8,
         amqp_url,

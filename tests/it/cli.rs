@@ -60,3 +60,42 @@ fn replay_exits_non_zero_when_a_projection_drifted() {
     assert_eq!(code, 1);
     assert_eq!(report["tables"][0]["only_replayed"], 3);
 }
+
+#[test]
+fn keys_init_creates_a_keyring_once_and_production_needs_one() {
+    let dir = std::env::temp_dir().join(format!("sluice-keys-{}", uuid::Uuid::new_v4()));
+    let path = dir.join("keyring.json");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .env("SLUICE_KEYRING", &path)
+            .env("SLUICE_LOG", "warn")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    // Production refuses to start without a keyring (and before binding anything).
+    let out = run(
+        &["api"],
+        &[
+            ("SLUICE_ENVIRONMENT", "production"),
+            ("SLUICE_BIND", "127.0.0.1:0"),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("keyring"),
+        "{out:?}"
+    );
+    assert!(!path.exists());
+
+    assert!(run(&["keys", "init"], &[]).status.success());
+    let first = std::fs::read(&path).unwrap();
+    let again = run(&["keys", "init"], &[]);
+    assert!(
+        !again.status.success(),
+        "an existing keyring is never overwritten"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), first);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -224,3 +224,37 @@ async fn a_command_that_keeps_failing_is_dead_lettered_at_the_delivery_limit() {
         "the command was not carried out"
     );
 }
+
+#[tokio::test]
+async fn a_command_recorded_in_another_region_is_refused() {
+    let app = spawn_app().await;
+    let id = request_probe(&app).await;
+    eventually(Duration::from_secs(30), "probe completed", || async {
+        (probe_status(&app, &id).await == "completed").then_some(())
+    })
+    .await;
+    let mut foreign = event_at(&app, 1);
+    assert_eq!(foreign.metadata.region.as_deref(), Some("eu-frankfurt"));
+    foreign.metadata.region = Some("us-dallas".into());
+    foreign.event_id = sluice_schema::ids::EventId::new();
+    foreign.stream_id = uuid::Uuid::now_v7();
+    publish(&app, "probe.requested", &foreign).await;
+    let body: Value = eventually(Duration::from_secs(30), "the dead letter", || async {
+        let body: Value = app
+            .ops(reqwest::Method::GET, "/v1/ops/dead-letters")
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (!body["dead_letters"].as_array()?.is_empty()).then_some(body)
+    })
+    .await;
+    assert_eq!(
+        body["dead_letters"][0]["event_id"],
+        foreign.event_id.0.to_string()
+    );
+    assert_eq!(body["dead_letters"][0]["reason"], "rejected");
+    assert_eq!(count_events_of_type(&mut app.conn(), "probe.completed"), 1);
+}

@@ -35,6 +35,7 @@ pub fn spawn(
                 queue: topology.imports_queue(),
                 prefetch: config.prefetch,
                 retry_for: config.retry_for,
+                refuse_other_regions: true,
             },
             Arc::new(probes::ProbeHandler {
                 appender: platform.appender.clone(),
@@ -47,6 +48,7 @@ pub fn spawn(
                 queue: topology.dead_queue(),
                 prefetch: config.prefetch,
                 retry_for: config.retry_for,
+                refuse_other_regions: false,
             },
             Arc::new(dead_letters::DeadLetterHandler {
                 appender: platform.appender.clone(),
@@ -58,6 +60,7 @@ pub fn spawn(
         .map(|(spec, handler)| {
             let consumer = Consumer {
                 amqp_url: platform.config.amqp_url.clone(),
+                region: platform.config.region.clone(),
                 topology: topology.clone(),
                 pool: platform.pool.clone(),
                 metrics: platform.metrics.clone(),

@@ -2,13 +2,13 @@
 
 use crate::auth::{password, AuthUser};
 use crate::error::ApiError;
-use crate::{request_id, AppState};
+use crate::AppState;
 use actix_web::{web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 use sluice_events::event::{AccountCreated, UserRegistered};
-use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, SecretWrite};
+use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::{AccountId, UserId};
 use sluice_schema::repo::accounts as repo;
 use sluice_vault::{Aad, SubjectKey};
@@ -106,10 +106,7 @@ pub async fn signup(
     let seal = |table, row: &dyn ToString, field, value: &str| {
         subject.encrypt(value, &Aad::new(account, table, row.to_string(), field))
     };
-    let metadata = Metadata {
-        request_id: Some(request_id::current()),
-        ..Metadata::actor(format!("user:{user}"))
-    };
+    let metadata = state.metadata(format!("user:{user}"));
     let created = DomainEvent::AccountCreated(AccountCreated {
         region: state.region.clone(),
         country,

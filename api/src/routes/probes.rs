@@ -3,20 +3,17 @@
 
 use crate::error::ApiError;
 use crate::operator::Operator;
-use crate::{request_id, AppState};
+use crate::AppState;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 use sluice_events::event::ProbeRequested;
-use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent};
+use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::ProbeId;
 use uuid::Uuid;
 
 pub async fn create(_: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let probe = ProbeId::new();
-    let metadata = Metadata {
-        request_id: Some(request_id::current()),
-        ..Metadata::actor("operator")
-    };
+    let metadata = state.metadata("operator");
     let event = NewEvent::new(DomainEvent::ProbeRequested(ProbeRequested {}), metadata);
     let request = AppendRequest::new("probe", probe.0, ExpectedVersion::NoStream, vec![event]);
     state.platform.appender.append(request).await?;

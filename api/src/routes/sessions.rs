@@ -3,14 +3,14 @@
 use crate::auth::{password, token, AuthUser};
 use crate::error::ApiError;
 use crate::routes::accounts::normalize_email;
-use crate::{request_id, AppState};
+use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
 use sluice_events::event::{TokenIssued, TokenRevoked};
-use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, SecretWrite};
+use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::{AccountId, TokenId, UserId};
 use sluice_schema::repo::throttle::{self, Limit};
 
@@ -119,10 +119,7 @@ pub async fn issue(
             name,
             expires_at,
         }),
-        Metadata {
-            request_id: Some(request_id::current()),
-            ..Metadata::actor(format!("user:{user}"))
-        },
+        state.metadata(format!("user:{user}")),
     )
     .for_account(account);
     let request = AppendRequest::new("token", id.0, ExpectedVersion::NoStream, vec![event])
@@ -147,10 +144,7 @@ pub async fn revoke(
         DomainEvent::TokenRevoked(TokenRevoked {
             reason: reason.into(),
         }),
-        Metadata {
-            request_id: Some(request_id::current()),
-            ..Metadata::actor(format!("user:{}", by.user_id))
-        },
+        state.metadata(format!("user:{}", by.user_id)),
     )
     .for_account(by.account_id);
     let request = AppendRequest::new("token", id.0, ExpectedVersion::Any, vec![event])
