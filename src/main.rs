@@ -193,6 +193,8 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 region: settings.region.clone(),
                 keyring,
                 session_ttl: chrono::Duration::hours(settings.session_hours),
+                public_url: settings.public_url.clone(),
+                salesforce: salesforce(settings)?,
             },
             platform,
         )
@@ -214,6 +216,26 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
         let _ = task.await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// "Log in with Salesforce", when the connected app's key and secret are both set.
+fn salesforce(
+    settings: &Settings,
+) -> anyhow::Result<Option<sluice_api::auth::salesforce::SalesforceConfig>> {
+    match (
+        &settings.salesforce_client_id,
+        &settings.salesforce_client_secret,
+    ) {
+        (Some(id), Some(secret)) => Ok(Some(sluice_api::auth::salesforce::SalesforceConfig {
+            login_url: settings.salesforce_login_url.clone(),
+            client_id: id.clone(),
+            client_secret: secret.clone(),
+        })),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!(
+            "set both SLUICE_SALESFORCE_CLIENT_ID and SLUICE_SALESFORCE_CLIENT_SECRET, or neither"
+        ),
+    }
 }
 
 /// The keyring; in development a missing one is created (with a warning).

@@ -44,6 +44,27 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_SESSION_HOURS", default_value_t = 12, value_parser = clap::value_parser!(i64).range(1..=720))]
     pub session_hours: i64,
 
+    /// The address users reach the API at, used in OAuth redirect URIs
+    /// (default: `http://` and SLUICE_BIND).
+    #[arg(long, env = "SLUICE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Salesforce's login host: login.salesforce.com, test.salesforce.com or a My Domain.
+    #[arg(
+        long,
+        env = "SLUICE_SALESFORCE_LOGIN_URL",
+        default_value = "https://login.salesforce.com"
+    )]
+    pub salesforce_login_url: String,
+
+    /// The connected app's consumer key; with the secret, enables "log in with Salesforce".
+    #[arg(long, env = "SLUICE_SALESFORCE_CLIENT_ID")]
+    pub salesforce_client_id: Option<String>,
+
+    /// The connected app's consumer secret.
+    #[arg(long, env = "SLUICE_SALESFORCE_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub salesforce_client_secret: Option<SecretString>,
+
     /// Address the HTTP API listens on.
     #[arg(long, env = "SLUICE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,

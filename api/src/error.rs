@@ -19,6 +19,11 @@ pub enum ApiError {
     WrongRegion(String),
     #[error("too many failed attempts; try again later")]
     TooManyRequests { retry_after_secs: u64 },
+    #[error("{0}")]
+    Forbidden(String),
+    /// An identity provider refused or could not vouch for the user.
+    #[error("{0}")]
+    Provider(String),
     #[error("not found")]
     NotFound,
     #[error("request body is too large (limit {limit} bytes)")]
@@ -43,6 +48,8 @@ impl ApiError {
             Self::InvalidCredentials => "invalid_credentials",
             Self::WrongRegion(_) => "wrong_region",
             Self::TooManyRequests { .. } => "too_many_requests",
+            Self::Forbidden(_) => "forbidden",
+            Self::Provider(_) => "provider_refused",
             Self::NotFound => "not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -62,6 +69,8 @@ impl ResponseError for ApiError {
                 StatusCode::UNAUTHORIZED
             }
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Provider(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

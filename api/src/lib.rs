@@ -36,6 +36,11 @@ pub struct ApiConfig {
     pub keyring: Arc<Keyring>,
     /// How long a log-in session lasts.
     pub session_ttl: chrono::Duration,
+    /// The address users reach this API at (for OAuth redirect URIs); by
+    /// default `http://` and the bound address.
+    pub public_url: Option<String>,
+    /// Log in with Salesforce, when configured.
+    pub salesforce: Option<auth::salesforce::SalesforceConfig>,
 }
 
 /// Shared by every handler.
@@ -44,6 +49,10 @@ pub struct AppState {
     pub region: String,
     pub keyring: Arc<Keyring>,
     pub session_ttl: chrono::Duration,
+    pub public_url: String,
+    pub salesforce: Option<auth::salesforce::SalesforceConfig>,
+    /// For calls to identity providers.
+    pub http: oauth2::reqwest::Client,
     /// Checked when an email is unknown, so that it costs a wrong password's time.
     dummy_hash: String,
     ops_token_sha256: Option<[u8; 32]>,
@@ -69,7 +78,14 @@ impl Application {
     /// Binds the listener and builds the server; it runs once awaited.
     pub fn build(config: &ApiConfig, platform: Platform) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.bind)?;
-        let port = listener.local_addr()?.port();
+        let local = listener.local_addr()?;
+        let port = local.port();
+        let public_url = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"))
+            .trim_end_matches('/')
+            .to_owned();
         let dummy_hash =
             auth::password::hash(&auth::token::generate("dummy")).map_err(std::io::Error::other)?;
         let state = web::Data::new(AppState {
@@ -77,6 +93,9 @@ impl Application {
             region: config.region.clone(),
             keyring: config.keyring.clone(),
             session_ttl: config.session_ttl,
+            public_url,
+            salesforce: config.salesforce.clone(),
+            http: auth::salesforce::http_client().map_err(std::io::Error::other)?,
             dummy_hash,
             ops_token_sha256: config
                 .ops_token
@@ -124,7 +143,7 @@ impl Application {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    use routes::{accounts, api_tokens, dead_letters, health, probes, sessions};
+    use routes::{accounts, api_tokens, dead_letters, health, probes, salesforce_login, sessions};
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
@@ -137,6 +156,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
                         .route("/dead-letters", web::get().to(dead_letters::list)),
                 )
                 .route("/signup", web::post().to(accounts::signup))
+                .route(
+                    "/auth/salesforce/start",
+                    web::get().to(salesforce_login::start),
+                )
+                .route(
+                    "/auth/salesforce/callback",
+                    web::get().to(salesforce_login::callback),
+                )
                 .route("/login", web::post().to(sessions::login))
                 .route("/logout", web::post().to(sessions::logout))
                 .route("/me", web::get().to(accounts::me))

@@ -93,6 +93,9 @@ pub struct TokenIssued {
     pub kind: String,
     pub name: Option<String>,
     pub expires_at: DateTime<Utc>,
+    /// How the user proved who they are, when not by password (`salesforce`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

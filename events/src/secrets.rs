@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use sluice_schema::schema::{password_hashes, subject_keys, token_hashes};
+use sluice_schema::schema::{oauth_tokens, password_hashes, subject_keys, token_hashes};
 use uuid::Uuid;
 
 #[derive(Clone, PartialEq)]
@@ -28,6 +28,14 @@ pub enum SecretWrite {
     },
     /// Forget a token's hash: the token can never be used again.
     DestroyTokenHash { token_id: Uuid },
+    /// A user's provider tokens, each sealed by the keyring.
+    OAuthTokens {
+        user_id: Uuid,
+        account_id: Uuid,
+        provider: String,
+        access_token: Vec<u8>,
+        refresh_token: Option<Vec<u8>>,
+    },
 }
 
 impl std::fmt::Debug for SecretWrite {
@@ -37,6 +45,9 @@ impl std::fmt::Debug for SecretWrite {
             Self::PasswordHash { user_id, .. } => write!(f, "PasswordHash({user_id})"),
             Self::TokenHash { token_id, .. } => write!(f, "TokenHash({token_id})"),
             Self::DestroyTokenHash { token_id } => write!(f, "DestroyTokenHash({token_id})"),
+            Self::OAuthTokens {
+                user_id, provider, ..
+            } => write!(f, "OAuthTokens({provider}, {user_id})"),
         }
     }
 }
@@ -91,6 +102,29 @@ pub(crate) fn write(
         SecretWrite::DestroyTokenHash { token_id } => {
             diesel::delete(token_hashes::table.find(token_id)).execute(conn)?
         }
+        SecretWrite::OAuthTokens {
+            user_id,
+            account_id,
+            provider,
+            access_token,
+            refresh_token,
+        } => diesel::insert_into(oauth_tokens::table)
+            .values((
+                oauth_tokens::user_id.eq(user_id),
+                oauth_tokens::provider.eq(provider),
+                oauth_tokens::account_id.eq(account_id),
+                oauth_tokens::access_token.eq(access_token),
+                oauth_tokens::refresh_token.eq(refresh_token),
+                oauth_tokens::updated_at.eq(now),
+            ))
+            .on_conflict((oauth_tokens::user_id, oauth_tokens::provider))
+            .do_update()
+            .set((
+                oauth_tokens::access_token.eq(access_token),
+                oauth_tokens::refresh_token.eq(refresh_token),
+                oauth_tokens::updated_at.eq(now),
+            ))
+            .execute(conn)?,
     };
     Ok(())
 }

@@ -134,7 +134,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    oauth_states (state_sha256) {
+        state_sha256 -> Bytea,
+        provider -> Text,
+        verifier -> Bytea,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    oauth_tokens (user_id, provider) {
+        user_id -> Uuid,
+        provider -> Text,
+        account_id -> Uuid,
+        access_token -> Bytea,
+        refresh_token -> Nullable<Bytea>,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    oauth_states,
+    oauth_tokens,
     accounts,
     users,
     tokens,

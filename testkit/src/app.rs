@@ -25,6 +25,8 @@ pub struct AppOptions {
     /// The worker's in-place retry window.
     pub retry_for: Duration,
     pub region: String,
+    /// Log in with Salesforce against this stand-in.
+    pub salesforce: Option<sluice_api::auth::salesforce::SalesforceConfig>,
 }
 
 impl Default for AppOptions {
@@ -36,6 +38,7 @@ impl Default for AppOptions {
             ops_token: true,
             retry_for: Duration::from_secs(30),
             region: REGION.into(),
+            salesforce: None,
         }
     }
 }
@@ -47,6 +50,8 @@ pub struct TestApp {
     pub platform: Platform,
     pub proxy: Option<BrokerProxy>,
     pub shutdown: CancellationToken,
+    /// The keyring the API seals with.
+    pub keyring: Arc<Keyring>,
     server: actix_web::dev::ServerHandle,
     // Dropped last: the service must stop before its database goes.
     pub broker: TestBroker,
@@ -81,6 +86,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     if options.relay {
         tokio::spawn(platform.relay().run(shutdown.clone()));
     }
+    let keyring = Arc::new(Keyring::generate());
     let app = Application::build(
         &ApiConfig {
             bind: "127.0.0.1:0".into(),
@@ -89,8 +95,10 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
                 .then(|| SecretString::from(OPS_TOKEN.to_owned())),
             workers: 2,
             region: options.region.clone(),
-            keyring: Arc::new(Keyring::generate()),
+            keyring: keyring.clone(),
             session_ttl: chrono::Duration::hours(12),
+            public_url: None,
+            salesforce: options.salesforce.clone(),
         },
         platform.clone(),
     )
@@ -105,6 +113,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         platform,
         proxy,
         shutdown,
+        keyring,
         server,
         broker,
         db,

@@ -13,6 +13,7 @@ mod broker;
 mod db;
 mod logs;
 mod proxy;
+pub mod salesforce;
 
 pub use app::{spawn_app, spawn_app_with, AppOptions, TestApp};
 pub use broker::TestBroker;

@@ -14,4 +14,5 @@ mod consumer;
 mod logs;
 mod relay;
 mod replay;
+mod salesforce_login;
 mod support;

@@ -2,6 +2,7 @@
 //! failed-login throttling.
 
 pub mod password;
+pub mod salesforce;
 pub mod token;
 mod user;
 

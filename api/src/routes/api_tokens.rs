@@ -3,7 +3,7 @@
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
-use crate::routes::sessions::{issue, revoke};
+use crate::routes::sessions::{issue, revoke, Grant};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use chrono::Duration;
@@ -41,14 +41,14 @@ pub async fn create(
         });
     }
     let owner = (user.account_id, user.user_id);
-    let (id, token, expires_at) = issue(
-        &state,
-        owner,
-        "api",
-        Some(name.clone()),
-        Duration::days(days),
-    )
-    .await?;
+    let grant = Grant {
+        kind: "api",
+        name: Some(name.clone()),
+        ttl: Duration::days(days),
+        via: None,
+        secrets: Vec::new(),
+    };
+    let (id, token, expires_at) = issue(&state, owner, grant).await?;
     Ok(HttpResponse::Created().json(json!({
         "id": id,
         "name": name,

@@ -3,4 +3,5 @@ pub mod api_tokens;
 pub mod dead_letters;
 pub mod health;
 pub mod probes;
+pub mod salesforce_login;
 pub mod sessions;

@@ -88,7 +88,7 @@ pub async fn login(
     .await??;
 
     let owner = (AccountId(user.account_id), UserId(user.user_id));
-    let (_, token, expires_at) = issue(&state, owner, "session", None, state.session_ttl).await?;
+    let (_, token, expires_at) = issue(&state, owner, Grant::session(state.session_ttl)).await?;
     Ok(HttpResponse::Ok().json(json!({
         "token": token,
         "token_type": "Bearer",
@@ -101,33 +101,56 @@ pub async fn logout(user: AuthUser, state: web::Data<AppState>) -> Result<HttpRe
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// What a new token is for.
+pub struct Grant {
+    pub kind: &'static str,
+    pub name: Option<String>,
+    pub ttl: Duration,
+    /// How the user signed in, when not by password.
+    pub via: Option<&'static str>,
+    /// Secrets to write with the token (a provider's tokens).
+    pub secrets: Vec<SecretWrite>,
+}
+
+impl Grant {
+    pub fn session(ttl: Duration) -> Self {
+        Self {
+            kind: "session",
+            name: None,
+            ttl,
+            via: None,
+            secrets: Vec::new(),
+        }
+    }
+}
+
 /// Issues a token to `owner`: records `token.issued` and the token's hash.
 pub async fn issue(
     state: &AppState,
     (account, user): (AccountId, UserId),
-    kind: &str,
-    name: Option<String>,
-    ttl: Duration,
+    grant: Grant,
 ) -> Result<(TokenId, String, DateTime<Utc>), ApiError> {
     let id = TokenId::new();
     let token = token::generate(&state.region);
-    let expires_at = Utc::now() + ttl;
+    let expires_at = Utc::now() + grant.ttl;
     let event = NewEvent::new(
         DomainEvent::TokenIssued(TokenIssued {
             user_id: user.0,
-            kind: kind.into(),
-            name,
+            kind: grant.kind.into(),
+            name: grant.name,
             expires_at,
+            via: grant.via.map(str::to_owned),
         }),
         state.metadata(format!("user:{user}")),
     )
     .for_account(account);
-    let request = AppendRequest::new("token", id.0, ExpectedVersion::NoStream, vec![event])
+    let mut request = AppendRequest::new("token", id.0, ExpectedVersion::NoStream, vec![event])
         .with_secret(SecretWrite::TokenHash {
             token_id: id.0,
             account_id: account.0,
             sha256: token::sha256(&token),
         });
+    request.secrets.extend(grant.secrets);
     state.platform.appender.append(request).await?;
     Ok((id, token, expires_at))
 }

@@ -26,6 +26,15 @@ pub fn find_login(
         .optional()
 }
 
+/// The user with this email (by its blind index).
+pub fn find_by_email(conn: &mut PgConnection, email_index: &[u8]) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::email_index.eq(email_index))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 pub fn find_user(
     conn: &mut PgConnection,
     account: AccountId,

@@ -1,0 +1,284 @@
+//! A stand-in for Salesforce's OAuth 2.0 endpoints, speaking the documented
+//! protocol: the authorization endpoint redirects with `code` and `state` (or
+//! `error=access_denied`), the token endpoint checks the client, the exact
+//! redirect URI, the single use of a code and its PKCE verifier (S256), and
+//! answers errors as Salesforce does (`400 {"error", "error_description"}`);
+//! userinfo and revoke behave likewise.
+
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use secrecy::SecretString;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sluice_api::auth::salesforce::SalesforceConfig;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub const CLIENT_ID: &str = "3MVG9standin.consumer.key";
+pub const CLIENT_SECRET: &str = "standin-consumer-secret-0123456789";
+
+struct Code {
+    redirect_uri: String,
+    challenge: String,
+    email: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    email: String,
+    email_verified: bool,
+    deny: bool,
+    codes: HashMap<String, Code>,
+    access: HashMap<String, String>,
+    refresh: HashMap<String, String>,
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+pub struct SalesforceStandIn {
+    pub url: String,
+    inner: Shared,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl SalesforceStandIn {
+    pub async fn start() -> Self {
+        let inner: Shared = Arc::new(Mutex::new(Inner {
+            email_verified: true,
+            ..Inner::default()
+        }));
+        let data = web::Data::new(inner.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the stand-in");
+        let url = format!(
+            "http://{}",
+            listener.local_addr().expect("stand-in address")
+        );
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .route("/services/oauth2/authorize", web::get().to(authorize))
+                .route("/services/oauth2/token", web::post().to(token))
+                .route("/services/oauth2/userinfo", web::get().to(userinfo))
+                .route("/services/oauth2/revoke", web::post().to(revoke))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .expect("listen")
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            url,
+            inner,
+            server: handle,
+        }
+    }
+
+    pub fn config(&self) -> SalesforceConfig {
+        SalesforceConfig {
+            login_url: self.url.clone(),
+            client_id: CLIENT_ID.into(),
+            client_secret: SecretString::from(CLIENT_SECRET.to_owned()),
+        }
+    }
+
+    /// The Salesforce user who consents at the next authorization.
+    pub fn sign_in_as(&self, email: &str, verified: bool) {
+        let mut inner = self.inner.lock().expect("stand-in state");
+        inner.email = email.into();
+        inner.email_verified = verified;
+    }
+
+    /// Whether the user clicks "Deny" on the consent page.
+    pub fn deny_consent(&self, deny: bool) {
+        self.inner.lock().expect("stand-in state").deny = deny;
+    }
+
+    /// Every access and refresh token issued so far (to look for them elsewhere).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let inner = self.inner.lock().expect("stand-in state");
+        inner
+            .access
+            .keys()
+            .chain(inner.refresh.keys())
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for SalesforceStandIn {
+    fn drop(&mut self) {
+        let stopping = self.server.stop(false);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(stopping);
+        }
+    }
+}
+
+fn oauth_error(error: &str, description: &str) -> HttpResponse {
+    HttpResponse::BadRequest().json(json!({ "error": error, "error_description": description }))
+}
+
+fn redirect(to: &str, params: &[(&str, &str)]) -> HttpResponse {
+    let query: Vec<String> = params
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect();
+    HttpResponse::Found()
+        .insert_header(("Location", format!("{to}?{}", query.join("&"))))
+        .finish()
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn secret() -> String {
+    format!("00D{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn authorize(
+    inner: web::Data<Shared>,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let q = |k: &str| query.get(k).cloned().unwrap_or_default();
+    if q("client_id") != CLIENT_ID {
+        return HttpResponse::BadRequest().body("error=invalid_client_id");
+    }
+    if q("response_type") != "code" {
+        return HttpResponse::BadRequest().body("error=unsupported_response_type");
+    }
+    let redirect_uri = q("redirect_uri");
+    if !redirect_uri.starts_with("http://127.0.0.1:")
+        || !redirect_uri.ends_with("/v1/auth/salesforce/callback")
+    {
+        return HttpResponse::BadRequest().body("error=redirect_uri_mismatch");
+    }
+    if q("code_challenge_method") != "S256" || q("code_challenge").is_empty() {
+        return redirect(
+            &redirect_uri,
+            &[("error", "invalid_request"), ("state", &q("state"))],
+        );
+    }
+    let mut inner = inner.lock().expect("stand-in state");
+    if inner.deny {
+        return redirect(
+            &redirect_uri,
+            &[
+                ("error", "access_denied"),
+                ("error_description", "end-user denied authorization"),
+                ("state", &q("state")),
+            ],
+        );
+    }
+    let code = format!("aPrx{}", uuid::Uuid::new_v4().simple());
+    let email = inner.email.clone();
+    inner.codes.insert(
+        code.clone(),
+        Code {
+            redirect_uri: redirect_uri.clone(),
+            challenge: q("code_challenge"),
+            email,
+        },
+    );
+    redirect(&redirect_uri, &[("code", &code), ("state", &q("state"))])
+}
+
+async fn token(
+    req: HttpRequest,
+    inner: web::Data<Shared>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let f = |k: &str| form.get(k).cloned().unwrap_or_default();
+    if f("client_id") != CLIENT_ID || f("client_secret") != CLIENT_SECRET {
+        return oauth_error("invalid_client", "invalid client credentials");
+    }
+    let instance = format!("http://{}", req.connection_info().host());
+    let mut inner = inner.lock().expect("stand-in state");
+    let email = match f("grant_type").as_str() {
+        "authorization_code" => {
+            // A code works once, whatever happens next.
+            let Some(code) = inner.codes.remove(&f("code")) else {
+                return oauth_error("invalid_grant", "expired authorization code");
+            };
+            if code.redirect_uri != f("redirect_uri") {
+                return oauth_error(
+                    "redirect_uri_mismatch",
+                    "redirect_uri must match configuration",
+                );
+            }
+            let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(f("code_verifier").as_bytes()));
+            if digest != code.challenge {
+                return oauth_error("invalid_grant", "invalid code verifier");
+            }
+            code.email
+        }
+        "refresh_token" => match inner.refresh.get(&f("refresh_token")) {
+            Some(email) => email.clone(),
+            None => return oauth_error("invalid_grant", "expired access/refresh token"),
+        },
+        _ => return oauth_error("unsupported_grant_type", "grant type not supported"),
+    };
+    let access = secret();
+    inner.access.insert(access.clone(), email.clone());
+    let mut body = json!({
+        "access_token": access,
+        "signature": URL_SAFE_NO_PAD.encode(Sha256::digest(access.as_bytes())),
+        "scope": "openid email refresh_token",
+        "instance_url": instance,
+        "id": format!("{instance}/id/00Dstandin/005standin"),
+        "token_type": "Bearer",
+        "issued_at": "1764000000000",
+    });
+    if f("grant_type") == "authorization_code" {
+        let refresh = secret();
+        inner.refresh.insert(refresh.clone(), email);
+        body["refresh_token"] = json!(refresh);
+    }
+    HttpResponse::Ok().json(body)
+}
+
+async fn userinfo(req: HttpRequest, inner: web::Data<Shared>) -> HttpResponse {
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let inner = inner.lock().expect("stand-in state");
+    match inner.access.get(token) {
+        Some(email) => HttpResponse::Ok().json(json!({
+            "sub": format!("{}/id/00Dstandin/005standin", req.connection_info().host()),
+            "user_id": "005standin",
+            "organization_id": "00Dstandin",
+            "email": email,
+            "email_verified": inner.email_verified,
+            "name": "Stand-in User",
+        })),
+        None => HttpResponse::Forbidden().body("Bad_OAuth_Token"),
+    }
+}
+
+async fn revoke(
+    inner: web::Data<Shared>,
+    form: web::Form<HashMap<String, String>>,
+) -> HttpResponse {
+    let token = form.get("token").cloned().unwrap_or_default();
+    let mut inner = inner.lock().expect("stand-in state");
+    let known = inner.access.remove(&token).is_some() || inner.refresh.remove(&token).is_some();
+    if known {
+        HttpResponse::Ok().finish()
+    } else {
+        oauth_error("unsupported_token_type", "this token type is not supported")
+    }
+}
