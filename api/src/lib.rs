@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 mod operator;
+pub mod people;
 mod request_id;
 mod routes;
 pub mod telemetry;
@@ -143,7 +144,9 @@ impl Application {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    use routes::{accounts, api_tokens, dead_letters, health, probes, salesforce_login, sessions};
+    use routes::{
+        accounts, api_tokens, dead_letters, health, probes, salesforce_login, sessions, users,
+    };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
@@ -164,11 +167,19 @@ fn routes(cfg: &mut web::ServiceConfig) {
                     "/auth/salesforce/callback",
                     web::get().to(salesforce_login::callback),
                 )
+                .route(
+                    "/auth/salesforce/identity",
+                    web::get().to(salesforce_login::identity),
+                )
                 .route("/login", web::post().to(sessions::login))
                 .route("/logout", web::post().to(sessions::logout))
                 .route("/me", web::get().to(accounts::me))
                 .route("/api-tokens", web::post().to(api_tokens::create))
                 .route("/api-tokens", web::get().to(api_tokens::list))
-                .route("/api-tokens/{id}", web::delete().to(api_tokens::delete)),
+                .route("/api-tokens/{id}", web::delete().to(api_tokens::delete))
+                .route("/users", web::post().to(users::create))
+                .route("/users", web::get().to(users::list))
+                .route("/users/{id}", web::patch().to(users::change_role))
+                .route("/users/{id}", web::delete().to(users::remove)),
         );
 }

@@ -27,6 +27,12 @@ pub enum DomainEvent {
     /// A person joined an account.
     #[serde(rename = "user.registered")]
     UserRegistered(UserRegistered),
+    /// An owner changed a user's role.
+    #[serde(rename = "user.role_changed")]
+    UserRoleChanged(UserRoleChanged),
+    /// A user was removed from the account; their sessions and tokens end.
+    #[serde(rename = "user.removed")]
+    UserRemoved(UserRemoved),
     /// A session (log in) or an API token was issued; its secret is not here.
     #[serde(rename = "token.issued")]
     TokenIssued(TokenIssued),
@@ -87,6 +93,19 @@ pub struct UserRegistered {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct UserRoleChanged {
+    pub user_id: Uuid,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRemoved {
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TokenIssued {
     pub user_id: Uuid,
     /// `session` or `api`.
@@ -128,6 +147,8 @@ impl DomainEvent {
             Self::DeliveryDeadLettered(_) => "delivery.dead_lettered",
             Self::AccountCreated(_) => "account.created",
             Self::UserRegistered(_) => "user.registered",
+            Self::UserRoleChanged(_) => "user.role_changed",
+            Self::UserRemoved(_) => "user.removed",
             Self::TokenIssued(_) => "token.issued",
             Self::TokenRevoked(_) => "token.revoked",
         }

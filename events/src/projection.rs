@@ -174,6 +174,19 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 .on_conflict_do_nothing()
                 .execute(conn)?;
         }
+        DomainEvent::UserRoleChanged(changed) => {
+            diesel::update(users::table.find(changed.user_id))
+                .set(users::role.eq(&changed.role))
+                .execute(conn)?;
+        }
+        DomainEvent::UserRemoved(removed) => {
+            diesel::delete(users::table.find(removed.user_id)).execute(conn)?;
+            diesel::update(tokens::table)
+                .filter(tokens::user_id.eq(removed.user_id))
+                .filter(tokens::revoked_at.is_null())
+                .set(tokens::revoked_at.eq(event.recorded_at))
+                .execute(conn)?;
+        }
         DomainEvent::TokenIssued(issued) => {
             let Some(account) = event.account_id else {
                 return Ok(());

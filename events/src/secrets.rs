@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use sluice_schema::schema::{oauth_tokens, password_hashes, subject_keys, token_hashes};
+use sluice_schema::schema::{oauth_tokens, password_hashes, subject_keys, token_hashes, tokens};
 use uuid::Uuid;
 
 #[derive(Clone, PartialEq)]
@@ -28,6 +28,9 @@ pub enum SecretWrite {
     },
     /// Forget a token's hash: the token can never be used again.
     DestroyTokenHash { token_id: Uuid },
+    /// Forget everything secret of a removed user: password hash, token
+    /// hashes, provider tokens.
+    DestroyUserSecrets { user_id: Uuid },
     /// A user's provider tokens, each sealed by the keyring.
     OAuthTokens {
         user_id: Uuid,
@@ -45,6 +48,7 @@ impl std::fmt::Debug for SecretWrite {
             Self::PasswordHash { user_id, .. } => write!(f, "PasswordHash({user_id})"),
             Self::TokenHash { token_id, .. } => write!(f, "TokenHash({token_id})"),
             Self::DestroyTokenHash { token_id } => write!(f, "DestroyTokenHash({token_id})"),
+            Self::DestroyUserSecrets { user_id } => write!(f, "DestroyUserSecrets({user_id})"),
             Self::OAuthTokens {
                 user_id, provider, ..
             } => write!(f, "OAuthTokens({provider}, {user_id})"),
@@ -101,6 +105,21 @@ pub(crate) fn write(
             .execute(conn)?,
         SecretWrite::DestroyTokenHash { token_id } => {
             diesel::delete(token_hashes::table.find(token_id)).execute(conn)?
+        }
+        SecretWrite::DestroyUserSecrets { user_id } => {
+            diesel::delete(password_hashes::table.find(user_id)).execute(conn)?;
+            diesel::delete(oauth_tokens::table.filter(oauth_tokens::user_id.eq(user_id)))
+                .execute(conn)?;
+            diesel::delete(
+                token_hashes::table.filter(
+                    token_hashes::token_id.eq_any(
+                        tokens::table
+                            .filter(tokens::user_id.eq(user_id))
+                            .select(tokens::token_id),
+                    ),
+                ),
+            )
+            .execute(conn)?
         }
         SecretWrite::OAuthTokens {
             user_id,

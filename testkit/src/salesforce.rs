@@ -96,6 +96,11 @@ impl SalesforceStandIn {
         self.inner.lock().expect("stand-in state").deny = deny;
     }
 
+    /// Every access token stops working, as when a Salesforce session times out.
+    pub fn expire_access_tokens(&self) {
+        self.inner.lock().expect("stand-in state").access.clear();
+    }
+
     /// Every access and refresh token issued so far (to look for them elsewhere).
     pub fn issued_tokens(&self) -> Vec<String> {
         let inner = self.inner.lock().expect("stand-in state");

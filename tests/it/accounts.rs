@@ -308,26 +308,72 @@ async fn a_token_of_another_region_is_refused() {
     }
 }
 
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+pub fn teammate(email: &str, role: &str) -> Value {
+    json!({
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "email": email,
+        "role": role,
+        "password": PASSWORD,
+    })
+}
+
 #[tokio::test]
 async fn another_accounts_resources_answer_404() {
     let app = spawn_app().await;
     let (alice, _) = account(&app, "alice@example.com").await;
     let (bob, _) = account(&app, "bob@example.com").await;
-    let res = app
-        .client
-        .post(app.url("/v1/api-tokens"))
-        .bearer_auth(&alice)
-        .json(&json!({ "name": "alice's" }))
-        .send()
-        .await
-        .unwrap();
-    let alices: Value = res.json().await.unwrap();
-    let alices_id = alices["id"].as_str().unwrap();
+    let alices_token: Value = send(
+        &app,
+        Method::POST,
+        "/v1/api-tokens",
+        &alice,
+        Some(json!({ "name": "alice's" })),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let alices_member: Value = send(
+        &app,
+        Method::POST,
+        "/v1/users",
+        &alice,
+        Some(teammate("carol@example.com", "member")),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let token_id = alices_token["id"].as_str().unwrap();
+    let member_id = alices_member["id"].as_str().unwrap();
 
     // Every endpoint that takes a resource id, called by Bob on Alice's resource.
-    let by_id = [(Method::DELETE, format!("/v1/api-tokens/{alices_id}"))];
-    for (method, path) in by_id {
-        let res = call(&app, method.clone(), &path, &bob).await;
+    let by_id = [
+        (Method::DELETE, format!("/v1/api-tokens/{token_id}"), None),
+        (
+            Method::PATCH,
+            format!("/v1/users/{member_id}"),
+            Some(json!({ "role": "admin" })),
+        ),
+        (Method::DELETE, format!("/v1/users/{member_id}"), None),
+    ];
+    for (method, path, body) in by_id {
+        let res = send(&app, method.clone(), &path, &bob, body).await;
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method} {path}");
     }
     // Every listing and account endpoint shows Bob his own data only.
@@ -343,14 +389,158 @@ async fn another_accounts_resources_answer_404() {
         .await
         .unwrap();
     assert_eq!(listed["api_tokens"], json!([]));
-    // Alice's token still works: Bob's attempt changed nothing.
-    let alices_token = alices["token"].as_str().unwrap();
+    let users: Value = call(&app, Method::GET, "/v1/users", &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["users"].as_array().unwrap().len(), 1);
+    assert_eq!(users["users"][0]["email"], "bob@example.com");
+    // Bob's attempts changed nothing of Alice's.
+    let alices_api = alices_token["token"].as_str().unwrap();
     assert_eq!(
-        call(&app, Method::GET, "/v1/me", alices_token)
+        call(&app, Method::GET, "/v1/me", alices_api).await.status(),
+        StatusCode::OK
+    );
+    let users: Value = call(&app, Method::GET, "/v1/users", &alice)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(users["users"][1]["role"], "member");
+}
+
+#[tokio::test]
+async fn roles_decide_who_adds_changes_and_removes_people() {
+    let app = spawn_app().await;
+    let (owner, _) = account(&app, "owner@example.com").await;
+    let add = |token: String, email: &'static str, role: &'static str| {
+        let app = &app;
+        async move {
+            send(
+                app,
+                Method::POST,
+                "/v1/users",
+                &token,
+                Some(teammate(email, role)),
+            )
+            .await
+        }
+    };
+    let res = add(owner.clone(), "admin@example.com", "admin").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let admin_id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        add(owner.clone(), "x@example.com", "owner").await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let admin = login(&app, "admin@example.com", PASSWORD)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        add(admin.clone(), "peer@example.com", "admin")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let res = add(admin.clone(), "member@example.com", "member").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let member_id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let member = login(&app, "member@example.com", PASSWORD)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        add(member.clone(), "m2@example.com", "member")
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let listed: Value = call(&app, Method::GET, "/v1/users", &member)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let roles: Vec<_> = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["role"].clone())
+        .collect();
+    assert_eq!(roles, vec![json!("owner"), json!("admin"), json!("member")]);
+
+    // Only the owner changes roles.
+    let promote = Some(json!({ "role": "admin" }));
+    let path = format!("/v1/users/{member_id}");
+    assert_eq!(
+        send(&app, Method::PATCH, &path, &admin, promote.clone())
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&app, Method::PATCH, &path, &owner, promote)
             .await
             .status(),
         StatusCode::OK
     );
+    let demote = Some(json!({ "role": "member" }));
+    assert_eq!(
+        send(&app, Method::PATCH, &path, &owner, demote)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // An admin removes a member, whose sessions end at once; not an admin.
+    let admin_path = format!("/v1/users/{admin_id}");
+    assert_eq!(
+        call(&app, Method::DELETE, &admin_path, &admin)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&app, Method::DELETE, &path, &admin).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/v1/me", &member).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&app, "member@example.com", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&app, Method::DELETE, &admin_path, &owner)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        call(&app, Method::GET, "/v1/me", &admin).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let report = sluice_events::replay::replay(&mut app.conn(), false).unwrap();
+    assert!(report.is_equal(), "{report:?}");
 }
 
 #[tokio::test]

@@ -206,3 +206,37 @@ async fn without_a_connected_app_salesforce_login_does_not_exist() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_expired_salesforce_session_is_refreshed_once() {
+    let (app, standin) = app_with_salesforce().await;
+    account(&app, "ada@example.com").await;
+    standin.sign_in_as("ada@example.com", true);
+    let (_, callback) = authorize(&app).await;
+    let body: Value = finish(&callback).await.json().await.unwrap();
+    let token = body["token"].as_str().unwrap().to_owned();
+
+    let identity = |token: String| {
+        let app = &app;
+        async move { call(app, Method::GET, "/v1/auth/salesforce/identity", &token).await }
+    };
+    let res = identity(token.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let info: Value = res.json().await.unwrap();
+    assert_eq!(info["email"], "ada@example.com");
+    assert_eq!(info["organization_id"], "00Dstandin");
+
+    standin.expire_access_tokens();
+    let before = standin.issued_tokens().len();
+    let res = identity(token.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK, "refreshed and retried");
+    assert_eq!(
+        standin.issued_tokens().len(),
+        before + 1,
+        "one new access token"
+    );
+    // The refreshed token was stored: the next call needs no refresh.
+    let res = identity(token).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(standin.issued_tokens().len(), before + 1);
+}

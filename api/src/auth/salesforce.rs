@@ -65,25 +65,40 @@ pub struct UserInfo {
     pub email: Option<String>,
     #[serde(default)]
     pub email_verified: bool,
+    pub user_id: Option<String>,
+    pub organization_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// The access token expired or was revoked (401, or 403 `Bad_OAuth_Token`).
+    #[error("the access token is no longer valid")]
+    Expired,
+    #[error("{0}")]
+    Failed(String),
 }
 
 pub async fn userinfo(
     http: &reqwest::Client,
     config: &SalesforceConfig,
     access_token: &str,
-) -> Result<UserInfo, String> {
+) -> Result<UserInfo, ProviderError> {
+    let failed = |what: &str, e: &dyn std::fmt::Display| {
+        ProviderError::Failed(format!("userinfo {what}: {e}"))
+    };
     let res = http
         .get(config.userinfo_url())
         .bearer_auth(access_token)
         .send()
         .await
-        .map_err(|e| format!("userinfo unreachable: {e}"))?;
-    if !res.status().is_success() {
-        return Err(format!("userinfo answered {}", res.status()));
+        .map_err(|e| failed("unreachable", &e))?;
+    let status = res.status();
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(ProviderError::Expired);
     }
-    let body = res
-        .bytes()
-        .await
-        .map_err(|e| format!("userinfo unreadable: {e}"))?;
-    serde_json::from_slice(&body).map_err(|e| format!("userinfo unreadable: {e}"))
+    if !status.is_success() {
+        return Err(failed("answered", &status));
+    }
+    let body = res.bytes().await.map_err(|e| failed("unreadable", &e))?;
+    serde_json::from_slice(&body).map_err(|e| failed("unreadable", &e))
 }

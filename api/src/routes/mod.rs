@@ -5,3 +5,4 @@ pub mod health;
 pub mod probes;
 pub mod salesforce_login;
 pub mod sessions;
+pub mod users;

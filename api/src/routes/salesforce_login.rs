@@ -8,6 +8,7 @@
 //! Sluice user with that email. The provider's tokens are stored sealed.
 
 use crate::auth::salesforce::{self, SalesforceConfig};
+use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::routes::sessions::{issue, Grant};
 use crate::AppState;
@@ -15,8 +16,8 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use chrono::{Duration, Utc};
 use oauth2::{
-    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RequestTokenError, Scope,
-    TokenResponse,
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RefreshToken,
+    RequestTokenError, Scope, TokenResponse,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -144,11 +145,11 @@ pub async fn callback(
     let access = tokens.access_token().secret().clone();
     let info = salesforce::userinfo(&state.http, config, &access)
         .await
-        .map_err(ApiError::Unavailable)?;
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let email = info.email.filter(|_| info.email_verified).ok_or_else(|| {
         ApiError::Provider("Salesforce has no verified email for this user".into())
     })?;
-    let email = crate::routes::accounts::normalize_email(&email)
+    let email = crate::people::normalize_email(&email)
         .map_err(|_| ApiError::Provider("Salesforce gave an unusable email".into()))?;
     let index = state.keyring.blind_index("email", &email);
     let pool = state.platform.pool.clone();
@@ -186,6 +187,87 @@ pub async fn callback(
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({ "token": token, "token_type": "Bearer", "expires_at": expires_at })))
+}
+
+/// `GET /v1/auth/salesforce/identity`: the Salesforce user linked to the
+/// caller by their last Salesforce log-in. An expired access token is
+/// refreshed with the stored refresh token, once, and the call retried.
+pub async fn identity(
+    user: AuthUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let config = config(&state)?;
+    let (account, user_id) = (user.account_id, user.user_id);
+    let pool = state.platform.pool.clone();
+    let tokens = web::block(move || -> Result<_, ApiError> {
+        Ok(oauth::find_tokens(
+            &mut *pool.get()?,
+            account,
+            user_id,
+            PROVIDER,
+        )?)
+    })
+    .await??
+    .ok_or(ApiError::NotFound)?;
+    let (access, refresh) = (tokens.access, tokens.refresh);
+    let aad = |field| Aad::new(account, "oauth_tokens", user_id, field);
+    let open = |sealed: Vec<u8>, field| -> Result<String, ApiError> {
+        let plain = state
+            .keyring
+            .open(&Sealed(sealed), &aad(field))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        String::from_utf8(plain.to_vec()).map_err(|e| ApiError::Internal(e.to_string()))
+    };
+    let info = match salesforce::userinfo(&state.http, config, &open(access, "access_token")?).await
+    {
+        Ok(info) => info,
+        Err(salesforce::ProviderError::Expired) => {
+            let refresh = refresh.ok_or_else(|| {
+                ApiError::Provider(
+                    "the Salesforce session expired; log in with Salesforce again".into(),
+                )
+            })?;
+            let client = config
+                .client(&redirect_uri(&state))
+                .map_err(ApiError::Internal)?;
+            let renewed = client
+                .exchange_refresh_token(&RefreshToken::new(open(refresh, "refresh_token")?))
+                .request_async(&state.http)
+                .await
+                .map_err(|_| {
+                    ApiError::Provider(
+                        "the Salesforce session expired; log in with Salesforce again".into(),
+                    )
+                })?;
+            let access = renewed.access_token().secret().clone();
+            let sealed = state
+                .keyring
+                .seal(access.as_bytes(), &aad("access_token"))
+                .0;
+            let pool = state.platform.pool.clone();
+            web::block(move || -> Result<(), ApiError> {
+                Ok(oauth::update_access_token(
+                    &mut *pool.get()?,
+                    account,
+                    user_id,
+                    PROVIDER,
+                    &sealed,
+                    Utc::now(),
+                )?)
+            })
+            .await??;
+            salesforce::userinfo(&state.http, config, &access)
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        }
+        Err(e) => return Err(ApiError::Unavailable(e.to_string())),
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "email": info.email,
+        "email_verified": info.email_verified,
+        "user_id": info.user_id,
+        "organization_id": info.organization_id,
+    })))
 }
 
 /// A provider's error code, cut short and limited to plain characters.

@@ -2,7 +2,7 @@
 
 use crate::auth::{password, token, AuthUser};
 use crate::error::ApiError;
-use crate::routes::accounts::normalize_email;
+use crate::people::normalize_email;
 use crate::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};

@@ -70,3 +70,12 @@ pub fn subject_key(
         .first(conn)
         .optional()
 }
+
+/// The account's users, oldest first.
+pub fn list_users(conn: &mut PgConnection, account: AccountId) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .filter(users::account_id.eq(account.0))
+        .order(users::created_at.asc())
+        .select(UserRow::as_select())
+        .load(conn)
+}

@@ -1,6 +1,7 @@
 //! OAuth flows in progress.
 
-use crate::schema::oauth_states;
+use crate::ids::{AccountId, UserId};
+use crate::schema::{oauth_states, oauth_tokens};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
@@ -43,4 +44,50 @@ pub fn take_state(
     // Expired states are cleared whenever one is taken.
     diesel::delete(oauth_states::table.filter(oauth_states::expires_at.le(now))).execute(conn)?;
     Ok(taken.filter(|(_, expires)| *expires > now).map(|(v, _)| v))
+}
+
+/// A user's provider tokens, each sealed by the keyring.
+#[derive(Debug, Queryable)]
+pub struct SealedTokens {
+    pub access: Vec<u8>,
+    pub refresh: Option<Vec<u8>>,
+}
+
+/// A user's sealed provider tokens.
+pub fn find_tokens(
+    conn: &mut PgConnection,
+    account: AccountId,
+    user: UserId,
+    provider: &str,
+) -> QueryResult<Option<SealedTokens>> {
+    oauth_tokens::table
+        .filter(oauth_tokens::account_id.eq(account.0))
+        .filter(oauth_tokens::user_id.eq(user.0))
+        .filter(oauth_tokens::provider.eq(provider))
+        .select((oauth_tokens::access_token, oauth_tokens::refresh_token))
+        .first(conn)
+        .optional()
+}
+
+/// Replaces a refreshed access token (sealed).
+pub fn update_access_token(
+    conn: &mut PgConnection,
+    account: AccountId,
+    user: UserId,
+    provider: &str,
+    sealed: &[u8],
+    now: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(
+        oauth_tokens::table
+            .filter(oauth_tokens::account_id.eq(account.0))
+            .filter(oauth_tokens::user_id.eq(user.0))
+            .filter(oauth_tokens::provider.eq(provider)),
+    )
+    .set((
+        oauth_tokens::access_token.eq(sealed),
+        oauth_tokens::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(())
 }

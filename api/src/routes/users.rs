@@ -1,0 +1,153 @@
+//! `POST/GET /v1/users`, `PATCH/DELETE /v1/users/{id}`: the people of an
+//! account. Owners add admins and members, admins add members; only the owner
+//! changes roles; owners and admins remove users below their own role. The
+//! owner stays.
+
+use crate::auth::{AuthUser, Role};
+use crate::error::ApiError;
+use crate::people::{self, Person};
+use crate::AppState;
+use actix_web::{web, HttpResponse};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+use sluice_events::event::{UserRemoved, UserRoleChanged};
+use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
+use sluice_schema::ids::UserId;
+use sluice_schema::models::UserRow;
+use sluice_schema::repo::accounts as repo;
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    first_name: String,
+    last_name: String,
+    email: String,
+    role: String,
+    /// The first password; the user should change it.
+    password: SecretString,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    role: String,
+}
+
+/// A role someone may be given (never `owner`: an account has one).
+fn assignable(role: &str) -> Result<Role, ApiError> {
+    match Role::parse(role) {
+        Some(role @ (Role::Admin | Role::Member)) => Ok(role),
+        _ => Err(people::invalid("role", "role must be admin or member")),
+    }
+}
+
+fn forbidden() -> ApiError {
+    ApiError::Forbidden("your role does not allow this".into())
+}
+
+fn account_request(by: &AuthUser, event: DomainEvent, state: &AppState) -> AppendRequest {
+    let event = NewEvent::new(event, state.metadata(format!("user:{}", by.user_id)))
+        .for_account(by.account_id);
+    AppendRequest::new(
+        "account",
+        by.account_id.0,
+        ExpectedVersion::Any,
+        vec![event],
+    )
+}
+
+pub async fn create(
+    by: AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let role = assignable(&body.role)?;
+    if role >= by.role {
+        return Err(forbidden());
+    }
+    let subject = people::subject_key(&state, by.account_id).await?;
+    let person = Person {
+        first_name: body.first_name,
+        last_name: body.last_name,
+        email: body.email,
+        password: body.password,
+    };
+    let (user, event, password_hash) =
+        people::register(&state, by.account_id, &subject, person, role.as_str()).await?;
+    let request = account_request(&by, event, &state).with_secret(password_hash);
+    state.platform.appender.append(request).await?;
+    Ok(HttpResponse::Created().json(json!({ "id": user, "role": role.as_str() })))
+}
+
+pub async fn list(by: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pool = state.platform.pool.clone();
+    let account = by.account_id;
+    let rows = web::block(move || -> Result<_, ApiError> {
+        Ok(repo::list_users(&mut *pool.get()?, account)?)
+    })
+    .await??;
+    let subject = people::subject_key(&state, account).await?;
+    let users = rows
+        .iter()
+        .map(|row| people::user_json(&subject, row))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(json!({ "users": users })))
+}
+
+/// The account's user with this id, or 404.
+async fn target(state: &AppState, by: &AuthUser, id: Uuid) -> Result<UserRow, ApiError> {
+    let pool = state.platform.pool.clone();
+    let account = by.account_id;
+    web::block(move || -> Result<_, ApiError> {
+        Ok(repo::find_user(&mut *pool.get()?, account, UserId(id))?)
+    })
+    .await??
+    .ok_or(ApiError::NotFound)
+}
+
+pub async fn change_role(
+    by: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    body: web::Json<RoleChange>,
+) -> Result<HttpResponse, ApiError> {
+    let user = target(&state, &by, path.into_inner()).await?;
+    let role = assignable(&body.role)?;
+    if by.role != Role::Owner || user.role == "owner" {
+        return Err(forbidden());
+    }
+    let event = DomainEvent::UserRoleChanged(UserRoleChanged {
+        user_id: user.user_id,
+        role: role.as_str().into(),
+    });
+    state
+        .platform
+        .appender
+        .append(account_request(&by, event, &state))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "id": user.user_id, "role": role.as_str() })))
+}
+
+pub async fn remove(
+    by: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let user = target(&state, &by, path.into_inner()).await?;
+    let role = Role::parse(&user.role).ok_or_else(|| ApiError::Internal("unknown role".into()))?;
+    if role >= by.role {
+        return Err(forbidden());
+    }
+    let event = DomainEvent::UserRemoved(UserRemoved {
+        user_id: user.user_id,
+    });
+    let request =
+        account_request(&by, event, &state).with_secret(SecretWrite::DestroyUserSecrets {
+            user_id: user.user_id,
+        });
+    state.platform.appender.append(request).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
