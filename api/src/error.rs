@@ -147,10 +147,10 @@ impl From<actix_web::error::JsonPayloadError> for ApiError {
                 Self::PayloadTooLarge { limit }
             }
             J::ContentType => Self::UnsupportedMediaType("expected application/json".into()),
-            J::Deserialize(err) if err.is_data() => Self::Invalid {
-                field: data_error_field(&err.to_string()),
-                message: format!("invalid request body: {err}"),
-            },
+            J::Deserialize(err) if err.is_data() => {
+                let (field, message) = describe_data_error(&err.to_string());
+                Self::Invalid { field, message }
+            }
             J::Deserialize(err) => {
                 Self::BadRequest(format!("request body is not valid JSON: {err}"))
             }
@@ -159,11 +159,27 @@ impl From<actix_web::error::JsonPayloadError> for ApiError {
     }
 }
 
-/// serde names the offending field in backticks; that is the field we report.
-fn data_error_field(message: &str) -> String {
-    message
-        .split('`')
-        .nth(1)
-        .map(str::to_owned)
-        .unwrap_or_else(|| "body".into())
+/// A field and a message for a body of the wrong shape. serde's own message
+/// can quote the value it rejected (a password sent as a number, say), so it
+/// is never passed on; only the field names it reports are.
+fn describe_data_error(serde_message: &str) -> (String, String) {
+    let named = |prefix: &str| {
+        serde_message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .filter(|f| !f.is_empty() && f.len() <= 64)
+            .map(str::to_owned)
+    };
+    if let Some(field) = named("missing field `") {
+        let message = format!("{field} is required");
+        (field, message)
+    } else if let Some(field) = named("unknown field `") {
+        let message = format!("{field} is not an accepted field");
+        (field, message)
+    } else {
+        (
+            "body".into(),
+            "a field of the request body has the wrong type or an unusable value".into(),
+        )
+    }
 }

@@ -114,6 +114,16 @@ async fn signup_takes_exactly_the_documented_fields() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}={value}");
         assert_eq!(error["field"], field, "{field}={value}");
     }
+    let mut numeric = person("ada@example.com");
+    numeric["password"] = json!(987654321098765_u64);
+    let res = signup(&app, &numeric).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let text = res.text().await.unwrap();
+    assert!(
+        !text.contains("987654321098765"),
+        "the value is echoed: {text}"
+    );
+
     let res = app
         .client
         .post(app.url("/v1/signup"))
