@@ -58,6 +58,15 @@ enum Command {
 enum KeysCommand {
     /// Create the keyring file named by SLUICE_KEYRING (never overwrites one).
     Init,
+    /// Add a new primary key, then rewrap every data key under it.
+    Rotate,
+    /// Rewrap every data key still under an older key (after an interrupted rotation).
+    Rewrap,
+    /// Remove an old key from the keyring; refused while it still wraps anything.
+    Retire {
+        /// The key version to remove.
+        version: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,17 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Keys {
-            command: KeysCommand::Init,
-        } => {
-            let path = &settings.keyring;
-            if path.exists() {
-                anyhow::bail!("{} exists already; it is left as it is", path.display());
-            }
-            sluice_vault::Keyring::generate().save(path)?;
-            println!("{}", serde_json::json!({ "created": path }));
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Keys { command } => keys(&settings, command).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
@@ -139,6 +138,60 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<ExitCode> {
+    use sluice_vault::Keyring;
+    let path = settings.keyring.clone();
+    let read =
+        || Keyring::load(&path).with_context(|| format!("SLUICE_KEYRING={}", path.display()));
+    match command {
+        KeysCommand::Init => {
+            if path.exists() {
+                anyhow::bail!("{} exists already; it is left as it is", path.display());
+            }
+            Keyring::generate().save(&path)?;
+            println!("{}", serde_json::json!({ "created": path }));
+        }
+        KeysCommand::Rotate | KeysCommand::Rewrap => {
+            let mut keyring = read()?;
+            if matches!(command, KeysCommand::Rotate) {
+                let version = keyring.rotate();
+                keyring.save(&path)?;
+                tracing::info!(version, "new primary key written; rewrapping data keys");
+            }
+            let report = with_connection(settings, move |conn| {
+                Ok(sluice_worker::keys::rewrap_all(
+                    conn,
+                    &keyring,
+                    |table, done| {
+                        tracing::info!(table, done, "rewrapped");
+                    },
+                )?)
+            })
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        KeysCommand::Retire { version } => {
+            let mut keyring = read()?;
+            let used = with_connection(settings, move |conn| {
+                Ok(sluice_worker::keys::usage(conn, version)?)
+            })
+            .await?;
+            if used > 0 {
+                anyhow::bail!(
+                    "key version {version} still wraps {used} data keys; run `sluice keys rewrap` first"
+                );
+            }
+            keyring.retire(version)?;
+            keyring.save(&path)?;
+            println!(
+                "{}",
+                serde_json::json!({ "retired": version, "versions": keyring.versions() })
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn with_connection<T: Send + 'static>(
@@ -157,7 +210,10 @@ async fn with_connection<T: Send + 'static>(
 }
 
 async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<ExitCode> {
-    let keyring = Arc::new(load_keyring(settings)?);
+    let keyring = Arc::new(sluice_vault::SharedKeyring::new(
+        load_keyring(settings)?,
+        Some(settings.keyring.clone()),
+    ));
     let mut topology = Topology::new(settings.amqp_namespace.clone());
     topology.delivery_limit = settings.delivery_limit;
     let platform = Platform::start(PlatformConfig {

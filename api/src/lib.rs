@@ -16,7 +16,7 @@ use error::ApiError;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use sluice_events::Platform;
-use sluice_vault::Keyring;
+use sluice_vault::SharedKeyring;
 use std::net::TcpListener;
 use std::sync::Arc;
 use telemetry::Metrics;
@@ -34,7 +34,7 @@ pub struct ApiConfig {
     /// This deployment's region: accounts are created in it, and tokens of
     /// other regions are refused.
     pub region: String,
-    pub keyring: Arc<Keyring>,
+    pub keyring: Arc<SharedKeyring>,
     /// How long a log-in session lasts.
     pub session_ttl: chrono::Duration,
     /// The address users reach this API at (for OAuth redirect URIs); by
@@ -48,7 +48,7 @@ pub struct ApiConfig {
 pub struct AppState {
     pub platform: Platform,
     pub region: String,
-    pub keyring: Arc<Keyring>,
+    pub keyring: Arc<SharedKeyring>,
     pub session_ttl: chrono::Duration,
     pub public_url: String,
     pub salesforce: Option<auth::salesforce::SalesforceConfig>,

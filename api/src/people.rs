@@ -78,7 +78,7 @@ pub async fn register(
     let email = normalize_email(&person.email)?;
     password::check(person.password.expose_secret(), &email).map_err(|m| invalid("password", m))?;
 
-    let email_index = state.keyring.blind_index("email", &email);
+    let email_index = state.keyring.get().blind_index("email", &email);
     let pool = state.platform.pool.clone();
     let taken = web::block(move || -> Result<bool, ApiError> {
         Ok(repo::email_taken(&mut *pool.get()?, &email_index)?)
@@ -121,13 +121,11 @@ pub async fn subject_key(state: &AppState, account: AccountId) -> Result<Subject
     })
     .await??
     .ok_or(ApiError::NotFound)?;
-    SubjectKey::unwrap(
-        &state.keyring,
-        &account.to_string(),
-        u32::try_from(version).unwrap_or_default(),
-        &wrapped,
-    )
-    .map_err(|e| ApiError::Internal(e.to_string()))
+    let version = u32::try_from(version).unwrap_or_default();
+    state
+        .keyring
+        .with(|k| SubjectKey::unwrap(k, &account.to_string(), version, &wrapped))
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// Opens one sealed field of `row` in `table`.

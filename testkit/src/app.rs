@@ -5,7 +5,7 @@ use crate::{BrokerProxy, TestBroker, TestDb};
 use secrecy::SecretString;
 use sluice_api::{ApiConfig, Application};
 use sluice_events::{Platform, PlatformConfig};
-use sluice_vault::Keyring;
+use sluice_vault::{Keyring, SharedKeyring};
 use sluice_worker::WorkerConfig;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,8 +50,10 @@ pub struct TestApp {
     pub platform: Platform,
     pub proxy: Option<BrokerProxy>,
     pub shutdown: CancellationToken,
-    /// The keyring the API seals with.
-    pub keyring: Arc<Keyring>,
+    /// The keyring the API seals with, and the file it follows.
+    pub keyring: Arc<SharedKeyring>,
+    pub keyring_file: std::path::PathBuf,
+    _keyring_dir: tempfile::TempDir,
     server: actix_web::dev::ServerHandle,
     // Dropped last: the service must stop before its database goes.
     pub broker: TestBroker,
@@ -86,7 +88,15 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     if options.relay {
         tokio::spawn(platform.relay().run(shutdown.clone()));
     }
-    let keyring = Arc::new(Keyring::generate());
+    let keyring_dir = tempfile::tempdir().expect("a directory for the keyring");
+    let keyring_file = keyring_dir.path().join("keyring.json");
+    Keyring::generate()
+        .save(&keyring_file)
+        .expect("write the keyring");
+    let keyring = Arc::new(SharedKeyring::new(
+        Keyring::load(&keyring_file).expect("read the keyring"),
+        Some(keyring_file.clone()),
+    ));
     let app = Application::build(
         &ApiConfig {
             bind: "127.0.0.1:0".into(),
@@ -114,6 +124,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         proxy,
         shutdown,
         keyring,
+        keyring_file,
+        _keyring_dir: keyring_dir,
         server,
         broker,
         db,

@@ -11,6 +11,7 @@ mod append;
 mod audit;
 mod cli;
 mod consumer;
+mod keys;
 mod logs;
 mod relay;
 mod replay;

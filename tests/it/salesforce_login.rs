@@ -141,7 +141,7 @@ async fn a_wrong_pkce_verifier_fails_cleanly() {
     let state = param(&callback, "state").unwrap();
     let state_hash = sluice_api::auth::token::sha256(&state);
     let aad = sluice_vault::Aad::new("-", "oauth_states", hex::encode(&state_hash), "verifier");
-    let wrong = app.keyring.seal(
+    let wrong = app.keyring.get().seal(
         b"a-different-verifier-of-sufficient-length-0123456789",
         &aad,
     );

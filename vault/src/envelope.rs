@@ -63,6 +63,34 @@ impl Keyring {
         decrypt(&cipher, nonce, &rest[NONCE..], &aad.bytes("data"))
     }
 
+    /// Wraps the data key of `(kek_version, wrapped)` under the primary KEK instead.
+    pub fn rewrap(
+        &self,
+        kek_version: u32,
+        wrapped: &[u8],
+        owner: &Aad,
+    ) -> Result<(u32, Vec<u8>), VaultError> {
+        let data_key = self.unwrap(kek_version, wrapped, owner)?;
+        Ok(self.wrap(&data_key, owner))
+    }
+
+    /// The same secret with its data key wrapped under the primary KEK; the
+    /// encrypted data itself is untouched.
+    pub fn rewrap_sealed(&self, sealed: &Sealed, owner: &Aad) -> Result<Sealed, VaultError> {
+        let bytes = &sealed.0;
+        if bytes.len() < 5 + WRAPPED + NONCE + TAG || bytes[0] != FORMAT {
+            return Err(VaultError::Malformed);
+        }
+        let version = sealed.kek_version().ok_or(VaultError::Malformed)?;
+        let (new_version, wrapped) = self.rewrap(version, &bytes[5..5 + WRAPPED], owner)?;
+        let mut out = Vec::with_capacity(bytes.len());
+        out.push(FORMAT);
+        out.extend_from_slice(&new_version.to_be_bytes());
+        out.extend_from_slice(&wrapped);
+        out.extend_from_slice(&bytes[5 + WRAPPED..]);
+        Ok(Sealed(out))
+    }
+
     /// Wraps a data key under the primary KEK: `nonce | ciphertext`.
     pub(crate) fn wrap(&self, data_key: &[u8], aad: &Aad) -> (u32, Vec<u8>) {
         let (version, kek) = self.primary();
@@ -160,6 +188,29 @@ mod tests {
         assert!(matches!(
             keyring.open(&Sealed(vec![1, 2, 3]), &aad("r")),
             Err(VaultError::Malformed)
+        ));
+    }
+
+    #[test]
+    fn a_rewrapped_secret_opens_under_the_new_primary_only() {
+        let mut keyring = Keyring::generate();
+        let sealed = keyring.seal(b"secret", &aad("r"));
+        let new = keyring.rotate();
+        let moved = keyring.rewrap_sealed(&sealed, &aad("r")).unwrap();
+        assert_eq!(
+            (sealed.kek_version(), moved.kek_version()),
+            (Some(1), Some(new))
+        );
+        assert!(keyring.rewrap_sealed(&sealed, &aad("other")).is_err());
+        assert!(keyring.retire(new).is_err(), "the primary stays");
+        keyring.retire(1).unwrap();
+        assert_eq!(
+            keyring.open(&moved, &aad("r")).unwrap().as_slice(),
+            b"secret"
+        );
+        assert!(matches!(
+            keyring.open(&sealed, &aad("r")),
+            Err(VaultError::UnknownKey(1))
         ));
     }
 

@@ -170,6 +170,33 @@ impl Keyring {
         self.primary
     }
 
+    /// Every key version, oldest first.
+    pub fn versions(&self) -> Vec<u32> {
+        self.keys.keys().copied().collect()
+    }
+
+    /// Adds a new key and makes it the primary; older keys still decrypt.
+    pub fn rotate(&mut self) -> u32 {
+        let version = self.keys.keys().max().map_or(1, |v| v + 1);
+        self.keys.insert(version, random_key());
+        self.primary = version;
+        version
+    }
+
+    /// Removes a key. The caller must first make sure nothing is wrapped
+    /// under it any more; the primary key cannot be retired.
+    pub fn retire(&mut self, version: u32) -> Result<(), VaultError> {
+        if version == self.primary {
+            return Err(VaultError::Keyring(
+                "the primary key cannot be retired".into(),
+            ));
+        }
+        self.keys
+            .remove(&version)
+            .map(|_| ())
+            .ok_or(VaultError::UnknownKey(version))
+    }
+
     pub(crate) fn primary(&self) -> (u32, &[u8; 32]) {
         // `primary` is always a key of `keys`: checked on load, set on generate.
         let key = self.keys.get(&self.primary).map_or(&[0u8; 32], |k| &**k);

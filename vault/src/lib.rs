@@ -9,12 +9,16 @@
 
 mod aad;
 mod envelope;
+mod file;
 mod keyring;
+mod shared;
 mod subject;
 
 pub use aad::Aad;
 pub use envelope::Sealed;
+pub use file::{FileError, FileKey, CHUNK};
 pub use keyring::{Keyring, KeyringSource};
+pub use shared::SharedKeyring;
 pub use subject::SubjectKey;
 
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! as events, with the "processed" marker in the same transaction.
 
 mod dead_letters;
+pub mod keys;
 mod probes;
 
 use sluice_events::consumer::{Consumer, ConsumerSpec, Handler};

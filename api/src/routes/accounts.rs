@@ -50,7 +50,7 @@ pub async fn signup(
     let (user, registered, password_hash) =
         people::register(&state, account, &subject, person, "owner").await?;
 
-    let (kek_version, wrapped_key) = subject.wrap(&state.keyring, &account.to_string());
+    let (kek_version, wrapped_key) = subject.wrap(&state.keyring.get(), &account.to_string());
     let metadata = state.metadata(format!("user:{user}"));
     let created = DomainEvent::AccountCreated(AccountCreated {
         region: state.region.clone(),

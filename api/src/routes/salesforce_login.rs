@@ -56,6 +56,7 @@ pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     let state_hash = crate::auth::token::sha256(csrf.secret());
     let sealed = state
         .keyring
+        .get()
         .seal(verifier.secret().as_bytes(), &verifier_aad(&state_hash));
     let pool = state.platform.pool.clone();
     web::block(move || -> Result<(), ApiError> {
@@ -120,9 +121,10 @@ pub async fn callback(
     let code = query
         .code
         .ok_or_else(|| ApiError::BadRequest("the callback carries no code".into()))?;
+    let sealed = Sealed(sealed);
     let verifier = state
         .keyring
-        .open(&Sealed(sealed), &verifier_aad(&state_hash))
+        .with(|k| k.open(&sealed, &verifier_aad(&state_hash)))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let verifier =
         String::from_utf8(verifier.to_vec()).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -151,7 +153,7 @@ pub async fn callback(
     })?;
     let email = crate::people::normalize_email(&email)
         .map_err(|_| ApiError::Provider("Salesforce gave an unusable email".into()))?;
-    let index = state.keyring.blind_index("email", &email);
+    let index = state.keyring.get().blind_index("email", &email);
     let pool = state.platform.pool.clone();
     let user = web::block(move || -> Result<_, ApiError> {
         Ok(accounts::find_by_email(&mut *pool.get()?, &index)?)
@@ -164,6 +166,7 @@ pub async fn callback(
     let seal = |field, value: &str| {
         state
             .keyring
+            .get()
             .seal(
                 value.as_bytes(),
                 &Aad::new(account, "oauth_tokens", user_id, field),
@@ -212,9 +215,10 @@ pub async fn identity(
     let (access, refresh) = (tokens.access, tokens.refresh);
     let aad = |field| Aad::new(account, "oauth_tokens", user_id, field);
     let open = |sealed: Vec<u8>, field| -> Result<String, ApiError> {
+        let sealed = Sealed(sealed);
         let plain = state
             .keyring
-            .open(&Sealed(sealed), &aad(field))
+            .with(|k| k.open(&sealed, &aad(field)))
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         String::from_utf8(plain.to_vec()).map_err(|e| ApiError::Internal(e.to_string()))
     };
@@ -242,6 +246,7 @@ pub async fn identity(
             let access = renewed.access_token().secret().clone();
             let sealed = state
                 .keyring
+                .get()
                 .seal(access.as_bytes(), &aad("access_token"))
                 .0;
             let pool = state.platform.pool.clone();

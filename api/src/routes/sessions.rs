@@ -39,7 +39,7 @@ pub async fn login(
     let body = body.into_inner();
     // A malformed email cannot belong to anyone: the same answer as a wrong one.
     let email = normalize_email(&body.email).unwrap_or_default();
-    let index = state.keyring.blind_index("email", &email);
+    let index = state.keyring.get().blind_index("email", &email);
     let address = req
         .peer_addr()
         .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());

@@ -1,0 +1,109 @@
+//! Key rotation, as an operator runs it: `sluice keys rotate`, `rewrap`, `retire`.
+
+use crate::accounts::{account, call};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use sluice_testkit::{spawn_app, TestApp};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+async fn keys(app: &TestApp, args: &[&str]) -> (bool, Value, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
+        .arg("keys")
+        .args(args)
+        .env("SLUICE_KEYRING", &app.keyring_file)
+        .env("SLUICE_DATABASE_URL", &app.db.url)
+        .env("SLUICE_LOG", "warn");
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        out.status.success(),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn rotation_under_concurrent_reads_loses_nothing() {
+    let app = Arc::new(spawn_app().await);
+    let mut people = Vec::new();
+    for i in 0..6 {
+        let email = format!("person{i}@example.com");
+        let (token, _) = account(&app, &email).await;
+        people.push((token, email));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let readers: Vec<_> = people
+        .iter()
+        .cloned()
+        .map(|(token, email)| {
+            let (app, stop, reads) = (app.clone(), stop.clone(), reads.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let res = call(&app, Method::GET, "/v1/me", &token).await;
+                    assert_eq!(res.status(), StatusCode::OK);
+                    let me: Value = res.json().await.unwrap();
+                    assert_eq!(me["user"]["email"], email.as_str());
+                    reads.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+
+    let (ok, report, stderr) = keys(&app, &["rotate"]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(report["primary"], 2);
+    assert_eq!(report["subject_keys"], 6);
+    let (ok, _, stderr) = keys(&app, &["retire", "1"]).await;
+    assert!(ok, "nothing is left under key 1: {stderr}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    assert!(reads.load(Ordering::Relaxed) >= 6, "the readers ran");
+    // After the old key is gone, everything still opens under the new one.
+    for (token, email) in &people {
+        let me: Value = call(&app, Method::GET, "/v1/me", token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["user"]["email"], email.as_str());
+    }
+    // New sign-ups seal under the new primary key.
+    account(&app, "after@example.com").await;
+    let (ok, report, _) = keys(&app, &["rewrap"]).await;
+    assert!(ok);
+    assert_eq!(report["subject_keys"], 0, "already under the primary key");
+}
+
+#[tokio::test]
+async fn a_key_that_still_wraps_data_cannot_be_retired() {
+    let app = spawn_app().await;
+    account(&app, "ada@example.com").await;
+    // A new primary key, without the rewrap.
+    let mut keyring = sluice_vault::Keyring::load(&app.keyring_file).unwrap();
+    keyring.rotate();
+    keyring.save(&app.keyring_file).unwrap();
+
+    let (ok, _, stderr) = keys(&app, &["retire", "1"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("still wraps 1 data keys"), "{stderr}");
+    let (ok, _, stderr) = keys(&app, &["retire", "2"]).await;
+    assert!(!ok);
+    assert!(stderr.contains("primary"), "{stderr}");
+
+    let (ok, report, _) = keys(&app, &["rewrap"]).await;
+    assert!(ok);
+    assert_eq!(report["subject_keys"], 1);
+    let (ok, retired, stderr) = keys(&app, &["retire", "1"]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(retired["versions"], serde_json::json!([2]));
+}
