@@ -251,6 +251,7 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 session_ttl: chrono::Duration::hours(settings.session_hours),
                 public_url: settings.public_url.clone(),
                 salesforce: salesforce(settings)?,
+                allow_local_connections: settings.allow_local_connections,
             },
             platform,
         )

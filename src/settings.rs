@@ -65,6 +65,11 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_SALESFORCE_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
     pub salesforce_client_secret: Option<SecretString>,
 
+    /// Allow connections to this machine's addresses and Unix sockets
+    /// (development only: it lets users reach the services beside Sluice).
+    #[arg(long, env = "SLUICE_ALLOW_LOCAL_CONNECTIONS", default_value_t = false)]
+    pub allow_local_connections: bool,
+
     /// Address the HTTP API listens on.
     #[arg(long, env = "SLUICE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,

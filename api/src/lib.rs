@@ -42,6 +42,9 @@ pub struct ApiConfig {
     pub public_url: Option<String>,
     /// Log in with Salesforce, when configured.
     pub salesforce: Option<auth::salesforce::SalesforceConfig>,
+    /// Allow connections to this machine's addresses and Unix sockets
+    /// (development and tests only: it lets users reach local services).
+    pub allow_local_connections: bool,
 }
 
 /// Shared by every handler.
@@ -52,6 +55,7 @@ pub struct AppState {
     pub session_ttl: chrono::Duration,
     pub public_url: String,
     pub salesforce: Option<auth::salesforce::SalesforceConfig>,
+    pub allow_local_connections: bool,
     /// For calls to identity providers.
     pub http: oauth2::reqwest::Client,
     /// Checked when an email is unknown, so that it costs a wrong password's time.
@@ -96,6 +100,7 @@ impl Application {
             session_ttl: config.session_ttl,
             public_url,
             salesforce: config.salesforce.clone(),
+            allow_local_connections: config.allow_local_connections,
             http: auth::salesforce::http_client().map_err(std::io::Error::other)?,
             dummy_hash,
             ops_token_sha256: config
@@ -145,7 +150,8 @@ impl Application {
 
 fn routes(cfg: &mut web::ServiceConfig) {
     use routes::{
-        accounts, api_tokens, dead_letters, health, probes, salesforce_login, sessions, users,
+        accounts, api_tokens, connections, dead_letters, health, probes, salesforce_login,
+        sessions, users,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
@@ -177,6 +183,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/api-tokens", web::post().to(api_tokens::create))
                 .route("/api-tokens", web::get().to(api_tokens::list))
                 .route("/api-tokens/{id}", web::delete().to(api_tokens::delete))
+                .route("/connections", web::post().to(connections::create))
+                .route("/connections", web::get().to(connections::list))
+                .route("/connections/{id}", web::get().to(connections::show))
+                .route(
+                    "/connections/{id}",
+                    web::delete().to(connections::disconnect),
+                )
+                .route("/connections/{id}/test", web::post().to(connections::test))
                 .route("/users", web::post().to(users::create))
                 .route("/users", web::get().to(users::list))
                 .route("/users/{id}", web::patch().to(users::change_role))

@@ -33,6 +33,12 @@ pub enum DomainEvent {
     /// A user was removed from the account; their sessions and tokens end.
     #[serde(rename = "user.removed")]
     UserRemoved(UserRemoved),
+    /// A connection to a team's system was added; its secret is not here.
+    #[serde(rename = "connection.created")]
+    ConnectionCreated(ConnectionCreated),
+    /// Disconnect: the connection and its secret are gone.
+    #[serde(rename = "connection.disconnected")]
+    ConnectionDisconnected(ConnectionDisconnected),
     /// A session (log in) or an API token was issued; its secret is not here.
     #[serde(rename = "token.issued")]
     TokenIssued(TokenIssued),
@@ -93,6 +99,20 @@ pub struct UserRegistered {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ConnectionCreated {
+    pub name: String,
+    /// `postgres`.
+    pub kind: String,
+    /// What is not secret: host, port, database, user, TLS mode.
+    pub params: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionDisconnected {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UserRoleChanged {
     pub user_id: Uuid,
     pub role: String,
@@ -147,6 +167,8 @@ impl DomainEvent {
             Self::DeliveryDeadLettered(_) => "delivery.dead_lettered",
             Self::AccountCreated(_) => "account.created",
             Self::UserRegistered(_) => "user.registered",
+            Self::ConnectionCreated(_) => "connection.created",
+            Self::ConnectionDisconnected(_) => "connection.disconnected",
             Self::UserRoleChanged(_) => "user.role_changed",
             Self::UserRemoved(_) => "user.removed",
             Self::TokenIssued(_) => "token.issued",

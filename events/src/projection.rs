@@ -5,11 +5,20 @@ use crate::envelope::RecordedEvent;
 use crate::event::DomainEvent;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Text, Timestamptz, Uuid as SqlUuid};
-use sluice_schema::models::{AccountRow, DeadLetterRow, ProbeRow, TokenRow, UserRow};
-use sluice_schema::schema::{accounts, dead_letters, probes, tokens, users};
+use sluice_schema::models::{
+    AccountRow, ConnectionRow, DeadLetterRow, ProbeRow, TokenRow, UserRow,
+};
+use sluice_schema::schema::{accounts, connections, dead_letters, probes, tokens, users};
 
 /// Every table that [`apply`] writes, in the order replay rebuilds them.
-pub const TABLES: &[&str] = &["probes", "dead_letters", "accounts", "users", "tokens"];
+pub const TABLES: &[&str] = &[
+    "probes",
+    "dead_letters",
+    "accounts",
+    "users",
+    "tokens",
+    "connections",
+];
 
 /// Applies events in order. Runs of consecutive events of one kind that a
 /// single statement can apply are written together: one round trip for a
@@ -173,6 +182,25 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 })
                 .on_conflict_do_nothing()
                 .execute(conn)?;
+        }
+        DomainEvent::ConnectionCreated(created) => {
+            let Some(account) = event.account_id else {
+                return Ok(());
+            };
+            diesel::insert_into(connections::table)
+                .values(ConnectionRow {
+                    connection_id: event.stream_id,
+                    account_id: account.0,
+                    name: created.name.clone(),
+                    kind: created.kind.clone(),
+                    params: created.params.clone(),
+                    created_at: event.recorded_at,
+                })
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        DomainEvent::ConnectionDisconnected(_) => {
+            diesel::delete(connections::table.find(event.stream_id)).execute(conn)?;
         }
         DomainEvent::UserRoleChanged(changed) => {
             diesel::update(users::table.find(changed.user_id))

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use sluice_schema::schema::{oauth_tokens, password_hashes, subject_keys, token_hashes, tokens};
+use sluice_schema::schema::{
+    connection_secrets, oauth_tokens, password_hashes, subject_keys, token_hashes, tokens,
+};
 use uuid::Uuid;
 
 #[derive(Clone, PartialEq)]
@@ -28,6 +30,14 @@ pub enum SecretWrite {
     },
     /// Forget a token's hash: the token can never be used again.
     DestroyTokenHash { token_id: Uuid },
+    /// A connection's secret, sealed by the keyring.
+    ConnectionSecret {
+        connection_id: Uuid,
+        account_id: Uuid,
+        sealed: Vec<u8>,
+    },
+    /// Disconnect: the connection's secret is destroyed.
+    DestroyConnectionSecret { connection_id: Uuid },
     /// Forget everything secret of a removed user: password hash, token
     /// hashes, provider tokens.
     DestroyUserSecrets { user_id: Uuid },
@@ -49,6 +59,12 @@ impl std::fmt::Debug for SecretWrite {
             Self::TokenHash { token_id, .. } => write!(f, "TokenHash({token_id})"),
             Self::DestroyTokenHash { token_id } => write!(f, "DestroyTokenHash({token_id})"),
             Self::DestroyUserSecrets { user_id } => write!(f, "DestroyUserSecrets({user_id})"),
+            Self::ConnectionSecret { connection_id, .. } => {
+                write!(f, "ConnectionSecret({connection_id})")
+            }
+            Self::DestroyConnectionSecret { connection_id } => {
+                write!(f, "DestroyConnectionSecret({connection_id})")
+            }
             Self::OAuthTokens {
                 user_id, provider, ..
             } => write!(f, "OAuthTokens({provider}, {user_id})"),
@@ -105,6 +121,20 @@ pub(crate) fn write(
             .execute(conn)?,
         SecretWrite::DestroyTokenHash { token_id } => {
             diesel::delete(token_hashes::table.find(token_id)).execute(conn)?
+        }
+        SecretWrite::ConnectionSecret {
+            connection_id,
+            account_id,
+            sealed,
+        } => diesel::insert_into(connection_secrets::table)
+            .values((
+                connection_secrets::connection_id.eq(connection_id),
+                connection_secrets::account_id.eq(account_id),
+                connection_secrets::secret.eq(sealed),
+            ))
+            .execute(conn)?,
+        SecretWrite::DestroyConnectionSecret { connection_id } => {
+            diesel::delete(connection_secrets::table.find(connection_id)).execute(conn)?
         }
         SecretWrite::DestroyUserSecrets { user_id } => {
             diesel::delete(password_hashes::table.find(user_id)).execute(conn)?;

@@ -58,3 +58,7 @@ id_type!(
     /// A session or an API token (its secret is never stored).
     TokenId
 );
+id_type!(
+    /// A connection to a team's own system.
+    ConnectionId
+);

@@ -81,3 +81,14 @@ pub struct TokenRow {
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = connections, check_for_backend(diesel::pg::Pg))]
+pub struct ConnectionRow {
+    pub connection_id: Uuid,
+    pub account_id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub params: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}

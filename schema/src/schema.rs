@@ -155,7 +155,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    connections (connection_id) {
+        connection_id -> Uuid,
+        account_id -> Uuid,
+        name -> Text,
+        kind -> Text,
+        params -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    connection_secrets (connection_id) {
+        connection_id -> Uuid,
+        account_id -> Uuid,
+        secret -> Bytea,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    connections,
+    connection_secrets,
     oauth_states,
     oauth_tokens,
     accounts,

@@ -109,6 +109,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             session_ttl: chrono::Duration::hours(12),
             public_url: None,
             salesforce: options.salesforce.clone(),
+            allow_local_connections: true,
         },
         platform.clone(),
     )

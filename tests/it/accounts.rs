@@ -371,6 +371,17 @@ async fn another_accounts_resources_answer_404() {
     .unwrap();
     let token_id = alices_token["id"].as_str().unwrap();
     let member_id = alices_member["id"].as_str().unwrap();
+    let alices_connection: Value = crate::connections::create(
+        &app,
+        &alice,
+        "alice's warehouse",
+        crate::connections::params_for(&app, "alices-db-password"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let connection_id = alices_connection["id"].as_str().unwrap();
 
     // Every endpoint that takes a resource id, called by Bob on Alice's resource.
     let by_id = [
@@ -381,6 +392,21 @@ async fn another_accounts_resources_answer_404() {
             Some(json!({ "role": "admin" })),
         ),
         (Method::DELETE, format!("/v1/users/{member_id}"), None),
+        (
+            Method::GET,
+            format!("/v1/connections/{connection_id}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/v1/connections/{connection_id}/test"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/connections/{connection_id}"),
+            None,
+        ),
     ];
     for (method, path, body) in by_id {
         let res = send(&app, method.clone(), &path, &bob, body).await;

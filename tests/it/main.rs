@@ -10,6 +10,7 @@ mod api;
 mod append;
 mod audit;
 mod cli;
+mod connections;
 mod consumer;
 mod keys;
 mod logs;

@@ -1,5 +1,6 @@
 pub mod accounts;
 pub mod api_tokens;
+pub mod connections;
 pub mod dead_letters;
 pub mod health;
 pub mod probes;

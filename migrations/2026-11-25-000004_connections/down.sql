@@ -1,0 +1,2 @@
+DROP TABLE connection_secrets;
+DROP TABLE connections;
