@@ -13,26 +13,10 @@
 #![expect(clippy::unwrap_used, reason = "a benchmark stops on any failure")]
 
 use diesel::prelude::*;
-use sluice_events::event::ProbeRequested;
-use sluice_events::{
-    append, append_batch, AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent,
-};
-use sluice_testkit::{spawn_app, TestDb};
+use sluice_events::{append, append_batch};
+use sluice_testkit::{probe_request, spawn_app, TestDb};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use uuid::Uuid;
-
-fn probe() -> AppendRequest {
-    AppendRequest::new(
-        "probe",
-        Uuid::now_v7(),
-        ExpectedVersion::NoStream,
-        vec![NewEvent::new(
-            DomainEvent::ProbeRequested(ProbeRequested {}),
-            Metadata::actor("bench"),
-        )],
-    )
-}
 
 fn row(what: &str, count: usize, elapsed: Duration, extra: &str) {
     let rate = count as f64 / elapsed.as_secs_f64();
@@ -47,7 +31,7 @@ fn single_transactions(n: usize) {
     let mut conn = db.connect();
     let started = Instant::now();
     for _ in 0..n {
-        append(&mut conn, &probe()).unwrap();
+        append(&mut conn, &probe_request()).unwrap();
     }
     row(
         "append, 1 event per transaction, 1 writer",
@@ -62,7 +46,7 @@ fn batched(n: usize, per_tx: usize) {
     let mut conn = db.connect();
     let started = Instant::now();
     for _ in 0..n / per_tx {
-        let requests: Vec<_> = (0..per_tx).map(|_| probe()).collect();
+        let requests: Vec<_> = (0..per_tx).map(|_| probe_request()).collect();
         append_batch(&mut conn, &requests).unwrap();
     }
     row(
@@ -85,7 +69,7 @@ async fn group_commit(n: usize, writers: usize) {
             let appender = appender.clone();
             tokio::spawn(async move {
                 for _ in 0..n / writers {
-                    appender.append(probe()).await.unwrap();
+                    appender.append(probe_request()).await.unwrap();
                 }
             })
         })

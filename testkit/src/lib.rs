@@ -25,6 +25,22 @@ use std::future::Future;
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
+/// A request to append `probe.requested` to a new stream: the cheapest
+/// command, used to fill the log in tests and benchmarks.
+pub fn probe_request() -> sluice_events::AppendRequest {
+    use sluice_events::event::ProbeRequested;
+    use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent};
+    AppendRequest::new(
+        "probe",
+        uuid::Uuid::now_v7(),
+        ExpectedVersion::NoStream,
+        vec![NewEvent::new(
+            DomainEvent::ProbeRequested(ProbeRequested {}),
+            Metadata::actor("test"),
+        )],
+    )
+}
+
 /// The server URL tests use; its database part is replaced per test.
 pub fn database_server_url() -> String {
     std::env::var("SLUICE_TEST_DATABASE_URL")

@@ -34,15 +34,20 @@ pub async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Respo
         .unwrap()
 }
 
+/// Logs in with the test password: the session token.
+pub async fn session(app: &TestApp, email: &str) -> String {
+    let res = login(app, email, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
 /// Signs up a new account and logs in: `(token, signup body)`.
 pub async fn account(app: &TestApp, email: &str) -> (String, Value) {
     let res = signup(app, &person(email)).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let created: Value = res.json().await.unwrap();
-    let res = login(app, email, PASSWORD).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let body: Value = res.json().await.unwrap();
-    (body["token"].as_str().unwrap().to_owned(), created)
+    (session(app, email).await, created)
 }
 
 pub async fn call(app: &TestApp, method: Method, path: &str, token: &str) -> reqwest::Response {
@@ -474,14 +479,7 @@ async fn roles_decide_who_adds_changes_and_removes_people() {
         StatusCode::UNPROCESSABLE_ENTITY
     );
 
-    let admin = login(&app, "admin@example.com", PASSWORD)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let admin = session(&app, "admin@example.com").await;
     assert_eq!(
         add(admin.clone(), "peer@example.com", "admin")
             .await
@@ -494,14 +492,7 @@ async fn roles_decide_who_adds_changes_and_removes_people() {
         .as_str()
         .unwrap()
         .to_owned();
-    let member = login(&app, "member@example.com", PASSWORD)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let member = session(&app, "member@example.com").await;
     assert_eq!(
         add(member.clone(), "m2@example.com", "member")
             .await

@@ -1,6 +1,6 @@
 //! Connections: secrets sealed, never returned, testable, and destroyed on Disconnect.
 
-use crate::accounts::{account, call, login, teammate, PASSWORD};
+use crate::accounts::{account, call, session, teammate};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sluice_testkit::{spawn_app, TestApp};
@@ -175,12 +175,7 @@ async fn members_may_look_but_not_add() {
         .send()
         .await
         .unwrap();
-    let member: Value = login(&app, "member@example.com", PASSWORD)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let member = member["token"].as_str().unwrap();
+    let member = &session(&app, "member@example.com").await;
     let res = create(&app, member, "mine", params_for(&app, "x")).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(

@@ -30,6 +30,32 @@ async fn probe_status(app: &TestApp, id: &str) -> String {
     body["status"].as_str().unwrap_or_default().to_owned()
 }
 
+/// Requests a probe and waits until a worker completed it.
+async fn completed_probe(app: &TestApp) -> String {
+    let id = request_probe(app).await;
+    eventually(Duration::from_secs(30), "probe completed", || async {
+        (probe_status(app, &id).await == "completed").then_some(())
+    })
+    .await;
+    id
+}
+
+/// Waits until the dead-letter listing is not empty, and returns it.
+async fn dead_letters(app: &TestApp) -> Value {
+    eventually(Duration::from_secs(30), "a dead letter", || async {
+        let body: Value = app
+            .ops(reqwest::Method::GET, "/v1/ops/dead-letters")
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (!body["dead_letters"].as_array()?.is_empty()).then_some(body)
+    })
+    .await
+}
+
 /// Publishes a wire event to the service's exchange, as the relay would.
 async fn publish(app: &TestApp, routing_key: &str, event: &RecordedEvent) {
     let conn = sluice_events::amqp::connect(&app.broker.url, "test-publisher")
@@ -77,11 +103,7 @@ fn skipped(app: &TestApp) -> u64 {
 #[tokio::test]
 async fn a_probe_travels_from_the_api_through_the_worker_and_back() {
     let app = spawn_app().await;
-    let id = request_probe(&app).await;
-    eventually(Duration::from_secs(30), "probe completed", || async {
-        (probe_status(&app, &id).await == "completed").then_some(())
-    })
-    .await;
+    let id = completed_probe(&app).await;
     let completed = event_at(&app, 2);
     assert_eq!(completed.stream_id.to_string(), id);
     assert_eq!(
@@ -94,11 +116,7 @@ async fn a_probe_travels_from_the_api_through_the_worker_and_back() {
 #[tokio::test]
 async fn a_redelivered_command_is_acknowledged_and_skipped() {
     let app = spawn_app().await;
-    let id = request_probe(&app).await;
-    eventually(Duration::from_secs(30), "probe completed", || async {
-        (probe_status(&app, &id).await == "completed").then_some(())
-    })
-    .await;
+    completed_probe(&app).await;
     let command = event_at(&app, 1);
     publish(&app, "probe.requested", &command).await;
     publish(&app, "probe.requested", &command).await;
@@ -116,26 +134,11 @@ async fn a_redelivered_command_is_acknowledged_and_skipped() {
 #[tokio::test]
 async fn a_command_the_worker_refuses_is_dead_lettered_and_visible() {
     let app = spawn_app().await;
-    let id = request_probe(&app).await;
-    eventually(Duration::from_secs(30), "probe completed", || async {
-        (probe_status(&app, &id).await == "completed").then_some(())
-    })
-    .await;
+    completed_probe(&app).await;
     // A result event routed as a command: the worker refuses it for good.
     let misrouted = event_at(&app, 2);
     publish(&app, "probe.requested", &misrouted).await;
-    let body: Value = eventually(Duration::from_secs(30), "the dead letter", || async {
-        let body: Value = app
-            .ops(reqwest::Method::GET, "/v1/ops/dead-letters")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        (!body["dead_letters"].as_array().unwrap().is_empty()).then_some(body)
-    })
-    .await;
+    let body = dead_letters(&app).await;
     let dead = &body["dead_letters"][0];
     assert_eq!(dead["event_id"], misrouted.event_id.0.to_string());
     assert_eq!(dead["event_type"], "probe.completed");
@@ -203,18 +206,7 @@ async fn a_command_that_keeps_failing_is_dead_lettered_at_the_delivery_limit() {
     })
     .await;
     app.db.allow_connections();
-    let body: Value = eventually(Duration::from_secs(30), "the dead letter", || async {
-        let body: Value = app
-            .ops(reqwest::Method::GET, "/v1/ops/dead-letters")
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (!body["dead_letters"].as_array()?.is_empty()).then_some(body)
-    })
-    .await;
+    let body = dead_letters(&app).await;
     let dead = &body["dead_letters"][0];
     assert_eq!(dead["event_type"], "probe.requested");
     assert_eq!(dead["reason"], "delivery_limit");
@@ -228,29 +220,14 @@ async fn a_command_that_keeps_failing_is_dead_lettered_at_the_delivery_limit() {
 #[tokio::test]
 async fn a_command_recorded_in_another_region_is_refused() {
     let app = spawn_app().await;
-    let id = request_probe(&app).await;
-    eventually(Duration::from_secs(30), "probe completed", || async {
-        (probe_status(&app, &id).await == "completed").then_some(())
-    })
-    .await;
+    completed_probe(&app).await;
     let mut foreign = event_at(&app, 1);
     assert_eq!(foreign.metadata.region.as_deref(), Some("eu-frankfurt"));
     foreign.metadata.region = Some("us-dallas".into());
     foreign.event_id = sluice_schema::ids::EventId::new();
     foreign.stream_id = uuid::Uuid::now_v7();
     publish(&app, "probe.requested", &foreign).await;
-    let body: Value = eventually(Duration::from_secs(30), "the dead letter", || async {
-        let body: Value = app
-            .ops(reqwest::Method::GET, "/v1/ops/dead-letters")
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (!body["dead_letters"].as_array()?.is_empty()).then_some(body)
-    })
-    .await;
+    let body = dead_letters(&app).await;
     assert_eq!(
         body["dead_letters"][0]["event_id"],
         foreign.event_id.0.to_string()

@@ -4,26 +4,11 @@ use diesel::prelude::*;
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use sluice_events::event::ProbeRequested;
-use sluice_events::{
-    AppendOutcome, AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
-};
+use sluice_events::{AppendOutcome, RecordedEvent};
 use sluice_schema::schema::events;
 use std::time::Duration;
-use uuid::Uuid;
 
-/// A probe request for a new stream.
-pub fn probe_request() -> AppendRequest {
-    AppendRequest::new(
-        "probe",
-        Uuid::now_v7(),
-        ExpectedVersion::NoStream,
-        vec![NewEvent::new(
-            DomainEvent::ProbeRequested(ProbeRequested {}),
-            Metadata::actor("test"),
-        )],
-    )
-}
+pub use sluice_testkit::probe_request;
 
 /// Appends `n` probe requests directly, one transaction each.
 pub fn append_probes(conn: &mut PgConnection, n: usize) -> Vec<RecordedEvent> {
