@@ -16,7 +16,7 @@ use chacha20poly1305::aead::stream::{DecryptorBE32, EncryptorBE32};
 use chacha20poly1305::aead::{AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::XChaCha20Poly1305;
 use std::io::{BufRead, BufReader, Read, Write};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 const MAGIC: &[u8; 4] = b"SLCF";
 const FORMAT: u8 = 1;
@@ -70,48 +70,39 @@ impl FileKey {
         XChaCha20Poly1305::new(self.key.as_slice().into())
     }
 
+    /// A writer that encrypts what is written to it into `output`; call
+    /// [`EncryptWriter::finish`] at the end, or the file is incomplete (and
+    /// will not decrypt).
+    pub fn writer<W: Write>(
+        &self,
+        owner: &Aad,
+        mut output: W,
+    ) -> Result<EncryptWriter<W>, FileError> {
+        let full = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let mut nonce = [0u8; NONCE];
+        nonce.copy_from_slice(&full[..NONCE]);
+        output.write_all(MAGIC)?;
+        output.write_all(&[FORMAT])?;
+        output.write_all(&nonce)?;
+        Ok(EncryptWriter {
+            stream: EncryptorBE32::from_aead(self.cipher(), (&nonce).into()),
+            output,
+            pending: Zeroizing::new(Vec::with_capacity(2 * CHUNK)),
+            aad: owner.bytes("file"),
+            total: 0,
+        })
+    }
+
     /// Encrypts everything `input` yields into `output`; returns the plaintext size.
     pub fn encrypt(
         &self,
         owner: &Aad,
-        input: impl Read,
-        mut output: impl Write,
+        mut input: impl Read,
+        output: impl Write,
     ) -> Result<u64, FileError> {
-        let nonce: [u8; NONCE] = {
-            let full = XChaCha20Poly1305::generate_nonce(&mut OsRng);
-            let mut n = [0u8; NONCE];
-            n.copy_from_slice(&full[..NONCE]);
-            n
-        };
-        output.write_all(MAGIC)?;
-        output.write_all(&[FORMAT])?;
-        output.write_all(&nonce)?;
-        let aad = owner.bytes("file");
-        let mut stream = EncryptorBE32::from_aead(self.cipher(), (&nonce).into());
-        let mut reader = BufReader::with_capacity(CHUNK, input);
-        let mut chunk = Zeroizing::new(vec![0u8; CHUNK]);
-        let mut total = 0u64;
-        loop {
-            let n = read_full(&mut reader, &mut chunk)?;
-            total += n as u64;
-            let last = n < CHUNK || reader.fill_buf()?.is_empty();
-            let payload = Payload {
-                msg: &chunk[..n],
-                aad: &aad,
-            };
-            if last {
-                let sealed = stream
-                    .encrypt_last(payload)
-                    .map_err(|_| VaultError::Decrypt)?;
-                output.write_all(&sealed)?;
-                output.flush()?;
-                return Ok(total);
-            }
-            let sealed = stream
-                .encrypt_next(payload)
-                .map_err(|_| VaultError::Decrypt)?;
-            output.write_all(&sealed)?;
-        }
+        let mut writer = self.writer(owner, output)?;
+        std::io::copy(&mut input, &mut writer)?;
+        Ok(writer.finish()?.1)
     }
 
     /// Decrypts a file made by [`FileKey::encrypt`] for the same owner; a
@@ -167,6 +158,86 @@ impl FileKey {
     }
 }
 
+/// Encrypts as it is written to. A chunk is sealed once more data follows it,
+/// so that the final chunk, full or not, is sealed as the last.
+pub struct EncryptWriter<W: Write> {
+    stream: EncryptorBE32<XChaCha20Poly1305>,
+    output: W,
+    pending: Zeroizing<Vec<u8>>,
+    aad: Vec<u8>,
+    total: u64,
+}
+
+impl<W: Write> Write for EncryptWriter<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let written = data.len();
+        self.total += written as u64;
+        let mut rest = data;
+        // Top up the chunk held back; seal it only once more data follows.
+        if !self.pending.is_empty() || rest.len() <= CHUNK {
+            let take = (CHUNK - self.pending.len()).min(rest.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if rest.is_empty() {
+                return Ok(written);
+            }
+            seal_next(&mut self.stream, &mut self.output, &self.aad, &self.pending)?;
+            self.pending.zeroize();
+        }
+        // Whole chunks straight from the caller's buffer, keeping the tail.
+        while rest.len() > CHUNK {
+            seal_next(
+                &mut self.stream,
+                &mut self.output,
+                &self.aad,
+                &rest[..CHUNK],
+            )?;
+            rest = &rest[CHUNK..];
+        }
+        self.pending.extend_from_slice(rest);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.output.flush()
+    }
+}
+
+fn seal_next(
+    stream: &mut EncryptorBE32<XChaCha20Poly1305>,
+    output: &mut impl Write,
+    aad: &[u8],
+    chunk: &[u8],
+) -> std::io::Result<()> {
+    let sealed = stream
+        .encrypt_next(Payload { msg: chunk, aad })
+        .map_err(|_| std::io::Error::other("encryption failed"))?;
+    output.write_all(&sealed)
+}
+
+impl<W: Write> EncryptWriter<W> {
+    /// Seals the last chunk: the output and the plaintext size.
+    pub fn finish(self) -> Result<(W, u64), FileError> {
+        let Self {
+            stream,
+            mut output,
+            pending,
+            aad,
+            total,
+        } = self;
+        let payload = Payload {
+            msg: &pending,
+            aad: &aad,
+        };
+        let sealed = stream
+            .encrypt_last(payload)
+            .map_err(|_| VaultError::Decrypt)?;
+        output.write_all(&sealed)?;
+        output.flush()?;
+        Ok((output, total))
+    }
+}
+
 /// Reads until `buf` is full or the input ends; returns the bytes read.
 fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
@@ -211,6 +282,23 @@ mod tests {
     fn files_of_every_size_round_trip() {
         for size in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK, 3 * CHUNK + 7] {
             roundtrip(size);
+        }
+    }
+
+    #[test]
+    fn writing_in_any_pieces_gives_the_same_plaintext() {
+        let data: Vec<u8> = (0..2 * CHUNK + 123).map(|i| (i % 13) as u8).collect();
+        let key = FileKey::generate();
+        for piece in [1, 1000, CHUNK, CHUNK + 1, data.len()] {
+            let mut writer = key.writer(&owner("f"), Vec::new()).unwrap();
+            for part in data.chunks(piece) {
+                writer.write_all(part).unwrap();
+            }
+            let (sealed, size) = writer.finish().unwrap();
+            assert_eq!(size, data.len() as u64);
+            let mut plain = Vec::new();
+            key.decrypt(&owner("f"), &sealed[..], &mut plain).unwrap();
+            assert_eq!(plain, data, "pieces of {piece}");
         }
     }
 

@@ -16,7 +16,7 @@ mod subject;
 
 pub use aad::Aad;
 pub use envelope::Sealed;
-pub use file::{FileError, FileKey, CHUNK};
+pub use file::{EncryptWriter, FileError, FileKey, CHUNK};
 pub use keyring::{Keyring, KeyringSource};
 pub use shared::SharedKeyring;
 pub use subject::SubjectKey;
