@@ -109,14 +109,13 @@ impl Consumer {
 
 impl Running {
     async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let this = self;
         let mut backoff = Backoff::new();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                result = this.clone().session(&mut backoff) => match result {
-                    Ok(()) => tracing::warn!(queue = %this.spec.queue, "consumer cancelled by the broker, reconnecting"),
-                    Err(e) => tracing::warn!(queue = %this.spec.queue, error = %e, "consumer interrupted, reconnecting"),
+                result = self.clone().session(&mut backoff) => match result {
+                    Ok(()) => tracing::warn!(queue = %self.spec.queue, "consumer cancelled by the broker, reconnecting"),
+                    Err(e) => tracing::warn!(queue = %self.spec.queue, error = %e, "consumer interrupted, reconnecting"),
                 },
             }
             if !backoff.wait(&shutdown).await {
