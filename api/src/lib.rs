@@ -150,8 +150,8 @@ impl Application {
 
 fn routes(cfg: &mut web::ServiceConfig) {
     use routes::{
-        accounts, api_tokens, connections, dead_letters, health, probes, salesforce_login,
-        sessions, users,
+        accounts, api_tokens, connections, dead_letters, health, probes, salesforce_connect,
+        salesforce_login, sessions, users,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
@@ -183,6 +183,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/api-tokens", web::post().to(api_tokens::create))
                 .route("/api-tokens", web::get().to(api_tokens::list))
                 .route("/api-tokens/{id}", web::delete().to(api_tokens::delete))
+                .route(
+                    "/connections/salesforce/start",
+                    web::get().to(salesforce_connect::start),
+                )
+                .route(
+                    "/connections/salesforce/callback",
+                    web::get().to(salesforce_connect::callback),
+                )
                 .route("/connections", web::post().to(connections::create))
                 .route("/connections", web::get().to(connections::list))
                 .route("/connections/{id}", web::get().to(connections::show))

@@ -109,7 +109,11 @@ pub struct ConnectionCreated {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ConnectionDisconnected {}
+pub struct ConnectionDisconnected {
+    /// For a provider with a revoke endpoint: whether it confirmed the revocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at_provider: Option<bool>,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -141,6 +141,10 @@ diesel::table! {
         verifier -> Bytea,
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
+        purpose -> Text,
+        account_id -> Nullable<Uuid>,
+        user_id -> Nullable<Uuid>,
+        label -> Nullable<Text>,
     }
 }
 

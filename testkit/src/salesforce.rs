@@ -164,8 +164,13 @@ async fn authorize(
         return HttpResponse::BadRequest().body("error=unsupported_response_type");
     }
     let redirect_uri = q("redirect_uri");
+    // The connected app's registered callback URLs: Sluice's log-in and connect callbacks.
+    let registered = [
+        "/v1/auth/salesforce/callback",
+        "/v1/connections/salesforce/callback",
+    ];
     if !redirect_uri.starts_with("http://127.0.0.1:")
-        || !redirect_uri.ends_with("/v1/auth/salesforce/callback")
+        || !registered.iter().any(|path| redirect_uri.ends_with(path))
     {
         return HttpResponse::BadRequest().body("error=redirect_uri_mismatch");
     }
@@ -274,16 +279,20 @@ async fn userinfo(req: HttpRequest, inner: web::Data<Shared>) -> HttpResponse {
     }
 }
 
+/// Revoking a refresh token ends its session: the access tokens issued from
+/// it stop working too, as at Salesforce.
 async fn revoke(
     inner: web::Data<Shared>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let token = form.get("token").cloned().unwrap_or_default();
     let mut inner = inner.lock().expect("stand-in state");
-    let known = inner.access.remove(&token).is_some() || inner.refresh.remove(&token).is_some();
-    if known {
-        HttpResponse::Ok().finish()
-    } else {
-        oauth_error("unsupported_token_type", "this token type is not supported")
+    if let Some(email) = inner.refresh.remove(&token) {
+        inner.access.retain(|_, owner| *owner != email);
+        return HttpResponse::Ok().finish();
     }
+    if inner.access.remove(&token).is_some() {
+        return HttpResponse::Ok().finish();
+    }
+    oauth_error("unsupported_token_type", "this token type is not supported")
 }

@@ -16,5 +16,6 @@ mod keys;
 mod logs;
 mod relay;
 mod replay;
+mod salesforce_connect;
 mod salesforce_login;
 mod support;

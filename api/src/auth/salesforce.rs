@@ -2,10 +2,17 @@
 //! the `oauth2` crate. Every URL comes from configuration: login.salesforce.com,
 //! test.salesforce.com, a My Domain, or a local stand-in in tests.
 
-use oauth2::basic::BasicClient;
-use oauth2::{reqwest, AuthType, AuthUrl, ClientId, ClientSecret, RedirectUrl, TokenUrl};
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
+use oauth2::{
+    reqwest, AuthType, AuthUrl, ClientId, ClientSecret, EndpointNotSet, EndpointSet,
+    ExtraTokenFields, RedirectUrl, StandardRevocableToken, StandardTokenResponse, TokenUrl,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde::Serialize;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -16,13 +23,28 @@ pub struct SalesforceConfig {
     pub client_secret: SecretString,
 }
 
-/// The client, ready for the authorization-code flow.
-pub type Client = BasicClient<
-    oauth2::EndpointSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointNotSet,
-    oauth2::EndpointSet,
+/// What Salesforce adds to a token response: the org's instance URL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SalesforceFields {
+    pub instance_url: Option<String>,
+}
+
+impl ExtraTokenFields for SalesforceFields {}
+
+pub type TokenResponse = StandardTokenResponse<SalesforceFields, BasicTokenType>;
+
+/// The client, ready for the authorization-code and refresh flows.
+pub type Client = oauth2::Client<
+    BasicErrorResponse,
+    TokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
 >;
 
 impl SalesforceConfig {
@@ -32,7 +54,14 @@ impl SalesforceConfig {
 
     pub fn client(&self, redirect_uri: &str) -> Result<Client, String> {
         let invalid = |e: oauth2::url::ParseError| e.to_string();
-        Ok(BasicClient::new(ClientId::new(self.client_id.clone()))
+        let bare: oauth2::Client<
+            BasicErrorResponse,
+            TokenResponse,
+            BasicTokenIntrospectionResponse,
+            StandardRevocableToken,
+            BasicRevocationErrorResponse,
+        > = oauth2::Client::new(ClientId::new(self.client_id.clone()));
+        Ok(bare
             .set_client_secret(ClientSecret::new(
                 self.client_secret.expose_secret().to_owned(),
             ))
@@ -47,6 +76,10 @@ impl SalesforceConfig {
 
     pub fn userinfo_url(&self) -> String {
         self.endpoint("/services/oauth2/userinfo")
+    }
+
+    pub fn revoke_url(&self) -> String {
+        self.endpoint("/services/oauth2/revoke")
     }
 }
 
@@ -101,4 +134,26 @@ pub async fn userinfo(
     }
     let body = res.bytes().await.map_err(|e| failed("unreadable", &e))?;
     serde_json::from_slice(&body).map_err(|e| failed("unreadable", &e))
+}
+
+/// Revokes a token at Salesforce (a refresh token ends its whole session).
+pub async fn revoke(
+    http: &reqwest::Client,
+    config: &SalesforceConfig,
+    token: &str,
+) -> Result<(), ProviderError> {
+    let res = http
+        .post(config.revoke_url())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .map_err(|e| ProviderError::Failed(format!("revoke unreachable: {e}")))?;
+    if res.status().is_success() {
+        Ok(())
+    } else {
+        Err(ProviderError::Failed(format!(
+            "revoke answered {}",
+            res.status()
+        )))
+    }
 }

@@ -6,6 +6,7 @@
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
 use crate::people::{invalid, text};
+use crate::routes::salesforce_connect;
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
@@ -48,7 +49,7 @@ pub struct PostgresParams {
     sslmode: Option<String>,
 }
 
-fn secret_aad(account: AccountId, id: ConnectionId) -> Aad {
+pub(crate) fn secret_aad(account: AccountId, id: ConnectionId) -> Aad {
     Aad::new(account, "connection_secrets", id, "password")
 }
 
@@ -209,14 +210,23 @@ pub async fn test(
     })
     .await??
     .ok_or(ApiError::NotFound)?;
-    let sealed = Sealed(sealed);
-    let password = state
-        .keyring
-        .with(|k| k.open(&sealed, &secret_aad(account, id)))
-        .map_err(|e| ApiError::Internal(format!("connection secret: {e}")))?;
-    let password = SecretString::from(String::from_utf8_lossy(&password).into_owned());
-    let params = row.params.clone();
-    let outcome = web::block(move || probe_postgres(&params, &password)).await?;
+    let outcome = match row.kind.as_str() {
+        "salesforce" => {
+            let config = crate::routes::salesforce_login::config(&state)?;
+            let tokens = salesforce_connect::open_tokens(&state, account, id, sealed)?;
+            salesforce_connect::check(&state, config, account, id, tokens).await?
+        }
+        _ => {
+            let sealed = Sealed(sealed);
+            let password = state
+                .keyring
+                .with(|k| k.open(&sealed, &secret_aad(account, id)))
+                .map_err(|e| ApiError::Internal(format!("connection secret: {e}")))?;
+            let password = SecretString::from(String::from_utf8_lossy(&password).into_owned());
+            let params = row.params.clone();
+            web::block(move || probe_postgres(&params, &password)).await?
+        }
+    };
     Ok(HttpResponse::Ok().json(match outcome {
         Ok(()) => json!({ "ok": true }),
         Err(reason) => json!({ "ok": false, "reason": reason }),
@@ -270,8 +280,14 @@ pub async fn disconnect(
 ) -> Result<HttpResponse, ApiError> {
     let row = find(&state, &user, path.into_inner()).await?;
     manager(&user)?;
+    let revoked_at_provider = match row.kind.as_str() {
+        "salesforce" => Some(revoke_salesforce(&state, &user, &row).await),
+        _ => None,
+    };
     let event = NewEvent::new(
-        DomainEvent::ConnectionDisconnected(ConnectionDisconnected {}),
+        DomainEvent::ConnectionDisconnected(ConnectionDisconnected {
+            revoked_at_provider,
+        }),
         state.metadata(format!("user:{}", user.user_id)),
     )
     .for_account(user.account_id);
@@ -286,6 +302,35 @@ pub async fn disconnect(
     });
     state.platform.appender.append(request).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Revokes an org's session at Salesforce; whether Salesforce confirmed it.
+/// The stored tokens are destroyed either way.
+async fn revoke_salesforce(state: &AppState, user: &AuthUser, row: &ConnectionRow) -> bool {
+    let id = ConnectionId(row.connection_id);
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    let sealed = web::block(move || -> Result<_, ApiError> {
+        Ok(repo::secret(&mut *pool.get()?, account, id)?)
+    })
+    .await;
+    let Ok(Ok(Some(sealed))) = sealed else {
+        return false;
+    };
+    let (Ok(config), Ok(tokens)) = (
+        crate::routes::salesforce_login::config(state),
+        salesforce_connect::open_tokens(state, account, id, sealed),
+    ) else {
+        return false;
+    };
+    let token = tokens.refresh_token.unwrap_or(tokens.access_token);
+    match crate::auth::salesforce::revoke(&state.http, config, &token).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(connection = %id, error = %e, "Salesforce did not confirm the revocation");
+            false
+        }
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ pub mod connections;
 pub mod dead_letters;
 pub mod health;
 pub mod probes;
+pub mod salesforce_connect;
 pub mod salesforce_login;
 pub mod sessions;
 pub mod users;

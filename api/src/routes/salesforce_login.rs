@@ -23,36 +23,46 @@ use serde::Deserialize;
 use serde_json::json;
 use sluice_events::SecretWrite;
 use sluice_schema::ids::{AccountId, UserId};
+use sluice_schema::repo::oauth::Purpose;
 use sluice_schema::repo::{accounts, oauth};
 use sluice_vault::{Aad, Sealed};
 
-const PROVIDER: &str = "salesforce";
+pub(crate) const PROVIDER: &str = "salesforce";
 const STATE_TTL_MINUTES: i64 = 10;
 
-fn config(state: &AppState) -> Result<&SalesforceConfig, ApiError> {
+pub(crate) fn config(state: &AppState) -> Result<&SalesforceConfig, ApiError> {
     state.salesforce.as_ref().ok_or(ApiError::NotFound)
 }
 
+pub(crate) const LOGIN_CALLBACK: &str = "/v1/auth/salesforce/callback";
+
 fn redirect_uri(state: &AppState) -> String {
-    format!("{}/v1/auth/salesforce/callback", state.public_url)
+    format!("{}{LOGIN_CALLBACK}", state.public_url)
 }
 
 fn verifier_aad(state_hash: &[u8]) -> Aad {
     Aad::new("-", "oauth_states", hex::encode(state_hash), "verifier")
 }
 
-pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let client = config(&state)?
-        .client(&redirect_uri(&state))
+/// Starts an authorization: keeps the state's hash and the sealed PKCE
+/// verifier for `purpose`, and gives the provider's authorization URL.
+pub(crate) async fn begin(
+    state: &AppState,
+    purpose: Purpose,
+    callback_path: &str,
+    scopes: &[&str],
+) -> Result<String, ApiError> {
+    let client = config(state)?
+        .client(&format!("{}{callback_path}", state.public_url))
         .map_err(ApiError::Internal)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, csrf) = client
+    let mut request = client
         .authorize_url(CsrfToken::new_random)
-        .add_scope(Scope::new("openid".into()))
-        .add_scope(Scope::new("email".into()))
-        .add_scope(Scope::new("refresh_token".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    for scope in scopes {
+        request = request.add_scope(Scope::new((*scope).to_owned()));
+    }
+    let (url, csrf) = request.url();
     let state_hash = crate::auth::token::sha256(csrf.secret());
     let sealed = state
         .keyring
@@ -67,13 +77,25 @@ pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
             PROVIDER,
             &state_hash,
             &sealed.0,
+            &purpose,
             now,
             expires,
         )?)
     })
     .await??;
+    Ok(url.to_string())
+}
+
+pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let url = begin(
+        &state,
+        Purpose::Login,
+        LOGIN_CALLBACK,
+        &["openid", "email", "refresh_token"],
+    )
+    .await?;
     Ok(HttpResponse::Found()
-        .insert_header((header::LOCATION, url.to_string()))
+        .insert_header((header::LOCATION, url))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
 }
@@ -85,12 +107,16 @@ pub struct Callback {
     error: Option<String>,
 }
 
-pub async fn callback(
-    state: web::Data<AppState>,
-    query: web::Query<Callback>,
-) -> Result<HttpResponse, ApiError> {
-    let config = config(&state)?;
-    let query = query.into_inner();
+/// Finishes an authorization: takes the state out (it works once), refuses a
+/// denied consent, and exchanges the code with the verifier at the same
+/// redirect URI. The purpose the state was made for, and the tokens.
+pub(crate) async fn complete(
+    state: &AppState,
+    query: Callback,
+    callback_path: &str,
+    connect: bool,
+) -> Result<(Purpose, salesforce::TokenResponse), ApiError> {
+    let config = config(state)?;
     let invalid_state = || {
         ApiError::BadRequest(
             "this sign-in link was used already or has expired; start again".into(),
@@ -100,7 +126,7 @@ pub async fn callback(
     let state_hash = crate::auth::token::sha256(&presented);
     let pool = state.platform.pool.clone();
     let lookup = state_hash.clone();
-    let sealed = web::block(move || -> Result<_, ApiError> {
+    let taken = web::block(move || -> Result<_, ApiError> {
         Ok(oauth::take_state(
             &mut *pool.get()?,
             PROVIDER,
@@ -110,6 +136,10 @@ pub async fn callback(
     })
     .await??
     .ok_or_else(invalid_state)?;
+    // A state made for logging in cannot connect an org, nor the other way.
+    if matches!(taken.purpose, Purpose::Connect { .. }) != connect {
+        return Err(invalid_state());
+    }
     if let Some(error) = query.error {
         let message = if error == "access_denied" {
             "Salesforce sign-in was cancelled".to_owned()
@@ -121,16 +151,15 @@ pub async fn callback(
     let code = query
         .code
         .ok_or_else(|| ApiError::BadRequest("the callback carries no code".into()))?;
-    let sealed = Sealed(sealed);
+    let sealed = Sealed(taken.sealed_verifier);
     let verifier = state
         .keyring
         .with(|k| k.open(&sealed, &verifier_aad(&state_hash)))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let verifier =
         String::from_utf8(verifier.to_vec()).map_err(|e| ApiError::Internal(e.to_string()))?;
-
     let client = config
-        .client(&redirect_uri(&state))
+        .client(&format!("{}{callback_path}", state.public_url))
         .map_err(ApiError::Internal)?;
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
@@ -144,6 +173,15 @@ pub async fn callback(
             )),
             other => ApiError::Unavailable(format!("Salesforce token exchange: {other}")),
         })?;
+    Ok((taken.purpose, tokens))
+}
+
+pub async fn callback(
+    state: web::Data<AppState>,
+    query: web::Query<Callback>,
+) -> Result<HttpResponse, ApiError> {
+    let config = config(&state)?;
+    let (_, tokens) = complete(&state, query.into_inner(), LOGIN_CALLBACK, false).await?;
     let access = tokens.access_token().secret().clone();
     let info = salesforce::userinfo(&state.http, config, &access)
         .await

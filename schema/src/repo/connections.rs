@@ -39,3 +39,20 @@ pub fn secret(
         .first(conn)
         .optional()
 }
+
+/// Replaces the sealed secret (a refreshed provider token).
+pub fn update_secret(
+    conn: &mut PgConnection,
+    account: AccountId,
+    id: ConnectionId,
+    sealed: &[u8],
+) -> QueryResult<()> {
+    diesel::update(
+        connection_secrets::table
+            .filter(connection_secrets::account_id.eq(account.0))
+            .filter(connection_secrets::connection_id.eq(id.0)),
+    )
+    .set(connection_secrets::secret.eq(sealed))
+    .execute(conn)?;
+    Ok(())
+}

@@ -4,15 +4,50 @@ use crate::ids::{AccountId, UserId};
 use crate::schema::{oauth_states, oauth_tokens};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use uuid::Uuid;
+
+/// What a flow in progress is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Purpose {
+    /// Log a user in.
+    Login,
+    /// Connect a system to `account`, as `user` asked, under `label`.
+    Connect {
+        account: AccountId,
+        user: UserId,
+        label: String,
+    },
+}
+
+/// A flow taken out by its callback.
+#[derive(Debug)]
+pub struct TakenState {
+    pub sealed_verifier: Vec<u8>,
+    pub purpose: Purpose,
+}
 
 pub fn save_state(
     conn: &mut PgConnection,
     provider: &str,
     state_sha256: &[u8],
     sealed_verifier: &[u8],
+    purpose: &Purpose,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> QueryResult<()> {
+    let (kind, account, user, label) = match purpose {
+        Purpose::Login => ("login", None, None, None),
+        Purpose::Connect {
+            account,
+            user,
+            label,
+        } => (
+            "connect",
+            Some(account.0),
+            Some(user.0),
+            Some(label.as_str()),
+        ),
+    };
     diesel::insert_into(oauth_states::table)
         .values((
             oauth_states::state_sha256.eq(state_sha256),
@@ -20,30 +55,68 @@ pub fn save_state(
             oauth_states::verifier.eq(sealed_verifier),
             oauth_states::created_at.eq(now),
             oauth_states::expires_at.eq(expires_at),
+            oauth_states::purpose.eq(kind),
+            oauth_states::account_id.eq(account),
+            oauth_states::user_id.eq(user),
+            oauth_states::label.eq(label),
         ))
         .execute(conn)?;
     Ok(())
 }
 
-/// Takes a state out (it works once): its sealed verifier, if it was issued
-/// for `provider` and has not expired.
+/// Takes a state out (it works once), if it was issued for `provider` and
+/// has not expired.
 pub fn take_state(
     conn: &mut PgConnection,
     provider: &str,
     state_sha256: &[u8],
     now: DateTime<Utc>,
-) -> QueryResult<Option<Vec<u8>>> {
-    let taken: Option<(Vec<u8>, DateTime<Utc>)> = diesel::delete(
+) -> QueryResult<Option<TakenState>> {
+    type Row = (
+        Vec<u8>,
+        DateTime<Utc>,
+        String,
+        Option<Uuid>,
+        Option<Uuid>,
+        Option<String>,
+    );
+    let taken: Option<Row> = diesel::delete(
         oauth_states::table
             .filter(oauth_states::state_sha256.eq(state_sha256))
             .filter(oauth_states::provider.eq(provider)),
     )
-    .returning((oauth_states::verifier, oauth_states::expires_at))
+    .returning((
+        oauth_states::verifier,
+        oauth_states::expires_at,
+        oauth_states::purpose,
+        oauth_states::account_id,
+        oauth_states::user_id,
+        oauth_states::label,
+    ))
     .get_result(conn)
     .optional()?;
     // Expired states are cleared whenever one is taken.
     diesel::delete(oauth_states::table.filter(oauth_states::expires_at.le(now))).execute(conn)?;
-    Ok(taken.filter(|(_, expires)| *expires > now).map(|(v, _)| v))
+    Ok(
+        taken.and_then(|(verifier, expires, purpose, account, user, label)| {
+            if expires <= now {
+                return None;
+            }
+            let purpose = match (purpose.as_str(), account, user, label) {
+                ("login", ..) => Purpose::Login,
+                ("connect", Some(account), Some(user), Some(label)) => Purpose::Connect {
+                    account: AccountId(account),
+                    user: UserId(user),
+                    label,
+                },
+                _ => return None,
+            };
+            Some(TakenState {
+                sealed_verifier: verifier,
+                purpose,
+            })
+        }),
+    )
 }
 
 /// A user's provider tokens, each sealed by the keyring.
