@@ -1,5 +1,7 @@
 //! Secrets written in the same transaction as the events that need them.
 //! They never enter an event: the events carry ids, these tables the secrets.
+//! Every table holding a sealed secret must also be known to key rotation
+//! (`worker/src/keys.rs`).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

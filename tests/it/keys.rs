@@ -36,6 +36,21 @@ async fn rotation_under_concurrent_reads_loses_nothing() {
         let (token, _) = account(&app, &email).await;
         people.push((token, email));
     }
+    let owner = people[0].0.clone();
+    let connection: Value = crate::connections::create(
+        &app,
+        &owner,
+        "warehouse",
+        crate::connections::params_for(&app, "pw"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let test_path = format!(
+        "/v1/connections/{}/test",
+        connection["id"].as_str().unwrap()
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
     let readers: Vec<_> = people
@@ -59,6 +74,7 @@ async fn rotation_under_concurrent_reads_loses_nothing() {
     assert!(ok, "{stderr}");
     assert_eq!(report["primary"], 2);
     assert_eq!(report["subject_keys"], 6);
+    assert_eq!(report["connection_secrets"], 1);
     let (ok, _, stderr) = keys(&app, &["retire", "1"]).await;
     assert!(ok, "nothing is left under key 1: {stderr}");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -77,6 +93,15 @@ async fn rotation_under_concurrent_reads_loses_nothing() {
             .unwrap();
         assert_eq!(me["user"]["email"], email.as_str());
     }
+    let tested: Value = call(&app, Method::POST, &test_path, &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        tested["ok"], true,
+        "the connection's secret opens under the new key"
+    );
     // New sign-ups seal under the new primary key.
     account(&app, "after@example.com").await;
     let (ok, report, _) = keys(&app, &["rewrap"]).await;

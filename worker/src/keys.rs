@@ -1,6 +1,11 @@
 //! Key rotation: rewrapping every data key under the keyring's primary key,
 //! and counting what a key version still wraps before it may be retired.
 //!
+//! Covered: `subject_keys`, `oauth_tokens`, `oauth_states` and
+//! `connection_secrets`. A new table holding sealed secrets must be added
+//! here, to both [`rewrap_all`] and [`usage`], or retiring a key would make
+//! its secrets unreadable.
+//!
 //! Only the small wrapped keys change; the data they protect (personal data,
 //! files, provider tokens) is never re-encrypted. Rows are rewrapped in small
 //! transactions, each row locked while it changes, so readers and writers
@@ -10,7 +15,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Bytea, Integer};
 use serde::Serialize;
-use sluice_schema::schema::{oauth_states, oauth_tokens, subject_keys};
+use sluice_schema::schema::{connection_secrets, oauth_states, oauth_tokens, subject_keys};
 use sluice_vault::{Aad, Keyring, Sealed, VaultError};
 use uuid::Uuid;
 
@@ -34,6 +39,7 @@ pub struct RewrapReport {
     pub subject_keys: u64,
     pub oauth_tokens: u64,
     pub oauth_states: u64,
+    pub connection_secrets: u64,
 }
 
 /// `(user, provider, account, sealed access token, sealed refresh token)`.
@@ -174,6 +180,40 @@ pub fn rewrap_all(
         report.oauth_states += done;
         progress("oauth_states", report.oauth_states);
     }
+    loop {
+        let done = conn.transaction(|conn| -> Result<u64, RewrapError> {
+            let rows: Vec<(Uuid, Uuid, Vec<u8>)> = connection_secrets::table
+                .filter(not_under(connection_secrets::secret, primary))
+                .select((
+                    connection_secrets::connection_id,
+                    connection_secrets::account_id,
+                    connection_secrets::secret,
+                ))
+                .limit(BATCH)
+                .for_update()
+                .skip_locked()
+                .load(conn)?;
+            for (connection, account, sealed) in &rows {
+                let owner = Aad::new(account, "connection_secrets", connection, "password");
+                let moved = keyring
+                    .rewrap_sealed(&Sealed(sealed.clone()), &owner)
+                    .map_err(|source| RewrapError::Vault {
+                        table: "connection_secrets",
+                        row: connection.to_string(),
+                        source,
+                    })?;
+                diesel::update(connection_secrets::table.find(connection))
+                    .set(connection_secrets::secret.eq(moved.0))
+                    .execute(conn)?;
+            }
+            Ok(rows.len() as u64)
+        })?;
+        if done == 0 {
+            break;
+        }
+        report.connection_secrets += done;
+        progress("connection_secrets", report.connection_secrets);
+    }
     Ok(report)
 }
 
@@ -214,5 +254,9 @@ pub fn usage(conn: &mut PgConnection, version: u32) -> QueryResult<i64> {
         .filter(byte_slice(oauth_states::verifier, 2, 4).eq(&bytes))
         .count()
         .get_result(conn)?;
-    Ok(subject + access + refresh + states)
+    let connections: i64 = connection_secrets::table
+        .filter(byte_slice(connection_secrets::secret, 2, 4).eq(&bytes))
+        .count()
+        .get_result(conn)?;
+    Ok(subject + access + refresh + states + connections)
 }
