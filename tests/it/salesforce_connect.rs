@@ -1,17 +1,11 @@
 //! Connect a Salesforce org, against the stand-in, and Disconnect it.
 
 use crate::accounts::{account, call, session, teammate};
+use crate::salesforce_login::no_redirects;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sluice_testkit::salesforce::SalesforceStandIn;
 use sluice_testkit::{spawn_app_with, AppOptions, TestApp};
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 /// Starts with the caller's token, consents at the stand-in: the callback URL.
 async fn consent(app: &TestApp, token: &str, name: &str) -> String {

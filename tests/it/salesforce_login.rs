@@ -16,7 +16,7 @@ async fn app_with_salesforce() -> (TestApp, SalesforceStandIn) {
     (app, standin)
 }
 
-fn no_redirects() -> reqwest::Client {
+pub fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
