@@ -76,7 +76,7 @@ async fn run(
                 metrics.events_appended.inc_by(written as u64);
                 metrics.append_batches.inc();
                 if written > 0 {
-                    appended.notify_waiters();
+                    // Wakes the relay, or leaves it a permit if it is busy.
                     appended.notify_one();
                 }
                 for (reply, outcome) in replies.into_iter().zip(outcomes) {

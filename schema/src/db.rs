@@ -2,7 +2,7 @@
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::time::Duration;
 
@@ -10,7 +10,6 @@ use std::time::Duration;
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
-pub type PooledPg = PooledConnection<ConnectionManager<PgConnection>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

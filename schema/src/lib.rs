@@ -8,4 +8,4 @@ pub mod models;
 pub mod repo;
 pub mod schema;
 
-pub use db::{pool, run_migrations, DbError, PgPool, PooledPg};
+pub use db::{pool, run_migrations, DbError, PgPool};

@@ -42,6 +42,20 @@ pub async fn session(app: &TestApp, email: &str) -> String {
     body["token"].as_str().unwrap().to_owned()
 }
 
+/// The owner adds a member with the test password, who logs in: the member's token.
+pub async fn member(app: &TestApp, owner: &str, email: &str) -> String {
+    let res = app
+        .client
+        .post(app.url("/v1/users"))
+        .bearer_auth(owner)
+        .json(&teammate(email, "member"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    session(app, email).await
+}
+
 /// Signs up a new account and logs in: `(token, signup body)`.
 pub async fn account(app: &TestApp, email: &str) -> (String, Value) {
     let res = signup(app, &person(email)).await;

@@ -1,6 +1,6 @@
 //! Connections: secrets sealed, never returned, testable, and destroyed on Disconnect.
 
-use crate::accounts::{account, call, session, teammate};
+use crate::accounts::{account, call, member};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sluice_testkit::{spawn_app, TestApp};
@@ -91,6 +91,13 @@ async fn a_connection_keeps_its_password_to_itself_and_can_be_tested() {
     .unwrap();
     assert_eq!(tested, json!({ "ok": true }));
 
+    let res = create(&app, &owner, "nul", params_for(&app, "a\u{0}b")).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"]["field"],
+        "params.password"
+    );
+
     let mut wrong = params_for(&app, marker);
     wrong["dbname"] = json!("no_such_database_here");
     let res = create(&app, &owner, "broken", wrong).await;
@@ -168,14 +175,7 @@ async fn disconnect_destroys_the_secret_and_records_it() {
 async fn members_may_look_but_not_add() {
     let app = spawn_app().await;
     let (owner, _) = account(&app, "ada@example.com").await;
-    app.client
-        .post(app.url("/v1/users"))
-        .bearer_auth(&owner)
-        .json(&teammate("member@example.com", "member"))
-        .send()
-        .await
-        .unwrap();
-    let member = &session(&app, "member@example.com").await;
+    let member = &member(&app, &owner, "member@example.com").await;
     let res = create(&app, member, "mine", params_for(&app, "x")).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(

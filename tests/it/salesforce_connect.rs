@@ -1,6 +1,6 @@
 //! Connect a Salesforce org, against the stand-in, and Disconnect it.
 
-use crate::accounts::{account, call, session, teammate};
+use crate::accounts::{account, call, member};
 use crate::salesforce_login::no_redirects;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -121,18 +121,11 @@ async fn only_owners_and_admins_connect_and_a_login_state_cannot_connect() {
     })
     .await;
     let (owner, _) = account(&app, "ada@example.com").await;
-    app.client
-        .post(app.url("/v1/users"))
-        .bearer_auth(&owner)
-        .json(&teammate("member@example.com", "member"))
-        .send()
-        .await
-        .unwrap();
-    let member = session(&app, "member@example.com").await;
+    let member = &member(&app, &owner, "member@example.com").await;
     let res = app
         .client
         .get(app.url("/v1/connections/salesforce/start?name=mine"))
-        .bearer_auth(&member)
+        .bearer_auth(member)
         .send()
         .await
         .unwrap();

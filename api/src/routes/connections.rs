@@ -123,8 +123,12 @@ pub async fn create(
             format!("sslmode must be one of {}", SSL_MODES.join(", ")),
         ));
     }
-    if p.password.expose_secret().len() > 1024 {
-        return Err(invalid("params.password", "password is too long"));
+    let password = p.password.expose_secret();
+    if password.len() > 1024 || password.contains('\0') {
+        return Err(invalid(
+            "params.password",
+            "password must be at most 1024 bytes, without NUL characters",
+        ));
     }
     let params = json!({
         "host": p.host.trim(),
