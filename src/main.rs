@@ -251,6 +251,7 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 session_ttl: chrono::Duration::hours(settings.session_hours),
                 public_url: settings.public_url.clone(),
                 salesforce: salesforce(settings)?,
+                dropbox: dropbox(settings)?,
                 allow_local_connections: settings.allow_local_connections,
             },
             platform,
@@ -291,6 +292,24 @@ fn salesforce(
         (None, None) => Ok(None),
         _ => anyhow::bail!(
             "set both SLUICE_SALESFORCE_CLIENT_ID and SLUICE_SALESFORCE_CLIENT_SECRET, or neither"
+        ),
+    }
+}
+
+/// Connecting Dropbox accounts, when the app's key and secret are both set.
+fn dropbox(
+    settings: &Settings,
+) -> anyhow::Result<Option<sluice_api::auth::dropbox::DropboxConfig>> {
+    match (&settings.dropbox_client_id, &settings.dropbox_client_secret) {
+        (Some(id), Some(secret)) => Ok(Some(sluice_api::auth::dropbox::DropboxConfig {
+            authorize_url: settings.dropbox_authorize_url.clone(),
+            api_url: settings.dropbox_api_url.clone(),
+            client_id: id.clone(),
+            client_secret: secret.clone(),
+        })),
+        (None, None) => Ok(None),
+        _ => anyhow::bail!(
+            "set both SLUICE_DROPBOX_CLIENT_ID and SLUICE_DROPBOX_CLIENT_SECRET, or neither"
         ),
     }
 }

@@ -65,6 +65,30 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_SALESFORCE_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
     pub salesforce_client_secret: Option<SecretString>,
 
+    /// Where Dropbox users consent to a connection.
+    #[arg(
+        long,
+        env = "SLUICE_DROPBOX_AUTHORIZE_URL",
+        default_value = "https://www.dropbox.com"
+    )]
+    pub dropbox_authorize_url: String,
+
+    /// Dropbox's API host (OAuth tokens and RPC calls).
+    #[arg(
+        long,
+        env = "SLUICE_DROPBOX_API_URL",
+        default_value = "https://api.dropboxapi.com"
+    )]
+    pub dropbox_api_url: String,
+
+    /// The Dropbox app's key; with the secret, enables Dropbox connections.
+    #[arg(long, env = "SLUICE_DROPBOX_CLIENT_ID")]
+    pub dropbox_client_id: Option<String>,
+
+    /// The Dropbox app's secret.
+    #[arg(long, env = "SLUICE_DROPBOX_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
+    pub dropbox_client_secret: Option<SecretString>,
+
     /// Allow connections to this machine's addresses and Unix sockets
     /// (development only: it lets users reach the services beside Sluice).
     #[arg(long, env = "SLUICE_ALLOW_LOCAL_CONNECTIONS", default_value_t = false)]

@@ -40,8 +40,10 @@ pub struct ApiConfig {
     /// The address users reach this API at (for OAuth redirect URIs); by
     /// default `http://` and the bound address.
     pub public_url: Option<String>,
-    /// Log in with Salesforce, when configured.
+    /// Log in with Salesforce and connect orgs, when configured.
     pub salesforce: Option<auth::salesforce::SalesforceConfig>,
+    /// Connect Dropbox accounts, when configured.
+    pub dropbox: Option<auth::dropbox::DropboxConfig>,
     /// Allow connections to this machine's addresses and Unix sockets
     /// (development and tests only: it lets users reach local services).
     pub allow_local_connections: bool,
@@ -55,6 +57,7 @@ pub struct AppState {
     pub session_ttl: chrono::Duration,
     pub public_url: String,
     pub salesforce: Option<auth::salesforce::SalesforceConfig>,
+    pub dropbox: Option<auth::dropbox::DropboxConfig>,
     pub allow_local_connections: bool,
     /// For calls to identity providers.
     pub http: oauth2::reqwest::Client,
@@ -100,8 +103,9 @@ impl Application {
             session_ttl: config.session_ttl,
             public_url,
             salesforce: config.salesforce.clone(),
+            dropbox: config.dropbox.clone(),
             allow_local_connections: config.allow_local_connections,
-            http: auth::salesforce::http_client().map_err(std::io::Error::other)?,
+            http: auth::oauth::http_client().map_err(std::io::Error::other)?,
             dummy_hash,
             ops_token_sha256: config
                 .ops_token
@@ -150,7 +154,7 @@ impl Application {
 
 fn routes(cfg: &mut web::ServiceConfig) {
     use routes::{
-        accounts, api_tokens, connections, dead_letters, health, probes, salesforce_connect,
+        accounts, api_tokens, connections, dead_letters, health, probes, provider_connect,
         salesforce_login, sessions, users,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -185,11 +189,19 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/api-tokens/{id}", web::delete().to(api_tokens::delete))
                 .route(
                     "/connections/salesforce/start",
-                    web::get().to(salesforce_connect::start),
+                    web::get().to(provider_connect::start_salesforce),
                 )
                 .route(
                     "/connections/salesforce/callback",
-                    web::get().to(salesforce_connect::callback),
+                    web::get().to(provider_connect::callback_salesforce),
+                )
+                .route(
+                    "/connections/dropbox/start",
+                    web::get().to(provider_connect::start_dropbox),
+                )
+                .route(
+                    "/connections/dropbox/callback",
+                    web::get().to(provider_connect::callback_dropbox),
                 )
                 .route("/connections", web::post().to(connections::create))
                 .route("/connections", web::get().to(connections::list))

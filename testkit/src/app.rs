@@ -27,6 +27,8 @@ pub struct AppOptions {
     pub region: String,
     /// Log in with Salesforce against this stand-in.
     pub salesforce: Option<sluice_api::auth::salesforce::SalesforceConfig>,
+    /// Connect Dropbox accounts against this stand-in.
+    pub dropbox: Option<sluice_api::auth::dropbox::DropboxConfig>,
 }
 
 impl Default for AppOptions {
@@ -39,6 +41,7 @@ impl Default for AppOptions {
             retry_for: Duration::from_secs(30),
             region: REGION.into(),
             salesforce: None,
+            dropbox: None,
         }
     }
 }
@@ -109,6 +112,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             session_ttl: chrono::Duration::hours(12),
             public_url: None,
             salesforce: options.salesforce.clone(),
+            dropbox: options.dropbox.clone(),
             allow_local_connections: true,
         },
         platform.clone(),

@@ -11,9 +11,11 @@
 mod app;
 mod broker;
 mod db;
+pub mod dropbox;
 mod logs;
 mod proxy;
 pub mod salesforce;
+mod standin;
 
 pub use app::{spawn_app, spawn_app_with, AppOptions, TestApp};
 pub use broker::TestBroker;

@@ -5,7 +5,8 @@
 //! answers errors as Salesforce does (`400 {"error", "error_description"}`);
 //! userinfo and revoke behave likewise.
 
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use crate::standin::{oauth_error, pkce_matches, redirect, Server};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use secrecy::SecretString;
@@ -39,7 +40,7 @@ type Shared = Arc<Mutex<Inner>>;
 pub struct SalesforceStandIn {
     pub url: String,
     inner: Shared,
-    server: actix_web::dev::ServerHandle,
+    _server: Server,
 }
 
 impl SalesforceStandIn {
@@ -49,30 +50,17 @@ impl SalesforceStandIn {
             ..Inner::default()
         }));
         let data = web::Data::new(inner.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the stand-in");
-        let url = format!(
-            "http://{}",
-            listener.local_addr().expect("stand-in address")
-        );
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
+        let server = Server::start(move |cfg| {
+            cfg.app_data(data.clone())
                 .route("/services/oauth2/authorize", web::get().to(authorize))
                 .route("/services/oauth2/token", web::post().to(token))
                 .route("/services/oauth2/userinfo", web::get().to(userinfo))
-                .route("/services/oauth2/revoke", web::post().to(revoke))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("listen")
-        .run();
-        let handle = server.handle();
-        tokio::spawn(server);
+                .route("/services/oauth2/revoke", web::post().to(revoke));
+        });
         Self {
-            url,
+            url: server.url.clone(),
             inner,
-            server: handle,
+            _server: server,
         }
     }
 
@@ -113,43 +101,8 @@ impl SalesforceStandIn {
     }
 }
 
-impl Drop for SalesforceStandIn {
-    fn drop(&mut self) {
-        let stopping = self.server.stop(false);
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(stopping);
-        }
-    }
-}
-
-fn oauth_error(error: &str, description: &str) -> HttpResponse {
-    HttpResponse::BadRequest().json(json!({ "error": error, "error_description": description }))
-}
-
-fn redirect(to: &str, params: &[(&str, &str)]) -> HttpResponse {
-    let query: Vec<String> = params
-        .iter()
-        .map(|(k, v)| format!("{k}={}", urlencode(v)))
-        .collect();
-    HttpResponse::Found()
-        .insert_header(("Location", format!("{to}?{}", query.join("&"))))
-        .finish()
-}
-
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn secret() -> String {
-    format!("00D{}", uuid::Uuid::new_v4().simple())
+    crate::standin::secret("00D")
 }
 
 async fn authorize(
@@ -227,8 +180,7 @@ async fn token(
                     "redirect_uri must match configuration",
                 );
             }
-            let digest = URL_SAFE_NO_PAD.encode(Sha256::digest(f("code_verifier").as_bytes()));
-            if digest != code.challenge {
+            if !pkce_matches(&f("code_verifier"), &code.challenge) {
                 return oauth_error("invalid_grant", "invalid code verifier");
             }
             code.email

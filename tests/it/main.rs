@@ -12,6 +12,7 @@ mod audit;
 mod cli;
 mod connections;
 mod consumer;
+mod dropbox_connect;
 mod keys;
 mod logs;
 mod relay;

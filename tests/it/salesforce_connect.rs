@@ -7,11 +7,12 @@ use serde_json::Value;
 use sluice_testkit::salesforce::SalesforceStandIn;
 use sluice_testkit::{spawn_app_with, AppOptions, TestApp};
 
-/// Starts with the caller's token, consents at the stand-in: the callback URL.
-async fn consent(app: &TestApp, token: &str, name: &str) -> String {
+/// Starts connecting `provider` with the caller's token and consents at
+/// the stand-in: the callback URL the browser is sent back to.
+pub async fn consent(app: &TestApp, token: &str, provider: &str, name: &str) -> String {
     let res = app
         .client
-        .get(app.url("/v1/connections/salesforce/start"))
+        .get(app.url(&format!("/v1/connections/{provider}/start")))
         .query(&[("name", name)])
         .bearer_auth(token)
         .send()
@@ -23,7 +24,12 @@ async fn consent(app: &TestApp, token: &str, name: &str) -> String {
         .unwrap()
         .to_owned();
     let res = no_redirects().get(&url).send().await.unwrap();
-    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(
+        res.status(),
+        StatusCode::FOUND,
+        "{}",
+        res.text().await.unwrap()
+    );
     res.headers()["location"].to_str().unwrap().to_owned()
 }
 
@@ -37,7 +43,7 @@ async fn an_org_connects_refreshes_and_disconnect_revokes_it() {
     .await;
     let (owner, _) = account(&app, "ada@example.com").await;
     standin.sign_in_as("admin@org.example", true);
-    let callback = consent(&app, &owner, "Production org").await;
+    let callback = consent(&app, &owner, "salesforce", "Production org").await;
     assert!(
         callback.contains("/v1/connections/salesforce/callback"),
         "{callback}"

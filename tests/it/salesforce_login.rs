@@ -174,7 +174,10 @@ async fn a_denied_consent_fails_cleanly() {
     let res = finish(&callback).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["error"]["message"], "Salesforce sign-in was cancelled");
+    assert_eq!(
+        body["error"]["message"],
+        "the Salesforce authorization was cancelled"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! Authentication: bearer tokens (sessions and API tokens), passwords, and
-//! failed-login throttling.
+//! failed-login throttling; the OAuth providers.
 
+pub mod dropbox;
+pub mod oauth;
 pub mod password;
 pub mod salesforce;
 pub mod token;

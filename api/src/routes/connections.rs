@@ -6,7 +6,7 @@
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
 use crate::people::{invalid, text};
-use crate::routes::salesforce_connect;
+use crate::routes::provider_connect::{self, Provider};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
@@ -214,13 +214,12 @@ pub async fn test(
     })
     .await??
     .ok_or(ApiError::NotFound)?;
-    let outcome = match row.kind.as_str() {
-        "salesforce" => {
-            let config = crate::routes::salesforce_login::config(&state)?;
-            let tokens = salesforce_connect::open_tokens(&state, account, id, sealed)?;
-            salesforce_connect::check(&state, config, account, id, tokens).await?
+    let outcome = match Provider::of_kind(&row.kind) {
+        Some(provider) => {
+            let tokens = provider_connect::open_tokens(&state, account, id, sealed)?;
+            provider_connect::check(provider, &state, account, id, tokens).await?
         }
-        _ => {
+        None => {
             let sealed = Sealed(sealed);
             let password = state
                 .keyring
@@ -284,9 +283,9 @@ pub async fn disconnect(
 ) -> Result<HttpResponse, ApiError> {
     let row = find(&state, &user, path.into_inner()).await?;
     manager(&user)?;
-    let revoked_at_provider = match row.kind.as_str() {
-        "salesforce" => Some(revoke_salesforce(&state, &user, &row).await),
-        _ => None,
+    let revoked_at_provider = match Provider::of_kind(&row.kind) {
+        Some(provider) => Some(revoke(provider, &state, &user, &row).await),
+        None => None,
     };
     let event = NewEvent::new(
         DomainEvent::ConnectionDisconnected(ConnectionDisconnected {
@@ -308,9 +307,14 @@ pub async fn disconnect(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Revokes an org's session at Salesforce; whether Salesforce confirmed it.
-/// The stored tokens are destroyed either way.
-async fn revoke_salesforce(state: &AppState, user: &AuthUser, row: &ConnectionRow) -> bool {
+/// Revokes a provider connection's tokens; whether the provider confirmed
+/// it. The stored tokens are destroyed either way.
+async fn revoke(
+    provider: Provider,
+    state: &AppState,
+    user: &AuthUser,
+    row: &ConnectionRow,
+) -> bool {
     let id = ConnectionId(row.connection_id);
     let pool = state.platform.pool.clone();
     let account = user.account_id;
@@ -321,20 +325,7 @@ async fn revoke_salesforce(state: &AppState, user: &AuthUser, row: &ConnectionRo
     let Ok(Ok(Some(sealed))) = sealed else {
         return false;
     };
-    let (Ok(config), Ok(tokens)) = (
-        crate::routes::salesforce_login::config(state),
-        salesforce_connect::open_tokens(state, account, id, sealed),
-    ) else {
-        return false;
-    };
-    let token = tokens.refresh_token.unwrap_or(tokens.access_token);
-    match crate::auth::salesforce::revoke(&state.http, config, &token).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(connection = %id, error = %e, "Salesforce did not confirm the revocation");
-            false
-        }
-    }
+    provider_connect::revoke(provider, state, account, id, sealed).await
 }
 
 #[cfg(test)]

@@ -1,25 +1,21 @@
 //! `GET /v1/auth/salesforce/start` and `/callback`: log in with Salesforce.
 //!
-//! *Start* makes a single-use `state` and a PKCE verifier (S256), keeps the
-//! state's SHA-256 and the verifier sealed by the keyring for ten minutes, and
-//! redirects to Salesforce. *Callback* takes the state out (a replayed or
-//! forged one fails), exchanges the code with the verifier at the exact
-//! redirect URI, reads the user's verified email, and opens a session for the
-//! Sluice user with that email. The provider's tokens are stored sealed.
+//! *Start* begins an authorization-code flow with PKCE (see `oauth_flow`)
+//! and redirects to Salesforce. *Callback* completes it, reads the user's
+//! verified email, and opens a session for the Sluice user with that email.
+//! The provider's tokens are stored sealed.
 
+use crate::auth::oauth::ProviderError;
 use crate::auth::salesforce::{self, SalesforceConfig};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::routes::oauth_flow::{begin, complete, Callback};
 use crate::routes::sessions::{issue, Grant};
 use crate::AppState;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use chrono::{Duration, Utc};
-use oauth2::{
-    AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RefreshToken,
-    RequestTokenError, Scope, TokenResponse,
-};
-use serde::Deserialize;
+use chrono::Utc;
+use oauth2::{RefreshToken, TokenResponse};
 use serde_json::json;
 use sluice_events::SecretWrite;
 use sluice_schema::ids::{AccountId, UserId};
@@ -28,7 +24,6 @@ use sluice_schema::repo::{accounts, oauth};
 use sluice_vault::{Aad, Sealed};
 
 pub(crate) const PROVIDER: &str = "salesforce";
-const STATE_TTL_MINUTES: i64 = 10;
 
 pub(crate) fn config(state: &AppState) -> Result<&SalesforceConfig, ApiError> {
     state.salesforce.as_ref().ok_or(ApiError::NotFound)
@@ -40,55 +35,10 @@ fn redirect_uri(state: &AppState) -> String {
     format!("{}{LOGIN_CALLBACK}", state.public_url)
 }
 
-fn verifier_aad(state_hash: &[u8]) -> Aad {
-    Aad::new("-", "oauth_states", hex::encode(state_hash), "verifier")
-}
-
-/// Starts an authorization: keeps the state's hash and the sealed PKCE
-/// verifier for `purpose`, and gives the provider's authorization URL.
-pub(crate) async fn begin(
-    state: &AppState,
-    purpose: Purpose,
-    callback_path: &str,
-    scopes: &[&str],
-) -> Result<String, ApiError> {
-    let client = config(state)?
-        .client(&format!("{}{callback_path}", state.public_url))
-        .map_err(ApiError::Internal)?;
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let mut request = client
-        .authorize_url(CsrfToken::new_random)
-        .set_pkce_challenge(challenge);
-    for scope in scopes {
-        request = request.add_scope(Scope::new((*scope).to_owned()));
-    }
-    let (url, csrf) = request.url();
-    let state_hash = crate::auth::token::sha256(csrf.secret());
-    let sealed = state
-        .keyring
-        .get()
-        .seal(verifier.secret().as_bytes(), &verifier_aad(&state_hash));
-    let pool = state.platform.pool.clone();
-    web::block(move || -> Result<(), ApiError> {
-        let now = Utc::now();
-        let expires = now + Duration::minutes(STATE_TTL_MINUTES);
-        Ok(oauth::save_state(
-            &mut *pool.get()?,
-            PROVIDER,
-            &state_hash,
-            &sealed.0,
-            &purpose,
-            now,
-            expires,
-        )?)
-    })
-    .await??;
-    Ok(url.to_string())
-}
-
 pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let url = begin(
         &state,
+        &config(&state)?.oauth(),
         Purpose::Login,
         LOGIN_CALLBACK,
         &["openid", "email", "refresh_token"],
@@ -100,88 +50,19 @@ pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         .finish())
 }
 
-#[derive(Deserialize)]
-pub struct Callback {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-}
-
-/// Finishes an authorization: takes the state out (it works once), refuses a
-/// denied consent, and exchanges the code with the verifier at the same
-/// redirect URI. The purpose the state was made for, and the tokens.
-pub(crate) async fn complete(
-    state: &AppState,
-    query: Callback,
-    callback_path: &str,
-    connect: bool,
-) -> Result<(Purpose, salesforce::TokenResponse), ApiError> {
-    let config = config(state)?;
-    let invalid_state = || {
-        ApiError::BadRequest(
-            "this sign-in link was used already or has expired; start again".into(),
-        )
-    };
-    let presented = query.state.ok_or_else(invalid_state)?;
-    let state_hash = crate::auth::token::sha256(&presented);
-    let pool = state.platform.pool.clone();
-    let lookup = state_hash.clone();
-    let taken = web::block(move || -> Result<_, ApiError> {
-        Ok(oauth::take_state(
-            &mut *pool.get()?,
-            PROVIDER,
-            &lookup,
-            Utc::now(),
-        )?)
-    })
-    .await??
-    .ok_or_else(invalid_state)?;
-    // A state made for logging in cannot connect an org, nor the other way.
-    if matches!(taken.purpose, Purpose::Connect { .. }) != connect {
-        return Err(invalid_state());
-    }
-    if let Some(error) = query.error {
-        let message = if error == "access_denied" {
-            "Salesforce sign-in was cancelled".to_owned()
-        } else {
-            format!("Salesforce refused the sign-in ({})", short(&error))
-        };
-        return Err(ApiError::Forbidden(message));
-    }
-    let code = query
-        .code
-        .ok_or_else(|| ApiError::BadRequest("the callback carries no code".into()))?;
-    let sealed = Sealed(taken.sealed_verifier);
-    let verifier = state
-        .keyring
-        .with(|k| k.open(&sealed, &verifier_aad(&state_hash)))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let verifier =
-        String::from_utf8(verifier.to_vec()).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let client = config
-        .client(&format!("{}{callback_path}", state.public_url))
-        .map_err(ApiError::Internal)?;
-    let tokens = client
-        .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(PkceCodeVerifier::new(verifier))
-        .request_async(&state.http)
-        .await
-        .map_err(|e| match e {
-            RequestTokenError::ServerResponse(r) => ApiError::Provider(format!(
-                "Salesforce refused the sign-in ({})",
-                r.error().as_ref()
-            )),
-            other => ApiError::Unavailable(format!("Salesforce token exchange: {other}")),
-        })?;
-    Ok((taken.purpose, tokens))
-}
-
 pub async fn callback(
     state: web::Data<AppState>,
     query: web::Query<Callback>,
 ) -> Result<HttpResponse, ApiError> {
     let config = config(&state)?;
-    let (_, tokens) = complete(&state, query.into_inner(), LOGIN_CALLBACK, false).await?;
+    let (_, tokens) = complete(
+        &state,
+        &config.oauth(),
+        query.into_inner(),
+        LOGIN_CALLBACK,
+        false,
+    )
+    .await?;
     let access = tokens.access_token().secret().clone();
     let info = salesforce::userinfo(&state.http, config, &access)
         .await
@@ -263,13 +144,14 @@ pub async fn identity(
     let info = match salesforce::userinfo(&state.http, config, &open(access, "access_token")?).await
     {
         Ok(info) => info,
-        Err(salesforce::ProviderError::Expired) => {
+        Err(ProviderError::Expired) => {
             let refresh = refresh.ok_or_else(|| {
                 ApiError::Provider(
                     "the Salesforce session expired; log in with Salesforce again".into(),
                 )
             })?;
             let client = config
+                .oauth()
                 .client(&redirect_uri(&state))
                 .map_err(ApiError::Internal)?;
             let renewed = client
@@ -311,12 +193,4 @@ pub async fn identity(
         "user_id": info.user_id,
         "organization_id": info.organization_id,
     })))
-}
-
-/// A provider's error code, cut short and limited to plain characters.
-fn short(code: &str) -> String {
-    code.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(40)
-        .collect()
 }
