@@ -34,7 +34,8 @@ RUN apt-get update \
 # Never run as root; a fixed uid makes volume permissions predictable.
 RUN groupadd --system --gid 10001 sluice \
  && useradd --system --uid 10001 --gid sluice --home-dir /var/lib/sluice --create-home \
-    --shell /usr/sbin/nologin sluice
+    --shell /usr/sbin/nologin sluice \
+ && install -d -m 0700 -o sluice -g sluice /var/lib/sluice/storage
 
 COPY --from=build /usr/local/bin/sluice /usr/local/bin/sluice
 

@@ -223,6 +223,12 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
         amqp_url: settings.amqp_url.expose_secret().to_owned(),
         topology,
     })?;
+    let store = sluice_vault::FileStore::open(&settings.storage).with_context(|| {
+        format!(
+            "opening the storage directory {}",
+            settings.storage.display()
+        )
+    })?;
     let shutdown = CancellationToken::new();
     let mut tasks = vec![tokio::spawn(platform.relay().run(shutdown.clone()))];
     if worker {
@@ -233,6 +239,7 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 .unwrap_or_else(default_worker_name),
             prefetch: settings.worker_prefetch,
             retry_for: std::time::Duration::from_secs(settings.worker_retry_seconds),
+            store: Some(store.clone()),
         };
         tasks.extend(sluice_worker::spawn(&platform, &config, &shutdown));
     }
@@ -253,6 +260,10 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 salesforce: salesforce(settings)?,
                 dropbox: dropbox(settings)?,
                 allow_local_connections: settings.allow_local_connections,
+                store,
+                upload_ttl: chrono::Duration::from_std(*settings.upload_ttl)
+                    .context("SLUICE_UPLOAD_TTL is too long")?,
+                upload_max_bytes: settings.upload_max_bytes,
             },
             platform,
         )

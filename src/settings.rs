@@ -94,6 +94,18 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_ALLOW_LOCAL_CONNECTIONS", default_value_t = false)]
     pub allow_local_connections: bool,
 
+    /// The directory encrypted files (uploads) are kept in.
+    #[arg(long, env = "SLUICE_STORAGE", default_value = "data/storage")]
+    pub storage: std::path::PathBuf,
+
+    /// How long an upload is kept (`90m`, `1h`...), at most a week.
+    #[arg(long, env = "SLUICE_UPLOAD_TTL", default_value = "1h", value_parser = ttl)]
+    pub upload_ttl: humantime::Duration,
+
+    /// The largest upload accepted, in bytes.
+    #[arg(long, env = "SLUICE_UPLOAD_MAX_BYTES", default_value_t = 2 * 1024 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub upload_max_bytes: u64,
+
     /// Address the HTTP API listens on.
     #[arg(long, env = "SLUICE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
@@ -152,4 +164,12 @@ fn region(s: &str) -> Result<String, String> {
     } else {
         Err("use 2-32 lowercase letters, digits or '-', such as eu-frankfurt".into())
     }
+}
+
+fn ttl(s: &str) -> Result<humantime::Duration, String> {
+    let ttl: humantime::Duration = s.parse().map_err(|e| format!("{e} (use 30m, 1h...)"))?;
+    if ttl.as_secs() < 60 || ttl.as_secs() > 7 * 24 * 3600 {
+        return Err("use a duration from 1m to 7d".into());
+    }
+    Ok(ttl)
 }

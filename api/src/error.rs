@@ -26,6 +26,9 @@ pub enum ApiError {
     Provider(String),
     #[error("not found")]
     NotFound,
+    /// It existed, and is gone for good (expired).
+    #[error("{0}")]
+    Gone(String),
     #[error("request body is too large (limit {limit} bytes)")]
     PayloadTooLarge { limit: usize },
     #[error("unsupported content type: {0}")]
@@ -51,6 +54,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::Provider(_) => "provider_refused",
             Self::NotFound => "not_found",
+            Self::Gone(_) => "gone",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Invalid { .. } => "invalid",
@@ -72,6 +76,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Provider(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,

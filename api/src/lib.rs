@@ -47,6 +47,12 @@ pub struct ApiConfig {
     /// Allow connections to this machine's addresses and Unix sockets
     /// (development and tests only: it lets users reach local services).
     pub allow_local_connections: bool,
+    /// Where encrypted files are kept.
+    pub store: sluice_vault::FileStore,
+    /// How long an upload is kept.
+    pub upload_ttl: chrono::Duration,
+    /// The largest upload accepted.
+    pub upload_max_bytes: u64,
 }
 
 /// Shared by every handler.
@@ -59,6 +65,9 @@ pub struct AppState {
     pub salesforce: Option<auth::salesforce::SalesforceConfig>,
     pub dropbox: Option<auth::dropbox::DropboxConfig>,
     pub allow_local_connections: bool,
+    pub store: sluice_vault::FileStore,
+    pub upload_ttl: chrono::Duration,
+    pub upload_max_bytes: u64,
     /// For calls to identity providers.
     pub http: oauth2::reqwest::Client,
     /// Checked when an email is unknown, so that it costs a wrong password's time.
@@ -105,6 +114,9 @@ impl Application {
             salesforce: config.salesforce.clone(),
             dropbox: config.dropbox.clone(),
             allow_local_connections: config.allow_local_connections,
+            store: config.store.clone(),
+            upload_ttl: config.upload_ttl,
+            upload_max_bytes: config.upload_max_bytes,
             http: auth::oauth::http_client().map_err(std::io::Error::other)?,
             dummy_hash,
             ops_token_sha256: config
@@ -155,7 +167,7 @@ impl Application {
 fn routes(cfg: &mut web::ServiceConfig) {
     use routes::{
         accounts, api_tokens, connections, dead_letters, health, probes, provider_connect,
-        salesforce_login, sessions, users,
+        salesforce_login, sessions, uploads, users,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
@@ -211,6 +223,9 @@ fn routes(cfg: &mut web::ServiceConfig) {
                     web::delete().to(connections::disconnect),
                 )
                 .route("/connections/{id}/test", web::post().to(connections::test))
+                .route("/uploads", web::post().to(uploads::create))
+                .route("/uploads/{id}", web::get().to(uploads::show))
+                .route("/uploads/{id}", web::delete().to(uploads::delete))
                 .route("/users", web::post().to(users::create))
                 .route("/users", web::get().to(users::list))
                 .route("/users/{id}", web::patch().to(users::change_role))

@@ -39,6 +39,12 @@ pub enum DomainEvent {
     /// Disconnect: the connection and its secret are gone.
     #[serde(rename = "connection.disconnected")]
     ConnectionDisconnected(ConnectionDisconnected),
+    /// A file was uploaded and stored encrypted; its key is not here.
+    #[serde(rename = "upload.received")]
+    UploadReceived(UploadReceived),
+    /// An upload's file and key were destroyed (deleted, or expired).
+    #[serde(rename = "upload.removed")]
+    UploadRemoved(UploadRemoved),
     /// A session (log in) or an API token was issued; its secret is not here.
     #[serde(rename = "token.issued")]
     TokenIssued(TokenIssued),
@@ -117,6 +123,47 @@ pub struct ConnectionDisconnected {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct UploadReceived {
+    pub user_id: Uuid,
+    /// `csv`, `xlsx`, `xls` or `ods`.
+    pub format: String,
+    pub size_bytes: i64,
+    /// Sealed: the file name, columns and sheets (JSON).
+    pub details: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRemoved {
+    /// `deleted` (by a user) or `expired` (by the retention sweep).
+    pub reason: String,
+}
+
+impl UploadRemoved {
+    /// Removes upload `id` of `account`: the event, and the destruction of
+    /// its data key in the same transaction (the file is then unreadable;
+    /// the caller deletes it afterwards).
+    pub fn request(
+        account: Uuid,
+        id: Uuid,
+        reason: &str,
+        metadata: crate::Metadata,
+    ) -> crate::AppendRequest {
+        let event = crate::NewEvent::new(
+            DomainEvent::UploadRemoved(Self {
+                reason: reason.into(),
+            }),
+            metadata,
+        )
+        .for_account(sluice_schema::ids::AccountId(account));
+        crate::AppendRequest::new("upload", id, crate::ExpectedVersion::Any, vec![event])
+            .with_secret(crate::SecretWrite::DestroyUploadKey { upload_id: id })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UserRoleChanged {
     pub user_id: Uuid,
     pub role: String,
@@ -175,6 +222,8 @@ impl DomainEvent {
             Self::ConnectionDisconnected(_) => "connection.disconnected",
             Self::UserRoleChanged(_) => "user.role_changed",
             Self::UserRemoved(_) => "user.removed",
+            Self::UploadReceived(_) => "upload.received",
+            Self::UploadRemoved(_) => "upload.removed",
             Self::TokenIssued(_) => "token.issued",
             Self::TokenRevoked(_) => "token.revoked",
         }

@@ -5,6 +5,7 @@
 pub mod amqp;
 pub mod append;
 pub mod appender;
+pub mod clock;
 pub mod consumer;
 pub mod envelope;
 pub mod event;
@@ -23,6 +24,7 @@ pub use append::{
     append, append_batch, AppendError, AppendOutcome, AppendRequest, ExpectedVersion,
 };
 pub use appender::Appender;
+pub use clock::Clock;
 pub use envelope::{Metadata, NewEvent, RecordedEvent};
 pub use event::DomainEvent;
 pub use metrics::EventMetrics;

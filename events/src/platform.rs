@@ -2,6 +2,7 @@
 //! broker settings and the metrics. Built once at start-up and passed down.
 
 use crate::appender::Appender;
+use crate::clock::Clock;
 use crate::metrics::EventMetrics;
 use crate::relay::Relay;
 use crate::topology::Topology;
@@ -28,6 +29,8 @@ pub struct Platform {
     pub metrics: EventMetrics,
     /// True while this process's relay holds a working broker connection.
     pub broker_up: Arc<AtomicBool>,
+    /// The time, for everything that expires.
+    pub clock: Clock,
 }
 
 impl Platform {
@@ -42,6 +45,7 @@ impl Platform {
             appender,
             metrics,
             broker_up: Arc::new(AtomicBool::new(false)),
+            clock: Clock::default(),
         })
     }
 

@@ -6,9 +6,9 @@ use crate::event::DomainEvent;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Text, Timestamptz, Uuid as SqlUuid};
 use sluice_schema::models::{
-    AccountRow, ConnectionRow, DeadLetterRow, ProbeRow, TokenRow, UserRow,
+    AccountRow, ConnectionRow, DeadLetterRow, ProbeRow, TokenRow, UploadRow, UserRow,
 };
-use sluice_schema::schema::{accounts, connections, dead_letters, probes, tokens, users};
+use sluice_schema::schema::{accounts, connections, dead_letters, probes, tokens, uploads, users};
 
 /// Every table that [`apply`] writes, in the order replay rebuilds them.
 pub const TABLES: &[&str] = &[
@@ -18,6 +18,7 @@ pub const TABLES: &[&str] = &[
     "users",
     "tokens",
     "connections",
+    "uploads",
 ];
 
 /// Applies events in order. Runs of consecutive events of one kind that a
@@ -201,6 +202,36 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
         }
         DomainEvent::ConnectionDisconnected(_) => {
             diesel::delete(connections::table.find(event.stream_id)).execute(conn)?;
+        }
+        DomainEvent::UploadReceived(upload) => {
+            let Some(account) = event.account_id else {
+                return Ok(());
+            };
+            diesel::insert_into(uploads::table)
+                .values(UploadRow {
+                    upload_id: event.stream_id,
+                    account_id: account.0,
+                    user_id: upload.user_id,
+                    format: upload.format.clone(),
+                    size_bytes: upload.size_bytes,
+                    details: upload.details.clone(),
+                    created_at: event.recorded_at,
+                    expires_at: upload.expires_at,
+                    removed_at: None,
+                    removed_reason: None,
+                })
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        DomainEvent::UploadRemoved(removed) => {
+            // What is left is the shape of a file that no longer exists.
+            diesel::update(uploads::table.find(event.stream_id))
+                .filter(uploads::removed_at.is_null())
+                .set((
+                    uploads::removed_at.eq(event.recorded_at),
+                    uploads::removed_reason.eq(&removed.reason),
+                ))
+                .execute(conn)?;
         }
         DomainEvent::UserRoleChanged(changed) => {
             diesel::update(users::table.find(changed.user_id))

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sluice_schema::schema::{
     connection_secrets, oauth_tokens, password_hashes, subject_keys, token_hashes, tokens,
+    upload_keys,
 };
 use uuid::Uuid;
 
@@ -40,6 +41,15 @@ pub enum SecretWrite {
     },
     /// Disconnect: the connection's secret is destroyed.
     DestroyConnectionSecret { connection_id: Uuid },
+    /// An upload's data key, wrapped by the keyring.
+    UploadKey {
+        upload_id: Uuid,
+        account_id: Uuid,
+        kek_version: i32,
+        wrapped_key: Vec<u8>,
+    },
+    /// Destroy an upload's data key: its file can never be read again.
+    DestroyUploadKey { upload_id: Uuid },
     /// Forget everything secret of a removed user: password hash, token
     /// hashes, provider tokens.
     DestroyUserSecrets { user_id: Uuid },
@@ -70,6 +80,8 @@ impl std::fmt::Debug for SecretWrite {
             Self::OAuthTokens {
                 user_id, provider, ..
             } => write!(f, "OAuthTokens({provider}, {user_id})"),
+            Self::UploadKey { upload_id, .. } => write!(f, "UploadKey({upload_id})"),
+            Self::DestroyUploadKey { upload_id } => write!(f, "DestroyUploadKey({upload_id})"),
         }
     }
 }
@@ -137,6 +149,22 @@ pub(crate) fn write(
             .execute(conn)?,
         SecretWrite::DestroyConnectionSecret { connection_id } => {
             diesel::delete(connection_secrets::table.find(connection_id)).execute(conn)?
+        }
+        SecretWrite::UploadKey {
+            upload_id,
+            account_id,
+            kek_version,
+            wrapped_key,
+        } => diesel::insert_into(upload_keys::table)
+            .values((
+                upload_keys::upload_id.eq(upload_id),
+                upload_keys::account_id.eq(account_id),
+                upload_keys::kek_version.eq(kek_version),
+                upload_keys::wrapped_key.eq(wrapped_key),
+            ))
+            .execute(conn)?,
+        SecretWrite::DestroyUploadKey { upload_id } => {
+            diesel::delete(upload_keys::table.find(upload_id)).execute(conn)?
         }
         SecretWrite::DestroyUserSecrets { user_id } => {
             diesel::delete(password_hashes::table.find(user_id)).execute(conn)?;

@@ -62,3 +62,7 @@ id_type!(
     /// A connection to a team's own system.
     ConnectionId
 );
+id_type!(
+    /// An uploaded file.
+    UploadId
+);

@@ -92,3 +92,19 @@ pub struct ConnectionRow {
     pub params: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = uploads, check_for_backend(diesel::pg::Pg))]
+pub struct UploadRow {
+    pub upload_id: Uuid,
+    pub account_id: Uuid,
+    pub user_id: Uuid,
+    pub format: String,
+    pub size_bytes: i64,
+    /// File name, columns and sheets, sealed under the account's subject key.
+    pub details: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub removed_at: Option<DateTime<Utc>>,
+    pub removed_reason: Option<String>,
+}

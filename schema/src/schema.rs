@@ -178,9 +178,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    uploads (upload_id) {
+        upload_id -> Uuid,
+        account_id -> Uuid,
+        user_id -> Uuid,
+        format -> Text,
+        size_bytes -> Int8,
+        details -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        removed_at -> Nullable<Timestamptz>,
+        removed_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    upload_keys (upload_id) {
+        upload_id -> Uuid,
+        account_id -> Uuid,
+        kek_version -> Int4,
+        wrapped_key -> Bytea,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     connections,
     connection_secrets,
+    uploads,
+    upload_keys,
     oauth_states,
     oauth_tokens,
     accounts,

@@ -5,7 +5,7 @@ use crate::{BrokerProxy, TestBroker, TestDb};
 use secrecy::SecretString;
 use sluice_api::{ApiConfig, Application};
 use sluice_events::{Platform, PlatformConfig};
-use sluice_vault::{Keyring, SharedKeyring};
+use sluice_vault::{FileStore, Keyring, SharedKeyring};
 use sluice_worker::WorkerConfig;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,8 @@ pub struct AppOptions {
     pub salesforce: Option<sluice_api::auth::salesforce::SalesforceConfig>,
     /// Connect Dropbox accounts against this stand-in.
     pub dropbox: Option<sluice_api::auth::dropbox::DropboxConfig>,
+    /// The largest upload accepted.
+    pub upload_max_bytes: u64,
 }
 
 impl Default for AppOptions {
@@ -42,6 +44,7 @@ impl Default for AppOptions {
             region: REGION.into(),
             salesforce: None,
             dropbox: None,
+            upload_max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -56,6 +59,10 @@ pub struct TestApp {
     /// The keyring the API seals with, and the file it follows.
     pub keyring: Arc<SharedKeyring>,
     pub keyring_file: std::path::PathBuf,
+    /// Where the service keeps its encrypted files.
+    pub store: FileStore,
+    /// How long an upload is kept.
+    pub upload_ttl: chrono::Duration,
     _keyring_dir: tempfile::TempDir,
     server: actix_web::dev::ServerHandle,
     // Dropped last: the service must stop before its database goes.
@@ -96,6 +103,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     Keyring::generate()
         .save(&keyring_file)
         .expect("write the keyring");
+    let store = FileStore::open(keyring_dir.path().join("storage")).expect("the file store");
+    let upload_ttl = chrono::Duration::hours(1);
     let keyring = Arc::new(SharedKeyring::new(
         Keyring::load(&keyring_file).expect("read the keyring"),
         Some(keyring_file.clone()),
@@ -114,6 +123,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             salesforce: options.salesforce.clone(),
             dropbox: options.dropbox.clone(),
             allow_local_connections: true,
+            store: store.clone(),
+            upload_ttl,
+            upload_max_bytes: options.upload_max_bytes,
         },
         platform.clone(),
     )
@@ -130,6 +142,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         shutdown,
         keyring,
         keyring_file,
+        store,
+        upload_ttl,
         _keyring_dir: keyring_dir,
         server,
         broker,
@@ -159,6 +173,8 @@ impl TestApp {
             name: "test-worker".into(),
             prefetch: 64,
             retry_for,
+            // Tests run the sweep themselves, at the time they choose.
+            store: None,
         };
         sluice_worker::spawn(&self.platform, &config, &self.shutdown);
     }

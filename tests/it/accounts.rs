@@ -401,6 +401,13 @@ async fn another_accounts_resources_answer_404() {
     .await
     .unwrap();
     let connection_id = alices_connection["id"].as_str().unwrap();
+    let alices_upload: Value =
+        crate::uploads::upload_multipart(&app, &alice, "a.csv", crate::uploads::marked_csv())
+            .await
+            .json()
+            .await
+            .unwrap();
+    let upload_id = alices_upload["id"].as_str().unwrap();
 
     // Every endpoint that takes a resource id, called by Bob on Alice's resource.
     let by_id = [
@@ -426,6 +433,8 @@ async fn another_accounts_resources_answer_404() {
             format!("/v1/connections/{connection_id}"),
             None,
         ),
+        (Method::GET, format!("/v1/uploads/{upload_id}"), None),
+        (Method::DELETE, format!("/v1/uploads/{upload_id}"), None),
     ];
     for (method, path, body) in by_id {
         let res = send(&app, method.clone(), &path, &bob, body).await;

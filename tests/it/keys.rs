@@ -51,6 +51,9 @@ async fn rotation_under_concurrent_reads_loses_nothing() {
         "/v1/connections/{}/test",
         connection["id"].as_str().unwrap()
     );
+    let upload = crate::uploads::marked_csv();
+    let res = crate::uploads::upload_multipart(&app, &owner, "a.csv", upload.clone()).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicU64::new(0));
     let readers: Vec<_> = people
@@ -75,6 +78,7 @@ async fn rotation_under_concurrent_reads_loses_nothing() {
     assert_eq!(report["primary"], 2);
     assert_eq!(report["subject_keys"], 6);
     assert_eq!(report["connection_secrets"], 1);
+    assert_eq!(report["upload_keys"], 1);
     let (ok, _, stderr) = keys(&app, &["retire", "1"]).await;
     assert!(ok, "nothing is left under key 1: {stderr}");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -102,6 +106,29 @@ async fn rotation_under_concurrent_reads_loses_nothing() {
         tested["ok"], true,
         "the connection's secret opens under the new key"
     );
+    // The upload's file opens with its rewrapped key, under the new keyring only.
+    {
+        use diesel::prelude::*;
+        use sluice_schema::schema::upload_keys;
+        let (upload_id, account_id, version, wrapped): (uuid::Uuid, uuid::Uuid, i32, Vec<u8>) =
+            upload_keys::table
+                .select((
+                    upload_keys::upload_id,
+                    upload_keys::account_id,
+                    upload_keys::kek_version,
+                    upload_keys::wrapped_key,
+                ))
+                .first(&mut app.conn())
+                .unwrap();
+        assert_eq!(version, 2);
+        let keyring = sluice_vault::Keyring::load(&app.keyring_file).unwrap();
+        let owner_aad = sluice_vault::Aad::new(account_id, "uploads", upload_id, "file");
+        let key = sluice_vault::FileKey::unwrap(&keyring, &owner_aad, 2, &wrapped).unwrap();
+        let sealed = std::fs::read(app.store.path("uploads", &upload_id.to_string())).unwrap();
+        let mut plain = Vec::new();
+        key.decrypt(&owner_aad, &sealed[..], &mut plain).unwrap();
+        assert_eq!(plain, upload);
+    }
     // New sign-ups seal under the new primary key.
     account(&app, "after@example.com").await;
     let (ok, report, _) = keys(&app, &["rewrap"]).await;

@@ -20,3 +20,4 @@ mod replay;
 mod salesforce_connect;
 mod salesforce_login;
 mod support;
+mod uploads;

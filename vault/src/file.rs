@@ -13,9 +13,10 @@
 
 use crate::{Aad, Keyring, VaultError};
 use chacha20poly1305::aead::stream::{DecryptorBE32, EncryptorBE32};
+use chacha20poly1305::aead::Aead;
 use chacha20poly1305::aead::{AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::XChaCha20Poly1305;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use zeroize::{Zeroize, Zeroizing};
 
 const MAGIC: &[u8; 4] = b"SLCF";
@@ -154,6 +155,151 @@ impl FileKey {
             );
             output.write_all(&plain)?;
             total += plain.len() as u64;
+        }
+    }
+}
+
+impl FileKey {
+    /// A reader of the plaintext of a file made by [`FileKey::writer`] for
+    /// the same owner, which can also seek: each chunk is decrypted on its
+    /// own, by its position, so a spreadsheet reader can jump about a large
+    /// file while only one chunk is in memory. A wrong key or owner, or an
+    /// altered, reordered or truncated file, fails as an I/O error of kind
+    /// `InvalidData`.
+    pub fn reader<R: Read + Seek>(
+        &self,
+        owner: &Aad,
+        mut input: R,
+    ) -> Result<DecryptReader<R>, FileError> {
+        let mut header = [0u8; HEADER];
+        input.seek(SeekFrom::Start(0))?;
+        if read_full(&mut input, &mut header)? != header.len()
+            || &header[..4] != MAGIC
+            || header[4] != FORMAT
+        {
+            return Err(VaultError::Malformed.into());
+        }
+        let body = input.seek(SeekFrom::End(0))? - HEADER as u64;
+        let sealed = (CHUNK + TAG) as u64;
+        let chunks = body.div_ceil(sealed).max(1);
+        let last = body - (chunks - 1) * sealed;
+        if last < TAG as u64 || chunks > u64::from(u32::MAX) {
+            return Err(VaultError::Malformed.into());
+        }
+        let mut prefix = [0u8; NONCE];
+        prefix.copy_from_slice(&header[5..]);
+        Ok(DecryptReader {
+            cipher: self.cipher(),
+            aad: owner.bytes("file"),
+            prefix,
+            input,
+            len: (chunks - 1) * CHUNK as u64 + last - TAG as u64,
+            chunks,
+            pos: 0,
+            current: None,
+            plain: Zeroizing::new(Vec::with_capacity(CHUNK)),
+            sealed: vec![0u8; CHUNK + TAG],
+        })
+    }
+}
+
+const HEADER: usize = 4 + 1 + NONCE;
+
+/// Reads (and seeks in) an encrypted file's plaintext; see [`FileKey::reader`].
+pub struct DecryptReader<R> {
+    cipher: XChaCha20Poly1305,
+    aad: Vec<u8>,
+    prefix: [u8; NONCE],
+    input: R,
+    len: u64,
+    chunks: u64,
+    pos: u64,
+    /// The chunk held in `plain`.
+    current: Option<u64>,
+    plain: Zeroizing<Vec<u8>>,
+    sealed: Vec<u8>,
+}
+
+impl<R: Read + Seek> DecryptReader<R> {
+    /// The plaintext's size.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Decrypts chunk `index` into `plain`, with the nonce STREAM gives it:
+    /// the prefix, the big-endian position, and whether it is the last.
+    fn load(&mut self, index: u64) -> std::io::Result<()> {
+        if self.current == Some(index) {
+            return Ok(());
+        }
+        self.current = None;
+        let sealed = (CHUNK + TAG) as u64;
+        self.input
+            .seek(SeekFrom::Start(HEADER as u64 + index * sealed))?;
+        let n = read_full(&mut self.input, &mut self.sealed)?;
+        let last = index + 1 == self.chunks;
+        let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidData, VaultError::Decrypt);
+        if n < TAG || (!last && n != CHUNK + TAG) {
+            return Err(invalid());
+        }
+        let mut nonce = [0u8; 24];
+        nonce[..NONCE].copy_from_slice(&self.prefix);
+        let position = u32::try_from(index).map_err(|_| invalid())?;
+        nonce[NONCE..NONCE + 4].copy_from_slice(&position.to_be_bytes());
+        nonce[NONCE + 4] = u8::from(last);
+        let plain = self
+            .cipher
+            .decrypt(
+                (&nonce).into(),
+                Payload {
+                    msg: &self.sealed[..n],
+                    aad: &self.aad,
+                },
+            )
+            .map_err(|_| invalid())?;
+        self.plain.zeroize();
+        self.plain.extend_from_slice(&plain);
+        drop(Zeroizing::new(plain));
+        self.current = Some(index);
+        Ok(())
+    }
+}
+
+impl<R: Read + Seek> Read for DecryptReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        let index = self.pos / CHUNK as u64;
+        self.load(index)?;
+        let offset = (self.pos % CHUNK as u64) as usize;
+        let n = (self.plain.len() - offset).min(buf.len());
+        buf[..n].copy_from_slice(&self.plain[offset..offset + n]);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for DecryptReader<R> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        match target {
+            Some(n) => {
+                self.pos = n;
+                Ok(n)
+            }
+            None => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "seek before the start of the file",
+            )),
         }
     }
 }
@@ -327,6 +473,59 @@ mod tests {
         assert!(FileKey::generate()
             .decrypt(&owner("f"), &sealed[..], std::io::sink())
             .is_err());
+    }
+
+    #[test]
+    fn the_reader_reads_and_seeks_like_the_plaintext() {
+        use std::io::Cursor;
+        for size in [0, 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7] {
+            let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+            let key = FileKey::generate();
+            let mut sealed = Vec::new();
+            key.encrypt(&owner("f"), &data[..], &mut sealed).unwrap();
+            let mut reader = key.reader(&owner("f"), Cursor::new(&sealed)).unwrap();
+            assert_eq!(reader.len(), size as u64);
+            let mut plain = Vec::new();
+            reader.read_to_end(&mut plain).unwrap();
+            assert_eq!(plain, data, "size {size}");
+            for at in [size / 2, size.saturating_sub(3), 0, CHUNK.min(size)] {
+                reader.seek(SeekFrom::Start(at as u64)).unwrap();
+                let mut rest = Vec::new();
+                reader.read_to_end(&mut rest).unwrap();
+                assert_eq!(rest, &data[at..], "size {size} from {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_reader_catches_tampering_and_truncation() {
+        use std::io::Cursor;
+        let data = vec![9u8; 3 * CHUNK + 10];
+        let key = FileKey::generate();
+        let mut sealed = Vec::new();
+        key.encrypt(&owner("f"), &data[..], &mut sealed).unwrap();
+        let read_all = |bytes: &[u8], who: &Aad| -> std::io::Result<Vec<u8>> {
+            let mut reader = key
+                .reader(who, Cursor::new(bytes.to_vec()))
+                .map_err(std::io::Error::other)?;
+            let mut out = Vec::new();
+            reader.read_to_end(&mut out)?;
+            Ok(out)
+        };
+        assert!(read_all(&sealed, &owner("f")).is_ok());
+        assert!(read_all(&sealed, &owner("other")).is_err(), "another owner");
+        let mut flipped = sealed.clone();
+        flipped[24 + 2 * CHUNK + 100] ^= 1;
+        assert!(read_all(&flipped, &owner("f")).is_err(), "an altered chunk");
+        let chunk = CHUNK + TAG;
+        assert!(
+            read_all(&sealed[..24 + 2 * chunk], &owner("f")).is_err(),
+            "cut at a chunk boundary"
+        );
+        assert!(
+            read_all(&sealed[..sealed.len() - 1], &owner("f")).is_err(),
+            "cut short"
+        );
     }
 
     #[test]

@@ -5,20 +5,22 @@
 //! row does not decrypt; per-account subject keys for personal data, whose
 //! destruction erases that data (crypto-shredding); and blind indexes, keyed
 //! hashes that let a unique value (an email) be found without storing it in
-//! clear. The vault does no I/O beyond reading and writing its keyring file.
+//! clear; and the store of encrypted files on disk.
 
 mod aad;
 mod envelope;
 mod file;
 mod keyring;
 mod shared;
+mod store;
 mod subject;
 
 pub use aad::Aad;
 pub use envelope::Sealed;
-pub use file::{EncryptWriter, FileError, FileKey, CHUNK};
+pub use file::{DecryptReader, EncryptWriter, FileError, FileKey, CHUNK};
 pub use keyring::{Keyring, KeyringSource};
 pub use shared::SharedKeyring;
+pub use store::{FileStore, Staged};
 pub use subject::SubjectKey;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,8 +1,8 @@
 //! Key rotation: rewrapping every data key under the keyring's primary key,
 //! and counting what a key version still wraps before it may be retired.
 //!
-//! Covered: `subject_keys`, `oauth_tokens`, `oauth_states` and
-//! `connection_secrets`. A new table holding sealed secrets must be added
+//! Covered: `subject_keys`, `oauth_tokens`, `oauth_states`,
+//! `connection_secrets` and `upload_keys`. A new table holding sealed secrets must be added
 //! here, to both [`rewrap_all`] and [`usage`], or retiring a key would make
 //! its secrets unreadable.
 //!
@@ -15,7 +15,9 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Bytea, Integer};
 use serde::Serialize;
-use sluice_schema::schema::{connection_secrets, oauth_states, oauth_tokens, subject_keys};
+use sluice_schema::schema::{
+    connection_secrets, oauth_states, oauth_tokens, subject_keys, upload_keys,
+};
 use sluice_vault::{Aad, Keyring, Sealed, VaultError};
 use uuid::Uuid;
 
@@ -40,6 +42,7 @@ pub struct RewrapReport {
     pub oauth_tokens: u64,
     pub oauth_states: u64,
     pub connection_secrets: u64,
+    pub upload_keys: u64,
 }
 
 /// `(user, provider, account, sealed access token, sealed refresh token)`.
@@ -214,6 +217,44 @@ pub fn rewrap_all(
         report.connection_secrets += done;
         progress("connection_secrets", report.connection_secrets);
     }
+    loop {
+        let done = conn.transaction(|conn| -> Result<u64, RewrapError> {
+            let rows: Vec<(Uuid, Uuid, i32, Vec<u8>)> = upload_keys::table
+                .filter(upload_keys::kek_version.ne(primary_i32))
+                .select((
+                    upload_keys::upload_id,
+                    upload_keys::account_id,
+                    upload_keys::kek_version,
+                    upload_keys::wrapped_key,
+                ))
+                .limit(BATCH)
+                .for_update()
+                .skip_locked()
+                .load(conn)?;
+            for (upload, account, version, wrapped) in &rows {
+                let owner = Aad::new(account, "uploads", upload, "file");
+                let (new_version, rewrapped) = keyring
+                    .rewrap(u32::try_from(*version).unwrap_or_default(), wrapped, &owner)
+                    .map_err(|source| RewrapError::Vault {
+                        table: "upload_keys",
+                        row: upload.to_string(),
+                        source,
+                    })?;
+                diesel::update(upload_keys::table.find(upload))
+                    .set((
+                        upload_keys::kek_version.eq(i32::try_from(new_version).unwrap_or(i32::MAX)),
+                        upload_keys::wrapped_key.eq(rewrapped),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(rows.len() as u64)
+        })?;
+        if done == 0 {
+            break;
+        }
+        report.upload_keys += done;
+        progress("upload_keys", report.upload_keys);
+    }
     Ok(report)
 }
 
@@ -258,5 +299,9 @@ pub fn usage(conn: &mut PgConnection, version: u32) -> QueryResult<i64> {
         .filter(byte_slice(connection_secrets::secret, 2, 4).eq(&bytes))
         .count()
         .get_result(conn)?;
-    Ok(subject + access + refresh + states + connections)
+    let uploads: i64 = upload_keys::table
+        .filter(upload_keys::kek_version.eq(as_i32))
+        .count()
+        .get_result(conn)?;
+    Ok(subject + access + refresh + states + connections + uploads)
 }

@@ -4,6 +4,7 @@
 mod dead_letters;
 pub mod keys;
 mod probes;
+pub mod retention;
 
 use sluice_events::consumer::{Consumer, ConsumerSpec, Handler};
 use sluice_events::Platform;
@@ -20,6 +21,8 @@ pub struct WorkerConfig {
     /// How long a transiently failing delivery is retried in place before it
     /// returns to the queue (see [`ConsumerSpec::retry_for`]).
     pub retry_for: std::time::Duration,
+    /// Where encrypted files are kept: the retention sweep runs when set.
+    pub store: Option<sluice_vault::FileStore>,
 }
 
 /// Starts every consumer; they stop when `shutdown` is cancelled.
@@ -56,7 +59,7 @@ pub fn spawn(
             }),
         ),
     ];
-    consumers
+    let mut tasks: Vec<JoinHandle<()>> = consumers
         .into_iter()
         .map(|(spec, handler)| {
             let consumer = Consumer {
@@ -70,7 +73,16 @@ pub fn spawn(
             };
             tokio::spawn(consumer.run(shutdown.clone()))
         })
-        .collect()
+        .collect();
+    if let Some(store) = &config.store {
+        tasks.push(tokio::spawn(retention::run(
+            platform.clone(),
+            store.clone(),
+            config.name.clone(),
+            shutdown.clone(),
+        )));
+    }
+    tasks
 }
 
 /// Maps an append failure to what the consumer should do with the delivery.

@@ -8,4 +8,5 @@ pub mod probes;
 pub mod provider_connect;
 pub mod salesforce_login;
 pub mod sessions;
+pub mod uploads;
 pub mod users;

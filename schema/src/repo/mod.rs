@@ -8,5 +8,6 @@ pub mod oauth;
 pub mod probes;
 pub mod throttle;
 pub mod tokens;
+pub mod uploads;
 
 pub use probes::{find_probe, list_dead_letters};

@@ -1,0 +1,2 @@
+DROP TABLE upload_keys;
+DROP TABLE uploads;

@@ -1,0 +1,172 @@
+//! Encrypted files on disk: `<root>/<kind>/<id>.slcf`, each written by
+//! [`crate::FileKey::writer`] to a staging file first and renamed into place
+//! once complete, so a file under its final name is always whole. Only
+//! ciphertext is ever written here. Directories are 0700 and files 0600.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+const SUFFIX: &str = "slcf";
+const STAGING: &str = "part";
+
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    root: PathBuf,
+}
+
+/// A file being written: removed on drop unless committed.
+#[derive(Debug)]
+pub struct Staged {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Staged {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+impl FileStore {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        create_private_dir(&root)?;
+        Ok(Self { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn dir(&self, kind: &str) -> io::Result<PathBuf> {
+        let dir = self.root.join(kind);
+        create_private_dir(&dir)?;
+        Ok(dir)
+    }
+
+    /// Where the file `id` of `kind` lives once committed.
+    pub fn path(&self, kind: &str, id: &str) -> PathBuf {
+        self.root.join(kind).join(format!("{id}.{SUFFIX}"))
+    }
+
+    /// A new staging file for `id` of `kind`, open for writing.
+    pub fn stage(&self, kind: &str, id: &str) -> io::Result<(Staged, File)> {
+        let path = self.dir(kind)?.join(format!("{id}.{STAGING}"));
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let file = options.open(&path)?;
+        Ok((
+            Staged {
+                path,
+                committed: false,
+            },
+            file,
+        ))
+    }
+
+    /// Moves a complete staging file to its final name (after `sync_all`).
+    pub fn commit(&self, mut staged: Staged, kind: &str, id: &str) -> io::Result<PathBuf> {
+        let path = self.path(kind, id);
+        fs::rename(&staged.path, &path)?;
+        staged.committed = true;
+        if let Ok(dir) = File::open(self.root.join(kind)) {
+            let _ = dir.sync_all();
+        }
+        Ok(path)
+    }
+
+    /// Opens the committed file `id` of `kind`.
+    pub fn open_file(&self, kind: &str, id: &str) -> io::Result<File> {
+        File::open(self.path(kind, id))
+    }
+
+    /// Removes the file `id` of `kind` (and any staging file of it); whether
+    /// there was one.
+    pub fn remove(&self, kind: &str, id: &str) -> io::Result<bool> {
+        let staging = self.root.join(kind).join(format!("{id}.{STAGING}"));
+        let mut removed = false;
+        for path in [staging, self.path(kind, id)] {
+            match fs::remove_file(path) {
+                Ok(()) => removed = true,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Every file of `kind` (committed or staging): its id and when it was
+    /// last written.
+    pub fn list(&self, kind: &str) -> io::Result<Vec<(String, SystemTime)>> {
+        let dir = self.root.join(kind);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some((id, ext)) = name.rsplit_once('.') else {
+                continue;
+            };
+            if ext == SUFFIX || ext == STAGING {
+                let modified = entry.metadata()?.modified()?;
+                files.push((id.to_owned(), modified));
+            }
+        }
+        Ok(files)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn staged_files_appear_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path().join("files")).unwrap();
+        let (staged, mut file) = store.stage("uploads", "a").unwrap();
+        file.write_all(b"ciphertext").unwrap();
+        assert!(!store.path("uploads", "a").exists());
+        store.commit(staged, "uploads", "a").unwrap();
+        assert!(store.path("uploads", "a").exists());
+        assert_eq!(store.list("uploads").unwrap().len(), 1);
+
+        let (staged, _) = store.stage("uploads", "b").unwrap();
+        drop(staged);
+        assert_eq!(store.list("uploads").unwrap().len(), 1, "abandoned");
+        assert!(store.remove("uploads", "a").unwrap());
+        assert!(!store.remove("uploads", "a").unwrap());
+    }
+}

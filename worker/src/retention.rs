@@ -1,0 +1,140 @@
+//! The retention sweep for uploads: every upload past its expiry has its
+//! data key destroyed (with an `upload.removed` event, reason `expired`) and
+//! then its file deleted. Files left on disk without a live upload (an
+//! upload that failed part-way, or a crash between the event and the file's
+//! deletion) are deleted too. The API refuses an expired upload even before
+//! the sweep reaches it.
+
+use sluice_events::event::UploadRemoved;
+use sluice_events::{Metadata, Platform};
+use sluice_schema::repo::uploads as repo;
+use sluice_vault::FileStore;
+use std::time::{Duration, SystemTime};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// The store's directory for uploads.
+pub const UPLOADS: &str = "uploads";
+
+/// How often the sweep runs in each worker.
+pub const EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Files idle this long without a live upload are left-overs (an upload in
+/// progress writes to its staging file continuously).
+const LEFTOVER_AFTER: Duration = Duration::from_secs(15 * 60);
+
+const BATCH: i64 = 100;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SweepReport {
+    /// Expired uploads whose key and file were destroyed.
+    pub expired: u64,
+    /// Left-over files deleted.
+    pub leftovers: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("database: {0}")]
+    Database(String),
+    #[error("event log: {0}")]
+    Append(#[from] sluice_events::AppendError),
+    #[error("storage: {0}")]
+    Storage(#[from] std::io::Error),
+}
+
+/// Runs one sweep at the platform clock's time.
+pub async fn sweep_uploads(
+    platform: &Platform,
+    store: &FileStore,
+    worker: &str,
+) -> Result<SweepReport, SweepError> {
+    let mut report = SweepReport::default();
+    loop {
+        let pool = platform.pool.clone();
+        let now = platform.clock.now();
+        let due = tokio::task::spawn_blocking(move || -> Result<Vec<(Uuid, Uuid)>, SweepError> {
+            let mut conn = pool
+                .get()
+                .map_err(|e| SweepError::Database(e.to_string()))?;
+            repo::expired(&mut conn, now, BATCH).map_err(|e| SweepError::Database(e.to_string()))
+        })
+        .await
+        .map_err(|e| SweepError::Database(e.to_string()))??;
+        if due.is_empty() {
+            break;
+        }
+        for (upload, account) in due {
+            platform
+                .appender
+                .append(UploadRemoved::request(
+                    account,
+                    upload,
+                    "expired",
+                    Metadata::actor(format!("worker:{worker}")),
+                ))
+                .await?;
+            store.remove(UPLOADS, &upload.to_string())?;
+            report.expired += 1;
+        }
+    }
+
+    let store = store.clone();
+    let pool = platform.pool.clone();
+    report.leftovers = tokio::task::spawn_blocking(move || -> Result<u64, SweepError> {
+        let mut conn = pool
+            .get()
+            .map_err(|e| SweepError::Database(e.to_string()))?;
+        let mut deleted = 0;
+        for (name, modified) in store.list(UPLOADS)? {
+            let idle = SystemTime::now()
+                .duration_since(modified)
+                .unwrap_or_default();
+            let Ok(id) = Uuid::parse_str(&name) else {
+                continue;
+            };
+            let removed =
+                repo::removed(&mut conn, id).map_err(|e| SweepError::Database(e.to_string()))?;
+            let leftover = match removed {
+                Some(true) => true,
+                Some(false) => false,
+                None => idle >= LEFTOVER_AFTER,
+            };
+            if leftover && store.remove(UPLOADS, &name)? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    })
+    .await
+    .map_err(|e| SweepError::Database(e.to_string()))??;
+    Ok(report)
+}
+
+/// Sweeps every [`EVERY`] until `shutdown`.
+pub async fn run(
+    platform: Platform,
+    store: FileStore,
+    worker: String,
+    shutdown: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match sweep_uploads(&platform, &store, &worker).await {
+            Ok(report) if report != SweepReport::default() => {
+                tracing::info!(
+                    expired = report.expired,
+                    leftovers = report.leftovers,
+                    "retention sweep"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention sweep failed; it runs again later"),
+        }
+    }
+}
