@@ -58,8 +58,16 @@ enum Command {
 enum KeysCommand {
     /// Create the keyring file named by SLUICE_KEYRING (never overwrites one).
     Init,
-    /// Add a new primary key, then rewrap every data key under it.
-    Rotate,
+    /// Add a new primary key; the workers then rewrap every data key under
+    /// it in the background (see `keys status`).
+    Rotate {
+        /// Wait until the rewrapping is finished and print its report.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// The rotations recorded, with their progress, and what each key
+    /// version in the keyring still wraps.
+    Status,
     /// Rewrap every data key still under an older key (after an interrupted rotation).
     Rewrap,
     /// Remove an old key from the keyring; refused while it still wraps anything.
@@ -153,13 +161,77 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<ExitC
             Keyring::generate().save(&path)?;
             println!("{}", serde_json::json!({ "created": path }));
         }
-        KeysCommand::Rotate | KeysCommand::Rewrap => {
+        KeysCommand::Rotate { wait } => {
             let mut keyring = read()?;
-            if matches!(command, KeysCommand::Rotate) {
-                let version = keyring.rotate();
-                keyring.save(&path)?;
-                tracing::info!(version, "new primary key written; rewrapping data keys");
+            let primary = keyring.rotate();
+            keyring.save(&path)?;
+            tracing::info!(primary, "new primary key written");
+            let rotation = uuid::Uuid::now_v7();
+            let region = settings.region.clone();
+            with_connection(settings, move |conn| {
+                use sluice_events::event::KeyRotationRequested;
+                use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent};
+                let event = NewEvent::new(
+                    DomainEvent::KeyRotationRequested(KeyRotationRequested { primary }),
+                    Metadata {
+                        region: Some(region),
+                        ..Metadata::actor("operator:sluice keys rotate")
+                    },
+                );
+                let request =
+                    AppendRequest::new("key_rotation", rotation, ExpectedVersion::NoStream, vec![event]);
+                sluice_events::append(conn, &request)?;
+                Ok(())
+            })
+            .await
+            .context("the new key is in the keyring, but the rewrap job could not be queued; run `sluice keys rewrap`")?;
+            if !wait {
+                println!(
+                    "{}",
+                    serde_json::json!({ "primary": primary, "rotation": rotation, "status": "queued" })
+                );
+                return Ok(ExitCode::SUCCESS);
             }
+            loop {
+                let row = with_connection(settings, move |conn| {
+                    Ok(sluice_schema::repo::keys::rotation(conn, rotation)?)
+                })
+                .await?;
+                if let Some(row) = row.filter(|r| r.finished_at.is_some()) {
+                    println!("{}", serde_json::to_string_pretty(&rotation_json(&row))?);
+                    return Ok(ExitCode::SUCCESS);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        }
+        KeysCommand::Status => {
+            let keyring = read()?;
+            let versions = keyring.versions();
+            let primary = keyring.primary_version();
+            let (rotations, usage) = with_connection(settings, move |conn| {
+                let rotations = sluice_schema::repo::keys::rotations(conn)?;
+                let mut usage = serde_json::Map::new();
+                for version in versions {
+                    usage.insert(
+                        version.to_string(),
+                        sluice_worker::keys::usage(conn, version)?.into(),
+                    );
+                }
+                Ok((rotations, usage))
+            })
+            .await?;
+            let rotations: Vec<_> = rotations.iter().map(rotation_json).collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "primary": primary,
+                    "data_keys_by_version": usage,
+                    "rotations": rotations,
+                }))?
+            );
+        }
+        KeysCommand::Rewrap => {
+            let keyring = read()?;
             let report = with_connection(settings, move |conn| {
                 Ok(sluice_worker::keys::rewrap_all(
                     conn,
@@ -240,6 +312,7 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
             prefetch: settings.worker_prefetch,
             retry_for: std::time::Duration::from_secs(settings.worker_retry_seconds),
             store: Some(store.clone()),
+            keyring: Some(keyring.clone()),
         };
         tasks.extend(sluice_worker::spawn(&platform, &config, &shutdown));
     }
@@ -305,6 +378,17 @@ fn salesforce(
             "set both SLUICE_SALESFORCE_CLIENT_ID and SLUICE_SALESFORCE_CLIENT_SECRET, or neither"
         ),
     }
+}
+
+fn rotation_json(row: &sluice_schema::models::KeyRotationRow) -> serde_json::Value {
+    serde_json::json!({
+        "rotation": row.rotation_id,
+        "primary": row.primary_key,
+        "requested_at": row.requested_at,
+        "finished_at": row.finished_at,
+        "finished_by": row.finished_by,
+        "rewrapped": row.progress,
+    })
 }
 
 /// Connecting Dropbox accounts, when the app's key and secret are both set.

@@ -45,6 +45,16 @@ pub enum DomainEvent {
     /// An upload's file and key were destroyed (deleted, or expired).
     #[serde(rename = "upload.removed")]
     UploadRemoved(UploadRemoved),
+    /// An operator made a new primary key; every data key is to be rewrapped
+    /// under it (a maintenance command).
+    #[serde(rename = "keys.rotation_requested")]
+    KeyRotationRequested(KeyRotationRequested),
+    /// A worker rewrapped a table's data keys (progress of a rotation).
+    #[serde(rename = "keys.rewrap_progress")]
+    KeyRewrapProgress(KeyRewrapProgress),
+    /// Every data key is wrapped under the rotation's primary key.
+    #[serde(rename = "keys.rotation_finished")]
+    KeyRotationFinished(KeyRotationFinished),
     /// A session (log in) or an API token was issued; its secret is not here.
     #[serde(rename = "token.issued")]
     TokenIssued(TokenIssued),
@@ -164,6 +174,30 @@ impl UploadRemoved {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct KeyRotationRequested {
+    /// The new primary key's version.
+    pub primary: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRewrapProgress {
+    pub table: String,
+    /// Rows of `table` rewrapped so far by this rotation.
+    pub done: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotationFinished {
+    /// Rows rewrapped, by table.
+    pub rewrapped: std::collections::BTreeMap<String, u64>,
+    /// The worker that did it.
+    pub worker: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UserRoleChanged {
     pub user_id: Uuid,
     pub role: String,
@@ -224,6 +258,9 @@ impl DomainEvent {
             Self::UserRemoved(_) => "user.removed",
             Self::UploadReceived(_) => "upload.received",
             Self::UploadRemoved(_) => "upload.removed",
+            Self::KeyRotationRequested(_) => "keys.rotation_requested",
+            Self::KeyRewrapProgress(_) => "keys.rewrap_progress",
+            Self::KeyRotationFinished(_) => "keys.rotation_finished",
             Self::TokenIssued(_) => "token.issued",
             Self::TokenRevoked(_) => "token.revoked",
         }

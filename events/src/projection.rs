@@ -8,7 +8,9 @@ use diesel::sql_types::{Array, Text, Timestamptz, Uuid as SqlUuid};
 use sluice_schema::models::{
     AccountRow, ConnectionRow, DeadLetterRow, ProbeRow, TokenRow, UploadRow, UserRow,
 };
-use sluice_schema::schema::{accounts, connections, dead_letters, probes, tokens, uploads, users};
+use sluice_schema::schema::{
+    accounts, connections, dead_letters, key_rotations, probes, tokens, uploads, users,
+};
 
 /// Every table that [`apply`] writes, in the order replay rebuilds them.
 pub const TABLES: &[&str] = &[
@@ -19,6 +21,7 @@ pub const TABLES: &[&str] = &[
     "tokens",
     "connections",
     "uploads",
+    "key_rotations",
 ];
 
 /// Applies events in order. Runs of consecutive events of one kind that a
@@ -230,6 +233,36 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 .set((
                     uploads::removed_at.eq(event.recorded_at),
                     uploads::removed_reason.eq(&removed.reason),
+                ))
+                .execute(conn)?;
+        }
+        DomainEvent::KeyRotationRequested(requested) => {
+            diesel::insert_into(key_rotations::table)
+                .values((
+                    key_rotations::rotation_id.eq(event.stream_id),
+                    key_rotations::primary_key
+                        .eq(i32::try_from(requested.primary).unwrap_or(i32::MAX)),
+                    key_rotations::requested_at.eq(event.recorded_at),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        DomainEvent::KeyRewrapProgress(progress) => {
+            diesel::sql_query(
+                "UPDATE key_rotations SET progress = progress || jsonb_build_object($2::text, $3::bigint) WHERE rotation_id = $1",
+            )
+            .bind::<SqlUuid, _>(event.stream_id)
+            .bind::<Text, _>(&progress.table)
+            .bind::<diesel::sql_types::BigInt, _>(i64::try_from(progress.done).unwrap_or(i64::MAX))
+            .execute(conn)?;
+        }
+        DomainEvent::KeyRotationFinished(finished) => {
+            let progress = serde_json::to_value(&finished.rewrapped).unwrap_or_default();
+            diesel::update(key_rotations::table.find(event.stream_id))
+                .set((
+                    key_rotations::progress.eq(progress),
+                    key_rotations::finished_at.eq(event.recorded_at),
+                    key_rotations::finished_by.eq(&finished.worker),
                 ))
                 .execute(conn)?;
         }

@@ -3,6 +3,8 @@
 //! * `<ns>.events`: topic exchange, routing key = event type.
 //! * `<ns>.imports`: quorum work queue for import commands; manual acks, a
 //!   delivery limit, dead letters to `<ns>.dead-letter`.
+//! * `<ns>.maintenance`: quorum work queue for maintenance commands (key
+//!   rotation), with the same acks, delivery limit and dead letters.
 //! * `<ns>.dead`: quorum queue holding dead letters (recorded as events).
 //! * `<ns>.audit`: stream queue with every event, for consumers that replay
 //!   from an offset.
@@ -15,6 +17,9 @@ use lapin::{Channel, ExchangeKind};
 
 /// Event types that are commands for the import workers.
 pub const IMPORT_COMMANDS: &[&str] = &["probe.requested"];
+
+/// Event types that are maintenance commands.
+pub const MAINTENANCE_COMMANDS: &[&str] = &["keys.rotation_requested"];
 
 #[derive(Debug, Clone)]
 pub struct Topology {
@@ -43,6 +48,9 @@ impl Topology {
     pub fn imports_queue(&self) -> String {
         format!("{}.imports", self.namespace)
     }
+    pub fn maintenance_queue(&self) -> String {
+        format!("{}.maintenance", self.namespace)
+    }
     pub fn dead_queue(&self) -> String {
         format!("{}.dead", self.namespace)
     }
@@ -52,7 +60,12 @@ impl Topology {
 
     /// Every queue this topology declares.
     pub fn queues(&self) -> Vec<String> {
-        vec![self.imports_queue(), self.dead_queue(), self.audit_queue()]
+        vec![
+            self.imports_queue(),
+            self.maintenance_queue(),
+            self.dead_queue(),
+            self.audit_queue(),
+        ]
     }
 
     /// Every exchange this topology declares.
@@ -92,10 +105,21 @@ impl Topology {
             "x-dead-letter-exchange".into(),
             string(&self.dead_letter_exchange()),
         );
-        self.queue(channel, &self.imports_queue(), work).await?;
+        self.queue(channel, &self.imports_queue(), work.clone())
+            .await?;
         for key in IMPORT_COMMANDS {
             self.bind(channel, &self.imports_queue(), &self.events_exchange(), key)
                 .await?;
+        }
+        self.queue(channel, &self.maintenance_queue(), work).await?;
+        for key in MAINTENANCE_COMMANDS {
+            self.bind(
+                channel,
+                &self.maintenance_queue(),
+                &self.events_exchange(),
+                key,
+            )
+            .await?;
         }
 
         let mut dead = FieldTable::default();

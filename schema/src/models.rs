@@ -108,3 +108,15 @@ pub struct UploadRow {
     pub removed_at: Option<DateTime<Utc>>,
     pub removed_reason: Option<String>,
 }
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = key_rotations, check_for_backend(diesel::pg::Pg))]
+pub struct KeyRotationRow {
+    pub rotation_id: Uuid,
+    pub primary_key: i32,
+    pub requested_at: DateTime<Utc>,
+    /// Rows rewrapped so far, by table.
+    pub progress: serde_json::Value,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub finished_by: Option<String>,
+}

@@ -202,11 +202,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    key_rotations (rotation_id) {
+        rotation_id -> Uuid,
+        primary_key -> Int4,
+        requested_at -> Timestamptz,
+        progress -> Jsonb,
+        finished_at -> Nullable<Timestamptz>,
+        finished_by -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     connections,
     connection_secrets,
     uploads,
     upload_keys,
+    key_rotations,
     oauth_states,
     oauth_tokens,
     accounts,

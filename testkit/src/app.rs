@@ -175,6 +175,7 @@ impl TestApp {
             retry_for,
             // Tests run the sweep themselves, at the time they choose.
             store: None,
+            keyring: Some(self.keyring.clone()),
         };
         sluice_worker::spawn(&self.platform, &config, &self.shutdown);
     }

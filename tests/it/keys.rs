@@ -3,7 +3,7 @@
 use crate::accounts::{account, call};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use sluice_testkit::{spawn_app, TestApp};
+use sluice_testkit::{spawn_app, spawn_app_with, TestApp};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -73,12 +73,21 @@ async fn rotation_under_concurrent_reads_loses_nothing() {
         })
         .collect();
 
-    let (ok, report, stderr) = keys(&app, &["rotate"]).await;
+    // The rotation is a background job of the running worker.
+    let (ok, report, stderr) = keys(&app, &["rotate", "--wait"]).await;
     assert!(ok, "{stderr}");
     assert_eq!(report["primary"], 2);
-    assert_eq!(report["subject_keys"], 6);
-    assert_eq!(report["connection_secrets"], 1);
-    assert_eq!(report["upload_keys"], 1);
+    assert_eq!(report["finished_by"], "test-worker");
+    let rewrapped = &report["rewrapped"];
+    assert_eq!(rewrapped["subject_keys"], 6);
+    assert_eq!(rewrapped["connection_secrets"], 1);
+    assert_eq!(rewrapped["upload_keys"], 1);
+    let (ok, status, stderr) = keys(&app, &["status"]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(status["primary"], 2);
+    assert_eq!(status["data_keys_by_version"]["1"], 0);
+    assert_eq!(status["data_keys_by_version"]["2"], 7 + 1);
+    assert_eq!(status["rotations"][0]["rotation"], report["rotation"]);
     let (ok, _, stderr) = keys(&app, &["retire", "1"]).await;
     assert!(ok, "nothing is left under key 1: {stderr}");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -158,4 +167,51 @@ async fn a_key_that_still_wraps_data_cannot_be_retired() {
     let (ok, retired, stderr) = keys(&app, &["retire", "1"]).await;
     assert!(ok, "{stderr}");
     assert_eq!(retired["versions"], serde_json::json!([2]));
+}
+
+#[tokio::test]
+async fn a_queued_rotation_waits_for_a_worker_and_is_done_once() {
+    let app = spawn_app_with(sluice_testkit::AppOptions {
+        worker: false,
+        ..sluice_testkit::AppOptions::default()
+    })
+    .await;
+    account(&app, "ada@example.com").await;
+    let (ok, queued, stderr) = keys(&app, &["rotate"]).await;
+    assert!(ok, "{stderr}");
+    assert_eq!(queued["status"], "queued");
+    let (_, status, _) = keys(&app, &["status"]).await;
+    assert_eq!(
+        status["data_keys_by_version"]["1"], 1,
+        "nothing rewrapped yet"
+    );
+    assert_eq!(status["rotations"][0]["finished_at"], Value::Null);
+
+    // Two workers start; the job runs once.
+    app.start_worker(std::time::Duration::from_secs(5));
+    app.start_worker(std::time::Duration::from_secs(5));
+    let rotation = queued["rotation"].as_str().unwrap().to_owned();
+    let finished = sluice_testkit::eventually(
+        std::time::Duration::from_secs(20),
+        "the rotation to finish",
+        || {
+            let app = &app;
+            async move {
+                let (_, status, _) = keys(app, &["status"]).await;
+                (status["rotations"][0]["finished_at"] != Value::Null).then_some(status)
+            }
+        },
+    )
+    .await;
+    assert_eq!(finished["rotations"][0]["rotation"], rotation.as_str());
+    assert_eq!(finished["data_keys_by_version"]["1"], 0);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    use diesel::prelude::*;
+    use sluice_schema::schema::events;
+    let done: i64 = events::table
+        .filter(events::event_type.eq("keys.rotation_finished"))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(done, 1);
 }

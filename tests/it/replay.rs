@@ -98,3 +98,62 @@ fn replay_stops_at_an_event_type_it_does_not_know() {
         other => panic!("expected a decode error, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn replay_rebuilds_uploads_and_key_rotations() {
+    use crate::uploads::{marked_csv, upload_multipart};
+    use sluice_events::event::{KeyRewrapProgress, KeyRotationFinished, KeyRotationRequested};
+    let app = sluice_testkit::spawn_app().await;
+    let (owner, _) = crate::accounts::account(&app, "ada@example.com").await;
+    let mut ids = Vec::new();
+    for name in ["a.csv", "b.csv", "c.csv"] {
+        let created: serde_json::Value = upload_multipart(&app, &owner, name, marked_csv())
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let path = format!("/v1/uploads/{}", ids[0]);
+    crate::accounts::call(&app, reqwest::Method::DELETE, &path, &owner).await;
+    app.platform.clock.advance(chrono::Duration::hours(2));
+    sluice_worker::retention::sweep_uploads(&app.platform, &app.store, "w")
+        .await
+        .unwrap();
+
+    let mut conn = app.conn();
+    let rotation = uuid::Uuid::now_v7();
+    let events = [
+        DomainEvent::KeyRotationRequested(KeyRotationRequested { primary: 2 }),
+        DomainEvent::KeyRewrapProgress(KeyRewrapProgress {
+            table: "subject_keys".into(),
+            done: 10_000,
+        }),
+        DomainEvent::KeyRotationFinished(KeyRotationFinished {
+            rewrapped: [("subject_keys".to_owned(), 12_345)].into(),
+            worker: "w".into(),
+        }),
+    ];
+    for event in events {
+        append(
+            &mut conn,
+            &AppendRequest::new(
+                "key_rotation",
+                rotation,
+                ExpectedVersion::Any,
+                vec![NewEvent::new(event, Metadata::actor("test"))],
+            ),
+        )
+        .unwrap();
+    }
+    let report = replay(&mut conn, false).unwrap();
+    assert!(report.is_equal(), "{report:?}");
+    let uploads = report.tables.iter().find(|t| t.table == "uploads").unwrap();
+    assert_eq!((uploads.live_rows, uploads.replayed_rows), (3, 3));
+    let rotations = report
+        .tables
+        .iter()
+        .find(|t| t.table == "key_rotations")
+        .unwrap();
+    assert_eq!((rotations.live_rows, rotations.replayed_rows), (1, 1));
+}

@@ -5,6 +5,7 @@ mod dead_letters;
 pub mod keys;
 mod probes;
 pub mod retention;
+mod rotation;
 
 use sluice_events::consumer::{Consumer, ConsumerSpec, Handler};
 use sluice_events::Platform;
@@ -23,6 +24,8 @@ pub struct WorkerConfig {
     pub retry_for: std::time::Duration,
     /// Where encrypted files are kept: the retention sweep runs when set.
     pub store: Option<sluice_vault::FileStore>,
+    /// The keyring: the key-rotation job runs when set.
+    pub keyring: Option<Arc<sluice_vault::SharedKeyring>>,
 }
 
 /// Starts every consumer; they stop when `shutdown` is cancelled.
@@ -32,7 +35,7 @@ pub fn spawn(
     shutdown: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
     let topology = &platform.config.topology;
-    let consumers: Vec<(ConsumerSpec, Arc<dyn Handler>)> = vec![
+    let mut consumers: Vec<(ConsumerSpec, Arc<dyn Handler>)> = vec![
         (
             ConsumerSpec {
                 name: probes::CONSUMER.into(),
@@ -59,6 +62,24 @@ pub fn spawn(
             }),
         ),
     ];
+    if let Some(keyring) = &config.keyring {
+        consumers.push((
+            ConsumerSpec {
+                name: rotation::CONSUMER.into(),
+                queue: topology.maintenance_queue(),
+                // One maintenance job at a time per worker.
+                prefetch: 1,
+                retry_for: config.retry_for,
+                refuse_other_regions: true,
+            },
+            Arc::new(rotation::RotationHandler {
+                appender: platform.appender.clone(),
+                pool: platform.pool.clone(),
+                keyring: keyring.clone(),
+                worker: config.name.clone(),
+            }),
+        ));
+    }
     let mut tasks: Vec<JoinHandle<()>> = consumers
         .into_iter()
         .map(|(spec, handler)| {
