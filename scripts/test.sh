@@ -35,5 +35,7 @@ fault_tests=$(cargo nextest list --workspace --locked -E 'test(/fault_/)' --mess
 if [ "$fault_tests" -eq 0 ]; then
     echo "No fault_* tests in this tree; nothing to run."
 else
-    cargo nextest run --workspace --locked --no-fail-fast -j 1 --no-tests=pass -E 'test(/fault_/)'
+    # Their logs are shown only if one fails, to tell what the broker did.
+    SLUICE_TEST_LOG="${SLUICE_TEST_LOG:-info,lapin=warn,amq_protocol=warn}" \
+        cargo nextest run --workspace --locked --no-fail-fast -j 1 --no-tests=pass -E 'test(/fault_/)'
 fi

@@ -24,6 +24,25 @@ async fn no_password_token_or_personal_data_in_the_logs() {
         .as_str()
         .unwrap()
         .to_owned();
+    let res = crate::uploads::upload_multipart(
+        &app,
+        &token,
+        "salaries-of-ada.csv",
+        crate::uploads::marked_csv(),
+    )
+    .await;
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    let refused = crate::uploads::upload_raw(
+        &app,
+        &token,
+        "refused-salaries.xlsx",
+        crate::uploads::marked_csv(),
+    )
+    .await;
+    assert_eq!(
+        refused.status(),
+        reqwest::StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
     call(&app, Method::POST, "/v1/logout", &token).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
 
@@ -43,6 +62,10 @@ async fn no_password_token_or_personal_data_in_the_logs() {
         "Lovelace",
         "Analytical Engines",
         "$argon2id",
+        crate::uploads::MARKER,
+        "person1@example.com",
+        "salaries",
+        "First Name",
     ] {
         assert!(!text.contains(secret), "{secret:?} reached the logs");
     }

@@ -133,7 +133,22 @@ async fn fault_relay_and_workers_survive_a_broker_restart() {
 
     // Every probe is eventually completed by a worker: nothing was lost.
     let url = app.db.url.clone();
+    let progress = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let seen = progress.clone();
+    let watcher = tokio::spawn(async move {
+        // Says how far the workers got, should the wait below time out.
+        let mut last = -1;
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let done = seen.load(std::sync::atomic::Ordering::Relaxed);
+            if done != last {
+                eprintln!("probes completed so far: {done} of 220");
+                last = done;
+            }
+        }
+    });
     sluice_testkit::eventually(Duration::from_secs(90), "all probes completed", || {
+        let progress = progress.clone();
         let url = url.clone();
         async move {
             use diesel::prelude::*;
@@ -143,10 +158,12 @@ async fn fault_relay_and_workers_survive_a_broker_restart() {
                 .count()
                 .get_result(&mut conn)
                 .ok()?;
+            progress.store(done, std::sync::atomic::Ordering::Relaxed);
             (done == 220).then_some(())
         }
     })
     .await;
+    watcher.abort();
     let mut conn = app.conn();
     assert_eq!(probes.len(), 220);
     assert_eq!(
