@@ -312,6 +312,8 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
             prefetch: settings.worker_prefetch,
             retry_for: std::time::Duration::from_secs(settings.worker_retry_seconds),
             store: Some(store.clone()),
+            sweep: true,
+            batch_rows: 5_000,
             keyring: Some(keyring.clone()),
         };
         tasks.extend(sluice_worker::spawn(&platform, &config, &shutdown));

@@ -166,7 +166,7 @@ impl Application {
 
 fn routes(cfg: &mut web::ServiceConfig) {
     use routes::{
-        accounts, api_tokens, connections, dead_letters, health, probes, provider_connect,
+        accounts, api_tokens, connections, dead_letters, health, jobs, probes, provider_connect,
         salesforce_login, sessions, uploads, users,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
@@ -223,6 +223,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
                     web::delete().to(connections::disconnect),
                 )
                 .route("/connections/{id}/test", web::post().to(connections::test))
+                .route("/jobs", web::post().to(jobs::create))
+                .route("/jobs", web::get().to(jobs::list))
+                .route("/jobs/{id}", web::get().to(jobs::show))
+                .route("/jobs/{id}", web::delete().to(jobs::delete))
+                .route("/jobs/{id}/runs", web::post().to(jobs::start_run))
+                .route("/jobs/{id}/runs", web::get().to(jobs::runs))
+                .route("/runs/{id}", web::get().to(jobs::show_run))
                 .route("/uploads", web::post().to(uploads::create))
                 .route("/uploads/{id}", web::get().to(uploads::show))
                 .route("/uploads/{id}", web::delete().to(uploads::delete))

@@ -1,7 +1,10 @@
-//! Sources and targets of imports. For now: recognising an uploaded file
-//! (CSV, XLSX, XLS, ODS) from its content, and reading its shape (columns,
-//! sheets, and for CSV the encoding and delimiter).
+//! Sources and targets of imports: recognising an uploaded file and reading
+//! its shape, streaming its rows, mapping them, and writing them to a
+//! PostgreSQL table.
 
 pub mod detect;
+pub mod mapping;
+pub mod postgres;
+pub mod source;
 
 pub use detect::{DetectError, Format, Shape};

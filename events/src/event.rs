@@ -45,6 +45,24 @@ pub enum DomainEvent {
     /// An upload's file and key were destroyed (deleted, or expired).
     #[serde(rename = "upload.removed")]
     UploadRemoved(UploadRemoved),
+    /// An import job was defined.
+    #[serde(rename = "job.created")]
+    JobCreated(JobCreated),
+    /// A job was deleted (its runs stay in the history).
+    #[serde(rename = "job.deleted")]
+    JobDeleted(JobDeleted),
+    /// Someone asked for a run of a job (a command for the import workers).
+    #[serde(rename = "run.requested")]
+    RunRequested(RunRequested),
+    /// A worker started (or resumed) the run.
+    #[serde(rename = "run.started")]
+    RunStarted(RunStarted),
+    /// A batch of the run was committed to the target.
+    #[serde(rename = "run.progressed")]
+    RunProgressed(RunProgressed),
+    /// The run ended.
+    #[serde(rename = "run.finished")]
+    RunFinished(RunFinished),
     /// An operator made a new primary key; every data key is to be rewrapped
     /// under it (a maintenance command).
     #[serde(rename = "keys.rotation_requested")]
@@ -172,6 +190,64 @@ impl UploadRemoved {
     }
 }
 
+/// Column names, transforms and table names are configuration; a job
+/// carries no row of data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobCreated {
+    pub name: String,
+    /// `{"upload_id": ...}`.
+    pub source: serde_json::Value,
+    /// `{"connection_id": ..., "object": ...}`.
+    pub target: serde_json::Value,
+    /// `insert`.
+    pub operation: String,
+    pub key_fields: Vec<String>,
+    pub mapping: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobDeleted {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequested {
+    pub job_id: Uuid,
+    /// `import`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunStarted {
+    pub worker: String,
+    /// Batches already committed by an earlier attempt (0 on a fresh start).
+    pub resumed_after_batch: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunProgressed {
+    pub batch: i64,
+    pub rows_read: i64,
+    pub rows_ok: i64,
+    pub rows_failed: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFinished {
+    /// `succeeded`, `partially_succeeded` or `failed`.
+    pub status: String,
+    pub rows_total: i64,
+    pub rows_ok: i64,
+    pub rows_failed: i64,
+    /// Why a run failed as a whole (no row data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRotationRequested {
@@ -258,6 +334,12 @@ impl DomainEvent {
             Self::UserRemoved(_) => "user.removed",
             Self::UploadReceived(_) => "upload.received",
             Self::UploadRemoved(_) => "upload.removed",
+            Self::JobCreated(_) => "job.created",
+            Self::JobDeleted(_) => "job.deleted",
+            Self::RunRequested(_) => "run.requested",
+            Self::RunStarted(_) => "run.started",
+            Self::RunProgressed(_) => "run.progressed",
+            Self::RunFinished(_) => "run.finished",
             Self::KeyRotationRequested(_) => "keys.rotation_requested",
             Self::KeyRewrapProgress(_) => "keys.rewrap_progress",
             Self::KeyRotationFinished(_) => "keys.rotation_finished",

@@ -9,7 +9,7 @@ use sluice_schema::models::{
     AccountRow, ConnectionRow, DeadLetterRow, ProbeRow, TokenRow, UploadRow, UserRow,
 };
 use sluice_schema::schema::{
-    accounts, connections, dead_letters, key_rotations, probes, tokens, uploads, users,
+    accounts, connections, dead_letters, jobs, key_rotations, probes, runs, tokens, uploads, users,
 };
 
 /// Every table that [`apply`] writes, in the order replay rebuilds them.
@@ -22,6 +22,8 @@ pub const TABLES: &[&str] = &[
     "connections",
     "uploads",
     "key_rotations",
+    "jobs",
+    "runs",
 ];
 
 /// Applies events in order. Runs of consecutive events of one kind that a
@@ -233,6 +235,77 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 .set((
                     uploads::removed_at.eq(event.recorded_at),
                     uploads::removed_reason.eq(&removed.reason),
+                ))
+                .execute(conn)?;
+        }
+        DomainEvent::JobCreated(job) => {
+            let Some(account) = event.account_id else {
+                return Ok(());
+            };
+            diesel::insert_into(jobs::table)
+                .values((
+                    jobs::job_id.eq(event.stream_id),
+                    jobs::account_id.eq(account.0),
+                    jobs::name.eq(&job.name),
+                    jobs::source.eq(&job.source),
+                    jobs::target.eq(&job.target),
+                    jobs::operation.eq(&job.operation),
+                    jobs::key_fields.eq(serde_json::json!(job.key_fields)),
+                    jobs::mapping.eq(&job.mapping),
+                    jobs::created_at.eq(event.recorded_at),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        DomainEvent::JobDeleted(_) => {
+            diesel::update(jobs::table.find(event.stream_id))
+                .set(jobs::deleted_at.eq(event.recorded_at))
+                .execute(conn)?;
+        }
+        DomainEvent::RunRequested(requested) => {
+            let Some(account) = event.account_id else {
+                return Ok(());
+            };
+            diesel::insert_into(runs::table)
+                .values((
+                    runs::run_id.eq(event.stream_id),
+                    runs::account_id.eq(account.0),
+                    runs::job_id.eq(requested.job_id),
+                    runs::kind.eq(&requested.kind),
+                    runs::status.eq("queued"),
+                    runs::requested_at.eq(event.recorded_at),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        DomainEvent::RunStarted(started) => {
+            diesel::update(runs::table.find(event.stream_id))
+                .set((
+                    runs::status.eq("running"),
+                    runs::started_at.eq(event.recorded_at),
+                    runs::worker.eq(&started.worker),
+                ))
+                .execute(conn)?;
+        }
+        DomainEvent::RunProgressed(progress) => {
+            diesel::update(runs::table.find(event.stream_id))
+                .set((
+                    runs::rows_read.eq(progress.rows_read),
+                    runs::rows_ok.eq(progress.rows_ok),
+                    runs::rows_failed.eq(progress.rows_failed),
+                ))
+                .execute(conn)?;
+        }
+        DomainEvent::RunFinished(finished) => {
+            diesel::update(runs::table.find(event.stream_id))
+                .set((
+                    runs::status.eq(&finished.status),
+                    runs::rows_total.eq(finished.rows_total),
+                    runs::rows_read.eq(finished.rows_total),
+                    runs::rows_ok.eq(finished.rows_ok),
+                    runs::rows_failed.eq(finished.rows_failed),
+                    runs::message.eq(&finished.message),
+                    runs::finished_at.eq(event.recorded_at),
                 ))
                 .execute(conn)?;
         }

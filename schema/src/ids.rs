@@ -66,3 +66,11 @@ id_type!(
     /// An uploaded file.
     UploadId
 );
+id_type!(
+    /// An import job.
+    JobId
+);
+id_type!(
+    /// A run of a job.
+    RunId
+);

@@ -120,3 +120,37 @@ pub struct KeyRotationRow {
     pub finished_at: Option<DateTime<Utc>>,
     pub finished_by: Option<String>,
 }
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]
+pub struct JobRow {
+    pub job_id: Uuid,
+    pub account_id: Uuid,
+    pub name: String,
+    pub source: serde_json::Value,
+    pub target: serde_json::Value,
+    pub operation: String,
+    pub key_fields: serde_json::Value,
+    pub mapping: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = runs, check_for_backend(diesel::pg::Pg))]
+pub struct RunRow {
+    pub run_id: Uuid,
+    pub account_id: Uuid,
+    pub job_id: Uuid,
+    pub kind: String,
+    pub status: String,
+    pub rows_read: i64,
+    pub rows_ok: i64,
+    pub rows_failed: i64,
+    pub rows_total: Option<i64>,
+    pub message: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub worker: Option<String>,
+}

@@ -213,12 +213,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    jobs (job_id) {
+        job_id -> Uuid,
+        account_id -> Uuid,
+        name -> Text,
+        source -> Jsonb,
+        target -> Jsonb,
+        operation -> Text,
+        key_fields -> Jsonb,
+        mapping -> Jsonb,
+        created_at -> Timestamptz,
+        deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    runs (run_id) {
+        run_id -> Uuid,
+        account_id -> Uuid,
+        job_id -> Uuid,
+        kind -> Text,
+        status -> Text,
+        rows_read -> Int8,
+        rows_ok -> Int8,
+        rows_failed -> Int8,
+        rows_total -> Nullable<Int8>,
+        message -> Nullable<Text>,
+        requested_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+        worker -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     connections,
     connection_secrets,
     uploads,
     upload_keys,
     key_rotations,
+    jobs,
+    runs,
     oauth_states,
     oauth_tokens,
     accounts,

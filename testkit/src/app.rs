@@ -173,8 +173,10 @@ impl TestApp {
             name: "test-worker".into(),
             prefetch: 64,
             retry_for,
+            store: Some(self.store.clone()),
             // Tests run the sweep themselves, at the time they choose.
-            store: None,
+            sweep: false,
+            batch_rows: 1_000,
             keyring: Some(self.keyring.clone()),
         };
         sluice_worker::spawn(&self.platform, &config, &self.shutdown);

@@ -13,6 +13,7 @@ mod cli;
 mod connections;
 mod consumer;
 mod dropbox_connect;
+mod imports;
 mod keys;
 mod logs;
 mod relay;

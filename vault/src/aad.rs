@@ -41,3 +41,19 @@ impl Aad {
         out
     }
 }
+
+/// The owners of Sluice's sealed data, named once for every process that
+/// seals or opens it.
+pub mod owner {
+    use super::Aad;
+
+    /// A connection's secret (a password, or a provider's tokens).
+    pub fn connection_secret(account: impl ToString, connection: impl ToString) -> Aad {
+        Aad::new(account, "connection_secrets", connection, "password")
+    }
+
+    /// An upload's file and its data key.
+    pub fn upload_file(account: impl ToString, upload: impl ToString) -> Aad {
+        Aad::new(account, "uploads", upload, "file")
+    }
+}

@@ -15,7 +15,7 @@ mod shared;
 mod store;
 mod subject;
 
-pub use aad::Aad;
+pub use aad::{owner, Aad};
 pub use envelope::Sealed;
 pub use file::{DecryptReader, EncryptWriter, FileError, FileKey, CHUNK};
 pub use keyring::{Keyring, KeyringSource};

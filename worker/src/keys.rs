@@ -197,7 +197,7 @@ pub fn rewrap_all(
                 .skip_locked()
                 .load(conn)?;
             for (connection, account, sealed) in &rows {
-                let owner = Aad::new(account, "connection_secrets", connection, "password");
+                let owner = sluice_vault::owner::connection_secret(account, connection);
                 let moved = keyring
                     .rewrap_sealed(&Sealed(sealed.clone()), &owner)
                     .map_err(|source| RewrapError::Vault {
@@ -232,7 +232,7 @@ pub fn rewrap_all(
                 .skip_locked()
                 .load(conn)?;
             for (upload, account, version, wrapped) in &rows {
-                let owner = Aad::new(account, "uploads", upload, "file");
+                let owner = sluice_vault::owner::upload_file(account, upload);
                 let (new_version, rewrapped) = keyring
                     .rewrap(u32::try_from(*version).unwrap_or_default(), wrapped, &owner)
                     .map_err(|source| RewrapError::Vault {

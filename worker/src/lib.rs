@@ -6,6 +6,7 @@ pub mod keys;
 mod probes;
 pub mod retention;
 mod rotation;
+mod runs;
 
 use sluice_events::consumer::{Consumer, ConsumerSpec, Handler};
 use sluice_events::Platform;
@@ -22,8 +23,12 @@ pub struct WorkerConfig {
     /// How long a transiently failing delivery is retried in place before it
     /// returns to the queue (see [`ConsumerSpec::retry_for`]).
     pub retry_for: std::time::Duration,
-    /// Where encrypted files are kept: the retention sweep runs when set.
+    /// Where encrypted files are kept: import runs need it.
     pub store: Option<sluice_vault::FileStore>,
+    /// Run the retention sweep (needs `store`).
+    pub sweep: bool,
+    /// Rows per batch of an import run.
+    pub batch_rows: usize,
     /// The keyring: the key-rotation job runs when set.
     pub keyring: Option<Arc<sluice_vault::SharedKeyring>>,
 }
@@ -44,9 +49,21 @@ pub fn spawn(
                 retry_for: config.retry_for,
                 refuse_other_regions: true,
             },
-            Arc::new(probes::ProbeHandler {
-                appender: platform.appender.clone(),
-                worker: config.name.clone(),
+            Arc::new(ImportsQueue {
+                probes: probes::ProbeHandler {
+                    appender: platform.appender.clone(),
+                    worker: config.name.clone(),
+                },
+                runs: match (&config.store, &config.keyring) {
+                    (Some(store), Some(keyring)) => Some(Arc::new(runs::RunHandler {
+                        platform: platform.clone(),
+                        keyring: keyring.clone(),
+                        store: store.clone(),
+                        worker: config.name.clone(),
+                        batch_rows: config.batch_rows,
+                    })),
+                    _ => None,
+                },
             }),
         ),
         (
@@ -95,7 +112,7 @@ pub fn spawn(
             tokio::spawn(consumer.run(shutdown.clone()))
         })
         .collect();
-    if let Some(store) = &config.store {
+    if let (Some(store), true) = (&config.store, config.sweep) {
         tasks.push(tokio::spawn(retention::run(
             platform.clone(),
             store.clone(),
@@ -104,6 +121,27 @@ pub fn spawn(
         )));
     }
     tasks
+}
+
+/// The imports queue carries probes and runs.
+struct ImportsQueue {
+    probes: probes::ProbeHandler,
+    runs: Option<Arc<runs::RunHandler>>,
+}
+
+impl Handler for ImportsQueue {
+    fn handle(
+        &self,
+        incoming: sluice_events::consumer::Incoming,
+    ) -> futures_util::future::BoxFuture<'static, Result<(), sluice_events::consumer::HandlerError>>
+    {
+        match (&incoming.event.event, &self.runs) {
+            (sluice_events::DomainEvent::RunRequested(_), Some(runs)) => {
+                runs.clone().handle(incoming)
+            }
+            _ => self.probes.handle(incoming),
+        }
+    }
 }
 
 /// Maps an append failure to what the consumer should do with the delivery.

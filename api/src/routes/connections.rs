@@ -50,7 +50,7 @@ pub struct PostgresParams {
 }
 
 pub(crate) fn secret_aad(account: AccountId, id: ConnectionId) -> Aad {
-    Aad::new(account, "connection_secrets", id, "password")
+    sluice_vault::owner::connection_secret(account, id)
 }
 
 fn manager(user: &AuthUser) -> Result<(), ApiError> {
@@ -234,6 +234,39 @@ pub async fn test(
         Ok(()) => json!({ "ok": true }),
         Err(reason) => json!({ "ok": false, "reason": reason }),
     }))
+}
+
+/// A PostgreSQL connection of the caller's account, ready to connect with.
+pub(crate) async fn postgres_params(
+    state: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+) -> Result<sluice_connectors::postgres::PgParams, ApiError> {
+    let row = find(state, user, id).await?;
+    if row.kind != "postgres" {
+        return Err(invalid(
+            "target.connection_id",
+            "imports go to a PostgreSQL connection for now",
+        ));
+    }
+    let id = ConnectionId(row.connection_id);
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    let sealed = web::block(move || -> Result<_, ApiError> {
+        Ok(repo::secret(&mut *pool.get()?, account, id)?)
+    })
+    .await??
+    .ok_or(ApiError::NotFound)?;
+    let sealed = Sealed(sealed);
+    let password = state
+        .keyring
+        .with(|k| k.open(&sealed, &secret_aad(account, id)))
+        .map_err(|e| ApiError::Internal(format!("connection secret: {e}")))?;
+    let password = zeroize::Zeroizing::new(String::from_utf8_lossy(&password).into_owned());
+    Ok(sluice_connectors::postgres::PgParams::from_json(
+        &row.params,
+        password,
+    ))
 }
 
 /// Connects to PostgreSQL with `params` and runs `SELECT 1`.

@@ -3,6 +3,7 @@ pub mod api_tokens;
 pub mod connections;
 pub mod dead_letters;
 pub mod health;
+pub mod jobs;
 pub mod oauth_flow;
 pub mod probes;
 pub mod provider_connect;

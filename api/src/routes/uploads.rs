@@ -42,7 +42,7 @@ const IN_FLIGHT: usize = 8;
 
 /// What binds an upload's file and data key to it.
 pub fn file_owner(account: AccountId, id: UploadId) -> Aad {
-    Aad::new(account, "uploads", id, "file")
+    sluice_vault::owner::upload_file(account, id)
 }
 
 fn details_aad(account: AccountId, id: UploadId) -> Aad {
@@ -404,6 +404,26 @@ fn expired(row: &UploadRow) -> ApiError {
         row.expires_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     ))
+}
+
+/// A live upload of the caller's account with its columns and, for a CSV,
+/// its dialect (for jobs that read it).
+pub(crate) async fn described(
+    state: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+) -> Result<(UploadRow, Vec<String>), ApiError> {
+    let row = find_live(state, user, id).await?;
+    let subject = subject_key(state, user.account_id).await?;
+    let plain = subject
+        .decrypt(
+            &row.details,
+            &details_aad(user.account_id, UploadId(row.upload_id)),
+        )
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let details: Details =
+        serde_json::from_str(&plain).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((row, details.shape.columns))
 }
 
 pub async fn show(

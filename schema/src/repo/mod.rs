@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod connections;
+pub mod jobs;
 pub mod keys;
 pub mod oauth;
 pub mod probes;

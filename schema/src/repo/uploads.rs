@@ -20,6 +20,15 @@ pub fn find(
         .optional()
 }
 
+/// An upload by id alone (for the worker reading it for a run).
+pub fn find_any(conn: &mut PgConnection, id: UploadId) -> QueryResult<Option<UploadRow>> {
+    uploads::table
+        .find(id.0)
+        .select(UploadRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// The upload's data key: `(kek version, wrapped key)`.
 pub fn key(
     conn: &mut PgConnection,

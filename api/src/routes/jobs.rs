@@ -1,0 +1,314 @@
+//! `/v1/jobs` and `/v1/runs`: import jobs, their runs and the run history.
+//!
+//! A job is checked before it is recorded: its upload is live and has the
+//! mapped columns, its transforms are valid, and its target table exists
+//! with a column for every mapped field and a value for every column that
+//! needs one (the target is reached to describe the table). Owners and
+//! admins define and delete jobs; everyone in the account may run them.
+
+use crate::auth::{AuthUser, Role};
+use crate::error::ApiError;
+use crate::people::{invalid, text};
+use crate::routes::{connections, uploads};
+use crate::AppState;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sluice_connectors::mapping::{FieldMapping, Plan};
+use sluice_connectors::postgres::{self as pg, TargetError};
+use sluice_events::event::{JobCreated, JobDeleted, RunRequested};
+use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
+use sluice_schema::ids::{JobId, RunId};
+use sluice_schema::models::{JobRow, RunRow};
+use sluice_schema::repo::jobs as repo;
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewJob {
+    name: String,
+    source: Source,
+    target: Target,
+    operation: String,
+    #[serde(default)]
+    key_fields: Vec<String>,
+    mapping: Vec<FieldMapping>,
+    #[serde(default)]
+    schedule: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    upload_id: Option<Uuid>,
+    connection_id: Option<Uuid>,
+    query: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    connection_id: Uuid,
+    object: String,
+}
+
+fn manager(user: &AuthUser) -> Result<(), ApiError> {
+    if user.role >= Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "only owners and admins define and delete jobs".into(),
+        ))
+    }
+}
+
+fn job_json(row: &JobRow) -> Value {
+    json!({
+        "id": row.job_id,
+        "name": row.name,
+        "source": row.source,
+        "target": row.target,
+        "operation": row.operation,
+        "key_fields": row.key_fields,
+        "mapping": row.mapping,
+        "schedule": Value::Null,
+        "created_at": row.created_at,
+    })
+}
+
+pub(crate) fn run_json(row: &RunRow) -> Value {
+    json!({
+        "id": row.run_id,
+        "job_id": row.job_id,
+        "kind": row.kind,
+        "status": row.status,
+        "rows_total": row.rows_total,
+        "rows_read": row.rows_read,
+        "rows_ok": row.rows_ok,
+        "rows_failed": row.rows_failed,
+        "message": row.message,
+        "requested_at": row.requested_at,
+        "started_at": row.started_at,
+        "finished_at": row.finished_at,
+    })
+}
+
+fn target_error(e: TargetError) -> ApiError {
+    match e {
+        TargetError::Connect(reason) => invalid(
+            "target.connection_id",
+            format!("the target database cannot be reached: {reason}"),
+        ),
+        TargetError::Invalid(reason) => invalid("target", reason),
+        TargetError::Database(reason) => invalid(
+            "target",
+            format!("the target database refused to describe the table: {reason}"),
+        ),
+    }
+}
+
+pub async fn create(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<NewJob>,
+) -> Result<HttpResponse, ApiError> {
+    manager(&user)?;
+    let body = body.into_inner();
+    let name = text("name", &body.name, 200)?;
+    if body.schedule.is_some() {
+        return Err(invalid(
+            "schedule",
+            "scheduled jobs are not available yet; leave schedule out and start runs yourself",
+        ));
+    }
+    if body.operation != "insert" {
+        return Err(invalid("operation", "only insert is available for now"));
+    }
+    if !body.key_fields.is_empty() {
+        return Err(invalid("key_fields", "an insert takes no key fields"));
+    }
+    let upload_id = match (
+        &body.source.upload_id,
+        &body.source.connection_id,
+        &body.source.query,
+    ) {
+        (Some(id), None, None) => *id,
+        (None, Some(_), _) => {
+            return Err(invalid(
+                "source",
+                "reading from a connection is not available yet; upload a file",
+            ))
+        }
+        _ => return Err(invalid("source", "give source.upload_id")),
+    };
+    let (upload, columns) = match uploads::described(&state, &user, upload_id).await {
+        Err(ApiError::NotFound) => return Err(invalid("source.upload_id", "no such upload")),
+        other => other?,
+    };
+    if upload.format != "csv" {
+        return Err(invalid(
+            "source.upload_id",
+            "imports read CSV files for now; save the sheet as CSV and upload it",
+        ));
+    }
+    let plan = Plan::new(&body.mapping, &columns).map_err(|e| invalid("mapping", e))?;
+    let object = text("target.object", &body.target.object, 200)?;
+    let params = match connections::postgres_params(&state, &user, body.target.connection_id).await
+    {
+        Err(ApiError::NotFound) => {
+            return Err(invalid("target.connection_id", "no such connection"))
+        }
+        other => other?,
+    };
+    let client = pg::connect(&params).await.map_err(target_error)?;
+    let table = pg::describe(&client, &object).await.map_err(target_error)?;
+    pg::check_fields(&table, &plan.targets()).map_err(target_error)?;
+    drop(client);
+
+    let id = JobId::new();
+    let mapping =
+        serde_json::to_value(&body.mapping).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let event = NewEvent::new(
+        DomainEvent::JobCreated(JobCreated {
+            name,
+            source: json!({ "upload_id": upload_id }),
+            target: json!({ "connection_id": body.target.connection_id, "object": object }),
+            operation: body.operation,
+            key_fields: body.key_fields,
+            mapping,
+        }),
+        state.metadata(format!("user:{}", user.user_id)),
+    )
+    .for_account(user.account_id);
+    state
+        .platform
+        .appender
+        .append(AppendRequest::new(
+            "job",
+            id.0,
+            ExpectedVersion::NoStream,
+            vec![event],
+        ))
+        .await?;
+    let row = find(&state, &user, id.0).await?;
+    Ok(HttpResponse::Created().json(job_json(&row)))
+}
+
+async fn find(state: &AppState, user: &AuthUser, id: Uuid) -> Result<JobRow, ApiError> {
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    web::block(move || -> Result<_, ApiError> {
+        Ok(repo::find(&mut *pool.get()?, account, JobId(id))?)
+    })
+    .await??
+    .ok_or(ApiError::NotFound)
+}
+
+pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pool = state.platform.pool.clone();
+    let rows = web::block(move || -> Result<_, ApiError> {
+        Ok(repo::list(&mut *pool.get()?, user.account_id)?)
+    })
+    .await??;
+    let items: Vec<Value> = rows.iter().map(job_json).collect();
+    Ok(HttpResponse::Ok().json(json!({ "jobs": items })))
+}
+
+pub async fn show(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let row = find(&state, &user, path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(job_json(&row)))
+}
+
+pub async fn delete(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let row = find(&state, &user, path.into_inner()).await?;
+    manager(&user)?;
+    let event = NewEvent::new(
+        DomainEvent::JobDeleted(JobDeleted {}),
+        state.metadata(format!("user:{}", user.user_id)),
+    )
+    .for_account(user.account_id);
+    state
+        .platform
+        .appender
+        .append(AppendRequest::new(
+            "job",
+            row.job_id,
+            ExpectedVersion::Any,
+            vec![event],
+        ))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Queues a run: `run.requested` goes to the import workers.
+pub async fn start_run(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let job = find(&state, &user, path.into_inner()).await?;
+    let id = RunId::new();
+    let event = NewEvent::new(
+        DomainEvent::RunRequested(RunRequested {
+            job_id: job.job_id,
+            kind: "import".into(),
+        }),
+        state.metadata(format!("user:{}", user.user_id)),
+    )
+    .for_account(user.account_id);
+    state
+        .platform
+        .appender
+        .append(AppendRequest::new(
+            "run",
+            id.0,
+            ExpectedVersion::NoStream,
+            vec![event],
+        ))
+        .await?;
+    Ok(HttpResponse::Accepted().json(json!({ "run_id": id, "status": "queued" })))
+}
+
+pub async fn runs(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let job = find(&state, &user, path.into_inner()).await?;
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    let rows = web::block(move || -> Result<_, ApiError> {
+        Ok(repo::runs_of(
+            &mut *pool.get()?,
+            account,
+            JobId(job.job_id),
+        )?)
+    })
+    .await??;
+    let items: Vec<Value> = rows.iter().map(run_json).collect();
+    Ok(HttpResponse::Ok().json(json!({ "runs": items })))
+}
+
+pub async fn show_run(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = RunId(path.into_inner());
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    let row = web::block(move || -> Result<_, ApiError> {
+        Ok(repo::run(&mut *pool.get()?, account, id)?)
+    })
+    .await??
+    .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(run_json(&row)))
+}

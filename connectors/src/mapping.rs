@@ -1,0 +1,369 @@
+//! Mapping: each target field takes a source column (or a constant) through
+//! a chain of transforms. A blank cell is no value (NULL) unless a transform
+//! gives it one.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One target field and where its value comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldMapping {
+    /// The source column (by its header); none with a `constant` transform.
+    #[serde(default)]
+    pub source: Option<String>,
+    pub target: String,
+    /// One transform or a list, applied in order.
+    #[serde(default, skip_serializing_if = "Transforms::is_empty")]
+    pub transform: Transforms,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Transforms {
+    #[default]
+    None,
+    One(Transform),
+    Many(Vec<Transform>),
+}
+
+impl Transforms {
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::None => true,
+            Self::One(_) => false,
+            Self::Many(list) => list.is_empty(),
+        }
+    }
+
+    pub fn list(&self) -> &[Transform] {
+        match self {
+            Self::None => &[],
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(list) => list,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Transform {
+    /// Spaces removed at both ends.
+    Trim,
+    Upper,
+    Lower,
+    /// Used when there is no value.
+    Default {
+        value: String,
+    },
+    /// Always this value.
+    Constant {
+        value: String,
+    },
+    /// Replaces values found in `map`; others become `otherwise` if given,
+    /// else stay as they are.
+    ValueMap {
+        map: BTreeMap<String, String>,
+        #[serde(default)]
+        otherwise: Option<String>,
+    },
+    /// Parses a date or time in `format` (strftime, as chrono reads it) and
+    /// gives it in ISO 8601; a time without an offset is taken in
+    /// `time_zone` (IANA name, UTC by default).
+    Date {
+        format: String,
+        #[serde(default)]
+        time_zone: Option<String>,
+    },
+    /// Parses a number written the way `locale` writes them (`en`: 1,234.5;
+    /// `de`: 1.234,5; `fr`: 1 234,5) and gives it with a point.
+    Number {
+        locale: String,
+    },
+}
+
+/// Languages that write decimals with a comma.
+const DECIMAL_COMMA: &[&str] = &[
+    "de", "fr", "es", "it", "nl", "pt", "ru", "pl", "sv", "da", "fi", "nb", "no", "cs", "sk", "tr",
+    "ro", "hu", "el", "bg", "hr", "sl", "et", "lv", "lt", "uk", "id",
+];
+
+impl Transform {
+    /// Checks what can be checked before any row: names and formats.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Self::Date { format, time_zone } => {
+                if format.trim().is_empty() {
+                    return Err("a date transform needs a format, such as %d.%m.%Y".into());
+                }
+                if let Some(zone) = time_zone {
+                    zone.parse::<chrono_tz::Tz>().map_err(|_| {
+                        format!("{zone} is not a time zone name (such as Europe/Berlin)")
+                    })?;
+                }
+                Ok(())
+            }
+            Self::Number { locale } => {
+                if locale.len() < 2 || !locale.is_ascii() {
+                    return Err("a number transform needs a locale, such as en or de".into());
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies the transform; an error says why the value does not fit.
+    pub fn apply(&self, value: Option<String>) -> Result<Option<String>, String> {
+        Ok(match self {
+            Self::Trim => value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
+            Self::Upper => value.map(|v| v.to_uppercase()),
+            Self::Lower => value.map(|v| v.to_lowercase()),
+            Self::Default { value: default } => value.or_else(|| Some(default.clone())),
+            Self::Constant { value } => Some(value.clone()),
+            Self::ValueMap { map, otherwise } => value.map(|v| match map.get(&v) {
+                Some(mapped) => mapped.clone(),
+                None => otherwise.clone().unwrap_or(v),
+            }),
+            Self::Date { format, time_zone } => match value {
+                None => None,
+                Some(v) => Some(parse_date(&v, format, time_zone.as_deref())?),
+            },
+            Self::Number { locale } => match value {
+                None => None,
+                Some(v) => Some(parse_number(&v, locale)?),
+            },
+        })
+    }
+}
+
+fn parse_date(value: &str, format: &str, zone: Option<&str>) -> Result<String, String> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone};
+    let value = value.trim();
+    if let Ok(with_offset) = DateTime::parse_from_str(value, format) {
+        return Ok(with_offset.to_rfc3339());
+    }
+    if let Ok(local) = NaiveDateTime::parse_from_str(value, format) {
+        let zone: chrono_tz::Tz = zone
+            .unwrap_or("UTC")
+            .parse()
+            .map_err(|_| "unknown time zone".to_owned())?;
+        return match zone.from_local_datetime(&local) {
+            chrono::LocalResult::Single(at) | chrono::LocalResult::Ambiguous(at, _) => {
+                Ok(at.with_timezone(&chrono::Utc).to_rfc3339())
+            }
+            chrono::LocalResult::None => {
+                Err(format!("{value} does not exist in {zone} (a clock change)"))
+            }
+        };
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(value, format) {
+        return Ok(date.format("%Y-%m-%d").to_string());
+    }
+    Err(format!(
+        "\"{}\" is not a date in the format {format}",
+        shorten(value)
+    ))
+}
+
+fn parse_number(value: &str, locale: &str) -> Result<String, String> {
+    let language = locale
+        .split(['-', '_'])
+        .next()
+        .unwrap_or(locale)
+        .to_ascii_lowercase();
+    let comma = DECIMAL_COMMA.contains(&language.as_str());
+    let (decimal, grouping): (char, &[char]) = if comma {
+        (',', &['.', ' ', '\u{a0}', '\u{202f}', '\''])
+    } else {
+        ('.', &[',', ' ', '\u{a0}', '\u{202f}', '\''])
+    };
+    let cleaned: String = value
+        .trim()
+        .chars()
+        .filter(|c| !grouping.contains(c))
+        .map(|c| if c == decimal { '.' } else { c })
+        .collect();
+    let valid = !cleaned.is_empty()
+        && cleaned
+            .trim_start_matches(['-', '+'])
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.')
+        && cleaned.matches('.').count() <= 1
+        && cleaned.chars().any(|c| c.is_ascii_digit());
+    if valid {
+        Ok(cleaned.trim_start_matches('+').to_owned())
+    } else {
+        Err(format!(
+            "\"{}\" is not a number as {locale} writes them",
+            shorten(value)
+        ))
+    }
+}
+
+/// A value cut short for a message.
+fn shorten(value: &str) -> String {
+    let mut out: String = value.chars().take(40).collect();
+    if value.chars().count() > 40 {
+        out.push('…');
+    }
+    out
+}
+
+/// A mapping ready to apply to rows with a given header.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    fields: Vec<(Option<usize>, FieldMapping)>,
+}
+
+impl Plan {
+    /// Resolves source columns against `header`; a missing column or a bad
+    /// transform is an error naming it.
+    pub fn new(mapping: &[FieldMapping], header: &[String]) -> Result<Self, String> {
+        if mapping.is_empty() {
+            return Err("the mapping is empty: map at least one field".into());
+        }
+        let mut fields = Vec::with_capacity(mapping.len());
+        for field in mapping {
+            for transform in field.transform.list() {
+                transform
+                    .check()
+                    .map_err(|e| format!("{}: {e}", field.target))?;
+            }
+            let index = match &field.source {
+                Some(source) => Some(
+                    header
+                        .iter()
+                        .position(|h| h == source)
+                        .ok_or_else(|| format!("the source has no column \"{source}\""))?,
+                ),
+                None => {
+                    let constant = field.transform.list().iter().any(|t| {
+                        matches!(t, Transform::Constant { .. } | Transform::Default { .. })
+                    });
+                    if !constant {
+                        return Err(format!(
+                            "{}: give a source column, or a constant or default transform",
+                            field.target
+                        ));
+                    }
+                    None
+                }
+            };
+            fields.push((index, field.clone()));
+        }
+        Ok(Self { fields })
+    }
+
+    pub fn targets(&self) -> Vec<&str> {
+        self.fields.iter().map(|(_, f)| f.target.as_str()).collect()
+    }
+
+    /// The target values of one row, in [`Plan::targets`] order; the error
+    /// names the field.
+    pub fn apply(&self, row: &[String]) -> Result<Vec<Option<String>>, String> {
+        self.fields
+            .iter()
+            .map(|(index, field)| {
+                let raw = index
+                    .and_then(|i| row.get(i))
+                    .filter(|v| !v.is_empty())
+                    .cloned();
+                field
+                    .transform
+                    .list()
+                    .iter()
+                    .try_fold(raw, |value, t| t.apply(value))
+                    .map_err(|e| format!("{}: {e}", field.target))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn mapping(value: serde_json::Value) -> Vec<FieldMapping> {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn transforms_apply_in_order() {
+        let plan = Plan::new(
+            &mapping(json!([
+                {"source": "Email", "target": "email", "transform": [{"type": "trim"}, {"type": "lower"}]},
+                {"source": "Country", "target": "country", "transform": {"type": "value_map", "map": {"Deutschland": "DE"}, "otherwise": "XX"}},
+                {"target": "source", "transform": {"type": "constant", "value": "import"}},
+                {"source": "Tier", "target": "tier", "transform": {"type": "default", "value": "basic"}},
+                {"source": "Joined", "target": "joined", "transform": {"type": "date", "format": "%d.%m.%Y"}},
+                {"source": "Amount", "target": "amount", "transform": {"type": "number", "locale": "de"}},
+            ])),
+            &["Email", "Country", "Tier", "Joined", "Amount"].map(String::from),
+        )
+        .unwrap();
+        let row = [
+            " Ada@Example.COM ",
+            "Deutschland",
+            "",
+            "24.12.2025",
+            "1.234,50",
+        ]
+        .map(String::from);
+        assert_eq!(
+            plan.apply(&row).unwrap(),
+            [
+                Some("ada@example.com"),
+                Some("DE"),
+                Some("import"),
+                Some("basic"),
+                Some("2025-12-24"),
+                Some("1234.50")
+            ]
+            .map(|v| v.map(String::from))
+        );
+        let bad = ["a", "France", "", "2025-12-24", "12x"].map(String::from);
+        let error = plan.apply(&bad).unwrap_err();
+        assert!(error.starts_with("joined:"), "{error}");
+    }
+
+    #[test]
+    fn times_are_read_in_their_zone() {
+        let t = Transform::Date {
+            format: "%Y-%m-%d %H:%M".into(),
+            time_zone: Some("Europe/Berlin".into()),
+        };
+        assert_eq!(
+            t.apply(Some("2025-07-01 12:00".into())).unwrap().unwrap(),
+            "2025-07-01T10:00:00+00:00"
+        );
+        assert!(Transform::Date {
+            format: "%Y".into(),
+            time_zone: Some("Mars/Olympus".into())
+        }
+        .check()
+        .is_err());
+    }
+
+    #[test]
+    fn numbers_follow_their_locale() {
+        let n = |v: &str, l: &str| parse_number(v, l);
+        assert_eq!(n("1,234.5", "en").unwrap(), "1234.5");
+        assert_eq!(n("1.234,5", "de-DE").unwrap(), "1234.5");
+        assert_eq!(n("1 234,5", "fr").unwrap(), "1234.5");
+        assert_eq!(n("-7", "en").unwrap(), "-7");
+        assert!(n("1.2.3", "en").is_err());
+        assert!(n("abc", "de").is_err());
+    }
+
+    #[test]
+    fn a_missing_column_is_named() {
+        let error = Plan::new(
+            &mapping(json!([{"source": "Mail", "target": "email"}])),
+            &["Email".to_owned()],
+        )
+        .unwrap_err();
+        assert!(error.contains("\"Mail\""), "{error}");
+    }
+}

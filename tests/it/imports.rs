@@ -1,0 +1,463 @@
+//! Imports into PostgreSQL: jobs, runs on the workers, progress and history.
+
+use crate::accounts::{account, call, member};
+use crate::uploads::upload_raw;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sluice_testkit::{spawn_app, TestApp, TestDb};
+use std::time::Duration;
+
+/// A database to import into, with a `contacts` table.
+pub fn target_db() -> TestDb {
+    let db = TestDb::empty();
+    db.connect()
+        .batch_execute(
+            "CREATE TABLE contacts (
+                id         SERIAL PRIMARY KEY,
+                email      TEXT NOT NULL UNIQUE,
+                first_name VARCHAR(20),
+                amount     NUMERIC,
+                joined     DATE,
+                source     TEXT NOT NULL DEFAULT 'manual'
+            )",
+        )
+        .unwrap();
+    db
+}
+
+/// A connection to `target` as `token`'s account: its id.
+pub async fn connect_target(app: &TestApp, token: &str, target: &TestDb) -> String {
+    let mut params = crate::connections::params_for(app, "unused-password");
+    params["dbname"] = json!(target.name);
+    let res = crate::connections::create(app, token, "warehouse", params).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub fn contacts_csv(rows: usize) -> Vec<u8> {
+    // Amounts as German writes them: "1.01,50" is 101.50.
+    let mut csv = String::from("Email;First Name;Amount;Joined\n");
+    for i in 1..=rows {
+        csv.push_str(&format!(
+            " Person{i}@Example.com ;Person {i};{}.{:02},50;{:02}.{:02}.2025\n",
+            i % 7,
+            i % 100,
+            i % 28 + 1,
+            i % 12 + 1
+        ));
+    }
+    csv.into_bytes()
+}
+
+pub fn contacts_mapping() -> Value {
+    json!([
+        {"source": "Email", "target": "email", "transform": [{"type": "trim"}, {"type": "lower"}]},
+        {"source": "First Name", "target": "first_name"},
+        {"source": "Amount", "target": "amount", "transform": {"type": "number", "locale": "de"}},
+        {"source": "Joined", "target": "joined", "transform": {"type": "date", "format": "%d.%m.%Y"}},
+        {"target": "source", "transform": {"type": "constant", "value": "import"}},
+    ])
+}
+
+pub async fn create_job(
+    app: &TestApp,
+    token: &str,
+    upload: &str,
+    connection: &str,
+    mapping: Value,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/v1/jobs"))
+        .bearer_auth(token)
+        .json(&json!({
+            "name": "contacts",
+            "source": {"upload_id": upload},
+            "target": {"connection_id": connection, "object": "contacts"},
+            "operation": "insert",
+            "mapping": mapping,
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Starts a run of `job` and waits for it to end: the run as shown.
+pub async fn run_to_end(app: &TestApp, token: &str, job: &str) -> Value {
+    let res = call(app, Method::POST, &format!("/v1/jobs/{job}/runs"), token).await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let queued: Value = res.json().await.unwrap();
+    assert_eq!(queued["status"], "queued");
+    let run = queued["run_id"].as_str().unwrap().to_owned();
+    wait_for_run(app, token, &run).await
+}
+
+pub async fn wait_for_run(app: &TestApp, token: &str, run: &str) -> Value {
+    let path = format!("/v1/runs/{run}");
+    sluice_testkit::eventually(Duration::from_secs(60), "the run to end", || {
+        let path = path.clone();
+        async move {
+            let shown: Value = call(app, Method::GET, &path, token)
+                .await
+                .json()
+                .await
+                .ok()?;
+            shown["finished_at"].is_string().then_some(shown)
+        }
+    })
+    .await
+}
+
+async fn upload(app: &TestApp, token: &str, body: Vec<u8>) -> String {
+    let res = upload_raw(app, token, "contacts.csv", body).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[derive(QueryableByName, Debug, PartialEq)]
+struct Contact {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    email: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    first_name: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    amount: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    joined: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    source: String,
+}
+
+#[tokio::test]
+async fn a_csv_is_imported_with_its_mapping_in_batches() {
+    let app = spawn_app().await;
+    let target = target_db();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let upload = upload(&app, &owner, contacts_csv(2_500)).await;
+    let res = create_job(&app, &owner, &upload, &connection, contacts_mapping()).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let job: Value = res.json().await.unwrap();
+    let job_id = job["id"].as_str().unwrap();
+
+    let run = run_to_end(&app, &owner, job_id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["rows_total"], 2_500);
+    assert_eq!(run["rows_ok"], 2_500);
+    assert_eq!(run["rows_failed"], 0);
+
+    let rows: Vec<Contact> = diesel::sql_query(
+        "SELECT email, first_name, amount::text AS amount, joined::text AS joined, source \
+         FROM contacts ORDER BY id LIMIT 2",
+    )
+    .load(&mut target.connect())
+    .unwrap();
+    assert_eq!(
+        rows[0],
+        Contact {
+            email: "person1@example.com".into(),
+            first_name: Some("Person 1".into()),
+            amount: "101.50".into(),
+            joined: "2025-02-02".into(),
+            source: "import".into(),
+        }
+    );
+    // Three batches of 1,000 rows, each with its checkpoint.
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let n = |sql: &str| {
+        diesel::sql_query(sql)
+            .get_result::<N>(&mut target.connect())
+            .unwrap()
+            .n
+    };
+    assert_eq!(n("SELECT count(*) AS n FROM contacts"), 2_500);
+    assert_eq!(n("SELECT count(*) AS n FROM _sluice_checkpoints"), 3);
+
+    let history: Value = call(
+        &app,
+        Method::GET,
+        &format!("/v1/jobs/{job_id}/runs"),
+        &owner,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(history["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(history["runs"][0]["id"], run["id"]);
+}
+
+#[tokio::test]
+async fn bad_rows_fail_one_by_one_and_the_run_goes_on() {
+    let app = spawn_app().await;
+    let target = target_db();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let csv = "Email;First Name;Amount;Joined\n\
+               a@example.com;Ada;1,5;01.01.2025\n\
+               b@example.com;A name far longer than twenty characters;2;01.01.2025\n\
+               c@example.com;Cy;not a number;01.01.2025\n\
+               a@example.com;Duplicate;3;01.01.2025\n\
+               ;No email;4;01.01.2025\n\
+               d@example.com;Di;5\n\
+               e@example.com;Ed;6;31.02.2025\n\
+               f@example.com;Flo;7;02.01.2025\n";
+    let upload = upload(&app, &owner, csv.as_bytes().to_vec()).await;
+    let job: Value = create_job(&app, &owner, &upload, &connection, contacts_mapping())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let run = run_to_end(&app, &owner, job["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "partially_succeeded", "{run}");
+    assert_eq!(run["rows_total"], 8);
+    assert_eq!(run["rows_ok"], 2, "{run}");
+    assert_eq!(run["rows_failed"], 6, "{run}");
+    #[derive(QueryableByName)]
+    struct Email {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        email: String,
+    }
+    let emails: Vec<String> = diesel::sql_query("SELECT email FROM contacts ORDER BY email")
+        .load::<Email>(&mut target.connect())
+        .unwrap()
+        .into_iter()
+        .map(|e| e.email)
+        .collect();
+    assert_eq!(emails, ["a@example.com", "f@example.com"]);
+}
+
+#[tokio::test]
+async fn a_job_that_does_not_fit_its_target_is_refused_with_the_reason() {
+    let app = spawn_app().await;
+    let target = target_db();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let upload = upload(&app, &owner, contacts_csv(3)).await;
+    let cases = [
+        (
+            json!([{"source": "Email", "target": "e_mail"}]),
+            "no column \"e_mail\"",
+        ),
+        (
+            json!([{"source": "Mail", "target": "email"}]),
+            "no column \"Mail\"",
+        ),
+        (
+            json!([{"source": "First Name", "target": "first_name"}]),
+            "needs a value for email",
+        ),
+        (
+            json!([{"source": "Email", "target": "email"}, {"source": "Email", "target": "email"}]),
+            "mapped twice",
+        ),
+        (
+            json!([{"source": "Email", "target": "email", "transform": {"type": "date", "format": "%Y", "time_zone": "Nowhere/City"}}]),
+            "time zone",
+        ),
+    ];
+    for (mapping, says) in cases {
+        let res = create_job(&app, &owner, &upload, &connection, mapping.clone()).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{mapping}");
+        let body: Value = res.json().await.unwrap();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{mapping}: {message}");
+    }
+    let res = app
+        .client
+        .post(app.url("/v1/jobs"))
+        .bearer_auth(&owner)
+        .json(&json!({
+            "name": "x",
+            "source": {"upload_id": upload},
+            "target": {"connection_id": connection, "object": "no_such_table"},
+            "operation": "insert",
+            "mapping": [{"source": "Email", "target": "email"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let teammate = member(&app, &owner, "member@example.com").await;
+    let res = create_job(&app, &teammate, &upload, &connection, contacts_mapping()).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let jobs: Value = call(&app, Method::GET, "/v1/jobs", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs["jobs"], json!([]));
+}
+
+#[tokio::test]
+async fn a_run_whose_upload_expired_fails_with_a_clear_message() {
+    let app = spawn_app().await;
+    let target = target_db();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let upload = upload(&app, &owner, contacts_csv(3)).await;
+    let job: Value = create_job(&app, &owner, &upload, &connection, contacts_mapping())
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.platform.clock.advance(chrono::Duration::hours(2));
+    let run = run_to_end(&app, &owner, job["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "failed");
+    assert!(
+        run["message"].as_str().unwrap().contains("expired"),
+        "{run}"
+    );
+    let count: i64 = diesel::sql_query("SELECT count(*) AS n FROM contacts")
+        .get_result::<CountRow>(&mut target.connect())
+        .unwrap()
+        .n;
+    assert_eq!(count, 0);
+}
+
+#[derive(QueryableByName)]
+struct CountRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// A `sluice worker` process for `app`'s database, broker, keyring and files.
+fn worker_process(app: &TestApp) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("worker")
+        .env("SLUICE_DATABASE_URL", &app.db.url)
+        .env("SLUICE_AMQP_URL", &app.broker.url)
+        .env("SLUICE_AMQP_NAMESPACE", &app.broker.topology.namespace)
+        .env("SLUICE_KEYRING", &app.keyring_file)
+        .env("SLUICE_STORAGE", app.store.root())
+        .env("SLUICE_WORKER_NAME", "process-worker")
+        .env("SLUICE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_run_is_replaced_and_no_row_is_written_twice() {
+    const ROWS: usize = 200_000;
+    let app = sluice_testkit::spawn_app_with(sluice_testkit::AppOptions {
+        worker: false,
+        upload_max_bytes: 256 * 1024 * 1024,
+        ..sluice_testkit::AppOptions::default()
+    })
+    .await;
+    let target = target_db();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let upload = upload(&app, &owner, contacts_csv(ROWS)).await;
+    let job: Value = create_job(&app, &owner, &upload, &connection, contacts_mapping())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let res = call(
+        &app,
+        Method::POST,
+        &format!("/v1/jobs/{}/runs", job["id"].as_str().unwrap()),
+        &owner,
+    )
+    .await;
+    let run = res.json::<Value>().await.unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut first = worker_process(&app);
+    let path = format!("/v1/runs/{run}");
+    let seen = sluice_testkit::eventually(
+        Duration::from_secs(120),
+        "some batches to be written",
+        || {
+            let path = path.clone();
+            let owner = owner.clone();
+            let app = &app;
+            async move {
+                let shown: Value = call(app, Method::GET, &path, &owner)
+                    .await
+                    .json()
+                    .await
+                    .ok()?;
+                (shown["rows_ok"].as_i64()? >= 20_000).then_some(shown)
+            }
+        },
+    )
+    .await;
+    assert_eq!(seen["status"], "running");
+    // kill -9: no chance to finish the batch in hand or to say goodbye.
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let mut second = worker_process(&app);
+    let finished = sluice_testkit::eventually(Duration::from_secs(240), "the run to end", || {
+        let path = path.clone();
+        let owner = owner.clone();
+        let app = &app;
+        async move {
+            let shown: Value = call(app, Method::GET, &path, &owner)
+                .await
+                .json()
+                .await
+                .ok()?;
+            shown["finished_at"].is_string().then_some(shown)
+        }
+    })
+    .await;
+    let _ = second.kill();
+    let _ = second.wait();
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    assert_eq!(finished["rows_ok"], ROWS);
+    assert_eq!(finished["rows_total"], ROWS);
+    #[derive(QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        rows: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        distinct_emails: i64,
+    }
+    let counts: Counts = diesel::sql_query(
+        "SELECT count(*) AS rows, count(DISTINCT email) AS distinct_emails FROM contacts",
+    )
+    .get_result(&mut target.connect())
+    .unwrap();
+    assert_eq!(
+        (counts.rows, counts.distinct_emails),
+        (ROWS as i64, ROWS as i64)
+    );
+    // The second worker resumed after the batches the first had committed.
+    use sluice_schema::schema::events;
+    let started: Vec<Value> = events::table
+        .filter(events::event_type.eq("run.started"))
+        .order(events::global_seq.asc())
+        .select(events::payload)
+        .load(&mut app.conn())
+        .unwrap();
+    assert!(started.len() >= 2, "{started:?}");
+    assert!(
+        started.last().unwrap()["resumed_after_batch"]
+            .as_i64()
+            .unwrap()
+            > 0,
+        "{started:?}"
+    );
+}

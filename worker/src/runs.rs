@@ -1,0 +1,444 @@
+//! Runs of import jobs. A `run.requested` command is taken from the imports
+//! queue; the run reads its upload (decrypting as it streams), maps each
+//! row, checks it against the target table, and writes batches with COPY,
+//! each committed together with its checkpoint marker in the target
+//! database. Progress is recorded after every batch (`run.progressed`), the
+//! end with the processed marker (`run.finished`).
+//!
+//! A worker that dies mid-run leaves its delivery unacknowledged; RabbitMQ
+//! gives it to another worker, which reads the target's last checkpoint
+//! and resumes after it: no batch is written twice.
+//!
+//! A run fails as a whole, with a message, when its upload has expired, its
+//! job or connection is gone, or the target cannot be reached or does not
+//! fit the mapping; rows that do not fit fail one by one and the run goes
+//! on.
+
+use crate::retry_on;
+use futures_util::future::BoxFuture;
+use sluice_connectors::detect::{self, HEAD};
+use sluice_connectors::mapping::{FieldMapping, Plan};
+use sluice_connectors::postgres::{self as pg, Checkpoint, Insert, PgParams, TargetError};
+use sluice_connectors::source::CsvSource;
+use sluice_events::consumer::{HandlerError, Incoming};
+use sluice_events::event::{RunFinished, RunProgressed, RunStarted};
+use sluice_events::{
+    AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, Platform, RecordedEvent,
+};
+use sluice_schema::ids::{AccountId, ConnectionId, JobId, RunId, UploadId};
+use sluice_schema::repo::{connections, jobs, uploads};
+use sluice_vault::{owner, FileKey, FileStore, Sealed, SharedKeyring};
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub const CONSUMER: &str = "imports";
+
+/// Where runs read their uploads from.
+const UPLOADS: &str = "uploads";
+
+pub struct RunHandler {
+    pub platform: Platform,
+    pub keyring: Arc<SharedKeyring>,
+    pub store: FileStore,
+    pub worker: String,
+    /// Rows per batch (and per target transaction).
+    pub batch_rows: usize,
+}
+
+/// Why a run stopped early.
+enum Stop {
+    /// The run cannot succeed: it ends as failed with this message.
+    Fail(String),
+    /// Sluice's own database or log failed: try the delivery again.
+    Retry(String),
+}
+
+impl From<TargetError> for Stop {
+    fn from(e: TargetError) -> Self {
+        Stop::Fail(match e {
+            TargetError::Connect(reason) => {
+                format!("the target database cannot be reached: {reason}")
+            }
+            TargetError::Invalid(reason) => reason,
+            TargetError::Database(reason) => format!("the target database failed: {reason}"),
+        })
+    }
+}
+
+fn retry(e: impl std::fmt::Display) -> Stop {
+    Stop::Retry(e.to_string())
+}
+
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    read: i64,
+    ok: i64,
+    failed: i64,
+}
+
+/// A batch of mapped rows, from the reading thread.
+struct Batch {
+    /// 1 for the first.
+    index: i64,
+    read: i64,
+    inserts: Vec<Insert>,
+    refused: Vec<(u64, String)>,
+}
+
+impl RunHandler {
+    pub fn handle(
+        self: Arc<Self>,
+        incoming: Incoming,
+    ) -> BoxFuture<'static, Result<(), HandlerError>> {
+        Box::pin(async move {
+            let cause = incoming.event;
+            let run = RunId(cause.stream_id);
+            let outcome = self.execute(&cause, run).await;
+            let totals_and_status = match outcome {
+                Ok(totals) => {
+                    let status = if totals.failed == 0 {
+                        "succeeded"
+                    } else if totals.ok > 0 {
+                        "partially_succeeded"
+                    } else {
+                        "failed"
+                    };
+                    (totals, status, None)
+                }
+                Err(Stop::Fail(message)) => (Totals::default(), "failed", Some(message)),
+                Err(Stop::Retry(reason)) => return Err(HandlerError::Retry(reason)),
+            };
+            let (totals, status, message) = totals_and_status;
+            tracing::info!(run = %run, status, rows_ok = totals.ok, rows_failed = totals.failed, "run finished");
+            let mut done = NewEvent::new(
+                DomainEvent::RunFinished(RunFinished {
+                    status: status.into(),
+                    rows_total: totals.read,
+                    rows_ok: totals.ok,
+                    rows_failed: totals.failed,
+                    message,
+                }),
+                Metadata::caused_by(&cause, format!("worker:{}", self.worker)),
+            );
+            if let Some(account) = cause.account_id {
+                done = done.for_account(account);
+            }
+            let request = AppendRequest::new("run", run.0, ExpectedVersion::Any, vec![done])
+                .processing(CONSUMER, cause.event_id);
+            self.platform
+                .appender
+                .append(request)
+                .await
+                .map_err(retry_on)?;
+            Ok(())
+        })
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<T> + Send + 'static,
+    ) -> Result<T, Stop> {
+        let pool = self.platform.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(retry)?;
+            f(&mut conn).map_err(retry)
+        })
+        .await
+        .map_err(retry)?
+    }
+
+    async fn execute(&self, cause: &RecordedEvent, run: RunId) -> Result<Totals, Stop> {
+        let DomainEvent::RunRequested(requested) = &cause.event else {
+            return Err(Stop::Fail("not a run command".into()));
+        };
+        let account = cause
+            .account_id
+            .ok_or_else(|| Stop::Fail("the run names no account".into()))?;
+        let job_id = JobId(requested.job_id);
+        let job = self
+            .db(move |c| jobs::find_any(c, job_id))
+            .await?
+            .filter(|j| j.account_id == account.0)
+            .ok_or_else(|| Stop::Fail("the job no longer exists".into()))?;
+        let mapping: Vec<FieldMapping> = serde_json::from_value(job.mapping.clone())
+            .map_err(|e| Stop::Fail(format!("the job's mapping cannot be read: {e}")))?;
+        let object = job.target["object"].as_str().unwrap_or_default().to_owned();
+        let upload_id = json_uuid(&job.source["upload_id"])
+            .ok_or_else(|| Stop::Fail("the job has no upload".into()))?;
+        let connection_id = json_uuid(&job.target["connection_id"])
+            .ok_or_else(|| Stop::Fail("the job has no target".into()))?;
+
+        let reader = self.open_upload(account, UploadId(upload_id)).await?;
+        let params = self
+            .connection(account, ConnectionId(connection_id))
+            .await?;
+        let mut client = pg::connect(&params).await?;
+        let table = pg::describe(&client, &object).await?;
+        let mut checkpoint = pg::last_checkpoint(&client, &table, run.0).await?;
+
+        let started = NewEvent::new(
+            DomainEvent::RunStarted(RunStarted {
+                worker: self.worker.clone(),
+                resumed_after_batch: checkpoint.batch,
+            }),
+            Metadata::caused_by(cause, format!("worker:{}", self.worker)),
+        )
+        .for_account(account);
+        self.platform
+            .appender
+            .append(AppendRequest::new(
+                "run",
+                run.0,
+                ExpectedVersion::Any,
+                vec![started],
+            ))
+            .await
+            .map_err(retry)?;
+        if checkpoint.batch > 0 {
+            tracing::info!(run = %run, after_batch = checkpoint.batch, "resuming a run");
+        }
+
+        // Rows are read, mapped and checked on a blocking thread, a couple
+        // of batches ahead of the writes.
+        let (batches, mut inbox) = tokio::sync::mpsc::channel::<Result<Batch, String>>(2);
+        let batch_rows = self.batch_rows.max(1);
+        let columns = table.columns.clone();
+        let (header_tx, header_rx) = tokio::sync::oneshot::channel::<Result<Vec<String>, String>>();
+        let reading = tokio::task::spawn_blocking(move || {
+            read_batches(reader, mapping, columns, batch_rows, header_tx, batches)
+        });
+        let targets = match header_rx.await {
+            Ok(Ok(targets)) => targets,
+            Ok(Err(reason)) => return Err(Stop::Fail(reason)),
+            Err(_) => return Err(Stop::Fail("the upload could not be read".into())),
+        };
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        pg::check_fields(&table, &targets)?;
+
+        let mut totals = Totals {
+            read: 0,
+            ok: checkpoint.rows_ok,
+            failed: checkpoint.rows_failed,
+        };
+        while let Some(batch) = inbox.recv().await {
+            let batch = batch.map_err(Stop::Fail)?;
+            totals.read += batch.read;
+            if batch.index <= checkpoint.batch {
+                continue;
+            }
+            let refused = batch.refused.len() as i64;
+            let written = pg::insert_batch(
+                &mut client,
+                &table,
+                &targets,
+                batch.inserts,
+                refused,
+                run.0,
+                checkpoint,
+            )
+            .await?;
+            let ok = written.ok.len() as i64;
+            let failed = written.failed.len() as i64 + refused;
+            checkpoint = Checkpoint {
+                batch: batch.index,
+                rows_ok: checkpoint.rows_ok + ok,
+                rows_failed: checkpoint.rows_failed + failed,
+            };
+            totals.ok = checkpoint.rows_ok;
+            totals.failed = checkpoint.rows_failed;
+            let progress = NewEvent::new(
+                DomainEvent::RunProgressed(RunProgressed {
+                    batch: batch.index,
+                    rows_read: totals.read,
+                    rows_ok: totals.ok,
+                    rows_failed: totals.failed,
+                }),
+                Metadata::caused_by(cause, format!("worker:{}", self.worker)),
+            )
+            .for_account(account);
+            self.platform
+                .appender
+                .append(AppendRequest::new(
+                    "run",
+                    run.0,
+                    ExpectedVersion::Any,
+                    vec![progress],
+                ))
+                .await
+                .map_err(retry)?;
+        }
+        reading.await.map_err(retry)?;
+        Ok(totals)
+    }
+
+    /// The upload's plaintext, as a reader that decrypts as it goes.
+    async fn open_upload(
+        &self,
+        account: AccountId,
+        id: UploadId,
+    ) -> Result<BufReader<sluice_vault::DecryptReader<std::fs::File>>, Stop> {
+        let upload = self
+            .db(move |c| uploads::find_any(c, id))
+            .await?
+            .filter(|u| u.account_id == account.0)
+            .ok_or_else(|| Stop::Fail("the upload no longer exists".into()))?;
+        if upload.removed_at.is_some() || upload.expires_at <= self.platform.clock.now() {
+            return Err(Stop::Fail(
+                "the upload has expired and its file is deleted; upload the file again".into(),
+            ));
+        }
+        let (version, wrapped) = self
+            .db(move |c| uploads::key(c, account, id))
+            .await?
+            .ok_or_else(|| Stop::Fail("the upload's key is gone".into()))?;
+        let file_owner = owner::upload_file(account, id);
+        let key = self
+            .keyring
+            .with(|k| {
+                FileKey::unwrap(
+                    k,
+                    &file_owner,
+                    u32::try_from(version).unwrap_or_default(),
+                    &wrapped,
+                )
+            })
+            .map_err(|e| Stop::Retry(format!("upload key: {e}")))?;
+        let file = self
+            .store
+            .open_file(UPLOADS, &id.to_string())
+            .map_err(|e| Stop::Fail(format!("the upload's file cannot be opened: {e}")))?;
+        let reader = key
+            .reader(&file_owner, file)
+            .map_err(|e| Stop::Fail(format!("the upload's file cannot be read: {e}")))?;
+        Ok(BufReader::with_capacity(256 * 1024, reader))
+    }
+
+    async fn connection(&self, account: AccountId, id: ConnectionId) -> Result<PgParams, Stop> {
+        let row = self
+            .db(move |c| connections::find(c, account, id))
+            .await?
+            .ok_or_else(|| Stop::Fail("the target connection was disconnected".into()))?;
+        if row.kind != "postgres" {
+            return Err(Stop::Fail(
+                "the target connection is not a PostgreSQL database".into(),
+            ));
+        }
+        let sealed = self
+            .db(move |c| connections::secret(c, account, id))
+            .await?
+            .ok_or_else(|| Stop::Fail("the target connection's secret is gone".into()))?;
+        let sealed = Sealed(sealed);
+        let password = self
+            .keyring
+            .with(|k| k.open(&sealed, &owner::connection_secret(account, id)))
+            .map_err(|e| Stop::Retry(format!("connection secret: {e}")))?;
+        let password = zeroize::Zeroizing::new(String::from_utf8_lossy(&password).into_owned());
+        Ok(PgParams::from_json(&row.params, password))
+    }
+}
+
+fn json_uuid(value: &serde_json::Value) -> Option<Uuid> {
+    value.as_str().and_then(|s| Uuid::parse_str(s).ok())
+}
+
+/// Reads the upload (on a blocking thread): detects its dialect, resolves
+/// the mapping against its header (sent first), then sends batches of
+/// mapped and checked rows until the end or until the receiver goes.
+fn read_batches<R: Read + Seek>(
+    mut input: R,
+    mapping: Vec<FieldMapping>,
+    columns: Vec<pg::Column>,
+    batch_rows: usize,
+    header: tokio::sync::oneshot::Sender<Result<Vec<String>, String>>,
+    batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
+) {
+    let mut head = Vec::with_capacity(64 * 1024);
+    let complete = match input.by_ref().take(HEAD as u64).read_to_end(&mut head) {
+        Ok(n) => n < HEAD,
+        Err(e) => {
+            let _ = header.send(Err(format!("the upload cannot be read: {e}")));
+            return;
+        }
+    };
+    let dialect = match detect::csv_shape(&head, complete).map(|shape| shape.csv) {
+        Ok(Some(dialect)) => dialect,
+        Ok(None) => {
+            let _ = header.send(Err("the upload is not a CSV file".into()));
+            return;
+        }
+        Err(e) => {
+            let _ = header.send(Err(e.to_string()));
+            return;
+        }
+    };
+    drop(head);
+    if let Err(e) = input.seek(SeekFrom::Start(0)) {
+        let _ = header.send(Err(format!("the upload cannot be read: {e}")));
+        return;
+    }
+    let source = match CsvSource::open(input, &dialect) {
+        Ok(source) => source,
+        Err(e) => {
+            let _ = header.send(Err(e.to_string()));
+            return;
+        }
+    };
+    let plan = match Plan::new(&mapping, source.header()) {
+        Ok(plan) => plan,
+        Err(e) => {
+            let _ = header.send(Err(format!("the mapping does not fit the file: {e}")));
+            return;
+        }
+    };
+    let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
+    let fields: Vec<Option<pg::Column>> = targets
+        .iter()
+        .map(|t| columns.iter().find(|c| &c.name == t).cloned())
+        .collect();
+    if header.send(Ok(targets)).is_err() {
+        return;
+    }
+    let mut batch = Batch {
+        index: 1,
+        read: 0,
+        inserts: Vec::with_capacity(batch_rows),
+        refused: Vec::new(),
+    };
+    for row in source {
+        batch.read += 1;
+        let checked = row
+            .fields
+            .and_then(|fields| plan.apply(&fields))
+            .and_then(|values| {
+                for (value, column) in values.iter().zip(&fields) {
+                    if let Some(column) = column {
+                        pg::check_value(column, value.as_deref())?;
+                    }
+                }
+                Ok(values)
+            });
+        match checked {
+            Ok(values) => batch.inserts.push(Insert {
+                number: row.number,
+                values,
+            }),
+            Err(reason) => batch.refused.push((row.number, reason)),
+        }
+        if batch.read as usize >= batch_rows {
+            let next = Batch {
+                index: batch.index + 1,
+                read: 0,
+                inserts: Vec::with_capacity(batch_rows),
+                refused: Vec::new(),
+            };
+            let full = std::mem::replace(&mut batch, next);
+            if batches.blocking_send(Ok(full)).is_err() {
+                return;
+            }
+        }
+    }
+    if batch.read > 0 {
+        let _ = batches.blocking_send(Ok(batch));
+    }
+}
