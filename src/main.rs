@@ -314,6 +314,8 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
             store: Some(store.clone()),
             sweep: true,
             batch_rows: 5_000,
+            result_ttl: chrono::Duration::from_std(*settings.result_ttl)
+                .context("SLUICE_RESULT_TTL is too long")?,
             keyring: Some(keyring.clone()),
         };
         tasks.extend(sluice_worker::spawn(&platform, &config, &shutdown));

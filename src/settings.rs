@@ -102,6 +102,10 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_UPLOAD_TTL", default_value = "1h", value_parser = ttl)]
     pub upload_ttl: humantime::Duration,
 
+    /// How long a run's result files (success.csv, errors.csv) are kept.
+    #[arg(long, env = "SLUICE_RESULT_TTL", default_value = "14d", value_parser = result_ttl)]
+    pub result_ttl: humantime::Duration,
+
     /// The largest upload accepted, in bytes.
     #[arg(long, env = "SLUICE_UPLOAD_MAX_BYTES", default_value_t = 2 * 1024 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
     pub upload_max_bytes: u64,
@@ -170,6 +174,14 @@ fn ttl(s: &str) -> Result<humantime::Duration, String> {
     let ttl: humantime::Duration = s.parse().map_err(|e| format!("{e} (use 30m, 1h...)"))?;
     if ttl.as_secs() < 60 || ttl.as_secs() > 7 * 24 * 3600 {
         return Err("use a duration from 1m to 7d".into());
+    }
+    Ok(ttl)
+}
+
+fn result_ttl(s: &str) -> Result<humantime::Duration, String> {
+    let ttl: humantime::Duration = s.parse().map_err(|e| format!("{e} (use 14d, 48h...)"))?;
+    if ttl.as_secs() > 366 * 24 * 3600 {
+        return Err("use at most a year".into());
     }
     Ok(ttl)
 }

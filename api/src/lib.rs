@@ -230,6 +230,8 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/jobs/{id}/runs", web::post().to(jobs::start_run))
                 .route("/jobs/{id}/runs", web::get().to(jobs::runs))
                 .route("/runs/{id}", web::get().to(jobs::show_run))
+                .route("/runs/{id}/success.csv", web::get().to(jobs::success_file))
+                .route("/runs/{id}/errors.csv", web::get().to(jobs::errors_file))
                 .route("/uploads", web::post().to(uploads::create))
                 .route("/uploads/{id}", web::get().to(uploads::show))
                 .route("/uploads/{id}", web::delete().to(uploads::delete))

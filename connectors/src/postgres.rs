@@ -64,6 +64,9 @@ pub enum TargetError {
     /// A statement failed for a reason other than the data.
     #[error("{0}")]
     Database(String),
+    /// The caller's own step before the commit failed; nothing was committed.
+    #[error("{0}")]
+    Aborted(String),
 }
 
 fn db_error(e: tokio_postgres::Error) -> TargetError {
@@ -474,7 +477,9 @@ pub struct Written {
 /// row, each under a savepoint, and the refused rows are reported.
 ///
 /// `refused` counts the batch's rows already refused before writing (they
-/// count in the checkpoint's failed rows).
+/// count in the checkpoint's failed rows). `before_commit` sees what is
+/// about to be committed and can still stop it.
+#[expect(clippy::too_many_arguments, reason = "the batch's whole context")]
 pub async fn insert_batch(
     client: &mut Client,
     table: &Table,
@@ -483,12 +488,15 @@ pub async fn insert_batch(
     refused: i64,
     run: Uuid,
     checkpoint: Checkpoint,
+    before_commit: impl FnOnce(&Written) -> Result<(), String>,
 ) -> Result<Written, TargetError> {
     if rows.is_empty() {
         let transaction = client.transaction().await.map_err(db_error)?;
         mark(&transaction, table, run, checkpoint, 0, refused).await?;
+        let written = Written::default();
+        before_commit(&written).map_err(TargetError::Aborted)?;
         transaction.commit().await.map_err(db_error)?;
-        return Ok(Written::default());
+        return Ok(written);
     }
     let mut columns: Vec<String> = targets.iter().map(|t| quote(t)).collect();
     let key = table.single_key();
@@ -557,16 +565,27 @@ pub async fn insert_batch(
                 refused,
             )
             .await?;
-            transaction.commit().await.map_err(db_error)?;
-            Written {
+            let written = Written {
                 ok,
                 failed: Vec::new(),
-            }
+            };
+            before_commit(&written).map_err(TargetError::Aborted)?;
+            transaction.commit().await.map_err(db_error)?;
+            written
         }
         Err(_) => {
             transaction.rollback().await.map_err(db_error)?;
             one_by_one(
-                client, table, &columns, &rows, &keys, key_index, refused, run, checkpoint,
+                client,
+                table,
+                &columns,
+                &rows,
+                &keys,
+                key_index,
+                refused,
+                run,
+                checkpoint,
+                before_commit,
             )
             .await?
         }
@@ -589,6 +608,7 @@ async fn one_by_one(
     refused: i64,
     run: Uuid,
     checkpoint: Checkpoint,
+    before_commit: impl FnOnce(&Written) -> Result<(), String>,
 ) -> Result<Written, TargetError> {
     let transaction = client.transaction().await.map_err(db_error)?;
     let types: Vec<String> = columns
@@ -657,6 +677,7 @@ async fn one_by_one(
     let ok = written.ok.len() as i64;
     let failed = written.failed.len() as i64 + refused;
     mark(&transaction, table, run, checkpoint, ok, failed).await?;
+    before_commit(&written).map_err(TargetError::Aborted)?;
     transaction.commit().await.map_err(db_error)?;
     Ok(written)
 }

@@ -63,6 +63,9 @@ pub enum DomainEvent {
     /// The run ended.
     #[serde(rename = "run.finished")]
     RunFinished(RunFinished),
+    /// A run's result files and their key were destroyed (retention).
+    #[serde(rename = "run.results_removed")]
+    RunResultsRemoved(RunResultsRemoved),
     /// An operator made a new primary key; every data key is to be rewrapped
     /// under it (a maintenance command).
     #[serde(rename = "keys.rotation_requested")]
@@ -246,7 +249,15 @@ pub struct RunFinished {
     /// Why a run failed as a whole (no row data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// When its success.csv and errors.csv are deleted (none when the run
+    /// wrote none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_expire_at: Option<DateTime<Utc>>,
 }
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunResultsRemoved {}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -340,6 +351,7 @@ impl DomainEvent {
             Self::RunStarted(_) => "run.started",
             Self::RunProgressed(_) => "run.progressed",
             Self::RunFinished(_) => "run.finished",
+            Self::RunResultsRemoved(_) => "run.results_removed",
             Self::KeyRotationRequested(_) => "keys.rotation_requested",
             Self::KeyRewrapProgress(_) => "keys.rewrap_progress",
             Self::KeyRotationFinished(_) => "keys.rotation_finished",

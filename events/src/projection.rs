@@ -306,7 +306,13 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                     runs::rows_failed.eq(finished.rows_failed),
                     runs::message.eq(&finished.message),
                     runs::finished_at.eq(event.recorded_at),
+                    runs::results_expire_at.eq(finished.results_expire_at),
                 ))
+                .execute(conn)?;
+        }
+        DomainEvent::RunResultsRemoved(_) => {
+            diesel::update(runs::table.find(event.stream_id))
+                .set(runs::results_removed_at.eq(event.recorded_at))
                 .execute(conn)?;
         }
         DomainEvent::KeyRotationRequested(requested) => {

@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sluice_schema::schema::{
-    connection_secrets, oauth_tokens, password_hashes, subject_keys, token_hashes, tokens,
-    upload_keys,
+    connection_secrets, oauth_tokens, password_hashes, result_keys, subject_keys, token_hashes,
+    tokens, upload_keys,
 };
 use uuid::Uuid;
 
@@ -50,6 +50,8 @@ pub enum SecretWrite {
     },
     /// Destroy an upload's data key: its file can never be read again.
     DestroyUploadKey { upload_id: Uuid },
+    /// Destroy a run's result key: its result files can never be read again.
+    DestroyResultKey { run_id: Uuid },
     /// Forget everything secret of a removed user: password hash, token
     /// hashes, provider tokens.
     DestroyUserSecrets { user_id: Uuid },
@@ -82,6 +84,7 @@ impl std::fmt::Debug for SecretWrite {
             } => write!(f, "OAuthTokens({provider}, {user_id})"),
             Self::UploadKey { upload_id, .. } => write!(f, "UploadKey({upload_id})"),
             Self::DestroyUploadKey { upload_id } => write!(f, "DestroyUploadKey({upload_id})"),
+            Self::DestroyResultKey { run_id } => write!(f, "DestroyResultKey({run_id})"),
         }
     }
 }
@@ -165,6 +168,9 @@ pub(crate) fn write(
             .execute(conn)?,
         SecretWrite::DestroyUploadKey { upload_id } => {
             diesel::delete(upload_keys::table.find(upload_id)).execute(conn)?
+        }
+        SecretWrite::DestroyResultKey { run_id } => {
+            diesel::delete(result_keys::table.find(run_id)).execute(conn)?
         }
         SecretWrite::DestroyUserSecrets { user_id } => {
             diesel::delete(password_hashes::table.find(user_id)).execute(conn)?;

@@ -153,4 +153,7 @@ pub struct RunRow {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub worker: Option<String>,
+    /// When success.csv and errors.csv are deleted.
+    pub results_expire_at: Option<DateTime<Utc>>,
+    pub results_removed_at: Option<DateTime<Utc>>,
 }

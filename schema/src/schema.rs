@@ -244,6 +244,17 @@ diesel::table! {
         started_at -> Nullable<Timestamptz>,
         finished_at -> Nullable<Timestamptz>,
         worker -> Nullable<Text>,
+        results_expire_at -> Nullable<Timestamptz>,
+        results_removed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    result_keys (run_id) {
+        run_id -> Uuid,
+        account_id -> Uuid,
+        kek_version -> Int4,
+        wrapped_key -> Bytea,
     }
 }
 
@@ -255,6 +266,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     key_rotations,
     jobs,
     runs,
+    result_keys,
     oauth_states,
     oauth_tokens,
     accounts,

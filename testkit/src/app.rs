@@ -177,6 +177,7 @@ impl TestApp {
             // Tests run the sweep themselves, at the time they choose.
             sweep: false,
             batch_rows: 1_000,
+            result_ttl: chrono::Duration::days(14),
             keyring: Some(self.keyring.clone()),
         };
         sluice_worker::spawn(&self.platform, &config, &self.shutdown);

@@ -217,7 +217,8 @@ async fn bad_rows_fail_one_by_one_and_the_run_goes_on() {
                ;No email;4;01.01.2025\n\
                d@example.com;Di;5\n\
                e@example.com;Ed;6;31.02.2025\n\
-               f@example.com;Flo;7;02.01.2025\n";
+               f@example.com;Flo;7;02.01.2025\n\
+               g@example.com;=1+1;8;03.01.2025\n";
     let upload = upload(&app, &owner, csv.as_bytes().to_vec()).await;
     let job: Value = create_job(&app, &owner, &upload, &connection, contacts_mapping())
         .await
@@ -226,8 +227,8 @@ async fn bad_rows_fail_one_by_one_and_the_run_goes_on() {
         .unwrap();
     let run = run_to_end(&app, &owner, job["id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "partially_succeeded", "{run}");
-    assert_eq!(run["rows_total"], 8);
-    assert_eq!(run["rows_ok"], 2, "{run}");
+    assert_eq!(run["rows_total"], 9);
+    assert_eq!(run["rows_ok"], 3, "{run}");
     assert_eq!(run["rows_failed"], 6, "{run}");
     #[derive(QueryableByName)]
     struct Email {
@@ -240,7 +241,110 @@ async fn bad_rows_fail_one_by_one_and_the_run_goes_on() {
         .into_iter()
         .map(|e| e.email)
         .collect();
-    assert_eq!(emails, ["a@example.com", "f@example.com"]);
+    assert_eq!(emails, ["a@example.com", "f@example.com", "g@example.com"]);
+
+    // The result files: every row once, in one of the two.
+    let run_id = run["id"].as_str().unwrap();
+    let success = result_file(&app, &owner, run_id, "success").await;
+    assert_eq!(
+        success[0],
+        [
+            "ROW",
+            "ID",
+            "STATUS",
+            "Email",
+            "First Name",
+            "Amount",
+            "Joined"
+        ]
+    );
+    let rows: Vec<&str> = success[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(rows, ["1", "8", "9"]);
+    assert!(
+        success[1][1].parse::<i64>().is_ok(),
+        "the new row's id: {:?}",
+        success[1]
+    );
+    assert_eq!(success[1][3], "a@example.com");
+    assert_eq!(success[3][4], "'=1+1", "a formula is defused");
+    let errors = result_file(&app, &owner, run_id, "errors").await;
+    assert_eq!(
+        errors[0],
+        ["ROW", "ERROR", "Email", "First Name", "Amount", "Joined"]
+    );
+    let failed: Vec<(&str, &str)> = errors[1..]
+        .iter()
+        .map(|r| (r[0].as_str(), r[1].as_str()))
+        .collect();
+    assert_eq!(failed.len(), 6, "{failed:?}");
+    let says = |row: &str| failed.iter().find(|(r, _)| *r == row).unwrap().1.to_owned();
+    assert!(says("2").contains("first_name"), "{}", says("2"));
+    assert!(says("3").contains("amount"), "{}", says("3"));
+    assert!(says("4").contains("already exists"), "{}", says("4"));
+    assert!(
+        says("5").contains("email: a value is required"),
+        "{}",
+        says("5")
+    );
+    assert!(says("6").contains("fields"), "{}", says("6"));
+    assert!(says("7").contains("joined"), "{}", says("7"));
+    // On disk, only ciphertext.
+    let dir = app.store.root().join("results");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(!bytes.windows(13).any(|w| w == b"a@example.com"));
+    }
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        2,
+        "the pieces are gone"
+    );
+
+    // Past the retention, the files are refused at once, then swept.
+    app.platform.clock.advance(chrono::Duration::days(15));
+    let path = format!("/v1/runs/{run_id}/errors.csv");
+    assert_eq!(
+        call(&app, Method::GET, &path, &owner).await.status(),
+        StatusCode::GONE
+    );
+    let report = sluice_worker::retention::sweep_uploads(&app.platform, &app.store, "test")
+        .await
+        .unwrap();
+    assert_eq!(report.results, 1);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    let keys: i64 = sluice_schema::schema::result_keys::table
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(keys, 0);
+    assert_eq!(
+        call(&app, Method::GET, &path, &owner).await.status(),
+        StatusCode::GONE
+    );
+}
+
+/// A run's result file, parsed.
+pub async fn result_file(app: &TestApp, token: &str, run: &str, name: &str) -> Vec<Vec<String>> {
+    let res = call(
+        app,
+        Method::GET,
+        &format!("/v1/runs/{run}/{name}.csv"),
+        token,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let body = res.bytes().await.unwrap();
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(&body[..])
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
 }
 
 #[tokio::test]
@@ -444,6 +548,10 @@ async fn a_worker_killed_mid_run_is_replaced_and_no_row_is_written_twice() {
         (counts.rows, counts.distinct_emails),
         (ROWS as i64, ROWS as i64)
     );
+    let success = result_file(&app, &owner, &run, "success").await;
+    assert_eq!(success.len(), ROWS + 1, "every row once in success.csv");
+    let errors = result_file(&app, &owner, &run, "errors").await;
+    assert_eq!(errors.len(), 1, "only the header in errors.csv");
     // The second worker resumed after the batches the first had committed.
     use sluice_schema::schema::events;
     let started: Vec<Value> = events::table

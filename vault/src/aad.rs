@@ -52,6 +52,34 @@ pub mod owner {
         Aad::new(account, "connection_secrets", connection, "password")
     }
 
+    /// A run's result-file key.
+    pub fn result_key(account: impl ToString, run: impl ToString) -> Aad {
+        Aad::new(account, "result_keys", run, "key")
+    }
+
+    /// One of a run's result files (`success` or `errors`); `part` names a
+    /// batch's piece of it while the run works.
+    pub fn result_file(
+        account: impl ToString,
+        run: impl ToString,
+        name: &'static str,
+        part: Option<i64>,
+    ) -> Aad {
+        let row = match part {
+            Some(batch) => format!("{}:{batch}", run.to_string()),
+            None => run.to_string(),
+        };
+        Aad::new(account, "run_results", row, name)
+    }
+
+    /// The id in the file store of a run's result file, or of a piece of it.
+    pub fn result_file_id(run: impl ToString, name: &str, part: Option<i64>) -> String {
+        match part {
+            Some(batch) => format!("{}.{name}.{batch}", run.to_string()),
+            None => format!("{}.{name}", run.to_string()),
+        }
+    }
+
     /// An upload's file and its data key.
     pub fn upload_file(account: impl ToString, upload: impl ToString) -> Aad {
         Aad::new(account, "uploads", upload, "file")

@@ -2,7 +2,7 @@
 //! and counting what a key version still wraps before it may be retired.
 //!
 //! Covered: `subject_keys`, `oauth_tokens`, `oauth_states`,
-//! `connection_secrets` and `upload_keys`. A new table holding sealed secrets must be added
+//! `connection_secrets`, `upload_keys` and `result_keys`. A new table holding sealed secrets must be added
 //! here, to both [`rewrap_all`] and [`usage`], or retiring a key would make
 //! its secrets unreadable.
 //!
@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bytea, Integer};
 use serde::Serialize;
 use sluice_schema::schema::{
-    connection_secrets, oauth_states, oauth_tokens, subject_keys, upload_keys,
+    connection_secrets, oauth_states, oauth_tokens, result_keys, subject_keys, upload_keys,
 };
 use sluice_vault::{Aad, Keyring, Sealed, VaultError};
 use uuid::Uuid;
@@ -43,6 +43,7 @@ pub struct RewrapReport {
     pub oauth_states: u64,
     pub connection_secrets: u64,
     pub upload_keys: u64,
+    pub result_keys: u64,
 }
 
 /// `(user, provider, account, sealed access token, sealed refresh token)`.
@@ -255,6 +256,44 @@ pub fn rewrap_all(
         report.upload_keys += done;
         progress("upload_keys", report.upload_keys);
     }
+    loop {
+        let done = conn.transaction(|conn| -> Result<u64, RewrapError> {
+            let rows: Vec<(Uuid, Uuid, i32, Vec<u8>)> = result_keys::table
+                .filter(result_keys::kek_version.ne(primary_i32))
+                .select((
+                    result_keys::run_id,
+                    result_keys::account_id,
+                    result_keys::kek_version,
+                    result_keys::wrapped_key,
+                ))
+                .limit(BATCH)
+                .for_update()
+                .skip_locked()
+                .load(conn)?;
+            for (run, account, version, wrapped) in &rows {
+                let owner = sluice_vault::owner::result_key(account, run);
+                let (new_version, rewrapped) = keyring
+                    .rewrap(u32::try_from(*version).unwrap_or_default(), wrapped, &owner)
+                    .map_err(|source| RewrapError::Vault {
+                        table: "result_keys",
+                        row: run.to_string(),
+                        source,
+                    })?;
+                diesel::update(result_keys::table.find(run))
+                    .set((
+                        result_keys::kek_version.eq(i32::try_from(new_version).unwrap_or(i32::MAX)),
+                        result_keys::wrapped_key.eq(rewrapped),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(rows.len() as u64)
+        })?;
+        if done == 0 {
+            break;
+        }
+        report.result_keys += done;
+        progress("result_keys", report.result_keys);
+    }
     Ok(report)
 }
 
@@ -303,5 +342,9 @@ pub fn usage(conn: &mut PgConnection, version: u32) -> QueryResult<i64> {
         .filter(upload_keys::kek_version.eq(as_i32))
         .count()
         .get_result(conn)?;
-    Ok(subject + access + refresh + states + connections + uploads)
+    let results: i64 = result_keys::table
+        .filter(result_keys::kek_version.eq(as_i32))
+        .count()
+        .get_result(conn)?;
+    Ok(subject + access + refresh + states + connections + uploads + results)
 }

@@ -4,6 +4,7 @@
 mod dead_letters;
 pub mod keys;
 mod probes;
+pub mod results;
 pub mod retention;
 mod rotation;
 mod runs;
@@ -29,6 +30,8 @@ pub struct WorkerConfig {
     pub sweep: bool,
     /// Rows per batch of an import run.
     pub batch_rows: usize,
+    /// How long a run's result files are kept.
+    pub result_ttl: chrono::Duration,
     /// The keyring: the key-rotation job runs when set.
     pub keyring: Option<Arc<sluice_vault::SharedKeyring>>,
 }
@@ -61,6 +64,7 @@ pub fn spawn(
                         store: store.clone(),
                         worker: config.name.clone(),
                         batch_rows: config.batch_rows,
+                        result_ttl: config.result_ttl,
                     })),
                     _ => None,
                 },

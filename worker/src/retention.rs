@@ -1,6 +1,8 @@
-//! The retention sweep for uploads: every upload past its expiry has its
-//! data key destroyed (with an `upload.removed` event, reason `expired`) and
-//! then its file deleted. Files left on disk without a live upload (an
+//! The retention sweep: every upload past its expiry has its data key
+//! destroyed (with an `upload.removed` event, reason `expired`) and then its
+//! file deleted; every run whose result files are past `SLUICE_RESULT_TTL`
+//! has its result key destroyed (`run.results_removed`) and the files
+//! deleted. Files left on disk without a live upload (an
 //! upload that failed part-way, or a crash between the event and the file's
 //! deletion) are deleted too. The API refuses an expired upload even before
 //! the sweep reaches it.
@@ -31,6 +33,8 @@ pub struct SweepReport {
     pub expired: u64,
     /// Left-over files deleted.
     pub leftovers: u64,
+    /// Runs whose result files were destroyed.
+    pub results: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +80,47 @@ pub async fn sweep_uploads(
                 .await?;
             store.remove(UPLOADS, &upload.to_string())?;
             report.expired += 1;
+        }
+    }
+
+    loop {
+        let pool = platform.pool.clone();
+        let now = platform.clock.now();
+        let due = tokio::task::spawn_blocking(move || -> Result<Vec<(Uuid, Uuid)>, SweepError> {
+            let mut conn = pool
+                .get()
+                .map_err(|e| SweepError::Database(e.to_string()))?;
+            sluice_schema::repo::jobs::expired_results(&mut conn, now, BATCH)
+                .map_err(|e| SweepError::Database(e.to_string()))
+        })
+        .await
+        .map_err(|e| SweepError::Database(e.to_string()))??;
+        if due.is_empty() {
+            break;
+        }
+        for (run, account) in due {
+            let event = sluice_events::NewEvent::new(
+                sluice_events::DomainEvent::RunResultsRemoved(
+                    sluice_events::event::RunResultsRemoved {},
+                ),
+                Metadata::actor(format!("worker:{worker}")),
+            )
+            .for_account(sluice_schema::ids::AccountId(account));
+            let request = sluice_events::AppendRequest::new(
+                "run",
+                run,
+                sluice_events::ExpectedVersion::Any,
+                vec![event],
+            )
+            .with_secret(sluice_events::SecretWrite::DestroyResultKey { run_id: run });
+            platform.appender.append(request).await?;
+            for name in [crate::results::SUCCESS, crate::results::ERRORS] {
+                store.remove(
+                    crate::results::KIND,
+                    &sluice_vault::owner::result_file_id(run, name, None),
+                )?;
+            }
+            report.results += 1;
         }
     }
 

@@ -99,6 +99,7 @@ impl Handler for RotationHandler {
                 ("oauth_states".to_owned(), report.oauth_states),
                 ("connection_secrets".to_owned(), report.connection_secrets),
                 ("upload_keys".to_owned(), report.upload_keys),
+                ("result_keys".to_owned(), report.result_keys),
             ]);
             tracing::info!(
                 primary = report.primary,

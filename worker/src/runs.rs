@@ -14,6 +14,7 @@
 //! fit the mapping; rows that do not fit fail one by one and the run goes
 //! on.
 
+use crate::results::{Outcome, Results};
 use crate::retry_on;
 use futures_util::future::BoxFuture;
 use sluice_connectors::detect::{self, HEAD};
@@ -44,6 +45,16 @@ pub struct RunHandler {
     pub worker: String,
     /// Rows per batch (and per target transaction).
     pub batch_rows: usize,
+    /// How long result files are kept.
+    pub result_ttl: chrono::Duration,
+}
+
+/// What a run has written so far, for its result files.
+#[derive(Default)]
+struct Written {
+    results: Option<Arc<Results>>,
+    /// The last batch committed.
+    batches: i64,
 }
 
 /// Why a run stopped early.
@@ -56,13 +67,17 @@ enum Stop {
 
 impl From<TargetError> for Stop {
     fn from(e: TargetError) -> Self {
-        Stop::Fail(match e {
+        match e {
             TargetError::Connect(reason) => {
-                format!("the target database cannot be reached: {reason}")
+                Stop::Fail(format!("the target database cannot be reached: {reason}"))
             }
-            TargetError::Invalid(reason) => reason,
-            TargetError::Database(reason) => format!("the target database failed: {reason}"),
-        })
+            TargetError::Invalid(reason) => Stop::Fail(reason),
+            TargetError::Database(reason) => {
+                Stop::Fail(format!("the target database failed: {reason}"))
+            }
+            // Writing the result files failed here; the batch was not committed.
+            TargetError::Aborted(reason) => Stop::Retry(reason),
+        }
     }
 }
 
@@ -82,8 +97,23 @@ struct Batch {
     /// 1 for the first.
     index: i64,
     read: i64,
+    /// The source row number of the batch's first row.
+    first: u64,
+    /// The rows as read (empty where a row could not be read), for the
+    /// result files.
+    raw: Vec<Vec<String>>,
     inserts: Vec<Insert>,
     refused: Vec<(u64, String)>,
+}
+
+impl Batch {
+    fn raw(&self, number: u64) -> Vec<String> {
+        usize::try_from(number.saturating_sub(self.first))
+            .ok()
+            .and_then(|i| self.raw.get(i))
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 impl RunHandler {
@@ -94,7 +124,24 @@ impl RunHandler {
         Box::pin(async move {
             let cause = incoming.event;
             let run = RunId(cause.stream_id);
-            let outcome = self.execute(&cause, run).await;
+            let mut written = Written::default();
+            let outcome = self.execute(&cause, run, &mut written).await;
+            if let Err(Stop::Retry(reason)) = &outcome {
+                return Err(HandlerError::Retry(reason.clone()));
+            }
+            // Whatever was committed gets its result files, even when the
+            // run stopped part-way.
+            let results_expire_at = match written.results {
+                Some(results) => {
+                    let batches = written.batches;
+                    tokio::task::spawn_blocking(move || results.assemble(batches))
+                        .await
+                        .map_err(|e| HandlerError::Retry(e.to_string()))?
+                        .map_err(|e| HandlerError::Retry(format!("result files: {e}")))?;
+                    Some(self.platform.clock.now() + self.result_ttl)
+                }
+                None => None,
+            };
             let totals_and_status = match outcome {
                 Ok(totals) => {
                     let status = if totals.failed == 0 {
@@ -118,6 +165,7 @@ impl RunHandler {
                     rows_ok: totals.ok,
                     rows_failed: totals.failed,
                     message,
+                    results_expire_at,
                 }),
                 Metadata::caused_by(&cause, format!("worker:{}", self.worker)),
             );
@@ -148,7 +196,12 @@ impl RunHandler {
         .map_err(retry)?
     }
 
-    async fn execute(&self, cause: &RecordedEvent, run: RunId) -> Result<Totals, Stop> {
+    async fn execute(
+        &self,
+        cause: &RecordedEvent,
+        run: RunId,
+        written: &mut Written,
+    ) -> Result<Totals, Stop> {
         let DomainEvent::RunRequested(requested) = &cause.event else {
             return Err(Stop::Fail("not a run command".into()));
         };
@@ -176,6 +229,7 @@ impl RunHandler {
         let mut client = pg::connect(&params).await?;
         let table = pg::describe(&client, &object).await?;
         let mut checkpoint = pg::last_checkpoint(&client, &table, run.0).await?;
+        let key = self.result_key(account, run).await?;
 
         let started = NewEvent::new(
             DomainEvent::RunStarted(RunStarted {
@@ -204,17 +258,26 @@ impl RunHandler {
         let (batches, mut inbox) = tokio::sync::mpsc::channel::<Result<Batch, String>>(2);
         let batch_rows = self.batch_rows.max(1);
         let columns = table.columns.clone();
-        let (header_tx, header_rx) = tokio::sync::oneshot::channel::<Result<Vec<String>, String>>();
+        let (header_tx, header_rx) = tokio::sync::oneshot::channel::<Result<Header, String>>();
         let reading = tokio::task::spawn_blocking(move || {
             read_batches(reader, mapping, columns, batch_rows, header_tx, batches)
         });
-        let targets = match header_rx.await {
-            Ok(Ok(targets)) => targets,
+        let (targets, source_header) = match header_rx.await {
+            Ok(Ok(header)) => header,
             Ok(Err(reason)) => return Err(Stop::Fail(reason)),
             Err(_) => return Err(Stop::Fail("the upload could not be read".into())),
         };
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
         pg::check_fields(&table, &targets)?;
+        let results = Arc::new(Results {
+            store: self.store.clone(),
+            key,
+            account,
+            run,
+            header: source_header,
+        });
+        written.results = Some(results.clone());
+        written.batches = checkpoint.batch;
 
         let mut totals = Totals {
             read: 0,
@@ -222,24 +285,51 @@ impl RunHandler {
             failed: checkpoint.rows_failed,
         };
         while let Some(batch) = inbox.recv().await {
-            let batch = batch.map_err(Stop::Fail)?;
+            let mut batch = batch.map_err(Stop::Fail)?;
             totals.read += batch.read;
             if batch.index <= checkpoint.batch {
                 continue;
             }
             let refused = batch.refused.len() as i64;
-            let written = pg::insert_batch(
+            let inserts = std::mem::take(&mut batch.inserts);
+            let outcome = pg::insert_batch(
                 &mut client,
                 &table,
                 &targets,
-                batch.inserts,
+                inserts,
                 refused,
                 run.0,
                 checkpoint,
+                |done| {
+                    let success: Vec<Outcome> = done
+                        .ok
+                        .iter()
+                        .map(|(number, key)| Outcome {
+                            number: *number,
+                            note: key.clone(),
+                            fields: batch.raw(*number),
+                        })
+                        .collect();
+                    let mut errors: Vec<Outcome> = batch
+                        .refused
+                        .iter()
+                        .chain(done.failed.iter())
+                        .map(|(number, reason)| Outcome {
+                            number: *number,
+                            note: reason.clone(),
+                            fields: batch.raw(*number),
+                        })
+                        .collect();
+                    errors.sort_by_key(|o| o.number);
+                    results
+                        .write_part(batch.index, &success, &errors)
+                        .map_err(|e| format!("result files: {e}"))
+                },
             )
             .await?;
-            let ok = written.ok.len() as i64;
-            let failed = written.failed.len() as i64 + refused;
+            written.batches = batch.index;
+            let ok = outcome.ok.len() as i64;
+            let failed = outcome.failed.len() as i64 + refused;
             checkpoint = Checkpoint {
                 batch: batch.index,
                 rows_ok: checkpoint.rows_ok + ok,
@@ -314,6 +404,29 @@ impl RunHandler {
         Ok(BufReader::with_capacity(256 * 1024, reader))
     }
 
+    /// The run's result-file key: made on its first start, the same on resume.
+    async fn result_key(&self, account: AccountId, run: RunId) -> Result<Arc<FileKey>, Stop> {
+        let fresh = FileKey::generate();
+        let key_owner = owner::result_key(account, run);
+        let (version, wrapped) = fresh.wrap(&self.keyring.get(), &key_owner);
+        let version = i32::try_from(version).unwrap_or(i32::MAX);
+        let (version, wrapped) = self
+            .db(move |c| jobs::keep_result_key(c, account, run, version, &wrapped))
+            .await?;
+        let key = self
+            .keyring
+            .with(|k| {
+                FileKey::unwrap(
+                    k,
+                    &key_owner,
+                    u32::try_from(version).unwrap_or_default(),
+                    &wrapped,
+                )
+            })
+            .map_err(|e| Stop::Retry(format!("result key: {e}")))?;
+        Ok(Arc::new(key))
+    }
+
     async fn connection(&self, account: AccountId, id: ConnectionId) -> Result<PgParams, Stop> {
         let row = self
             .db(move |c| connections::find(c, account, id))
@@ -338,6 +451,9 @@ impl RunHandler {
     }
 }
 
+/// The mapping's target fields and the source's columns.
+type Header = (Vec<String>, Vec<String>);
+
 fn json_uuid(value: &serde_json::Value) -> Option<Uuid> {
     value.as_str().and_then(|s| Uuid::parse_str(s).ok())
 }
@@ -350,7 +466,7 @@ fn read_batches<R: Read + Seek>(
     mapping: Vec<FieldMapping>,
     columns: Vec<pg::Column>,
     batch_rows: usize,
-    header: tokio::sync::oneshot::Sender<Result<Vec<String>, String>>,
+    header: tokio::sync::oneshot::Sender<Result<Header, String>>,
     batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
 ) {
     let mut head = Vec::with_capacity(64 * 1024);
@@ -396,17 +512,23 @@ fn read_batches<R: Read + Seek>(
         .iter()
         .map(|t| columns.iter().find(|c| &c.name == t).cloned())
         .collect();
-    if header.send(Ok(targets)).is_err() {
+    if header
+        .send(Ok((targets, source.header().to_vec())))
+        .is_err()
+    {
         return;
     }
     let mut batch = Batch {
         index: 1,
         read: 0,
+        first: 1,
+        raw: Vec::with_capacity(batch_rows),
         inserts: Vec::with_capacity(batch_rows),
         refused: Vec::new(),
     };
     for row in source {
         batch.read += 1;
+        batch.raw.push(row.fields.clone().unwrap_or_default());
         let checked = row
             .fields
             .and_then(|fields| plan.apply(&fields))
@@ -429,6 +551,8 @@ fn read_batches<R: Read + Seek>(
             let next = Batch {
                 index: batch.index + 1,
                 read: 0,
+                first: row.number + 1,
+                raw: Vec::with_capacity(batch_rows),
                 inserts: Vec::with_capacity(batch_rows),
                 refused: Vec::new(),
             };

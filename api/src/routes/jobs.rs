@@ -90,6 +90,7 @@ pub(crate) fn run_json(row: &RunRow) -> Value {
         "requested_at": row.requested_at,
         "started_at": row.started_at,
         "finished_at": row.finished_at,
+        "results_expire_at": row.results_expire_at,
     })
 }
 
@@ -100,7 +101,7 @@ fn target_error(e: TargetError) -> ApiError {
             format!("the target database cannot be reached: {reason}"),
         ),
         TargetError::Invalid(reason) => invalid("target", reason),
-        TargetError::Database(reason) => invalid(
+        TargetError::Database(reason) | TargetError::Aborted(reason) => invalid(
             "target",
             format!("the target database refused to describe the table: {reason}"),
         ),
@@ -311,4 +312,109 @@ pub async fn show_run(
     .await??
     .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(run_json(&row)))
+}
+
+pub async fn success_file(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    result_file(&state, &user, RunId(path.into_inner()), "success").await
+}
+
+pub async fn errors_file(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    result_file(&state, &user, RunId(path.into_inner()), "errors").await
+}
+
+/// Streams a run's result file, decrypting as it goes: 409 while the run
+/// works, 410 once the file has expired (even before the sweep).
+async fn result_file(
+    state: &AppState,
+    user: &AuthUser,
+    run: RunId,
+    name: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    let (row, key) = web::block(move || -> Result<_, ApiError> {
+        let mut conn = pool.get()?;
+        let row = repo::run(&mut conn, account, run)?;
+        let key = repo::result_key(&mut conn, account, run)?;
+        Ok((row, key))
+    })
+    .await??;
+    let row = row.ok_or(ApiError::NotFound)?;
+    if row.finished_at.is_none() {
+        return Err(ApiError::Conflict(
+            "the run has not finished; its result files come at the end".into(),
+        ));
+    }
+    let expires = row.results_expire_at.ok_or(ApiError::NotFound)?;
+    if row.results_removed_at.is_some() || expires <= state.platform.clock.now() {
+        return Err(ApiError::Gone(format!(
+            "the result files of this run expired at {} and are deleted",
+            expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
+    let (version, wrapped) =
+        key.ok_or_else(|| ApiError::Gone("the result files are deleted".into()))?;
+    let key_owner = sluice_vault::owner::result_key(account, run);
+    let key = state
+        .keyring
+        .with(|k| {
+            sluice_vault::FileKey::unwrap(
+                k,
+                &key_owner,
+                u32::try_from(version).unwrap_or_default(),
+                &wrapped,
+            )
+        })
+        .map_err(|e| ApiError::Internal(format!("result key: {e}")))?;
+    let file = state
+        .store
+        .open_file(
+            "results",
+            &sluice_vault::owner::result_file_id(run, name, None),
+        )
+        .map_err(|e| ApiError::Internal(format!("result file: {e}")))?;
+    let file_owner = sluice_vault::owner::result_file(account, run, name, None);
+    let mut reader = key
+        .reader(&file_owner, file)
+        .map_err(|e| ApiError::Internal(format!("result file: {e}")))?;
+    // A blocking thread reads and decrypts; the response streams what it sends.
+    let (chunks, inbox) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        loop {
+            let mut buffer = vec![0u8; 64 * 1024];
+            match reader.read(&mut buffer) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buffer.truncate(n);
+                    if chunks.blocking_send(Ok(web::Bytes::from(buffer))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = chunks.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(inbox, |mut inbox| async move {
+        inbox.recv().await.map(|chunk| (chunk, inbox))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}.csv\""),
+        ))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .streaming(body))
 }

@@ -63,3 +63,59 @@ pub fn run_any(conn: &mut PgConnection, id: RunId) -> QueryResult<Option<RunRow>
         .first(conn)
         .optional()
 }
+
+/// A run's result key: `(kek version, wrapped key)`.
+pub fn result_key(
+    conn: &mut PgConnection,
+    account: AccountId,
+    run: RunId,
+) -> QueryResult<Option<(i32, Vec<u8>)>> {
+    use crate::schema::result_keys;
+    result_keys::table
+        .filter(result_keys::account_id.eq(account.0))
+        .filter(result_keys::run_id.eq(run.0))
+        .select((result_keys::kek_version, result_keys::wrapped_key))
+        .first(conn)
+        .optional()
+}
+
+/// Keeps a run's result key unless it has one already (a resumed run keeps
+/// its first key): the key the run uses.
+pub fn keep_result_key(
+    conn: &mut PgConnection,
+    account: AccountId,
+    run: RunId,
+    kek_version: i32,
+    wrapped: &[u8],
+) -> QueryResult<(i32, Vec<u8>)> {
+    use crate::schema::result_keys;
+    diesel::insert_into(result_keys::table)
+        .values((
+            result_keys::run_id.eq(run.0),
+            result_keys::account_id.eq(account.0),
+            result_keys::kek_version.eq(kek_version),
+            result_keys::wrapped_key.eq(wrapped),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    result_keys::table
+        .find(run.0)
+        .select((result_keys::kek_version, result_keys::wrapped_key))
+        .first(conn)
+}
+
+/// Runs whose result files are past their expiry and not yet deleted, with
+/// their accounts, oldest first.
+pub fn expired_results(
+    conn: &mut PgConnection,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: i64,
+) -> QueryResult<Vec<(uuid::Uuid, uuid::Uuid)>> {
+    runs::table
+        .filter(runs::results_removed_at.is_null())
+        .filter(runs::results_expire_at.le(now))
+        .order(runs::results_expire_at.asc())
+        .select((runs::run_id, runs::account_id))
+        .limit(limit)
+        .load(conn)
+}

@@ -1,0 +1,163 @@
+//! A run's result files: `success.csv` (each row written, with the new
+//! row's key) and `errors.csv` (each row refused, with the reason), both
+//! with the source's columns, encrypted under the run's own data key.
+//!
+//! Each batch writes its piece of both files before the batch commits in
+//! the target, so a resumed run has the pieces of every committed batch
+//! (and rewrites those of the batch it redoes). At the end the pieces are
+//! joined into the two files. Cells that a spreadsheet would run as a
+//! formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) are
+//! prefixed with `'`.
+
+use sluice_schema::ids::{AccountId, RunId};
+use sluice_vault::{owner, FileKey, FileStore};
+use std::io::BufWriter;
+use std::sync::Arc;
+
+/// The store's directory for result files.
+pub const KIND: &str = "results";
+
+pub const SUCCESS: &str = "success";
+pub const ERRORS: &str = "errors";
+
+pub struct Results {
+    pub store: FileStore,
+    pub key: Arc<FileKey>,
+    pub account: AccountId,
+    pub run: RunId,
+    /// The source's columns.
+    pub header: Vec<String>,
+}
+
+/// A row of a result file: its number in the source, what happened, and
+/// the row as read (empty if it could not be read).
+pub struct Outcome {
+    pub number: u64,
+    /// The new row's key (success) or the reason (errors).
+    pub note: String,
+    pub fields: Vec<String>,
+}
+
+fn file_id(run: RunId, name: &str, part: Option<i64>) -> String {
+    owner::result_file_id(run, name, part)
+}
+
+/// A cell as a spreadsheet will show it, never as a formula.
+pub fn safe_cell(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}").into(),
+        _ => value.into(),
+    }
+}
+
+impl Results {
+    fn columns(&self, name: &'static str) -> Vec<String> {
+        let lead: &[&str] = if name == SUCCESS {
+            &["ROW", "ID", "STATUS"]
+        } else {
+            &["ROW", "ERROR"]
+        };
+        lead.iter()
+            .map(|s| (*s).to_owned())
+            .chain(self.header.iter().cloned())
+            .collect()
+    }
+
+    fn write_rows(
+        &self,
+        name: &'static str,
+        part: Option<i64>,
+        header: bool,
+        rows: &[Outcome],
+        then: impl FnOnce(
+            &mut sluice_vault::EncryptWriter<BufWriter<std::fs::File>>,
+        ) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let id = file_id(self.run, name, part);
+        self.store.remove(KIND, &id)?;
+        let (staged, file) = self.store.stage(KIND, &id)?;
+        let file_owner = owner::result_file(self.account, self.run, name, part);
+        let mut encrypted = self
+            .key
+            .writer(&file_owner, BufWriter::with_capacity(256 * 1024, file))
+            .map_err(std::io::Error::other)?;
+        {
+            let mut csv = csv::WriterBuilder::new()
+                .flexible(true)
+                .from_writer(&mut encrypted);
+            if header {
+                csv.write_record(self.columns(name))?;
+            }
+            for row in rows {
+                let number = row.number.to_string();
+                let mut record: Vec<std::borrow::Cow<'_, str>> = vec![number.as_str().into()];
+                record.push(safe_cell(&row.note));
+                if name == SUCCESS {
+                    record.push("created".into());
+                }
+                record.extend(row.fields.iter().map(|f| safe_cell(f)));
+                csv.write_record(record.iter().map(|c| c.as_ref()))?;
+            }
+            csv.flush()?;
+        }
+        then(&mut encrypted)?;
+        let (buffered, _) = encrypted.finish().map_err(std::io::Error::other)?;
+        let file = buffered.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        self.store.commit(staged, KIND, &id)?;
+        Ok(())
+    }
+
+    /// Writes a batch's pieces of both files.
+    pub fn write_part(
+        &self,
+        batch: i64,
+        success: &[Outcome],
+        errors: &[Outcome],
+    ) -> std::io::Result<()> {
+        self.write_rows(SUCCESS, Some(batch), false, success, |_| Ok(()))?;
+        self.write_rows(ERRORS, Some(batch), false, errors, |_| Ok(()))
+    }
+
+    /// Joins the pieces of batches `1..=batches` into the two files, then
+    /// deletes the pieces.
+    pub fn assemble(&self, batches: i64) -> std::io::Result<()> {
+        for name in [SUCCESS, ERRORS] {
+            self.write_rows(name, None, true, &[], |out| {
+                for batch in 1..=batches {
+                    let id = file_id(self.run, name, Some(batch));
+                    let piece = match self.store.open_file(KIND, &id) {
+                        Ok(file) => file,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e),
+                    };
+                    let piece_owner = owner::result_file(self.account, self.run, name, Some(batch));
+                    self.key
+                        .decrypt(&piece_owner, std::io::BufReader::new(piece), &mut *out)
+                        .map_err(std::io::Error::other)?;
+                }
+                Ok(())
+            })?;
+            for batch in 1..=batches {
+                self.store
+                    .remove(KIND, &file_id(self.run, name, Some(batch)))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_defused() {
+        assert_eq!(safe_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(safe_cell("+1"), "'+1");
+        assert_eq!(safe_cell("-2"), "'-2");
+        assert_eq!(safe_cell("@SUM"), "'@SUM");
+        assert_eq!(safe_cell("plain"), "plain");
+        assert_eq!(safe_cell(""), "");
+    }
+}
