@@ -227,6 +227,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/jobs", web::get().to(jobs::list))
                 .route("/jobs/{id}", web::get().to(jobs::show))
                 .route("/jobs/{id}", web::delete().to(jobs::delete))
+                .route("/jobs/{id}/preview", web::post().to(jobs::preview))
                 .route("/jobs/{id}/runs", web::post().to(jobs::start_run))
                 .route("/jobs/{id}/runs", web::get().to(jobs::runs))
                 .route("/runs/{id}", web::get().to(jobs::show_run))

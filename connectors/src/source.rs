@@ -77,6 +77,32 @@ impl<R: Read> CsvSource<R> {
         })
     }
 
+    /// Opens `input`, detecting its encoding and delimiter from its first
+    /// bytes as an upload's are.
+    pub fn detect(mut input: R) -> Result<Self, SourceError>
+    where
+        R: std::io::Seek,
+    {
+        use crate::detect::{csv_shape, HEAD};
+        use std::io::SeekFrom;
+        let unreadable =
+            |e: std::io::Error| SourceError::Unreadable(format!("the file cannot be read: {e}"));
+        let mut head = Vec::with_capacity(64 * 1024);
+        let n = input
+            .by_ref()
+            .take(HEAD as u64)
+            .read_to_end(&mut head)
+            .map_err(unreadable)?;
+        let shape =
+            csv_shape(&head, n < HEAD).map_err(|e| SourceError::Unreadable(e.to_string()))?;
+        let dialect = shape
+            .csv
+            .ok_or_else(|| SourceError::Unreadable("the file is not a CSV file".into()))?;
+        drop(head);
+        input.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+        Self::open(input, &dialect)
+    }
+
     pub fn header(&self) -> &[String] {
         &self.header
     }

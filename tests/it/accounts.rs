@@ -408,6 +408,28 @@ async fn another_accounts_resources_answer_404() {
             .await
             .unwrap();
     let upload_id = alices_upload["id"].as_str().unwrap();
+    let target = crate::imports::target_db();
+    let target_connection = crate::imports::connect_target(&app, &alice, &target).await;
+    let contacts =
+        crate::uploads::upload_raw(&app, &alice, "c.csv", crate::imports::contacts_csv(3))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap();
+    let alices_job: Value = crate::imports::create_job(
+        &app,
+        &alice,
+        contacts["id"].as_str().unwrap(),
+        &target_connection,
+        crate::imports::contacts_mapping(),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let job_id = alices_job["id"].as_str().unwrap();
+    let alices_run = crate::imports::run_to_end(&app, &alice, job_id).await;
+    let run_id = alices_run["id"].as_str().unwrap();
 
     // Every endpoint that takes a resource id, called by Bob on Alice's resource.
     let by_id = [
@@ -435,6 +457,14 @@ async fn another_accounts_resources_answer_404() {
         ),
         (Method::GET, format!("/v1/uploads/{upload_id}"), None),
         (Method::DELETE, format!("/v1/uploads/{upload_id}"), None),
+        (Method::GET, format!("/v1/jobs/{job_id}"), None),
+        (Method::POST, format!("/v1/jobs/{job_id}/preview"), None),
+        (Method::POST, format!("/v1/jobs/{job_id}/runs"), None),
+        (Method::GET, format!("/v1/jobs/{job_id}/runs"), None),
+        (Method::GET, format!("/v1/runs/{run_id}"), None),
+        (Method::GET, format!("/v1/runs/{run_id}/success.csv"), None),
+        (Method::GET, format!("/v1/runs/{run_id}/errors.csv"), None),
+        (Method::DELETE, format!("/v1/jobs/{job_id}"), None),
     ];
     for (method, path, body) in by_id {
         let res = send(&app, method.clone(), &path, &bob, body).await;
@@ -453,6 +483,12 @@ async fn another_accounts_resources_answer_404() {
         .await
         .unwrap();
     assert_eq!(listed["api_tokens"], json!([]));
+    let jobs: Value = call(&app, Method::GET, "/v1/jobs", &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jobs["jobs"], json!([]));
     let users: Value = call(&app, Method::GET, "/v1/users", &bob)
         .await
         .json()

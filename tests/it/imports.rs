@@ -569,3 +569,56 @@ async fn a_worker_killed_mid_run_is_replaced_and_no_row_is_written_twice() {
         "{started:?}"
     );
 }
+
+#[tokio::test]
+async fn a_preview_shows_the_first_rows_mapped_with_their_errors_and_writes_nothing() {
+    let app = spawn_app().await;
+    let target = target_db();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let csv = "Email;First Name;Amount;Joined\n\
+               \x20Ada@Example.com;Ada;1.234,5;24.12.2025\n\
+               b@example.com;Bob;lots;01.01.2025\n\
+               c@example.com;Cy\n\
+               d@example.com;Di;4;01.01.2025\n";
+    let upload = upload(&app, &owner, csv.as_bytes().to_vec()).await;
+    let job: Value = create_job(&app, &owner, &upload, &connection, contacts_mapping())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/v1/jobs/{}/preview?rows=3", job["id"].as_str().unwrap());
+    let res = call(&app, Method::POST, &path, &owner).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let preview: Value = res.json().await.unwrap();
+    assert_eq!(
+        preview["fields"],
+        json!(["email", "first_name", "amount", "joined", "source"])
+    );
+    let rows = preview["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["row"], 1);
+    assert_eq!(
+        rows[0]["values"],
+        json!({"email": "ada@example.com", "first_name": "Ada", "amount": "1234.5", "joined": "2025-12-24", "source": "import"})
+    );
+    assert_eq!(rows[0]["errors"], json!([]));
+    assert!(
+        rows[1]["errors"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("amount:"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2]["errors"][0].as_str().unwrap().contains("fields"),
+        "{}",
+        rows[2]
+    );
+    let count: i64 = diesel::sql_query("SELECT count(*) AS n FROM contacts")
+        .get_result::<CountRow>(&mut target.connect())
+        .unwrap()
+        .n;
+    assert_eq!(count, 0, "a preview writes nothing");
+}

@@ -17,7 +17,6 @@
 use crate::results::{Outcome, Results};
 use crate::retry_on;
 use futures_util::future::BoxFuture;
-use sluice_connectors::detect::{self, HEAD};
 use sluice_connectors::mapping::{FieldMapping, Plan};
 use sluice_connectors::postgres::{self as pg, Checkpoint, Insert, PgParams, TargetError};
 use sluice_connectors::source::CsvSource;
@@ -29,7 +28,7 @@ use sluice_events::{
 use sluice_schema::ids::{AccountId, ConnectionId, JobId, RunId, UploadId};
 use sluice_schema::repo::{connections, jobs, uploads};
 use sluice_vault::{owner, FileKey, FileStore, Sealed, SharedKeyring};
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read, Seek};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -462,38 +461,14 @@ fn json_uuid(value: &serde_json::Value) -> Option<Uuid> {
 /// the mapping against its header (sent first), then sends batches of
 /// mapped and checked rows until the end or until the receiver goes.
 fn read_batches<R: Read + Seek>(
-    mut input: R,
+    input: R,
     mapping: Vec<FieldMapping>,
     columns: Vec<pg::Column>,
     batch_rows: usize,
     header: tokio::sync::oneshot::Sender<Result<Header, String>>,
     batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
 ) {
-    let mut head = Vec::with_capacity(64 * 1024);
-    let complete = match input.by_ref().take(HEAD as u64).read_to_end(&mut head) {
-        Ok(n) => n < HEAD,
-        Err(e) => {
-            let _ = header.send(Err(format!("the upload cannot be read: {e}")));
-            return;
-        }
-    };
-    let dialect = match detect::csv_shape(&head, complete).map(|shape| shape.csv) {
-        Ok(Some(dialect)) => dialect,
-        Ok(None) => {
-            let _ = header.send(Err("the upload is not a CSV file".into()));
-            return;
-        }
-        Err(e) => {
-            let _ = header.send(Err(e.to_string()));
-            return;
-        }
-    };
-    drop(head);
-    if let Err(e) = input.seek(SeekFrom::Start(0)) {
-        let _ = header.send(Err(format!("the upload cannot be read: {e}")));
-        return;
-    }
-    let source = match CsvSource::open(input, &dialect) {
+    let source = match CsvSource::detect(input) {
         Ok(source) => source,
         Err(e) => {
             let _ = header.send(Err(e.to_string()));

@@ -418,3 +418,99 @@ async fn result_file(
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .streaming(body))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewQuery {
+    /// Rows to preview (default 20, at most 200).
+    rows: Option<usize>,
+}
+
+/// `POST /v1/jobs/{id}/preview`: the first rows of the source mapped as a
+/// run would write them, each with what is wrong with it. Nothing is written.
+pub async fn preview(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    query: web::Query<PreviewQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let wanted = query.rows.unwrap_or(20).clamp(1, 200);
+    let job = find(&state, &user, path.into_inner()).await?;
+    let mapping: Vec<FieldMapping> = serde_json::from_value(job.mapping.clone())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let upload_id = job.source["upload_id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| ApiError::Internal("the job has no upload".into()))?;
+    let connection_id = job.target["connection_id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| ApiError::Internal("the job has no target".into()))?;
+    let object = job.target["object"].as_str().unwrap_or_default().to_owned();
+    let (upload, _) = match uploads::described(&state, &user, upload_id).await {
+        Err(ApiError::NotFound) => {
+            return Err(ApiError::Gone(
+                "the job's upload was deleted; upload the file again and define the job anew"
+                    .into(),
+            ))
+        }
+        other => other?,
+    };
+    let params = connections::postgres_params(&state, &user, connection_id).await?;
+    let client = pg::connect(&params).await.map_err(target_error)?;
+    let table = pg::describe(&client, &object).await.map_err(target_error)?;
+    drop(client);
+
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    let id = sluice_schema::ids::UploadId(upload.upload_id);
+    let key = web::block(move || -> Result<_, ApiError> {
+        Ok(sluice_schema::repo::uploads::key(
+            &mut *pool.get()?,
+            account,
+            id,
+        )?)
+    })
+    .await??
+    .ok_or_else(|| ApiError::Gone("the upload's file is deleted".into()))?;
+    let reader = uploads::open_file(&state, &upload, key)?;
+    let (targets, rows) = web::block(move || -> Result<(Vec<String>, Vec<Value>), ApiError> {
+        let source = sluice_connectors::source::CsvSource::detect(reader)
+            .map_err(|e| invalid("source", e.to_string()))?;
+        let plan = Plan::new(&mapping, source.header()).map_err(|e| invalid("mapping", e))?;
+        let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
+        let columns: Vec<Option<pg::Column>> =
+            targets.iter().map(|t| table.column(t).cloned()).collect();
+        let rows = source
+            .take(wanted)
+            .map(|row| {
+                let (values, errors) = match row.fields.and_then(|f| plan.apply(&f)) {
+                    Err(e) => (Vec::new(), vec![e]),
+                    Ok(values) => {
+                        let errors: Vec<String> = values
+                            .iter()
+                            .zip(&columns)
+                            .filter_map(|(value, column)| {
+                                column
+                                    .as_ref()
+                                    .and_then(|c| pg::check_value(c, value.as_deref()).err())
+                            })
+                            .collect();
+                        (values, errors)
+                    }
+                };
+                let mapped: serde_json::Map<String, Value> = targets
+                    .iter()
+                    .zip(values.iter())
+                    .map(|(t, v)| (t.clone(), json!(v)))
+                    .collect();
+                json!({ "row": row.number, "values": mapped, "errors": errors })
+            })
+            .collect();
+        Ok((targets, rows))
+    })
+    .await??;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "fields": targets, "rows": rows })))
+}

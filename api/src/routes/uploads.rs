@@ -426,6 +426,37 @@ pub(crate) async fn described(
     Ok((row, details.shape.columns))
 }
 
+/// Opens a live upload's file, decrypting as it is read (blocking I/O: call
+/// it on the blocking pool).
+pub(crate) fn open_file(
+    state: &AppState,
+    row: &UploadRow,
+    key: (i32, Vec<u8>),
+) -> Result<BufReader<sluice_vault::DecryptReader<std::fs::File>>, ApiError> {
+    let id = UploadId(row.upload_id);
+    let owner = file_owner(AccountId(row.account_id), id);
+    let (version, wrapped) = key;
+    let key = state
+        .keyring
+        .with(|k| {
+            FileKey::unwrap(
+                k,
+                &owner,
+                u32::try_from(version).unwrap_or_default(),
+                &wrapped,
+            )
+        })
+        .map_err(|e| ApiError::Internal(format!("upload key: {e}")))?;
+    let file = state
+        .store
+        .open_file(KIND, &id.to_string())
+        .map_err(|e| ApiError::Internal(format!("upload storage: {e}")))?;
+    let reader = key
+        .reader(&owner, file)
+        .map_err(|e| ApiError::Internal(format!("upload storage: {e}")))?;
+    Ok(BufReader::with_capacity(64 * 1024, reader))
+}
+
 pub async fn show(
     user: AuthUser,
     state: web::Data<AppState>,
