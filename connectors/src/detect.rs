@@ -352,7 +352,10 @@ fn header(range: &calamine::Range<Data>) -> Vec<String> {
 
 /// Checks a ZIP package: its declared sizes (against compression bombs)
 /// and that it is the format promised, not another zipped document.
-fn check_package<R: Read + Seek>(format: Format, file: &mut R) -> Result<(), DetectError> {
+pub(crate) fn check_package<R: Read + Seek>(
+    format: Format,
+    file: &mut R,
+) -> Result<(), DetectError> {
     let mut archive = zip::ZipArchive::new(&mut *file).map_err(|e| {
         DetectError::Invalid(format!("the file is not a readable ZIP package: {e}"))
     })?;

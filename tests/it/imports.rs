@@ -622,3 +622,77 @@ async fn a_preview_shows_the_first_rows_mapped_with_their_errors_and_writes_noth
         .n;
     assert_eq!(count, 0, "a preview writes nothing");
 }
+
+#[tokio::test]
+async fn workbooks_are_imported_from_the_chosen_sheet() {
+    let app = spawn_app().await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let mapping = json!([
+        {"source": "Email", "target": "email"},
+        {"source": "First Name", "target": "first_name"},
+        {"source": "Amount", "target": "amount"},
+    ]);
+    for name in ["contacts.xlsx", "contacts.xls", "contacts.ods"] {
+        let target = target_db();
+        let connection = connect_target(&app, &owner, &target).await;
+        let res = upload_raw(&app, &owner, name, crate::uploads::fixture(name)).await;
+        let upload = res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let job = |sheet: Option<&str>| {
+            let mut source = json!({"upload_id": upload});
+            if let Some(sheet) = sheet {
+                source["sheet"] = json!(sheet);
+            }
+            app.client
+                .post(app.url("/v1/jobs"))
+                .bearer_auth(&owner)
+                .json(&json!({
+                    "name": name,
+                    "source": source,
+                    "target": {"connection_id": connection, "object": "contacts"},
+                    "operation": "insert",
+                    "mapping": mapping,
+                }))
+                .send()
+        };
+        let res = job(Some("Notes")).await.unwrap();
+        assert_eq!(
+            res.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{name}: the Notes sheet has no Email"
+        );
+        let res = job(Some("Nope")).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{name}");
+        let body: Value = res.json().await.unwrap();
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no sheet"),
+            "{body}"
+        );
+        let res = job(Some("Contacts")).await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "{name}");
+        let created: Value = res.json().await.unwrap();
+        assert_eq!(created["source"]["sheet"], "Contacts");
+        let run = run_to_end(&app, &owner, created["id"].as_str().unwrap()).await;
+        assert_eq!(run["status"], "succeeded", "{name}: {run}");
+        assert_eq!(run["rows_ok"], 2, "{name}");
+        #[derive(QueryableByName)]
+        struct Amounts {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            amounts: String,
+        }
+        let amounts: Amounts = diesel::sql_query(
+            "SELECT string_agg(email || '=' || amount::text, ',' ORDER BY email) AS amounts FROM contacts",
+        )
+        .get_result(&mut target.connect())
+        .unwrap();
+        assert_eq!(
+            amounts.amounts, "ada@example.com=12.5,bob@example.com=7",
+            "{name}"
+        );
+    }
+}

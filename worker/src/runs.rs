@@ -17,9 +17,10 @@
 use crate::results::{Outcome, Results};
 use crate::retry_on;
 use futures_util::future::BoxFuture;
+use sluice_connectors::detect::Format;
 use sluice_connectors::mapping::{FieldMapping, Plan};
 use sluice_connectors::postgres::{self as pg, Checkpoint, Insert, PgParams, TargetError};
-use sluice_connectors::source::CsvSource;
+use sluice_connectors::source::{read_sheet, CsvSource, Row, RowSink};
 use sluice_events::consumer::{HandlerError, Incoming};
 use sluice_events::event::{RunFinished, RunProgressed, RunStarted};
 use sluice_events::{
@@ -96,21 +97,19 @@ struct Batch {
     /// 1 for the first.
     index: i64,
     read: i64,
-    /// The source row number of the batch's first row.
-    first: u64,
-    /// The rows as read (empty where a row could not be read), for the
-    /// result files.
-    raw: Vec<Vec<String>>,
+    /// The rows as read, by source row number (empty where a row could not
+    /// be read), for the result files.
+    raw: Vec<(u64, Vec<String>)>,
     inserts: Vec<Insert>,
     refused: Vec<(u64, String)>,
 }
 
 impl Batch {
     fn raw(&self, number: u64) -> Vec<String> {
-        usize::try_from(number.saturating_sub(self.first))
+        self.raw
+            .binary_search_by_key(&number, |(n, _)| *n)
             .ok()
-            .and_then(|i| self.raw.get(i))
-            .cloned()
+            .map(|i| self.raw[i].1.clone())
             .unwrap_or_default()
     }
 }
@@ -221,7 +220,8 @@ impl RunHandler {
         let connection_id = json_uuid(&job.target["connection_id"])
             .ok_or_else(|| Stop::Fail("the job has no target".into()))?;
 
-        let reader = self.open_upload(account, UploadId(upload_id)).await?;
+        let sheet = job.source["sheet"].as_str().map(str::to_owned);
+        let (reader, format) = self.open_upload(account, UploadId(upload_id)).await?;
         let params = self
             .connection(account, ConnectionId(connection_id))
             .await?;
@@ -259,7 +259,9 @@ impl RunHandler {
         let columns = table.columns.clone();
         let (header_tx, header_rx) = tokio::sync::oneshot::channel::<Result<Header, String>>();
         let reading = tokio::task::spawn_blocking(move || {
-            read_batches(reader, mapping, columns, batch_rows, header_tx, batches)
+            read_batches(
+                reader, format, sheet, mapping, columns, batch_rows, header_tx, batches,
+            )
         });
         let (targets, source_header) = match header_rx.await {
             Ok(Ok(header)) => header,
@@ -366,7 +368,13 @@ impl RunHandler {
         &self,
         account: AccountId,
         id: UploadId,
-    ) -> Result<BufReader<sluice_vault::DecryptReader<std::fs::File>>, Stop> {
+    ) -> Result<
+        (
+            BufReader<sluice_vault::DecryptReader<std::fs::File>>,
+            Format,
+        ),
+        Stop,
+    > {
         let upload = self
             .db(move |c| uploads::find_any(c, id))
             .await?
@@ -400,7 +408,9 @@ impl RunHandler {
         let reader = key
             .reader(&file_owner, file)
             .map_err(|e| Stop::Fail(format!("the upload's file cannot be read: {e}")))?;
-        Ok(BufReader::with_capacity(256 * 1024, reader))
+        let format = Format::from_name(&format!("x.{}", upload.format))
+            .ok_or_else(|| Stop::Fail("the upload's format is not one a run reads".into()))?;
+        Ok((BufReader::with_capacity(256 * 1024, reader), format))
     }
 
     /// The run's result-file key: made on its first start, the same on resume.
@@ -457,58 +467,113 @@ fn json_uuid(value: &serde_json::Value) -> Option<Uuid> {
     value.as_str().and_then(|s| Uuid::parse_str(s).ok())
 }
 
-/// Reads the upload (on a blocking thread): detects its dialect, resolves
-/// the mapping against its header (sent first), then sends batches of
-/// mapped and checked rows until the end or until the receiver goes.
+/// Reads the upload (on a blocking thread): a CSV in its detected dialect,
+/// or a workbook's sheet. The mapping is resolved against the header (sent
+/// first), then batches of mapped and checked rows are sent until the end
+/// or until the receiver goes.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the reading thread's whole context"
+)]
 fn read_batches<R: Read + Seek>(
     input: R,
+    format: Format,
+    sheet: Option<String>,
     mapping: Vec<FieldMapping>,
     columns: Vec<pg::Column>,
     batch_rows: usize,
     header: tokio::sync::oneshot::Sender<Result<Header, String>>,
     batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
 ) {
-    let source = match CsvSource::detect(input) {
-        Ok(source) => source,
-        Err(e) => {
-            let _ = header.send(Err(e.to_string()));
-            return;
-        }
+    let mut sink = BatchSink {
+        mapping,
+        columns,
+        batch_rows,
+        header: Some(header),
+        batches,
+        plan: None,
+        fields: Vec::new(),
+        batch: Batch::new(1, batch_rows),
     };
-    let plan = match Plan::new(&mapping, source.header()) {
-        Ok(plan) => plan,
-        Err(e) => {
-            let _ = header.send(Err(format!("the mapping does not fit the file: {e}")));
-            return;
-        }
+    let read = match format {
+        Format::Csv => CsvSource::detect(input).map(|source| source.feed(&mut sink)),
+        _ => read_sheet(input, format, sheet.as_deref(), &mut sink),
     };
-    let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
-    let fields: Vec<Option<pg::Column>> = targets
-        .iter()
-        .map(|t| columns.iter().find(|c| &c.name == t).cloned())
-        .collect();
-    if header
-        .send(Ok((targets, source.header().to_vec())))
-        .is_err()
-    {
+    if let Err(e) = read {
+        match sink.header.take() {
+            Some(header) => {
+                let _ = header.send(Err(e.to_string()));
+            }
+            None => {
+                let _ = sink.batches.blocking_send(Err(e.to_string()));
+            }
+        }
         return;
     }
-    let mut batch = Batch {
-        index: 1,
-        read: 0,
-        first: 1,
-        raw: Vec::with_capacity(batch_rows),
-        inserts: Vec::with_capacity(batch_rows),
-        refused: Vec::new(),
-    };
-    for row in source {
+    if sink.batch.read > 0 {
+        let _ = sink.batches.blocking_send(Ok(sink.batch));
+    }
+}
+
+impl Batch {
+    fn new(index: i64, batch_rows: usize) -> Self {
+        Self {
+            index,
+            read: 0,
+            raw: Vec::with_capacity(batch_rows),
+            inserts: Vec::with_capacity(batch_rows),
+            refused: Vec::new(),
+        }
+    }
+}
+
+/// Maps and checks rows as the source yields them, in batches.
+struct BatchSink {
+    mapping: Vec<FieldMapping>,
+    columns: Vec<pg::Column>,
+    batch_rows: usize,
+    header: Option<tokio::sync::oneshot::Sender<Result<Header, String>>>,
+    batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
+    plan: Option<Plan>,
+    fields: Vec<Option<pg::Column>>,
+    batch: Batch,
+}
+
+impl RowSink for BatchSink {
+    fn header(&mut self, source_header: Vec<String>) -> bool {
+        let Some(header) = self.header.take() else {
+            return false;
+        };
+        let plan = match Plan::new(&self.mapping, &source_header) {
+            Ok(plan) => plan,
+            Err(e) => {
+                let _ = header.send(Err(format!("the mapping does not fit the file: {e}")));
+                return false;
+            }
+        };
+        let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
+        self.fields = targets
+            .iter()
+            .map(|t| self.columns.iter().find(|c| &c.name == t).cloned())
+            .collect();
+        self.plan = Some(plan);
+        header.send(Ok((targets, source_header))).is_ok()
+    }
+
+    fn row(&mut self, row: Row) -> bool {
+        let Some(plan) = &self.plan else {
+            return false;
+        };
+        let batch = &mut self.batch;
         batch.read += 1;
-        batch.raw.push(row.fields.clone().unwrap_or_default());
+        batch
+            .raw
+            .push((row.number, row.fields.clone().unwrap_or_default()));
         let checked = row
             .fields
             .and_then(|fields| plan.apply(&fields))
             .and_then(|values| {
-                for (value, column) in values.iter().zip(&fields) {
+                for (value, column) in values.iter().zip(&self.fields) {
                     if let Some(column) = column {
                         pg::check_value(column, value.as_deref())?;
                     }
@@ -522,22 +587,13 @@ fn read_batches<R: Read + Seek>(
             }),
             Err(reason) => batch.refused.push((row.number, reason)),
         }
-        if batch.read as usize >= batch_rows {
-            let next = Batch {
-                index: batch.index + 1,
-                read: 0,
-                first: row.number + 1,
-                raw: Vec::with_capacity(batch_rows),
-                inserts: Vec::with_capacity(batch_rows),
-                refused: Vec::new(),
-            };
-            let full = std::mem::replace(&mut batch, next);
-            if batches.blocking_send(Ok(full)).is_err() {
-                return;
+        if batch.read as usize >= self.batch_rows {
+            let next = Batch::new(batch.index + 1, self.batch_rows);
+            let full = std::mem::replace(&mut self.batch, next);
+            if self.batches.blocking_send(Ok(full)).is_err() {
+                return false;
             }
         }
-    }
-    if batch.read > 0 {
-        let _ = batches.blocking_send(Ok(batch));
+        true
     }
 }

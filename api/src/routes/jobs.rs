@@ -41,6 +41,8 @@ pub struct NewJob {
 #[serde(deny_unknown_fields)]
 pub struct Source {
     upload_id: Option<Uuid>,
+    /// A workbook's sheet (the first by default).
+    sheet: Option<String>,
     connection_id: Option<Uuid>,
     query: Option<String>,
 }
@@ -146,12 +148,21 @@ pub async fn create(
         Err(ApiError::NotFound) => return Err(invalid("source.upload_id", "no such upload")),
         other => other?,
     };
-    if upload.format != "csv" {
-        return Err(invalid(
-            "source.upload_id",
-            "imports read CSV files for now; save the sheet as CSV and upload it",
-        ));
-    }
+    let sheet = match (&body.source.sheet, upload.format.as_str()) {
+        (Some(_), "csv") => return Err(invalid("source.sheet", "a CSV file has no sheets")),
+        (Some(name), _) => Some(text("source.sheet", name, 200)?),
+        (None, _) => None,
+    };
+    // A workbook's header is read from its file: the upload describes the
+    // first sheet only.
+    let columns = match &sheet {
+        Some(name) => {
+            read_rows(&state, &user, &upload, Some(name.clone()), 0)
+                .await?
+                .0
+        }
+        None => columns,
+    };
     let plan = Plan::new(&body.mapping, &columns).map_err(|e| invalid("mapping", e))?;
     let object = text("target.object", &body.target.object, 200)?;
     let params = match connections::postgres_params(&state, &user, body.target.connection_id).await
@@ -172,7 +183,10 @@ pub async fn create(
     let event = NewEvent::new(
         DomainEvent::JobCreated(JobCreated {
             name,
-            source: json!({ "upload_id": upload_id }),
+            source: match &sheet {
+                Some(sheet) => json!({ "upload_id": upload_id, "sheet": sheet }),
+                None => json!({ "upload_id": upload_id }),
+            },
             target: json!({ "connection_id": body.target.connection_id, "object": object }),
             operation: body.operation,
             key_fields: body.key_fields,
@@ -461,28 +475,15 @@ pub async fn preview(
     let table = pg::describe(&client, &object).await.map_err(target_error)?;
     drop(client);
 
-    let pool = state.platform.pool.clone();
-    let account = user.account_id;
-    let id = sluice_schema::ids::UploadId(upload.upload_id);
-    let key = web::block(move || -> Result<_, ApiError> {
-        Ok(sluice_schema::repo::uploads::key(
-            &mut *pool.get()?,
-            account,
-            id,
-        )?)
-    })
-    .await??
-    .ok_or_else(|| ApiError::Gone("the upload's file is deleted".into()))?;
-    let reader = uploads::open_file(&state, &upload, key)?;
+    let sheet = job.source["sheet"].as_str().map(str::to_owned);
+    let (header, source_rows) = read_rows(&state, &user, &upload, sheet, wanted).await?;
     let (targets, rows) = web::block(move || -> Result<(Vec<String>, Vec<Value>), ApiError> {
-        let source = sluice_connectors::source::CsvSource::detect(reader)
-            .map_err(|e| invalid("source", e.to_string()))?;
-        let plan = Plan::new(&mapping, source.header()).map_err(|e| invalid("mapping", e))?;
+        let plan = Plan::new(&mapping, &header).map_err(|e| invalid("mapping", e))?;
         let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
         let columns: Vec<Option<pg::Column>> =
             targets.iter().map(|t| table.column(t).cloned()).collect();
-        let rows = source
-            .take(wanted)
+        let rows = source_rows
+            .into_iter()
             .map(|row| {
                 let (values, errors) = match row.fields.and_then(|f| plan.apply(&f)) {
                     Err(e) => (Vec::new(), vec![e]),
@@ -513,4 +514,65 @@ pub async fn preview(
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(json!({ "fields": targets, "rows": rows })))
+}
+
+/// Collects a source's header and its first rows.
+struct FirstRows {
+    wanted: usize,
+    header: Vec<String>,
+    rows: Vec<sluice_connectors::source::Row>,
+}
+
+impl sluice_connectors::source::RowSink for FirstRows {
+    fn header(&mut self, header: Vec<String>) -> bool {
+        self.header = header;
+        self.wanted > 0
+    }
+
+    fn row(&mut self, row: sluice_connectors::source::Row) -> bool {
+        self.rows.push(row);
+        self.rows.len() < self.wanted
+    }
+}
+
+/// An upload's header and its first `wanted` rows (a CSV, or a workbook's
+/// sheet), read and decrypted on the blocking pool.
+async fn read_rows(
+    state: &AppState,
+    user: &AuthUser,
+    upload: &sluice_schema::models::UploadRow,
+    sheet: Option<String>,
+    wanted: usize,
+) -> Result<(Vec<String>, Vec<sluice_connectors::source::Row>), ApiError> {
+    use sluice_connectors::detect::Format;
+    use sluice_connectors::source::{read_sheet, CsvSource};
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    let id = sluice_schema::ids::UploadId(upload.upload_id);
+    let key = web::block(move || -> Result<_, ApiError> {
+        Ok(sluice_schema::repo::uploads::key(
+            &mut *pool.get()?,
+            account,
+            id,
+        )?)
+    })
+    .await??
+    .ok_or_else(|| ApiError::Gone("the upload's file is deleted".into()))?;
+    let reader = uploads::open_file(state, upload, key)?;
+    let format = Format::from_name(&format!("x.{}", upload.format))
+        .ok_or_else(|| ApiError::Internal("an upload of an unknown format".into()))?;
+    web::block(move || -> Result<_, ApiError> {
+        let mut sink = FirstRows {
+            wanted,
+            header: Vec::new(),
+            rows: Vec::new(),
+        };
+        let read = match format {
+            Format::Csv => CsvSource::detect(reader).map(|source| source.feed(&mut sink)),
+            _ => read_sheet(reader, format, sheet.as_deref(), &mut sink),
+        };
+        read.map_err(|e| invalid("source", e.to_string()))?;
+        Ok((sink.header, sink.rows))
+    })
+    .await?
 }
