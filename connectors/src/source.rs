@@ -21,9 +21,48 @@ pub enum SourceError {
     Unreadable(String),
 }
 
+/// The largest record a CSV may hold: beyond it, reading stops with an
+/// error rather than hold an endless field in memory.
+pub const MAX_RECORD: usize = 8 * 1024 * 1024;
+
+/// Passes bytes through while counting those since the last line break
+/// outside quotes; a record longer than [`MAX_RECORD`] is an error.
+struct RecordLimit<R> {
+    inner: R,
+    quoted: bool,
+    since_break: usize,
+}
+
+impl<R: Read> Read for RecordLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            match b {
+                b'"' => self.quoted = !self.quoted,
+                b'\n' if !self.quoted => {
+                    self.since_break = 0;
+                    continue;
+                }
+                _ => {}
+            }
+            self.since_break += 1;
+            if self.since_break > MAX_RECORD {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "a record is longer than {} MiB (an unclosed quote?)",
+                        MAX_RECORD / (1024 * 1024)
+                    ),
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// A CSV file read as a stream, in its detected encoding and delimiter.
 pub struct CsvSource<R: Read> {
-    reader: csv::Reader<encoding_rs_io::DecodeReaderBytes<R, Vec<u8>>>,
+    reader: csv::Reader<RecordLimit<encoding_rs_io::DecodeReaderBytes<R, Vec<u8>>>>,
     header: Vec<String>,
     number: u64,
     record: csv::ByteRecord,
@@ -49,7 +88,11 @@ impl<R: Read> CsvSource<R> {
             .delimiter(delimiter)
             .has_headers(false)
             .flexible(true)
-            .from_reader(decoded);
+            .from_reader(RecordLimit {
+                inner: decoded,
+                quoted: false,
+                since_break: 0,
+            });
         let mut first = csv::ByteRecord::new();
         match reader.read_byte_record(&mut first) {
             Ok(true) => {}
@@ -425,6 +468,27 @@ mod tests {
             );
             assert!(missing.is_err(), "{name}");
         }
+    }
+
+    #[test]
+    fn an_endless_field_stops_the_file_with_a_clear_error() {
+        // An unclosed quote: everything after it would be one field.
+        let mut csv = b"id,note\n1,\"never closed\n".to_vec();
+        csv.extend(std::iter::repeat_n(b'x', MAX_RECORD + 10));
+        csv.extend_from_slice(b"\n2,fine\n");
+        let rows: Vec<Row> = CsvSource::open(&csv[..], &dialect("UTF-8", ","))
+            .unwrap()
+            .collect();
+        assert_eq!(rows.len(), 1, "reading stops");
+        let error = rows[0].fields.as_ref().unwrap_err();
+        assert!(error.contains("longer than 8 MiB"), "{error}");
+        // Quoted line breaks within the limit are fine.
+        let csv = b"id,note\n1,\"two\nlines\"\n2,x\n";
+        let rows: Vec<Row> = CsvSource::open(&csv[..], &dialect("UTF-8", ","))
+            .unwrap()
+            .collect();
+        assert_eq!(rows[0].fields, Ok(vec!["1".into(), "two\nlines".into()]));
+        assert_eq!(rows.len(), 2);
     }
 
     #[test]

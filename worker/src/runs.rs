@@ -566,20 +566,23 @@ impl RowSink for BatchSink {
         };
         let batch = &mut self.batch;
         batch.read += 1;
-        batch
-            .raw
-            .push((row.number, row.fields.clone().unwrap_or_default()));
-        let checked = row
-            .fields
-            .and_then(|fields| plan.apply(&fields))
-            .and_then(|values| {
-                for (value, column) in values.iter().zip(&self.fields) {
-                    if let Some(column) = column {
-                        pg::check_value(column, value.as_deref())?;
-                    }
+        let (fields, checked) = match row.fields {
+            Ok(fields) => {
+                let values = plan.apply(&fields);
+                (fields, values)
+            }
+            Err(reason) => (Vec::new(), Err(reason)),
+        };
+        // The row as read is kept (moved, not copied) for the result files.
+        batch.raw.push((row.number, fields));
+        let checked = checked.and_then(|values| {
+            for (value, column) in values.iter().zip(&self.fields) {
+                if let Some(column) = column {
+                    pg::check_value(column, value.as_deref())?;
                 }
-                Ok(values)
-            });
+            }
+            Ok(values)
+        });
         match checked {
             Ok(values) => batch.inserts.push(Insert {
                 number: row.number,
