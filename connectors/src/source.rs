@@ -208,16 +208,26 @@ pub trait RowSink {
 }
 
 impl<R: Read> CsvSource<R> {
-    /// Feeds the header and every row to `sink`.
-    pub fn feed(self, sink: &mut impl RowSink) {
+    /// Feeds the header and every row to `sink`. Should the file itself
+    /// fail part-way (an endless record, an I/O error), the rows before are
+    /// fed and the failure is the error.
+    pub fn feed(mut self, sink: &mut impl RowSink) -> Result<(), SourceError> {
         if !sink.header(self.header.clone()) {
-            return;
+            return Ok(());
         }
-        for row in self {
+        while let Some(row) = self.next() {
+            if self.ended {
+                let reason = row.fields.err().unwrap_or_default();
+                return Err(SourceError::Unreadable(format!(
+                    "row {}: {reason}; nothing after it was read",
+                    row.number
+                )));
+            }
             if !sink.row(row) {
-                return;
+                return Ok(());
             }
         }
+        Ok(())
     }
 }
 

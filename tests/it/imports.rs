@@ -696,3 +696,33 @@ async fn workbooks_are_imported_from_the_chosen_sheet() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_unclosed_quote_fails_the_run_with_a_clear_message_not_memory() {
+    let app = spawn_app().await;
+    let target = target_db();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let mut csv =
+        b"Email;First Name;Amount;Joined\na@example.com;Ada;1;01.01.2025\nb@example.com;\"Bob"
+            .to_vec();
+    csv.extend(std::iter::repeat_n(b'x', 9 * 1024 * 1024));
+    csv.extend_from_slice(b";2;01.01.2025\n");
+    let upload = upload(&app, &owner, csv).await;
+    let job: Value = create_job(&app, &owner, &upload, &connection, contacts_mapping())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let run = run_to_end(&app, &owner, job["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    let message = run["message"].as_str().unwrap();
+    assert!(
+        message.contains("row 2") && message.contains("longer than 8 MiB"),
+        "{message}"
+    );
+    // The row before it was written, and is in success.csv.
+    let run_id = run["id"].as_str().unwrap();
+    let success = result_file(&app, &owner, run_id, "success").await;
+    assert_eq!(success.len(), 2, "{success:?}");
+}

@@ -55,6 +55,8 @@ struct Written {
     results: Option<Arc<Results>>,
     /// The last batch committed.
     batches: i64,
+    /// The counts so far (what a run that stops part-way reports).
+    totals: Totals,
 }
 
 /// Why a run stopped early.
@@ -151,7 +153,7 @@ impl RunHandler {
                     };
                     (totals, status, None)
                 }
-                Err(Stop::Fail(message)) => (Totals::default(), "failed", Some(message)),
+                Err(Stop::Fail(message)) => (written.totals, "failed", Some(message)),
                 Err(Stop::Retry(reason)) => return Err(HandlerError::Retry(reason)),
             };
             let (totals, status, message) = totals_and_status;
@@ -338,6 +340,7 @@ impl RunHandler {
             };
             totals.ok = checkpoint.rows_ok;
             totals.failed = checkpoint.rows_failed;
+            written.totals = totals;
             let progress = NewEvent::new(
                 DomainEvent::RunProgressed(RunProgressed {
                     batch: batch.index,
@@ -496,22 +499,25 @@ fn read_batches<R: Read + Seek>(
         batch: Batch::new(1, batch_rows),
     };
     let read = match format {
-        Format::Csv => CsvSource::detect(input).map(|source| source.feed(&mut sink)),
+        Format::Csv => CsvSource::detect(input).and_then(|source| source.feed(&mut sink)),
         _ => read_sheet(input, format, sheet.as_deref(), &mut sink),
     };
+    // The rows read before a failure are written; the failure ends the run.
+    if sink.batch.read > 0 {
+        let batch = std::mem::replace(&mut sink.batch, Batch::new(0, 0));
+        let _ = sink.batches.blocking_send(Ok(batch));
+    }
     if let Err(e) = read {
         match sink.header.take() {
             Some(header) => {
                 let _ = header.send(Err(e.to_string()));
             }
             None => {
-                let _ = sink.batches.blocking_send(Err(e.to_string()));
+                let _ = sink
+                    .batches
+                    .blocking_send(Err(format!("the file cannot be read to its end: {e}")));
             }
         }
-        return;
-    }
-    if sink.batch.read > 0 {
-        let _ = sink.batches.blocking_send(Ok(sink.batch));
     }
 }
 

@@ -568,7 +568,7 @@ async fn read_rows(
             rows: Vec::new(),
         };
         let read = match format {
-            Format::Csv => CsvSource::detect(reader).map(|source| source.feed(&mut sink)),
+            Format::Csv => CsvSource::detect(reader).and_then(|source| source.feed(&mut sink)),
             _ => read_sheet(reader, format, sheet.as_deref(), &mut sink),
         };
         read.map_err(|e| invalid("source", e.to_string()))?;
