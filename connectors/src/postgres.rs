@@ -69,11 +69,18 @@ pub enum TargetError {
     Aborted(String),
 }
 
+/// A failure of a statement that carries no row (described without the
+/// server's detail, which can quote values).
 fn db_error(e: tokio_postgres::Error) -> TargetError {
-    TargetError::Database(describe_error(&e))
+    TargetError::Database(match e.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => e.to_string(),
+    })
 }
 
-/// A database error as a user can act on it: its message, detail and column.
+/// A row's database error as a user can act on it: its message, detail and
+/// column. The detail can quote the row's values: it goes to the run's
+/// encrypted errors.csv, never to an event or a log.
 pub fn describe_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => {

@@ -25,25 +25,60 @@ pub enum SourceError {
 /// error rather than hold an endless field in memory.
 pub const MAX_RECORD: usize = 8 * 1024 * 1024;
 
-/// Passes bytes through while counting those since the last line break
-/// outside quotes; a record longer than [`MAX_RECORD`] is an error.
+/// Passes bytes through while counting those since the last record end; a
+/// record longer than [`MAX_RECORD`] is an error. Quotes are followed as the
+/// CSV reader reads them: a quote opens a quoted field only at the start of
+/// a field, and a doubled quote inside one is a literal quote.
 struct RecordLimit<R> {
     inner: R,
-    quoted: bool,
+    delimiter: u8,
+    quote: QuoteState,
+    at_field_start: bool,
     since_break: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum QuoteState {
+    Unquoted,
+    Quoted,
+    /// A quote seen inside a quoted field: it closes the field unless the
+    /// next byte is a quote too.
+    QuoteInQuoted,
 }
 
 impl<R: Read> Read for RecordLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         for &b in &buf[..n] {
-            match b {
-                b'"' => self.quoted = !self.quoted,
-                b'\n' if !self.quoted => {
-                    self.since_break = 0;
-                    continue;
+            let unquoted = |b: u8, limit: &mut Self| {
+                if b == b'"' && limit.at_field_start {
+                    limit.quote = QuoteState::Quoted;
                 }
-                _ => {}
+                limit.at_field_start = b == limit.delimiter || b == b'\n' || b == b'\r';
+                b == b'\n'
+            };
+            let record_end = match self.quote {
+                QuoteState::Unquoted => unquoted(b, self),
+                QuoteState::Quoted => {
+                    if b == b'"' {
+                        self.quote = QuoteState::QuoteInQuoted;
+                    }
+                    false
+                }
+                QuoteState::QuoteInQuoted => {
+                    if b == b'"' {
+                        self.quote = QuoteState::Quoted;
+                        false
+                    } else {
+                        self.quote = QuoteState::Unquoted;
+                        self.at_field_start = false;
+                        unquoted(b, self)
+                    }
+                }
+            };
+            if record_end {
+                self.since_break = 0;
+                continue;
             }
             self.since_break += 1;
             if self.since_break > MAX_RECORD {
@@ -90,7 +125,9 @@ impl<R: Read> CsvSource<R> {
             .flexible(true)
             .from_reader(RecordLimit {
                 inner: decoded,
-                quoted: false,
+                delimiter,
+                quote: QuoteState::Unquoted,
+                at_field_start: true,
                 since_break: 0,
             });
         let mut first = csv::ByteRecord::new();
@@ -499,6 +536,19 @@ mod tests {
             .collect();
         assert_eq!(rows[0].fields, Ok(vec!["1".into(), "two\nlines".into()]));
         assert_eq!(rows.len(), 2);
+        // A stray quote inside an unquoted field opens nothing, and doubled
+        // quotes inside a quoted one are literal.
+        let mut csv = b"id,note\n1,5\" screen\n2,\"say \"\"hi\"\"\"\n".to_vec();
+        for i in 0..1_000_000 {
+            csv.extend_from_slice(format!("{i},row\n").as_bytes());
+        }
+        assert!(csv.len() > MAX_RECORD);
+        let rows: Vec<Row> = CsvSource::open(&csv[..], &dialect("UTF-8", ","))
+            .unwrap()
+            .collect();
+        assert_eq!(rows.len(), 1_000_002);
+        assert!(rows.iter().all(|r| r.fields.is_ok()));
+        assert_eq!(rows[1].fields, Ok(vec!["2".into(), "say \"hi\"".into()]));
     }
 
     #[test]
