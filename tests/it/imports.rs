@@ -726,3 +726,52 @@ async fn an_unclosed_quote_fails_the_run_with_a_clear_message_not_memory() {
     let success = result_file(&app, &owner, run_id, "success").await;
     assert_eq!(success.len(), 2, "{success:?}");
 }
+
+#[tokio::test]
+async fn a_run_another_worker_holds_waits_for_it_and_is_not_run_twice() {
+    let app = sluice_testkit::spawn_app_with(sluice_testkit::AppOptions {
+        worker: false,
+        ..sluice_testkit::AppOptions::default()
+    })
+    .await;
+    let target = target_db();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let upload = upload(&app, &owner, contacts_csv(10)).await;
+    let job: Value = create_job(&app, &owner, &upload, &connection, contacts_mapping())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/v1/jobs/{}/runs", job["id"].as_str().unwrap());
+    let res = call(&app, Method::POST, &path, &owner).await;
+    let run = res.json::<Value>().await.unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Another worker is on this run (as after RabbitMQ took a delivery back).
+    let mut holder = app.conn();
+    let key = sluice_worker::run_lock_key(uuid::Uuid::parse_str(&run).unwrap());
+    diesel::sql_query(format!("SELECT pg_advisory_lock({key})"))
+        .execute(&mut holder)
+        .unwrap();
+    app.start_worker(Duration::from_secs(30));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let shown: Value = call(&app, Method::GET, &format!("/v1/runs/{run}"), &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["status"], "queued", "the worker waits: {shown}");
+
+    // The other worker goes away: this one takes the run over.
+    drop(holder);
+    let finished = wait_for_run(&app, &owner, &run).await;
+    assert_eq!(finished["status"], "succeeded", "{finished}");
+    let count: i64 = diesel::sql_query("SELECT count(*) AS n FROM contacts")
+        .get_result::<CountRow>(&mut target.connect())
+        .unwrap()
+        .n;
+    assert_eq!(count, 10);
+}

@@ -9,6 +9,8 @@ pub mod retention;
 mod rotation;
 mod runs;
 
+pub use runs::lock_key as run_lock_key;
+
 use sluice_events::consumer::{Consumer, ConsumerSpec, Handler};
 use sluice_events::Platform;
 use std::sync::Arc;

@@ -9,6 +9,13 @@
 //! gives it to another worker, which reads the target's last checkpoint
 //! and resumes after it: no batch is written twice.
 //!
+//! One worker at a time works on a run: it holds a PostgreSQL advisory lock
+//! on the run for as long as it works. RabbitMQ takes back a delivery left
+//! unacknowledged past its consumer timeout (30 minutes by default) and
+//! gives it to another worker; that worker waits for the lock, and either
+//! finds the run finished (and lets the delivery go) or, if the first worker
+//! died, resumes it from the checkpoint.
+//!
 //! A run fails as a whole, with a message, when its upload has expired, its
 //! job or connection is gone, or the target cannot be reached or does not
 //! fit the mapping; rows that do not fit fail one by one and the run goes
@@ -34,6 +41,15 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 pub const CONSUMER: &str = "imports";
+
+/// The advisory-lock key of a run in Sluice's database.
+pub fn lock_key(run: Uuid) -> i64 {
+    let (high, low) = run.as_u64_pair();
+    i64::from_ne_bytes((high ^ low).to_ne_bytes())
+}
+
+/// How often a worker waiting for a run's lock tries again.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where runs read their uploads from.
 const UPLOADS: &str = "uploads";
@@ -124,6 +140,15 @@ impl RunHandler {
         Box::pin(async move {
             let cause = incoming.event;
             let run = RunId(cause.stream_id);
+            // Held until this handler ends; dropping it ends the session and
+            // with it the lock.
+            let _lock = match self.lock(run).await {
+                Ok(Some(lock)) => lock,
+                Ok(None) => return Ok(()),
+                Err(Stop::Retry(reason) | Stop::Fail(reason)) => {
+                    return Err(HandlerError::Retry(reason))
+                }
+            };
             let mut written = Written::default();
             let outcome = self.execute(&cause, run, &mut written).await;
             if let Err(Stop::Retry(reason)) = &outcome {
@@ -181,6 +206,56 @@ impl RunHandler {
                 .map_err(retry_on)?;
             Ok(())
         })
+    }
+
+    /// Takes the run's lock on a connection of its own, waiting while
+    /// another worker holds it; `None` once the run turns out finished.
+    async fn lock(&self, run: RunId) -> Result<Option<diesel::PgConnection>, Stop> {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            locked: bool,
+        }
+        let url = self.platform.config.database_url.clone();
+        let mut conn = tokio::task::spawn_blocking(move || diesel::PgConnection::establish(&url))
+            .await
+            .map_err(retry)?
+            .map_err(retry)?;
+        let key = lock_key(run.0);
+        let mut waited = false;
+        loop {
+            let finished = self
+                .db(move |c| jobs::run_any(c, run))
+                .await?
+                .is_some_and(|r| r.finished_at.is_some());
+            if finished {
+                return Ok(None);
+            }
+            let (back, locked) = tokio::task::spawn_blocking(move || {
+                let locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+                    .bind::<diesel::sql_types::BigInt, _>(key)
+                    .get_result::<Locked>(&mut conn)
+                    .map(|l| l.locked);
+                (conn, locked)
+            })
+            .await
+            .map_err(retry)?;
+            conn = back;
+            if locked.map_err(retry)? {
+                // The run may have finished while this worker waited.
+                let finished = self
+                    .db(move |c| jobs::run_any(c, run))
+                    .await?
+                    .is_some_and(|r| r.finished_at.is_some());
+                return Ok((!finished).then_some(conn));
+            }
+            if !waited {
+                tracing::info!(run = %run, "another worker is on this run; waiting for it");
+                waited = true;
+            }
+            tokio::time::sleep(LOCK_POLL).await;
+        }
     }
 
     async fn db<T: Send + 'static>(
