@@ -462,6 +462,39 @@ pub async fn last_checkpoint(
         .unwrap_or_default())
 }
 
+/// A batch's transaction. Its commit does not wait for the disk: should
+/// the server crash, the batch and its checkpoint are lost together and the
+/// run redoes them; [`flush`] makes everything durable at the end.
+async fn begin(client: &mut Client) -> Result<tokio_postgres::Transaction<'_>, TargetError> {
+    let transaction = client.transaction().await.map_err(db_error)?;
+    transaction
+        .batch_execute("SET LOCAL synchronous_commit TO off")
+        .await
+        .map_err(db_error)?;
+    Ok(transaction)
+}
+
+/// Makes every batch of the run durable: a committed transaction that waits
+/// for the disk also flushes all that were committed before it.
+pub async fn flush(
+    client: &Client,
+    table: &Table,
+    run: Uuid,
+    checkpoint: Checkpoint,
+) -> Result<(), TargetError> {
+    client
+        .execute(
+            &format!(
+                "UPDATE {} SET committed_at = now() WHERE run_id = $1 AND batch = $2",
+                checkpoints(table)
+            ),
+            &[&run, &checkpoint.batch],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(())
+}
+
 /// One row to insert: its source row number and its values.
 pub struct Insert {
     pub number: u64,
@@ -498,7 +531,7 @@ pub async fn insert_batch(
     before_commit: impl FnOnce(&Written) -> Result<(), String>,
 ) -> Result<Written, TargetError> {
     if rows.is_empty() {
-        let transaction = client.transaction().await.map_err(db_error)?;
+        let transaction = begin(client).await?;
         mark(&transaction, table, run, checkpoint, 0, refused).await?;
         let written = Written::default();
         before_commit(&written).map_err(TargetError::Aborted)?;
@@ -510,7 +543,7 @@ pub async fn insert_batch(
     let key_index = key.and_then(|k| targets.iter().position(|t| *t == k));
     let mut keys: Vec<String> = Vec::new();
     let generated = key_index.is_none() && key.is_some() && table.key_sequence.is_some();
-    let transaction = client.transaction().await.map_err(db_error)?;
+    let transaction = begin(client).await?;
     if let (true, Some(key), Some(sequence)) = (generated, key, &table.key_sequence) {
         let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         let taken = transaction
@@ -617,7 +650,7 @@ async fn one_by_one(
     checkpoint: Checkpoint,
     before_commit: impl FnOnce(&Written) -> Result<(), String>,
 ) -> Result<Written, TargetError> {
-    let transaction = client.transaction().await.map_err(db_error)?;
+    let transaction = begin(client).await?;
     let types: Vec<String> = columns
         .iter()
         .map(|c| {

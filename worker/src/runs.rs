@@ -362,8 +362,19 @@ impl RunHandler {
             ok: checkpoint.rows_ok,
             failed: checkpoint.rows_failed,
         };
+        let mut recording: Option<tokio::task::JoinHandle<Result<(), sluice_events::AppendError>>> =
+            None;
         while let Some(batch) = inbox.recv().await {
-            let mut batch = batch.map_err(Stop::Fail)?;
+            let mut batch = match batch {
+                Ok(batch) => batch,
+                Err(reason) => {
+                    // What was written stays, and is made durable.
+                    if checkpoint.batch > 0 {
+                        let _ = pg::flush(&client, &table, run.0, checkpoint).await;
+                    }
+                    return Err(Stop::Fail(reason));
+                }
+            };
             totals.read += batch.read;
             if batch.index <= checkpoint.batch {
                 continue;
@@ -426,16 +437,28 @@ impl RunHandler {
                 Metadata::caused_by(cause, format!("worker:{}", self.worker)),
             )
             .for_account(account);
-            self.platform
-                .appender
-                .append(AppendRequest::new(
-                    "run",
-                    run.0,
-                    ExpectedVersion::Any,
-                    vec![progress],
-                ))
-                .await
-                .map_err(retry)?;
+            // Progress is recorded while the next batch is written.
+            if let Some(previous) = recording.take() {
+                previous.await.map_err(retry)?.map_err(retry)?;
+            }
+            let appender = self.platform.appender.clone();
+            recording = Some(tokio::spawn(async move {
+                appender
+                    .append(AppendRequest::new(
+                        "run",
+                        run.0,
+                        ExpectedVersion::Any,
+                        vec![progress],
+                    ))
+                    .await
+                    .map(|_| ())
+            }));
+        }
+        if let Some(previous) = recording.take() {
+            previous.await.map_err(retry)?.map_err(retry)?;
+        }
+        if checkpoint.batch > 0 {
+            pg::flush(&client, &table, run.0, checkpoint).await?;
         }
         reading.await.map_err(retry)?;
         Ok(totals)
