@@ -91,6 +91,15 @@ impl FileStore {
         Ok(path)
     }
 
+    /// Moves a complete staging file to its final name without forcing the
+    /// directory to disk (for files whose loss in a power cut is handled).
+    pub fn commit_unsynced(&self, mut staged: Staged, kind: &str, id: &str) -> io::Result<PathBuf> {
+        let path = self.path(kind, id);
+        fs::rename(&staged.path, &path)?;
+        staged.committed = true;
+        Ok(path)
+    }
+
     /// Opens the committed file `id` of `kind`.
     pub fn open_file(&self, kind: &str, id: &str) -> io::Result<File> {
         File::open(self.path(kind, id))

@@ -48,6 +48,9 @@ pub fn lock_key(run: Uuid) -> i64 {
     i64::from_ne_bytes((high ^ low).to_ne_bytes())
 }
 
+/// How often a run's progress is recorded, at most.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How often a worker waiting for a run's lock tries again.
 const LOCK_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -362,6 +365,7 @@ impl RunHandler {
             ok: checkpoint.rows_ok,
             failed: checkpoint.rows_failed,
         };
+        let mut recorded_at: Option<std::time::Instant> = None;
         let mut recording: Option<tokio::task::JoinHandle<Result<(), sluice_events::AppendError>>> =
             None;
         while let Some(batch) = inbox.recv().await {
@@ -427,6 +431,12 @@ impl RunHandler {
             totals.ok = checkpoint.rows_ok;
             totals.failed = checkpoint.rows_failed;
             written.totals = totals;
+            // Progress is recorded at most about once a second (and after
+            // the first batch), while the next batch is written.
+            if recorded_at.is_some_and(|at: std::time::Instant| at.elapsed() < PROGRESS_EVERY) {
+                continue;
+            }
+            recorded_at = Some(std::time::Instant::now());
             let progress = NewEvent::new(
                 DomainEvent::RunProgressed(RunProgressed {
                     batch: batch.index,
@@ -437,7 +447,6 @@ impl RunHandler {
                 Metadata::caused_by(cause, format!("worker:{}", self.worker)),
             )
             .for_account(account);
-            // Progress is recorded while the next batch is written.
             if let Some(previous) = recording.take() {
                 previous.await.map_err(retry)?.map_err(retry)?;
             }
