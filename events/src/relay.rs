@@ -28,6 +28,10 @@ use tokio_util::sync::CancellationToken;
 const RELAY_LOCK: i64 = 0x736c_7569_6365_0001;
 const BATCH: i64 = 1000;
 
+/// How long a batch's publisher confirms may take before the broker
+/// connection is taken for lost.
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
     #[error("broker: {0}")]
@@ -36,6 +40,8 @@ pub enum RelayError {
     ChannelClosed,
     #[error("broker refused event {0}")]
     Nacked(i64),
+    #[error("the broker did not confirm a batch within {0:?}")]
+    Unconfirmed(std::time::Duration),
     #[error("database: {0}")]
     Database(String),
     #[error("encoding event: {0}")]
@@ -155,7 +161,12 @@ impl Relay {
                 }
                 continue;
             };
-            self.publish(channel, &rows).await?;
+            // A broker that goes away mid-batch can leave a publish or its
+            // confirm waiting for ever: past the timeout the connection is
+            // treated as lost, and the batch is published again.
+            tokio::time::timeout(CONFIRM_TIMEOUT, self.publish(channel, &rows))
+                .await
+                .map_err(|_| RelayError::Unconfirmed(CONFIRM_TIMEOUT))??;
             let name = cursor_name.clone();
             let (back, ()) = with_conn(db, move |c| save_cursor(c, &name, last)).await?;
             db = back;
