@@ -89,6 +89,20 @@ fn modified(path: &PathBuf) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
+impl SharedKeyring {
+    /// Unwraps a file's data key kept as `(kek version, wrapped)` in the
+    /// database, re-reading the keyring file once for a version it lacks.
+    pub fn file_key(
+        &self,
+        owner: &crate::Aad,
+        kek_version: i32,
+        wrapped: &[u8],
+    ) -> Result<crate::FileKey, VaultError> {
+        let version = u32::try_from(kek_version).map_err(|_| VaultError::Malformed)?;
+        self.with(|k| crate::FileKey::unwrap(k, owner, version, wrapped))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -105,6 +105,18 @@ impl FileStore {
         File::open(self.path(kind, id))
     }
 
+    /// Opens the committed file `id` of `kind` for reading its plaintext,
+    /// decrypting as it goes (see [`FileKey::reader`]).
+    pub fn reader(
+        &self,
+        kind: &str,
+        id: &str,
+        key: &crate::FileKey,
+        owner: &crate::Aad,
+    ) -> Result<crate::DecryptReader<File>, crate::FileError> {
+        key.reader(owner, self.open_file(kind, id)?)
+    }
+
     /// Removes the file `id` of `kind` (and any staging file of it); whether
     /// there was one.
     pub fn remove(&self, kind: &str, id: &str) -> io::Result<bool> {

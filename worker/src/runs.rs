@@ -502,21 +502,11 @@ impl RunHandler {
         let file_owner = owner::upload_file(account, id);
         let key = self
             .keyring
-            .with(|k| {
-                FileKey::unwrap(
-                    k,
-                    &file_owner,
-                    u32::try_from(version).unwrap_or_default(),
-                    &wrapped,
-                )
-            })
+            .file_key(&file_owner, version, &wrapped)
             .map_err(|e| Stop::Retry(format!("upload key: {e}")))?;
-        let file = self
+        let reader = self
             .store
-            .open_file(UPLOADS, &id.to_string())
-            .map_err(|e| Stop::Fail(format!("the upload's file cannot be opened: {e}")))?;
-        let reader = key
-            .reader(&file_owner, file)
+            .reader(UPLOADS, &id.to_string(), &key, &file_owner)
             .map_err(|e| Stop::Fail(format!("the upload's file cannot be read: {e}")))?;
         let format = Format::from_name(&format!("x.{}", upload.format))
             .ok_or_else(|| Stop::Fail("the upload's format is not one a run reads".into()))?;
@@ -534,14 +524,7 @@ impl RunHandler {
             .await?;
         let key = self
             .keyring
-            .with(|k| {
-                FileKey::unwrap(
-                    k,
-                    &key_owner,
-                    u32::try_from(version).unwrap_or_default(),
-                    &wrapped,
-                )
-            })
+            .file_key(&key_owner, version, &wrapped)
             .map_err(|e| Stop::Retry(format!("result key: {e}")))?;
         Ok(Arc::new(key))
     }

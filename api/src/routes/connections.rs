@@ -207,25 +207,16 @@ pub async fn test(
 ) -> Result<HttpResponse, ApiError> {
     let row = find(&state, &user, path.into_inner()).await?;
     let id = ConnectionId(row.connection_id);
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
-    let sealed = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::secret(&mut *pool.get()?, account, id)?)
-    })
-    .await??
-    .ok_or(ApiError::NotFound)?;
+    let sealed = sealed_secret(&state, account, id).await?;
     let outcome = match Provider::of_kind(&row.kind) {
         Some(provider) => {
             let tokens = provider_connect::open_tokens(&state, account, id, sealed)?;
             provider_connect::check(provider, &state, account, id, tokens).await?
         }
         None => {
-            let sealed = Sealed(sealed);
-            let password = state
-                .keyring
-                .with(|k| k.open(&sealed, &secret_aad(account, id)))
-                .map_err(|e| ApiError::Internal(format!("connection secret: {e}")))?;
-            let password = SecretString::from(String::from_utf8_lossy(&password).into_owned());
+            let password =
+                SecretString::from(open_password(&state, account, id, sealed)?.to_string());
             let params = row.params.clone();
             web::block(move || probe_postgres(&params, &password)).await?
         }
@@ -234,6 +225,35 @@ pub async fn test(
         Ok(()) => json!({ "ok": true }),
         Err(reason) => json!({ "ok": false, "reason": reason }),
     }))
+}
+
+/// A connection's sealed secret.
+async fn sealed_secret(
+    state: &AppState,
+    account: AccountId,
+    id: ConnectionId,
+) -> Result<Vec<u8>, ApiError> {
+    let pool = state.platform.pool.clone();
+    web::block(move || -> Result<_, ApiError> { Ok(repo::secret(&mut *pool.get()?, account, id)?) })
+        .await??
+        .ok_or(ApiError::NotFound)
+}
+
+/// A PostgreSQL connection's password, opened.
+fn open_password(
+    state: &AppState,
+    account: AccountId,
+    id: ConnectionId,
+    sealed: Vec<u8>,
+) -> Result<zeroize::Zeroizing<String>, ApiError> {
+    let sealed = Sealed(sealed);
+    let password = state
+        .keyring
+        .with(|k| k.open(&sealed, &secret_aad(account, id)))
+        .map_err(|e| ApiError::Internal(format!("connection secret: {e}")))?;
+    Ok(zeroize::Zeroizing::new(
+        String::from_utf8_lossy(&password).into_owned(),
+    ))
 }
 
 /// A PostgreSQL connection of the caller's account, ready to connect with.
@@ -250,19 +270,9 @@ pub(crate) async fn postgres_params(
         ));
     }
     let id = ConnectionId(row.connection_id);
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
-    let sealed = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::secret(&mut *pool.get()?, account, id)?)
-    })
-    .await??
-    .ok_or(ApiError::NotFound)?;
-    let sealed = Sealed(sealed);
-    let password = state
-        .keyring
-        .with(|k| k.open(&sealed, &secret_aad(account, id)))
-        .map_err(|e| ApiError::Internal(format!("connection secret: {e}")))?;
-    let password = zeroize::Zeroizing::new(String::from_utf8_lossy(&password).into_owned());
+    let sealed = sealed_secret(state, account, id).await?;
+    let password = open_password(state, account, id, sealed)?;
     Ok(sluice_connectors::postgres::PgParams::from_json(
         &row.params,
         password,
@@ -349,13 +359,8 @@ async fn revoke(
     row: &ConnectionRow,
 ) -> bool {
     let id = ConnectionId(row.connection_id);
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
-    let sealed = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::secret(&mut *pool.get()?, account, id)?)
-    })
-    .await;
-    let Ok(Ok(Some(sealed))) = sealed else {
+    let Ok(sealed) = sealed_secret(state, account, id).await else {
         return false;
     };
     provider_connect::revoke(provider, state, account, id, sealed).await

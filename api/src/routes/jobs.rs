@@ -379,25 +379,17 @@ async fn result_file(
     let key_owner = sluice_vault::owner::result_key(account, run);
     let key = state
         .keyring
-        .with(|k| {
-            sluice_vault::FileKey::unwrap(
-                k,
-                &key_owner,
-                u32::try_from(version).unwrap_or_default(),
-                &wrapped,
-            )
-        })
+        .file_key(&key_owner, version, &wrapped)
         .map_err(|e| ApiError::Internal(format!("result key: {e}")))?;
-    let file = state
+    let file_owner = sluice_vault::owner::result_file(account, run, name, None);
+    let mut reader = state
         .store
-        .open_file(
+        .reader(
             "results",
             &sluice_vault::owner::result_file_id(run, name, None),
+            &key,
+            &file_owner,
         )
-        .map_err(|e| ApiError::Internal(format!("result file: {e}")))?;
-    let file_owner = sluice_vault::owner::result_file(account, run, name, None);
-    let mut reader = key
-        .reader(&file_owner, file)
         .map_err(|e| ApiError::Internal(format!("result file: {e}")))?;
     // A blocking thread reads and decrypts; the response streams what it sends.
     let (chunks, inbox) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);

@@ -438,21 +438,11 @@ pub(crate) fn open_file(
     let (version, wrapped) = key;
     let key = state
         .keyring
-        .with(|k| {
-            FileKey::unwrap(
-                k,
-                &owner,
-                u32::try_from(version).unwrap_or_default(),
-                &wrapped,
-            )
-        })
+        .file_key(&owner, version, &wrapped)
         .map_err(|e| ApiError::Internal(format!("upload key: {e}")))?;
-    let file = state
+    let reader = state
         .store
-        .open_file(KIND, &id.to_string())
-        .map_err(|e| ApiError::Internal(format!("upload storage: {e}")))?;
-    let reader = key
-        .reader(&owner, file)
+        .reader(KIND, &id.to_string(), &key, &owner)
         .map_err(|e| ApiError::Internal(format!("upload storage: {e}")))?;
     Ok(BufReader::with_capacity(64 * 1024, reader))
 }
