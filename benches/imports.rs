@@ -8,34 +8,18 @@
 //! file into an identical empty table, timed in the same session.
 #![expect(clippy::unwrap_used, reason = "a benchmark stops on any failure")]
 
+mod common;
+
+use common::Process;
 use diesel::connection::SimpleConnection;
 use serde_json::{json, Value};
 use sluice_testkit::{TestBroker, TestDb};
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const TABLE: &str = "CREATE TABLE contacts (
     id SERIAL PRIMARY KEY, email TEXT NOT NULL, first_name TEXT, amount NUMERIC, joined DATE)";
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn peak_rss_mib(child: &Child) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib / 1024.0
-}
 
 fn sluice(
     command: &str,
@@ -44,21 +28,22 @@ fn sluice(
     dir: &std::path::Path,
     port: u16,
 ) -> Process {
-    Process(
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg(command)
-            .env("SLUICE_DATABASE_URL", &db.url)
-            .env("SLUICE_AMQP_URL", &broker.url)
-            .env("SLUICE_AMQP_NAMESPACE", &broker.topology.namespace)
-            .env("SLUICE_BIND", format!("127.0.0.1:{port}"))
-            .env("SLUICE_KEYRING", dir.join("keyring.json"))
-            .env("SLUICE_STORAGE", dir.join("storage"))
-            .env("SLUICE_ALLOW_LOCAL_CONNECTIONS", "true")
-            .env("SLUICE_UPLOAD_MAX_BYTES", (8u64 << 30).to_string())
-            .env("SLUICE_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    common::sluice(
+        command,
+        &[
+            ("SLUICE_DATABASE_URL", db.url.clone()),
+            ("SLUICE_AMQP_URL", broker.url.clone()),
+            ("SLUICE_AMQP_NAMESPACE", broker.topology.namespace.clone()),
+            ("SLUICE_BIND", format!("127.0.0.1:{port}")),
+            (
+                "SLUICE_KEYRING",
+                dir.join("keyring.json").display().to_string(),
+            ),
+            ("SLUICE_STORAGE", dir.join("storage").display().to_string()),
+            ("SLUICE_ALLOW_LOCAL_CONNECTIONS", "true".into()),
+            ("SLUICE_UPLOAD_MAX_BYTES", (8u64 << 30).to_string()),
+            ("SLUICE_LOG", "warn".into()),
+        ],
     )
 }
 
@@ -108,47 +93,12 @@ async fn main() {
     let target = TestDb::empty();
     target.connect().batch_execute(TABLE).unwrap();
     let broker = TestBroker::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let _api = sluice("api", &db, &broker, dir.path(), port);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the API did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let worker = sluice("worker", &db, &broker, dir.path(), 0);
-    let person = json!({
-        "first_name": "Ada", "last_name": "Lovelace", "email": "bench@example.com",
-        "company": "Analytical Engines Ltd", "country": "gb",
-        "password": "correct horse battery staple 42",
-    });
-    let res = client
-        .post(format!("{base}/v1/signup"))
-        .json(&person)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
-    let login: Value = client
-        .post(format!("{base}/v1/login"))
-        .json(
-            &json!({ "email": "bench@example.com", "password": "correct horse battery staple 42" }),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
+    let token = common::account(&client, &base).await;
     let post = |path: &str, body: Value| {
         client
             .post(format!("{base}{path}"))
@@ -227,7 +177,7 @@ async fn main() {
     let elapsed = started.elapsed();
     assert_eq!(finished["status"], "succeeded", "{finished}");
     assert_eq!(finished["rows_ok"], rows);
-    let rss = peak_rss_mib(&worker.0);
+    let rss = common::peak_rss_mib(&worker.0);
     let rate = |d: Duration| rows as f64 / d.as_secs_f64();
     println!("| what | rows | file | time | rows/s | note |");
     println!("| --- | ---: | ---: | ---: | ---: | --- |");

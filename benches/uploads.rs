@@ -10,11 +10,12 @@
 //! is timed. `-- <MiB>` changes the size.
 #![expect(clippy::unwrap_used, reason = "a benchmark stops on any failure")]
 
+mod common;
+
 use futures_util::stream;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sluice_testkit::{TestBroker, TestDb};
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CHUNK: usize = 1024 * 1024;
@@ -39,24 +40,6 @@ fn chunk(i: usize) -> Vec<u8> {
     out
 }
 
-fn peak_rss_kib(child: &Child) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::main]
 async fn main() {
     let mib: usize = std::env::args()
@@ -66,61 +49,30 @@ async fn main() {
     let db = TestDb::new();
     let broker = TestBroker::new();
     let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = Server(
-        Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("api")
-            .env("SLUICE_DATABASE_URL", &db.url)
-            .env("SLUICE_AMQP_URL", &broker.url)
-            .env("SLUICE_AMQP_NAMESPACE", &broker.topology.namespace)
-            .env("SLUICE_BIND", format!("127.0.0.1:{port}"))
-            .env("SLUICE_KEYRING", dir.path().join("keyring.json"))
-            .env("SLUICE_STORAGE", dir.path().join("storage"))
-            .env("SLUICE_UPLOAD_MAX_BYTES", (4u64 << 30).to_string())
-            .env("SLUICE_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let port = common::free_port();
+    let server = common::sluice(
+        "api",
+        &[
+            ("SLUICE_DATABASE_URL", db.url.clone()),
+            ("SLUICE_AMQP_URL", broker.url.clone()),
+            ("SLUICE_AMQP_NAMESPACE", broker.topology.namespace.clone()),
+            ("SLUICE_BIND", format!("127.0.0.1:{port}")),
+            (
+                "SLUICE_KEYRING",
+                dir.path().join("keyring.json").display().to_string(),
+            ),
+            (
+                "SLUICE_STORAGE",
+                dir.path().join("storage").display().to_string(),
+            ),
+            ("SLUICE_UPLOAD_MAX_BYTES", (4u64 << 30).to_string()),
+            ("SLUICE_LOG", "warn".into()),
+        ],
     );
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    while client.get(format!("{base}/healthz")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the server did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let person = json!({
-        "first_name": "Ada", "last_name": "Lovelace", "email": "bench@example.com",
-        "company": "Analytical Engines Ltd", "country": "gb",
-        "password": "correct horse battery staple 42",
-    });
-    let res = client
-        .post(format!("{base}/v1/signup"))
-        .json(&person)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-    let login: Value = client
-        .post(format!("{base}/v1/login"))
-        .json(
-            &json!({ "email": "bench@example.com", "password": "correct horse battery staple 42" }),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
-    let idle = peak_rss_kib(&server.0);
+    let token = common::account(&client, &base).await;
+    let idle = common::peak_rss_mib(&server.0);
 
     let data: Vec<Vec<u8>> = (0..mib).map(chunk).collect();
 
@@ -153,7 +105,7 @@ async fn main() {
     let created: Value = res.json().await.unwrap();
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["size_bytes"], (mib * CHUNK) as u64);
-    let peak = peak_rss_kib(&server.0);
+    let peak = common::peak_rss_mib(&server.0);
 
     let rate = |d: Duration| mib as f64 / d.as_secs_f64();
     println!("| what | size | time | throughput | server peak RSS |");
@@ -167,7 +119,7 @@ async fn main() {
         "| `POST /v1/uploads`, streamed, encrypted to disk | {mib} MiB | {:.2} s | {:.0} MiB/s | {:.0} MiB (idle: {:.0} MiB) |",
         elapsed.as_secs_f64(),
         rate(elapsed),
-        peak as f64 / 1024.0,
-        idle as f64 / 1024.0
+        peak,
+        idle
     );
 }
