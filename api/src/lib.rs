@@ -233,6 +233,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/runs/{id}", web::get().to(jobs::show_run))
                 .route("/runs/{id}/success.csv", web::get().to(jobs::success_file))
                 .route("/runs/{id}/errors.csv", web::get().to(jobs::errors_file))
+                .route("/runs/{id}/rollback", web::post().to(jobs::rollback))
                 .route("/uploads", web::post().to(uploads::create))
                 .route("/uploads/{id}", web::get().to(uploads::show))
                 .route("/uploads/{id}", web::delete().to(uploads::delete))

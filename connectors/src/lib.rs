@@ -3,6 +3,7 @@
 //! PostgreSQL table.
 
 pub mod detect;
+pub mod journal;
 pub mod mapping;
 pub mod postgres;
 pub mod source;

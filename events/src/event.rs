@@ -217,8 +217,14 @@ pub struct JobDeleted {}
 #[serde(deny_unknown_fields)]
 pub struct RunRequested {
     pub job_id: Uuid,
-    /// `import`.
+    /// `import` or `rollback`.
     pub kind: String,
+    /// For a rollback: the run it undoes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<Uuid>,
+    /// For a rollback: undo rows changed since the run all the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -241,7 +247,8 @@ pub struct RunProgressed {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunFinished {
-    /// `succeeded`, `partially_succeeded` or `failed`.
+    /// `succeeded`, `partially_succeeded` or `failed`; a rollback ends
+    /// `rolled_back` when it undid every row.
     pub status: String,
     pub rows_total: i64,
     pub rows_ok: i64,

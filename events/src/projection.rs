@@ -274,14 +274,26 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                     runs::kind.eq(&requested.kind),
                     runs::status.eq("queued"),
                     runs::requested_at.eq(event.recorded_at),
+                    runs::rollback_of.eq(requested.rollback_of),
                 ))
                 .on_conflict_do_nothing()
                 .execute(conn)?;
+            if let Some(undone) = requested.rollback_of {
+                diesel::update(runs::table.find(undone))
+                    .set(runs::rolled_back_by.eq(event.stream_id))
+                    .execute(conn)?;
+            }
         }
         DomainEvent::RunStarted(started) => {
+            let rollback = runs::table
+                .find(event.stream_id)
+                .select(runs::rollback_of.is_not_null())
+                .first::<bool>(conn)
+                .optional()?
+                .unwrap_or(false);
             diesel::update(runs::table.find(event.stream_id))
                 .set((
-                    runs::status.eq("running"),
+                    runs::status.eq(if rollback { "rolling_back" } else { "running" }),
                     runs::started_at.eq(event.recorded_at),
                     runs::worker.eq(&started.worker),
                 ))

@@ -156,4 +156,8 @@ pub struct RunRow {
     /// When success.csv and errors.csv are deleted.
     pub results_expire_at: Option<DateTime<Utc>>,
     pub results_removed_at: Option<DateTime<Utc>>,
+    /// For a rollback: the run it undoes.
+    pub rollback_of: Option<Uuid>,
+    /// For a run rolled back: its (latest) rollback.
+    pub rolled_back_by: Option<Uuid>,
 }

@@ -246,6 +246,8 @@ diesel::table! {
         worker -> Nullable<Text>,
         results_expire_at -> Nullable<Timestamptz>,
         results_removed_at -> Nullable<Timestamptz>,
+        rollback_of -> Nullable<Uuid>,
+        rolled_back_by -> Nullable<Uuid>,
     }
 }
 

@@ -112,7 +112,7 @@ pub async fn wait_for_run(app: &TestApp, token: &str, run: &str) -> Value {
     .await
 }
 
-async fn upload(app: &TestApp, token: &str, body: Vec<u8>) -> String {
+pub async fn upload(app: &TestApp, token: &str, body: Vec<u8>) -> String {
     let res = upload_raw(app, token, "contacts.csv", body).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     res.json::<Value>().await.unwrap()["id"]
@@ -294,10 +294,19 @@ async fn bad_rows_fail_one_by_one_and_the_run_goes_on() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
         assert!(!bytes.windows(13).any(|w| w == b"a@example.com"));
     }
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(
-        std::fs::read_dir(&dir).unwrap().count(),
+        names.iter().filter(|n| !n.contains(".changes.")).count(),
         2,
-        "the pieces are gone"
+        "the pieces are joined into the two files: {names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| n.contains(".changes.")).count(),
+        1,
+        "the journal a rollback reads is kept: {names:?}"
     );
 
     // Past the retention, the files are refused at once, then swept.

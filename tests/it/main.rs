@@ -18,6 +18,7 @@ mod keys;
 mod logs;
 mod relay;
 mod replay;
+mod rollbacks;
 mod salesforce_connect;
 mod salesforce_login;
 mod support;

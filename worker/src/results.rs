@@ -16,6 +16,7 @@
 //! formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) are
 //! prefixed with `'`.
 
+use sluice_connectors::journal::{self, Change};
 use sluice_schema::ids::{AccountId, RunId};
 use sluice_vault::{owner, FileKey, FileStore};
 use std::io::{BufWriter, Write};
@@ -26,6 +27,9 @@ pub const KIND: &str = "results";
 
 pub const SUCCESS: &str = "success";
 pub const ERRORS: &str = "errors";
+/// A batch's journal of what it changed (kept as pieces until the result
+/// files expire: a rollback reads them).
+pub const CHANGES: &str = "changes";
 
 pub struct Results {
     pub store: FileStore,
@@ -40,8 +44,10 @@ pub struct Results {
 /// the row as read (empty if it could not be read).
 pub struct Outcome {
     pub number: u64,
-    /// The new row's key (success) or the reason (errors).
+    /// The row's key (success) or the reason (errors).
     pub note: String,
+    /// What was done to the row (success): created, updated, deleted...
+    pub status: &'static str,
     pub fields: Vec<String>,
 }
 
@@ -101,7 +107,7 @@ impl Results {
                 let mut record: Vec<std::borrow::Cow<'_, str>> = vec![number.as_str().into()];
                 record.push(safe_cell(&row.note));
                 if name == SUCCESS {
-                    record.push("created".into());
+                    record.push(row.status.into());
                 }
                 record.extend(row.fields.iter().map(|f| safe_cell(f)));
                 csv.write_record(record.iter().map(|c| c.as_ref()))?;
@@ -130,6 +136,61 @@ impl Results {
     ) -> std::io::Result<()> {
         self.write_rows(SUCCESS, Some(batch), false, success, |_| Ok(()))?;
         self.write_rows(ERRORS, Some(batch), false, errors, |_| Ok(()))
+    }
+
+    /// Writes a batch's journal: `key_columns` name the rows of `changes`.
+    pub fn write_changes(
+        &self,
+        batch: i64,
+        key_columns: &[String],
+        changes: &[Change],
+    ) -> std::io::Result<()> {
+        let id = file_id(self.run, CHANGES, Some(batch));
+        self.store.remove(KIND, &id)?;
+        let (staged, file) = self.store.stage(KIND, &id)?;
+        let file_owner = owner::result_file(self.account, self.run, CHANGES, Some(batch));
+        let mut encrypted = self
+            .key
+            .writer(&file_owner, BufWriter::with_capacity(256 * 1024, file))
+            .map_err(std::io::Error::other)?;
+        journal::write(&mut encrypted, key_columns, changes)?;
+        let (buffered, _) = encrypted.finish().map_err(std::io::Error::other)?;
+        drop(buffered.into_inner().map_err(|e| e.into_error())?);
+        self.store.commit_unsynced(staged, KIND, &id).map(drop)
+    }
+
+    /// Reads a batch's journal back; `None` if it is not there (lost in a
+    /// crash) or does not decrypt whole.
+    pub fn read_changes(&self, batch: i64) -> std::io::Result<Option<(Vec<String>, Vec<Change>)>> {
+        let id = file_id(self.run, CHANGES, Some(batch));
+        let piece = match self.store.open_file(KIND, &id) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let piece_owner = owner::result_file(self.account, self.run, CHANGES, Some(batch));
+        let mut plain = zeroize::Zeroizing::new(Vec::new());
+        if self
+            .key
+            .decrypt(&piece_owner, std::io::BufReader::new(piece), &mut *plain)
+            .is_err()
+        {
+            return Ok(None);
+        }
+        journal::read(plain.as_slice())
+            .map(Some)
+            .map_err(std::io::Error::other)
+    }
+
+    /// Deletes a run's journal pieces.
+    pub fn remove_changes(store: &FileStore, run: uuid::Uuid) -> std::io::Result<()> {
+        let prefix = format!("{run}.{CHANGES}.");
+        for (name, _) in store.list(KIND)? {
+            if name.starts_with(&prefix) {
+                store.remove(KIND, &name)?;
+            }
+        }
+        Ok(())
     }
 
     /// Joins the pieces of batches `1..=batches` into the two files, then
@@ -218,6 +279,7 @@ mod tests {
         let row = |number: u64, note: &str, email: &str| Outcome {
             number,
             note: note.into(),
+            status: "created",
             fields: vec![email.into()],
         };
         results

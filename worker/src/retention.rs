@@ -120,6 +120,7 @@ pub async fn sweep_uploads(
                     &sluice_vault::owner::result_file_id(run, name, None),
                 )?;
             }
+            crate::results::Results::remove_changes(store, run)?;
             report.results += 1;
         }
     }

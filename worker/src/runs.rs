@@ -29,16 +29,19 @@ use sluice_connectors::mapping::{FieldMapping, Plan};
 use sluice_connectors::postgres::{self as pg, Checkpoint, Insert, PgParams, TargetError};
 use sluice_connectors::source::{read_sheet, CsvSource, Row, RowSink};
 use sluice_events::consumer::{HandlerError, Incoming};
-use sluice_events::event::{RunFinished, RunProgressed, RunStarted};
+use sluice_events::event::{RunFinished, RunProgressed, RunRequested, RunStarted};
 use sluice_events::{
     AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, Platform, RecordedEvent,
 };
 use sluice_schema::ids::{AccountId, ConnectionId, JobId, RunId, UploadId};
 use sluice_schema::repo::{connections, jobs, uploads};
 use sluice_vault::{owner, FileKey, FileStore, Sealed, SharedKeyring};
+use std::collections::HashSet;
 use std::io::{BufReader, Read, Seek};
 use std::sync::Arc;
 use uuid::Uuid;
+
+mod rollback;
 
 pub const CONSUMER: &str = "imports";
 
@@ -123,6 +126,8 @@ struct Batch {
     raw: Vec<(u64, Vec<String>)>,
     inserts: Vec<Insert>,
     refused: Vec<(u64, String)>,
+    /// The key values of the batch's rows (update, upsert, delete).
+    keys: HashSet<Vec<String>>,
 }
 
 impl Batch {
@@ -153,7 +158,15 @@ impl RunHandler {
                 }
             };
             let mut written = Written::default();
-            let outcome = self.execute(&cause, run, &mut written).await;
+            let rollback = matches!(
+                &cause.event,
+                DomainEvent::RunRequested(r) if r.rollback_of.is_some()
+            );
+            let outcome = if rollback {
+                self.rollback(&cause, run, &mut written).await
+            } else {
+                self.execute(&cause, run, &mut written).await
+            };
             if let Err(Stop::Retry(reason)) = &outcome {
                 return Err(HandlerError::Retry(reason.clone()));
             }
@@ -172,7 +185,9 @@ impl RunHandler {
             };
             let totals_and_status = match outcome {
                 Ok(totals) => {
-                    let status = if totals.failed == 0 {
+                    let status = if totals.failed == 0 && rollback {
+                        "rolled_back"
+                    } else if totals.failed == 0 {
                         "succeeded"
                     } else if totals.ok > 0 {
                         "partially_succeeded"
@@ -280,36 +295,186 @@ impl RunHandler {
         run: RunId,
         written: &mut Written,
     ) -> Result<Totals, Stop> {
-        let DomainEvent::RunRequested(requested) = &cause.event else {
-            return Err(Stop::Fail("not a run command".into()));
-        };
-        let account = cause
-            .account_id
-            .ok_or_else(|| Stop::Fail("the run names no account".into()))?;
-        let job_id = JobId(requested.job_id);
-        let job = self
-            .db(move |c| jobs::find_any(c, job_id))
-            .await?
-            .filter(|j| j.account_id == account.0)
-            .ok_or_else(|| Stop::Fail("the job no longer exists".into()))?;
-        let mapping: Vec<FieldMapping> = serde_json::from_value(job.mapping.clone())
-            .map_err(|e| Stop::Fail(format!("the job's mapping cannot be read: {e}")))?;
-        let object = job.target["object"].as_str().unwrap_or_default().to_owned();
+        let (account, requested) = command(cause)?;
+        let JobSpec {
+            row: job,
+            mapping,
+            operation,
+            key_fields,
+            object,
+            connection,
+        } = self.job(account, JobId(requested.job_id)).await?;
+        let key_positions: Vec<usize> = key_fields
+            .iter()
+            .filter_map(|k| mapping.iter().position(|m| &m.target == k))
+            .collect();
         let upload_id = json_uuid(&job.source["upload_id"])
             .ok_or_else(|| Stop::Fail("the job has no upload".into()))?;
-        let connection_id = json_uuid(&job.target["connection_id"])
-            .ok_or_else(|| Stop::Fail("the job has no target".into()))?;
 
         let sheet = job.source["sheet"].as_str().map(str::to_owned);
         let (reader, format) = self.open_upload(account, UploadId(upload_id)).await?;
-        let params = self
-            .connection(account, ConnectionId(connection_id))
-            .await?;
+        let params = self.connection(account, connection).await?;
         let mut client = pg::connect(&params).await?;
         let table = pg::describe(&client, &object).await?;
         let mut checkpoint = pg::last_checkpoint(&client, &table, run.0).await?;
         let key = self.result_key(account, run).await?;
 
+        self.started(cause, run, account, checkpoint).await?;
+
+        // Rows are read, mapped and checked on a blocking thread, a couple
+        // of batches ahead of the writes.
+        let (batches, mut inbox) = tokio::sync::mpsc::channel::<Result<Batch, String>>(2);
+        let batch_rows = self.batch_rows.max(1);
+        let columns = table.columns.clone();
+        let (header_tx, header_rx) = tokio::sync::oneshot::channel::<Result<Header, String>>();
+        let reading = tokio::task::spawn_blocking(move || {
+            read_batches(
+                reader,
+                format,
+                sheet,
+                Mapped {
+                    mapping,
+                    columns,
+                    key_positions,
+                },
+                batch_rows,
+                header_tx,
+                batches,
+            )
+        });
+        let (targets, source_header) = match header_rx.await {
+            Ok(Ok(header)) => header,
+            Ok(Err(reason)) => return Err(Stop::Fail(reason)),
+            Err(_) => return Err(Stop::Fail("the upload could not be read".into())),
+        };
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        let writer = pg::Writer::new(table, operation, &targets, &key_fields)?;
+        let table = writer.table();
+        let results = Arc::new(Results {
+            store: self.store.clone(),
+            key,
+            account,
+            run,
+            header: source_header,
+        });
+        written.results = Some(results.clone());
+        written.batches = checkpoint.batch;
+
+        let mut totals = Totals {
+            read: 0,
+            ok: checkpoint.rows_ok,
+            failed: checkpoint.rows_failed,
+        };
+        let mut progress = Progress::new(self, cause, account, run);
+        while let Some(batch) = inbox.recv().await {
+            let mut batch = match batch {
+                Ok(batch) => batch,
+                Err(reason) => {
+                    // What was written stays, and is made durable.
+                    if checkpoint.batch > 0 {
+                        let _ = pg::flush(&client, table, run.0, checkpoint).await;
+                    }
+                    return Err(Stop::Fail(reason));
+                }
+            };
+            totals.read += batch.read;
+            if batch.index <= checkpoint.batch {
+                continue;
+            }
+            let refused = batch.refused.len() as i64;
+            let inserts = std::mem::take(&mut batch.inserts);
+            let outcome = writer
+                .write(&mut client, inserts, refused, run.0, checkpoint, |done| {
+                    let success: Vec<Outcome> = done
+                        .ok
+                        .iter()
+                        .map(|change| Outcome {
+                            number: change.number,
+                            note: change.key_text(),
+                            status: change.action.as_str(),
+                            fields: batch.raw(change.number),
+                        })
+                        .collect();
+                    let mut errors: Vec<Outcome> = batch
+                        .refused
+                        .iter()
+                        .chain(done.failed.iter())
+                        .map(|(number, reason)| Outcome {
+                            number: *number,
+                            note: reason.clone(),
+                            status: "",
+                            fields: batch.raw(*number),
+                        })
+                        .collect();
+                    errors.sort_by_key(|o| o.number);
+                    results
+                        .write_part(batch.index, &success, &errors)
+                        .and_then(|()| {
+                            results.write_changes(batch.index, writer.journal_key(), &done.ok)
+                        })
+                        .map_err(|e| format!("result files: {e}"))
+                })
+                .await?;
+            written.batches = batch.index;
+            let ok = outcome.ok.len() as i64;
+            let failed = outcome.failed.len() as i64 + refused;
+            checkpoint = Checkpoint {
+                batch: batch.index,
+                rows_ok: checkpoint.rows_ok + ok,
+                rows_failed: checkpoint.rows_failed + failed,
+            };
+            totals.ok = checkpoint.rows_ok;
+            totals.failed = checkpoint.rows_failed;
+            written.totals = totals;
+            progress.record(batch.index, totals).await?;
+        }
+        progress.finish().await?;
+        if checkpoint.batch > 0 {
+            pg::flush(&client, table, run.0, checkpoint).await?;
+        }
+        reading.await.map_err(retry)?;
+        Ok(totals)
+    }
+
+    /// The run's job, read for running (deleted or not, but the account's).
+    async fn job(&self, account: AccountId, id: JobId) -> Result<JobSpec, Stop> {
+        let row = self
+            .db(move |c| jobs::find_any(c, id))
+            .await?
+            .filter(|j| j.account_id == account.0)
+            .ok_or_else(|| Stop::Fail("the job no longer exists".into()))?;
+        let mapping = serde_json::from_value(row.mapping.clone())
+            .map_err(|e| Stop::Fail(format!("the job's mapping cannot be read: {e}")))?;
+        let operation = pg::Operation::parse(&row.operation).ok_or_else(|| {
+            Stop::Fail(format!(
+                "the job's operation \"{}\" is unknown",
+                row.operation
+            ))
+        })?;
+        let key_fields = serde_json::from_value(row.key_fields.clone())
+            .map_err(|e| Stop::Fail(format!("the job's key fields cannot be read: {e}")))?;
+        let object = row.target["object"].as_str().unwrap_or_default().to_owned();
+        let connection = json_uuid(&row.target["connection_id"])
+            .map(ConnectionId)
+            .ok_or_else(|| Stop::Fail("the job has no target".into()))?;
+        Ok(JobSpec {
+            row,
+            mapping,
+            operation,
+            key_fields,
+            object,
+            connection,
+        })
+    }
+
+    /// Records that the run started (or resumed after `checkpoint`).
+    async fn started(
+        &self,
+        cause: &RecordedEvent,
+        run: RunId,
+        account: AccountId,
+        checkpoint: Checkpoint,
+    ) -> Result<(), Stop> {
         let started = NewEvent::new(
             DomainEvent::RunStarted(RunStarted {
                 worker: self.worker.clone(),
@@ -331,146 +496,7 @@ impl RunHandler {
         if checkpoint.batch > 0 {
             tracing::info!(run = %run, after_batch = checkpoint.batch, "resuming a run");
         }
-
-        // Rows are read, mapped and checked on a blocking thread, a couple
-        // of batches ahead of the writes.
-        let (batches, mut inbox) = tokio::sync::mpsc::channel::<Result<Batch, String>>(2);
-        let batch_rows = self.batch_rows.max(1);
-        let columns = table.columns.clone();
-        let (header_tx, header_rx) = tokio::sync::oneshot::channel::<Result<Header, String>>();
-        let reading = tokio::task::spawn_blocking(move || {
-            read_batches(
-                reader, format, sheet, mapping, columns, batch_rows, header_tx, batches,
-            )
-        });
-        let (targets, source_header) = match header_rx.await {
-            Ok(Ok(header)) => header,
-            Ok(Err(reason)) => return Err(Stop::Fail(reason)),
-            Err(_) => return Err(Stop::Fail("the upload could not be read".into())),
-        };
-        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-        pg::check_fields(&table, &targets)?;
-        let results = Arc::new(Results {
-            store: self.store.clone(),
-            key,
-            account,
-            run,
-            header: source_header,
-        });
-        written.results = Some(results.clone());
-        written.batches = checkpoint.batch;
-
-        let mut totals = Totals {
-            read: 0,
-            ok: checkpoint.rows_ok,
-            failed: checkpoint.rows_failed,
-        };
-        let mut recorded_at: Option<std::time::Instant> = None;
-        let mut recording: Option<tokio::task::JoinHandle<Result<(), sluice_events::AppendError>>> =
-            None;
-        while let Some(batch) = inbox.recv().await {
-            let mut batch = match batch {
-                Ok(batch) => batch,
-                Err(reason) => {
-                    // What was written stays, and is made durable.
-                    if checkpoint.batch > 0 {
-                        let _ = pg::flush(&client, &table, run.0, checkpoint).await;
-                    }
-                    return Err(Stop::Fail(reason));
-                }
-            };
-            totals.read += batch.read;
-            if batch.index <= checkpoint.batch {
-                continue;
-            }
-            let refused = batch.refused.len() as i64;
-            let inserts = std::mem::take(&mut batch.inserts);
-            let outcome = pg::insert_batch(
-                &mut client,
-                &table,
-                &targets,
-                inserts,
-                refused,
-                run.0,
-                checkpoint,
-                |done| {
-                    let success: Vec<Outcome> = done
-                        .ok
-                        .iter()
-                        .map(|(number, key)| Outcome {
-                            number: *number,
-                            note: key.clone(),
-                            fields: batch.raw(*number),
-                        })
-                        .collect();
-                    let mut errors: Vec<Outcome> = batch
-                        .refused
-                        .iter()
-                        .chain(done.failed.iter())
-                        .map(|(number, reason)| Outcome {
-                            number: *number,
-                            note: reason.clone(),
-                            fields: batch.raw(*number),
-                        })
-                        .collect();
-                    errors.sort_by_key(|o| o.number);
-                    results
-                        .write_part(batch.index, &success, &errors)
-                        .map_err(|e| format!("result files: {e}"))
-                },
-            )
-            .await?;
-            written.batches = batch.index;
-            let ok = outcome.ok.len() as i64;
-            let failed = outcome.failed.len() as i64 + refused;
-            checkpoint = Checkpoint {
-                batch: batch.index,
-                rows_ok: checkpoint.rows_ok + ok,
-                rows_failed: checkpoint.rows_failed + failed,
-            };
-            totals.ok = checkpoint.rows_ok;
-            totals.failed = checkpoint.rows_failed;
-            written.totals = totals;
-            // Progress is recorded at most about once a second (and after
-            // the first batch), while the next batch is written.
-            if recorded_at.is_some_and(|at: std::time::Instant| at.elapsed() < PROGRESS_EVERY) {
-                continue;
-            }
-            recorded_at = Some(std::time::Instant::now());
-            let progress = NewEvent::new(
-                DomainEvent::RunProgressed(RunProgressed {
-                    batch: batch.index,
-                    rows_read: totals.read,
-                    rows_ok: totals.ok,
-                    rows_failed: totals.failed,
-                }),
-                Metadata::caused_by(cause, format!("worker:{}", self.worker)),
-            )
-            .for_account(account);
-            if let Some(previous) = recording.take() {
-                previous.await.map_err(retry)?.map_err(retry)?;
-            }
-            let appender = self.platform.appender.clone();
-            recording = Some(tokio::spawn(async move {
-                appender
-                    .append(AppendRequest::new(
-                        "run",
-                        run.0,
-                        ExpectedVersion::Any,
-                        vec![progress],
-                    ))
-                    .await
-                    .map(|_| ())
-            }));
-        }
-        if let Some(previous) = recording.take() {
-            previous.await.map_err(retry)?.map_err(retry)?;
-        }
-        if checkpoint.batch > 0 {
-            pg::flush(&client, &table, run.0, checkpoint).await?;
-        }
-        reading.await.map_err(retry)?;
-        Ok(totals)
+        Ok(())
     }
 
     /// The upload's plaintext, as a reader that decrypts as it goes.
@@ -553,6 +579,105 @@ impl RunHandler {
     }
 }
 
+/// Records a run's progress (`run.progressed`) at most about once a second
+/// (and after the first batch), in the background while the next batch is
+/// written; one record at a time.
+struct Progress<'a> {
+    handler: &'a RunHandler,
+    cause: &'a RecordedEvent,
+    account: AccountId,
+    run: RunId,
+    recorded_at: Option<std::time::Instant>,
+    recording: Option<tokio::task::JoinHandle<Result<(), sluice_events::AppendError>>>,
+}
+
+impl<'a> Progress<'a> {
+    fn new(
+        handler: &'a RunHandler,
+        cause: &'a RecordedEvent,
+        account: AccountId,
+        run: RunId,
+    ) -> Self {
+        Self {
+            handler,
+            cause,
+            account,
+            run,
+            recorded_at: None,
+            recording: None,
+        }
+    }
+
+    async fn record(&mut self, batch: i64, totals: Totals) -> Result<(), Stop> {
+        if self
+            .recorded_at
+            .is_some_and(|at| at.elapsed() < PROGRESS_EVERY)
+        {
+            return Ok(());
+        }
+        self.recorded_at = Some(std::time::Instant::now());
+        let progress = NewEvent::new(
+            DomainEvent::RunProgressed(RunProgressed {
+                batch,
+                rows_read: totals.read,
+                rows_ok: totals.ok,
+                rows_failed: totals.failed,
+            }),
+            Metadata::caused_by(self.cause, format!("worker:{}", self.handler.worker)),
+        )
+        .for_account(self.account);
+        self.wait().await?;
+        let appender = self.handler.platform.appender.clone();
+        let run = self.run.0;
+        self.recording = Some(tokio::spawn(async move {
+            appender
+                .append(AppendRequest::new(
+                    "run",
+                    run,
+                    ExpectedVersion::Any,
+                    vec![progress],
+                ))
+                .await
+                .map(|_| ())
+        }));
+        Ok(())
+    }
+
+    async fn wait(&mut self) -> Result<(), Stop> {
+        if let Some(previous) = self.recording.take() {
+            previous.await.map_err(retry)?.map_err(retry)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the last record.
+    async fn finish(mut self) -> Result<(), Stop> {
+        self.wait().await
+    }
+}
+
+/// What a run needs of its job.
+struct JobSpec {
+    row: sluice_schema::models::JobRow,
+    mapping: Vec<FieldMapping>,
+    operation: pg::Operation,
+    key_fields: Vec<String>,
+    /// The target table.
+    object: String,
+    connection: ConnectionId,
+}
+
+/// The run command's account and request.
+fn command(cause: &RecordedEvent) -> Result<(AccountId, &RunRequested), Stop> {
+    let DomainEvent::RunRequested(requested) = &cause.event else {
+        return Err(Stop::Fail("not a run command".into()));
+    };
+    let account = cause
+        .account_id
+        .ok_or_else(|| Stop::Fail("the run names no account".into()))?;
+    Ok((account, requested))
+}
+
 /// The mapping's target fields and the source's columns.
 type Header = (Vec<String>, Vec<String>);
 
@@ -564,23 +689,27 @@ fn json_uuid(value: &serde_json::Value) -> Option<Uuid> {
 /// or a workbook's sheet. The mapping is resolved against the header (sent
 /// first), then batches of mapped and checked rows are sent until the end
 /// or until the receiver goes.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the reading thread's whole context"
-)]
+/// How rows are mapped and checked.
+struct Mapped {
+    mapping: Vec<FieldMapping>,
+    /// The target table's columns.
+    columns: Vec<pg::Column>,
+    /// Where the key fields are among the mapped values: a batch holds a
+    /// key once (a row whose key is already in the batch starts the next).
+    key_positions: Vec<usize>,
+}
+
 fn read_batches<R: Read + Seek>(
     input: R,
     format: Format,
     sheet: Option<String>,
-    mapping: Vec<FieldMapping>,
-    columns: Vec<pg::Column>,
+    mapped: Mapped,
     batch_rows: usize,
     header: tokio::sync::oneshot::Sender<Result<Header, String>>,
     batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
 ) {
     let mut sink = BatchSink {
-        mapping,
-        columns,
+        mapped,
         batch_rows,
         header: Some(header),
         batches,
@@ -619,14 +748,14 @@ impl Batch {
             raw: Vec::with_capacity(batch_rows),
             inserts: Vec::with_capacity(batch_rows),
             refused: Vec::new(),
+            keys: HashSet::new(),
         }
     }
 }
 
 /// Maps and checks rows as the source yields them, in batches.
 struct BatchSink {
-    mapping: Vec<FieldMapping>,
-    columns: Vec<pg::Column>,
+    mapped: Mapped,
     batch_rows: usize,
     header: Option<tokio::sync::oneshot::Sender<Result<Header, String>>>,
     batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
@@ -635,12 +764,21 @@ struct BatchSink {
     batch: Batch,
 }
 
+impl BatchSink {
+    /// Sends the batch on and starts the next; false once nobody listens.
+    fn send_batch(&mut self) -> bool {
+        let next = Batch::new(self.batch.index + 1, self.batch_rows);
+        let full = std::mem::replace(&mut self.batch, next);
+        self.batches.blocking_send(Ok(full)).is_ok()
+    }
+}
+
 impl RowSink for BatchSink {
     fn header(&mut self, source_header: Vec<String>) -> bool {
         let Some(header) = self.header.take() else {
             return false;
         };
-        let plan = match Plan::new(&self.mapping, &source_header) {
+        let plan = match Plan::new(&self.mapped.mapping, &source_header) {
             Ok(plan) => plan,
             Err(e) => {
                 let _ = header.send(Err(format!("the mapping does not fit the file: {e}")));
@@ -650,7 +788,7 @@ impl RowSink for BatchSink {
         let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
         self.fields = targets
             .iter()
-            .map(|t| self.columns.iter().find(|c| &c.name == t).cloned())
+            .map(|t| self.mapped.columns.iter().find(|c| &c.name == t).cloned())
             .collect();
         self.plan = Some(plan);
         header.send(Ok((targets, source_header))).is_ok()
@@ -660,19 +798,35 @@ impl RowSink for BatchSink {
         let Some(plan) = &self.plan else {
             return false;
         };
+        let values = row.fields.as_ref().ok().map(|fields| plan.apply(fields));
+        let key: Option<Vec<String>> = match &values {
+            Some(Ok(values)) if !self.mapped.key_positions.is_empty() => self
+                .mapped
+                .key_positions
+                .iter()
+                .map(|at| values.get(*at).cloned().flatten())
+                .collect(),
+            _ => None,
+        };
+        if key.as_ref().is_some_and(|k| self.batch.keys.contains(k)) && !self.send_batch() {
+            return false;
+        }
         let batch = &mut self.batch;
         batch.read += 1;
-        let (fields, checked) = match row.fields {
-            Ok(fields) => {
-                let values = plan.apply(&fields);
-                (fields, values)
-            }
-            Err(reason) => (Vec::new(), Err(reason)),
+        let (fields, checked) = match (row.fields, values) {
+            (Ok(fields), Some(values)) => (fields, values),
+            (Ok(fields), None) => (fields, Err("the row cannot be mapped".into())),
+            (Err(reason), _) => (Vec::new(), Err(reason)),
         };
         // The row as read is kept (moved, not copied) for the result files.
         batch.raw.push((row.number, fields));
+        let key_positions = &self.mapped.key_positions;
         let checked = checked.and_then(|values| {
-            for (value, column) in values.iter().zip(&self.fields) {
+            for (i, (value, column)) in values.iter().zip(&self.fields).enumerate() {
+                if value.is_none() && key_positions.contains(&i) {
+                    let name = column.as_ref().map(|c| c.name.as_str()).unwrap_or("key");
+                    return Err(format!("{name}: a key field needs a value"));
+                }
                 if let Some(column) = column {
                     pg::check_value(column, value.as_deref())?;
                 }
@@ -680,18 +834,17 @@ impl RowSink for BatchSink {
             Ok(values)
         });
         match checked {
-            Ok(values) => batch.inserts.push(Insert {
-                number: row.number,
-                values,
-            }),
+            Ok(values) => {
+                batch.keys.extend(key);
+                batch.inserts.push(Insert {
+                    number: row.number,
+                    values,
+                })
+            }
             Err(reason) => batch.refused.push((row.number, reason)),
         }
         if batch.read as usize >= self.batch_rows {
-            let next = Batch::new(batch.index + 1, self.batch_rows);
-            let full = std::mem::replace(&mut self.batch, next);
-            if self.batches.blocking_send(Ok(full)).is_err() {
-                return false;
-            }
+            return self.send_batch();
         }
         true
     }

@@ -93,6 +93,8 @@ pub(crate) fn run_json(row: &RunRow) -> Value {
         "started_at": row.started_at,
         "finished_at": row.finished_at,
         "results_expire_at": row.results_expire_at,
+        "rollback_of": row.rollback_of,
+        "rolled_back_by": row.rolled_back_by,
     })
 }
 
@@ -124,12 +126,12 @@ pub async fn create(
             "scheduled jobs are not available yet; leave schedule out and start runs yourself",
         ));
     }
-    if body.operation != "insert" {
-        return Err(invalid("operation", "only insert is available for now"));
-    }
-    if !body.key_fields.is_empty() {
-        return Err(invalid("key_fields", "an insert takes no key fields"));
-    }
+    let operation = pg::Operation::parse(&body.operation).ok_or_else(|| {
+        invalid(
+            "operation",
+            "the operation is one of insert, update, upsert, delete",
+        )
+    })?;
     let upload_id = match (
         &body.source.upload_id,
         &body.source.connection_id,
@@ -174,7 +176,7 @@ pub async fn create(
     };
     let client = pg::connect(&params).await.map_err(target_error)?;
     let table = pg::describe(&client, &object).await.map_err(target_error)?;
-    pg::check_fields(&table, &plan.targets()).map_err(target_error)?;
+    pg::Writer::new(table, operation, &plan.targets(), &body.key_fields).map_err(target_error)?;
     drop(client);
 
     let id = JobId::new();
@@ -270,12 +272,28 @@ pub async fn start_run(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let job = find(&state, &user, path.into_inner()).await?;
-    let id = RunId::new();
-    let event = NewEvent::new(
-        DomainEvent::RunRequested(RunRequested {
+    queue(
+        &state,
+        &user,
+        RunRequested {
             job_id: job.job_id,
             kind: "import".into(),
-        }),
+            rollback_of: None,
+            force: false,
+        },
+    )
+    .await
+}
+
+/// Appends a new run's `run.requested`: 202 with the run's id.
+async fn queue(
+    state: &AppState,
+    user: &AuthUser,
+    requested: RunRequested,
+) -> Result<HttpResponse, ApiError> {
+    let id = RunId::new();
+    let event = NewEvent::new(
+        DomainEvent::RunRequested(requested),
         state.metadata(format!("user:{}", user.user_id)),
     )
     .for_account(user.account_id);
@@ -290,6 +308,95 @@ pub async fn start_run(
         ))
         .await?;
     Ok(HttpResponse::Accepted().json(json!({ "run_id": id, "status": "queued" })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// Undo rows changed since the run all the same (owners and admins).
+    #[serde(default)]
+    force: bool,
+}
+
+async fn run_row(state: &AppState, user: &AuthUser, id: RunId) -> Result<RunRow, ApiError> {
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    web::block(move || -> Result<_, ApiError> { Ok(repo::run(&mut *pool.get()?, account, id)?) })
+        .await??
+        .ok_or(ApiError::NotFound)
+}
+
+/// `POST /v1/runs/{id}/rollback`: queues a rollback of a finished run, a
+/// run of its own (202 with its id). The body may ask to force it:
+/// `{"force": true}` undoes rows changed since the run all the same.
+pub async fn rollback(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: RollbackRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RollbackRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| invalid("body", format!("the body is not a rollback request: {e}")))?
+    };
+    if request.force {
+        manager(&user)
+            .map_err(|_| ApiError::Forbidden("only owners and admins force a rollback".into()))?;
+    }
+    let run = run_row(&state, &user, RunId(path.into_inner())).await?;
+    if run.rollback_of.is_some() {
+        return Err(ApiError::Conflict(
+            "a rollback cannot be rolled back".into(),
+        ));
+    }
+    if run.finished_at.is_none() {
+        return Err(ApiError::Conflict(
+            "the run has not finished; roll it back once it has".into(),
+        ));
+    }
+    if run.rows_ok == 0 {
+        return Err(ApiError::Conflict(
+            "the run changed no rows: there is nothing to roll back".into(),
+        ));
+    }
+    let live = run
+        .results_expire_at
+        .is_some_and(|at| at > state.platform.clock.now());
+    if run.results_removed_at.is_some() || !live {
+        return Err(ApiError::Gone(
+            "the run's record of what it changed expired with its result files, so it can no \
+             longer be rolled back"
+                .into(),
+        ));
+    }
+    if let Some(previous) = run.rolled_back_by {
+        let previous = run_row(&state, &user, RunId(previous)).await?;
+        if previous.finished_at.is_none() {
+            return Err(ApiError::Conflict(format!(
+                "rollback {} of this run is under way",
+                previous.run_id
+            )));
+        }
+        if previous.status == "rolled_back" {
+            return Err(ApiError::Conflict(format!(
+                "the run was rolled back by {}",
+                previous.run_id
+            )));
+        }
+    }
+    queue(
+        &state,
+        &user,
+        RunRequested {
+            job_id: run.job_id,
+            kind: "rollback".into(),
+            rollback_of: Some(run.run_id),
+            force: request.force,
+        },
+    )
+    .await
 }
 
 pub async fn runs(
@@ -317,14 +424,7 @@ pub async fn show_run(
     state: web::Data<AppState>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = RunId(path.into_inner());
-    let pool = state.platform.pool.clone();
-    let account = user.account_id;
-    let row = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::run(&mut *pool.get()?, account, id)?)
-    })
-    .await??
-    .ok_or(ApiError::NotFound)?;
+    let row = run_row(&state, &user, RunId(path.into_inner())).await?;
     Ok(HttpResponse::Ok().json(run_json(&row)))
 }
 

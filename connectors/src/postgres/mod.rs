@@ -14,6 +14,13 @@ use tokio_postgres::{Client, Config, NoTls};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::journal::{Action, Change};
+
+mod revert;
+mod write;
+
+pub use revert::{own_versions, revert_batch, Reverted, Undo};
+
 /// How to reach a database (a connection's `params` and its password).
 pub struct PgParams {
     pub host: String,
@@ -205,6 +212,10 @@ pub struct Column {
     pub name: String,
     /// The type's name (`int4`, `text`, `timestamptz`...).
     pub type_name: String,
+    /// The type as SQL writes it, without its length or precision
+    /// (`integer`, `character varying`, `crm.mood`...): text is cast to it,
+    /// and the column's own limits are then enforced on assignment.
+    pub sql_type: String,
     pub nullable: bool,
     pub has_default: bool,
     /// For `varchar(n)` and `char(n)`.
@@ -221,6 +232,9 @@ pub struct Table {
     pub primary_key: Vec<String>,
     /// The sequence behind a one-column primary key, if it has one.
     pub key_sequence: Option<String>,
+    /// The column sets of every unique constraint and index (the primary
+    /// key's among them).
+    pub unique_keys: Vec<Vec<String>>,
 }
 
 impl Table {
@@ -240,6 +254,16 @@ impl Table {
             _ => None,
         }
     }
+
+    /// Whether `fields` are exactly the columns of a unique constraint or
+    /// index, so that they name at most one row.
+    pub fn is_unique(&self, fields: &[String]) -> bool {
+        let wanted: std::collections::BTreeSet<&str> = fields.iter().map(String::as_str).collect();
+        wanted.len() == fields.len()
+            && self.unique_keys.iter().any(|key| {
+                key.len() == wanted.len() && key.iter().all(|c| wanted.contains(c.as_str()))
+            })
+    }
 }
 
 /// An identifier, quoted for SQL.
@@ -256,7 +280,8 @@ pub async fn describe(client: &Client, object: &str) -> Result<Table, TargetErro
     let rows = client
         .query(
             "SELECT a.attname::text, t.typname::text, NOT a.attnotnull, a.atthasdef OR a.attidentity <> '', \
-                    CASE WHEN a.atttypmod > 4 AND t.typname IN ('varchar', 'bpchar') THEN a.atttypmod - 4 END \
+                    CASE WHEN a.atttypmod > 4 AND t.typname IN ('varchar', 'bpchar') THEN a.atttypmod - 4 END, \
+                    format_type(a.atttypid, NULL) \
              FROM pg_attribute a \
              JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -281,6 +306,7 @@ pub async fn describe(client: &Client, object: &str) -> Result<Table, TargetErro
             nullable: r.get(2),
             has_default: r.get(3),
             max_length: r.get(4),
+            sql_type: r.get(5),
         })
         .collect();
     let key_rows = client
@@ -296,6 +322,21 @@ pub async fn describe(client: &Client, object: &str) -> Result<Table, TargetErro
         .await
         .map_err(db_error)?;
     let primary_key: Vec<String> = key_rows.iter().map(|r| r.get(0)).collect();
+    let unique_rows = client
+        .query(
+            "SELECT array_agg(a.attname::text ORDER BY k.n) FROM pg_index i \
+             JOIN pg_class c ON c.oid = i.indrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, n) \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
+             WHERE n.nspname = $1 AND c.relname = $2 AND i.indisunique \
+               AND i.indpred IS NULL AND i.indexprs IS NULL \
+             GROUP BY i.indexrelid",
+            &[&schema, &name],
+        )
+        .await
+        .map_err(db_error)?;
+    let unique_keys = unique_rows.iter().map(|r| r.get(0)).collect();
     let key_sequence = match primary_key.as_slice() {
         [one] => client
             .query_one(
@@ -313,40 +354,8 @@ pub async fn describe(client: &Client, object: &str) -> Result<Table, TargetErro
         columns,
         primary_key,
         key_sequence,
+        unique_keys,
     })
-}
-
-/// Checks a mapping's target fields against the table: each exists and is
-/// written once, and every column that needs a value gets one.
-pub fn check_fields(table: &Table, targets: &[&str]) -> Result<(), TargetError> {
-    let mut seen = std::collections::BTreeSet::new();
-    for target in targets {
-        if table.column(target).is_none() {
-            return Err(TargetError::Invalid(format!(
-                "{} has no column \"{target}\"",
-                table.name
-            )));
-        }
-        if !seen.insert(*target) {
-            return Err(TargetError::Invalid(format!(
-                "\"{target}\" is mapped twice"
-            )));
-        }
-    }
-    let missing: Vec<&str> = table
-        .columns
-        .iter()
-        .filter(|c| !c.nullable && !c.has_default && !seen.contains(c.name.as_str()))
-        .map(|c| c.name.as_str())
-        .collect();
-    if !missing.is_empty() {
-        return Err(TargetError::Invalid(format!(
-            "{} needs a value for {}: map them",
-            table.name,
-            missing.join(", ")
-        )));
-    }
-    Ok(())
 }
 
 /// Checks one value against its column; the message says what is wrong.
@@ -495,7 +504,8 @@ pub async fn flush(
     Ok(())
 }
 
-/// One row to insert: its source row number and its values.
+/// One row to write: its source row number and its values, in the order
+/// of the writer's fields.
 pub struct Insert {
     pub number: u64,
     pub values: Vec<Option<String>>,
@@ -504,10 +514,196 @@ pub struct Insert {
 /// What happened to a batch's rows.
 #[derive(Debug, Default)]
 pub struct Written {
-    /// Source row number and the new row's key (empty without a one-column key).
-    pub ok: Vec<(u64, String)>,
+    /// The rows written, as the run's journal records them.
+    pub ok: Vec<Change>,
     /// Source row number and why it was refused.
     pub failed: Vec<(u64, String)>,
+}
+
+/// What a run does to its target's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Insert,
+    /// Changes the rows named by the key fields.
+    Update,
+    /// Changes the rows named by the key fields, inserting those missing.
+    Upsert,
+    /// Deletes the rows named by the key fields.
+    Delete,
+}
+
+impl Operation {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "insert" => Some(Self::Insert),
+            "update" => Some(Self::Update),
+            "upsert" => Some(Self::Upsert),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// A run's writes to its table: the operation, the mapped fields and the
+/// key fields, checked against the table before any row.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    table: Table,
+    operation: Operation,
+    targets: Vec<String>,
+    key_fields: Vec<String>,
+    /// Where each key field is among the targets.
+    key_positions: Vec<usize>,
+}
+
+impl Writer {
+    /// Checks that the mapped fields (`targets`) and `key_fields` fit the
+    /// table and the operation: each field exists and is mapped once; an
+    /// insert or upsert gives every column that needs a value one; an
+    /// update, upsert or delete names its rows by key fields that are
+    /// mapped and unique in the table.
+    pub fn new(
+        table: Table,
+        operation: Operation,
+        targets: &[&str],
+        key_fields: &[String],
+    ) -> Result<Self, TargetError> {
+        let invalid = |m: String| Err(TargetError::Invalid(m));
+        let mut seen = std::collections::BTreeSet::new();
+        for target in targets {
+            if table.column(target).is_none() {
+                return invalid(format!("{} has no column \"{target}\"", table.name));
+            }
+            if !seen.insert(*target) {
+                return invalid(format!("\"{target}\" is mapped twice"));
+            }
+        }
+        if matches!(operation, Operation::Insert | Operation::Upsert) {
+            let missing: Vec<&str> = table
+                .columns
+                .iter()
+                .filter(|c| !c.nullable && !c.has_default && !seen.contains(c.name.as_str()))
+                .map(|c| c.name.as_str())
+                .collect();
+            if !missing.is_empty() {
+                return invalid(format!(
+                    "{} needs a value for {}: map them",
+                    table.name,
+                    missing.join(", ")
+                ));
+            }
+        }
+        let mut key_positions = Vec::with_capacity(key_fields.len());
+        if operation == Operation::Insert {
+            if !key_fields.is_empty() {
+                return invalid("an insert takes no key fields".into());
+            }
+        } else {
+            if key_fields.is_empty() {
+                return invalid(
+                    "give key_fields: the fields that name the rows to change, such as email"
+                        .into(),
+                );
+            }
+            for key in key_fields {
+                match targets.iter().position(|t| t == key) {
+                    Some(at) => key_positions.push(at),
+                    None => return invalid(format!("the key field \"{key}\" is not mapped")),
+                }
+            }
+            if !table.is_unique(key_fields) {
+                return invalid(format!(
+                    "{} has no unique constraint or index on exactly {}, so a key could name \
+                     several rows: add one, or choose other key fields",
+                    table.name,
+                    key_fields.join(", ")
+                ));
+            }
+            let others = targets.len() - key_fields.len();
+            match operation {
+                Operation::Delete if others > 0 => {
+                    return invalid("a delete maps only its key fields".into())
+                }
+                Operation::Update | Operation::Upsert if others == 0 => {
+                    return invalid("map at least one field besides the key fields".into())
+                }
+                _ => {}
+            }
+        }
+        Ok(Self {
+            table,
+            operation,
+            targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+            key_fields: key_fields.to_vec(),
+            key_positions,
+        })
+    }
+
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// Where the key fields are in a row's values (none for an insert).
+    pub fn key_positions(&self) -> &[usize] {
+        &self.key_positions
+    }
+
+    /// The columns that name a row in the run's journal: the primary key
+    /// for an insert, the key fields otherwise.
+    pub fn journal_key(&self) -> &[String] {
+        match self.operation {
+            Operation::Insert => &self.table.primary_key,
+            _ => &self.key_fields,
+        }
+    }
+
+    /// Writes a batch and records its checkpoint, in one transaction.
+    ///
+    /// `refused` counts the batch's rows already refused before writing
+    /// (they count in the checkpoint's failed rows). `before_commit` sees
+    /// what is about to be committed and can still stop it.
+    pub async fn write(
+        &self,
+        client: &mut Client,
+        rows: Vec<Insert>,
+        refused: i64,
+        run: Uuid,
+        checkpoint: Checkpoint,
+        before_commit: impl FnOnce(&Written) -> Result<(), String>,
+    ) -> Result<Written, TargetError> {
+        let targets: Vec<&str> = self.targets.iter().map(String::as_str).collect();
+        if rows.is_empty() {
+            let transaction = begin(client).await?;
+            mark(&transaction, &self.table, run, checkpoint, 0, refused).await?;
+            let written = Written::default();
+            before_commit(&written).map_err(TargetError::Aborted)?;
+            transaction.commit().await.map_err(db_error)?;
+            return Ok(written);
+        }
+        match self.operation {
+            Operation::Insert => {
+                insert_batch(
+                    client,
+                    &self.table,
+                    &targets,
+                    rows,
+                    refused,
+                    run,
+                    checkpoint,
+                    before_commit,
+                )
+                .await
+            }
+            _ => {
+                write::keyed_batch(self, client, rows, refused, run, checkpoint, before_commit)
+                    .await
+            }
+        }
+    }
 }
 
 /// Inserts a batch with COPY and records its checkpoint, in one
@@ -515,12 +711,8 @@ pub struct Written {
 /// sequence first, so every new row's key is known. Should COPY fail (a
 /// constraint the checks could not see), the batch is written again row by
 /// row, each under a savepoint, and the refused rows are reported.
-///
-/// `refused` counts the batch's rows already refused before writing (they
-/// count in the checkpoint's failed rows). `before_commit` sees what is
-/// about to be committed and can still stop it.
 #[expect(clippy::too_many_arguments, reason = "the batch's whole context")]
-pub async fn insert_batch(
+async fn insert_batch(
     client: &mut Client,
     table: &Table,
     targets: &[&str],
@@ -530,14 +722,6 @@ pub async fn insert_batch(
     checkpoint: Checkpoint,
     before_commit: impl FnOnce(&Written) -> Result<(), String>,
 ) -> Result<Written, TargetError> {
-    if rows.is_empty() {
-        let transaction = begin(client).await?;
-        mark(&transaction, table, run, checkpoint, 0, refused).await?;
-        let written = Written::default();
-        before_commit(&written).map_err(TargetError::Aborted)?;
-        transaction.commit().await.map_err(db_error)?;
-        return Ok(written);
-    }
     let mut columns: Vec<String> = targets.iter().map(|t| quote(t)).collect();
     let key = table.single_key();
     let key_index = key.and_then(|k| targets.iter().position(|t| *t == k));
@@ -576,12 +760,7 @@ pub async fn insert_batch(
         }
         buffer.push(b'\n');
     }
-    let key_of = |i: usize, row: &Insert| -> String {
-        match key_index {
-            Some(k) => row.values.get(k).cloned().flatten().unwrap_or_default(),
-            None => keys.get(i).cloned().unwrap_or_default(),
-        }
-    };
+    let identity = Identity::of(table, targets, &keys);
     let copied = async {
         let sink = transaction.copy_in(&copy).await?;
         futures_util::pin_mut!(sink);
@@ -591,12 +770,7 @@ pub async fn insert_batch(
     .await;
     let written = match copied {
         Ok(_) => {
-            let ok = rows
-                .iter()
-                .enumerate()
-                .map(|(i, r)| (r.number, key_of(i, r)))
-                .collect();
-            mark(
+            let version = mark(
                 &transaction,
                 table,
                 run,
@@ -605,6 +779,17 @@ pub async fn insert_batch(
                 refused,
             )
             .await?;
+            let ok = rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| Change {
+                    number: r.number,
+                    action: Action::Created,
+                    key: identity.key_with(i, r, &keys),
+                    version: version.clone(),
+                    before: None,
+                })
+                .collect();
             let written = Written {
                 ok,
                 failed: Vec::new(),
@@ -621,7 +806,7 @@ pub async fn insert_batch(
                 &columns,
                 &rows,
                 &keys,
-                key_index,
+                &identity,
                 refused,
                 run,
                 checkpoint,
@@ -631,6 +816,57 @@ pub async fn insert_batch(
         }
     };
     Ok(written)
+}
+
+/// How an inserted row's primary key is known: from its mapped values, or
+/// from the keys taken from the sequence.
+struct Identity {
+    /// Where each primary-key column is among the values; `None` for a key
+    /// taken from the sequence.
+    positions: Option<Vec<Option<usize>>>,
+}
+
+impl Identity {
+    fn of(table: &Table, targets: &[&str], generated: &[String]) -> Self {
+        let positions: Option<Vec<Option<usize>>> = table
+            .primary_key
+            .iter()
+            .map(|k| match targets.iter().position(|t| t == k) {
+                Some(at) => Some(Some(at)),
+                None if !generated.is_empty() => Some(None),
+                None => None,
+            })
+            .collect();
+        Self {
+            positions: positions.filter(|p| !p.is_empty()),
+        }
+    }
+
+    /// The row's key; empty when it is not known.
+    fn key(&self, row: &Insert) -> Vec<String> {
+        let Some(positions) = &self.positions else {
+            return Vec::new();
+        };
+        positions
+            .iter()
+            .map(|at| match at {
+                Some(at) => row.values.get(*at).cloned().flatten().unwrap_or_default(),
+                None => String::new(),
+            })
+            .collect()
+    }
+
+    fn key_with(&self, i: usize, row: &Insert, generated: &[String]) -> Vec<String> {
+        let mut key = self.key(row);
+        if let (Some(positions), Some(made)) = (&self.positions, generated.get(i)) {
+            for (slot, at) in key.iter_mut().zip(positions) {
+                if at.is_none() {
+                    slot.clone_from(made);
+                }
+            }
+        }
+        key
+    }
 }
 
 fn bytes_of(buffer: Vec<u8>) -> bytes::Bytes {
@@ -644,7 +880,7 @@ async fn one_by_one(
     columns: &[String],
     rows: &[Insert],
     keys: &[String],
-    key_index: Option<usize>,
+    identity: &Identity,
     refused: i64,
     run: Uuid,
     checkpoint: Checkpoint,
@@ -657,19 +893,19 @@ async fn one_by_one(
             let bare = c.trim_matches('"').replace("\"\"", "\"");
             table
                 .column(&bare)
-                .map(|col| col.type_name.clone())
+                .map(|col| col.sql_type.clone())
                 .unwrap_or_else(|| "text".into())
         })
         .collect();
     let placeholders: Vec<String> = types
         .iter()
         .enumerate()
-        .map(|(i, t)| format!("${}::text::{}", i + 1, quote(t)))
+        .map(|(i, t)| format!("${}::text::{t}", i + 1))
         .collect();
     let insert = transaction
         .prepare_typed(
             &format!(
-                "INSERT INTO {} ({}) VALUES ({})",
+                "INSERT INTO {} ({}) VALUES ({}) RETURNING xmin::text",
                 table.qualified(),
                 columns.join(", "),
                 placeholders.join(", ")
@@ -688,30 +924,15 @@ async fn one_by_one(
             .iter()
             .map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync))
             .collect();
-        transaction
-            .batch_execute("SAVEPOINT row")
-            .await
-            .map_err(db_error)?;
-        match transaction.execute(&insert, &params).await {
-            Ok(_) => {
-                let key = match key_index {
-                    Some(k) => row.values.get(k).cloned().flatten().unwrap_or_default(),
-                    None => keys.get(i).cloned().unwrap_or_default(),
-                };
-                written.ok.push((row.number, key));
-                transaction
-                    .batch_execute("RELEASE SAVEPOINT row")
-                    .await
-                    .map_err(db_error)?;
-            }
-            Err(e) if e.as_db_error().is_some() => {
-                written.failed.push((row.number, describe_error(&e)));
-                transaction
-                    .batch_execute("ROLLBACK TO SAVEPOINT row")
-                    .await
-                    .map_err(db_error)?;
-            }
-            Err(e) => return Err(db_error(e)),
+        match under_savepoint(&transaction, transaction.query_one(&insert, &params)).await? {
+            Ok(inserted) => written.ok.push(Change {
+                number: row.number,
+                action: Action::Created,
+                key: identity.key_with(i, row, keys),
+                version: inserted.get(0),
+                before: None,
+            }),
+            Err(e) => written.failed.push((row.number, describe_error(&e))),
         }
     }
     let ok = written.ok.len() as i64;
@@ -722,6 +943,38 @@ async fn one_by_one(
     Ok(written)
 }
 
+/// Runs a row's statements under a savepoint. A failure of the data (an
+/// error from the server) undoes them and is given back; any other failure
+/// ends the batch.
+async fn under_savepoint<T>(
+    transaction: &tokio_postgres::Transaction<'_>,
+    step: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<Result<T, tokio_postgres::Error>, TargetError> {
+    transaction
+        .batch_execute("SAVEPOINT row")
+        .await
+        .map_err(db_error)?;
+    match step.await {
+        Ok(done) => {
+            transaction
+                .batch_execute("RELEASE SAVEPOINT row")
+                .await
+                .map_err(db_error)?;
+            Ok(Ok(done))
+        }
+        Err(e) if e.as_db_error().is_some() => {
+            transaction
+                .batch_execute("ROLLBACK TO SAVEPOINT row")
+                .await
+                .map_err(db_error)?;
+            Ok(Err(e))
+        }
+        Err(e) => Err(db_error(e)),
+    }
+}
+
+/// Records a batch's checkpoint marker: the row version of the
+/// transaction's own writes (`xmin`) is returned.
 async fn mark(
     transaction: &tokio_postgres::Transaction<'_>,
     table: &Table,
@@ -729,11 +982,12 @@ async fn mark(
     previous: Checkpoint,
     ok: i64,
     failed: i64,
-) -> Result<(), TargetError> {
-    transaction
-        .execute(
+) -> Result<String, TargetError> {
+    let row = transaction
+        .query_one(
             &format!(
-                "INSERT INTO {} (run_id, batch, rows_ok, rows_failed) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO {} (run_id, batch, rows_ok, rows_failed) VALUES ($1, $2, $3, $4) \
+                 RETURNING xmin::text",
                 checkpoints(table)
             ),
             &[
@@ -745,7 +999,7 @@ async fn mark(
         )
         .await
         .map_err(db_error)?;
-    Ok(())
+    Ok(row.get(0))
 }
 
 /// A value in COPY's text format.
@@ -780,6 +1034,7 @@ mod tests {
             nullable,
             has_default: false,
             max_length: None,
+            sql_type: type_name.into(),
         };
         assert!(check_value(&column("int4", false), Some("42")).is_ok());
         assert!(check_value(&column("int4", false), Some("4.2")).is_err());
