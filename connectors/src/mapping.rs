@@ -80,6 +80,23 @@ pub enum Transform {
     Number {
         locale: String,
     },
+    /// Sets a reference by another record's key: the value is looked up in
+    /// `object`'s `key` column and replaced by that row's `field` (its
+    /// primary key by default). The last transform of a chain.
+    Lookup(Lookup),
+}
+
+/// Where a lookup finds its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lookup {
+    /// The table to look in (`table`, or `schema.table`).
+    pub object: String,
+    /// Its column the value is matched against.
+    pub key: String,
+    /// Its column whose value is taken (the primary key by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 /// Languages that write decimals with a comma.
@@ -109,6 +126,12 @@ impl Transform {
                 }
                 Ok(())
             }
+            Self::Lookup(lookup) => {
+                if lookup.object.trim().is_empty() || lookup.key.trim().is_empty() {
+                    return Err("a lookup needs an object and its key column".into());
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -133,6 +156,8 @@ impl Transform {
                 None => None,
                 Some(v) => Some(parse_number(&v, locale)?),
             },
+            // Resolved against the target database, a batch at a time.
+            Self::Lookup(_) => value,
         })
     }
 }
@@ -210,6 +235,19 @@ fn shorten(value: &str) -> String {
     out
 }
 
+/// The fields of `mapping` set by a lookup: their position, and where to
+/// look.
+pub fn lookups<'a>(mapping: impl IntoIterator<Item = &'a FieldMapping>) -> Vec<(usize, Lookup)> {
+    mapping
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, f)| match f.transform.list().last() {
+            Some(Transform::Lookup(lookup)) => Some((i, lookup.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A mapping ready to apply to rows with a given header.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -225,10 +263,17 @@ impl Plan {
         }
         let mut fields = Vec::with_capacity(mapping.len());
         for field in mapping {
-            for transform in field.transform.list() {
+            let transforms = field.transform.list();
+            for (i, transform) in transforms.iter().enumerate() {
                 transform
                     .check()
                     .map_err(|e| format!("{}: {e}", field.target))?;
+                if matches!(transform, Transform::Lookup(_)) && i + 1 != transforms.len() {
+                    return Err(format!(
+                        "{}: a lookup is the last transform of its field",
+                        field.target
+                    ));
+                }
             }
             let index = match &field.source {
                 Some(source) => Some(
@@ -257,6 +302,12 @@ impl Plan {
 
     pub fn targets(&self) -> Vec<&str> {
         self.fields.iter().map(|(_, f)| f.target.as_str()).collect()
+    }
+
+    /// The fields set by a lookup: their position among the targets, and
+    /// where to look.
+    pub fn lookups(&self) -> Vec<(usize, Lookup)> {
+        lookups(self.fields.iter().map(|(_, f)| f))
     }
 
     /// The target values of one row, in [`Plan::targets`] order; the error
@@ -355,6 +406,40 @@ mod tests {
         assert_eq!(n("-7", "en").unwrap(), "-7");
         assert!(n("1.2.3", "en").is_err());
         assert!(n("abc", "de").is_err());
+    }
+
+    #[test]
+    fn a_lookup_is_read_and_comes_last() {
+        let fields = mapping(json!([
+            {"source": "Company", "target": "company_id", "transform": [
+                {"type": "trim"},
+                {"type": "lookup", "object": "crm.companies", "key": "domain"},
+            ]},
+        ]));
+        let plan = Plan::new(&fields, &["Company".to_owned()]).unwrap();
+        assert_eq!(
+            plan.lookups(),
+            [(
+                0,
+                Lookup {
+                    object: "crm.companies".into(),
+                    key: "domain".into(),
+                    field: None,
+                }
+            )]
+        );
+        let misplaced = mapping(json!([
+            {"source": "Company", "target": "company_id", "transform": [
+                {"type": "lookup", "object": "companies", "key": "domain"},
+                {"type": "trim"},
+            ]},
+        ]));
+        let error = Plan::new(&misplaced, &["Company".to_owned()]).unwrap_err();
+        assert!(error.contains("last transform"), "{error}");
+        assert!(serde_json::from_value::<Vec<FieldMapping>>(json!([
+            {"target": "x", "transform": {"type": "lookup", "object": "c", "key": "k", "colour": 1}}
+        ]))
+        .is_err());
     }
 
     #[test]

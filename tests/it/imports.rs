@@ -784,3 +784,108 @@ async fn a_run_another_worker_holds_waits_for_it_and_is_not_run_twice() {
         .n;
     assert_eq!(count, 10);
 }
+
+#[tokio::test]
+async fn a_lookup_sets_a_reference_by_another_tables_key() {
+    let app = spawn_app().await;
+    let target = target_db();
+    target
+        .connect()
+        .batch_execute(
+            "CREATE TABLE companies (id SERIAL PRIMARY KEY, domain TEXT NOT NULL, name TEXT);
+             INSERT INTO companies (domain, name) VALUES
+                 ('acme.test', 'Acme'), ('initech.test', 'Initech'),
+                 ('twice.test', 'One'), ('twice.test', 'Two');
+             ALTER TABLE contacts ADD COLUMN company_id INT REFERENCES companies (id);",
+        )
+        .unwrap();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let csv = "Email,Company\n\
+               a@example.com, initech.test\n\
+               b@example.com,nowhere.test\n\
+               c@example.com,\n\
+               d@example.com,twice.test\n\
+               e@example.com,acme.test\n";
+    let upload = upload(&app, &owner, csv.as_bytes().to_vec()).await;
+    let mapping = |object: &str| {
+        json!([
+            {"source": "Email", "target": "email"},
+            {"source": "Company", "target": "company_id", "transform": [
+                {"type": "trim"},
+                {"type": "lookup", "object": object, "key": "domain"},
+            ]},
+        ])
+    };
+    let res = create_job(&app, &owner, &upload, &connection, mapping("firms")).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused: Value = res.json().await.unwrap();
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("company_id: the database has no table public.firms"),
+        "{refused}"
+    );
+    let res = create_job(&app, &owner, &upload, &connection, mapping("companies")).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let job: Value = res.json().await.unwrap();
+    let job_id = job["id"].as_str().unwrap();
+
+    let preview: Value = call(
+        &app,
+        Method::POST,
+        &format!("/v1/jobs/{job_id}/preview"),
+        &owner,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(preview["rows"][0]["values"]["company_id"], "2");
+    assert!(
+        preview["rows"][1]["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("no row of companies has domain"),
+        "{preview}"
+    );
+
+    let run = run_to_end(&app, &owner, job_id).await;
+    assert_eq!(run["status"], "partially_succeeded", "{run}");
+    assert_eq!(
+        (run["rows_ok"].as_i64(), run["rows_failed"].as_i64()),
+        (Some(3), Some(2))
+    );
+    #[derive(QueryableByName, Debug, PartialEq)]
+    struct Linked {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        email: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        company: Option<String>,
+    }
+    let linked: Vec<Linked> = diesel::sql_query(
+        "SELECT c.email, k.name AS company FROM contacts c \
+         LEFT JOIN companies k ON k.id = c.company_id ORDER BY c.email",
+    )
+    .load(&mut target.connect())
+    .unwrap();
+    let pairs: Vec<(&str, Option<&str>)> = linked
+        .iter()
+        .map(|l| (l.email.as_str(), l.company.as_deref()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("a@example.com", Some("Initech")),
+            ("c@example.com", None),
+            ("e@example.com", Some("Acme")),
+        ]
+    );
+    let errors = result_file(&app, &owner, run["id"].as_str().unwrap(), "errors").await;
+    assert!(
+        errors[1][1].contains("no row of companies has domain"),
+        "{errors:?}"
+    );
+    assert!(errors[2][1].contains("2 rows of companies"), "{errors:?}");
+}

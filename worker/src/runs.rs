@@ -308,6 +308,8 @@ impl RunHandler {
             .iter()
             .filter_map(|k| mapping.iter().position(|m| &m.target == k))
             .collect();
+        let lookups = sluice_connectors::mapping::lookups(&mapping);
+        let looked_up: Vec<usize> = lookups.iter().map(|(at, _)| *at).collect();
         let upload_id = json_uuid(&job.source["upload_id"])
             .ok_or_else(|| Stop::Fail("the job has no upload".into()))?;
 
@@ -336,6 +338,7 @@ impl RunHandler {
                     mapping,
                     columns,
                     key_positions,
+                    looked_up,
                 },
                 batch_rows,
                 header_tx,
@@ -350,6 +353,7 @@ impl RunHandler {
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
         let writer = pg::Writer::new(table, operation, &targets, &key_fields)?;
         let table = writer.table();
+        let lookups = pg::Lookups::prepare(&client, lookups, table, &targets).await?;
         let results = Arc::new(Results {
             store: self.store.clone(),
             key,
@@ -381,8 +385,12 @@ impl RunHandler {
             if batch.index <= checkpoint.batch {
                 continue;
             }
+            let mut inserts = std::mem::take(&mut batch.inserts);
+            if !lookups.is_empty() {
+                let unresolved = lookups.resolve(&client, &mut inserts).await?;
+                batch.refused.extend(unresolved);
+            }
             let refused = batch.refused.len() as i64;
-            let inserts = std::mem::take(&mut batch.inserts);
             let outcome = writer
                 .write(&mut client, inserts, refused, run.0, checkpoint, |done| {
                     let success: Vec<Outcome> = done
@@ -697,6 +705,8 @@ struct Mapped {
     /// Where the key fields are among the mapped values: a batch holds a
     /// key once (a row whose key is already in the batch starts the next).
     key_positions: Vec<usize>,
+    /// Where the fields set by lookups are: they are checked once looked up.
+    looked_up: Vec<usize>,
 }
 
 fn read_batches<R: Read + Seek>(
@@ -821,13 +831,14 @@ impl RowSink for BatchSink {
         // The row as read is kept (moved, not copied) for the result files.
         batch.raw.push((row.number, fields));
         let key_positions = &self.mapped.key_positions;
+        let looked_up = &self.mapped.looked_up;
         let checked = checked.and_then(|values| {
             for (i, (value, column)) in values.iter().zip(&self.fields).enumerate() {
                 if value.is_none() && key_positions.contains(&i) {
                     let name = column.as_ref().map(|c| c.name.as_str()).unwrap_or("key");
                     return Err(format!("{name}: a key field needs a value"));
                 }
-                if let Some(column) = column {
+                if let Some(column) = column.as_ref().filter(|_| !looked_up.contains(&i)) {
                     pg::check_value(column, value.as_deref())?;
                 }
             }

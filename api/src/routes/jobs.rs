@@ -176,7 +176,15 @@ pub async fn create(
     };
     let client = pg::connect(&params).await.map_err(target_error)?;
     let table = pg::describe(&client, &object).await.map_err(target_error)?;
-    pg::Writer::new(table, operation, &plan.targets(), &body.key_fields).map_err(target_error)?;
+    let targets = plan.targets();
+    let writer =
+        pg::Writer::new(table, operation, &targets, &body.key_fields).map_err(target_error)?;
+    pg::Lookups::prepare(&client, plan.lookups(), writer.table(), &targets)
+        .await
+        .map_err(|e| match e {
+            TargetError::Invalid(reason) => invalid("mapping", reason),
+            other => target_error(other),
+        })?;
     drop(client);
 
     let id = JobId::new();
@@ -565,44 +573,76 @@ pub async fn preview(
     let params = connections::postgres_params(&state, &user, connection_id).await?;
     let client = pg::connect(&params).await.map_err(target_error)?;
     let table = pg::describe(&client, &object).await.map_err(target_error)?;
-    drop(client);
-
     let sheet = job.source["sheet"].as_str().map(str::to_owned);
     let (header, source_rows) = read_rows(&state, &user, &upload, sheet, wanted).await?;
-    let (targets, rows) = web::block(move || -> Result<(Vec<String>, Vec<Value>), ApiError> {
-        let plan = Plan::new(&mapping, &header).map_err(|e| invalid("mapping", e))?;
-        let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
-        let columns: Vec<Option<pg::Column>> =
-            targets.iter().map(|t| table.column(t).cloned()).collect();
-        let rows = source_rows
-            .into_iter()
-            .map(|row| {
-                let (values, errors) = match row.fields.and_then(|f| plan.apply(&f)) {
-                    Err(e) => (Vec::new(), vec![e]),
-                    Ok(values) => {
-                        let errors: Vec<String> = values
-                            .iter()
-                            .zip(&columns)
-                            .filter_map(|(value, column)| {
-                                column
-                                    .as_ref()
-                                    .and_then(|c| pg::check_value(c, value.as_deref()).err())
-                            })
-                            .collect();
-                        (values, errors)
-                    }
-                };
-                let mapped: serde_json::Map<String, Value> = targets
-                    .iter()
-                    .zip(values.iter())
-                    .map(|(t, v)| (t.clone(), json!(v)))
-                    .collect();
-                json!({ "row": row.number, "values": mapped, "errors": errors })
+    let plan = Plan::new(&mapping, &header).map_err(|e| invalid("mapping", e))?;
+    let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
+    let target_names: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let lookups = pg::Lookups::prepare(&client, plan.lookups(), &table, &target_names)
+        .await
+        .map_err(target_error)?;
+    let looked_up = lookups.positions();
+    let columns: Vec<Option<pg::Column>> =
+        targets.iter().map(|t| table.column(t).cloned()).collect();
+
+    // Each row mapped, or why it cannot be; then the lookups resolved.
+    let mut mapped: Vec<(u64, Vec<Option<String>>, Vec<String>)> = source_rows
+        .into_iter()
+        .map(|row| match row.fields.and_then(|f| plan.apply(&f)) {
+            Err(e) => (row.number, Vec::new(), vec![e]),
+            Ok(values) => (row.number, values, Vec::new()),
+        })
+        .collect();
+    if !lookups.is_empty() {
+        let mut inserts: Vec<pg::Insert> = mapped
+            .iter()
+            .filter(|(_, values, errors)| errors.is_empty() && !values.is_empty())
+            .map(|(number, values, _)| pg::Insert {
+                number: *number,
+                values: values.clone(),
             })
             .collect();
-        Ok((targets, rows))
-    })
-    .await??;
+        let unresolved = lookups
+            .resolve(&client, &mut inserts)
+            .await
+            .map_err(target_error)?;
+        for (number, values, errors) in &mut mapped {
+            if let Some(found) = inserts.iter_mut().find(|i| i.number == *number) {
+                *values = std::mem::take(&mut found.values);
+            }
+            errors.extend(
+                unresolved
+                    .iter()
+                    .filter(|(n, _)| n == number)
+                    .map(|(_, reason)| reason.clone()),
+            );
+        }
+    }
+    drop(client);
+    let rows: Vec<Value> = mapped
+        .into_iter()
+        .map(|(number, values, mut errors)| {
+            if errors.is_empty() {
+                errors = values
+                    .iter()
+                    .zip(&columns)
+                    .enumerate()
+                    .filter(|(i, _)| !looked_up.contains(i))
+                    .filter_map(|(_, (value, column))| {
+                        column
+                            .as_ref()
+                            .and_then(|c| pg::check_value(c, value.as_deref()).err())
+                    })
+                    .collect();
+            }
+            let shown: serde_json::Map<String, Value> = targets
+                .iter()
+                .zip(values.iter())
+                .map(|(t, v)| (t.clone(), json!(v)))
+                .collect();
+            json!({ "row": number, "values": shown, "errors": errors })
+        })
+        .collect();
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(json!({ "fields": targets, "rows": rows })))

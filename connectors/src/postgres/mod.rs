@@ -16,9 +16,11 @@ use zeroize::Zeroizing;
 
 use crate::journal::{Action, Change};
 
+mod lookup;
 mod revert;
 mod write;
 
+pub use lookup::Lookups;
 pub use revert::{own_versions, revert_batch, Reverted, Undo};
 
 /// How to reach a database (a connection's `params` and its password).
