@@ -889,3 +889,108 @@ async fn a_lookup_sets_a_reference_by_another_tables_key() {
     );
     assert!(errors[2][1].contains("2 rows of companies"), "{errors:?}");
 }
+
+#[tokio::test]
+async fn a_query_over_a_stored_connection_is_a_source_and_only_reads() {
+    let app = spawn_app().await;
+    let target = target_db();
+    let source = TestDb::empty();
+    source
+        .connect()
+        .batch_execute(
+            "CREATE TABLE people (id SERIAL PRIMARY KEY, mail TEXT, given TEXT);
+             INSERT INTO people (mail, given)
+                 SELECT 'p' || i || '@example.com', CASE WHEN i % 10 = 0 THEN NULL ELSE 'P,' || i END
+                 FROM generate_series(1, 2500) i;
+             CREATE SEQUENCE tickets;",
+        )
+        .unwrap();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let from = connect_target(&app, &owner, &source).await;
+    let job = |query: &str| {
+        let body = json!({
+            "name": "from the crm",
+            "source": {"connection_id": from, "query": query},
+            "target": {"connection_id": connection, "object": "contacts"},
+            "operation": "insert",
+            "mapping": [
+                {"source": "mail", "target": "email"},
+                {"source": "given", "target": "first_name"},
+            ],
+        });
+        let app = &app;
+        let owner = owner.clone();
+        async move {
+            app.client
+                .post(app.url("/v1/jobs"))
+                .bearer_auth(&owner)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    for (query, says) in [
+        (
+            "DELETE FROM people RETURNING mail, given",
+            "cannot be run as a read",
+        ),
+        ("SELECT mail, given FROM nobody", "nobody"),
+        ("  ;", "give the query"),
+        ("SELECT mail FROM people", "\"given\""),
+    ] {
+        let res = job(query).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        let body: Value = res.json().await.unwrap();
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(says),
+            "{query}: {body}"
+        );
+    }
+
+    let res = job("SELECT mail, given FROM people ORDER BY id;").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(
+        created["source"]["query"],
+        "SELECT mail, given FROM people ORDER BY id"
+    );
+    let job_id = created["id"].as_str().unwrap();
+    let preview: Value = call(
+        &app,
+        Method::POST,
+        &format!("/v1/jobs/{job_id}/preview?rows=2"),
+        &owner,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(preview["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(preview["rows"][1]["values"]["first_name"], "P,2");
+    let run = run_to_end(&app, &owner, job_id).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["rows_ok"], 2500);
+    let tenth: Contact = diesel::sql_query(
+        "SELECT email, first_name, coalesce(amount::text, '') AS amount, \
+         coalesce(joined::text, '') AS joined, source FROM contacts WHERE email = 'p10@example.com'",
+    )
+    .get_result(&mut target.connect())
+    .unwrap();
+    assert_eq!(tenth.first_name, None, "a NULL stays NULL");
+
+    // The query runs in a read-only transaction.
+    let res = job("SELECT nextval('tickets')::text AS mail, 'x' AS given").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let writes: Value = res.json().await.unwrap();
+    let run = run_to_end(&app, &owner, writes["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(
+        run["message"]
+            .as_str()
+            .unwrap()
+            .contains("read-only transaction"),
+        "{run}"
+    );
+}

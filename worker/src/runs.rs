@@ -37,7 +37,7 @@ use sluice_schema::ids::{AccountId, ConnectionId, JobId, RunId, UploadId};
 use sluice_schema::repo::{connections, jobs, uploads};
 use sluice_vault::{owner, FileKey, FileStore, Sealed, SharedKeyring};
 use std::collections::HashSet;
-use std::io::{BufReader, Read, Seek};
+use std::io::BufReader;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -310,12 +310,33 @@ impl RunHandler {
             .collect();
         let lookups = sluice_connectors::mapping::lookups(&mapping);
         let looked_up: Vec<usize> = lookups.iter().map(|(at, _)| *at).collect();
-        let upload_id = json_uuid(&job.source["upload_id"])
-            .ok_or_else(|| Stop::Fail("the job has no upload".into()))?;
-
-        let sheet = job.source["sheet"].as_str().map(str::to_owned);
-        let (reader, format) = self.open_upload(account, UploadId(upload_id)).await?;
-        let params = self.connection(account, connection).await?;
+        let input = match (
+            json_uuid(&job.source["upload_id"]),
+            json_uuid(&job.source["connection_id"]),
+            job.source["query"].as_str(),
+        ) {
+            (Some(upload), _, _) => {
+                let sheet = job.source["sheet"].as_str().map(str::to_owned);
+                let (reader, format) = self.open_upload(account, UploadId(upload)).await?;
+                Input::Upload(reader, format, sheet)
+            }
+            (None, Some(source), Some(query)) => {
+                let params = self
+                    .connection(account, ConnectionId(source), "source")
+                    .await?;
+                let reader = pg::stream_query(&params, query, None)
+                    .await
+                    .map_err(|e| match e {
+                        TargetError::Connect(reason) => {
+                            Stop::Fail(format!("the source database cannot be reached: {reason}"))
+                        }
+                        other => Stop::Fail(other.to_string()),
+                    })?;
+                Input::Query(reader)
+            }
+            _ => return Err(Stop::Fail("the job has no source".into())),
+        };
+        let params = self.connection(account, connection, "target").await?;
         let mut client = pg::connect(&params).await?;
         let table = pg::describe(&client, &object).await?;
         let mut checkpoint = pg::last_checkpoint(&client, &table, run.0).await?;
@@ -331,9 +352,7 @@ impl RunHandler {
         let (header_tx, header_rx) = tokio::sync::oneshot::channel::<Result<Header, String>>();
         let reading = tokio::task::spawn_blocking(move || {
             read_batches(
-                reader,
-                format,
-                sheet,
+                input,
                 Mapped {
                     mapping,
                     columns,
@@ -348,7 +367,7 @@ impl RunHandler {
         let (targets, source_header) = match header_rx.await {
             Ok(Ok(header)) => header,
             Ok(Err(reason)) => return Err(Stop::Fail(reason)),
-            Err(_) => return Err(Stop::Fail("the upload could not be read".into())),
+            Err(_) => return Err(Stop::Fail("the source could not be read".into())),
         };
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
         let writer = pg::Writer::new(table, operation, &targets, &key_fields)?;
@@ -563,20 +582,27 @@ impl RunHandler {
         Ok(Arc::new(key))
     }
 
-    async fn connection(&self, account: AccountId, id: ConnectionId) -> Result<PgParams, Stop> {
+    /// A PostgreSQL connection's settings and password; `role` (source or
+    /// target) names it in messages.
+    async fn connection(
+        &self,
+        account: AccountId,
+        id: ConnectionId,
+        role: &str,
+    ) -> Result<PgParams, Stop> {
         let row = self
             .db(move |c| connections::find(c, account, id))
             .await?
-            .ok_or_else(|| Stop::Fail("the target connection was disconnected".into()))?;
+            .ok_or_else(|| Stop::Fail(format!("the {role} connection was disconnected")))?;
         if row.kind != "postgres" {
-            return Err(Stop::Fail(
-                "the target connection is not a PostgreSQL database".into(),
-            ));
+            return Err(Stop::Fail(format!(
+                "the {role} connection is not a PostgreSQL database"
+            )));
         }
         let sealed = self
             .db(move |c| connections::secret(c, account, id))
             .await?
-            .ok_or_else(|| Stop::Fail("the target connection's secret is gone".into()))?;
+            .ok_or_else(|| Stop::Fail(format!("the {role} connection's secret is gone")))?;
         let sealed = Sealed(sealed);
         let password = self
             .keyring
@@ -709,10 +735,20 @@ struct Mapped {
     looked_up: Vec<usize>,
 }
 
-fn read_batches<R: Read + Seek>(
-    input: R,
-    format: Format,
-    sheet: Option<String>,
+/// Where a run's rows come from.
+enum Input {
+    /// An upload (decrypted as it is read), its format and the sheet to read.
+    Upload(
+        BufReader<sluice_vault::DecryptReader<std::fs::File>>,
+        Format,
+        Option<String>,
+    ),
+    /// A query's rows, as CSV.
+    Query(pg::QueryReader),
+}
+
+fn read_batches(
+    input: Input,
     mapped: Mapped,
     batch_rows: usize,
     header: tokio::sync::oneshot::Sender<Result<Header, String>>,
@@ -727,9 +763,16 @@ fn read_batches<R: Read + Seek>(
         fields: Vec::new(),
         batch: Batch::new(1, batch_rows),
     };
-    let read = match format {
-        Format::Csv => CsvSource::detect(input).and_then(|source| source.feed(&mut sink)),
-        _ => read_sheet(input, format, sheet.as_deref(), &mut sink),
+    let read = match input {
+        Input::Upload(input, Format::Csv, _) => {
+            CsvSource::detect(input).and_then(|source| source.feed(&mut sink))
+        }
+        Input::Upload(input, format, sheet) => {
+            read_sheet(input, format, sheet.as_deref(), &mut sink)
+        }
+        Input::Query(rows) => {
+            CsvSource::open(rows, &pg::query_dialect()).and_then(|source| source.feed(&mut sink))
+        }
     };
     // The rows read before a failure are written; the failure ends the run.
     if sink.batch.read > 0 {

@@ -257,16 +257,19 @@ fn open_password(
 }
 
 /// A PostgreSQL connection of the caller's account, ready to connect with.
+/// A PostgreSQL connection's settings and password, for a job's `field`
+/// (`source.connection_id` or `target.connection_id`).
 pub(crate) async fn postgres_params(
     state: &AppState,
     user: &AuthUser,
     id: Uuid,
+    field: &str,
 ) -> Result<sluice_connectors::postgres::PgParams, ApiError> {
     let row = find(state, user, id).await?;
     if row.kind != "postgres" {
         return Err(invalid(
-            "target.connection_id",
-            "imports go to a PostgreSQL connection for now",
+            field,
+            "imports read from and go to PostgreSQL connections for now",
         ));
     }
     let id = ConnectionId(row.connection_id);

@@ -98,10 +98,53 @@ pub(crate) fn run_json(row: &RunRow) -> Value {
     })
 }
 
+const SOURCE: &str = "source.connection_id";
+const TARGET: &str = "target.connection_id";
+
+/// An upload as a job's source: the source as the job keeps it, and the
+/// columns of the file (or of its chosen sheet).
+async fn upload_source(
+    state: &AppState,
+    user: &AuthUser,
+    upload_id: Uuid,
+    sheet: &Option<String>,
+) -> Result<(Value, Vec<String>), ApiError> {
+    let (upload, columns) = match uploads::described(state, user, upload_id).await {
+        Err(ApiError::NotFound) => return Err(invalid("source.upload_id", "no such upload")),
+        other => other?,
+    };
+    let sheet = match (sheet, upload.format.as_str()) {
+        (Some(_), "csv") => return Err(invalid("source.sheet", "a CSV file has no sheets")),
+        (Some(name), _) => Some(text("source.sheet", name, 200)?),
+        (None, _) => None,
+    };
+    // A workbook's header is read from its file: the upload describes the
+    // first sheet only.
+    Ok(match sheet {
+        Some(name) => {
+            let columns = read_rows(state, user, &upload, Some(name.clone()), 0)
+                .await?
+                .0;
+            (json!({ "upload_id": upload_id, "sheet": name }), columns)
+        }
+        None => (json!({ "upload_id": upload_id }), columns),
+    })
+}
+
+fn source_error(e: TargetError) -> ApiError {
+    match e {
+        TargetError::Connect(reason) => invalid(
+            SOURCE,
+            format!("the source database cannot be reached: {reason}"),
+        ),
+        other => invalid("source.query", other.to_string()),
+    }
+}
+
 fn target_error(e: TargetError) -> ApiError {
     match e {
         TargetError::Connect(reason) => invalid(
-            "target.connection_id",
+            TARGET,
             format!("the target database cannot be reached: {reason}"),
         ),
         TargetError::Invalid(reason) => invalid("target", reason),
@@ -132,42 +175,47 @@ pub async fn create(
             "the operation is one of insert, update, upsert, delete",
         )
     })?;
-    let upload_id = match (
+    let (source, columns) = match (
         &body.source.upload_id,
         &body.source.connection_id,
         &body.source.query,
     ) {
-        (Some(id), None, None) => *id,
-        (None, Some(_), _) => {
+        (Some(id), None, None) => upload_source(&state, &user, *id, &body.source.sheet).await?,
+        (None, Some(connection), Some(query)) => {
+            if body.source.sheet.is_some() {
+                return Err(invalid("source.sheet", "a query has no sheets"));
+            }
+            let query = pg::normalize_query(query).map_err(|e| invalid("source.query", e))?;
+            let params =
+                match connections::postgres_params(&state, &user, *connection, SOURCE).await {
+                    Err(ApiError::NotFound) => return Err(invalid(SOURCE, "no such connection")),
+                    other => other?,
+                };
+            let mut client = pg::connect(&params).await.map_err(source_error)?;
+            let columns = pg::describe_query(&mut client, &query)
+                .await
+                .map_err(source_error)?;
+            (
+                json!({ "connection_id": connection, "query": query }),
+                columns,
+            )
+        }
+        _ => {
             return Err(invalid(
                 "source",
-                "reading from a connection is not available yet; upload a file",
+                "give source.upload_id, or source.connection_id with source.query",
             ))
         }
-        _ => return Err(invalid("source", "give source.upload_id")),
-    };
-    let (upload, columns) = match uploads::described(&state, &user, upload_id).await {
-        Err(ApiError::NotFound) => return Err(invalid("source.upload_id", "no such upload")),
-        other => other?,
-    };
-    let sheet = match (&body.source.sheet, upload.format.as_str()) {
-        (Some(_), "csv") => return Err(invalid("source.sheet", "a CSV file has no sheets")),
-        (Some(name), _) => Some(text("source.sheet", name, 200)?),
-        (None, _) => None,
-    };
-    // A workbook's header is read from its file: the upload describes the
-    // first sheet only.
-    let columns = match &sheet {
-        Some(name) => {
-            read_rows(&state, &user, &upload, Some(name.clone()), 0)
-                .await?
-                .0
-        }
-        None => columns,
     };
     let plan = Plan::new(&body.mapping, &columns).map_err(|e| invalid("mapping", e))?;
     let object = text("target.object", &body.target.object, 200)?;
-    let params = match connections::postgres_params(&state, &user, body.target.connection_id).await
+    let params = match connections::postgres_params(
+        &state,
+        &user,
+        body.target.connection_id,
+        TARGET,
+    )
+    .await
     {
         Err(ApiError::NotFound) => {
             return Err(invalid("target.connection_id", "no such connection"))
@@ -193,10 +241,7 @@ pub async fn create(
     let event = NewEvent::new(
         DomainEvent::JobCreated(JobCreated {
             name,
-            source: match &sheet {
-                Some(sheet) => json!({ "upload_id": upload_id, "sheet": sheet }),
-                None => json!({ "upload_id": upload_id }),
-            },
+            source,
             target: json!({ "connection_id": body.target.connection_id, "object": object }),
             operation: body.operation,
             key_fields: body.key_fields,
@@ -552,29 +597,15 @@ pub async fn preview(
     let job = find(&state, &user, path.into_inner()).await?;
     let mapping: Vec<FieldMapping> = serde_json::from_value(job.mapping.clone())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let upload_id = job.source["upload_id"]
-        .as_str()
-        .and_then(|s| Uuid::parse_str(s).ok())
-        .ok_or_else(|| ApiError::Internal("the job has no upload".into()))?;
     let connection_id = job.target["connection_id"]
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| ApiError::Internal("the job has no target".into()))?;
     let object = job.target["object"].as_str().unwrap_or_default().to_owned();
-    let (upload, _) = match uploads::described(&state, &user, upload_id).await {
-        Err(ApiError::NotFound) => {
-            return Err(ApiError::Gone(
-                "the job's upload was deleted; upload the file again and define the job anew"
-                    .into(),
-            ))
-        }
-        other => other?,
-    };
-    let params = connections::postgres_params(&state, &user, connection_id).await?;
+    let params = connections::postgres_params(&state, &user, connection_id, TARGET).await?;
     let client = pg::connect(&params).await.map_err(target_error)?;
     let table = pg::describe(&client, &object).await.map_err(target_error)?;
-    let sheet = job.source["sheet"].as_str().map(str::to_owned);
-    let (header, source_rows) = read_rows(&state, &user, &upload, sheet, wanted).await?;
+    let (header, source_rows) = first_rows(&state, &user, &job.source, wanted).await?;
     let plan = Plan::new(&mapping, &header).map_err(|e| invalid("mapping", e))?;
     let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
     let target_names: Vec<&str> = targets.iter().map(String::as_str).collect();
@@ -646,6 +677,55 @@ pub async fn preview(
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(json!({ "fields": targets, "rows": rows })))
+}
+
+/// A job's source's header and its first `wanted` rows.
+async fn first_rows(
+    state: &AppState,
+    user: &AuthUser,
+    source: &Value,
+    wanted: usize,
+) -> Result<(Vec<String>, Vec<sluice_connectors::source::Row>), ApiError> {
+    let uuid = |k: &str| source[k].as_str().and_then(|s| Uuid::parse_str(s).ok());
+    match (
+        uuid("upload_id"),
+        uuid("connection_id"),
+        source["query"].as_str(),
+    ) {
+        (Some(upload_id), _, _) => {
+            let (upload, _) = match uploads::described(state, user, upload_id).await {
+                Err(ApiError::NotFound) => {
+                    return Err(ApiError::Gone(
+                        "the job's upload was deleted; upload the file again and define the \
+                         job anew"
+                            .into(),
+                    ))
+                }
+                other => other?,
+            };
+            let sheet = source["sheet"].as_str().map(str::to_owned);
+            read_rows(state, user, &upload, sheet, wanted).await
+        }
+        (None, Some(connection), Some(query)) => {
+            let params = connections::postgres_params(state, user, connection, SOURCE).await?;
+            let reader = pg::stream_query(&params, query, Some(wanted))
+                .await
+                .map_err(source_error)?;
+            web::block(move || -> Result<_, ApiError> {
+                let mut sink = FirstRows {
+                    wanted,
+                    header: Vec::new(),
+                    rows: Vec::new(),
+                };
+                sluice_connectors::source::CsvSource::open(reader, &pg::query_dialect())
+                    .and_then(|source| source.feed(&mut sink))
+                    .map_err(|e| invalid("source.query", e.to_string()))?;
+                Ok((sink.header, sink.rows))
+            })
+            .await?
+        }
+        _ => Err(ApiError::Internal("the job has no source".into())),
+    }
 }
 
 /// Collects a source's header and its first rows.

@@ -17,10 +17,14 @@ use zeroize::Zeroizing;
 use crate::journal::{Action, Change};
 
 mod lookup;
+mod query;
 mod revert;
 mod write;
 
 pub use lookup::Lookups;
+pub use query::{
+    describe_query, normalize_query, query_dialect, stream_query, QueryReader, MAX_QUERY,
+};
 pub use revert::{own_versions, revert_batch, Reverted, Undo};
 
 /// How to reach a database (a connection's `params` and its password).

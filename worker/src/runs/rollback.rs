@@ -70,7 +70,7 @@ impl RunHandler {
             header: Vec::new(),
         });
 
-        let params = self.connection(account, job.connection).await?;
+        let params = self.connection(account, job.connection, "target").await?;
         let mut client = pg::connect(&params).await?;
         let table = pg::describe(&client, &job.object).await?;
         let mut checkpoint = pg::last_checkpoint(&client, &table, run.0).await?;
