@@ -118,18 +118,50 @@ impl Keyring {
     }
 
     /// Loads the keyring, or, when `create` allows it and there is no file,
-    /// makes one and writes it.
+    /// makes one and writes it. Processes starting together (an API and a
+    /// worker) agree on one keyring: the file is put in place only if it is
+    /// still missing, and whoever comes second loads the first one's.
     pub fn load_or_create(path: &Path, create: bool) -> Result<(Self, KeyringSource), VaultError> {
         if path.exists() || !create {
             return Ok((Self::load(path)?, KeyringSource::Loaded));
         }
         let keyring = Self::generate();
-        keyring.save(path)?;
-        Ok((keyring, KeyringSource::Created))
+        let nonce = random_key();
+        let tmp = path.with_extension(format!(
+            "{}-{:02x}{:02x}{:02x}{:02x}.new",
+            std::process::id(),
+            nonce[0],
+            nonce[1],
+            nonce[2],
+            nonce[3]
+        ));
+        keyring.write(&tmp, path)?;
+        // A hard link fails if the name is taken, unlike a rename.
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok((keyring, KeyringSource::Created)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok((Self::load(path)?, KeyringSource::Loaded))
+            }
+            Err(e) => Err(VaultError::Keyring(format!(
+                "cannot write {}: {e}",
+                path.display()
+            ))),
+        }
     }
 
     /// Writes the keyring readable by its owner only, replacing the file atomically.
     pub fn save(&self, path: &Path) -> Result<(), VaultError> {
+        let tmp = path.with_extension("tmp");
+        self.write(&tmp, path)?;
+        std::fs::rename(&tmp, path)
+            .map_err(|e| VaultError::Keyring(format!("cannot write {}: {e}", path.display())))
+    }
+
+    /// Writes the keyring to `tmp` (owner-only, forced to disk), to be put
+    /// in place at `path`.
+    fn write(&self, tmp: &Path, path: &Path) -> Result<(), VaultError> {
         let file = File {
             format: 1,
             primary: self.primary,
@@ -149,7 +181,6 @@ impl Keyring {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        let tmp = path.with_extension("tmp");
         {
             use std::io::Write;
             let mut options = std::fs::OpenOptions::new();
@@ -159,11 +190,11 @@ impl Keyring {
                 use std::os::unix::fs::OpenOptionsExt;
                 options.mode(0o600);
             }
-            let mut out = options.open(&tmp).map_err(io)?;
+            let mut out = options.open(tmp).map_err(io)?;
             out.write_all(text.as_bytes()).map_err(io)?;
             out.sync_all().map_err(io)?;
         }
-        std::fs::rename(&tmp, path).map_err(io)
+        Ok(())
     }
 
     pub fn primary_version(&self) -> u32 {
@@ -253,6 +284,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = Keyring::load_or_create(&dir.path().join("none.json"), false).unwrap_err();
         assert!(err.to_string().contains("cannot read"), "{err}");
+    }
+
+    #[test]
+    fn processes_creating_the_keyring_together_agree_on_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.json");
+        let made: Vec<(Keyring, KeyringSource)> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| Keyring::load_or_create(&path, true).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let created = made
+            .iter()
+            .filter(|(_, source)| *source == KeyringSource::Created)
+            .count();
+        assert_eq!(created, 1, "one creates it, the others load it");
+        let on_disk = Keyring::load(&path).unwrap();
+        for (keyring, _) in &made {
+            assert_eq!(keyring.index_key.as_slice(), on_disk.index_key.as_slice());
+        }
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file is left");
     }
 
     #[test]
