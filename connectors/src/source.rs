@@ -46,49 +46,85 @@ enum QuoteState {
     QuoteInQuoted,
 }
 
+impl<R> RecordLimit<R> {
+    /// Counts `n` bytes of the record under way.
+    fn count(&mut self, n: usize) -> std::io::Result<()> {
+        self.since_break += n;
+        if self.since_break > MAX_RECORD {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "a record is longer than {} MiB (an unclosed quote?)",
+                    MAX_RECORD / (1024 * 1024)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn separates(&self, b: u8) -> bool {
+        b == self.delimiter || b == b'\n' || b == b'\r'
+    }
+}
+
 impl<R: Read> Read for RecordLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            let unquoted = |b: u8, limit: &mut Self| {
-                if b == b'"' && limit.at_field_start {
-                    limit.quote = QuoteState::Quoted;
-                }
-                limit.at_field_start = b == limit.delimiter || b == b'\n' || b == b'\r';
-                b == b'\n'
-            };
-            let record_end = match self.quote {
-                QuoteState::Unquoted => unquoted(b, self),
-                QuoteState::Quoted => {
-                    if b == b'"' {
-                        self.quote = QuoteState::QuoteInQuoted;
+        let data = &buf[..n];
+        let mut i = 0;
+        // Only quotes and line ends matter: the bytes between them are
+        // counted in one step.
+        while i < n {
+            match self.quote {
+                QuoteState::Unquoted => match memchr::memchr2(b'"', b'\n', &data[i..]) {
+                    None => {
+                        self.count(n - i)?;
+                        self.at_field_start = self.separates(data[n - 1]);
+                        i = n;
                     }
-                    false
-                }
+                    Some(offset) => {
+                        let at = i + offset;
+                        if data[at] == b'\n' {
+                            self.count(offset)?;
+                            self.since_break = 0;
+                            self.at_field_start = true;
+                        } else {
+                            let field_start = if at == i {
+                                self.at_field_start
+                            } else {
+                                self.separates(data[at - 1])
+                            };
+                            self.count(offset + 1)?;
+                            if field_start {
+                                self.quote = QuoteState::Quoted;
+                            }
+                            self.at_field_start = false;
+                        }
+                        i = at + 1;
+                    }
+                },
+                QuoteState::Quoted => match memchr::memchr(b'"', &data[i..]) {
+                    None => {
+                        self.count(n - i)?;
+                        i = n;
+                    }
+                    Some(offset) => {
+                        self.count(offset + 1)?;
+                        self.quote = QuoteState::QuoteInQuoted;
+                        i += offset + 1;
+                    }
+                },
                 QuoteState::QuoteInQuoted => {
-                    if b == b'"' {
+                    if data[i] == b'"' {
+                        self.count(1)?;
                         self.quote = QuoteState::Quoted;
-                        false
+                        i += 1;
                     } else {
+                        // The field closed: this byte is read unquoted.
                         self.quote = QuoteState::Unquoted;
                         self.at_field_start = false;
-                        unquoted(b, self)
                     }
                 }
-            };
-            if record_end {
-                self.since_break = 0;
-                continue;
-            }
-            self.since_break += 1;
-            if self.since_break > MAX_RECORD {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!(
-                        "a record is longer than {} MiB (an unclosed quote?)",
-                        MAX_RECORD / (1024 * 1024)
-                    ),
-                ));
             }
         }
         Ok(n)
@@ -549,6 +585,45 @@ mod tests {
         assert_eq!(rows.len(), 1_000_002);
         assert!(rows.iter().all(|r| r.fields.is_ok()));
         assert_eq!(rows[1].fields, Ok(vec!["2".into(), "say \"hi\"".into()]));
+    }
+
+    /// Gives its bytes one read call at a time.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((b, rest)), Some(slot)) => {
+                    *slot = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn quotes_are_followed_across_reads() {
+        let csv = b"id,note\n1,5\" screen\n2,\"say \"\"hi\"\"\"\n3,\"a,\nb\"\n4,\"\"\n";
+        let whole: Vec<Row> = CsvSource::open(&csv[..], &dialect("UTF-8", ","))
+            .unwrap()
+            .collect();
+        let trickled: Vec<Row> = CsvSource::open(Trickle(csv), &dialect("UTF-8", ","))
+            .unwrap()
+            .collect();
+        assert_eq!(whole.len(), 4);
+        assert_eq!(
+            whole.iter().map(|r| &r.fields).collect::<Vec<_>>(),
+            trickled.iter().map(|r| &r.fields).collect::<Vec<_>>()
+        );
+        assert_eq!(whole[2].fields, Ok(vec!["3".into(), "a,\nb".into()]));
+        let mut endless = b"id,note\n1,\"open".to_vec();
+        endless.extend(std::iter::repeat_n(b'x', MAX_RECORD));
+        let rows: Vec<Row> = CsvSource::open(Trickle(&endless), &dialect("UTF-8", ","))
+            .unwrap()
+            .collect();
+        let error = rows[0].fields.as_ref().unwrap_err();
+        assert!(error.contains("longer than 8 MiB"), "{error}");
     }
 
     #[test]

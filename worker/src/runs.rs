@@ -130,13 +130,58 @@ struct Batch {
     keys: HashSet<Vec<String>>,
 }
 
-impl Batch {
+/// What a batch's result pieces and journal are written from.
+struct Pieces {
+    index: i64,
+    /// The rows as read, by source row number.
+    raw: Vec<(u64, Vec<String>)>,
+    /// The rows refused before the write.
+    refused: Vec<(u64, String)>,
+    results: Arc<Results>,
+    journal_key: Arc<[String]>,
+}
+
+impl Pieces {
     fn raw(&self, number: u64) -> Vec<String> {
         self.raw
             .binary_search_by_key(&number, |(n, _)| *n)
             .ok()
             .map(|i| self.raw[i].1.clone())
             .unwrap_or_default()
+    }
+
+    /// Writes the batch's pieces of success.csv and errors.csv, and its
+    /// journal, for what the target is about to commit.
+    fn write(&self, done: &pg::Written) -> Result<(), String> {
+        let success: Vec<Outcome> = done
+            .ok
+            .iter()
+            .map(|change| Outcome {
+                number: change.number,
+                note: change.key_text(),
+                status: change.action.as_str(),
+                fields: self.raw(change.number),
+            })
+            .collect();
+        let mut errors: Vec<Outcome> = self
+            .refused
+            .iter()
+            .chain(done.failed.iter())
+            .map(|(number, reason)| Outcome {
+                number: *number,
+                note: reason.clone(),
+                status: "",
+                fields: self.raw(*number),
+            })
+            .collect();
+        errors.sort_by_key(|o| o.number);
+        self.results
+            .write_part(self.index, &success, &errors)
+            .and_then(|()| {
+                self.results
+                    .write_changes(self.index, &self.journal_key, &done.ok)
+            })
+            .map_err(|e| format!("result files: {e}"))
     }
 }
 
@@ -373,6 +418,7 @@ impl RunHandler {
         let writer = pg::Writer::new(table, operation, &targets, &key_fields)?;
         let table = writer.table();
         let lookups = pg::Lookups::prepare(&client, lookups, table, &targets).await?;
+        let journal_key: Arc<[String]> = writer.journal_key().into();
         let results = Arc::new(Results {
             store: self.store.clone(),
             key,
@@ -410,36 +456,23 @@ impl RunHandler {
                 batch.refused.extend(unresolved);
             }
             let refused = batch.refused.len() as i64;
+            // The batch's result pieces and journal are written on a
+            // blocking thread while the batch is written to the target.
+            let pieces = Arc::new(Pieces {
+                index: batch.index,
+                raw: std::mem::take(&mut batch.raw),
+                refused: std::mem::take(&mut batch.refused),
+                results: results.clone(),
+                journal_key: journal_key.clone(),
+            });
             let outcome = writer
                 .write(&mut client, inserts, refused, run.0, checkpoint, |done| {
-                    let success: Vec<Outcome> = done
-                        .ok
-                        .iter()
-                        .map(|change| Outcome {
-                            number: change.number,
-                            note: change.key_text(),
-                            status: change.action.as_str(),
-                            fields: batch.raw(change.number),
-                        })
-                        .collect();
-                    let mut errors: Vec<Outcome> = batch
-                        .refused
-                        .iter()
-                        .chain(done.failed.iter())
-                        .map(|(number, reason)| Outcome {
-                            number: *number,
-                            note: reason.clone(),
-                            status: "",
-                            fields: batch.raw(*number),
-                        })
-                        .collect();
-                    errors.sort_by_key(|o| o.number);
-                    results
-                        .write_part(batch.index, &success, &errors)
-                        .and_then(|()| {
-                            results.write_changes(batch.index, writer.journal_key(), &done.ok)
-                        })
-                        .map_err(|e| format!("result files: {e}"))
+                    let pieces = pieces.clone();
+                    async move {
+                        tokio::task::spawn_blocking(move || pieces.write(&done))
+                            .await
+                            .map_err(|e| e.to_string())?
+                    }
                 })
                 .await?;
             written.batches = batch.index;

@@ -8,6 +8,7 @@
 //! target table (in its schema) on the first run.
 
 use futures_util::SinkExt;
+use std::future::Future;
 use std::sync::Arc;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Config, NoTls};
@@ -389,7 +390,7 @@ pub fn check_value(column: &Column, value: Option<&str>) -> Result<(), String> {
             "t" | "f" | "true" | "false" | "yes" | "no" | "y" | "n" | "1" | "0" | "on" | "off"
         ),
         "uuid" => Uuid::parse_str(value.trim()).is_ok(),
-        "date" => chrono::NaiveDate::parse_from_str(value.trim(), "%Y-%m-%d").is_ok(),
+        "date" => is_iso_date(value.trim()),
         _ => true,
     };
     if !fits {
@@ -416,6 +417,23 @@ pub fn check_value(column: &Column, value: Option<&str>) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Whether `value` is a date written `YYYY-MM-DD` (checked without a
+/// format parser: every row's dates pass through here).
+fn is_iso_date(value: &str) -> bool {
+    let b = value.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits(0..4) {
+        return false;
+    }
+    if !digits(5..7) || !digits(8..10) {
+        return false;
+    }
+    let number =
+        |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    let year = i32::try_from(number(0..4)).unwrap_or_default();
+    chrono::NaiveDate::from_ymd_opt(year, number(5..7), number(8..10)).is_some()
 }
 
 fn type_label(type_name: &str) -> &str {
@@ -670,23 +688,29 @@ impl Writer {
     /// Writes a batch and records its checkpoint, in one transaction.
     ///
     /// `refused` counts the batch's rows already refused before writing
-    /// (they count in the checkpoint's failed rows). `before_commit` sees
-    /// what is about to be committed and can still stop it.
-    pub async fn write(
+    /// (they count in the checkpoint's failed rows). `before_commit` gets
+    /// what is about to be committed and can still stop it (an error aborts
+    /// the batch). An insert calls it while COPY runs, so that the two
+    /// overlap, and calls it again with the final outcome should COPY fail.
+    pub async fn write<H, F>(
         &self,
         client: &mut Client,
         rows: Vec<Insert>,
         refused: i64,
         run: Uuid,
         checkpoint: Checkpoint,
-        before_commit: impl FnOnce(&Written) -> Result<(), String>,
-    ) -> Result<Written, TargetError> {
+        before_commit: H,
+    ) -> Result<Arc<Written>, TargetError>
+    where
+        H: Fn(Arc<Written>) -> F,
+        F: Future<Output = Result<(), String>>,
+    {
         let targets: Vec<&str> = self.targets.iter().map(String::as_str).collect();
         if rows.is_empty() {
             let transaction = begin(client).await?;
             mark(&transaction, &self.table, run, checkpoint, 0, refused).await?;
-            let written = Written::default();
-            before_commit(&written).map_err(TargetError::Aborted)?;
+            let written = Arc::new(Written::default());
+            agreed(before_commit(written.clone())).await?;
             transaction.commit().await.map_err(db_error)?;
             return Ok(written);
         }
@@ -718,7 +742,7 @@ impl Writer {
 /// constraint the checks could not see), the batch is written again row by
 /// row, each under a savepoint, and the refused rows are reported.
 #[expect(clippy::too_many_arguments, reason = "the batch's whole context")]
-async fn insert_batch(
+async fn insert_batch<H, F>(
     client: &mut Client,
     table: &Table,
     targets: &[&str],
@@ -726,8 +750,12 @@ async fn insert_batch(
     refused: i64,
     run: Uuid,
     checkpoint: Checkpoint,
-    before_commit: impl FnOnce(&Written) -> Result<(), String>,
-) -> Result<Written, TargetError> {
+    before_commit: H,
+) -> Result<Arc<Written>, TargetError>
+where
+    H: Fn(Arc<Written>) -> F,
+    F: Future<Output = Result<(), String>>,
+{
     let mut columns: Vec<String> = targets.iter().map(|t| quote(t)).collect();
     let key = table.single_key();
     let key_index = key.and_then(|k| targets.iter().position(|t| *t == k));
@@ -767,40 +795,41 @@ async fn insert_batch(
         buffer.push(b'\n');
     }
     let identity = Identity::of(table, targets, &keys);
-    let copied = async {
+    // The checkpoint goes first: its row version is the batch's.
+    let version = mark(
+        &transaction,
+        table,
+        run,
+        checkpoint,
+        rows.len() as i64,
+        refused,
+    )
+    .await?;
+    let ok = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Change {
+            number: r.number,
+            action: Action::Created,
+            key: identity.key_with(i, r, &keys),
+            version: version.clone(),
+            before: None,
+        })
+        .collect();
+    let written = Arc::new(Written {
+        ok,
+        failed: Vec::new(),
+    });
+    let copy = async {
         let sink = transaction.copy_in(&copy).await?;
         futures_util::pin_mut!(sink);
         sink.send(bytes_of(buffer)).await?;
         sink.finish().await
-    }
-    .await;
+    };
+    let (copied, agreed_to) = futures_util::join!(copy, before_commit(written.clone()));
     let written = match copied {
         Ok(_) => {
-            let version = mark(
-                &transaction,
-                table,
-                run,
-                checkpoint,
-                rows.len() as i64,
-                refused,
-            )
-            .await?;
-            let ok = rows
-                .iter()
-                .enumerate()
-                .map(|(i, r)| Change {
-                    number: r.number,
-                    action: Action::Created,
-                    key: identity.key_with(i, r, &keys),
-                    version: version.clone(),
-                    before: None,
-                })
-                .collect();
-            let written = Written {
-                ok,
-                failed: Vec::new(),
-            };
-            before_commit(&written).map_err(TargetError::Aborted)?;
+            agreed_to.map_err(TargetError::Aborted)?;
             transaction.commit().await.map_err(db_error)?;
             written
         }
@@ -880,7 +909,7 @@ fn bytes_of(buffer: Vec<u8>) -> bytes::Bytes {
 }
 
 #[expect(clippy::too_many_arguments, reason = "the batch's whole context")]
-async fn one_by_one(
+async fn one_by_one<H, F>(
     client: &mut Client,
     table: &Table,
     columns: &[String],
@@ -890,8 +919,12 @@ async fn one_by_one(
     refused: i64,
     run: Uuid,
     checkpoint: Checkpoint,
-    before_commit: impl FnOnce(&Written) -> Result<(), String>,
-) -> Result<Written, TargetError> {
+    before_commit: H,
+) -> Result<Arc<Written>, TargetError>
+where
+    H: Fn(Arc<Written>) -> F,
+    F: Future<Output = Result<(), String>>,
+{
     let transaction = begin(client).await?;
     let types: Vec<String> = columns
         .iter()
@@ -944,9 +977,15 @@ async fn one_by_one(
     let ok = written.ok.len() as i64;
     let failed = written.failed.len() as i64 + refused;
     mark(&transaction, table, run, checkpoint, ok, failed).await?;
-    before_commit(&written).map_err(TargetError::Aborted)?;
+    let written = Arc::new(written);
+    agreed(before_commit(written.clone())).await?;
     transaction.commit().await.map_err(db_error)?;
     Ok(written)
+}
+
+/// Waits for the caller's step before a commit; its failure aborts.
+async fn agreed(step: impl Future<Output = Result<(), String>>) -> Result<(), TargetError> {
+    step.await.map_err(TargetError::Aborted)
 }
 
 /// Runs a row's statements under a savepoint. A failure of the data (an
@@ -1010,6 +1049,13 @@ async fn mark(
 
 /// A value in COPY's text format.
 fn escape_copy(value: &str, out: &mut Vec<u8>) {
+    let plain = !value
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'));
+    if plain {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
     for b in value.bytes() {
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -1049,6 +1095,9 @@ mod tests {
             .contains("required"));
         assert!(check_value(&column("int4", true), None).is_ok());
         assert!(check_value(&column("date", true), Some("2025-13-01")).is_err());
+        assert!(check_value(&column("date", true), Some("2024-02-29")).is_ok());
+        assert!(check_value(&column("date", true), Some("2025-02-29")).is_err());
+        assert!(check_value(&column("date", true), Some("2025-1-01")).is_err());
         assert!(check_value(&column("bool", true), Some("yes")).is_ok());
         let short = Column {
             max_length: Some(3),

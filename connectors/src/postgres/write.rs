@@ -9,11 +9,13 @@
 //! and the refused rows are reported.
 
 use super::{
-    begin, db_error, describe_error, mark, quote, under_savepoint, Checkpoint, Insert, Operation,
-    TargetError, Writer, Written,
+    agreed, begin, db_error, describe_error, mark, quote, under_savepoint, Checkpoint, Insert,
+    Operation, TargetError, Writer, Written,
 };
 use crate::journal::{Action, Change};
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
@@ -197,15 +199,19 @@ async fn apply(
     Ok(written)
 }
 
-pub(super) async fn keyed_batch(
+pub(super) async fn keyed_batch<H, F>(
     writer: &Writer,
     client: &mut Client,
     rows: Vec<Insert>,
     refused: i64,
     run: Uuid,
     checkpoint: Checkpoint,
-    before_commit: impl FnOnce(&Written) -> Result<(), String>,
-) -> Result<Written, TargetError> {
+    before_commit: H,
+) -> Result<Arc<Written>, TargetError>
+where
+    H: Fn(Arc<Written>) -> F,
+    F: Future<Output = Result<(), String>>,
+{
     let statements = Statements::new(writer);
     let transaction = begin(client).await?;
     match apply(&transaction, writer, &statements, &rows).await {
@@ -239,17 +245,22 @@ pub(super) async fn keyed_batch(
 }
 
 /// Records the batch's checkpoint and commits, once `before_commit` agrees.
-async fn commit(
+async fn commit<H, F>(
     transaction: Transaction<'_>,
     writer: &Writer,
     (run, checkpoint, refused): (Uuid, Checkpoint, i64),
     written: Written,
-    before_commit: impl FnOnce(&Written) -> Result<(), String>,
-) -> Result<Written, TargetError> {
+    before_commit: H,
+) -> Result<Arc<Written>, TargetError>
+where
+    H: Fn(Arc<Written>) -> F,
+    F: Future<Output = Result<(), String>>,
+{
     let failed = written.failed.len() as i64 + refused;
     let ok = written.ok.len() as i64;
     mark(&transaction, &writer.table, run, checkpoint, ok, failed).await?;
-    before_commit(&written).map_err(TargetError::Aborted)?;
+    let written = Arc::new(written);
+    agreed(before_commit(written.clone())).await?;
     transaction.commit().await.map_err(db_error)?;
     Ok(written)
 }
