@@ -125,6 +125,8 @@ struct Batch {
     /// be read), for the result files.
     raw: Vec<(u64, Vec<String>)>,
     inserts: Vec<Insert>,
+    /// The inserts in COPY's format, when the run builds it while reading.
+    copy: Option<pg::CopyText>,
     refused: Vec<(u64, String)>,
     /// The key values of the batch's rows (update, upsert, delete).
     keys: HashSet<Vec<String>>,
@@ -399,6 +401,7 @@ impl RunHandler {
             read_batches(
                 input,
                 Mapped {
+                    copy_text: operation == pg::Operation::Insert && looked_up.is_empty(),
                     mapping,
                     columns,
                     key_positions,
@@ -451,6 +454,7 @@ impl RunHandler {
                 continue;
             }
             let mut inserts = std::mem::take(&mut batch.inserts);
+            let copy_text = batch.copy.take();
             if !lookups.is_empty() {
                 let unresolved = lookups.resolve(&client, &mut inserts).await?;
                 batch.refused.extend(unresolved);
@@ -466,14 +470,22 @@ impl RunHandler {
                 journal_key: journal_key.clone(),
             });
             let outcome = writer
-                .write(&mut client, inserts, refused, run.0, checkpoint, |done| {
-                    let pieces = pieces.clone();
-                    async move {
-                        tokio::task::spawn_blocking(move || pieces.write(&done))
-                            .await
-                            .map_err(|e| e.to_string())?
-                    }
-                })
+                .write(
+                    &mut client,
+                    inserts,
+                    copy_text,
+                    refused,
+                    run.0,
+                    checkpoint,
+                    |done| {
+                        let pieces = pieces.clone();
+                        async move {
+                            tokio::task::spawn_blocking(move || pieces.write(&done))
+                                .await
+                                .map_err(|e| e.to_string())?
+                        }
+                    },
+                )
                 .await?;
             written.batches = batch.index;
             let ok = outcome.ok.len() as i64;
@@ -766,6 +778,9 @@ struct Mapped {
     key_positions: Vec<usize>,
     /// Where the fields set by lookups are: they are checked once looked up.
     looked_up: Vec<usize>,
+    /// Whether rows are also put in COPY's format as they are read (an
+    /// insert whose values are final once mapped).
+    copy_text: bool,
 }
 
 /// Where a run's rows come from.
@@ -833,6 +848,7 @@ impl Batch {
             read: 0,
             raw: Vec::with_capacity(batch_rows),
             inserts: Vec::with_capacity(batch_rows),
+            copy: None,
             refused: Vec::new(),
             keys: HashSet::new(),
         }
@@ -923,6 +939,12 @@ impl RowSink for BatchSink {
         match checked {
             Ok(values) => {
                 batch.keys.extend(key);
+                if self.mapped.copy_text {
+                    batch
+                        .copy
+                        .get_or_insert_with(|| pg::CopyText::with_capacity(self.batch_rows))
+                        .push_row(&values);
+                }
                 batch.inserts.push(Insert {
                     number: row.number,
                     values,

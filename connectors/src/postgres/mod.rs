@@ -692,10 +692,14 @@ impl Writer {
     /// what is about to be committed and can still stop it (an error aborts
     /// the batch). An insert calls it while COPY runs, so that the two
     /// overlap, and calls it again with the final outcome should COPY fail.
+    /// `copy_text`, the rows already in COPY's format, spares an insert
+    /// building it.
+    #[expect(clippy::too_many_arguments, reason = "the batch's whole context")]
     pub async fn write<H, F>(
         &self,
         client: &mut Client,
         rows: Vec<Insert>,
+        copy_text: Option<CopyText>,
         refused: i64,
         run: Uuid,
         checkpoint: Checkpoint,
@@ -721,6 +725,7 @@ impl Writer {
                     &self.table,
                     &targets,
                     rows,
+                    copy_text,
                     refused,
                     run,
                     checkpoint,
@@ -747,6 +752,7 @@ async fn insert_batch<H, F>(
     table: &Table,
     targets: &[&str],
     rows: Vec<Insert>,
+    copy_text: Option<CopyText>,
     refused: i64,
     run: Uuid,
     checkpoint: Checkpoint,
@@ -763,37 +769,60 @@ where
     let generated = key_index.is_none() && key.is_some() && table.key_sequence.is_some();
     let transaction = begin(client).await?;
     if let (true, Some(key), Some(sequence)) = (generated, key, &table.key_sequence) {
+        // One row holding every key, in binary: far cheaper to send and
+        // read than a row per key.
         let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-        let taken = transaction
-            .query(
-                "SELECT nextval($1::text::regclass)::text FROM generate_series(1, $2::int8)",
+        let taken: Vec<i64> = transaction
+            .query_one(
+                "SELECT array_agg(nextval($1::text::regclass)) FROM generate_series(1, $2::int8)",
                 &[sequence, &n],
             )
             .await
-            .map_err(db_error)?;
-        keys = taken.iter().map(|r| r.get(0)).collect();
+            .map_err(db_error)?
+            .get(0);
+        keys = taken.iter().map(i64::to_string).collect();
         columns.push(quote(key));
     }
+    // COPY takes a generated key first, so that it is put before each
+    // row's text as it is.
+    let copy_columns: Vec<&str> = if keys.is_empty() {
+        columns.iter().map(String::as_str).collect()
+    } else {
+        columns
+            .last()
+            .into_iter()
+            .chain(&columns[..columns.len() - 1])
+            .map(String::as_str)
+            .collect()
+    };
     let copy = format!(
         "COPY {} ({}) FROM STDIN",
         table.qualified(),
-        columns.join(", ")
+        copy_columns.join(", ")
     );
-    let mut buffer = Vec::with_capacity(rows.len() * 64);
-    for (i, row) in rows.iter().enumerate() {
-        let generated_key = keys.get(i).map(|k| Some(k.as_str()));
-        let values = row.values.iter().map(|v| v.as_deref()).chain(generated_key);
-        for (j, value) in values.enumerate() {
-            if j > 0 {
-                buffer.push(b'\t');
+    let text = match copy_text {
+        Some(text) if text.ends.len() == rows.len() => text,
+        _ => {
+            let mut text = CopyText::default();
+            for row in &rows {
+                text.push_row(&row.values);
             }
-            match value {
-                None => buffer.extend_from_slice(b"\\N"),
-                Some(v) => escape_copy(v, &mut buffer),
-            }
+            text
         }
-        buffer.push(b'\n');
-    }
+    };
+    let buffer = if keys.is_empty() {
+        text.text
+    } else {
+        let mut buffer = Vec::with_capacity(text.text.len() + keys.len() * 12);
+        let mut start = 0;
+        for (key, &end) in keys.iter().zip(&text.ends) {
+            escape_copy(key, &mut buffer);
+            buffer.push(b'\t');
+            buffer.extend_from_slice(&text.text[start..end]);
+            start = end;
+        }
+        buffer
+    };
     let identity = Identity::of(table, targets, &keys);
     // The checkpoint goes first: its row version is the batch's.
     let version = mark(
@@ -1045,6 +1074,39 @@ async fn mark(
         .await
         .map_err(db_error)?;
     Ok(row.get(0))
+}
+
+/// Rows in COPY's text format, built as rows are read (on the reading
+/// thread) so that a batch's COPY can start at once.
+#[derive(Debug, Default)]
+pub struct CopyText {
+    text: Vec<u8>,
+    /// Where each row ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl CopyText {
+    pub fn with_capacity(rows: usize) -> Self {
+        Self {
+            text: Vec::with_capacity(rows * 64),
+            ends: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Adds a row's values (in the writer's field order).
+    pub fn push_row(&mut self, values: &[Option<String>]) {
+        for (j, value) in values.iter().enumerate() {
+            if j > 0 {
+                self.text.push(b'\t');
+            }
+            match value {
+                None => self.text.extend_from_slice(b"\\N"),
+                Some(v) => escape_copy(v, &mut self.text),
+            }
+        }
+        self.text.push(b'\n');
+        self.ends.push(self.text.len());
+    }
 }
 
 /// A value in COPY's text format.
