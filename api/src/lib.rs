@@ -226,6 +226,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/jobs", web::post().to(jobs::create))
                 .route("/jobs", web::get().to(jobs::list))
                 .route("/jobs/{id}", web::get().to(jobs::show))
+                .route("/jobs/{id}", web::patch().to(jobs::update))
                 .route("/jobs/{id}", web::delete().to(jobs::delete))
                 .route("/jobs/{id}/preview", web::post().to(jobs::preview))
                 .route("/jobs/{id}/runs", web::post().to(jobs::start_run))

@@ -8,8 +8,10 @@
 //! another. A rollback that finds the version it recorded knows the row is
 //! as the run left it; any other version is a conflict.
 //!
-//! A journal is written as CSV: a first record naming the key columns,
-//! then one record per row changed. Callers keep it encrypted.
+//! A journal is written as CSV: a record naming the key columns, one
+//! naming the columns the run wrote besides the key (what restoring an
+//! updated row puts back), then one record per row changed. Callers keep
+//! it encrypted.
 
 use std::io::{Read, Write};
 
@@ -63,11 +65,22 @@ impl Change {
 }
 
 const KEY_MARK: &str = "#key";
+const SET_MARK: &str = "#set";
 
-/// Writes a journal: the key columns, then the changes.
-pub fn write(out: impl Write, key_columns: &[String], changes: &[Change]) -> std::io::Result<()> {
+/// What every change of a journal shares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Columns {
+    /// The columns that name a row.
+    pub key: Vec<String>,
+    /// The columns the run wrote besides the key.
+    pub set: Vec<String>,
+}
+
+/// Writes a journal: its columns, then the changes.
+pub fn write(out: impl Write, columns: &Columns, changes: &[Change]) -> std::io::Result<()> {
     let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(out);
-    csv.write_record(std::iter::once(KEY_MARK).chain(key_columns.iter().map(String::as_str)))?;
+    csv.write_record(std::iter::once(KEY_MARK).chain(columns.key.iter().map(String::as_str)))?;
+    csv.write_record(std::iter::once(SET_MARK).chain(columns.set.iter().map(String::as_str)))?;
     for change in changes {
         let key = serde_json::to_string(&change.key).map_err(std::io::Error::other)?;
         let number = change.number.to_string();
@@ -82,22 +95,28 @@ pub fn write(out: impl Write, key_columns: &[String], changes: &[Change]) -> std
     csv.flush()
 }
 
-/// Reads a journal back: its key columns and its changes.
-pub fn read(input: impl Read) -> Result<(Vec<String>, Vec<Change>), String> {
+/// Reads a journal back: its columns and its changes.
+pub fn read(input: impl Read) -> Result<(Columns, Vec<Change>), String> {
     let broken = |what: &str| format!("the run's change journal is damaged: {what}");
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(input);
     let mut records = csv.records();
-    let first = records
-        .next()
-        .ok_or_else(|| broken("it is empty"))?
-        .map_err(|e| broken(&e.to_string()))?;
-    if first.get(0) != Some(KEY_MARK) {
-        return Err(broken("it does not start with its key columns"));
-    }
-    let key_columns = first.iter().skip(1).map(str::to_owned).collect();
+    let mut marked = |mark: &str| -> Result<Vec<String>, String> {
+        let record = records
+            .next()
+            .ok_or_else(|| broken("it is cut short"))?
+            .map_err(|e| broken(&e.to_string()))?;
+        if record.get(0) != Some(mark) {
+            return Err(broken("it does not start with its columns"));
+        }
+        Ok(record.iter().skip(1).map(str::to_owned).collect())
+    };
+    let columns = Columns {
+        key: marked(KEY_MARK)?,
+        set: marked(SET_MARK)?,
+    };
     let mut changes = Vec::new();
     for record in records {
         let record = record.map_err(|e| broken(&e.to_string()))?;
@@ -117,7 +136,7 @@ pub fn read(input: impl Read) -> Result<(Vec<String>, Vec<Change>), String> {
             before,
         });
     }
-    Ok((key_columns, changes))
+    Ok((columns, changes))
 }
 
 #[cfg(test)]
@@ -150,9 +169,13 @@ mod tests {
             },
         ];
         let mut out = Vec::new();
-        write(&mut out, &["id".into(), "email".into()], &changes).unwrap();
-        let (columns, back) = read(out.as_slice()).unwrap();
-        assert_eq!(columns, ["id", "email"]);
+        let columns = Columns {
+            key: vec!["id".into(), "email".into()],
+            set: vec!["note".into()],
+        };
+        write(&mut out, &columns, &changes).unwrap();
+        let (back_columns, back) = read(out.as_slice()).unwrap();
+        assert_eq!(back_columns, columns);
         assert_eq!(back, changes);
         assert!(read(&b"1,created,5,[],\n"[..]).is_err());
     }

@@ -48,6 +48,9 @@ pub enum DomainEvent {
     /// An import job was defined.
     #[serde(rename = "job.created")]
     JobCreated(JobCreated),
+    /// A job's definition was changed: the whole new definition.
+    #[serde(rename = "job.updated")]
+    JobUpdated(JobCreated),
     /// A job was deleted (its runs stay in the history).
     #[serde(rename = "job.deleted")]
     JobDeleted(JobDeleted),
@@ -203,7 +206,7 @@ pub struct JobCreated {
     pub source: serde_json::Value,
     /// `{"connection_id": ..., "object": ...}`.
     pub target: serde_json::Value,
-    /// `insert`.
+    /// `insert`, `update`, `upsert` or `delete`.
     pub operation: String,
     pub key_fields: Vec<String>,
     pub mapping: serde_json::Value,
@@ -353,6 +356,7 @@ impl DomainEvent {
             Self::UploadReceived(_) => "upload.received",
             Self::UploadRemoved(_) => "upload.removed",
             Self::JobCreated(_) => "job.created",
+            Self::JobUpdated(_) => "job.updated",
             Self::JobDeleted(_) => "job.deleted",
             Self::RunRequested(_) => "run.requested",
             Self::RunStarted(_) => "run.started",

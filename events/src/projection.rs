@@ -257,6 +257,18 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 .on_conflict_do_nothing()
                 .execute(conn)?;
         }
+        DomainEvent::JobUpdated(job) => {
+            diesel::update(jobs::table.find(event.stream_id))
+                .set((
+                    jobs::name.eq(&job.name),
+                    jobs::source.eq(&job.source),
+                    jobs::target.eq(&job.target),
+                    jobs::operation.eq(&job.operation),
+                    jobs::key_fields.eq(serde_json::json!(job.key_fields)),
+                    jobs::mapping.eq(&job.mapping),
+                ))
+                .execute(conn)?;
+        }
         DomainEvent::JobDeleted(_) => {
             diesel::update(jobs::table.find(event.stream_id))
                 .set(jobs::deleted_at.eq(event.recorded_at))

@@ -994,3 +994,88 @@ async fn a_query_over_a_stored_connection_is_a_source_and_only_reads() {
         "{run}"
     );
 }
+
+#[tokio::test]
+async fn a_job_is_changed_with_the_same_checks_and_keeps_its_target_once_it_has_runs() {
+    let app = spawn_app().await;
+    let target = target_db();
+    let other = target_db();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let elsewhere = connect_target(&app, &owner, &other).await;
+    let upload = upload(&app, &owner, contacts_csv(3)).await;
+    let job: Value = create_job(&app, &owner, &upload, &connection, contacts_mapping())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/v1/jobs/{}", job["id"].as_str().unwrap());
+    let patch = |token: &str, body: Value| {
+        app.client
+            .patch(app.url(&path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+
+    // A mapping that does not fit is refused, and the job stays as it was.
+    let res = patch(
+        &owner,
+        json!({"mapping": [{"source": "Nope", "target": "email"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let member = member(&app, &owner, "bob@example.com").await;
+    let res = patch(&member, json!({"name": "mine"})).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // Before any run, the target may move; the name and mapping change.
+    let res = patch(
+        &owner,
+        json!({"name": "renamed", "target": {"connection_id": elsewhere, "object": "contacts"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let changed: Value = res.json().await.unwrap();
+    assert_eq!(changed["name"], "renamed");
+    assert_eq!(changed["target"]["connection_id"], elsewhere.as_str());
+    assert_eq!(changed["mapping"], job["mapping"]);
+
+    let run = run_to_end(&app, &owner, job["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let count = |db: &TestDb| {
+        diesel::sql_query("SELECT count(*) AS n FROM contacts")
+            .get_result::<CountRow>(&mut db.connect())
+            .unwrap()
+            .n
+    };
+    assert_eq!((count(&target), count(&other)), (0, 3));
+
+    let res = patch(
+        &owner,
+        json!({"target": {"connection_id": connection, "object": "contacts"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused: Value = res.json().await.unwrap();
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot change"),
+        "{refused}"
+    );
+    let mut mapping = contacts_mapping();
+    mapping.as_array_mut().unwrap().remove(1);
+    let res = patch(&owner, json!({"mapping": mapping})).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let shown: Value = call(&app, Method::GET, &path, &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["mapping"].as_array().unwrap().len(), 4);
+}

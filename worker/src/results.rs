@@ -138,11 +138,11 @@ impl Results {
         self.write_rows(ERRORS, Some(batch), false, errors, |_| Ok(()))
     }
 
-    /// Writes a batch's journal: `key_columns` name the rows of `changes`.
+    /// Writes a batch's journal.
     pub fn write_changes(
         &self,
         batch: i64,
-        key_columns: &[String],
+        columns: &journal::Columns,
         changes: &[Change],
     ) -> std::io::Result<()> {
         let id = file_id(self.run, CHANGES, Some(batch));
@@ -153,7 +153,7 @@ impl Results {
             .key
             .writer(&file_owner, BufWriter::with_capacity(256 * 1024, file))
             .map_err(std::io::Error::other)?;
-        journal::write(&mut encrypted, key_columns, changes)?;
+        journal::write(&mut encrypted, columns, changes)?;
         let (buffered, _) = encrypted.finish().map_err(std::io::Error::other)?;
         drop(buffered.into_inner().map_err(|e| e.into_error())?);
         self.store.commit_unsynced(staged, KIND, &id).map(drop)
@@ -161,7 +161,10 @@ impl Results {
 
     /// Reads a batch's journal back; `None` if it is not there (lost in a
     /// crash) or does not decrypt whole.
-    pub fn read_changes(&self, batch: i64) -> std::io::Result<Option<(Vec<String>, Vec<Change>)>> {
+    pub fn read_changes(
+        &self,
+        batch: i64,
+    ) -> std::io::Result<Option<(journal::Columns, Vec<Change>)>> {
         let id = file_id(self.run, CHANGES, Some(batch));
         let piece = match self.store.open_file(KIND, &id) {
             Ok(file) => file,

@@ -140,7 +140,7 @@ struct Pieces {
     /// The rows refused before the write.
     refused: Vec<(u64, String)>,
     results: Arc<Results>,
-    journal_key: Arc<[String]>,
+    journal: Arc<sluice_connectors::journal::Columns>,
 }
 
 impl Pieces {
@@ -181,7 +181,7 @@ impl Pieces {
             .write_part(self.index, &success, &errors)
             .and_then(|()| {
                 self.results
-                    .write_changes(self.index, &self.journal_key, &done.ok)
+                    .write_changes(self.index, &self.journal, &done.ok)
             })
             .map_err(|e| format!("result files: {e}"))
     }
@@ -421,7 +421,14 @@ impl RunHandler {
         let writer = pg::Writer::new(table, operation, &targets, &key_fields)?;
         let table = writer.table();
         let lookups = pg::Lookups::prepare(&client, lookups, table, &targets).await?;
-        let journal_key: Arc<[String]> = writer.journal_key().into();
+        let journal = Arc::new(sluice_connectors::journal::Columns {
+            key: writer.journal_key().to_vec(),
+            set: targets
+                .iter()
+                .filter(|t| !key_fields.iter().any(|k| k == *t))
+                .map(|t| (*t).to_owned())
+                .collect(),
+        });
         let results = Arc::new(Results {
             store: self.store.clone(),
             key,
@@ -467,7 +474,7 @@ impl RunHandler {
                 raw: std::mem::take(&mut batch.raw),
                 refused: std::mem::take(&mut batch.refused),
                 results: results.clone(),
-                journal_key: journal_key.clone(),
+                journal: journal.clone(),
             });
             let outcome = writer
                 .write(

@@ -155,13 +155,9 @@ fn target_error(e: TargetError) -> ApiError {
     }
 }
 
-pub async fn create(
-    user: AuthUser,
-    state: web::Data<AppState>,
-    body: web::Json<NewJob>,
-) -> Result<HttpResponse, ApiError> {
-    manager(&user)?;
-    let body = body.into_inner();
+/// Checks a job's definition against its source and target (both are
+/// reached) and gives it as recorded.
+async fn define(state: &AppState, user: &AuthUser, body: NewJob) -> Result<JobCreated, ApiError> {
     let name = text("name", &body.name, 200)?;
     if body.schedule.is_some() {
         return Err(invalid(
@@ -180,17 +176,17 @@ pub async fn create(
         &body.source.connection_id,
         &body.source.query,
     ) {
-        (Some(id), None, None) => upload_source(&state, &user, *id, &body.source.sheet).await?,
+        (Some(id), None, None) => upload_source(state, user, *id, &body.source.sheet).await?,
         (None, Some(connection), Some(query)) => {
             if body.source.sheet.is_some() {
                 return Err(invalid("source.sheet", "a query has no sheets"));
             }
             let query = pg::normalize_query(query).map_err(|e| invalid("source.query", e))?;
-            let params =
-                match connections::postgres_params(&state, &user, *connection, SOURCE).await {
-                    Err(ApiError::NotFound) => return Err(invalid(SOURCE, "no such connection")),
-                    other => other?,
-                };
+            let params = match connections::postgres_params(state, user, *connection, SOURCE).await
+            {
+                Err(ApiError::NotFound) => return Err(invalid(SOURCE, "no such connection")),
+                other => other?,
+            };
             let mut client = pg::connect(&params).await.map_err(source_error)?;
             let columns = pg::describe_query(&mut client, &query)
                 .await
@@ -209,19 +205,13 @@ pub async fn create(
     };
     let plan = Plan::new(&body.mapping, &columns).map_err(|e| invalid("mapping", e))?;
     let object = text("target.object", &body.target.object, 200)?;
-    let params = match connections::postgres_params(
-        &state,
-        &user,
-        body.target.connection_id,
-        TARGET,
-    )
-    .await
-    {
-        Err(ApiError::NotFound) => {
-            return Err(invalid("target.connection_id", "no such connection"))
-        }
-        other => other?,
-    };
+    let params =
+        match connections::postgres_params(state, user, body.target.connection_id, TARGET).await {
+            Err(ApiError::NotFound) => {
+                return Err(invalid("target.connection_id", "no such connection"))
+            }
+            other => other?,
+        };
     let client = pg::connect(&params).await.map_err(target_error)?;
     let table = pg::describe(&client, &object).await.map_err(target_error)?;
     let targets = plan.targets();
@@ -235,33 +225,133 @@ pub async fn create(
         })?;
     drop(client);
 
-    let id = JobId::new();
     let mapping =
         serde_json::to_value(&body.mapping).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let event = NewEvent::new(
-        DomainEvent::JobCreated(JobCreated {
-            name,
-            source,
-            target: json!({ "connection_id": body.target.connection_id, "object": object }),
-            operation: body.operation,
-            key_fields: body.key_fields,
-            mapping,
-        }),
-        state.metadata(format!("user:{}", user.user_id)),
-    )
-    .for_account(user.account_id);
+    Ok(JobCreated {
+        name,
+        source,
+        target: json!({ "connection_id": body.target.connection_id, "object": object }),
+        operation: body.operation,
+        key_fields: body.key_fields,
+        mapping,
+    })
+}
+
+pub async fn create(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<NewJob>,
+) -> Result<HttpResponse, ApiError> {
+    manager(&user)?;
+    let definition = define(&state, &user, body.into_inner()).await?;
+    let id = JobId::new();
+    let created = DomainEvent::JobCreated(definition);
+    record(&state, &user, id, ExpectedVersion::NoStream, created).await?;
+    let row = find(&state, &user, id.0).await?;
+    Ok(HttpResponse::Created().json(job_json(&row)))
+}
+
+/// Records an event of the job's, by `user`.
+async fn record(
+    state: &AppState,
+    user: &AuthUser,
+    job: JobId,
+    expected: ExpectedVersion,
+    event: DomainEvent,
+) -> Result<(), ApiError> {
+    let event = NewEvent::new(event, state.metadata(format!("user:{}", user.user_id)))
+        .for_account(user.account_id);
     state
         .platform
         .appender
-        .append(AppendRequest::new(
-            "job",
-            id.0,
-            ExpectedVersion::NoStream,
-            vec![event],
-        ))
+        .append(AppendRequest::new("job", job.0, expected, vec![event]))
         .await?;
-    let row = find(&state, &user, id.0).await?;
-    Ok(HttpResponse::Created().json(job_json(&row)))
+    Ok(())
+}
+
+/// A change to a job: the fields given replace the job's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobPatch {
+    name: Option<String>,
+    source: Option<Source>,
+    target: Option<Target>,
+    operation: Option<String>,
+    key_fields: Option<Vec<String>>,
+    mapping: Option<Vec<FieldMapping>>,
+    schedule: Option<String>,
+}
+
+/// `PATCH /v1/jobs/{id}`: the job as changed, checked as a new one is.
+/// Refused while a run of the job is queued or working, and for the target
+/// once the job has runs (their history and rollbacks refer to it).
+pub async fn update(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    body: web::Json<JobPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let row = find(&state, &user, path.into_inner()).await?;
+    manager(&user)?;
+    let patch = body.into_inner();
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    let job = JobId(row.job_id);
+    let runs = web::block(move || -> Result<_, ApiError> {
+        Ok(repo::runs_of(&mut *pool.get()?, account, job)?)
+    })
+    .await??;
+    if runs.iter().any(|r| r.finished_at.is_none()) {
+        return Err(ApiError::Conflict(
+            "a run of this job is queued or working; change the job once it has finished".into(),
+        ));
+    }
+    let stored = |what: &str, e: serde_json::Error| {
+        ApiError::Internal(format!("the job's {what} cannot be read: {e}"))
+    };
+    let current_target: Target =
+        serde_json::from_value(row.target.clone()).map_err(|e| stored("target", e))?;
+    if let Some(target) = &patch.target {
+        let moved = target.connection_id != current_target.connection_id
+            || target.object != current_target.object;
+        if moved && !runs.is_empty() {
+            return Err(invalid(
+                "target",
+                "the target of a job with runs cannot change (their history and rollbacks \
+                 refer to it): define a new job",
+            ));
+        }
+    }
+    let merged = NewJob {
+        name: patch.name.unwrap_or(row.name),
+        source: match patch.source {
+            Some(source) => source,
+            None => serde_json::from_value(row.source).map_err(|e| stored("source", e))?,
+        },
+        target: patch.target.unwrap_or(current_target),
+        operation: patch.operation.unwrap_or(row.operation),
+        key_fields: match patch.key_fields {
+            Some(fields) => fields,
+            None => serde_json::from_value(row.key_fields).map_err(|e| stored("key fields", e))?,
+        },
+        mapping: match patch.mapping {
+            Some(mapping) => mapping,
+            None => serde_json::from_value(row.mapping).map_err(|e| stored("mapping", e))?,
+        },
+        schedule: patch.schedule,
+    };
+    let definition = define(&state, &user, merged).await?;
+    let job = JobId(row.job_id);
+    record(
+        &state,
+        &user,
+        job,
+        ExpectedVersion::Any,
+        DomainEvent::JobUpdated(definition),
+    )
+    .await?;
+    let row = find(&state, &user, job.0).await?;
+    Ok(HttpResponse::Ok().json(job_json(&row)))
 }
 
 async fn find(state: &AppState, user: &AuthUser, id: Uuid) -> Result<JobRow, ApiError> {
@@ -300,21 +390,15 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let row = find(&state, &user, path.into_inner()).await?;
     manager(&user)?;
-    let event = NewEvent::new(
-        DomainEvent::JobDeleted(JobDeleted {}),
-        state.metadata(format!("user:{}", user.user_id)),
+    let deleted = DomainEvent::JobDeleted(JobDeleted {});
+    record(
+        &state,
+        &user,
+        JobId(row.job_id),
+        ExpectedVersion::Any,
+        deleted,
     )
-    .for_account(user.account_id);
-    state
-        .platform
-        .appender
-        .append(AppendRequest::new(
-            "job",
-            row.job_id,
-            ExpectedVersion::Any,
-            vec![event],
-        ))
-        .await?;
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

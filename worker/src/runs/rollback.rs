@@ -45,14 +45,9 @@ impl RunHandler {
         if original.results_removed_at.is_some() || !live {
             return Err(expired);
         }
+        // The target is the job's (it cannot change once the job has
+        // runs); what to restore is in the journal.
         let job = self.job(account, JobId(original.job_id)).await?;
-        // An update restores what the run wrote besides the key.
-        let restored: Vec<String> = job
-            .mapping
-            .iter()
-            .map(|m| m.target.clone())
-            .filter(|t| !job.key_fields.contains(t))
-            .collect();
 
         let (version, wrapped) = self
             .db(move |c| jobs::result_key(c, account, undone))
@@ -102,7 +97,7 @@ impl RunHandler {
                 .await
                 .map_err(retry)?
                 .map_err(|e| Stop::Fail(format!("the run's journal cannot be read: {e}")))?;
-            let Some((key_columns, changes)) = read else {
+            let Some((columns, changes)) = read else {
                 return Err(Stop::Fail(format!(
                     "the record of what batch {piece} of the run changed was lost in a crash; \
                      the batches after it were rolled back, it and those before it were not"
@@ -110,8 +105,8 @@ impl RunHandler {
             };
             let undo = pg::Undo {
                 table: &table,
-                key_columns: &key_columns,
-                written: &restored,
+                key_columns: &columns.key,
+                written: &columns.set,
                 force: requested.force,
                 own_versions: &own,
             };
