@@ -1079,3 +1079,46 @@ async fn a_job_is_changed_with_the_same_checks_and_keeps_its_target_once_it_has_
         .unwrap();
     assert_eq!(shown["mapping"].as_array().unwrap().len(), 4);
 }
+
+#[tokio::test]
+async fn a_lookup_finds_rows_the_same_run_wrote_in_earlier_batches() {
+    let app = spawn_app().await;
+    let target = target_db();
+    target
+        .connect()
+        .batch_execute("ALTER TABLE contacts ADD COLUMN referrer_id INT REFERENCES contacts (id)")
+        .unwrap();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    // Each person after the first thousand was referred by the one a
+    // thousand rows before: a row of the batch before (batches of 1,000).
+    let mut csv = String::from("Email,Referrer\n");
+    for i in 1..=2500 {
+        let referrer = if i <= 1000 {
+            String::new()
+        } else {
+            format!("p{}@example.com", i - 1000)
+        };
+        csv.push_str(&format!("p{i}@example.com,{referrer}\n"));
+    }
+    let upload = upload(&app, &owner, csv.into_bytes()).await;
+    let mapping = json!([
+        {"source": "Email", "target": "email"},
+        {"source": "Referrer", "target": "referrer_id", "transform":
+            {"type": "lookup", "object": "contacts", "key": "email"}},
+    ]);
+    let res = create_job(&app, &owner, &upload, &connection, mapping).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let job: Value = res.json().await.unwrap();
+    let run = run_to_end(&app, &owner, job["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["rows_ok"], 2500);
+    let linked: i64 = diesel::sql_query(
+        "SELECT count(*) AS n FROM contacts c JOIN contacts r ON r.id = c.referrer_id \
+         WHERE r.email = 'p' || (substring(c.email from 2 for position('@' in c.email) - 2)::int - 1000) || '@example.com'",
+    )
+    .get_result::<CountRow>(&mut target.connect())
+    .unwrap()
+    .n;
+    assert_eq!(linked, 1500);
+}

@@ -132,6 +132,40 @@ struct Batch {
     keys: HashSet<Vec<String>>,
 }
 
+/// A batch on its way to the target: its connection comes back with the
+/// outcome.
+type Landing = (pg::Client, Result<Checkpoint, TargetError>);
+
+/// The batches under way, oldest first.
+#[derive(Default)]
+struct Flying(std::collections::VecDeque<(i64, tokio::task::JoinHandle<Landing>)>);
+
+impl Flying {
+    fn push(&mut self, index: i64, task: tokio::task::JoinHandle<Landing>) {
+        self.0.push_back((index, task));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Waits for the oldest batch: its index and its checkpoint, or why it
+    /// failed; its connection goes back to `free`.
+    async fn land(
+        &mut self,
+        free: &mut Vec<pg::Client>,
+    ) -> Option<(i64, Result<Checkpoint, Stop>)> {
+        let (index, task) = self.0.pop_front()?;
+        Some(match task.await {
+            Ok((client, outcome)) => {
+                free.push(client);
+                (index, outcome.map_err(Stop::from))
+            }
+            Err(e) => (index, Err(retry(e))),
+        })
+    }
+}
+
 /// What a batch's result pieces and journal are written from.
 struct Pieces {
     index: i64,
@@ -384,7 +418,7 @@ impl RunHandler {
             _ => return Err(Stop::Fail("the job has no source".into())),
         };
         let params = self.connection(account, connection, "target").await?;
-        let mut client = pg::connect(&params).await?;
+        let client = pg::connect(&params).await?;
         let table = pg::describe(&client, &object).await?;
         let mut checkpoint = pg::last_checkpoint(&client, &table, run.0).await?;
         let key = self.result_key(account, run).await?;
@@ -418,7 +452,7 @@ impl RunHandler {
             Err(_) => return Err(Stop::Fail("the source could not be read".into())),
         };
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-        let writer = pg::Writer::new(table, operation, &targets, &key_fields)?;
+        let writer = Arc::new(pg::Writer::new(table, operation, &targets, &key_fields)?);
         let table = writer.table();
         let lookups = pg::Lookups::prepare(&client, lookups, table, &targets).await?;
         let journal = Arc::new(sluice_connectors::journal::Columns {
@@ -444,27 +478,72 @@ impl RunHandler {
             ok: checkpoint.rows_ok,
             failed: checkpoint.rows_failed,
         };
+        let resumed_after = checkpoint.batch;
         let mut progress = Progress::new(self, cause, account, run);
-        while let Some(batch) = inbox.recv().await {
+        // Two batches are under way at a time, each on a connection of its
+        // own: one writes its rows while the one before it commits. They
+        // commit in order, so the last checkpoint still says where to resume.
+        let second = pg::connect(&params).await?;
+        let mut free = vec![client, second];
+        let mut flying = Flying::default();
+        let mut previous: Option<tokio::sync::oneshot::Receiver<Checkpoint>> = None;
+        let mut failure: Option<Stop> = None;
+        let mut landed =
+            |index: i64, next: Checkpoint, checkpoint: &mut Checkpoint, totals: &mut Totals| {
+                written.batches = index;
+                *checkpoint = next;
+                totals.ok = next.rows_ok;
+                totals.failed = next.rows_failed;
+                written.totals = *totals;
+            };
+        'batches: while let Some(batch) = inbox.recv().await {
             let mut batch = match batch {
                 Ok(batch) => batch,
                 Err(reason) => {
-                    // What was written stays, and is made durable.
-                    if checkpoint.batch > 0 {
-                        let _ = pg::flush(&client, table, run.0, checkpoint).await;
-                    }
-                    return Err(Stop::Fail(reason));
+                    failure = Some(Stop::Fail(reason));
+                    break;
                 }
             };
             totals.read += batch.read;
-            if batch.index <= checkpoint.batch {
+            if batch.index <= resumed_after {
                 continue;
             }
+            // A free connection: the oldest batch under way lands first if
+            // there is none. Lookups wait for every batch before them to
+            // commit, so that they find the rows the run has written.
+            let mut client = loop {
+                let wait = !lookups.is_empty() && !flying.is_empty();
+                if !wait {
+                    if let Some(client) = free.pop() {
+                        break client;
+                    }
+                }
+                match flying.land(&mut free).await {
+                    Some((index, Ok(next))) => {
+                        landed(index, next, &mut checkpoint, &mut totals);
+                        progress.record(index, totals).await?;
+                    }
+                    Some((_, Err(stop))) => {
+                        failure = Some(stop);
+                        break 'batches;
+                    }
+                    None => {
+                        failure = Some(Stop::Retry("no connection to write with".into()));
+                        break 'batches;
+                    }
+                }
+            };
             let mut inserts = std::mem::take(&mut batch.inserts);
             let copy_text = batch.copy.take();
             if !lookups.is_empty() {
-                let unresolved = lookups.resolve(&client, &mut inserts).await?;
-                batch.refused.extend(unresolved);
+                match lookups.resolve(&client, &mut inserts).await {
+                    Ok(unresolved) => batch.refused.extend(unresolved),
+                    Err(e) => {
+                        failure = Some(e.into());
+                        free.push(client);
+                        break;
+                    }
+                }
             }
             let refused = batch.refused.len() as i64;
             // The batch's result pieces and journal are written on a
@@ -476,40 +555,69 @@ impl RunHandler {
                 results: results.clone(),
                 journal: journal.clone(),
             });
-            let outcome = writer
-                .write(
-                    &mut client,
-                    inserts,
-                    copy_text,
-                    refused,
-                    run.0,
-                    checkpoint,
-                    |done| {
-                        let pieces = pieces.clone();
-                        async move {
-                            tokio::task::spawn_blocking(move || pieces.write(&done))
-                                .await
-                                .map_err(|e| e.to_string())?
-                        }
-                    },
-                )
-                .await?;
-            written.batches = batch.index;
-            let ok = outcome.ok.len() as i64;
-            let failed = outcome.failed.len() as i64 + refused;
-            checkpoint = Checkpoint {
-                batch: batch.index,
-                rows_ok: checkpoint.rows_ok + ok,
-                rows_failed: checkpoint.rows_failed + failed,
+            let after: pg::After = match previous.take() {
+                Some(before) => Box::pin(async move {
+                    before.await.map_err(|_| {
+                        TargetError::Aborted("the batch before it was not written".into())
+                    })
+                }),
+                None => pg::after(checkpoint),
             };
-            totals.ok = checkpoint.rows_ok;
-            totals.failed = checkpoint.rows_failed;
-            written.totals = totals;
-            progress.record(batch.index, totals).await?;
+            let (commits, next) = tokio::sync::oneshot::channel();
+            previous = Some(next);
+            let writer = writer.clone();
+            let task = tokio::spawn(async move {
+                let outcome = writer
+                    .write(
+                        &mut client,
+                        inserts,
+                        copy_text,
+                        refused,
+                        run.0,
+                        after,
+                        move |done| {
+                            let pieces = pieces.clone();
+                            async move {
+                                tokio::task::spawn_blocking(move || pieces.write(&done))
+                                    .await
+                                    .map_err(|e| e.to_string())?
+                            }
+                        },
+                    )
+                    .await
+                    .map(|(_, next)| next);
+                if let Ok(next) = &outcome {
+                    let _ = commits.send(*next);
+                }
+                (client, outcome)
+            });
+            flying.push(batch.index, task);
+        }
+        // Every batch under way lands (after a failure, those after it fail
+        // without committing).
+        while let Some((index, outcome)) = flying.land(&mut free).await {
+            match outcome {
+                Ok(next) => {
+                    landed(index, next, &mut checkpoint, &mut totals);
+                    progress.record(index, totals).await?;
+                }
+                Err(stop) => {
+                    failure.get_or_insert(stop);
+                }
+            }
         }
         progress.finish().await?;
+        // What was written is made durable, whatever happens next.
         if checkpoint.batch > 0 {
-            pg::flush(&client, table, run.0, checkpoint).await?;
+            if let Some(client) = free.first() {
+                let flushed = pg::flush(client, writer.table(), run.0, checkpoint).await;
+                if failure.is_none() {
+                    flushed?;
+                }
+            }
+        }
+        if let Some(stop) = failure {
+            return Err(stop);
         }
         reading.await.map_err(retry)?;
         Ok(totals)

@@ -11,7 +11,8 @@ use futures_util::SinkExt;
 use std::future::Future;
 use std::sync::Arc;
 use tokio_postgres::types::Type;
-use tokio_postgres::{Client, Config, NoTls};
+pub use tokio_postgres::Client;
+use tokio_postgres::{Config, NoTls};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -454,6 +455,27 @@ pub struct Checkpoint {
     pub rows_failed: i64,
 }
 
+impl Checkpoint {
+    /// The checkpoint of the next batch, which wrote `ok` rows and failed
+    /// `failed`.
+    pub fn next(self, ok: i64, failed: i64) -> Self {
+        Self {
+            batch: self.batch + 1,
+            rows_ok: self.rows_ok + ok,
+            rows_failed: self.rows_failed + failed,
+        }
+    }
+}
+
+/// What a batch follows: the checkpoint of the batch before it, once that
+/// batch has committed (an error if it did not).
+pub type After = std::pin::Pin<Box<dyn Future<Output = Result<Checkpoint, TargetError>> + Send>>;
+
+/// A batch that follows `checkpoint`, already committed.
+pub fn after(checkpoint: Checkpoint) -> After {
+    Box::pin(std::future::ready(Ok(checkpoint)))
+}
+
 fn checkpoints(table: &Table) -> String {
     format!("{}.\"_sluice_checkpoints\"", quote(&table.schema))
 }
@@ -685,7 +707,12 @@ impl Writer {
         }
     }
 
-    /// Writes a batch and records its checkpoint, in one transaction.
+    /// Writes a batch and records its checkpoint, in one transaction: the
+    /// batch's checkpoint, which it returns with what it wrote.
+    ///
+    /// The batch commits only once `after` gives the checkpoint of the batch
+    /// before it, so batches commit in order; an insert writes its rows
+    /// while it waits, so that two batches on two connections overlap.
     ///
     /// `refused` counts the batch's rows already refused before writing
     /// (they count in the checkpoint's failed rows). `before_commit` gets
@@ -702,21 +729,22 @@ impl Writer {
         copy_text: Option<CopyText>,
         refused: i64,
         run: Uuid,
-        checkpoint: Checkpoint,
+        after: After,
         before_commit: H,
-    ) -> Result<Arc<Written>, TargetError>
+    ) -> Result<(Arc<Written>, Checkpoint), TargetError>
     where
         H: Fn(Arc<Written>) -> F,
         F: Future<Output = Result<(), String>>,
     {
         let targets: Vec<&str> = self.targets.iter().map(String::as_str).collect();
         if rows.is_empty() {
+            let next = after.await?.next(0, refused);
             let transaction = begin(client).await?;
-            mark(&transaction, &self.table, run, checkpoint, 0, refused).await?;
+            mark(&transaction, &self.table, run, next).await?;
             let written = Arc::new(Written::default());
             agreed(before_commit(written.clone())).await?;
             transaction.commit().await.map_err(db_error)?;
-            return Ok(written);
+            return Ok((written, next));
         }
         match self.operation {
             Operation::Insert => {
@@ -728,14 +756,14 @@ impl Writer {
                     copy_text,
                     refused,
                     run,
-                    checkpoint,
+                    after,
                     before_commit,
                 )
                 .await
             }
             _ => {
-                write::keyed_batch(self, client, rows, refused, run, checkpoint, before_commit)
-                    .await
+                let previous = after.await?;
+                write::keyed_batch(self, client, rows, refused, run, previous, before_commit).await
             }
         }
     }
@@ -755,9 +783,9 @@ async fn insert_batch<H, F>(
     copy_text: Option<CopyText>,
     refused: i64,
     run: Uuid,
-    checkpoint: Checkpoint,
+    after: After,
     before_commit: H,
-) -> Result<Arc<Written>, TargetError>
+) -> Result<(Arc<Written>, Checkpoint), TargetError>
 where
     H: Fn(Arc<Written>) -> F,
     F: Future<Output = Result<(), String>>,
@@ -768,20 +796,34 @@ where
     let mut keys: Vec<String> = Vec::new();
     let generated = key_index.is_none() && key.is_some() && table.key_sequence.is_some();
     let transaction = begin(client).await?;
+    // The rows COPY writes carry the transaction's id as their version.
+    let version: String;
     if let (true, Some(key), Some(sequence)) = (generated, key, &table.key_sequence) {
         // One row holding every key, in binary: far cheaper to send and
         // read than a row per key.
         let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-        let taken: Vec<i64> = transaction
+        let taken = transaction
             .query_one(
-                "SELECT array_agg(nextval($1::text::regclass)) FROM generate_series(1, $2::int8)",
+                "SELECT array_agg(nextval($1::text::regclass)), \
+                        (txid_current() % 4294967296)::text \
+                 FROM generate_series(1, $2::int8)",
                 &[sequence, &n],
             )
             .await
+            .map_err(db_error)?;
+        keys = taken
+            .get::<_, Vec<i64>>(0)
+            .iter()
+            .map(i64::to_string)
+            .collect();
+        version = taken.get(1);
+        columns.push(quote(key));
+    } else {
+        version = transaction
+            .query_one("SELECT (txid_current() % 4294967296)::text", &[])
+            .await
             .map_err(db_error)?
             .get(0);
-        keys = taken.iter().map(i64::to_string).collect();
-        columns.push(quote(key));
     }
     // COPY takes a generated key first, so that it is put before each
     // row's text as it is.
@@ -824,16 +866,6 @@ where
         buffer
     };
     let identity = Identity::of(table, targets, &keys);
-    // The checkpoint goes first: its row version is the batch's.
-    let version = mark(
-        &transaction,
-        table,
-        run,
-        checkpoint,
-        rows.len() as i64,
-        refused,
-    )
-    .await?;
     let ok = rows
         .iter()
         .enumerate()
@@ -856,14 +888,17 @@ where
         sink.finish().await
     };
     let (copied, agreed_to) = futures_util::join!(copy, before_commit(written.clone()));
-    let written = match copied {
+    let outcome = match copied {
         Ok(_) => {
             agreed_to.map_err(TargetError::Aborted)?;
+            let next = after.await?.next(rows.len() as i64, refused);
+            mark(&transaction, table, run, next).await?;
             transaction.commit().await.map_err(db_error)?;
-            written
+            (written, next)
         }
         Err(_) => {
             transaction.rollback().await.map_err(db_error)?;
+            let previous = after.await?;
             one_by_one(
                 client,
                 table,
@@ -873,13 +908,13 @@ where
                 &identity,
                 refused,
                 run,
-                checkpoint,
+                previous,
                 before_commit,
             )
             .await?
         }
     };
-    Ok(written)
+    Ok(outcome)
 }
 
 /// How an inserted row's primary key is known: from its mapped values, or
@@ -947,9 +982,9 @@ async fn one_by_one<H, F>(
     identity: &Identity,
     refused: i64,
     run: Uuid,
-    checkpoint: Checkpoint,
+    previous: Checkpoint,
     before_commit: H,
-) -> Result<Arc<Written>, TargetError>
+) -> Result<(Arc<Written>, Checkpoint), TargetError>
 where
     H: Fn(Arc<Written>) -> F,
     F: Future<Output = Result<(), String>>,
@@ -1003,13 +1038,15 @@ where
             Err(e) => written.failed.push((row.number, describe_error(&e))),
         }
     }
-    let ok = written.ok.len() as i64;
-    let failed = written.failed.len() as i64 + refused;
-    mark(&transaction, table, run, checkpoint, ok, failed).await?;
+    let next = previous.next(
+        written.ok.len() as i64,
+        written.failed.len() as i64 + refused,
+    );
+    mark(&transaction, table, run, next).await?;
     let written = Arc::new(written);
     agreed(before_commit(written.clone())).await?;
     transaction.commit().await.map_err(db_error)?;
-    Ok(written)
+    Ok((written, next))
 }
 
 /// Waits for the caller's step before a commit; its failure aborts.
@@ -1047,15 +1084,13 @@ async fn under_savepoint<T>(
     }
 }
 
-/// Records a batch's checkpoint marker: the row version of the
+/// Records a batch's checkpoint marker; the row version of the
 /// transaction's own writes (`xmin`) is returned.
 async fn mark(
     transaction: &tokio_postgres::Transaction<'_>,
     table: &Table,
     run: Uuid,
-    previous: Checkpoint,
-    ok: i64,
-    failed: i64,
+    next: Checkpoint,
 ) -> Result<String, TargetError> {
     let row = transaction
         .query_one(
@@ -1064,12 +1099,7 @@ async fn mark(
                  RETURNING xmin::text",
                 checkpoints(table)
             ),
-            &[
-                &run,
-                &(previous.batch + 1),
-                &(previous.rows_ok + ok),
-                &(previous.rows_failed + failed),
-            ],
+            &[&run, &next.batch, &next.rows_ok, &next.rows_failed],
         )
         .await
         .map_err(db_error)?;

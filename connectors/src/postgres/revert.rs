@@ -255,9 +255,8 @@ pub async fn revert_batch(
         }
         Some(e) => return Err(db_error(e)),
     };
-    let ok = reverted.ok.len() as i64;
-    let failed = reverted.failed.len() as i64;
-    let version = mark(&transaction, undo.table, run, checkpoint, ok, failed).await?;
+    let next = checkpoint.next(reverted.ok.len() as i64, reverted.failed.len() as i64);
+    let version = mark(&transaction, undo.table, run, next).await?;
     reverted.versions.push(version);
     reverted.versions.sort_unstable();
     reverted.versions.dedup();

@@ -207,7 +207,7 @@ pub(super) async fn keyed_batch<H, F>(
     run: Uuid,
     checkpoint: Checkpoint,
     before_commit: H,
-) -> Result<Arc<Written>, TargetError>
+) -> Result<(Arc<Written>, Checkpoint), TargetError>
 where
     H: Fn(Arc<Written>) -> F,
     F: Future<Output = Result<(), String>>,
@@ -251,16 +251,18 @@ async fn commit<H, F>(
     (run, checkpoint, refused): (Uuid, Checkpoint, i64),
     written: Written,
     before_commit: H,
-) -> Result<Arc<Written>, TargetError>
+) -> Result<(Arc<Written>, Checkpoint), TargetError>
 where
     H: Fn(Arc<Written>) -> F,
     F: Future<Output = Result<(), String>>,
 {
-    let failed = written.failed.len() as i64 + refused;
-    let ok = written.ok.len() as i64;
-    mark(&transaction, &writer.table, run, checkpoint, ok, failed).await?;
+    let next = checkpoint.next(
+        written.ok.len() as i64,
+        written.failed.len() as i64 + refused,
+    );
+    mark(&transaction, &writer.table, run, next).await?;
     let written = Arc::new(written);
     agreed(before_commit(written.clone())).await?;
     transaction.commit().await.map_err(db_error)?;
-    Ok(written)
+    Ok((written, next))
 }
