@@ -1122,3 +1122,56 @@ async fn a_lookup_finds_rows_the_same_run_wrote_in_earlier_batches() {
     .n;
     assert_eq!(linked, 1500);
 }
+
+#[tokio::test]
+async fn rows_may_refer_by_foreign_key_to_rows_of_earlier_batches() {
+    let app = spawn_app().await;
+    let target = TestDb::empty();
+    target
+        .connect()
+        .batch_execute(
+            "CREATE TABLE staff (id INT PRIMARY KEY, boss INT REFERENCES staff (id), name TEXT)",
+        )
+        .unwrap();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    // Each one's boss is the one a thousand rows before (batches of 1,000).
+    let mut csv = String::from("Id,Boss,Name\n");
+    for i in 1..=3000 {
+        let boss = if i > 1000 {
+            (i - 1000).to_string()
+        } else {
+            String::new()
+        };
+        csv.push_str(&format!("{i},{boss},N{i}\n"));
+    }
+    let upload = upload(&app, &owner, csv.into_bytes()).await;
+    let res = app
+        .client
+        .post(app.url("/v1/jobs"))
+        .bearer_auth(&owner)
+        .json(&json!({
+            "name": "staff",
+            "source": {"upload_id": upload},
+            "target": {"connection_id": connection, "object": "staff"},
+            "operation": "insert",
+            "mapping": [
+                {"source": "Id", "target": "id"},
+                {"source": "Boss", "target": "boss"},
+                {"source": "Name", "target": "name"},
+            ],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let job: Value = res.json().await.unwrap();
+    let run = run_to_end(&app, &owner, job["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["rows_ok"], 3000);
+    let bossed: i64 = diesel::sql_query("SELECT count(boss) AS n FROM staff")
+        .get_result::<CountRow>(&mut target.connect())
+        .unwrap()
+        .n;
+    assert_eq!(bossed, 2000);
+}

@@ -771,9 +771,11 @@ impl Writer {
 
 /// Inserts a batch with COPY and records its checkpoint, in one
 /// transaction. Without the one-column key mapped, keys are taken from its
-/// sequence first, so every new row's key is known. Should COPY fail (a
-/// constraint the checks could not see), the batch is written again row by
-/// row, each under a savepoint, and the refused rows are reported.
+/// sequence first, so every new row's key is known. Should COPY fail, it is
+/// tried once more after the batch before has committed (a row may refer
+/// to one of that batch); should it fail again (a constraint the checks
+/// could not see), the batch is written row by row, each under a
+/// savepoint, and the refused rows are reported.
 #[expect(clippy::too_many_arguments, reason = "the batch's whole context")]
 async fn insert_batch<H, F>(
     client: &mut Client,
@@ -866,55 +868,88 @@ where
         buffer
     };
     let identity = Identity::of(table, targets, &keys);
-    let ok = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| Change {
-            number: r.number,
-            action: Action::Created,
-            key: identity.key_with(i, r, &keys),
-            version: version.clone(),
-            before: None,
+    let written_as = |version: &str| {
+        let ok = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Change {
+                number: r.number,
+                action: Action::Created,
+                key: identity.key_with(i, r, &keys),
+                version: version.to_owned(),
+                before: None,
+            })
+            .collect();
+        Arc::new(Written {
+            ok,
+            failed: Vec::new(),
         })
-        .collect();
-    let written = Arc::new(Written {
-        ok,
-        failed: Vec::new(),
-    });
-    let copy = async {
-        let sink = transaction.copy_in(&copy).await?;
-        futures_util::pin_mut!(sink);
-        sink.send(bytes_of(buffer)).await?;
-        sink.finish().await
     };
-    let (copied, agreed_to) = futures_util::join!(copy, before_commit(written.clone()));
-    let outcome = match copied {
-        Ok(_) => {
-            agreed_to.map_err(TargetError::Aborted)?;
-            let next = after.await?.next(rows.len() as i64, refused);
-            mark(&transaction, table, run, next).await?;
-            transaction.commit().await.map_err(db_error)?;
-            (written, next)
-        }
-        Err(_) => {
-            transaction.rollback().await.map_err(db_error)?;
-            let previous = after.await?;
-            one_by_one(
-                client,
-                table,
-                &columns,
-                &rows,
-                &keys,
-                &identity,
-                refused,
-                run,
-                previous,
-                before_commit,
-            )
-            .await?
-        }
-    };
-    Ok(outcome)
+    let payload = bytes::Bytes::from(buffer);
+    let count = rows.len() as i64;
+
+    let written = written_as(&version);
+    let (copied, agreed_to) = futures_util::join!(
+        copy_rows(&transaction, &copy, payload.clone()),
+        before_commit(written.clone())
+    );
+    if copied.is_ok() {
+        agreed_to.map_err(TargetError::Aborted)?;
+        let next = after.await?.next(count, refused);
+        mark(&transaction, table, run, next).await?;
+        transaction.commit().await.map_err(db_error)?;
+        return Ok((written, next));
+    }
+    transaction.rollback().await.map_err(db_error)?;
+    let previous = after.await?;
+
+    // Rows may refer (by a foreign key) to rows of the batch before, which
+    // COPY could not see until that batch committed: now it has, COPY once
+    // more before writing row by row.
+    let transaction = begin(client).await?;
+    let version: String = transaction
+        .query_one("SELECT (txid_current() % 4294967296)::text", &[])
+        .await
+        .map_err(db_error)?
+        .get(0);
+    let written = written_as(&version);
+    let (copied, agreed_to) = futures_util::join!(
+        copy_rows(&transaction, &copy, payload),
+        before_commit(written.clone())
+    );
+    if copied.is_ok() {
+        agreed_to.map_err(TargetError::Aborted)?;
+        let next = previous.next(count, refused);
+        mark(&transaction, table, run, next).await?;
+        transaction.commit().await.map_err(db_error)?;
+        return Ok((written, next));
+    }
+    transaction.rollback().await.map_err(db_error)?;
+    one_by_one(
+        client,
+        table,
+        &columns,
+        &rows,
+        &keys,
+        &identity,
+        refused,
+        run,
+        previous,
+        before_commit,
+    )
+    .await
+}
+
+/// Sends a batch's rows to `COPY ... FROM STDIN`.
+async fn copy_rows(
+    transaction: &tokio_postgres::Transaction<'_>,
+    copy: &str,
+    payload: bytes::Bytes,
+) -> Result<u64, tokio_postgres::Error> {
+    let sink = transaction.copy_in(copy).await?;
+    futures_util::pin_mut!(sink);
+    sink.send(payload).await?;
+    sink.finish().await
 }
 
 /// How an inserted row's primary key is known: from its mapped values, or
@@ -966,10 +1001,6 @@ impl Identity {
         }
         key
     }
-}
-
-fn bytes_of(buffer: Vec<u8>) -> bytes::Bytes {
-    bytes::Bytes::from(buffer)
 }
 
 #[expect(clippy::too_many_arguments, reason = "the batch's whole context")]
