@@ -178,11 +178,11 @@ struct Pieces {
 }
 
 impl Pieces {
-    fn raw(&self, number: u64) -> Vec<String> {
+    fn raw(&self, number: u64) -> &[String] {
         self.raw
             .binary_search_by_key(&number, |(n, _)| *n)
             .ok()
-            .map(|i| self.raw[i].1.clone())
+            .map(|i| self.raw[i].1.as_slice())
             .unwrap_or_default()
     }
 

@@ -119,7 +119,7 @@ impl RunHandler {
                             number: *number,
                             note: key.clone(),
                             status: what,
-                            fields: Vec::new(),
+                            fields: &[],
                         })
                         .collect();
                     let errors: Vec<Outcome> = done
@@ -129,7 +129,7 @@ impl RunHandler {
                             number: *number,
                             note: format!("{reason} (key {key})"),
                             status: "",
-                            fields: Vec::new(),
+                            fields: &[],
                         })
                         .collect();
                     results
