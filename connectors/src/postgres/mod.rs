@@ -802,13 +802,14 @@ where
     let version: String;
     if let (true, Some(key), Some(sequence)) = (generated, key, &table.key_sequence) {
         // One row holding every key, in binary: far cheaper to send and
-        // read than a row per key.
+        // read than a row per key. The sequence's name is looked up once
+        // (OFFSET 0 keeps the planner from doing it for every key).
         let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
         let taken = transaction
             .query_one(
-                "SELECT array_agg(nextval($1::text::regclass)), \
-                        (txid_current() % 4294967296)::text \
-                 FROM generate_series(1, $2::int8)",
+                "SELECT array_agg(nextval(q.sequence)), (txid_current() % 4294967296)::text \
+                 FROM (SELECT $1::text::regclass AS sequence OFFSET 0) q, \
+                      generate_series(1, $2::int8)",
                 &[sequence, &n],
             )
             .await
