@@ -1,9 +1,12 @@
 //! Runs of import jobs. A `run.requested` command is taken from the imports
-//! queue; the run reads its upload (decrypting as it streams), maps each
-//! row, checks it against the target table, and writes batches with COPY,
-//! each committed together with its checkpoint marker in the target
-//! database. Progress is recorded after every batch (`run.progressed`), the
-//! end with the processed marker (`run.finished`).
+//! queue; the run reads its source (an upload, decrypted as it streams, or
+//! a query), maps each row, checks it against the target table, and writes
+//! batches (inserts with COPY; updates, upserts and deletes by key), each
+//! committed together with its checkpoint marker in the target database.
+//! Two batches are under way at a time, on two target connections, and
+//! they commit in order. Progress is recorded as batches commit
+//! (`run.progressed`), the end with the processed marker (`run.finished`).
+//! A rollback is a run too (see `rollback`).
 //!
 //! A worker that dies mid-run leaves its delivery unacknowledged; RabbitMQ
 //! gives it to another worker, which reads the target's last checkpoint

@@ -1,10 +1,14 @@
-//! `/v1/jobs` and `/v1/runs`: import jobs, their runs and the run history.
+//! `/v1/jobs` and `/v1/runs`: import jobs, their runs, the run history and
+//! rollbacks.
 //!
-//! A job is checked before it is recorded: its upload is live and has the
-//! mapped columns, its transforms are valid, and its target table exists
-//! with a column for every mapped field and a value for every column that
-//! needs one (the target is reached to describe the table). Owners and
-//! admins define and delete jobs; everyone in the account may run them.
+//! A job is checked before it is recorded, and again when it is changed:
+//! its upload is live (or its query prepares as a read) and has the mapped
+//! columns, its transforms and lookups are valid, its key fields are unique
+//! in the table, and its target table exists with a column for every
+//! mapped field and a value for every column that needs one (the source
+//! and target are reached). Owners and admins define, change and delete
+//! jobs and force rollbacks; everyone in the account may run them and roll
+//! runs back.
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
