@@ -127,7 +127,11 @@ async fn undo_one(
         }
         Action::Updated => {
             let Some(image) = &change.before else {
-                return Ok(Undone::Conflict("the journal has no before-image".into()));
+                return Ok(Undone::Conflict(
+                    "someone created the row while the run wrote it, so there is no state \
+                     before the run to restore; it was left as it is"
+                        .into(),
+                ));
             };
             let sets: Vec<String> = undo
                 .written

@@ -109,8 +109,9 @@ impl Statements {
                     .collect();
                 format!(
                     "WITH w AS (INSERT INTO {qualified} AS t ({}) SELECT {} FROM {source} \
-                         ON CONFLICT ({}) DO UPDATE SET {} RETURNING t.xmin::text AS x, {}) \
-                         SELECT s.n, w.x, {} FROM w JOIN {source} ON {}",
+                         ON CONFLICT ({}) DO UPDATE SET {} \
+                         RETURNING t.xmin::text AS x, t.xmax = 0 AS fresh, {}) \
+                         SELECT s.n, w.x, {}, w.fresh FROM w JOIN {source} ON {}",
                     columns.join(", "),
                     casts.join(", "),
                     conflict.join(", "),
@@ -165,10 +166,12 @@ async fn apply(
         let (action, image) = match writer.operation {
             Operation::Delete | Operation::Insert => (Action::Deleted, row.get(2 + keys)),
             Operation::Update => (Action::Updated, before.remove(&number)),
-            Operation::Upsert => match before.remove(&number) {
-                Some(image) => (Action::Updated, Some(image)),
-                None => (Action::Created, None),
-            },
+            // The statement says which rows it inserted (a new row has
+            // no xmax): a row that someone else inserted after the
+            // before-images were read is updated without one, and its
+            // rollback reports it rather than deleting it.
+            Operation::Upsert if row.get::<_, bool>(2 + keys) => (Action::Created, None),
+            Operation::Upsert => (Action::Updated, before.remove(&number)),
         };
         ok.insert(
             number,
