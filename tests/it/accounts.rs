@@ -64,6 +64,11 @@ pub async fn account(app: &TestApp, email: &str) -> (String, Value) {
     (session(app, email).await, created)
 }
 
+/// `call`'s response body, as JSON.
+pub async fn call_json(app: &TestApp, method: Method, path: &str, token: &str) -> Value {
+    call(app, method, path, token).await.json().await.unwrap()
+}
+
 pub async fn call(app: &TestApp, method: Method, path: &str, token: &str) -> reqwest::Response {
     app.client
         .request(method, app.url(path))

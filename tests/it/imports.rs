@@ -1,6 +1,6 @@
 //! Imports into PostgreSQL: jobs, runs on the workers, progress and history.
 
-use crate::accounts::{account, call, member};
+use crate::accounts::{account, call, call_json, member};
 use crate::uploads::upload_raw;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -71,6 +71,19 @@ pub async fn create_job(
     connection: &str,
     mapping: Value,
 ) -> reqwest::Response {
+    create_keyed_job(app, token, upload, connection, "insert", json!([]), mapping).await
+}
+
+/// A job of `operation` from an upload into `contacts`.
+pub async fn create_keyed_job(
+    app: &TestApp,
+    token: &str,
+    upload: &str,
+    connection: &str,
+    operation: &str,
+    key_fields: Value,
+    mapping: Value,
+) -> reqwest::Response {
     app.client
         .post(app.url("/v1/jobs"))
         .bearer_auth(token)
@@ -78,7 +91,8 @@ pub async fn create_job(
             "name": "contacts",
             "source": {"upload_id": upload},
             "target": {"connection_id": connection, "object": "contacts"},
-            "operation": "insert",
+            "operation": operation,
+            "key_fields": key_fields,
             "mapping": mapping,
         }))
         .send()
@@ -189,16 +203,13 @@ async fn a_csv_is_imported_with_its_mapping_in_batches() {
     assert_eq!(n("SELECT count(*) AS n FROM contacts"), 2_500);
     assert_eq!(n("SELECT count(*) AS n FROM _sluice_checkpoints"), 3);
 
-    let history: Value = call(
+    let history: Value = call_json(
         &app,
         Method::GET,
         &format!("/v1/jobs/{job_id}/runs"),
         &owner,
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(history["runs"].as_array().unwrap().len(), 1);
     assert_eq!(history["runs"][0]["id"], run["id"]);
 }
@@ -410,11 +421,7 @@ async fn a_job_that_does_not_fit_its_target_is_refused_with_the_reason() {
     let teammate = member(&app, &owner, "member@example.com").await;
     let res = create_job(&app, &teammate, &upload, &connection, contacts_mapping()).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let jobs: Value = call(&app, Method::GET, "/v1/jobs", &owner)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let jobs: Value = call_json(&app, Method::GET, "/v1/jobs", &owner).await;
     assert_eq!(jobs["jobs"], json!([]));
 }
 
@@ -767,11 +774,7 @@ async fn a_run_another_worker_holds_waits_for_it_and_is_not_run_twice() {
         .unwrap();
     app.start_worker(Duration::from_secs(30));
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let shown: Value = call(&app, Method::GET, &format!("/v1/runs/{run}"), &owner)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = call_json(&app, Method::GET, &format!("/v1/runs/{run}"), &owner).await;
     assert_eq!(shown["status"], "queued", "the worker waits: {shown}");
 
     // The other worker goes away: this one takes the run over.
@@ -832,16 +835,13 @@ async fn a_lookup_sets_a_reference_by_another_tables_key() {
     let job: Value = res.json().await.unwrap();
     let job_id = job["id"].as_str().unwrap();
 
-    let preview: Value = call(
+    let preview: Value = call_json(
         &app,
         Method::POST,
         &format!("/v1/jobs/{job_id}/preview"),
         &owner,
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(preview["rows"][0]["values"]["company_id"], "2");
     assert!(
         preview["rows"][1]["errors"][0]
@@ -957,16 +957,13 @@ async fn a_query_over_a_stored_connection_is_a_source_and_only_reads() {
         "SELECT mail, given FROM people ORDER BY id"
     );
     let job_id = created["id"].as_str().unwrap();
-    let preview: Value = call(
+    let preview: Value = call_json(
         &app,
         Method::POST,
         &format!("/v1/jobs/{job_id}/preview?rows=2"),
         &owner,
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(preview["rows"].as_array().unwrap().len(), 2);
     assert_eq!(preview["rows"][1]["values"]["first_name"], "P,2");
     let run = run_to_end(&app, &owner, job_id).await;
@@ -979,6 +976,17 @@ async fn a_query_over_a_stored_connection_is_a_source_and_only_reads() {
     .get_result(&mut target.connect())
     .unwrap();
     assert_eq!(tenth.first_name, None, "a NULL stays NULL");
+
+    // A value the query cannot read fails the run; the message does not
+    // quote it (it goes to the event log).
+    let res = job("SELECT mail, given::int::text AS given FROM people").await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let bad: Value = res.json().await.unwrap();
+    let run = run_to_end(&app, &owner, bad["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "failed", "{run}");
+    let message = run["message"].as_str().unwrap();
+    assert!(message.contains("invalid input syntax"), "{message}");
+    assert!(!message.contains("P,1"), "{message}");
 
     // The query runs in a read-only transaction.
     let res = job("SELECT nextval('tickets')::text AS mail, 'x' AS given").await;
@@ -1072,11 +1080,7 @@ async fn a_job_is_changed_with_the_same_checks_and_keeps_its_target_once_it_has_
     mapping.as_array_mut().unwrap().remove(1);
     let res = patch(&owner, json!({"mapping": mapping})).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let shown: Value = call(&app, Method::GET, &path, &owner)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = call_json(&app, Method::GET, &path, &owner).await;
     assert_eq!(shown["mapping"].as_array().unwrap().len(), 4);
 }
 

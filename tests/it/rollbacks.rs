@@ -2,8 +2,10 @@
 //! undone from the run's journal, and rows changed since reported as
 //! conflicts rather than overwritten.
 
-use crate::accounts::{account, call, member};
-use crate::imports::{connect_target, result_file, target_db, upload, wait_for_run};
+use crate::accounts::{account, call, call_json, member};
+use crate::imports::{
+    connect_target, create_keyed_job, result_file, target_db, upload, wait_for_run,
+};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
@@ -45,31 +47,6 @@ fn people_csv(numbers: impl IntoIterator<Item = (usize, String)>) -> Vec<u8> {
         csv.push_str(&format!("person{i}@example.com,{name}\n"));
     }
     csv.into_bytes()
-}
-
-async fn job(
-    app: &TestApp,
-    token: &str,
-    upload: &str,
-    connection: &str,
-    operation: &str,
-    key_fields: Value,
-    mapping: Value,
-) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/jobs"))
-        .bearer_auth(token)
-        .json(&json!({
-            "name": operation,
-            "source": {"upload_id": upload},
-            "target": {"connection_id": connection, "object": "contacts"},
-            "operation": operation,
-            "key_fields": key_fields,
-            "mapping": mapping,
-        }))
-        .send()
-        .await
-        .unwrap()
 }
 
 fn named_mapping() -> Value {
@@ -142,7 +119,7 @@ async fn an_upsert_is_rolled_back_except_rows_changed_since_unless_forced() {
     lines.insert(20, (10, "Newer 10".into()));
     let upload = upload(&app, &owner, people_csv(lines)).await;
     let job = job_id(
-        job(
+        create_keyed_job(
             &app,
             &owner,
             &upload,
@@ -211,16 +188,13 @@ async fn an_upsert_is_rolled_back_except_rows_changed_since_unless_forced() {
         .iter()
         .skip(1)
         .all(|e| e[1].contains("changed since the run")));
-    let shown: Value = call(
+    let shown: Value = call_json(
         &app,
         Method::GET,
         &format!("/v1/runs/{}", imported["id"].as_str().unwrap()),
         &owner,
     )
-    .await
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(shown["rolled_back_by"], rollback["id"]);
     assert_eq!(
         shown["status"], "succeeded",
@@ -238,11 +212,8 @@ async fn an_upsert_is_rolled_back_except_rows_changed_since_unless_forced() {
     let forced = roll_back(&app, &owner, &imported, json!({"force": true})).await;
     assert_eq!(forced["status"], "rolled_back", "{forced}");
     assert_eq!(rows(&target), before);
-    let history: Value = call(&app, Method::GET, &format!("/v1/jobs/{job}/runs"), &owner)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let history: Value =
+        call_json(&app, Method::GET, &format!("/v1/jobs/{job}/runs"), &owner).await;
     let kinds: Vec<&str> = history["runs"]
         .as_array()
         .unwrap()
@@ -281,7 +252,7 @@ async fn an_insert_rollback_deletes_the_rows_it_created() {
     )
     .await;
     let job = job_id(
-        job(
+        create_keyed_job(
             &app,
             &owner,
             &upload,
@@ -331,7 +302,7 @@ async fn updates_and_deletes_are_rolled_back_and_a_key_taken_since_is_a_conflict
     )
     .await;
     let update = job_id(
-        job(
+        create_keyed_job(
             &app,
             &owner,
             &upload_update,
@@ -365,7 +336,7 @@ async fn updates_and_deletes_are_rolled_back_and_a_key_taken_since_is_a_conflict
     )
     .await;
     let delete = job_id(
-        job(
+        create_keyed_job(
             &app,
             &owner,
             &upload_delete,
@@ -420,55 +391,28 @@ async fn keyed_jobs_are_checked_and_expired_runs_cannot_be_rolled_back() {
             .unwrap()
             .to_owned()
     };
-    let no_key = job(
-        &app,
-        &owner,
-        &upload,
-        &connection,
-        "update",
-        json!([]),
-        named_mapping(),
-    )
-    .await;
-    assert!(refused(no_key).await.contains("key_fields"));
-    let not_unique = job(
-        &app,
-        &owner,
-        &upload,
-        &connection,
-        "upsert",
-        json!(["first_name"]),
-        named_mapping(),
-    )
-    .await;
-    assert!(refused(not_unique).await.contains("no unique constraint"));
-    let delete_more = job(
-        &app,
-        &owner,
-        &upload,
-        &connection,
-        "delete",
-        json!(["email"]),
-        named_mapping(),
-    )
-    .await;
-    assert!(refused(delete_more).await.contains("only its key fields"));
-    let unknown = job(
-        &app,
-        &owner,
-        &upload,
-        &connection,
-        "merge",
-        json!([]),
-        named_mapping(),
-    )
-    .await;
-    assert!(refused(unknown)
-        .await
-        .contains("insert, update, upsert, delete"));
+    for (operation, key_fields, says) in [
+        ("update", json!([]), "key_fields"),
+        ("upsert", json!(["first_name"]), "no unique constraint"),
+        ("delete", json!(["email"]), "only its key fields"),
+        ("merge", json!([]), "insert, update, upsert, delete"),
+    ] {
+        let res = create_keyed_job(
+            &app,
+            &owner,
+            &upload,
+            &connection,
+            operation,
+            key_fields,
+            named_mapping(),
+        )
+        .await;
+        let message = refused(res).await;
+        assert!(message.contains(says), "{operation}: {message}");
+    }
 
     let job = job_id(
-        job(
+        create_keyed_job(
             &app,
             &owner,
             &upload,

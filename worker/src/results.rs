@@ -185,13 +185,16 @@ impl Results {
             .map_err(std::io::Error::other)
     }
 
-    /// Deletes a run's journal pieces.
-    pub fn remove_changes(store: &FileStore, run: uuid::Uuid) -> std::io::Result<()> {
+    /// Deletes a run's journal pieces, found among `stored` (the ids of
+    /// the store's result files, listed once by the caller).
+    pub fn remove_changes(
+        store: &FileStore,
+        stored: &[String],
+        run: uuid::Uuid,
+    ) -> std::io::Result<()> {
         let prefix = format!("{run}.{CHANGES}.");
-        for (name, _) in store.list(KIND)? {
-            if name.starts_with(&prefix) {
-                store.remove(KIND, &name)?;
-            }
+        for name in stored.iter().filter(|n| n.starts_with(&prefix)) {
+            store.remove(KIND, name)?;
         }
         Ok(())
     }

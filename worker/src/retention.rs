@@ -47,6 +47,27 @@ pub enum SweepError {
     Storage(#[from] std::io::Error),
 }
 
+/// A query for what has expired by a time, at most so many: ids and their
+/// accounts.
+type Expired = fn(
+    &mut diesel::PgConnection,
+    chrono::DateTime<chrono::Utc>,
+    i64,
+) -> diesel::QueryResult<Vec<(Uuid, Uuid)>>;
+
+/// What has expired at the platform clock's time (at most [`BATCH`]).
+async fn due(platform: &Platform, expired: Expired) -> Result<Vec<(Uuid, Uuid)>, SweepError> {
+    let pool = platform.pool.clone();
+    let now = platform.clock.now();
+    let database = |e: String| SweepError::Database(e);
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get().map_err(|e| database(e.to_string()))?;
+        expired(&mut conn, now, BATCH).map_err(|e| database(e.to_string()))
+    })
+    .await
+    .map_err(|e| database(e.to_string()))?
+}
+
 /// Runs one sweep at the platform clock's time.
 pub async fn sweep_uploads(
     platform: &Platform,
@@ -55,16 +76,7 @@ pub async fn sweep_uploads(
 ) -> Result<SweepReport, SweepError> {
     let mut report = SweepReport::default();
     loop {
-        let pool = platform.pool.clone();
-        let now = platform.clock.now();
-        let due = tokio::task::spawn_blocking(move || -> Result<Vec<(Uuid, Uuid)>, SweepError> {
-            let mut conn = pool
-                .get()
-                .map_err(|e| SweepError::Database(e.to_string()))?;
-            repo::expired(&mut conn, now, BATCH).map_err(|e| SweepError::Database(e.to_string()))
-        })
-        .await
-        .map_err(|e| SweepError::Database(e.to_string()))??;
+        let due = due(platform, repo::expired).await?;
         if due.is_empty() {
             break;
         }
@@ -84,20 +96,15 @@ pub async fn sweep_uploads(
     }
 
     loop {
-        let pool = platform.pool.clone();
-        let now = platform.clock.now();
-        let due = tokio::task::spawn_blocking(move || -> Result<Vec<(Uuid, Uuid)>, SweepError> {
-            let mut conn = pool
-                .get()
-                .map_err(|e| SweepError::Database(e.to_string()))?;
-            sluice_schema::repo::jobs::expired_results(&mut conn, now, BATCH)
-                .map_err(|e| SweepError::Database(e.to_string()))
-        })
-        .await
-        .map_err(|e| SweepError::Database(e.to_string()))??;
+        let due = due(platform, sluice_schema::repo::jobs::expired_results).await?;
         if due.is_empty() {
             break;
         }
+        let stored: Vec<String> = store
+            .list(crate::results::KIND)?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         for (run, account) in due {
             let event = sluice_events::NewEvent::new(
                 sluice_events::DomainEvent::RunResultsRemoved(
@@ -120,7 +127,7 @@ pub async fn sweep_uploads(
                     &sluice_vault::owner::result_file_id(run, name, None),
                 )?;
             }
-            crate::results::Results::remove_changes(store, run)?;
+            crate::results::Results::remove_changes(store, &stored, run)?;
             report.results += 1;
         }
     }

@@ -84,13 +84,33 @@ pub enum TargetError {
     Aborted(String),
 }
 
-/// A failure of a statement that carries no row (described without the
-/// server's detail, which can quote values).
+/// A failure of a statement that carries no row of its own (a batch, a
+/// lookup, a query); it ends a run, so its message goes to an event.
 fn db_error(e: tokio_postgres::Error) -> TargetError {
-    TargetError::Database(match e.as_db_error() {
+    TargetError::Database(message_without_values(&e))
+}
+
+/// The server's message without anything that can quote a value: no
+/// detail, and for a data error (SQLSTATE class 22, such as `invalid input
+/// syntax for type integer: "abc"`) its quoted parts blanked out.
+pub(crate) fn message_without_values(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) if db.code().code().starts_with("22") => blank_quoted(db.message()),
         Some(db) => db.message().to_owned(),
         None => e.to_string(),
-    })
+    }
+}
+
+/// `text` with every double-quoted part replaced by `"…"`.
+fn blank_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, part) in text.split('"').enumerate() {
+        if i > 0 {
+            out.push('"');
+        }
+        out.push_str(if i % 2 == 1 { "…" } else { part });
+    }
+    out
 }
 
 /// A row's database error as a user can act on it: its message, detail and
@@ -822,11 +842,7 @@ where
         version = taken.get(1);
         columns.push(quote(key));
     } else {
-        version = transaction
-            .query_one("SELECT (txid_current() % 4294967296)::text", &[])
-            .await
-            .map_err(db_error)?
-            .get(0);
+        version = transaction_version(&transaction).await?;
     }
     // COPY takes a generated key first, so that it is put before each
     // row's text as it is.
@@ -890,42 +906,32 @@ where
     let count = rows.len() as i64;
 
     let written = written_as(&version);
-    let (copied, agreed_to) = futures_util::join!(
-        copy_rows(&transaction, &copy, payload.clone()),
-        before_commit(written.clone())
+    let copied = copy_attempt(
+        transaction,
+        &copy,
+        payload.clone(),
+        &written,
+        &before_commit,
     );
-    if copied.is_ok() {
-        agreed_to.map_err(TargetError::Aborted)?;
+    if let Some(transaction) = copied.await? {
         let next = after.await?.next(count, refused);
         mark(&transaction, table, run, next).await?;
         transaction.commit().await.map_err(db_error)?;
         return Ok((written, next));
     }
-    transaction.rollback().await.map_err(db_error)?;
     let previous = after.await?;
-
     // Rows may refer (by a foreign key) to rows of the batch before, which
     // COPY could not see until that batch committed: now it has, COPY once
     // more before writing row by row.
     let transaction = begin(client).await?;
-    let version: String = transaction
-        .query_one("SELECT (txid_current() % 4294967296)::text", &[])
-        .await
-        .map_err(db_error)?
-        .get(0);
-    let written = written_as(&version);
-    let (copied, agreed_to) = futures_util::join!(
-        copy_rows(&transaction, &copy, payload),
-        before_commit(written.clone())
-    );
-    if copied.is_ok() {
-        agreed_to.map_err(TargetError::Aborted)?;
+    let written = written_as(&transaction_version(&transaction).await?);
+    let copied = copy_attempt(transaction, &copy, payload, &written, &before_commit);
+    if let Some(transaction) = copied.await? {
         let next = previous.next(count, refused);
         mark(&transaction, table, run, next).await?;
         transaction.commit().await.map_err(db_error)?;
         return Ok((written, next));
     }
-    transaction.rollback().await.map_err(db_error)?;
     one_by_one(
         client,
         table,
@@ -941,16 +947,44 @@ where
     .await
 }
 
-/// Sends a batch's rows to `COPY ... FROM STDIN`.
-async fn copy_rows(
-    transaction: &tokio_postgres::Transaction<'_>,
+/// Sends a batch's rows to `COPY ... FROM STDIN` while `before_commit`
+/// writes what is about to be committed: the transaction back, to commit,
+/// or `None` (rolled back) if COPY refused the rows.
+async fn copy_attempt<'a, H, F>(
+    transaction: tokio_postgres::Transaction<'a>,
     copy: &str,
     payload: bytes::Bytes,
-) -> Result<u64, tokio_postgres::Error> {
-    let sink = transaction.copy_in(copy).await?;
-    futures_util::pin_mut!(sink);
-    sink.send(payload).await?;
-    sink.finish().await
+    written: &Arc<Written>,
+    before_commit: &H,
+) -> Result<Option<tokio_postgres::Transaction<'a>>, TargetError>
+where
+    H: Fn(Arc<Written>) -> F,
+    F: Future<Output = Result<(), String>>,
+{
+    let copy_rows = async {
+        let sink = transaction.copy_in(copy).await?;
+        futures_util::pin_mut!(sink);
+        sink.send(payload).await?;
+        sink.finish().await
+    };
+    let (copied, agreed_to) = futures_util::join!(copy_rows, before_commit(written.clone()));
+    if copied.is_err() {
+        transaction.rollback().await.map_err(db_error)?;
+        return Ok(None);
+    }
+    agreed_to.map_err(TargetError::Aborted)?;
+    Ok(Some(transaction))
+}
+
+/// The transaction's id as its rows' `xmin` shows it.
+async fn transaction_version(
+    transaction: &tokio_postgres::Transaction<'_>,
+) -> Result<String, TargetError> {
+    Ok(transaction
+        .query_one("SELECT (txid_current() % 4294967296)::text", &[])
+        .await
+        .map_err(db_error)?
+        .get(0))
 }
 
 /// How an inserted row's primary key is known: from its mapped values, or
@@ -1194,6 +1228,16 @@ fn escape_copy(value: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_are_blanked_out_of_data_errors() {
+        assert_eq!(
+            blank_quoted("invalid input syntax for type integer: \"4111 1111\""),
+            "invalid input syntax for type integer: \"…\""
+        );
+        assert_eq!(blank_quoted("a \"b\" c \"d\" e"), "a \"…\" c \"…\" e");
+        assert_eq!(blank_quoted("no quotes"), "no quotes");
+    }
 
     #[test]
     fn copy_values_are_escaped() {

@@ -84,10 +84,7 @@ pub async fn stream_query(
         let failed = |e: tokio_postgres::Error| {
             std::io::Error::other(format!(
                 "the query failed: {}",
-                match e.as_db_error() {
-                    Some(db) => db.message().to_owned(),
-                    None => e.to_string(),
-                }
+                super::message_without_values(&e)
             ))
         };
         let transaction = match client.transaction().await {
