@@ -9,6 +9,8 @@
 #![expect(clippy::unwrap_used, reason = "a benchmark stops on any failure")]
 
 mod common;
+#[path = "common/cpu.rs"]
+mod cpu;
 
 use common::Process;
 use diesel::connection::SimpleConnection;
@@ -75,6 +77,7 @@ async fn main() {
     // Baseline: psql \copy into an identical table.
     let baseline_db = TestDb::empty();
     baseline_db.connect().batch_execute(TABLE).unwrap();
+    let baseline_pg_cpu = cpu::postgres_cpu_seconds();
     let started = Instant::now();
     let status = Command::new("psql")
         .args([
@@ -88,6 +91,7 @@ async fn main() {
         .unwrap();
     assert!(status.success());
     let baseline = started.elapsed();
+    let baseline_pg_cpu = cpu::postgres_cpu_seconds() - baseline_pg_cpu;
 
     let db = TestDb::new();
     let target = TestDb::empty();
@@ -151,6 +155,8 @@ async fn main() {
     .await
     .unwrap();
     let job_id = job["id"].as_str().unwrap();
+    let worker_cpu = cpu::cpu_seconds(&worker.0);
+    let pg_cpu = cpu::postgres_cpu_seconds();
     let started = Instant::now();
     let queued: Value = post(&format!("/v1/jobs/{job_id}/runs"), json!({}))
         .await
@@ -175,6 +181,8 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let elapsed = started.elapsed();
+    let worker_cpu = cpu::cpu_seconds(&worker.0) - worker_cpu;
+    let pg_cpu = cpu::postgres_cpu_seconds() - pg_cpu;
     assert_eq!(finished["status"], "succeeded", "{finished}");
     assert_eq!(finished["rows_ok"], rows);
     let rss = common::peak_rss_mib(&worker.0);
@@ -182,7 +190,7 @@ async fn main() {
     println!("| what | rows | file | time | rows/s | note |");
     println!("| --- | ---: | ---: | ---: | ---: | --- |");
     println!(
-        "| `psql \\copy` (baseline) | {rows} | {size_mib:.0} MiB | {:.2} s | {:.0} | |",
+        "| `psql \\copy` (baseline) | {rows} | {size_mib:.0} MiB | {:.2} s | {:.0} | PostgreSQL CPU {baseline_pg_cpu:.2} s |",
         baseline.as_secs_f64(),
         rate(baseline)
     );
@@ -191,7 +199,7 @@ async fn main() {
         upload_time.as_secs_f64()
     );
     println!(
-        "| run (request → finished) | {rows} | {size_mib:.0} MiB | {:.2} s | {:.0} | {:.2}× the baseline; worker peak RSS {rss:.0} MiB |",
+        "| run (request → finished) | {rows} | {size_mib:.0} MiB | {:.2} s | {:.0} | {:.2}× the baseline; worker peak RSS {rss:.0} MiB; CPU: worker {worker_cpu:.2} s, PostgreSQL {pg_cpu:.2} s |",
         elapsed.as_secs_f64(),
         rate(elapsed),
         elapsed.as_secs_f64() / baseline.as_secs_f64()

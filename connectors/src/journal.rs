@@ -81,15 +81,18 @@ pub fn write(out: impl Write, columns: &Columns, changes: &[Change]) -> std::io:
     let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(out);
     csv.write_record(std::iter::once(KEY_MARK).chain(columns.key.iter().map(String::as_str)))?;
     csv.write_record(std::iter::once(SET_MARK).chain(columns.set.iter().map(String::as_str)))?;
+    // One buffer for every row's key and number: nothing is allocated a row.
+    let mut key = Vec::new();
+    let mut number = itoa::Buffer::new();
     for change in changes {
-        let key = serde_json::to_string(&change.key).map_err(std::io::Error::other)?;
-        let number = change.number.to_string();
+        key.clear();
+        serde_json::to_writer(&mut key, &change.key).map_err(std::io::Error::other)?;
         csv.write_record([
-            number.as_str(),
-            change.action.as_str(),
-            change.version.as_str(),
-            key.as_str(),
-            change.before.as_deref().unwrap_or(""),
+            number.format(change.number).as_bytes(),
+            change.action.as_str().as_bytes(),
+            change.version.as_bytes(),
+            key.as_slice(),
+            change.before.as_deref().unwrap_or("").as_bytes(),
         ])?;
     }
     csv.flush()

@@ -2,7 +2,9 @@
 //! a chain of transforms. A blank cell is no value (NULL) unless a transform
 //! gives it one.
 
+use crate::source::Fields;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// One target field and where its value comes from.
@@ -136,29 +138,40 @@ impl Transform {
         }
     }
 
-    /// Applies the transform; an error says why the value does not fit.
-    pub fn apply(&self, value: Option<String>) -> Result<Option<String>, String> {
+    /// Applies the transform; an error says why the value does not fit. A
+    /// value the transform leaves as it is stays borrowed.
+    pub fn apply<'a>(&self, value: Option<Cow<'a, str>>) -> Result<Option<Cow<'a, str>>, String> {
+        let owned = |v: &String| Cow::Owned(v.clone());
         Ok(match self {
-            Self::Trim => value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
-            Self::Upper => value.map(|v| v.to_uppercase()),
-            Self::Lower => value.map(|v| v.to_lowercase()),
-            Self::Default { value: default } => value.or_else(|| Some(default.clone())),
-            Self::Constant { value } => Some(value.clone()),
-            Self::ValueMap { map, otherwise } => value.map(|v| match map.get(&v) {
-                Some(mapped) => mapped.clone(),
-                None => otherwise.clone().unwrap_or(v),
+            Self::Trim => value.map(trimmed).filter(|v| !v.is_empty()),
+            Self::Upper => value.map(|v| Cow::Owned(v.to_uppercase())),
+            Self::Lower => value.map(|v| Cow::Owned(v.to_lowercase())),
+            Self::Default { value: default } => value.or_else(|| Some(owned(default))),
+            Self::Constant { value } => Some(owned(value)),
+            Self::ValueMap { map, otherwise } => value.map(|v| match map.get(v.as_ref()) {
+                Some(mapped) => owned(mapped),
+                None => otherwise.as_ref().map(owned).unwrap_or(v),
             }),
             Self::Date { format, time_zone } => match value {
                 None => None,
-                Some(v) => Some(parse_date(&v, format, time_zone.as_deref())?),
+                Some(v) => Some(Cow::Owned(parse_date(&v, format, time_zone.as_deref())?)),
             },
             Self::Number { locale } => match value {
                 None => None,
-                Some(v) => Some(parse_number(&v, locale)?),
+                Some(v) => Some(Cow::Owned(parse_number(&v, locale)?)),
             },
             // Resolved against the target database, a batch at a time.
             Self::Lookup(_) => value,
         })
+    }
+}
+
+/// A value without the white space around it.
+fn trimmed(value: Cow<'_, str>) -> Cow<'_, str> {
+    match value {
+        Cow::Borrowed(v) => Cow::Borrowed(v.trim()),
+        Cow::Owned(v) if v.trim().len() == v.len() => Cow::Owned(v),
+        Cow::Owned(v) => Cow::Owned(v.trim().to_owned()),
     }
 }
 
@@ -313,19 +326,33 @@ impl Plan {
     /// The target values of one row, in [`Plan::targets`] order; the error
     /// names the field.
     pub fn apply(&self, row: &[String]) -> Result<Vec<Option<String>>, String> {
+        self.values(|i| row.get(i).map(String::as_str))
+            .map(|values| values.into_iter().map(|v| v.map(Cow::into_owned)).collect())
+    }
+
+    /// The target values of one row as a source reads it: a value that no
+    /// transform changes borrows the row's text.
+    pub fn apply_to<'r>(&self, row: &'r Fields) -> Result<Vec<Option<Cow<'r, str>>>, String> {
+        self.values(|i| row.get(i))
+    }
+
+    fn values<'r>(
+        &self,
+        field: impl Fn(usize) -> Option<&'r str>,
+    ) -> Result<Vec<Option<Cow<'r, str>>>, String> {
         self.fields
             .iter()
-            .map(|(index, field)| {
+            .map(|(index, mapping)| {
                 let raw = index
-                    .and_then(|i| row.get(i))
+                    .and_then(&field)
                     .filter(|v| !v.is_empty())
-                    .cloned();
-                field
+                    .map(Cow::Borrowed);
+                mapping
                     .transform
                     .list()
                     .iter()
                     .try_fold(raw, |value, t| t.apply(value))
-                    .map_err(|e| format!("{}: {e}", field.target))
+                    .map_err(|e| format!("{}: {e}", mapping.target))
             })
             .collect()
     }

@@ -1,17 +1,45 @@
-//! Sources stream rows: each [`Row`] is a record of the source with its
-//! number (1 for the first data row) and either its fields or the reason it
-//! cannot be read, so one bad row never stops a run.
+//! Sources stream rows: each row is a record of the source with its number
+//! (1 for the first data row) and either its fields or the reason it cannot
+//! be read, so one bad row never stops a run.
+//!
+//! A source hands each row to a [`RowSink`] as a [`Record`] that borrows
+//! the source's buffer: reading a row allocates nothing. [`Row`] is the
+//! owned form, for the few rows a preview keeps.
 
 use crate::detect::CsvDialect;
 use encoding_rs::Encoding;
 use std::io::Read;
 
-/// One row of a source.
+/// A row's fields as text, in one buffer.
+pub use csv::StringRecord as Fields;
+
+/// One row of a source, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     /// 1 for the first data row (the header is row 0).
     pub number: u64,
     pub fields: Result<Vec<String>, String>,
+}
+
+/// One row of a source as a sink receives it: its fields are borrowed for
+/// the call.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// 1 for the first data row (the header is row 0).
+    pub number: u64,
+    pub fields: Result<&'a Fields, &'a str>,
+}
+
+impl Record<'_> {
+    pub fn to_row(&self) -> Row {
+        Row {
+            number: self.number,
+            fields: match self.fields {
+                Ok(fields) => Ok(fields.iter().map(str::to_owned).collect()),
+                Err(reason) => Err(reason.to_owned()),
+            },
+        }
+    }
 }
 
 /// Why a source cannot be read at all.
@@ -21,20 +49,32 @@ pub enum SourceError {
     Unreadable(String),
 }
 
-/// The largest record a CSV may hold: beyond it, reading stops with an
-/// error rather than hold an endless field in memory.
+/// The largest record a CSV may hold: a longer one fails its row, and the
+/// source goes on after it, rather than hold an endless field in memory.
 pub const MAX_RECORD: usize = 8 * 1024 * 1024;
 
-/// Passes bytes through while counting those since the last record end; a
-/// record longer than [`MAX_RECORD`] is an error. Quotes are followed as the
-/// CSV reader reads them: a quote opens a quoted field only at the start of
-/// a field, and a doubled quote inside one is a literal quote.
+/// Passes bytes through while counting those since the last record end. A
+/// record longer than [`MAX_RECORD`] is cut there: the CSV reader is given
+/// its end (closing an open quote), the rest of it is skipped, and `cut`
+/// says so. Quotes are followed as the CSV reader reads them: a quote opens
+/// a quoted field only at the start of a field, a doubled quote inside one
+/// is a literal quote, and a line break inside one ends nothing.
 struct RecordLimit<R> {
     inner: R,
     delimiter: u8,
     quote: QuoteState,
     at_field_start: bool,
     since_break: usize,
+    /// Bytes read from `inner`, from `pos` to `len` not yet looked at.
+    buf: Box<[u8]>,
+    pos: usize,
+    len: usize,
+    /// The rest of a cut record is being skipped.
+    skipping: bool,
+    /// The end of a cut record, still to be given.
+    pending: &'static [u8],
+    /// A record was cut since the reader last looked.
+    cut: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -47,78 +87,133 @@ enum QuoteState {
 }
 
 impl<R> RecordLimit<R> {
-    /// Counts `n` bytes of the record under way.
-    fn count(&mut self, n: usize) -> std::io::Result<()> {
-        self.since_break += n;
-        if self.since_break > MAX_RECORD {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "a record is longer than {} MiB (an unclosed quote?)",
-                    MAX_RECORD / (1024 * 1024)
-                ),
-            ));
+    fn new(inner: R, delimiter: u8) -> Self {
+        Self {
+            inner,
+            delimiter,
+            quote: QuoteState::Unquoted,
+            at_field_start: true,
+            since_break: 0,
+            buf: vec![0; 64 * 1024].into_boxed_slice(),
+            pos: 0,
+            len: 0,
+            skipping: false,
+            pending: b"",
+            cut: false,
         }
-        Ok(())
     }
 
     fn separates(&self, b: u8) -> bool {
         b == self.delimiter || b == b'\n' || b == b'\r'
     }
+
+    /// Takes `n` bytes at `pos` as part of the record: copied to `out` (at
+    /// `*given`), or dropped while skipping. A record that reaches
+    /// [`MAX_RECORD`] is cut there; the bytes after the cut are skipped.
+    fn take(&mut self, n: usize, out: &mut [u8], given: &mut usize) {
+        let mut n = n;
+        if !self.skipping {
+            let room = MAX_RECORD - self.since_break;
+            let kept = n.min(room);
+            out[*given..*given + kept].copy_from_slice(&self.buf[self.pos..self.pos + kept]);
+            *given += kept;
+            self.since_break += kept;
+            self.pos += kept;
+            n -= kept;
+            if n == 0 {
+                return;
+            }
+            // The record is too long: end it here for the reader.
+            self.pending = if self.quote == QuoteState::Quoted {
+                b"\"\n"
+            } else {
+                b"\n"
+            };
+            self.skipping = true;
+            self.cut = true;
+        }
+        self.pos += n;
+    }
+
+    /// A record ended at the line break at `pos`.
+    fn line_break(&mut self, out: &mut [u8], given: &mut usize) {
+        if self.skipping {
+            // The cut record's end was given already.
+            self.skipping = false;
+        } else {
+            out[*given] = self.buf[self.pos];
+            *given += 1;
+        }
+        self.pos += 1;
+        self.since_break = 0;
+        self.at_field_start = true;
+    }
 }
 
 impl<R: Read> Read for RecordLimit<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let data = &buf[..n];
-        let mut i = 0;
-        // Only quotes and line ends matter: the bytes between them are
-        // counted in one step.
-        while i < n {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let mut given = 0;
+        while given < out.len() {
+            if let Some((&b, rest)) = self.pending.split_first() {
+                out[given] = b;
+                given += 1;
+                self.pending = rest;
+                continue;
+            }
+            if self.pos == self.len {
+                if given > 0 {
+                    break;
+                }
+                self.len = self.inner.read(&mut self.buf)?;
+                self.pos = 0;
+                if self.len == 0 {
+                    break;
+                }
+            }
+            // Only quotes and line ends matter: the bytes between them are
+            // taken in one step (at most what `out` has room for, unless
+            // they are skipped).
+            let end = if self.skipping {
+                self.len
+            } else {
+                self.len.min(self.pos + out.len() - given)
+            };
+            let window = &self.buf[self.pos..end];
             match self.quote {
-                QuoteState::Unquoted => match memchr::memchr2(b'"', b'\n', &data[i..]) {
+                QuoteState::Unquoted => match memchr::memchr3(b'"', b'\n', b'\r', window) {
                     None => {
-                        self.count(n - i)?;
-                        self.at_field_start = self.separates(data[n - 1]);
-                        i = n;
+                        let last = window[window.len() - 1];
+                        self.take(window.len(), out, &mut given);
+                        self.at_field_start = self.separates(last);
                     }
-                    Some(offset) => {
-                        let at = i + offset;
-                        if data[at] == b'\n' {
-                            self.count(offset)?;
-                            self.since_break = 0;
-                            self.at_field_start = true;
-                        } else {
-                            let field_start = if at == i {
-                                self.at_field_start
-                            } else {
-                                self.separates(data[at - 1])
-                            };
-                            self.count(offset + 1)?;
-                            if field_start {
-                                self.quote = QuoteState::Quoted;
-                            }
-                            self.at_field_start = false;
+                    Some(0) if window[0] == b'"' => {
+                        self.take(1, out, &mut given);
+                        if self.at_field_start {
+                            self.quote = QuoteState::Quoted;
                         }
-                        i = at + 1;
+                        self.at_field_start = false;
+                    }
+                    Some(0) => self.line_break(out, &mut given),
+                    Some(offset) => {
+                        let last = window[offset - 1];
+                        self.take(offset, out, &mut given);
+                        self.at_field_start = self.separates(last);
                     }
                 },
-                QuoteState::Quoted => match memchr::memchr(b'"', &data[i..]) {
-                    None => {
-                        self.count(n - i)?;
-                        i = n;
-                    }
+                QuoteState::Quoted => match memchr::memchr(b'"', window) {
+                    None => self.take(window.len(), out, &mut given),
                     Some(offset) => {
-                        self.count(offset + 1)?;
+                        // The bytes before the quote, then the quote (either
+                        // may be where a record is cut).
+                        self.take(offset, out, &mut given);
+                        self.take(1, out, &mut given);
                         self.quote = QuoteState::QuoteInQuoted;
-                        i += offset + 1;
                     }
                 },
                 QuoteState::QuoteInQuoted => {
-                    if data[i] == b'"' {
-                        self.count(1)?;
+                    if window[0] == b'"' {
+                        self.take(1, out, &mut given);
                         self.quote = QuoteState::Quoted;
-                        i += 1;
                     } else {
                         // The field closed: this byte is read unquoted.
                         self.quote = QuoteState::Unquoted;
@@ -127,7 +222,7 @@ impl<R: Read> Read for RecordLimit<R> {
                 }
             }
         }
-        Ok(n)
+        Ok(given)
     }
 }
 
@@ -136,7 +231,11 @@ pub struct CsvSource<R: Read> {
     reader: csv::Reader<RecordLimit<encoding_rs_io::DecodeReaderBytes<R, Vec<u8>>>>,
     header: Vec<String>,
     number: u64,
-    record: csv::ByteRecord,
+    /// The row under way.
+    record: Fields,
+    /// Whether the row under way cannot be read, and why.
+    failed: bool,
+    reason: String,
     /// Set once the input itself failed: nothing further can be read.
     ended: bool,
 }
@@ -159,16 +258,16 @@ impl<R: Read> CsvSource<R> {
             .delimiter(delimiter)
             .has_headers(false)
             .flexible(true)
-            .from_reader(RecordLimit {
-                inner: decoded,
-                delimiter,
-                quote: QuoteState::Unquoted,
-                at_field_start: true,
-                since_break: 0,
-            });
+            .from_reader(RecordLimit::new(decoded, delimiter));
         let mut first = csv::ByteRecord::new();
         match reader.read_byte_record(&mut first) {
-            Ok(true) => {}
+            Ok(true) if !reader.get_ref().cut => {}
+            Ok(true) => {
+                return Err(SourceError::Unreadable(format!(
+                    "the header line is longer than {} MiB",
+                    MAX_RECORD / (1024 * 1024)
+                )))
+            }
             Ok(false) => {
                 return Err(SourceError::Unreadable(
                     "the file has no header line".into(),
@@ -188,7 +287,9 @@ impl<R: Read> CsvSource<R> {
             reader,
             header,
             number: 0,
-            record: csv::ByteRecord::new(),
+            record: Fields::new(),
+            failed: false,
+            reason: String::new(),
             ended: false,
         })
     }
@@ -222,54 +323,68 @@ impl<R: Read> CsvSource<R> {
     pub fn header(&self) -> &[String] {
         &self.header
     }
+
+    /// The next row, borrowed until the next call; `None` at the end.
+    pub fn next_record(&mut self) -> Option<Record<'_>> {
+        self.advance().then(|| self.current())
+    }
+
+    /// Reads the next row into `record`, or why it cannot be read into
+    /// `reason`; false at the end.
+    fn advance(&mut self) -> bool {
+        if self.ended {
+            return false;
+        }
+        // Read into the same record each time: nothing is allocated.
+        let read = self.reader.read_record(&mut self.record);
+        let cut = std::mem::take(&mut self.reader.get_mut().cut);
+        let failure = match read {
+            Ok(false) => return false,
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                self.ended = true;
+                Some(format!("the file could not be read further: {e}"))
+            }
+            _ if cut => Some(format!(
+                "the row is longer than {} MiB (an unclosed quote?) and was skipped",
+                MAX_RECORD / (1024 * 1024)
+            )),
+            Ok(true) if self.record.len() != self.header.len() => Some(format!(
+                "the row has {} fields where the header has {}",
+                self.record.len(),
+                self.header.len()
+            )),
+            Ok(true) => None,
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                Some("the row is not valid text in the file's encoding".to_owned())
+            }
+            Err(e) => Some(format!("the row cannot be read: {e}")),
+        };
+        self.number += 1;
+        self.failed = failure.is_some();
+        if let Some(reason) = failure {
+            self.reason = reason;
+        }
+        true
+    }
+
+    /// The row read last.
+    fn current(&self) -> Record<'_> {
+        Record {
+            number: self.number,
+            fields: if self.failed {
+                Err(&self.reason)
+            } else {
+                Ok(&self.record)
+            },
+        }
+    }
 }
 
 impl<R: Read> Iterator for CsvSource<R> {
     type Item = Row;
 
     fn next(&mut self) -> Option<Row> {
-        if self.ended {
-            return None;
-        }
-        match self.reader.read_byte_record(&mut self.record) {
-            Ok(false) => None,
-            Ok(true) => {
-                self.number += 1;
-                let width = self.header.len();
-                let fields = if self.record.len() != width {
-                    Err(format!(
-                        "the row has {} fields where the header has {width}",
-                        self.record.len()
-                    ))
-                } else {
-                    self.record
-                        .iter()
-                        .map(|f| {
-                            std::str::from_utf8(f).map(str::to_owned).map_err(|_| {
-                                "the row is not valid text in the file's encoding".to_owned()
-                            })
-                        })
-                        .collect()
-                };
-                Some(Row {
-                    number: self.number,
-                    fields,
-                })
-            }
-            Err(e) => {
-                self.number += 1;
-                let message = if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    self.ended = true;
-                    format!("the file could not be read further: {e}")
-                } else {
-                    format!("the row cannot be read: {e}")
-                };
-                Some(Row {
-                    number: self.number,
-                    fields: Err(message),
-                })
-            }
-        }
+        self.next_record().map(|record| record.to_row())
     }
 }
 
@@ -277,26 +392,25 @@ impl<R: Read> Iterator for CsvSource<R> {
 /// returns `false` to stop reading.
 pub trait RowSink {
     fn header(&mut self, header: Vec<String>) -> bool;
-    fn row(&mut self, row: Row) -> bool;
+    fn row(&mut self, row: Record<'_>) -> bool;
 }
 
 impl<R: Read> CsvSource<R> {
     /// Feeds the header and every row to `sink`. Should the file itself
-    /// fail part-way (an endless record, an I/O error), the rows before are
-    /// fed and the failure is the error.
+    /// fail part-way (an I/O error), the rows before are fed and the
+    /// failure is the error.
     pub fn feed(mut self, sink: &mut impl RowSink) -> Result<(), SourceError> {
         if !sink.header(self.header.clone()) {
             return Ok(());
         }
-        while let Some(row) = self.next() {
+        while self.advance() {
             if self.ended {
-                let reason = row.fields.err().unwrap_or_default();
                 return Err(SourceError::Unreadable(format!(
-                    "row {}: {reason}; nothing after it was read",
-                    row.number
+                    "row {}: {}; nothing after it was read",
+                    self.number, self.reason
                 )));
             }
-            if !sink.row(row) {
+            if !sink.row(self.current()) {
                 return Ok(());
             }
         }
@@ -331,17 +445,42 @@ fn cell_text(cell: &calamine::Data) -> Result<String, String> {
     })
 }
 
-/// The row of cells as text, padded to `width`.
-fn row_of(cells: &[calamine::Data], width: usize) -> Result<Vec<String>, String> {
-    let mut out = cells.iter().map(cell_text).collect::<Result<Vec<_>, _>>()?;
-    if out.len() > width && out[width..].iter().any(|c| !c.is_empty()) {
-        return Err(format!(
-            "the row has {} cells where the header has {width}",
-            out.len()
-        ));
+/// The row of cells as text, padded to `width`, into `out`.
+fn row_of(cells: &[calamine::Data], width: usize, out: &mut Fields) -> Result<(), String> {
+    out.clear();
+    for (i, cell) in cells.iter().enumerate() {
+        let text = cell_text(cell)?;
+        if i < width {
+            out.push_field(&text);
+        } else if !text.is_empty() {
+            return Err(format!(
+                "the row has {} cells where the header has {width}",
+                cells.len()
+            ));
+        }
     }
-    out.resize(width, String::new());
-    Ok(out)
+    for _ in cells.len()..width {
+        out.push_field("");
+    }
+    Ok(())
+}
+
+/// Gives a sheet's row to `sink`.
+fn sheet_row(
+    sink: &mut impl RowSink,
+    number: u64,
+    cells: &[calamine::Data],
+    width: usize,
+    record: &mut Fields,
+) -> bool {
+    let read = row_of(cells, width, record);
+    sink.row(Record {
+        number,
+        fields: match &read {
+            Ok(()) => Ok(record),
+            Err(reason) => Err(reason),
+        },
+    })
 }
 
 /// Reads sheet `sheet` (or the first) of a workbook: its first row is the
@@ -386,6 +525,7 @@ pub fn read_sheet<R: Read + std::io::Seek>(
             let mut current: Option<u32> = None;
             let mut header: Option<(u32, usize)> = None;
             let mut row: Vec<Data> = Vec::new();
+            let mut record = Fields::new();
             let mut flush =
                 |at: u32, row: &mut Vec<Data>, header: &mut Option<(u32, usize)>| -> bool {
                     let cells = std::mem::take(row);
@@ -398,10 +538,9 @@ pub fn read_sheet<R: Read + std::io::Seek>(
                             *header = Some((at, names.len()));
                             sink.header(names)
                         }
-                        Some((first, width)) => sink.row(Row {
-                            number: u64::from(at - first),
-                            fields: row_of(&cells, width),
-                        }),
+                        Some((first, width)) => {
+                            sheet_row(sink, u64::from(at - first), &cells, width, &mut record)
+                        }
                     }
                 };
             while let Some(cell) = cells.next_cell().map_err(|e| broken(&e))? {
@@ -454,6 +593,7 @@ pub fn read_sheet<R: Read + std::io::Seek>(
         .map(|c| cell_text(c).unwrap_or_default().trim().to_owned())
         .collect();
     let width = names.len();
+    let mut record = Fields::new();
     if !sink.header(names) {
         return Ok(());
     }
@@ -461,11 +601,7 @@ pub fn read_sheet<R: Read + std::io::Seek>(
         if cells.iter().all(|c| matches!(c, Data::Empty)) {
             continue;
         }
-        let row = Row {
-            number: i as u64 + 1,
-            fields: row_of(cells, width),
-        };
-        if !sink.row(row) {
+        if !sheet_row(sink, i as u64 + 1, cells, width, &mut record) {
             break;
         }
     }
@@ -507,8 +643,8 @@ mod tests {
             self.0 = header;
             true
         }
-        fn row(&mut self, row: Row) -> bool {
-            self.1.push(row);
+        fn row(&mut self, row: Record<'_>) -> bool {
+            self.1.push(row.to_row());
             true
         }
     }
@@ -554,17 +690,47 @@ mod tests {
     }
 
     #[test]
-    fn an_endless_field_stops_the_file_with_a_clear_error() {
-        // An unclosed quote: everything after it would be one field.
+    fn a_record_over_the_limit_fails_its_row_and_reading_goes_on() {
+        let reason = |row: &Row| row.fields.as_ref().unwrap_err().clone();
+        // A 50 MB quoted field, closed, between two good rows; then a long
+        // unquoted one.
+        let mut csv = b"id,note\n1,\"first\"\n2,\"".to_vec();
+        csv.extend(std::iter::repeat_n(b'x', 50_000_000));
+        csv.extend_from_slice(b"\"\"quoted\"\" and, more\nlines\"\n3,\"fine\"\n4,");
+        csv.extend(std::iter::repeat_n(b'y', MAX_RECORD));
+        csv.extend_from_slice(b"\r\n5,last\n");
+        let rows: Vec<Row> = CsvSource::open(&csv[..], &dialect("UTF-8", ","))
+            .unwrap()
+            .collect();
+        assert_eq!(rows.len(), 5);
+        assert_eq!(rows[0].fields, Ok(vec!["1".into(), "first".into()]));
+        assert!(
+            reason(&rows[1]).contains("longer than 8 MiB"),
+            "{:?}",
+            rows[1]
+        );
+        assert_eq!(rows[2].fields, Ok(vec!["3".into(), "fine".into()]));
+        assert_eq!(rows[2].number, 3);
+        assert!(reason(&rows[3]).contains("longer than 8 MiB"));
+        assert_eq!(rows[4].fields, Ok(vec!["5".into(), "last".into()]));
+        // A record of exactly the limit is read whole.
+        let mut csv = b"note\n".to_vec();
+        csv.extend(std::iter::repeat_n(b'z', MAX_RECORD));
+        csv.extend_from_slice(b"\nnext\n");
+        let rows: Vec<Row> = CsvSource::open(&csv[..], &dialect("UTF-8", ","))
+            .unwrap()
+            .collect();
+        assert_eq!(rows[0].fields.as_ref().unwrap()[0].len(), MAX_RECORD);
+        assert_eq!(rows[1].fields, Ok(vec!["next".into()]));
+        // An unclosed quote: everything after it is the one failed row.
         let mut csv = b"id,note\n1,\"never closed\n".to_vec();
         csv.extend(std::iter::repeat_n(b'x', MAX_RECORD + 10));
         csv.extend_from_slice(b"\n2,fine\n");
         let rows: Vec<Row> = CsvSource::open(&csv[..], &dialect("UTF-8", ","))
             .unwrap()
             .collect();
-        assert_eq!(rows.len(), 1, "reading stops");
-        let error = rows[0].fields.as_ref().unwrap_err();
-        assert!(error.contains("longer than 8 MiB"), "{error}");
+        assert_eq!(rows.len(), 1);
+        assert!(reason(&rows[0]).contains("longer than 8 MiB"));
         // Quoted line breaks within the limit are fine.
         let csv = b"id,note\n1,\"two\nlines\"\n2,x\n";
         let rows: Vec<Row> = CsvSource::open(&csv[..], &dialect("UTF-8", ","))
@@ -602,6 +768,28 @@ mod tests {
         }
     }
 
+    /// Gives its bytes in large reads, but one byte a read in `slow`.
+    struct SlowAround<'a> {
+        data: &'a [u8],
+        at: usize,
+        slow: std::ops::Range<usize>,
+    }
+    impl Read for SlowAround<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let limit = if self.slow.contains(&self.at) {
+                1
+            } else if self.at < self.slow.start {
+                self.slow.start - self.at
+            } else {
+                usize::MAX
+            };
+            let n = buf.len().min(limit).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
     #[test]
     fn quotes_are_followed_across_reads() {
         let csv = b"id,note\n1,5\" screen\n2,\"say \"\"hi\"\"\"\n3,\"a,\nb\"\n4,\"\"\n";
@@ -617,13 +805,30 @@ mod tests {
             trickled.iter().map(|r| &r.fields).collect::<Vec<_>>()
         );
         assert_eq!(whole[2].fields, Ok(vec!["3".into(), "a,\nb".into()]));
-        let mut endless = b"id,note\n1,\"open".to_vec();
-        endless.extend(std::iter::repeat_n(b'x', MAX_RECORD));
-        let rows: Vec<Row> = CsvSource::open(Trickle(&endless), &dialect("UTF-8", ","))
-            .unwrap()
-            .collect();
-        let error = rows[0].fields.as_ref().unwrap_err();
-        assert!(error.contains("longer than 8 MiB"), "{error}");
+        // A record cut at the limit, read one byte at a time around the
+        // cut: inside a quoted field, at a quote in it, and just after one.
+        for (xs, tail) in [
+            (MAX_RECORD - 2, &b""[..]),
+            (MAX_RECORD - 7, b"\"\"yy"),
+            (MAX_RECORD - 8, b"\"\"yy"),
+        ] {
+            let mut long = b"id,note\n1,\"open".to_vec();
+            long.extend(std::iter::repeat_n(b'x', xs));
+            long.extend_from_slice(tail);
+            long.extend_from_slice(b"\"\n2,\"b\"\n");
+            let around = MAX_RECORD - 64..MAX_RECORD + 64;
+            let slow = SlowAround {
+                data: &long,
+                at: 0,
+                slow: around,
+            };
+            let rows: Vec<Row> = CsvSource::open(slow, &dialect("UTF-8", ","))
+                .unwrap()
+                .collect();
+            assert!(rows[0].fields.as_ref().unwrap_err().contains("8 MiB"));
+            assert_eq!(rows[1].fields, Ok(vec!["2".into(), "b".into()]));
+            assert_eq!(rows.len(), 2);
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //! prefixed with `'`.
 
 use sluice_connectors::journal::{self, Change};
+use sluice_connectors::source::Fields;
 use sluice_schema::ids::{AccountId, RunId};
 use sluice_vault::{owner, FileKey, FileStore};
 use std::io::{BufWriter, Write};
@@ -44,11 +45,84 @@ pub struct Results {
 /// the row as read (empty if it could not be read).
 pub struct Outcome<'a> {
     pub number: u64,
-    /// The row's key (success) or the reason (errors).
-    pub note: String,
+    pub note: Note<'a>,
     /// What was done to the row (success): created, updated, deleted...
     pub status: &'static str,
-    pub fields: &'a [String],
+    pub fields: RowFields<'a>,
+}
+
+/// The second cell of a result row.
+#[derive(Clone, Copy)]
+pub enum Note<'a> {
+    /// The row's key in the target (success), its values joined by commas.
+    Key(&'a [String]),
+    /// Text as it is: why the row was refused (errors), or a key already
+    /// joined.
+    Text(&'a str),
+}
+
+/// A batch's rows as read, one after another in one record: a batch of
+/// rows costs a couple of buffers, not a few strings a row.
+#[derive(Default)]
+pub struct SourceRows {
+    fields: Fields,
+    /// Each row's number (ascending) and where its fields start.
+    rows: Vec<(u64, usize)>,
+}
+
+impl SourceRows {
+    pub fn with_capacity(rows: usize) -> Self {
+        Self {
+            fields: Fields::new(),
+            rows: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Adds a row: its fields, or none if it could not be read.
+    pub fn push(&mut self, number: u64, fields: Option<&Fields>) {
+        self.rows.push((number, self.fields.len()));
+        for field in fields.into_iter().flatten() {
+            self.fields.push_field(field);
+        }
+    }
+
+    /// Row `number`'s fields (none if it is not here).
+    pub fn get(&self, number: u64) -> RowFields<'_> {
+        let found = self.rows.binary_search_by_key(&number, |(n, _)| *n).ok();
+        let range = found.map_or(0..0, |i| {
+            let start = self.rows[i].1;
+            let end = self
+                .rows
+                .get(i + 1)
+                .map_or(self.fields.len(), |(_, next)| *next);
+            start..end
+        });
+        RowFields {
+            all: Some(&self.fields),
+            range,
+        }
+    }
+}
+
+/// One row's fields among a batch's.
+#[derive(Clone)]
+pub struct RowFields<'a> {
+    all: Option<&'a Fields>,
+    range: std::ops::Range<usize>,
+}
+
+impl<'a> RowFields<'a> {
+    /// No fields: a row that is not at hand.
+    pub const NONE: Self = Self {
+        all: None,
+        range: 0..0,
+    };
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.range
+            .clone()
+            .filter_map(|i| self.all.and_then(|all| all.get(i)))
+    }
 }
 
 fn file_id(run: RunId, name: &str, part: Option<i64>) -> String {
@@ -102,15 +176,33 @@ impl Results {
             if header {
                 csv.write_record(self.columns(name))?;
             }
+            // Buffers shared by every row: nothing is allocated a row.
+            let mut number = itoa::Buffer::new();
+            let mut joined = String::new();
             for row in rows {
-                let number = row.number.to_string();
-                let mut record: Vec<std::borrow::Cow<'_, str>> = vec![number.as_str().into()];
-                record.push(safe_cell(&row.note));
+                csv.write_field(number.format(row.number))?;
+                let note = match row.note {
+                    Note::Text(reason) => reason,
+                    Note::Key([one]) => one.as_str(),
+                    Note::Key(values) => {
+                        joined.clear();
+                        for (i, value) in values.iter().enumerate() {
+                            if i > 0 {
+                                joined.push(',');
+                            }
+                            joined.push_str(value);
+                        }
+                        joined.as_str()
+                    }
+                };
+                csv.write_field(safe_cell(note).as_bytes())?;
                 if name == SUCCESS {
-                    record.push(row.status.into());
+                    csv.write_field(row.status)?;
                 }
-                record.extend(row.fields.iter().map(|f| safe_cell(f)));
-                csv.write_record(record.iter().map(|c| c.as_ref()))?;
+                for field in row.fields.iter() {
+                    csv.write_field(safe_cell(field).as_bytes())?;
+                }
+                csv.write_record(None::<&[u8]>)?;
             }
             csv.flush()?;
         }
@@ -282,17 +374,32 @@ mod tests {
             run: RunId(uuid::Uuid::now_v7()),
             header: vec!["Email".into()],
         };
-        let emails = ["a@example.com", "=cmd", "c@example.com"].map(|e| vec![e.to_owned()]);
-        let row = |number: u64, note: &str| Outcome {
+        let mut source = SourceRows::with_capacity(4);
+        for (number, email) in [(1, "a@example.com"), (2, "=cmd"), (3, "c@example.com")] {
+            source.push(number, Some(&Fields::from(vec![email])));
+        }
+        source.push(4, None);
+        let keys = [vec!["10".to_owned(), "a".to_owned()], vec!["11".to_owned()]];
+        let created = |number: u64, key| Outcome {
             number,
-            note: note.into(),
+            note: Note::Key(key),
             status: "created",
-            fields: &emails[usize::try_from(number).unwrap() - 1],
+            fields: source.get(number),
+        };
+        let refused = |number: u64, reason| Outcome {
+            number,
+            note: Note::Text(reason),
+            status: "",
+            fields: source.get(number),
         };
         results
-            .write_part(1, &[row(1, "10")], &[row(2, "bad")])
+            .write_part(
+                1,
+                &[created(1, &keys[0])],
+                &[refused(2, "bad"), refused(4, "unreadable")],
+            )
             .unwrap();
-        results.write_part(2, &[row(3, "11")], &[]).unwrap();
+        results.write_part(2, &[created(3, &keys[1])], &[]).unwrap();
         // A power cut left batch 2's success piece cut short.
         let piece = results
             .store
@@ -302,11 +409,11 @@ mod tests {
         results.assemble(2).unwrap();
         assert_eq!(
             read(&results, SUCCESS),
-            "ROW,ID,STATUS,Email\n1,10,created,a@example.com\n"
+            "ROW,ID,STATUS,Email\n1,\"10,a\",created,a@example.com\n"
         );
         let errors = read(&results, ERRORS);
         assert!(
-            errors.starts_with("ROW,ERROR,Email\n2,bad,'=cmd\n"),
+            errors.starts_with("ROW,ERROR,Email\n2,bad,'=cmd\n4,unreadable\n"),
             "{errors}"
         );
         assert!(errors.contains("batch 2 were lost"), "{errors}");

@@ -24,13 +24,13 @@
 //! fit the mapping; rows that do not fit fail one by one and the run goes
 //! on.
 
-use crate::results::{Outcome, Results};
+use crate::results::{Note, Outcome, Results, SourceRows};
 use crate::retry_on;
 use futures_util::future::BoxFuture;
 use sluice_connectors::detect::Format;
 use sluice_connectors::mapping::{FieldMapping, Plan};
 use sluice_connectors::postgres::{self as pg, Checkpoint, Insert, PgParams, TargetError};
-use sluice_connectors::source::{read_sheet, CsvSource, Row, RowSink};
+use sluice_connectors::source::{read_sheet, CsvSource, Record, RowSink};
 use sluice_events::consumer::{HandlerError, Incoming};
 use sluice_events::event::{RunFinished, RunProgressed, RunRequested, RunStarted};
 use sluice_events::{
@@ -39,6 +39,7 @@ use sluice_events::{
 use sluice_schema::ids::{AccountId, ConnectionId, JobId, RunId, UploadId};
 use sluice_schema::repo::{connections, jobs, uploads};
 use sluice_vault::{owner, FileKey, FileStore, Sealed, SharedKeyring};
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::BufReader;
 use std::sync::Arc;
@@ -124,9 +125,9 @@ struct Batch {
     /// 1 for the first.
     index: i64,
     read: i64,
-    /// The rows as read, by source row number (empty where a row could not
-    /// be read), for the result files.
-    raw: Vec<(u64, Vec<String>)>,
+    /// The rows as read (without fields where a row could not be read),
+    /// for the result files.
+    raw: SourceRows,
     inserts: Vec<Insert>,
     /// The inserts in COPY's format, when the run builds it while reading.
     copy: Option<pg::CopyText>,
@@ -172,8 +173,8 @@ impl Flying {
 /// What a batch's result pieces and journal are written from.
 struct Pieces {
     index: i64,
-    /// The rows as read, by source row number.
-    raw: Vec<(u64, Vec<String>)>,
+    /// The rows as read.
+    raw: SourceRows,
     /// The rows refused before the write.
     refused: Vec<(u64, String)>,
     results: Arc<Results>,
@@ -181,14 +182,6 @@ struct Pieces {
 }
 
 impl Pieces {
-    fn raw(&self, number: u64) -> &[String] {
-        self.raw
-            .binary_search_by_key(&number, |(n, _)| *n)
-            .ok()
-            .map(|i| self.raw[i].1.as_slice())
-            .unwrap_or_default()
-    }
-
     /// Writes the batch's pieces of success.csv and errors.csv, and its
     /// journal, for what the target is about to commit.
     fn write(&self, done: &pg::Written) -> Result<(), String> {
@@ -197,9 +190,9 @@ impl Pieces {
             .iter()
             .map(|change| Outcome {
                 number: change.number,
-                note: change.key_text(),
+                note: Note::Key(&change.key),
                 status: change.action.as_str(),
-                fields: self.raw(change.number),
+                fields: self.raw.get(change.number),
             })
             .collect();
         let mut errors: Vec<Outcome> = self
@@ -208,9 +201,9 @@ impl Pieces {
             .chain(done.failed.iter())
             .map(|(number, reason)| Outcome {
                 number: *number,
-                note: reason.clone(),
+                note: Note::Text(reason),
                 status: "",
-                fields: self.raw(*number),
+                fields: self.raw.get(*number),
             })
             .collect();
         errors.sort_by_key(|o| o.number);
@@ -964,7 +957,7 @@ impl Batch {
         Self {
             index,
             read: 0,
-            raw: Vec::with_capacity(batch_rows),
+            raw: SourceRows::with_capacity(batch_rows),
             inserts: Vec::with_capacity(batch_rows),
             copy: None,
             refused: Vec::new(),
@@ -1014,17 +1007,18 @@ impl RowSink for BatchSink {
         header.send(Ok((targets, source_header))).is_ok()
     }
 
-    fn row(&mut self, row: Row) -> bool {
+    fn row(&mut self, row: Record<'_>) -> bool {
         let Some(plan) = &self.plan else {
             return false;
         };
-        let values = row.fields.as_ref().ok().map(|fields| plan.apply(fields));
+        // Values that no transform changes borrow the row as read.
+        let values = row.fields.ok().map(|fields| plan.apply_to(fields));
         let key: Option<Vec<String>> = match &values {
             Some(Ok(values)) if !self.mapped.key_positions.is_empty() => self
                 .mapped
                 .key_positions
                 .iter()
-                .map(|at| values.get(*at).cloned().flatten())
+                .map(|at| values.get(*at).cloned().flatten().map(Cow::into_owned))
                 .collect(),
             _ => None,
         };
@@ -1033,13 +1027,12 @@ impl RowSink for BatchSink {
         }
         let batch = &mut self.batch;
         batch.read += 1;
-        let (fields, checked) = match (row.fields, values) {
-            (Ok(fields), Some(values)) => (fields, values),
-            (Ok(fields), None) => (fields, Err("the row cannot be mapped".into())),
-            (Err(reason), _) => (Vec::new(), Err(reason)),
+        batch.raw.push(row.number, row.fields.ok());
+        let checked = match (row.fields, values) {
+            (Ok(_), Some(values)) => values,
+            (Ok(_), None) => Err("the row cannot be mapped".into()),
+            (Err(reason), _) => Err(reason.to_owned()),
         };
-        // The row as read is kept (moved, not copied) for the result files.
-        batch.raw.push((row.number, fields));
         let key_positions = &self.mapped.key_positions;
         let looked_up = &self.mapped.looked_up;
         let checked = checked.and_then(|values| {
@@ -1057,12 +1050,17 @@ impl RowSink for BatchSink {
         match checked {
             Ok(values) => {
                 batch.keys.extend(key);
-                if self.mapped.copy_text {
+                // An insert whose values are final goes to COPY's text as it
+                // is read; other writes keep the values.
+                let values = if self.mapped.copy_text {
                     batch
                         .copy
                         .get_or_insert_with(|| pg::CopyText::with_capacity(self.batch_rows))
                         .push_row(&values);
-                }
+                    Vec::new()
+                } else {
+                    values.into_iter().map(|v| v.map(Cow::into_owned)).collect()
+                };
                 batch.inserts.push(Insert {
                     number: row.number,
                     values,

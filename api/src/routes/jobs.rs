@@ -829,8 +829,8 @@ impl sluice_connectors::source::RowSink for FirstRows {
         self.wanted > 0
     }
 
-    fn row(&mut self, row: sluice_connectors::source::Row) -> bool {
-        self.rows.push(row);
+    fn row(&mut self, row: sluice_connectors::source::Record<'_>) -> bool {
+        self.rows.push(row.to_row());
         self.rows.len() < self.wanted
     }
 }

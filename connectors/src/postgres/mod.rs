@@ -815,7 +815,7 @@ where
     let mut columns: Vec<String> = targets.iter().map(|t| quote(t)).collect();
     let key = table.single_key();
     let key_index = key.and_then(|k| targets.iter().position(|t| *t == k));
-    let mut keys: Vec<String> = Vec::new();
+    let mut keys: Vec<i64> = Vec::new();
     let generated = key_index.is_none() && key.is_some() && table.key_sequence.is_some();
     let transaction = begin(client).await?;
     // The rows COPY writes carry the transaction's id as their version.
@@ -834,11 +834,7 @@ where
             )
             .await
             .map_err(db_error)?;
-        keys = taken
-            .get::<_, Vec<i64>>(0)
-            .iter()
-            .map(i64::to_string)
-            .collect();
+        keys = taken.get(0);
         version = taken.get(1);
         columns.push(quote(key));
     } else {
@@ -861,8 +857,16 @@ where
         table.qualified(),
         copy_columns.join(", ")
     );
+    let mut rows = rows;
     let text = match copy_text {
-        Some(text) if text.ends.len() == rows.len() => text,
+        Some(text) if text.ends.len() == rows.len() => {
+            // The rows came as COPY's text alone; the values of a mapped
+            // key are read back from it.
+            if Identity::of(table, targets, false).reads_values() {
+                fill_values(&mut rows, &text);
+            }
+            text
+        }
         _ => {
             let mut text = CopyText::default();
             for row in &rows {
@@ -872,19 +876,20 @@ where
         }
     };
     let buffer = if keys.is_empty() {
-        text.text
+        text.text.clone()
     } else {
         let mut buffer = Vec::with_capacity(text.text.len() + keys.len() * 12);
         let mut start = 0;
+        let mut number = itoa::Buffer::new();
         for (key, &end) in keys.iter().zip(&text.ends) {
-            escape_copy(key, &mut buffer);
+            buffer.extend_from_slice(number.format(*key).as_bytes());
             buffer.push(b'\t');
             buffer.extend_from_slice(&text.text[start..end]);
             start = end;
         }
         buffer
     };
-    let identity = Identity::of(table, targets, &keys);
+    let identity = Identity::of(table, targets, !keys.is_empty());
     let written_as = |version: &str| {
         let ok = rows
             .iter()
@@ -931,6 +936,9 @@ where
         mark(&transaction, table, run, next).await?;
         transaction.commit().await.map_err(db_error)?;
         return Ok((written, next));
+    }
+    if rows.iter().any(|r| r.values.len() != targets.len()) {
+        fill_values(&mut rows, &text);
     }
     one_by_one(
         client,
@@ -996,13 +1004,13 @@ struct Identity {
 }
 
 impl Identity {
-    fn of(table: &Table, targets: &[&str], generated: &[String]) -> Self {
+    fn of(table: &Table, targets: &[&str], generated: bool) -> Self {
         let positions: Option<Vec<Option<usize>>> = table
             .primary_key
             .iter()
             .map(|k| match targets.iter().position(|t| t == k) {
                 Some(at) => Some(Some(at)),
-                None if !generated.is_empty() => Some(None),
+                None if generated => Some(None),
                 None => None,
             })
             .collect();
@@ -1011,8 +1019,16 @@ impl Identity {
         }
     }
 
-    /// The row's key; empty when it is not known.
-    fn key(&self, row: &Insert) -> Vec<String> {
+    /// Whether the key is read from the rows' values.
+    fn reads_values(&self) -> bool {
+        self.positions
+            .as_ref()
+            .is_some_and(|p| p.iter().any(Option::is_some))
+    }
+
+    /// Row `i`'s key (taken from `generated` where the sequence made it);
+    /// empty when it is not known.
+    fn key_with(&self, i: usize, row: &Insert, generated: &[i64]) -> Vec<String> {
         let Some(positions) = &self.positions else {
             return Vec::new();
         };
@@ -1020,21 +1036,16 @@ impl Identity {
             .iter()
             .map(|at| match at {
                 Some(at) => row.values.get(*at).cloned().flatten().unwrap_or_default(),
-                None => String::new(),
+                None => generated.get(i).map(i64::to_string).unwrap_or_default(),
             })
             .collect()
     }
+}
 
-    fn key_with(&self, i: usize, row: &Insert, generated: &[String]) -> Vec<String> {
-        let mut key = self.key(row);
-        if let (Some(positions), Some(made)) = (&self.positions, generated.get(i)) {
-            for (slot, at) in key.iter_mut().zip(positions) {
-                if at.is_none() {
-                    slot.clone_from(made);
-                }
-            }
-        }
-        key
+/// Gives rows that came as COPY's text alone their values back.
+fn fill_values(rows: &mut [Insert], text: &CopyText) {
+    for (row, values) in rows.iter_mut().zip(text.values()) {
+        row.values = values;
     }
 }
 
@@ -1044,7 +1055,7 @@ async fn one_by_one<H, F>(
     table: &Table,
     columns: &[String],
     rows: &[Insert],
-    keys: &[String],
+    keys: &[i64],
     identity: &Identity,
     refused: i64,
     run: Uuid,
@@ -1087,7 +1098,7 @@ where
     for (i, row) in rows.iter().enumerate() {
         let mut values: Vec<Option<String>> = row.values.clone();
         if let Some(key) = keys.get(i) {
-            values.push(Some(key.clone()));
+            values.push(Some(key.to_string()));
         }
         let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
             .iter()
@@ -1190,19 +1201,55 @@ impl CopyText {
     }
 
     /// Adds a row's values (in the writer's field order).
-    pub fn push_row(&mut self, values: &[Option<String>]) {
+    pub fn push_row<S: AsRef<str>>(&mut self, values: &[Option<S>]) {
         for (j, value) in values.iter().enumerate() {
             if j > 0 {
                 self.text.push(b'\t');
             }
             match value {
                 None => self.text.extend_from_slice(b"\\N"),
-                Some(v) => escape_copy(v, &mut self.text),
+                Some(v) => escape_copy(v.as_ref(), &mut self.text),
             }
         }
         self.text.push(b'\n');
         self.ends.push(self.text.len());
     }
+
+    /// The rows' values read back, for the rare writes that need them as
+    /// values (a row at a time, a key among them).
+    fn values(&self) -> Vec<Vec<Option<String>>> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let line = &self.text[start..end.saturating_sub(1).max(start)];
+                start = end;
+                line.split(|b| *b == b'\t')
+                    .map(|field| (field != b"\\N").then(|| unescape_copy(field)))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// A value back from COPY's text format.
+fn unescape_copy(field: &[u8]) -> String {
+    let mut out = Vec::with_capacity(field.len());
+    let mut bytes = field.iter();
+    while let Some(&b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match bytes.next() {
+            Some(b't') => out.push(b'\t'),
+            Some(b'n') => out.push(b'\n'),
+            Some(b'r') => out.push(b'\r'),
+            Some(&other) => out.push(other),
+            None => out.push(b'\\'),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A value in COPY's text format.
@@ -1244,6 +1291,19 @@ mod tests {
         let mut out = Vec::new();
         escape_copy("a\tb\\c\nd\re", &mut out);
         assert_eq!(out, b"a\\tb\\\\c\\nd\\re");
+    }
+
+    #[test]
+    fn copy_text_reads_back_as_its_values() {
+        let rows: Vec<Vec<Option<String>>> = vec![
+            vec![Some("a\tb\\c\nd\re".into()), None, Some(String::new())],
+            vec![Some("\\N".into()), Some("plain".into()), None],
+        ];
+        let mut text = CopyText::default();
+        for row in &rows {
+            text.push_row(row);
+        }
+        assert_eq!(text.values(), rows);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! rolled back.
 
 use super::{command, retry, Progress, RunHandler, Stop, Totals, Written};
-use crate::results::{Outcome, Results};
+use crate::results::{Note, Outcome, Results, RowFields};
 use sluice_connectors::postgres::{self as pg, Checkpoint};
 use sluice_events::RecordedEvent;
 use sluice_schema::ids::{JobId, RunId};
@@ -117,19 +117,25 @@ impl RunHandler {
                         .iter()
                         .map(|(number, key, what)| Outcome {
                             number: *number,
-                            note: key.clone(),
+                            note: Note::Text(key),
                             status: what,
-                            fields: &[],
+                            fields: RowFields::NONE,
                         })
+                        .collect();
+                    let reasons: Vec<String> = done
+                        .failed
+                        .iter()
+                        .map(|(_, key, reason)| format!("{reason} (key {key})"))
                         .collect();
                     let errors: Vec<Outcome> = done
                         .failed
                         .iter()
-                        .map(|(number, key, reason)| Outcome {
+                        .zip(&reasons)
+                        .map(|((number, _, _), reason)| Outcome {
                             number: *number,
-                            note: format!("{reason} (key {key})"),
+                            note: Note::Text(reason),
                             status: "",
-                            fields: &[],
+                            fields: RowFields::NONE,
                         })
                         .collect();
                     results
