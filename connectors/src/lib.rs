@@ -1,11 +1,12 @@
 //! Sources and targets of imports: recognising an uploaded file and reading
 //! its shape, streaming its rows, mapping them, and writing them to a
-//! PostgreSQL table.
+//! PostgreSQL table or a Salesforce org.
 
 pub mod detect;
 pub mod journal;
 pub mod mapping;
 pub mod postgres;
+pub mod salesforce;
 pub mod source;
 
 pub use detect::{DetectError, Format, Shape};

@@ -1,0 +1,364 @@
+//! Bulk API 2.0 ingest, for large runs: a job is created, its records are
+//! uploaded as one CSV (at most [`MAX_UPLOAD`] bytes: larger runs take
+//! several jobs), the upload is closed, the job is polled with a growing
+//! wait until it ends, and its successful, failed and unprocessed records
+//! are read back: six calls a job, and the polls.
+//!
+//! Salesforce returns the results in an order of its own, each with the
+//! columns as uploaded: a result is matched back to its input row by those
+//! values (rows with the same values are interchangeable).
+
+use super::{Operation, Salesforce, SalesforceError};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+/// The most CSV one job takes (Salesforce allows 150 MB once encoded).
+pub const MAX_UPLOAD: usize = 100 * 1024 * 1024;
+
+/// What Bulk API 2.0 writes for "set this field to null".
+const NULL: &str = "#N/A";
+
+/// One job's records, as CSV.
+pub struct BulkBatch {
+    operation: Operation,
+    columns: usize,
+    csv: csv::Writer<Vec<u8>>,
+    /// Each row's values as uploaded, to match results back.
+    rows: Vec<Vec<String>>,
+    /// The CSV's size so far, at most (quoting included).
+    size: usize,
+    limit: usize,
+}
+
+/// What became of one input row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BulkRow {
+    Saved {
+        id: String,
+        created: bool,
+    },
+    Failed(String),
+    /// The job ended (failed or aborted) before reaching the row.
+    Unprocessed,
+}
+
+/// How a job is polled: the first wait, doubled after each poll up to
+/// `longest`, for at most `give_up_after` in all.
+#[derive(Debug, Clone, Copy)]
+pub struct Polling {
+    pub first: Duration,
+    pub longest: Duration,
+    pub give_up_after: Duration,
+}
+
+impl Default for Polling {
+    fn default() -> Self {
+        Self {
+            first: Duration::from_secs(1),
+            longest: Duration::from_secs(30),
+            give_up_after: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+impl BulkBatch {
+    /// A batch of records with the CSV `header` (field names; a reference
+    /// set by an external id as `Account.External_Id__c`).
+    pub fn new(operation: Operation, header: &[String]) -> Result<Self, SalesforceError> {
+        Self::with_limit(operation, header, MAX_UPLOAD)
+    }
+
+    pub fn with_limit(
+        operation: Operation,
+        header: &[String],
+        limit: usize,
+    ) -> Result<Self, SalesforceError> {
+        let mut csv = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        csv.write_record(header).map_err(unwritable)?;
+        Ok(Self {
+            operation,
+            columns: header.len(),
+            csv,
+            rows: Vec::new(),
+            size: csv_size(header),
+            limit,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Adds a row (one value a column, `None` for no value); false, and
+    /// nothing added, when the row would take the upload past its limit.
+    pub fn push(&mut self, values: &[Option<&str>]) -> Result<bool, SalesforceError> {
+        let row: Vec<String> = values
+            .iter()
+            .take(self.columns)
+            .map(|v| match v {
+                Some(text) => (*text).to_owned(),
+                // An insert leaves a field without a value unset; other
+                // writes clear it.
+                None if self.operation == Operation::Insert => String::new(),
+                None => NULL.to_owned(),
+            })
+            .collect();
+        let size = csv_size(&row);
+        if !self.rows.is_empty() && self.size + size > self.limit {
+            return Ok(false);
+        }
+        self.csv.write_record(&row).map_err(unwritable)?;
+        self.size += size;
+        self.rows.push(row);
+        Ok(true)
+    }
+
+    fn body(&mut self) -> Result<Vec<u8>, SalesforceError> {
+        self.csv.flush().map_err(unwritable)?;
+        Ok(self.csv.get_ref().clone())
+    }
+}
+
+/// A record's size in CSV, at most: each value quoted, its quotes doubled,
+/// a separator after each.
+fn csv_size(values: &[String]) -> usize {
+    values
+        .iter()
+        .map(|v| v.len() + 3 + v.bytes().filter(|b| *b == b'"').count())
+        .sum()
+}
+
+fn unwritable(e: impl std::fmt::Display) -> SalesforceError {
+    SalesforceError::Unreachable(format!("the upload could not be written: {e}"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobInfo {
+    id: String,
+    state: String,
+    #[serde(default)]
+    error_message: Option<String>,
+}
+
+impl Salesforce {
+    /// Runs one Bulk job over `batch`'s records of `object`: the outcome of
+    /// each input row, in input order, and the job's error if it ended
+    /// without completing.
+    pub async fn bulk(
+        &self,
+        object: &str,
+        external_id: Option<&str>,
+        batch: &mut BulkBatch,
+        polling: Polling,
+    ) -> Result<(Vec<BulkRow>, Option<String>), SalesforceError> {
+        let operation = match batch.operation {
+            Operation::Insert => "insert",
+            Operation::Update => "update",
+            Operation::Upsert => "upsert",
+            Operation::Delete => "delete",
+        };
+        let mut spec = json!({
+            "object": object,
+            "operation": operation,
+            "contentType": "CSV",
+            "lineEnding": "LF",
+            "columnDelimiter": "COMMA",
+        });
+        if let (Operation::Upsert, Some(key)) = (batch.operation, external_id) {
+            spec["externalIdFieldName"] = json!(key);
+        }
+        let url = self.url("/jobs/ingest");
+        let job: JobInfo = Self::json(self.send(|http| http.post(&url).json(&spec)).await?).await?;
+        let job_url = self.url(&format!("/jobs/ingest/{}", job.id));
+        let body = bytes::Bytes::from(batch.body()?);
+        let batches = format!("{job_url}/batches");
+        self.send(|http| {
+            http.put(&batches)
+                .header("Content-Type", "text/csv")
+                .body(body.clone())
+        })
+        .await?;
+        let close = json!({ "state": "UploadComplete" });
+        self.send(|http| http.patch(&job_url).json(&close)).await?;
+        let ended = self.wait(&job_url, polling).await?;
+        let failure = match ended.state.as_str() {
+            "JobComplete" => None,
+            state => Some(
+                ended
+                    .error_message
+                    .clone()
+                    .unwrap_or_else(|| format!("the job ended as {state}")),
+            ),
+        };
+        let mut outcome: Vec<Option<BulkRow>> = vec![None; batch.rows.len()];
+        let mut waiting = Waiting::of(&batch.rows);
+        for (path, kind) in [
+            ("successfulResults", Kind::Saved),
+            ("failedResults", Kind::Failed),
+            ("unprocessedrecords", Kind::Unprocessed),
+        ] {
+            let url = format!("{job_url}/{path}/");
+            let text = self
+                .send(|http| http.get(&url))
+                .await?
+                .bytes()
+                .await
+                .map_err(|e| {
+                    SalesforceError::Unreachable(format!(
+                        "a result file was cut short: {}",
+                        e.without_url()
+                    ))
+                })?;
+            read_results(&text, kind, batch.columns, &mut waiting, &mut outcome)?;
+        }
+        let rows = outcome
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| BulkRow::Failed("Salesforce gave no result for the row".into()))
+            })
+            .collect();
+        Ok((rows, failure))
+    }
+
+    /// Polls the job, waiting longer each time, until it ends.
+    async fn wait(&self, job_url: &str, polling: Polling) -> Result<JobInfo, SalesforceError> {
+        let started = tokio::time::Instant::now();
+        let mut wait = polling.first;
+        loop {
+            tokio::time::sleep(wait).await;
+            let job: JobInfo = Self::json(self.send(|http| http.get(job_url)).await?).await?;
+            if matches!(job.state.as_str(), "JobComplete" | "Failed" | "Aborted") {
+                return Ok(job);
+            }
+            if started.elapsed() > polling.give_up_after {
+                return Err(SalesforceError::Unreachable(format!(
+                    "the Bulk job {} did not end within {} minutes",
+                    job.id,
+                    polling.give_up_after.as_secs() / 60
+                )));
+            }
+            wait = (wait * 2).min(polling.longest);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Saved,
+    Failed,
+    Unprocessed,
+}
+
+/// Input rows not yet matched to a result, by their values.
+struct Waiting<'a>(HashMap<&'a [String], VecDeque<usize>>);
+
+impl<'a> Waiting<'a> {
+    fn of(rows: &'a [Vec<String>]) -> Self {
+        let mut map: HashMap<&[String], VecDeque<usize>> = HashMap::new();
+        for (i, row) in rows.iter().enumerate() {
+            map.entry(row.as_slice()).or_default().push_back(i);
+        }
+        Self(map)
+    }
+
+    fn take(&mut self, values: &[String]) -> Option<usize> {
+        self.0.get_mut(values).and_then(VecDeque::pop_front)
+    }
+}
+
+/// Reads a result CSV and records each row's outcome. Saved and failed
+/// results lead with two columns (`sf__Id` and `sf__Created`, or `sf__Id`
+/// and `sf__Error`); unprocessed records are the columns alone.
+fn read_results(
+    text: &[u8],
+    kind: Kind,
+    columns: usize,
+    waiting: &mut Waiting<'_>,
+    outcome: &mut [Option<BulkRow>],
+) -> Result<(), SalesforceError> {
+    let lead = match kind {
+        Kind::Unprocessed => 0,
+        _ => 2,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text);
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            SalesforceError::Unreachable(format!("a result file cannot be read: {e}"))
+        })?;
+        let values: Vec<String> = record
+            .iter()
+            .skip(lead)
+            .take(columns)
+            .map(str::to_owned)
+            .collect();
+        let Some(at) = waiting.take(&values) else {
+            continue;
+        };
+        let first = record.get(0).unwrap_or_default().to_owned();
+        let second = record.get(1).unwrap_or_default();
+        outcome[at] = Some(match kind {
+            Kind::Saved => BulkRow::Saved {
+                id: first,
+                created: second.eq_ignore_ascii_case("true"),
+            },
+            Kind::Failed => BulkRow::Failed(second.to_owned()),
+            Kind::Unprocessed => BulkRow::Unprocessed,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_in_any_order_find_their_rows() {
+        let rows: Vec<Vec<String>> = [["Ada", "a@x"], ["Bob", "b@x"], ["Ada", "a@x"], ["Cy", ""]]
+            .iter()
+            .map(|r| r.iter().map(|v| (*v).to_owned()).collect())
+            .collect();
+        let mut waiting = Waiting::of(&rows);
+        let mut outcome = vec![None; rows.len()];
+        let saved = b"\"sf__Id\",\"sf__Created\",LastName,Email\n003B,true,Bob,b@x\n003A,true,Ada,a@x\n003C,true,Ada,a@x\n";
+        read_results(saved, Kind::Saved, 2, &mut waiting, &mut outcome).unwrap();
+        let failed = b"\"sf__Id\",\"sf__Error\",LastName,Email\n,REQUIRED_FIELD_MISSING:Required fields are missing: [Email]:Email --,Cy,\n";
+        read_results(failed, Kind::Failed, 2, &mut waiting, &mut outcome).unwrap();
+        let saved = |id: &str| {
+            Some(BulkRow::Saved {
+                id: id.into(),
+                created: true,
+            })
+        };
+        assert_eq!(outcome[0], saved("003A"));
+        assert_eq!(outcome[1], saved("003B"));
+        assert_eq!(outcome[2], saved("003C"));
+        assert!(
+            matches!(&outcome[3], Some(BulkRow::Failed(e)) if e.starts_with("REQUIRED_FIELD_MISSING"))
+        );
+    }
+
+    #[test]
+    fn a_batch_stops_at_its_limit_and_writes_nulls_as_bulk_wants() {
+        let header = ["LastName".to_owned(), "Email".to_owned()];
+        let mut batch = BulkBatch::with_limit(Operation::Update, &header, 40).unwrap();
+        assert!(batch.push(&[Some("Ada"), None]).unwrap());
+        assert!(!batch
+            .push(&[Some("Bob with a long name"), Some("b@example.com")])
+            .unwrap());
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch.body().unwrap(), b"LastName,Email\nAda,#N/A\n");
+    }
+}

@@ -1,0 +1,217 @@
+//! sObject Collections: up to 200 records a call, each saved or refused on
+//! its own (`allOrNone: false`). The results come back in the order of the
+//! records.
+
+use super::{Salesforce, SalesforceError};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+/// The most records one call takes.
+pub const MAX_RECORDS: usize = 200;
+
+/// What a run does to an object's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Insert,
+    /// Changes the records named by their `Id`.
+    Update,
+    /// Changes the records named by an external id, creating those missing.
+    Upsert,
+    /// Deletes the records named by their `Id`.
+    Delete,
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SaveResult {
+    #[serde(default)]
+    pub id: Option<String>,
+    pub success: bool,
+    /// Upserts: whether the record was created (or updated).
+    #[serde(default)]
+    pub created: Option<bool>,
+    #[serde(default)]
+    pub errors: Vec<SaveError>,
+}
+
+/// Why a record was refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SaveError {
+    #[serde(default)]
+    pub status_code: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+impl SaveResult {
+    /// The reasons a record was refused, as one line.
+    pub fn reason(&self) -> String {
+        let reasons: Vec<String> = self
+            .errors
+            .iter()
+            .map(|e| match e.fields.as_slice() {
+                [] => format!("{}: {}", e.status_code, e.message),
+                fields => format!("{}: {} ({})", e.status_code, e.message, fields.join(", ")),
+            })
+            .collect();
+        if reasons.is_empty() {
+            "Salesforce refused the record without a reason".into()
+        } else {
+            reasons.join("; ")
+        }
+    }
+}
+
+impl Salesforce {
+    /// Saves `records` (each an object of field values; an update's and a
+    /// delete's carry `Id`) of `object`, 200 a call: one result a record,
+    /// in their order. An upsert matches on `external_id`.
+    pub async fn save(
+        &self,
+        operation: Operation,
+        object: &str,
+        external_id: Option<&str>,
+        records: Vec<Map<String, Value>>,
+    ) -> Result<Vec<SaveResult>, SalesforceError> {
+        let mut results = Vec::with_capacity(records.len());
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            let chunk: Vec<Map<String, Value>> = records.by_ref().take(MAX_RECORDS).collect();
+            let count = chunk.len();
+            let saved = self
+                .save_chunk(operation, object, external_id, chunk)
+                .await?;
+            if saved.len() != count {
+                return Err(SalesforceError::Unreachable(format!(
+                    "Salesforce answered {} results for {count} records",
+                    saved.len()
+                )));
+            }
+            results.extend(saved);
+        }
+        Ok(results)
+    }
+
+    async fn save_chunk(
+        &self,
+        operation: Operation,
+        object: &str,
+        external_id: Option<&str>,
+        chunk: Vec<Map<String, Value>>,
+    ) -> Result<Vec<SaveResult>, SalesforceError> {
+        if operation == Operation::Delete {
+            let ids: Vec<&str> = chunk
+                .iter()
+                .map(|r| r.get("Id").and_then(Value::as_str).unwrap_or_default())
+                .collect();
+            let url = self.url("/composite/sobjects");
+            let query = [("ids", ids.join(",")), ("allOrNone", "false".into())];
+            let response = self.send(|http| http.delete(&url).query(&query)).await?;
+            return Self::json(response).await;
+        }
+        let records: Vec<Value> = chunk
+            .into_iter()
+            .map(|mut record| {
+                // The type attribute names each record's object.
+                record.insert("attributes".into(), json!({ "type": object }));
+                if operation == Operation::Update {
+                    if let Some(id) = record.remove("Id") {
+                        record.insert("id".into(), id);
+                    }
+                }
+                Value::Object(record)
+            })
+            .collect();
+        let body = json!({ "allOrNone": false, "records": records });
+        let response = match (operation, external_id) {
+            (Operation::Insert, _) => {
+                let url = self.url("/composite/sobjects");
+                self.send(|http| http.post(&url).json(&body)).await?
+            }
+            (Operation::Update, _) => {
+                let url = self.url("/composite/sobjects");
+                self.send(|http| http.patch(&url).json(&body)).await?
+            }
+            (Operation::Upsert, Some(key)) => {
+                let url = self.url(&format!("/composite/sobjects/{object}/{key}"));
+                self.send(|http| http.patch(&url).json(&body)).await?
+            }
+            (Operation::Upsert, None) | (Operation::Delete, _) => {
+                return Err(SalesforceError::Refused {
+                    code: "MISSING_ARGUMENT".into(),
+                    message: "an upsert needs its external id field".into(),
+                })
+            }
+        };
+        Self::json(response).await
+    }
+}
+
+/// A record's field value from a mapped text value, as the field's type
+/// takes it in JSON; a reference set by another record's external id
+/// becomes the related record (`{"attributes": {"type"}, key: value}`).
+pub fn field_value(
+    field: &super::Field,
+    by: Option<&str>,
+    value: Option<&str>,
+) -> Result<(String, Value), String> {
+    let Some(text) = value else {
+        // No value: the field is cleared (an insert leaves it out).
+        let name = match (by, &field.relationship_name) {
+            (Some(_), Some(relationship)) => relationship.clone(),
+            _ => field.name.clone(),
+        };
+        return Ok((name, Value::Null));
+    };
+    if let Some(key) = by {
+        let related = field.reference_to.first().cloned().unwrap_or_default();
+        let relationship = field
+            .relationship_name
+            .clone()
+            .ok_or_else(|| format!("{} has no relationship name", field.name))?;
+        return Ok((
+            relationship,
+            json!({ "attributes": { "type": related }, key: text }),
+        ));
+    }
+    let invalid = |what: &str| {
+        Err(format!(
+            "{}: \"{}\" is not {what}",
+            field.name,
+            text.chars().take(40).collect::<String>()
+        ))
+    };
+    let value = match field.kind.as_str() {
+        "boolean" => match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "y" => Value::Bool(true),
+            "false" | "0" | "no" | "n" => Value::Bool(false),
+            _ => return invalid("true or false"),
+        },
+        "int" => match text.trim().parse::<i64>() {
+            Ok(n) => Value::from(n),
+            Err(_) => return invalid("a whole number"),
+        },
+        "double" | "currency" | "percent" => match text.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() => match serde_json::Number::from_f64(n) {
+                Some(n) => Value::Number(n),
+                None => return invalid("a number"),
+            },
+            _ => return invalid("a number"),
+        },
+        _ => {
+            if field.length > 0 && text.chars().count() > field.length as usize {
+                return Err(format!(
+                    "{}: {} characters, more than the {} allowed",
+                    field.name,
+                    text.chars().count(),
+                    field.length
+                ));
+            }
+            Value::String(text.to_owned())
+        }
+    };
+    Ok((field.name.clone(), value))
+}

@@ -1,0 +1,184 @@
+//! An object's description (`GET /sobjects/{object}/describe`), and the
+//! checks a mapping must pass against it before any record is written.
+
+use super::{Salesforce, SalesforceError};
+use serde::Deserialize;
+
+/// What an import needs to know of an object.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Describe {
+    pub name: String,
+    #[serde(default)]
+    pub createable: bool,
+    #[serde(default)]
+    pub updateable: bool,
+    #[serde(default)]
+    pub deletable: bool,
+    #[serde(default)]
+    pub undeletable: bool,
+    pub fields: Vec<Field>,
+}
+
+/// One field of an object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Field {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub length: u32,
+    #[serde(default)]
+    pub nillable: bool,
+    #[serde(default)]
+    pub createable: bool,
+    #[serde(default)]
+    pub updateable: bool,
+    #[serde(default)]
+    pub defaulted_on_create: bool,
+    #[serde(default)]
+    pub external_id: bool,
+    #[serde(default)]
+    pub id_lookup: bool,
+    #[serde(default)]
+    pub reference_to: Vec<String>,
+    #[serde(default)]
+    pub relationship_name: Option<String>,
+}
+
+impl Salesforce {
+    /// Describes `object`; an object the org does not have is refused with
+    /// its name.
+    pub async fn describe(&self, object: &str) -> Result<Describe, SalesforceError> {
+        if object.is_empty()
+            || !object
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(SalesforceError::Refused {
+                code: "INVALID_TYPE".into(),
+                message: format!("\"{object}\" is not an object name"),
+            });
+        }
+        let url = self.url(&format!("/sobjects/{object}/describe"));
+        match self.send(|http| http.get(&url)).await {
+            Ok(response) => Self::json(response).await,
+            Err(SalesforceError::Refused { code, .. }) if code == "NOT_FOUND" => {
+                Err(SalesforceError::Refused {
+                    code,
+                    message: format!("the org has no object \"{object}\""),
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Describe {
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The field a mapping target names: a field of the object, or a
+    /// reference set by another object's external id
+    /// (`Account:External_Id__c`, by the relationship's name or the
+    /// reference field's). Returns the field and, for a reference, the
+    /// external id field it is matched on.
+    pub fn target<'a>(&'a self, target: &'a str) -> Result<(&'a Field, Option<&'a str>), String> {
+        let (name, by) = match target.split_once(':') {
+            Some((name, by)) => (name, Some(by)),
+            None => (target, None),
+        };
+        let field = self
+            .fields
+            .iter()
+            .find(|f| {
+                f.name.eq_ignore_ascii_case(name)
+                    || f.relationship_name
+                        .as_deref()
+                        .is_some_and(|r| r.eq_ignore_ascii_case(name))
+            })
+            .ok_or_else(|| format!("{} has no field \"{name}\"", self.name))?;
+        if by.is_some() && field.kind != "reference" {
+            return Err(format!(
+                "{}.{} is not a reference: it cannot be set by another record's key",
+                self.name, field.name
+            ));
+        }
+        if by.is_some_and(str::is_empty) {
+            return Err(format!("name the external id field after \"{name}:\""));
+        }
+        Ok((field, by))
+    }
+
+    /// Checks a mapping's targets for `operation` before any write: each
+    /// names a field the operation may set, none twice; an insert sets
+    /// every required field; an upsert's key is an external id field; a
+    /// delete maps only the record id.
+    pub fn check(
+        &self,
+        operation: super::Operation,
+        targets: &[&str],
+        key: Option<&str>,
+    ) -> Result<(), String> {
+        use super::Operation;
+        let mut seen = std::collections::BTreeSet::new();
+        for target in targets {
+            let (field, _) = self.target(target)?;
+            if !seen.insert(field.name.as_str()) {
+                return Err(format!("{} is mapped twice", field.name));
+            }
+            let is_key = key.is_some_and(|k| k.eq_ignore_ascii_case(&field.name));
+            let allowed = match operation {
+                Operation::Insert => field.createable,
+                Operation::Update => field.updateable || field.name == "Id",
+                Operation::Upsert => field.createable || field.updateable || is_key,
+                Operation::Delete => field.name == "Id",
+            };
+            if !allowed {
+                let what = match operation {
+                    Operation::Delete => "a delete maps only Id".to_owned(),
+                    _ => format!("{}.{} cannot be written", self.name, field.name),
+                };
+                return Err(what);
+            }
+        }
+        match operation {
+            Operation::Insert | Operation::Upsert => {
+                let missing: Vec<&str> = self
+                    .fields
+                    .iter()
+                    .filter(|f| f.createable && !f.nillable && !f.defaulted_on_create)
+                    .filter(|f| f.kind != "boolean" && !seen.contains(f.name.as_str()))
+                    .map(|f| f.name.as_str())
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(format!(
+                        "{} needs a value for {}: map them",
+                        self.name,
+                        missing.join(", ")
+                    ));
+                }
+            }
+            Operation::Update | Operation::Delete if !seen.contains("Id") => {
+                return Err("map the record Id: it names the records to change".into());
+            }
+            _ => {}
+        }
+        if operation == Operation::Upsert {
+            let key = key.ok_or("an upsert needs key_fields: its external id field")?;
+            let field = self
+                .field(key)
+                .ok_or_else(|| format!("{} has no field \"{key}\"", self.name))?;
+            if !(field.external_id || field.name == "Id") || !seen.contains(field.name.as_str()) {
+                return Err(format!(
+                    "{}.{} is not a mapped external id field: upsert by an external id",
+                    self.name, field.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! A Salesforce org as an import target, over its REST API: the object's
+//! description (to check a mapping before any write), sObject Collections
+//! (up to 200 records a call) for small runs, and SOQL queries.
+//!
+//! Every call carries the connection's access token. A call answered
+//! `401 INVALID_SESSION_ID` refreshes the token once with the connection's
+//! refresh token and is sent again; the new token is handed back
+//! ([`Salesforce::renewed_access_token`]) for the caller to seal and keep.
+//! Calls are counted ([`Salesforce::api_calls`]), as they count against the
+//! org's daily API limit.
+//!
+//! Every URL comes from the connection (its `instance_url`) and the
+//! deployment's settings (the login URL): nothing is compiled in.
+
+mod bulk;
+mod collections;
+mod describe;
+mod query;
+
+pub use bulk::{BulkBatch, BulkRow, Polling, MAX_UPLOAD};
+pub use collections::{field_value, Operation, SaveError, SaveResult, MAX_RECORDS};
+pub use describe::{Describe, Field};
+pub use query::literal;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use zeroize::Zeroizing;
+
+/// The REST API version the client speaks.
+pub const API_VERSION: &str = "62.0";
+
+/// Why a call to Salesforce failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SalesforceError {
+    /// The tokens no longer work and could not be refreshed: the org must
+    /// be connected again.
+    #[error("Salesforce no longer accepts this connection's tokens: connect the org again")]
+    Reconnect,
+    /// The org's API request limit is used up (`REQUEST_LIMIT_EXCEEDED`).
+    #[error("the Salesforce org has used up its API request limit: {0}")]
+    LimitExceeded(String),
+    /// Salesforce refused the request as a whole.
+    #[error("Salesforce refused the request ({code}): {message}")]
+    Refused { code: String, message: String },
+    /// Salesforce could not be reached, or answered something unreadable.
+    #[error("Salesforce could not be reached: {0}")]
+    Unreachable(String),
+}
+
+/// What renews a connection's access token.
+pub struct Refresh {
+    /// The org's login URL (login.salesforce.com, test.salesforce.com or a
+    /// My Domain): the token endpoint is under it.
+    pub login_url: String,
+    pub client_id: String,
+    pub client_secret: Zeroizing<String>,
+    pub refresh_token: Zeroizing<String>,
+}
+
+/// A connected org.
+pub struct Salesforce {
+    http: reqwest::Client,
+    instance_url: String,
+    access_token: tokio::sync::RwLock<Zeroizing<String>>,
+    refresh: Option<Refresh>,
+    renewed: std::sync::Mutex<Option<Zeroizing<String>>>,
+    calls: AtomicU64,
+}
+
+/// One error of Salesforce's error bodies: `[{"errorCode", "message"}]`.
+#[derive(serde::Deserialize)]
+struct ApiError {
+    #[serde(rename = "errorCode", default)]
+    error_code: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl Salesforce {
+    pub fn new(
+        http: reqwest::Client,
+        instance_url: &str,
+        access_token: Zeroizing<String>,
+        refresh: Option<Refresh>,
+    ) -> Self {
+        Self {
+            http,
+            instance_url: instance_url.trim_end_matches('/').to_owned(),
+            access_token: tokio::sync::RwLock::new(access_token),
+            refresh,
+            renewed: std::sync::Mutex::new(None),
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    /// API calls made so far.
+    pub fn api_calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// The access token the client renewed, if it did: the caller keeps it
+    /// (sealed) in place of the old one.
+    pub fn renewed_access_token(&self) -> Option<Zeroizing<String>> {
+        self.renewed
+            .lock()
+            .map(|renewed| renewed.clone())
+            .unwrap_or_default()
+    }
+
+    /// The URL of a data API resource (`path` after `/services/data/vXX.X`).
+    fn url(&self, path: &str) -> String {
+        format!("{}/services/data/v{API_VERSION}{path}", self.instance_url)
+    }
+
+    /// Sends a request built by `build` with the access token; refreshes
+    /// the token once on `401 INVALID_SESSION_ID`. The answer, if it is a
+    /// success; Salesforce's error otherwise.
+    async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, SalesforceError> {
+        let mut refreshed = false;
+        loop {
+            let token = self.access_token.read().await.clone();
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let response = build(&self.http)
+                .bearer_auth(token.as_str())
+                .send()
+                .await
+                .map_err(|e| SalesforceError::Unreachable(without_url(e)))?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            let body = response.text().await.unwrap_or_default();
+            let error = serde_json::from_str::<Vec<ApiError>>(&body)
+                .ok()
+                .and_then(|errors| errors.into_iter().next())
+                .unwrap_or(ApiError {
+                    error_code: format!("HTTP {}", status.as_u16()),
+                    message: String::new(),
+                });
+            match error.error_code.as_str() {
+                "INVALID_SESSION_ID" if !refreshed => {
+                    self.renew(&token).await?;
+                    refreshed = true;
+                }
+                "INVALID_SESSION_ID" => return Err(SalesforceError::Reconnect),
+                "REQUEST_LIMIT_EXCEEDED" => {
+                    return Err(SalesforceError::LimitExceeded(error.message))
+                }
+                _ => {
+                    return Err(SalesforceError::Refused {
+                        code: error.error_code,
+                        message: error.message,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Gets a new access token with the refresh token, unless another call
+    /// already replaced `stale`.
+    async fn renew(&self, stale: &str) -> Result<(), SalesforceError> {
+        let mut current = self.access_token.write().await;
+        if current.as_str() != stale {
+            return Ok(());
+        }
+        let refresh = self.refresh.as_ref().ok_or(SalesforceError::Reconnect)?;
+        #[derive(serde::Deserialize)]
+        struct Token {
+            access_token: String,
+        }
+        let response = self
+            .http
+            .post(format!(
+                "{}/services/oauth2/token",
+                refresh.login_url.trim_end_matches('/')
+            ))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.refresh_token.as_str()),
+                ("client_id", refresh.client_id.as_str()),
+                ("client_secret", refresh.client_secret.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|e| SalesforceError::Unreachable(without_url(e)))?;
+        if !response.status().is_success() {
+            // invalid_grant: the refresh token was revoked or expired.
+            return Err(SalesforceError::Reconnect);
+        }
+        let token: Token = response
+            .json()
+            .await
+            .map_err(|_| SalesforceError::Unreachable("an unreadable token answer".into()))?;
+        let token = Zeroizing::new(token.access_token);
+        *current = token.clone();
+        if let Ok(mut renewed) = self.renewed.lock() {
+            *renewed = Some(token);
+        }
+        Ok(())
+    }
+
+    /// Reads a JSON answer.
+    async fn json<T: serde::de::DeserializeOwned>(
+        response: reqwest::Response,
+    ) -> Result<T, SalesforceError> {
+        response
+            .json()
+            .await
+            .map_err(|e| SalesforceError::Unreachable(format!("an unreadable answer: {e}")))
+    }
+}
+
+/// A transport error's text without its URL (which can carry record ids
+/// or a query's values).
+fn without_url(e: reqwest::Error) -> String {
+    e.without_url().to_string()
+}
