@@ -21,5 +21,6 @@ mod replay;
 mod rollbacks;
 mod salesforce_connect;
 mod salesforce_login;
+mod salesforce_target;
 mod support;
 mod uploads;

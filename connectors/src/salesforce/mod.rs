@@ -1,6 +1,7 @@
 //! A Salesforce org as an import target, over its REST API: the object's
 //! description (to check a mapping before any write), sObject Collections
-//! (up to 200 records a call) for small runs, and SOQL queries.
+//! (up to 200 records a call) for small runs, Bulk API 2.0 jobs for large
+//! ones, SOQL queries, and the SOAP API's `undelete()` for rollbacks.
 //!
 //! Every call carries the connection's access token. A call answered
 //! `401 INVALID_SESSION_ID` refreshes the token once with the connection's
@@ -16,6 +17,7 @@ mod bulk;
 mod collections;
 mod describe;
 mod query;
+mod soap;
 
 pub use bulk::{BulkBatch, BulkRow, Polling, MAX_UPLOAD};
 pub use collections::{field_value, Operation, SaveError, SaveResult, MAX_RECORDS};
@@ -97,6 +99,10 @@ impl Salesforce {
         self.calls.load(Ordering::Relaxed)
     }
 
+    fn count_call(&self) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The access token the client renewed, if it did: the caller keeps it
     /// (sealed) in place of the old one.
     pub fn renewed_access_token(&self) -> Option<Zeroizing<String>> {
@@ -121,7 +127,7 @@ impl Salesforce {
         let mut refreshed = false;
         loop {
             let token = self.access_token.read().await.clone();
-            self.calls.fetch_add(1, Ordering::Relaxed);
+            self.count_call();
             let response = build(&self.http)
                 .bearer_auth(token.as_str())
                 .send()

@@ -1,104 +1,64 @@
-//! A stand-in for Salesforce's OAuth 2.0 endpoints, speaking the documented
-//! protocol: the authorization endpoint redirects with `code` and `state` (or
+//! Salesforce's OAuth 2.0 endpoints, speaking the documented protocol: the
+//! authorization endpoint redirects with `code` and `state` (or
 //! `error=access_denied`), the token endpoint checks the client, the exact
 //! redirect URI, the single use of a code and its PKCE verifier (S256), and
 //! answers errors as Salesforce does (`400 {"error", "error_description"}`);
 //! userinfo and revoke behave likewise.
 
-use crate::standin::{oauth_error, pkce_matches, redirect, Server};
+use super::{CLIENT_ID, CLIENT_SECRET};
+use crate::standin::{oauth_error, pkce_matches, redirect};
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use secrecy::SecretString;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use sluice_api::auth::salesforce::SalesforceConfig;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-pub const CLIENT_ID: &str = "3MVG9standin.consumer.key";
-pub const CLIENT_SECRET: &str = "standin-consumer-secret-0123456789";
-
-struct Code {
+pub(super) struct Code {
     redirect_uri: String,
     challenge: String,
     email: String,
 }
 
 #[derive(Default)]
-struct Inner {
-    email: String,
-    email_verified: bool,
-    deny: bool,
-    codes: HashMap<String, Code>,
-    access: HashMap<String, String>,
-    refresh: HashMap<String, String>,
+pub(super) struct Inner {
+    pub email: String,
+    pub email_verified: bool,
+    pub deny: bool,
+    pub codes: HashMap<String, Code>,
+    /// Live access tokens, each with the user it was issued to.
+    pub access: HashMap<String, String>,
+    pub refresh: HashMap<String, String>,
 }
 
-type Shared = Arc<Mutex<Inner>>;
+pub(super) type Shared = Arc<Mutex<Inner>>;
 
-pub struct SalesforceStandIn {
-    pub url: String,
-    inner: Shared,
-    _server: Server,
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/services/oauth2/authorize", web::get().to(authorize))
+        .route("/services/oauth2/token", web::post().to(token))
+        .route("/services/oauth2/userinfo", web::get().to(userinfo))
+        .route("/services/oauth2/revoke", web::post().to(revoke));
 }
 
-impl SalesforceStandIn {
-    pub async fn start() -> Self {
-        let inner: Shared = Arc::new(Mutex::new(Inner {
-            email_verified: true,
-            ..Inner::default()
-        }));
-        let data = web::Data::new(inner.clone());
-        let server = Server::start(move |cfg| {
-            cfg.app_data(data.clone())
-                .route("/services/oauth2/authorize", web::get().to(authorize))
-                .route("/services/oauth2/token", web::post().to(token))
-                .route("/services/oauth2/userinfo", web::get().to(userinfo))
-                .route("/services/oauth2/revoke", web::post().to(revoke));
-        });
-        Self {
-            url: server.url.clone(),
-            inner,
-            _server: server,
-        }
-    }
+/// Whether `token` is an access token this stand-in issued and still honours.
+pub(super) fn session_is_live(inner: &Shared, token: &str) -> bool {
+    inner
+        .lock()
+        .expect("stand-in state")
+        .access
+        .contains_key(token)
+}
 
-    pub fn config(&self) -> SalesforceConfig {
-        SalesforceConfig {
-            login_url: self.url.clone(),
-            client_id: CLIENT_ID.into(),
-            client_secret: SecretString::from(CLIENT_SECRET.to_owned()),
-        }
-    }
-
-    /// The Salesforce user who consents at the next authorization.
-    pub fn sign_in_as(&self, email: &str, verified: bool) {
-        let mut inner = self.inner.lock().expect("stand-in state");
-        inner.email = email.into();
-        inner.email_verified = verified;
-    }
-
-    /// Whether the user clicks "Deny" on the consent page.
-    pub fn deny_consent(&self, deny: bool) {
-        self.inner.lock().expect("stand-in state").deny = deny;
-    }
-
-    /// Every access token stops working, as when a Salesforce session times out.
-    pub fn expire_access_tokens(&self) {
-        self.inner.lock().expect("stand-in state").access.clear();
-    }
-
-    /// Every access and refresh token issued so far (to look for them elsewhere).
-    pub fn issued_tokens(&self) -> Vec<String> {
-        let inner = self.inner.lock().expect("stand-in state");
-        inner
-            .access
-            .keys()
-            .chain(inner.refresh.keys())
-            .cloned()
-            .collect()
-    }
+/// Issues an access and a refresh token for the signed-in user, as a
+/// completed authorization would.
+pub(super) fn issue(inner: &Shared) -> (String, String) {
+    let mut inner = inner.lock().expect("stand-in state");
+    let (access, refresh) = (secret(), secret());
+    let email = inner.email.clone();
+    inner.access.insert(access.clone(), email.clone());
+    inner.refresh.insert(refresh.clone(), email);
+    (access, refresh)
 }
 
 fn secret() -> String {

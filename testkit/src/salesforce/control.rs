@@ -1,0 +1,115 @@
+//! What a test controls and inspects of the org: its objects and records,
+//! the API request count and limit, and how Bulk jobs behave.
+
+use super::input::read_record;
+use super::org::{ApiCallCounts, Org};
+use super::schema::ObjectDef;
+use super::standard::{account, contact};
+use super::{oauth, SalesforceStandIn};
+use serde_json::{Map, Value};
+use std::sync::MutexGuard;
+
+impl SalesforceStandIn {
+    fn org(&self) -> MutexGuard<'_, Org> {
+        self.org.lock().expect("stand-in state")
+    }
+
+    /// Declares an object and its fields (or redefines it, keeping its records).
+    pub fn define_object(&self, def: ObjectDef) {
+        self.org().store.define(def);
+    }
+
+    /// Declares a realistic `Account` and `Contact` (see [`account`], [`contact`]).
+    pub fn define_account_and_contact(&self) {
+        let mut org = self.org();
+        org.store.define(account());
+        org.store.define(contact());
+    }
+
+    /// The live records of `object`, in the order they were created.
+    pub fn records(&self, object: &str) -> Vec<Map<String, Value>> {
+        let org = self.org();
+        org.store
+            .table(object)
+            .map(|t| t.live.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The records of `object` in the recycle bin (`IsDeleted: true`).
+    pub fn recycle_bin(&self, object: &str) -> Vec<Map<String, Value>> {
+        let org = self.org();
+        org.store
+            .table(object)
+            .map(|t| t.bin.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Seeds `object` with records given as a REST body gives them (field
+    /// names to values, lookups by external id as nested objects), checked
+    /// as any create is: their new ids, in order. Panics on a record
+    /// Salesforce would refuse.
+    pub fn insert_records(
+        &self,
+        object: &str,
+        records: impl IntoIterator<Item = Value>,
+    ) -> Vec<String> {
+        let mut org = self.org();
+        records
+            .into_iter()
+            .map(|record| {
+                let read = match read_record(&org.store, Some(object), &record, "") {
+                    Ok(read) => read,
+                    Err(e) => panic!("cannot seed {object} with {record}: {e}"),
+                };
+                match org.store.create(&read.object, read.changes) {
+                    Ok(id) => id,
+                    Err(errors) => panic!("cannot seed {object} with {record}: {errors:?}"),
+                }
+            })
+            .collect()
+    }
+
+    /// Data-API requests answered so far (OAuth is not counted).
+    pub fn api_calls(&self) -> u64 {
+        self.org().calls.total
+    }
+
+    /// Data-API requests answered so far, by kind.
+    pub fn api_call_counts(&self) -> ApiCallCounts {
+        self.org().calls
+    }
+
+    /// After `remaining` more data-API requests, answer
+    /// `403 REQUEST_LIMIT_EXCEEDED` (a SOAP fault for SOAP calls).
+    pub fn limit_requests(&self, remaining: u64) {
+        self.org().remaining = Some(remaining);
+    }
+
+    /// No request limit from now on.
+    pub fn lift_request_limit(&self) {
+        self.org().remaining = None;
+    }
+
+    /// Bulk jobs closed from now on process `records` records, then fail
+    /// (`state: Failed` with an `errorMessage`); the rest stay unprocessed.
+    pub fn fail_bulk_jobs_after(&self, records: usize) {
+        self.org().fail_bulk_after = Some(records);
+    }
+
+    /// Bulk jobs closed from now on process every record.
+    pub fn stop_failing_bulk_jobs(&self) {
+        self.org().fail_bulk_after = None;
+    }
+
+    /// How many polls of a closed job's info it takes to reach `JobComplete`
+    /// (or `Failed`); the polls before answer `InProgress`. Two by default.
+    pub fn complete_bulk_jobs_after_polls(&self, polls: u32) {
+        self.org().polls_to_complete = polls.max(1);
+    }
+
+    /// An access token and its refresh token for the signed-in user, as a
+    /// completed authorization gives them (for tests of the API calls themselves).
+    pub fn issue_tokens(&self) -> (String, String) {
+        oauth::issue(&self.inner)
+    }
+}

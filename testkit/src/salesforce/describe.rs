@@ -1,0 +1,90 @@
+//! Object definitions as Salesforce's `DescribeSObjectResult` and its
+//! `Field` entries describe them.
+
+use super::schema::{FieldDef, FieldType, ObjectDef};
+use serde_json::{json, Value};
+
+impl FieldType {
+    fn soap_type(self) -> &'static str {
+        match self {
+            Self::Id | Self::Reference => "tns:ID",
+            Self::Boolean => "xsd:boolean",
+            Self::Int => "xsd:int",
+            Self::Double | Self::Currency => "xsd:double",
+            Self::Date => "xsd:date",
+            Self::Datetime => "xsd:dateTime",
+            _ => "xsd:string",
+        }
+    }
+}
+
+impl FieldDef {
+    fn describe(&self) -> Value {
+        let t = self.field_type;
+        let (precision, scale, digits) = match t {
+            FieldType::Currency => (18, 2, 0),
+            FieldType::Double => (18, 0, 0),
+            FieldType::Int => (0, 0, 9),
+            _ => (0, 0, 0),
+        };
+        let picklist: Vec<Value> = self
+            .picklist_values
+            .iter()
+            .map(|v| json!({"active": true, "defaultValue": false, "label": v, "value": v, "validFor": null}))
+            .collect();
+        json!({
+            "name": self.name,
+            "label": self.label,
+            "type": t.name(),
+            "soapType": t.soap_type(),
+            "length": self.length,
+            "byteLength": if t.is_text() { self.length * 3 } else { 0 },
+            "precision": precision,
+            "scale": scale,
+            "digits": digits,
+            "nillable": self.nillable,
+            "createable": self.createable,
+            "updateable": self.updateable,
+            "defaultedOnCreate": self.defaulted_on_create,
+            "defaultValue": if t == FieldType::Boolean { json!(false) } else { Value::Null },
+            "externalId": self.external_id,
+            "idLookup": self.id_lookup,
+            "unique": self.unique,
+            "nameField": self.name == "Name",
+            "custom": self.name.ends_with("__c"),
+            "calculated": false,
+            "autoNumber": false,
+            "filterable": true,
+            "sortable": t != FieldType::Textarea,
+            "referenceTo": self.reference_to,
+            "relationshipName": self.relationship_name,
+            "picklistValues": picklist,
+        })
+    }
+}
+
+impl ObjectDef {
+    pub(super) fn describe(&self, key_prefix: &str, version: &str) -> Value {
+        let base = format!("/services/data/{version}/sobjects/{}", self.name);
+        json!({
+            "name": self.name,
+            "label": self.label,
+            "labelPlural": format!("{}s", self.label),
+            "keyPrefix": key_prefix,
+            "custom": self.name.ends_with("__c"),
+            "createable": true,
+            "updateable": true,
+            "deletable": true,
+            "undeletable": true,
+            "queryable": true,
+            "retrieveable": true,
+            "searchable": true,
+            "fields": self.fields.iter().map(FieldDef::describe).collect::<Vec<_>>(),
+            "urls": {
+                "sobject": base,
+                "describe": format!("{base}/describe"),
+                "rowTemplate": format!("{base}/{{ID}}"),
+            },
+        })
+    }
+}

@@ -1,0 +1,146 @@
+//! A stand-in for Salesforce, speaking its documented protocols on one local
+//! server, as an org's instance does: the token endpoint answers
+//! `instance_url` = this server, so the data API is served here too.
+//!
+//! * OAuth 2.0: authorize, token (code with PKCE, refresh),
+//!   userinfo, revoke.
+//! * REST, any `/services/data/vXX.X`: describe an object; sObject
+//!   Collections create, update, upsert by external id and delete, 200
+//!   records a call; SOQL `query` and `queryAll`, paginated.
+//! * Bulk API 2.0 ingest jobs: insert, update, upsert, delete, hardDelete.
+//! * SOAP API (partner) `undelete()`, which REST lacks.
+//!
+//! Every data call needs a live access token and counts against the org's
+//! request limit. Records are checked against the object definitions a test
+//! declares ([`SalesforceStandIn::define_object`]); deleted records wait in
+//! the recycle bin until undeleted. State lives in memory and every answer
+//! is deterministic.
+
+mod bulk;
+mod bulk_info;
+mod bulk_job;
+mod bulk_results;
+mod checks;
+mod control;
+mod data;
+mod describe;
+mod ids;
+mod input;
+mod oauth;
+mod org;
+mod query;
+mod query_pages;
+mod recycle;
+mod save;
+mod schema;
+mod session;
+mod soap;
+mod soql;
+mod soql_tokens;
+mod standard;
+mod values;
+
+pub use org::ApiCallCounts;
+pub use schema::{FieldDef, FieldType, ObjectDef};
+pub use standard::{account, contact};
+
+use crate::standin::Server;
+use actix_web::dev::Service;
+use actix_web::web;
+use secrecy::SecretString;
+use sluice_api::auth::salesforce::SalesforceConfig;
+use std::sync::{Arc, Mutex};
+
+pub const CLIENT_ID: &str = "3MVG9standin.consumer.key";
+pub const CLIENT_SECRET: &str = "standin-consumer-secret-0123456789";
+
+/// Request bodies the data API reads: above the Bulk upload limit, so that
+/// the stand-in, not the HTTP layer, answers an oversized upload.
+const PAYLOAD_LIMIT: usize = 160 * 1024 * 1024;
+
+pub struct SalesforceStandIn {
+    pub url: String,
+    inner: oauth::Shared,
+    org: org::Shared,
+    _server: Server,
+}
+
+impl SalesforceStandIn {
+    pub async fn start() -> Self {
+        let inner: oauth::Shared = Arc::new(Mutex::new(oauth::Inner {
+            email_verified: true,
+            ..oauth::Inner::default()
+        }));
+        let org: org::Shared = Arc::default();
+        let sessions = web::Data::new(inner.clone());
+        let state = web::Data::new(org.clone());
+        let server = Server::start(move |cfg| {
+            cfg.app_data(sessions.clone())
+                .app_data(state.clone())
+                .configure(oauth::routes)
+                .configure(soap::routes)
+                .service(
+                    web::scope("/services/data/{version:v\\d+\\.\\d+}")
+                        .app_data(web::PayloadConfig::new(PAYLOAD_LIMIT))
+                        .configure(data::routes)
+                        .configure(query::routes)
+                        .configure(bulk::routes)
+                        .default_service(web::to(session::not_found))
+                        .wrap_fn(|req, service| {
+                            let org = req.app_data::<web::Data<org::Shared>>().cloned();
+                            let response = service.call(req);
+                            async move {
+                                let mut response = response.await?;
+                                if let Some(org) = org {
+                                    session::add_limit_info(&org, response.headers_mut());
+                                }
+                                Ok(response)
+                            }
+                        }),
+                );
+        });
+        Self {
+            url: server.url.clone(),
+            inner,
+            org,
+            _server: server,
+        }
+    }
+
+    pub fn config(&self) -> SalesforceConfig {
+        SalesforceConfig {
+            login_url: self.url.clone(),
+            client_id: CLIENT_ID.into(),
+            client_secret: SecretString::from(CLIENT_SECRET.to_owned()),
+        }
+    }
+
+    /// The Salesforce user who consents at the next authorization.
+    pub fn sign_in_as(&self, email: &str, verified: bool) {
+        let mut inner = self.inner.lock().expect("stand-in state");
+        inner.email = email.into();
+        inner.email_verified = verified;
+    }
+
+    /// Whether the user clicks "Deny" on the consent page.
+    pub fn deny_consent(&self, deny: bool) {
+        self.inner.lock().expect("stand-in state").deny = deny;
+    }
+
+    /// Every access token stops working, as when a Salesforce session times
+    /// out: data calls answer `INVALID_SESSION_ID` until the client refreshes.
+    pub fn expire_access_tokens(&self) {
+        self.inner.lock().expect("stand-in state").access.clear();
+    }
+
+    /// Every access and refresh token issued so far (to look for them elsewhere).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let inner = self.inner.lock().expect("stand-in state");
+        inner
+            .access
+            .keys()
+            .chain(inner.refresh.keys())
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,288 @@
+//! REST `query` and `queryAll` (which also returns the records in the recycle
+//! bin, `IsDeleted: true`): `{totalSize, done, records, nextRecordsUrl}`,
+//! 2,000 records a page unless `Sforce-Query-Options: batchSize=N` asks
+//! for fewer, later pages at `…/query/{locator}`.
+
+use super::ids;
+use super::org::{self, Record, Store};
+use super::query_pages::{batch_size, first_page, more};
+use super::schema::{FieldType, ObjectDef};
+use super::session::{ApiCall, RestError};
+use super::soql::{self, describe_error, Condition, Literal, Path};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/query", web::get().to(query))
+        .route("/query/", web::get().to(query))
+        .route("/queryAll", web::get().to(query_all))
+        .route("/queryAll/", web::get().to(query_all))
+        .route("/query/{locator}", web::get().to(more))
+        .route("/queryAll/{locator}", web::get().to(more));
+}
+
+/// A resolved select or filter path.
+enum Column {
+    Field(String, FieldType),
+    Related {
+        via: String,
+        relationship: String,
+        target: String,
+        field: String,
+        field_type: FieldType,
+    },
+}
+
+impl Column {
+    /// Whether its values are record ids, compared in their 18-character form.
+    fn holds_ids(&self) -> bool {
+        let t = match self {
+            Self::Field(_, t) | Self::Related { field_type: t, .. } => *t,
+        };
+        matches!(t, FieldType::Id | FieldType::Reference)
+    }
+}
+
+async fn query(
+    api: ApiCall,
+    org: web::Data<org::Shared>,
+    req: HttpRequest,
+    params: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, RestError> {
+    run(&api, &org, &req, &params, false)
+}
+
+async fn query_all(
+    api: ApiCall,
+    org: web::Data<org::Shared>,
+    req: HttpRequest,
+    params: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, RestError> {
+    run(&api, &org, &req, &params, true)
+}
+
+fn run(
+    api: &ApiCall,
+    org: &org::Shared,
+    req: &HttpRequest,
+    params: &HashMap<String, String>,
+    all: bool,
+) -> Result<HttpResponse, RestError> {
+    let Some(text) = params.get("q").filter(|q| !q.trim().is_empty()) else {
+        let message = "A query string has to be specified";
+        return Err(RestError::bad_request("MALFORMED_QUERY", message));
+    };
+    let mut org = org.lock().expect("stand-in state");
+    let plan = plan(&org.store, text)?;
+    let records = select(&org.store, &plan, all, &api.version);
+    let batch = batch_size(req);
+    Ok(HttpResponse::Ok().json(first_page(&mut org, records, batch, &api.version)))
+}
+
+/// A query resolved against the org's objects.
+struct Plan {
+    object: String,
+    columns: Vec<Column>,
+    /// Each condition: a column, the values it may (or may not) equal.
+    filters: Vec<(Column, Vec<Literal>, bool)>,
+    order: Option<(Column, bool)>,
+    limit: Option<usize>,
+}
+
+fn plan(store: &Store, text: &str) -> Result<Plan, RestError> {
+    let q = soql::parse(text).map_err(|e| {
+        let message = describe_error(text, e.column, &e.message);
+        RestError::bad_request("MALFORMED_QUERY", message)
+    })?;
+    let Some(table) = store.table(&q.object) else {
+        let message = format!(
+            "sObject type '{}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.",
+            q.object
+        );
+        let message = describe_error(text, q.object_column, &message);
+        return Err(RestError::bad_request("INVALID_TYPE", message));
+    };
+    let resolve = |path: &Path| {
+        resolve(store, &table.def, path).map_err(|m| {
+            RestError::bad_request("INVALID_FIELD", describe_error(text, path.column, &m))
+        })
+    };
+    let columns = q.fields.iter().map(resolve).collect::<Result<_, _>>()?;
+    let filters = q
+        .conditions
+        .iter()
+        .map(|c| match c {
+            Condition::Equals(p, v, is) => Ok((resolve(p)?, vec![v.clone()], *is)),
+            Condition::In(p, vs, is) => Ok((resolve(p)?, vs.clone(), *is)),
+        })
+        .collect::<Result<_, RestError>>()?;
+    let order = match &q.order {
+        Some((p, descending)) => Some((resolve(p)?, *descending)),
+        None => None,
+    };
+    Ok(Plan {
+        object: table.def.name.clone(),
+        columns,
+        filters,
+        order,
+        limit: q.limit,
+    })
+}
+
+/// The records a plan selects, rendered as the response carries them.
+fn select(store: &Store, plan: &Plan, all: bool, version: &str) -> Vec<Value> {
+    let Some(table) = store.table(&plan.object) else {
+        return Vec::new();
+    };
+    let mut rows: Vec<&Record> = table.live.values().collect();
+    if all {
+        rows.extend(table.bin.values());
+        rows.sort_by_key(|r| r.get("Id").map(Value::to_string));
+    }
+    rows.retain(|r| {
+        plan.filters.iter().all(|(column, values, is)| {
+            let value = value_at(store, r, column);
+            values
+                .iter()
+                .any(|v| matches(&value, v, column.holds_ids()))
+                == *is
+        })
+    });
+    if let Some((column, descending)) = &plan.order {
+        rows.sort_by(|a, b| {
+            let ordering = compare(&value_at(store, a, column), &value_at(store, b, column));
+            if *descending {
+                ordering.reverse()
+            } else {
+                ordering
+            }
+        });
+    }
+    rows.truncate(plan.limit.unwrap_or(usize::MAX));
+    rows.iter()
+        .map(|r| render(store, &plan.object, r, &plan.columns, version))
+        .collect()
+}
+
+fn resolve(store: &Store, def: &ObjectDef, path: &Path) -> Result<Column, String> {
+    let no_column = |column: &str, object: &str| {
+        format!("No such column '{column}' on entity '{object}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.")
+    };
+    match path.parts.as_slice() {
+        [field] => def
+            .field_named(field)
+            .map(|f| Column::Field(f.name.clone(), f.field_type))
+            .ok_or_else(|| no_column(field, &def.name)),
+        [relationship, field] => {
+            let lookup = def.relationship(relationship);
+            let target = lookup.and_then(|f| store.table(f.reference_to.first()?));
+            let (Some(lookup), Some(target)) = (lookup, target) else {
+                return Err(format!("Didn't understand relationship '{relationship}' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names."));
+            };
+            let Some(f) = target.def.field_named(field) else {
+                return Err(no_column(field, &target.def.name));
+            };
+            Ok(Column::Related {
+                via: lookup.name.clone(),
+                relationship: lookup.relationship_name.clone().unwrap_or_default(),
+                target: target.def.name.clone(),
+                field: f.name.clone(),
+                field_type: f.field_type,
+            })
+        }
+        _ => Err(no_column(&path.parts.join("."), &def.name)),
+    }
+}
+
+fn parent<'a>(store: &'a Store, record: &Record, via: &str) -> Option<&'a Record> {
+    let id = record.get(via)?.as_str()?;
+    store.object_of(id)?.live.get(id)
+}
+
+fn value_at(store: &Store, record: &Record, column: &Column) -> Value {
+    let value = match column {
+        Column::Field(name, _) => record.get(name),
+        Column::Related { via, field, .. } => parent(store, record, via).and_then(|p| p.get(field)),
+    };
+    value.cloned().unwrap_or(Value::Null)
+}
+
+/// SOQL's `=`: text ignoring case, ids in either length.
+fn matches(value: &Value, literal: &Literal, by_id: bool) -> bool {
+    match (value, literal) {
+        (Value::Null, Literal::Null) => true,
+        (Value::String(a), Literal::Text(b)) if by_id => {
+            ids::normalize(b).as_deref() == Some(a.as_str())
+        }
+        (Value::String(a), Literal::Text(b)) => a.eq_ignore_ascii_case(b),
+        (Value::Number(a), Literal::Number(b)) => a.as_f64() == Some(*b),
+        (Value::Bool(a), Literal::Bool(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// SOQL's order: nulls first, numbers by value, text ignoring case.
+fn compare(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Null, Value::Null) => Ordering::Equal,
+        (Value::Null, _) => Ordering::Less,
+        (_, Value::Null) => Ordering::Greater,
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (x, y) => x
+            .to_string()
+            .to_lowercase()
+            .cmp(&y.to_string().to_lowercase()),
+    }
+}
+
+fn attributes(object: &str, id: Option<&Value>, version: &str) -> Value {
+    let id = id.and_then(Value::as_str).unwrap_or_default();
+    json!({"type": object, "url": format!("/services/data/{version}/sobjects/{object}/{id}")})
+}
+
+fn render(
+    store: &Store,
+    object: &str,
+    record: &Record,
+    columns: &[Column],
+    version: &str,
+) -> Value {
+    let mut out = Map::new();
+    out.insert(
+        "attributes".into(),
+        attributes(object, record.get("Id"), version),
+    );
+    for column in columns {
+        match column {
+            Column::Field(name, _) => {
+                out.insert(
+                    name.clone(),
+                    record.get(name).cloned().unwrap_or(Value::Null),
+                );
+            }
+            Column::Related {
+                via,
+                relationship,
+                target,
+                field,
+                ..
+            } => {
+                let Some(parent) = parent(store, record, via) else {
+                    out.insert(relationship.clone(), Value::Null);
+                    continue;
+                };
+                let nested = out.entry(relationship.clone()).or_insert_with(
+                    || json!({"attributes": attributes(target, parent.get("Id"), version)}),
+                );
+                nested[field.as_str()] = parent.get(field).cloned().unwrap_or(Value::Null);
+            }
+        }
+    }
+    Value::Object(out)
+}
