@@ -1,8 +1,9 @@
 //! Sources and targets of imports: recognising an uploaded file and reading
 //! its shape, streaming its rows, mapping them, and writing them to a
-//! PostgreSQL table or a Salesforce org.
+//! PostgreSQL table or a Salesforce org; a file in Dropbox as a source.
 
 pub mod detect;
+pub mod dropbox;
 pub mod journal;
 pub mod mapping;
 pub mod postgres;

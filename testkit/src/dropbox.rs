@@ -15,6 +15,10 @@
 //!   `429` with `Retry-After` when the app is rate limited. Revoking an access
 //!   token also revokes its refresh token and every access token issued from
 //!   it.
+//! * `POST /2/files/download` (the content host, here the same server)
+//!   takes its argument in the `Dropbox-API-Arg` header and no body, and
+//!   answers the file with its metadata in `Dropbox-API-Result`, or `409
+//!   path/not_found`.
 
 use crate::standin::{oauth_error, pkce_matches, redirect, secret, Server};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -48,6 +52,8 @@ struct Inner {
     expired: HashSet<String>,
     refresh: HashSet<String>,
     calls: Vec<String>,
+    /// Files by lower-case path: the path as shown, and the content.
+    files: HashMap<String, (String, Vec<u8>)>,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -71,7 +77,8 @@ impl DropboxStandIn {
                     "/2/users/get_current_account",
                     web::post().to(get_current_account),
                 )
-                .route("/2/auth/token/revoke", web::post().to(revoke));
+                .route("/2/auth/token/revoke", web::post().to(revoke))
+                .route("/2/files/download", web::post().to(download));
         });
         Self {
             url: server.url.clone(),
@@ -132,6 +139,24 @@ impl DropboxStandIn {
             .chain(inner.refresh.iter())
             .cloned()
             .collect()
+    }
+
+    /// An access token and its refresh token, as a completed offline
+    /// authorization gives them (for tests of the API calls themselves).
+    pub fn issue_tokens(&self) -> (String, String) {
+        let mut inner = self.inner();
+        let refresh = secret("dbrefresh");
+        let access = secret("sl.");
+        inner.refresh.insert(refresh.clone());
+        inner.access.insert(access.clone(), Some(refresh.clone()));
+        (access, refresh)
+    }
+
+    /// Puts a file in the account at `path` (such as `/Exports/contacts.csv`).
+    pub fn put_file(&self, path: &str, content: &[u8]) {
+        self.inner()
+            .files
+            .insert(path.to_lowercase(), (path.to_owned(), content.to_vec()));
     }
 
     /// The paths of the RPC and token calls received, in order.
@@ -277,16 +302,7 @@ fn rpc(
     endpoint: &str,
 ) -> Result<String, Box<HttpResponse>> {
     inner.calls.push(format!("/2/{endpoint}"));
-    if let Some(seconds) = inner.rate_limited {
-        return Err(Box::new(
-            HttpResponse::TooManyRequests()
-                .insert_header(("Retry-After", seconds.to_string()))
-                .json(json!({
-                    "error_summary": "too_many_requests/..",
-                    "error": { "reason": { ".tag": "too_many_requests" }, "retry_after": seconds },
-                })),
-        ));
-    }
+    rate_limited(inner)?;
     let json_type = req
         .headers()
         .get("content-type")
@@ -294,12 +310,42 @@ fn rpc(
         .is_some_and(|v| v.starts_with("application/json"));
     let empty = body.is_empty() || body.as_ref() == b"null";
     if (json_type && body.is_empty()) || !empty {
-        return Err(Box::new(HttpResponse::BadRequest()
+        return Err(bad_request(
+            endpoint,
+            "request body: could not decode input as JSON",
+        ));
+    }
+    access_token(req, inner)
+}
+
+/// Dropbox's plain-text 400 for a malformed call.
+fn bad_request(endpoint: &str, what: &str) -> Box<HttpResponse> {
+    Box::new(
+        HttpResponse::BadRequest()
             .content_type("text/plain; charset=utf-8")
             .body(format!(
-                "Error in call to API function \"{endpoint}\": request body: could not decode input as JSON"
-            ))));
+                "Error in call to API function \"{endpoint}\": {what}"
+            )),
+    )
+}
+
+/// 429 with `Retry-After` while the app is rate limited.
+fn rate_limited(inner: &Inner) -> Result<(), Box<HttpResponse>> {
+    match inner.rate_limited {
+        Some(seconds) => Err(Box::new(
+            HttpResponse::TooManyRequests()
+                .insert_header(("Retry-After", seconds.to_string()))
+                .json(json!({
+                    "error_summary": "too_many_requests/..",
+                    "error": { "reason": { ".tag": "too_many_requests" }, "retry_after": seconds },
+                })),
+        )),
+        None => Ok(()),
     }
+}
+
+/// The call's live access token, or Dropbox's 401.
+fn access_token(req: &HttpRequest, inner: &Inner) -> Result<String, Box<HttpResponse>> {
     let token = req
         .headers()
         .get("authorization")
@@ -319,6 +365,91 @@ fn rpc(
         "error_summary": format!("{tag}/..."),
         "error": { ".tag": tag },
     }))))
+}
+
+/// `POST /2/files/download` (content host): the argument in the
+/// `Dropbox-API-Arg` header (ASCII JSON), no body; the file's metadata in
+/// `Dropbox-API-Result`. Paths are case-insensitive. A missing file is
+/// `409 path/not_found`.
+async fn download(req: HttpRequest, body: web::Bytes, inner: web::Data<Shared>) -> HttpResponse {
+    const ENDPOINT: &str = "files/download";
+    let mut inner = inner.lock().expect("stand-in state");
+    inner.calls.push(format!("/2/{ENDPOINT}"));
+    let checked = (|| {
+        rate_limited(&inner)?;
+        let content_type = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !matches!(
+            content_type,
+            "" | "application/octet-stream" | "text/plain; charset=dropbox-cors-hack"
+        ) {
+            return Err(bad_request(
+                ENDPOINT,
+                &format!("Bad HTTP \"Content-Type\" header: \"{content_type}\"."),
+            ));
+        }
+        if !body.is_empty() {
+            return Err(bad_request(ENDPOINT, "this function takes no request body"));
+        }
+        let argument = req
+            .headers()
+            .get("Dropbox-API-Arg")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+            .and_then(|v| v["path"].as_str().map(str::to_owned))
+            .ok_or_else(|| {
+                bad_request(
+                    ENDPOINT,
+                    "HTTP header \"Dropbox-API-Arg\": could not decode input as JSON",
+                )
+            })?;
+        access_token(&req, &inner)?;
+        Ok(argument)
+    })();
+    let path = match checked {
+        Ok(path) => path,
+        Err(res) => return *res,
+    };
+    let Some((display, bytes)) = inner.files.get(&path.to_lowercase()) else {
+        return HttpResponse::Conflict().json(json!({
+            "error_summary": "path/not_found/..",
+            "error": { ".tag": "path", "path": { ".tag": "not_found" } },
+        }));
+    };
+    let name = display.rsplit('/').next().unwrap_or_default();
+    let metadata = json!({
+        "name": name,
+        "path_lower": display.to_lowercase(),
+        "path_display": display,
+        "id": "id:a4ayc_80_OEAAAAAAAAAXw",
+        "size": bytes.len(),
+        "is_downloadable": true,
+    });
+    HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .insert_header(("Dropbox-API-Result", ascii_json(&metadata.to_string())))
+        .body(bytes.clone())
+}
+
+/// JSON text with non-ASCII characters escaped, as Dropbox puts it in a
+/// header.
+fn ascii_json(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii() {
+                c.to_string()
+            } else {
+                let mut units = [0u16; 2];
+                c.encode_utf16(&mut units)
+                    .iter()
+                    .map(|u| format!("\\u{u:04x}"))
+                    .collect()
+            }
+        })
+        .collect()
 }
 
 async fn get_current_account(

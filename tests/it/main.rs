@@ -13,6 +13,7 @@ mod cli;
 mod connections;
 mod consumer;
 mod dropbox_connect;
+mod dropbox_source;
 mod imports;
 mod keys;
 mod logs;
