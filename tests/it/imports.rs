@@ -1187,4 +1187,12 @@ async fn rows_may_refer_by_foreign_key_to_rows_of_earlier_batches() {
         .unwrap()
         .n;
     assert_eq!(bossed, 2000);
+    // The key the file gave each row is the one success.csv names.
+    let success = result_file(&app, &owner, run["id"].as_str().unwrap(), "success").await;
+    assert_eq!(success.len(), 3001);
+    assert!(
+        success[1..].iter().all(|r| r[1] == r[3]),
+        "{:?}",
+        &success[..3]
+    );
 }
