@@ -403,6 +403,7 @@ fn dropbox(
         (Some(id), Some(secret)) => Ok(Some(sluice_api::auth::dropbox::DropboxConfig {
             authorize_url: settings.dropbox_authorize_url.clone(),
             api_url: settings.dropbox_api_url.clone(),
+            content_url: settings.dropbox_content_url.clone(),
             client_id: id.clone(),
             client_secret: secret.clone(),
         })),

@@ -81,6 +81,14 @@ pub struct Settings {
     )]
     pub dropbox_api_url: String,
 
+    /// Dropbox's content host (file downloads).
+    #[arg(
+        long,
+        env = "SLUICE_DROPBOX_CONTENT_URL",
+        default_value = "https://content.dropboxapi.com"
+    )]
+    pub dropbox_content_url: String,
+
     /// The Dropbox app's key; with the secret, enables Dropbox connections.
     #[arg(long, env = "SLUICE_DROPBOX_CLIENT_ID")]
     pub dropbox_client_id: Option<String>,

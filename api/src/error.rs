@@ -37,6 +37,13 @@ pub enum ApiError {
     Invalid { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// A system Sluice reaches for the caller (Dropbox, Salesforce) refused
+    /// or failed; the message says why, in the caller's terms.
+    #[error("{message}")]
+    Upstream {
+        message: String,
+        retry_after_secs: Option<u64>,
+    },
     #[error("service temporarily unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -59,6 +66,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Invalid { .. } => "invalid",
             Self::Conflict(_) => "conflict",
+            Self::Upstream { .. } => "upstream_failed",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -81,6 +89,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -103,6 +112,13 @@ impl ResponseError for ApiError {
         }
         if let Self::Unauthorized = self {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let Self::Upstream {
+            retry_after_secs: Some(seconds),
+            ..
+        } = self
+        {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         if let Self::TooManyRequests { retry_after_secs } = self {
             response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));

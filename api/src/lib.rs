@@ -166,8 +166,8 @@ impl Application {
 
 fn routes(cfg: &mut web::ServiceConfig) {
     use routes::{
-        accounts, api_tokens, connections, dead_letters, health, jobs, probes, provider_connect,
-        salesforce_login, sessions, uploads, users,
+        accounts, api_tokens, connections, dead_letters, dropbox_upload, health, jobs, probes,
+        provider_connect, salesforce_login, sessions, uploads, users,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
@@ -236,6 +236,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/runs/{id}/errors.csv", web::get().to(jobs::errors_file))
                 .route("/runs/{id}/rollback", web::post().to(jobs::rollback))
                 .route("/uploads", web::post().to(uploads::create))
+                .route("/uploads/dropbox", web::post().to(dropbox_upload::create))
                 .route("/uploads/{id}", web::get().to(uploads::show))
                 .route("/uploads/{id}", web::delete().to(uploads::delete))
                 .route("/users", web::post().to(users::create))

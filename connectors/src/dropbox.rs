@@ -8,7 +8,7 @@
 //! the new token is handed back for the caller to keep. Both hosts come from
 //! the deployment's settings.
 
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use zeroize::Zeroizing;
 
 /// The Dropbox app and hosts of a deployment.
@@ -20,6 +20,16 @@ pub struct DropboxApp {
     pub content_url: String,
     pub client_id: String,
     pub client_secret: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for DropboxApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DropboxApp")
+            .field("api_url", &self.api_url)
+            .field("content_url", &self.content_url)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a download failed.
@@ -93,6 +103,26 @@ impl Dropbox {
         path: &str,
         mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<FileInfo, DropboxError> {
+        let (info, body) = self.open(path).await?;
+        futures_util::pin_mut!(body);
+        while let Some(piece) = body.next().await {
+            sink(&piece?).map_err(DropboxError::Sink)?;
+        }
+        Ok(info)
+    }
+
+    /// Starts downloading the file at `path`: what Dropbox says of it, and
+    /// its content as it arrives.
+    pub async fn open(
+        &mut self,
+        path: &str,
+    ) -> Result<
+        (
+            FileInfo,
+            impl Stream<Item = Result<bytes::Bytes, DropboxError>> + Unpin,
+        ),
+        DropboxError,
+    > {
         if !path.starts_with('/') || path.ends_with('/') || path.contains('\0') {
             return Err(DropboxError::NotFound(path.to_owned()));
         }
@@ -131,17 +161,15 @@ impl Dropbox {
                 name: path.rsplit('/').next().unwrap_or_default().to_owned(),
                 size: 0,
             });
-        let mut body = response.bytes_stream();
-        while let Some(piece) = body.next().await {
-            let piece = piece.map_err(|e| {
+        let body = response.bytes_stream().map(|piece| {
+            piece.map_err(|e| {
                 DropboxError::Unreachable(format!(
                     "the download was cut short: {}",
                     e.without_url()
                 ))
-            })?;
-            sink(&piece).map_err(DropboxError::Sink)?;
-        }
-        Ok(info)
+            })
+        });
+        Ok((info, body))
     }
 
     /// The response if it is a success; the error it says otherwise.

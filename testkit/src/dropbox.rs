@@ -87,11 +87,13 @@ impl DropboxStandIn {
         }
     }
 
-    /// Both hosts (www.dropbox.com and api.dropboxapi.com) are this server.
+    /// Every host (www.dropbox.com, api.dropboxapi.com and
+    /// content.dropboxapi.com) is this server.
     pub fn config(&self) -> DropboxConfig {
         DropboxConfig {
             authorize_url: self.url.clone(),
             api_url: self.url.clone(),
+            content_url: self.url.clone(),
             client_id: APP_KEY.into(),
             client_secret: SecretString::from(APP_SECRET.to_owned()),
         }

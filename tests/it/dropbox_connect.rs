@@ -9,7 +9,7 @@ use sluice_schema::schema::events;
 use sluice_testkit::dropbox::DropboxStandIn;
 use sluice_testkit::{spawn_app_with, AppOptions, TestApp};
 
-async fn app_with(standin: &DropboxStandIn) -> TestApp {
+pub(crate) async fn app_with(standin: &DropboxStandIn) -> TestApp {
     spawn_app_with(AppOptions {
         dropbox: Some(standin.config()),
         ..AppOptions::default()
@@ -21,7 +21,7 @@ async fn consent(app: &TestApp, token: &str, name: &str) -> String {
     crate::salesforce_connect::consent(app, token, "dropbox", name).await
 }
 
-async fn connect(app: &TestApp, token: &str) -> String {
+pub(crate) async fn connect(app: &TestApp, token: &str) -> String {
     let callback = consent(app, token, "Finance Dropbox").await;
     let res = no_redirects().get(&callback).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);

@@ -14,6 +14,8 @@ pub struct DropboxConfig {
     pub authorize_url: String,
     /// The RPC and OAuth token host: `https://api.dropboxapi.com`.
     pub api_url: String,
+    /// The content host (downloads): `https://content.dropboxapi.com`.
+    pub content_url: String,
     /// The app key.
     pub client_id: String,
     /// The app secret.
@@ -23,6 +25,17 @@ pub struct DropboxConfig {
 impl DropboxConfig {
     fn api(&self, path: &str) -> String {
         format!("{}{path}", self.api_url.trim_end_matches('/'))
+    }
+
+    /// The app and hosts as the download client takes them.
+    pub fn app(&self) -> sluice_connectors::dropbox::DropboxApp {
+        use secrecy::ExposeSecret;
+        sluice_connectors::dropbox::DropboxApp {
+            api_url: self.api_url.clone(),
+            content_url: self.content_url.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: zeroize::Zeroizing::new(self.client_secret.expose_secret().to_owned()),
+        }
     }
 
     pub fn oauth(&self) -> OAuthApp {

@@ -179,7 +179,11 @@ pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(json!({ "connections": items })))
 }
 
-async fn find(state: &AppState, user: &AuthUser, id: Uuid) -> Result<ConnectionRow, ApiError> {
+pub(crate) async fn find(
+    state: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+) -> Result<ConnectionRow, ApiError> {
     let pool = state.platform.pool.clone();
     let account = user.account_id;
     web::block(move || -> Result<_, ApiError> {
@@ -228,7 +232,7 @@ pub async fn test(
 }
 
 /// A connection's sealed secret.
-async fn sealed_secret(
+pub(crate) async fn sealed_secret(
     state: &AppState,
     account: AccountId,
     id: ConnectionId,

@@ -2,6 +2,7 @@ pub mod accounts;
 pub mod api_tokens;
 pub mod connections;
 pub mod dead_letters;
+pub mod dropbox_upload;
 pub mod health;
 pub mod jobs;
 pub mod oauth_flow;

@@ -294,6 +294,17 @@ async fn renew(
     if let Some(next) = renewed.refresh_token() {
         tokens.refresh_token = Some(next.secret().clone());
     }
+    keep(state, account, id, tokens).await?;
+    Ok(Ok(()))
+}
+
+/// Seals a connection's tokens in place of the ones it had.
+pub(crate) async fn keep(
+    state: &AppState,
+    account: AccountId,
+    id: ConnectionId,
+    tokens: &ProviderTokens,
+) -> Result<(), ApiError> {
     let sealed = seal(state, account, id, tokens)?;
     let pool = state.platform.pool.clone();
     web::block(move || -> Result<(), ApiError> {
@@ -304,8 +315,7 @@ async fn renew(
             &sealed,
         )?)
     })
-    .await??;
-    Ok(Ok(()))
+    .await?
 }
 
 /// Asks the provider who the connection's user is; an expired access token

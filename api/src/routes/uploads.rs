@@ -73,7 +73,7 @@ pub struct RawUpload {
 
 /// A file name as given by a browser or a client: its last path component,
 /// printable, at most 255 characters.
-fn file_name(given: &str) -> Result<String, ApiError> {
+pub(crate) fn file_name(given: &str) -> Result<String, ApiError> {
     let base = given.rsplit(['/', '\\']).next().unwrap_or_default().trim();
     if base.is_empty() || base == "." || base == ".." {
         return Err(invalid("filename", "the file needs a name"));
@@ -87,7 +87,7 @@ fn file_name(given: &str) -> Result<String, ApiError> {
     Ok(base.to_owned())
 }
 
-fn promised_format(name: &str) -> Result<Format, ApiError> {
+pub(crate) fn promised_format(name: &str) -> Result<Format, ApiError> {
     Format::from_name(name).ok_or_else(|| {
         ApiError::UnsupportedMediaType(format!(
             "only CSV and spreadsheet files can be imported: name the file {ACCEPTED}"
@@ -195,7 +195,7 @@ fn too_large(limit: u64) -> ApiError {
 
 /// Streams a file into the store, encrypting as it goes, reads its shape,
 /// and records it. The upload as the API shows it.
-async fn receive(
+pub(crate) async fn receive(
     state: &AppState,
     user: &AuthUser,
     filename: String,
