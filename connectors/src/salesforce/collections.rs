@@ -201,6 +201,19 @@ pub fn field_value(
             },
             _ => return invalid("a number"),
         },
+        // Salesforce refuses a whole call for one value it cannot parse as
+        // its field's type, so dates are checked here, row by row.
+        "date" => match chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
+            Ok(_) => Value::String(text.trim().to_owned()),
+            Err(_) => return invalid("a date (YYYY-MM-DD)"),
+        },
+        "datetime" => match chrono::DateTime::parse_from_rfc3339(text.trim()) {
+            Ok(at) => Value::String(
+                at.with_timezone(&chrono::Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ),
+            Err(_) => return invalid("a date and time (RFC 3339)"),
+        },
         _ => {
             if field.length > 0 && text.chars().count() > field.length as usize {
                 return Err(format!(
@@ -214,4 +227,57 @@ pub fn field_value(
         }
     };
     Ok((field.name.clone(), value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::salesforce::Field;
+
+    fn field(name: &str, kind: &str) -> Field {
+        serde_json::from_value(json!({
+            "name": name, "type": kind, "length": if kind == "string" { 5 } else { 0 },
+            "referenceTo": ["Account"], "relationshipName": "Account",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn values_take_their_fields_json_types_or_fail_their_row() {
+        let value = |kind: &str, text: &str| field_value(&field("F", kind), None, Some(text));
+        assert_eq!(value("boolean", "Yes").unwrap().1, json!(true));
+        assert_eq!(value("int", " 42 ").unwrap().1, json!(42));
+        assert_eq!(value("currency", "12.50").unwrap().1, json!(12.5));
+        assert_eq!(value("date", "2025-02-28").unwrap().1, json!("2025-02-28"));
+        assert_eq!(
+            value("datetime", "2025-02-28T10:00:00+01:00").unwrap().1,
+            json!("2025-02-28T09:00:00.000Z")
+        );
+        assert_eq!(value("string", "short").unwrap().1, json!("short"));
+        for (kind, text) in [
+            ("boolean", "maybe"),
+            ("int", "4.5"),
+            ("double", "NaN"),
+            ("date", "28.02.2025"),
+            ("date", "2025-02-30"),
+            ("datetime", "2025-02-28 10:00"),
+            ("string", "too long"),
+        ] {
+            assert!(value(kind, text).is_err(), "{kind} {text}");
+        }
+        // No value clears the field; a reference by external id names the
+        // related record.
+        assert_eq!(
+            field_value(&field("Email", "email"), None, None).unwrap(),
+            ("Email".to_owned(), Value::Null)
+        );
+        let account = field("AccountId", "reference");
+        assert_eq!(
+            field_value(&account, Some("External_Id__c"), Some("A-1")).unwrap(),
+            (
+                "Account".to_owned(),
+                json!({"attributes": {"type": "Account"}, "External_Id__c": "A-1"})
+            )
+        );
+    }
 }
