@@ -382,3 +382,50 @@ async fn deleted_records_come_back_from_the_recycle_bin_by_soap_undelete() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn before_images_are_read_in_queries_that_stay_within_the_uri_limit() {
+    let (standin, sf) = org().await;
+    let ids = standin.insert_records(
+        "Contact",
+        (0..600).map(
+            |i| json!({ "LastName": format!("O'Person {i}"), "External_Id__c": format!("C-{i}") }),
+        ),
+    );
+    let before = standin.api_calls();
+    let found = sf
+        .records_by("Contact", "Id", &ids, &["Id", "LastName"], false)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 600);
+    let queries = standin.api_calls() - before;
+    assert!(queries > 1 && queries < 10, "{queries} queries");
+    let keys: Vec<String> = (0..1500)
+        .rev()
+        .step_by(3)
+        .map(|i| format!("C-{i}"))
+        .collect();
+    let by_key = sf
+        .records_by(
+            "Contact",
+            "External_Id__c",
+            &keys,
+            &["External_Id__c", "LastName"],
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_key.len(), 200);
+    assert!(by_key
+        .iter()
+        .all(|r| r["LastName"].as_str().unwrap().starts_with("O'Person")));
+    assert!(sf
+        .records_by("Contact", "Id) OR (Name", &ids, &["Id"], false)
+        .await
+        .is_err());
+    assert!(sf
+        .records_by("Contact", "Id", &[], &["Id"], false)
+        .await
+        .unwrap()
+        .is_empty());
+}

@@ -52,6 +52,65 @@ impl Salesforce {
     }
 }
 
+/// The longest SOQL text sent in one query: percent-encoded it stays well
+/// under the 16,384 bytes Salesforce takes in a request URI.
+const MAX_SOQL: usize = 4000;
+
+impl Salesforce {
+    /// The records of `object` whose `field` holds one of `values` (record
+    /// ids, or an external id's values), with `fields`: what an update or
+    /// upsert is about to change, read just before it (the before-images a
+    /// rollback restores). As many queries as the values need to keep each
+    /// one's URI within Salesforce's limit; deleted records with `all`.
+    pub async fn records_by(
+        &self,
+        object: &str,
+        field: &str,
+        values: &[String],
+        fields: &[&str],
+        all: bool,
+    ) -> Result<Vec<Map<String, Value>>, SalesforceError> {
+        let names = |name: &str| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
+        };
+        if !names(object) || !names(field) || !fields.iter().all(|f| names(f)) {
+            return Err(SalesforceError::Refused {
+                code: "INVALID_FIELD".into(),
+                message: "a field or object name holds characters SOQL does not take".into(),
+            });
+        }
+        let head = format!(
+            "SELECT {} FROM {object} WHERE {field} IN (",
+            fields.join(", ")
+        );
+        let mut records = Vec::new();
+        let mut soql = head.clone();
+        let mut listed = 0;
+        for value in values {
+            let literal = literal(value);
+            if listed > 0 && soql.len() + literal.len() + 2 > MAX_SOQL {
+                soql.push(')');
+                records.extend(self.query(&soql, all).await?);
+                soql.clone_from(&head);
+                listed = 0;
+            }
+            if listed > 0 {
+                soql.push_str(", ");
+            }
+            soql.push_str(&literal);
+            listed += 1;
+        }
+        if listed > 0 {
+            soql.push(')');
+            records.extend(self.query(&soql, all).await?);
+        }
+        Ok(records)
+    }
+}
+
 /// A text value as a SOQL string literal.
 pub fn literal(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
