@@ -429,3 +429,139 @@ async fn before_images_are_read_in_queries_that_stay_within_the_uri_limit() {
         .unwrap()
         .is_empty());
 }
+
+mod writer {
+    use super::org;
+    use serde_json::json;
+    use sluice_connectors::journal::Action;
+    use sluice_connectors::salesforce::{Operation, Writer};
+
+    fn rows(values: &[&[Option<&str>]]) -> Vec<(u64, Vec<Option<String>>)> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let row = row.iter().map(|v| v.map(str::to_owned)).collect();
+                (i as u64 + 1, row)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_upsert_keeps_the_before_images_of_the_records_it_updates() {
+        let (standin, sf) = org().await;
+        standin.insert_records(
+            "Account",
+            [json!({ "Name": "Analytical Engines", "External_Id__c": "ACC-1" })],
+        );
+        standin.insert_records(
+            "Contact",
+            [json!({ "LastName": "Lovelace", "Email": "ada@old.example", "External_Id__c": "C-1" })],
+        );
+        let contact = sf.describe("Contact").await.unwrap();
+        let targets = [
+            "External_Id__c",
+            "LastName",
+            "Email",
+            "Birthdate",
+            "Account:External_Id__c",
+        ];
+        let writer = Writer::new(
+            &contact,
+            Operation::Upsert,
+            &targets,
+            &["External_Id__c".into()],
+        )
+        .unwrap();
+        let batch = rows(&[
+            // An update of C-1 (matched without regard to case), clearing
+            // nothing but changing the email.
+            &[
+                Some("c-1"),
+                Some("King"),
+                Some("ada@new.example"),
+                None,
+                Some("ACC-1"),
+            ],
+            &[Some("C-2"), Some("Babbage"), None, Some("1791-12-26"), None],
+            // Refused before any call: a date Salesforce could not read.
+            &[
+                Some("C-3"),
+                Some("Somerville"),
+                None,
+                Some("26.12.1780"),
+                None,
+            ],
+            // Refused by Salesforce: no such account.
+            &[Some("C-4"), Some("Herschel"), None, None, Some("ACC-404")],
+            // No key.
+            &[None, Some("Nobody"), None, None, None],
+        ]);
+        let written = writer.write(&sf, &batch).await.unwrap();
+        assert_eq!(written.saved.len(), 2, "{written:?}");
+        let updated = &written.saved[0];
+        assert_eq!((updated.number, updated.action), (1, Action::Updated));
+        let before = updated.before.as_ref().unwrap();
+        assert_eq!(before["Email"], "ada@old.example");
+        assert_eq!(before["LastName"], "Lovelace");
+        assert_eq!(before["Id"], updated.id.as_str());
+        let created = &written.saved[1];
+        assert_eq!((created.number, created.action), (2, Action::Created));
+        assert!(created.before.is_none());
+        let failed: Vec<u64> = written.failed.iter().map(|(n, _)| *n).collect();
+        assert_eq!(failed, [3, 4, 5], "{:?}", written.failed);
+        assert!(
+            written.failed[0].1.contains("Birthdate"),
+            "{}",
+            written.failed[0].1
+        );
+        assert!(
+            written.failed[2].1.contains("key field"),
+            "{}",
+            written.failed[2].1
+        );
+        let contacts = standin.records("Contact");
+        let ada = contacts
+            .iter()
+            .find(|c| c["Id"] == updated.id.as_str())
+            .unwrap();
+        assert_eq!(ada["Email"], "ada@new.example");
+        assert_eq!(ada["AccountId"], standin.records("Account")[0]["Id"]);
+    }
+
+    #[tokio::test]
+    async fn updates_and_deletes_name_their_records_by_id() {
+        let (standin, sf) = org().await;
+        let ids = standin.insert_records(
+            "Contact",
+            (0..3).map(|i| json!({ "LastName": format!("Person {i}"), "Email": format!("p{i}@example.com") })),
+        );
+        let contact = sf.describe("Contact").await.unwrap();
+        assert!(Writer::new(&contact, Operation::Update, &["LastName"], &[]).is_err());
+        let update = Writer::new(&contact, Operation::Update, &["Id", "Email"], &[]).unwrap();
+        let batch = rows(&[
+            &[Some(&ids[0]), None],
+            &[Some(&ids[1]), Some("new@example.com")],
+        ]);
+        let written = update.write(&sf, &batch).await.unwrap();
+        assert!(written.failed.is_empty(), "{:?}", written.failed);
+        let befores: Vec<_> = written
+            .saved
+            .iter()
+            .map(|s| s.before.as_ref().unwrap()["Email"].clone())
+            .collect();
+        assert_eq!(befores, [json!("p0@example.com"), json!("p1@example.com")]);
+        let contacts = standin.records("Contact");
+        let email = |id: &str| contacts.iter().find(|c| c["Id"] == id).unwrap()["Email"].clone();
+        assert_eq!(email(&ids[0]), json!(null), "no value clears the field");
+        assert_eq!(email(&ids[1]), json!("new@example.com"));
+
+        let delete = Writer::new(&contact, Operation::Delete, &["Id"], &[]).unwrap();
+        let batch = rows(&[&[Some(&ids[2])], &[Some("003000000000000AAA")]]);
+        let written = delete.write(&sf, &batch).await.unwrap();
+        assert_eq!(written.saved.len(), 1);
+        assert_eq!(written.saved[0].action, Action::Deleted);
+        assert_eq!(written.failed.len(), 1);
+        assert_eq!(standin.recycle_bin("Contact").len(), 1);
+    }
+}

@@ -159,12 +159,9 @@ pub fn field_value(
     value: Option<&str>,
 ) -> Result<(String, Value), String> {
     let Some(text) = value else {
-        // No value: the field is cleared (an insert leaves it out).
-        let name = match (by, &field.relationship_name) {
-            (Some(_), Some(relationship)) => relationship.clone(),
-            _ => field.name.clone(),
-        };
-        return Ok((name, Value::Null));
+        // No value: the field is cleared (an insert leaves it out); a
+        // reference is cleared by its own field, not its relationship.
+        return Ok((field.name.clone(), Value::Null));
     };
     if let Some(key) = by {
         let related = field.reference_to.first().cloned().unwrap_or_default();
@@ -272,6 +269,10 @@ mod tests {
             ("Email".to_owned(), Value::Null)
         );
         let account = field("AccountId", "reference");
+        assert_eq!(
+            field_value(&account, Some("External_Id__c"), None).unwrap(),
+            ("AccountId".to_owned(), Value::Null)
+        );
         assert_eq!(
             field_value(&account, Some("External_Id__c"), Some("A-1")).unwrap(),
             (

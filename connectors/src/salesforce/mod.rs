@@ -18,11 +18,13 @@ mod collections;
 mod describe;
 mod query;
 mod soap;
+mod writer;
 
 pub use bulk::{BulkBatch, BulkRow, Polling, MAX_UPLOAD};
 pub use collections::{field_value, Operation, SaveError, SaveResult, MAX_RECORDS};
 pub use describe::{Describe, Field};
 pub use query::literal;
+pub use writer::{Saved, Writer, Written};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use zeroize::Zeroizing;
