@@ -42,7 +42,9 @@ pub enum SalesforceError {
     /// The org's API request limit is used up (`REQUEST_LIMIT_EXCEEDED`).
     #[error("the Salesforce org has used up its API request limit: {0}")]
     LimitExceeded(String),
-    /// Salesforce refused the request as a whole.
+    /// Salesforce refused the request as a whole. The message is Salesforce's
+    /// without what could quote a record's values ([`without_values`]):
+    /// such an error can end a run, and its message go to an event.
     #[error("Salesforce refused the request ({code}): {message}")]
     Refused { code: String, message: String },
     /// Salesforce could not be reached, or answered something unreadable.
@@ -158,8 +160,8 @@ impl Salesforce {
                 }
                 _ => {
                     return Err(SalesforceError::Refused {
+                        message: without_values(&error.error_code, &error.message),
                         code: error.error_code,
-                        message: error.message,
                     })
                 }
             }
@@ -220,8 +222,73 @@ impl Salesforce {
     }
 }
 
+/// A request-level message of Salesforce's without what could quote a
+/// record's values or a query: the last line only (a query error repeats
+/// the query above it), its quoted parts blanked, and no text at all for a
+/// value its parser could not read (`JSON_PARSER_ERROR` names it unquoted).
+pub fn without_values(code: &str, message: &str) -> String {
+    if code == "JSON_PARSER_ERROR" {
+        return "a value in the request does not fit its field's type".into();
+    }
+    let last = message
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    let mut out = String::with_capacity(last.len());
+    let mut quote: Option<char> = None;
+    for c in last.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                quote = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                }
+            }
+        }
+    }
+    if quote.is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// A transport error's text without its URL (which can carry record ids
 /// or a query's values).
 fn without_url(e: reqwest::Error) -> String {
     e.without_url().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_values;
+
+    #[test]
+    fn request_errors_keep_no_values() {
+        assert_eq!(
+            without_values("MALFORMED_QUERY", "\nSELECT Id FROM Contact WHERE Email IN ('ada@example.com')\n      ^\nERROR at Row:1:Column:41\nunexpected token: 'ada@example.com'"),
+            "unexpected token: '…'"
+        );
+        assert_eq!(
+            without_values(
+                "JSON_PARSER_ERROR",
+                "Cannot deserialize instance of date from VALUE_STRING value 28.02.1815"
+            ),
+            "a value in the request does not fit its field's type"
+        );
+        assert_eq!(
+            without_values(
+                "INVALID_FIELD",
+                "No such column 'Shoe__c' on sobject of type Contact"
+            ),
+            "No such column '…' on sobject of type Contact"
+        );
+        assert_eq!(without_values("X", "an \"open quote"), "an \"…");
+    }
 }

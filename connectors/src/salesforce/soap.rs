@@ -76,8 +76,8 @@ impl Salesforce {
                 }
                 _ => {
                     return Err(SalesforceError::Refused {
+                        message: super::without_values(&code, &answer.fault_message),
                         code,
-                        message: answer.fault_message,
                     })
                 }
             }
