@@ -289,8 +289,8 @@ async fn a_bulk_job_maps_its_shuffled_results_back_to_the_rows_in_six_calls_and_
     let (standin, sf) = org().await;
     standin.complete_bulk_jobs_after_polls(3);
     let before = standin.api_call_counts();
-    let mut batch = contacts_batch(Operation::Insert, 1000);
-    let (rows, failure) = sf.bulk("Contact", None, &mut batch, FAST).await.unwrap();
+    let batch = contacts_batch(Operation::Insert, 1000);
+    let (rows, failure) = sf.bulk("Contact", None, batch, FAST).await.unwrap();
     assert!(failure.is_none(), "{failure:?}");
     let after = standin.api_call_counts();
     assert_eq!(
@@ -322,8 +322,8 @@ async fn a_bulk_job_maps_its_shuffled_results_back_to_the_rows_in_six_calls_and_
 async fn a_bulk_job_that_fails_part_way_leaves_the_rest_unprocessed() {
     let (standin, sf) = org().await;
     standin.fail_bulk_jobs_after(300);
-    let mut batch = contacts_batch(Operation::Insert, 1000);
-    let (rows, failure) = sf.bulk("Contact", None, &mut batch, FAST).await.unwrap();
+    let batch = contacts_batch(Operation::Insert, 1000);
+    let (rows, failure) = sf.bulk("Contact", None, batch, FAST).await.unwrap();
     assert!(failure.is_some());
     let unprocessed = rows.iter().filter(|r| **r == BulkRow::Unprocessed).count();
     assert_eq!(unprocessed, 700);

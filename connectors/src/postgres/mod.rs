@@ -857,12 +857,13 @@ where
         table.qualified(),
         copy_columns.join(", ")
     );
+    let identity = Identity::of(table, targets, !keys.is_empty());
     let mut rows = rows;
     let text = match copy_text {
         Some(text) if text.ends.len() == rows.len() => {
             // The rows came as COPY's text alone; the values of a mapped
             // key are read back from it.
-            if Identity::of(table, targets, false).reads_values() {
+            if identity.reads_values() {
                 fill_values(&mut rows, &text);
             }
             text
@@ -889,7 +890,6 @@ where
         }
         buffer
     };
-    let identity = Identity::of(table, targets, !keys.is_empty());
     let written_as = |version: &str| {
         let ok = rows
             .iter()

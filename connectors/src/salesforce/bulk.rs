@@ -121,9 +121,10 @@ impl BulkBatch {
         Ok(true)
     }
 
+    /// The CSV written, taken out of the batch (up to 100 MB: not copied).
     fn body(&mut self) -> Result<Vec<u8>, SalesforceError> {
-        self.csv.flush().map_err(unwritable)?;
-        Ok(self.csv.get_ref().clone())
+        let taken = std::mem::replace(&mut self.csv, csv::Writer::from_writer(Vec::new()));
+        taken.into_inner().map_err(|e| unwritable(e.error()))
     }
 }
 
@@ -150,14 +151,14 @@ struct JobInfo {
 }
 
 impl Salesforce {
-    /// Runs one Bulk job over `batch`'s records of `object`: the outcome of
-    /// each input row, in input order, and the job's error if it ended
-    /// without completing.
+    /// Runs one Bulk job over `batch`'s records of `object` (the batch is
+    /// spent): the outcome of each input row, in input order, and the job's
+    /// error if it ended without completing.
     pub async fn bulk(
         &self,
         object: &str,
         external_id: Option<&str>,
-        batch: &mut BulkBatch,
+        mut batch: BulkBatch,
         polling: Polling,
     ) -> Result<(Vec<BulkRow>, Option<String>), SalesforceError> {
         let operation = match batch.operation {
