@@ -317,6 +317,16 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
             result_ttl: chrono::Duration::from_std(*settings.result_ttl)
                 .context("SLUICE_RESULT_TTL is too long")?,
             keyring: Some(keyring.clone()),
+            salesforce: salesforce(settings)?.map(|app| sluice_worker::SalesforceApp {
+                login_url: app.login_url,
+                client_id: app.client_id,
+                client_secret: zeroize::Zeroizing::new(
+                    app.client_secret.expose_secret().to_owned(),
+                ),
+                bulk_above_rows: 2_000,
+                bulk_upload_bytes: sluice_worker::MAX_UPLOAD,
+                polling: Default::default(),
+            }),
         };
         tasks.extend(sluice_worker::spawn(&platform, &config, &shutdown));
     }

@@ -9,5 +9,6 @@ pub mod mapping;
 pub mod postgres;
 pub mod salesforce;
 pub mod source;
+pub mod tokens;
 
 pub use detect::{DetectError, Format, Shape};

@@ -63,6 +63,11 @@ pub enum DomainEvent {
     /// A batch of the run was committed to the target.
     #[serde(rename = "run.progressed")]
     RunProgressed(RunProgressed),
+    /// A batch of a run to a target without transactions (Salesforce) is
+    /// about to be written: a worker that resumes the run knows the batch
+    /// may be in the target already.
+    #[serde(rename = "run.batch_sent")]
+    RunBatchSent(RunBatchSent),
     /// The run ended.
     #[serde(rename = "run.finished")]
     RunFinished(RunFinished),
@@ -245,6 +250,22 @@ pub struct RunProgressed {
     pub rows_read: i64,
     pub rows_ok: i64,
     pub rows_failed: i64,
+    /// Calls made to the target's API so far (targets that count them
+    /// against a limit: Salesforce).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_calls: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunBatchSent {
+    /// The first batch of the write.
+    pub batch: i64,
+    /// The last batch of the write (a Bulk job takes several).
+    pub through: i64,
+    /// The Bulk API job that writes them, once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk_job: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -263,6 +284,9 @@ pub struct RunFinished {
     /// wrote none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results_expire_at: Option<DateTime<Utc>>,
+    /// Calls the run made to the target's API (Salesforce).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_calls: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -361,6 +385,7 @@ impl DomainEvent {
             Self::RunRequested(_) => "run.requested",
             Self::RunStarted(_) => "run.started",
             Self::RunProgressed(_) => "run.progressed",
+            Self::RunBatchSent(_) => "run.batch_sent",
             Self::RunFinished(_) => "run.finished",
             Self::RunResultsRemoved(_) => "run.results_removed",
             Self::KeyRotationRequested(_) => "keys.rotation_requested",

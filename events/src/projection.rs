@@ -319,7 +319,13 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                     runs::rows_failed.eq(progress.rows_failed),
                 ))
                 .execute(conn)?;
+            if let Some(calls) = progress.api_calls {
+                diesel::update(runs::table.find(event.stream_id))
+                    .set(runs::api_calls.eq(calls))
+                    .execute(conn)?;
+            }
         }
+        DomainEvent::RunBatchSent(_) => {}
         DomainEvent::RunFinished(finished) => {
             diesel::update(runs::table.find(event.stream_id))
                 .set((
@@ -333,6 +339,11 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                     runs::results_expire_at.eq(finished.results_expire_at),
                 ))
                 .execute(conn)?;
+            if let Some(calls) = finished.api_calls {
+                diesel::update(runs::table.find(event.stream_id))
+                    .set(runs::api_calls.eq(calls))
+                    .execute(conn)?;
+            }
         }
         DomainEvent::RunResultsRemoved(_) => {
             diesel::update(runs::table.find(event.stream_id))

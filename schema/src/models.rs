@@ -160,4 +160,6 @@ pub struct RunRow {
     pub rollback_of: Option<Uuid>,
     /// For a run rolled back: its (latest) rollback.
     pub rolled_back_by: Option<Uuid>,
+    /// Calls the run made to its target's API (Salesforce).
+    pub api_calls: Option<i64>,
 }

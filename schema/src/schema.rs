@@ -248,6 +248,7 @@ diesel::table! {
         results_removed_at -> Nullable<Timestamptz>,
         rollback_of -> Nullable<Uuid>,
         rolled_back_by -> Nullable<Uuid>,
+        api_calls -> Nullable<Int8>,
     }
 }
 

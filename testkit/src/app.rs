@@ -2,7 +2,7 @@
 //! with its own database and broker namespace.
 
 use crate::{BrokerProxy, TestBroker, TestDb};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sluice_api::{ApiConfig, Application};
 use sluice_events::{Platform, PlatformConfig};
 use sluice_vault::{FileStore, Keyring, SharedKeyring};
@@ -31,6 +31,10 @@ pub struct AppOptions {
     pub dropbox: Option<sluice_api::auth::dropbox::DropboxConfig>,
     /// The largest upload accepted.
     pub upload_max_bytes: u64,
+    /// Runs to Salesforce of more rows than this use the Bulk API.
+    pub salesforce_bulk_above_rows: usize,
+    /// The most CSV one Bulk job of a run takes.
+    pub salesforce_bulk_upload_bytes: usize,
 }
 
 impl Default for AppOptions {
@@ -45,6 +49,8 @@ impl Default for AppOptions {
             salesforce: None,
             dropbox: None,
             upload_max_bytes: 64 * 1024 * 1024,
+            salesforce_bulk_above_rows: 2_000,
+            salesforce_bulk_upload_bytes: sluice_worker::MAX_UPLOAD,
         }
     }
 }
@@ -63,11 +69,23 @@ pub struct TestApp {
     pub store: FileStore,
     /// How long an upload is kept.
     pub upload_ttl: chrono::Duration,
+    /// How the worker reaches Salesforce.
+    pub salesforce: Option<sluice_worker::SalesforceApp>,
     _keyring_dir: tempfile::TempDir,
     server: actix_web::dev::ServerHandle,
     // Dropped last: the service must stop before its database goes.
     pub broker: TestBroker,
     pub db: TestDb,
+}
+
+/// How tests poll Bulk jobs: stand-in jobs end after a few polls, so
+/// they are polled quickly.
+pub fn fast_polling() -> sluice_worker::Polling {
+    sluice_worker::Polling {
+        first: Duration::from_millis(20),
+        longest: Duration::from_millis(200),
+        give_up_after: Duration::from_secs(60),
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -144,6 +162,19 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         keyring_file,
         store,
         upload_ttl,
+        salesforce: options
+            .salesforce
+            .as_ref()
+            .map(|app| sluice_worker::SalesforceApp {
+                login_url: app.login_url.clone(),
+                client_id: app.client_id.clone(),
+                client_secret: zeroize::Zeroizing::new(
+                    app.client_secret.expose_secret().to_owned(),
+                ),
+                bulk_above_rows: options.salesforce_bulk_above_rows,
+                bulk_upload_bytes: options.salesforce_bulk_upload_bytes,
+                polling: fast_polling(),
+            }),
         _keyring_dir: keyring_dir,
         server,
         broker,
@@ -179,6 +210,7 @@ impl TestApp {
             batch_rows: 1_000,
             result_ttl: chrono::Duration::days(14),
             keyring: Some(self.keyring.clone()),
+            salesforce: self.salesforce.clone(),
         };
         sluice_worker::spawn(&self.platform, &config, &self.shutdown);
     }

@@ -17,7 +17,7 @@ mod proxy;
 pub mod salesforce;
 mod standin;
 
-pub use app::{spawn_app, spawn_app_with, AppOptions, TestApp};
+pub use app::{fast_polling, spawn_app, spawn_app_with, AppOptions, TestApp};
 pub use broker::TestBroker;
 pub use db::TestDb;
 pub use logs::capture_logs;

@@ -19,7 +19,7 @@ async fn org() -> (SalesforceStandIn, Salesforce) {
     (standin, client)
 }
 
-fn client(standin: &SalesforceStandIn, refresh: bool) -> Salesforce {
+pub fn client(standin: &SalesforceStandIn, refresh: bool) -> Salesforce {
     let (access, refresh_token) = standin.issue_tokens();
     let refresh = refresh.then(|| Refresh {
         login_url: standin.url.clone(),

@@ -10,6 +10,7 @@ mod rotation;
 mod runs;
 
 pub use runs::lock_key as run_lock_key;
+pub use sluice_connectors::salesforce::{Polling, MAX_UPLOAD};
 
 use sluice_events::consumer::{Consumer, ConsumerSpec, Handler};
 use sluice_events::Platform;
@@ -36,6 +37,39 @@ pub struct WorkerConfig {
     pub result_ttl: chrono::Duration,
     /// The keyring: the key-rotation job runs when set.
     pub keyring: Option<Arc<sluice_vault::SharedKeyring>>,
+    /// The connected app that Salesforce connections were made with: runs
+    /// to a Salesforce org renew its access token with it.
+    pub salesforce: Option<SalesforceApp>,
+}
+
+/// How runs reach Salesforce.
+#[derive(Clone)]
+pub struct SalesforceApp {
+    /// The login URL the token endpoint is under, for connections that do
+    /// not name their own.
+    pub login_url: String,
+    pub client_id: String,
+    pub client_secret: zeroize::Zeroizing<String>,
+    /// Runs of more rows than this use the Bulk API (2,000 by default, as
+    /// Salesforce advises); smaller runs use sObject Collections.
+    pub bulk_above_rows: usize,
+    /// The most CSV one Bulk job takes: larger runs take several jobs
+    /// (100 MB by default; Salesforce takes 150 MB once encoded).
+    pub bulk_upload_bytes: usize,
+    /// How Bulk jobs are polled.
+    pub polling: Polling,
+}
+
+impl std::fmt::Debug for SalesforceApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SalesforceApp")
+            .field("login_url", &self.login_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("bulk_above_rows", &self.bulk_above_rows)
+            .field("bulk_upload_bytes", &self.bulk_upload_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Starts every consumer; they stop when `shutdown` is cancelled.
@@ -67,6 +101,11 @@ pub fn spawn(
                         worker: config.name.clone(),
                         batch_rows: config.batch_rows,
                         result_ttl: config.result_ttl,
+                        salesforce: config.salesforce.clone(),
+                        http: reqwest::Client::builder()
+                            .timeout(std::time::Duration::from_secs(300))
+                            .build()
+                            .unwrap_or_default(),
                     })),
                     _ => None,
                 },

@@ -22,6 +22,7 @@ use sluice_schema::ids::{AccountId, RunId};
 use sluice_vault::{owner, FileKey, FileStore};
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// The store's directory for result files.
 pub const KIND: &str = "results";
@@ -31,6 +32,9 @@ pub const ERRORS: &str = "errors";
 /// A batch's journal of what it changed (kept as pieces until the result
 /// files expire: a rollback reads them).
 pub const CHANGES: &str = "changes";
+/// A batch's before-images, kept while the batch is written to a target
+/// without transactions.
+pub const BEFORE: &str = "before";
 
 pub struct Results {
     pub store: FileStore,
@@ -84,6 +88,11 @@ impl SourceRows {
         for field in fields.into_iter().flatten() {
             self.fields.push_field(field);
         }
+    }
+
+    /// The size of the rows' fields, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.fields.as_slice().len()
     }
 
     /// Row `number`'s fields (none if it is not here).
@@ -237,18 +246,7 @@ impl Results {
         columns: &journal::Columns,
         changes: &[Change],
     ) -> std::io::Result<()> {
-        let id = file_id(self.run, CHANGES, Some(batch));
-        self.store.remove(KIND, &id)?;
-        let (staged, file) = self.store.stage(KIND, &id)?;
-        let file_owner = owner::result_file(self.account, self.run, CHANGES, Some(batch));
-        let mut encrypted = self
-            .key
-            .writer(&file_owner, BufWriter::with_capacity(256 * 1024, file))
-            .map_err(std::io::Error::other)?;
-        journal::write(&mut encrypted, columns, changes)?;
-        let (buffered, _) = encrypted.finish().map_err(std::io::Error::other)?;
-        drop(buffered.into_inner().map_err(|e| e.into_error())?);
-        self.store.commit_unsynced(staged, KIND, &id).map(drop)
+        self.write_piece(CHANGES, batch, |out| journal::write(out, columns, changes))
     }
 
     /// Reads a batch's journal back; `None` if it is not there (lost in a
@@ -257,14 +255,68 @@ impl Results {
         &self,
         batch: i64,
     ) -> std::io::Result<Option<(journal::Columns, Vec<Change>)>> {
-        let id = file_id(self.run, CHANGES, Some(batch));
+        match self.read_piece(CHANGES, batch)? {
+            Some(plain) => journal::read(plain.as_slice())
+                .map(Some)
+                .map_err(std::io::Error::other),
+            None => Ok(None),
+        }
+    }
+
+    /// Keeps the before-images a write to a target without transactions
+    /// read just before it (JSON), until the batch's journal has them: a
+    /// worker that resumes the batch must not read them again from records
+    /// the first attempt may have changed already.
+    pub fn write_before(&self, batch: i64, images: &[u8]) -> std::io::Result<()> {
+        self.write_piece(BEFORE, batch, |out| out.write_all(images))
+    }
+
+    pub fn read_before(&self, batch: i64) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
+        self.read_piece(BEFORE, batch)
+    }
+
+    pub fn remove_before(&self, batch: i64) -> std::io::Result<()> {
+        self.store
+            .remove(KIND, &file_id(self.run, BEFORE, Some(batch)))
+            .map(drop)
+    }
+
+    /// Writes one of a batch's pieces, encrypted, not forced to disk.
+    fn write_piece(
+        &self,
+        name: &'static str,
+        batch: i64,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let id = file_id(self.run, name, Some(batch));
+        self.store.remove(KIND, &id)?;
+        let (staged, file) = self.store.stage(KIND, &id)?;
+        let file_owner = owner::result_file(self.account, self.run, name, Some(batch));
+        let mut encrypted = self
+            .key
+            .writer(&file_owner, BufWriter::with_capacity(256 * 1024, file))
+            .map_err(std::io::Error::other)?;
+        write(&mut encrypted)?;
+        let (buffered, _) = encrypted.finish().map_err(std::io::Error::other)?;
+        drop(buffered.into_inner().map_err(|e| e.into_error())?);
+        self.store.commit_unsynced(staged, KIND, &id).map(drop)
+    }
+
+    /// One of a batch's pieces, decrypted; `None` if it is not there or
+    /// does not decrypt whole.
+    fn read_piece(
+        &self,
+        name: &'static str,
+        batch: i64,
+    ) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
+        let id = file_id(self.run, name, Some(batch));
         let piece = match self.store.open_file(KIND, &id) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let piece_owner = owner::result_file(self.account, self.run, CHANGES, Some(batch));
-        let mut plain = zeroize::Zeroizing::new(Vec::new());
+        let piece_owner = owner::result_file(self.account, self.run, name, Some(batch));
+        let mut plain = Zeroizing::new(Vec::new());
         if self
             .key
             .decrypt(&piece_owner, std::io::BufReader::new(piece), &mut *plain)
@@ -272,9 +324,7 @@ impl Results {
         {
             return Ok(None);
         }
-        journal::read(plain.as_slice())
-            .map(Some)
-            .map_err(std::io::Error::other)
+        Ok(Some(plain))
     }
 
     /// Deletes a run's journal pieces, found among `stored` (the ids of
@@ -284,8 +334,12 @@ impl Results {
         stored: &[String],
         run: uuid::Uuid,
     ) -> std::io::Result<()> {
-        let prefix = format!("{run}.{CHANGES}.");
-        for name in stored.iter().filter(|n| n.starts_with(&prefix)) {
+        let changes = format!("{run}.{CHANGES}.");
+        let before = format!("{run}.{BEFORE}.");
+        for name in stored
+            .iter()
+            .filter(|n| n.starts_with(&changes) || n.starts_with(&before))
+        {
             store.remove(KIND, name)?;
         }
         Ok(())

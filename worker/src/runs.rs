@@ -46,6 +46,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 mod rollback;
+mod salesforce;
 
 pub const CONSUMER: &str = "imports";
 
@@ -73,6 +74,9 @@ pub struct RunHandler {
     pub batch_rows: usize,
     /// How long result files are kept.
     pub result_ttl: chrono::Duration,
+    /// How runs reach Salesforce (none: runs to an org fail, saying so).
+    pub salesforce: Option<crate::SalesforceApp>,
+    pub http: reqwest::Client,
 }
 
 /// What a run has written so far, for its result files.
@@ -83,6 +87,8 @@ struct Written {
     batches: i64,
     /// The counts so far (what a run that stops part-way reports).
     totals: Totals,
+    /// Calls made to the target's API (Salesforce).
+    api_calls: Option<i64>,
 }
 
 /// Why a run stopped early.
@@ -286,6 +292,7 @@ impl RunHandler {
                     rows_failed: totals.failed,
                     message,
                     results_expire_at,
+                    api_calls: written.api_calls,
                 }),
                 Metadata::caused_by(&cause, format!("worker:{}", self.worker)),
             );
@@ -373,46 +380,27 @@ impl RunHandler {
         written: &mut Written,
     ) -> Result<Totals, Stop> {
         let (account, requested) = command(cause)?;
+        let spec = self.job(account, JobId(requested.job_id)).await?;
+        let input = self.input(account, &spec.row).await?;
+        if self.target_kind(account, spec.connection).await? == "salesforce" {
+            return self
+                .to_salesforce(cause, run, written, account, spec, input)
+                .await;
+        }
         let JobSpec {
-            row: job,
+            row: _,
             mapping,
             operation,
             key_fields,
             object,
             connection,
-        } = self.job(account, JobId(requested.job_id)).await?;
+        } = spec;
         let key_positions: Vec<usize> = key_fields
             .iter()
             .filter_map(|k| mapping.iter().position(|m| &m.target == k))
             .collect();
         let lookups = sluice_connectors::mapping::lookups(&mapping);
         let looked_up: Vec<usize> = lookups.iter().map(|(at, _)| *at).collect();
-        let input = match (
-            json_uuid(&job.source["upload_id"]),
-            json_uuid(&job.source["connection_id"]),
-            job.source["query"].as_str(),
-        ) {
-            (Some(upload), _, _) => {
-                let sheet = job.source["sheet"].as_str().map(str::to_owned);
-                let (reader, format) = self.open_upload(account, UploadId(upload)).await?;
-                Input::Upload(reader, format, sheet)
-            }
-            (None, Some(source), Some(query)) => {
-                let params = self
-                    .connection(account, ConnectionId(source), "source")
-                    .await?;
-                let reader = pg::stream_query(&params, query, None)
-                    .await
-                    .map_err(|e| match e {
-                        TargetError::Connect(reason) => {
-                            Stop::Fail(format!("the source database cannot be reached: {reason}"))
-                        }
-                        other => Stop::Fail(other.to_string()),
-                    })?;
-                Input::Query(reader)
-            }
-            _ => return Err(Stop::Fail("the job has no source".into())),
-        };
         let params = self.connection(account, connection, "target").await?;
         let client = pg::connect(&params).await?;
         let table = pg::describe(&client, &object).await?;
@@ -436,6 +424,7 @@ impl RunHandler {
                     columns,
                     key_positions,
                     looked_up,
+                    batch_bytes: usize::MAX,
                 },
                 batch_rows,
                 header_tx,
@@ -617,6 +606,49 @@ impl RunHandler {
         }
         reading.await.map_err(retry)?;
         Ok(totals)
+    }
+
+    /// Where the job's rows come from: its upload, or its query run on the
+    /// source connection.
+    async fn input(
+        &self,
+        account: AccountId,
+        job: &sluice_schema::models::JobRow,
+    ) -> Result<Input, Stop> {
+        match (
+            json_uuid(&job.source["upload_id"]),
+            json_uuid(&job.source["connection_id"]),
+            job.source["query"].as_str(),
+        ) {
+            (Some(upload), _, _) => {
+                let sheet = job.source["sheet"].as_str().map(str::to_owned);
+                let (reader, format) = self.open_upload(account, UploadId(upload)).await?;
+                Ok(Input::Upload(reader, format, sheet))
+            }
+            (None, Some(source), Some(query)) => {
+                let params = self
+                    .connection(account, ConnectionId(source), "source")
+                    .await?;
+                let reader = pg::stream_query(&params, query, None)
+                    .await
+                    .map_err(|e| match e {
+                        TargetError::Connect(reason) => {
+                            Stop::Fail(format!("the source database cannot be reached: {reason}"))
+                        }
+                        other => Stop::Fail(other.to_string()),
+                    })?;
+                Ok(Input::Query(reader))
+            }
+            _ => Err(Stop::Fail("the job has no source".into())),
+        }
+    }
+
+    /// The kind of the job's target connection: `postgres` or `salesforce`.
+    async fn target_kind(&self, account: AccountId, id: ConnectionId) -> Result<String, Stop> {
+        self.db(move |c| connections::find(c, account, id))
+            .await?
+            .map(|row| row.kind)
+            .ok_or_else(|| Stop::Fail("the target connection was disconnected".into()))
     }
 
     /// The run's job, read for running (deleted or not, but the account's).
@@ -812,6 +844,7 @@ impl<'a> Progress<'a> {
                 rows_read: totals.read,
                 rows_ok: totals.ok,
                 rows_failed: totals.failed,
+                api_calls: None,
             }),
             Metadata::caused_by(self.cause, format!("worker:{}", self.handler.worker)),
         )
@@ -892,6 +925,9 @@ struct Mapped {
     /// Whether rows are also put in COPY's format as they are read (an
     /// insert whose values are final once mapped).
     copy_text: bool,
+    /// A batch ends once its rows as read take this many bytes, or at
+    /// `batch_rows` rows.
+    batch_bytes: usize,
 }
 
 /// Where a run's rows come from.
@@ -1068,7 +1104,7 @@ impl RowSink for BatchSink {
             }
             Err(reason) => batch.refused.push((row.number, reason)),
         }
-        if batch.read as usize >= self.batch_rows {
+        if batch.read as usize >= self.batch_rows || batch.raw.bytes() >= self.mapped.batch_bytes {
             return self.send_batch();
         }
         true

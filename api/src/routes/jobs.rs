@@ -6,14 +6,15 @@
 //! columns, its transforms and lookups are valid, its key fields are unique
 //! in the table, and its target table exists with a column for every
 //! mapped field and a value for every column that needs one (the source
-//! and target are reached). Owners and admins define, change and delete
-//! jobs and force rollbacks; everyone in the account may run them and roll
-//! runs back.
+//! and target are reached). A Salesforce org as the target is checked
+//! likewise against its object's description (see `salesforce_target`).
+//! Owners and admins define, change and delete jobs and force rollbacks;
+//! everyone in the account may run them and roll runs back.
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
 use crate::people::{invalid, text};
-use crate::routes::{connections, uploads};
+use crate::routes::{connections, salesforce_target, uploads};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
@@ -99,6 +100,7 @@ pub(crate) fn run_json(row: &RunRow) -> Value {
         "results_expire_at": row.results_expire_at,
         "rollback_of": row.rollback_of,
         "rolled_back_by": row.rolled_back_by,
+        "api_calls": row.api_calls,
     })
 }
 
@@ -209,25 +211,35 @@ async fn define(state: &AppState, user: &AuthUser, body: NewJob) -> Result<JobCr
     };
     let plan = Plan::new(&body.mapping, &columns).map_err(|e| invalid("mapping", e))?;
     let object = text("target.object", &body.target.object, 200)?;
-    let params =
-        match connections::postgres_params(state, user, body.target.connection_id, TARGET).await {
-            Err(ApiError::NotFound) => {
-                return Err(invalid("target.connection_id", "no such connection"))
-            }
-            other => other?,
-        };
-    let client = pg::connect(&params).await.map_err(target_error)?;
-    let table = pg::describe(&client, &object).await.map_err(target_error)?;
-    let targets = plan.targets();
-    let writer =
-        pg::Writer::new(table, operation, &targets, &body.key_fields).map_err(target_error)?;
-    pg::Lookups::prepare(&client, plan.lookups(), writer.table(), &targets)
-        .await
-        .map_err(|e| match e {
-            TargetError::Invalid(reason) => invalid("mapping", reason),
-            other => target_error(other),
-        })?;
-    drop(client);
+    let target = match connections::find(state, user, body.target.connection_id).await {
+        Err(ApiError::NotFound) => return Err(invalid(TARGET, "no such connection")),
+        other => other?,
+    };
+    match target.kind.as_str() {
+        "postgres" => {
+            let params =
+                connections::postgres_params(state, user, target.connection_id, TARGET).await?;
+            check_postgres_target(&params, &object, operation, &plan, &body.key_fields).await?;
+        }
+        "salesforce" => {
+            salesforce_target::writer(
+                state,
+                user,
+                &target,
+                &object,
+                operation,
+                &plan,
+                &body.key_fields,
+            )
+            .await?;
+        }
+        _ => {
+            return Err(invalid(
+                TARGET,
+                "a job writes to a PostgreSQL or Salesforce connection",
+            ))
+        }
+    }
 
     let mapping =
         serde_json::to_value(&body.mapping).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -239,6 +251,29 @@ async fn define(state: &AppState, user: &AuthUser, body: NewJob) -> Result<JobCr
         key_fields: body.key_fields,
         mapping,
     })
+}
+
+/// Checks a job's target table (its database is reached): a column for
+/// every mapped field, a value for every column that needs one, the key
+/// fields unique, the lookups' tables and columns there.
+async fn check_postgres_target(
+    params: &pg::PgParams,
+    object: &str,
+    operation: pg::Operation,
+    plan: &Plan,
+    key_fields: &[String],
+) -> Result<(), ApiError> {
+    let client = pg::connect(params).await.map_err(target_error)?;
+    let table = pg::describe(&client, object).await.map_err(target_error)?;
+    let targets = plan.targets();
+    let writer = pg::Writer::new(table, operation, &targets, key_fields).map_err(target_error)?;
+    pg::Lookups::prepare(&client, plan.lookups(), writer.table(), &targets)
+        .await
+        .map_err(|e| match e {
+            TargetError::Invalid(reason) => invalid("mapping", reason),
+            other => target_error(other),
+        })?;
+    Ok(())
 }
 
 pub async fn create(
@@ -674,7 +709,8 @@ pub struct PreviewQuery {
 }
 
 /// `POST /v1/jobs/{id}/preview`: the first rows of the source mapped as a
-/// run would write them, each with what is wrong with it. Nothing is written.
+/// run would write them, each with what is wrong with it, into a
+/// PostgreSQL table or a Salesforce object. Nothing is written.
 pub async fn preview(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -689,12 +725,35 @@ pub async fn preview(
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| ApiError::Internal("the job has no target".into()))?;
+    let target = connections::find(&state, &user, connection_id).await?;
+    let shown = if target.kind == "salesforce" {
+        let (header, source_rows) = first_rows(&state, &user, &job.source, wanted).await?;
+        let plan = Plan::new(&mapping, &header).map_err(|e| invalid("mapping", e))?;
+        salesforce_target::preview(&state, &user, &job, &target, &plan, source_rows).await?
+    } else {
+        postgres_preview(&state, &user, &job, connection_id, &mapping, wanted).await?
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(shown))
+}
+
+/// A preview of a job into a PostgreSQL table: the rows mapped, their
+/// lookups resolved, each value checked against its column.
+async fn postgres_preview(
+    state: &AppState,
+    user: &AuthUser,
+    job: &JobRow,
+    connection_id: Uuid,
+    mapping: &[FieldMapping],
+    wanted: usize,
+) -> Result<Value, ApiError> {
     let object = job.target["object"].as_str().unwrap_or_default().to_owned();
-    let params = connections::postgres_params(&state, &user, connection_id, TARGET).await?;
+    let params = connections::postgres_params(state, user, connection_id, TARGET).await?;
     let client = pg::connect(&params).await.map_err(target_error)?;
     let table = pg::describe(&client, &object).await.map_err(target_error)?;
-    let (header, source_rows) = first_rows(&state, &user, &job.source, wanted).await?;
-    let plan = Plan::new(&mapping, &header).map_err(|e| invalid("mapping", e))?;
+    let (header, source_rows) = first_rows(state, user, &job.source, wanted).await?;
+    let plan = Plan::new(mapping, &header).map_err(|e| invalid("mapping", e))?;
     let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
     let target_names: Vec<&str> = targets.iter().map(String::as_str).collect();
     let lookups = pg::Lookups::prepare(&client, plan.lookups(), &table, &target_names)
@@ -762,9 +821,7 @@ pub async fn preview(
             json!({ "row": number, "values": shown, "errors": errors })
         })
         .collect();
-    Ok(HttpResponse::Ok()
-        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "fields": targets, "rows": rows })))
+    Ok(json!({ "fields": targets, "rows": rows }))
 }
 
 /// A job's source's header and its first `wanted` rows.

@@ -9,6 +9,7 @@ pub mod oauth_flow;
 pub mod probes;
 pub mod provider_connect;
 pub mod salesforce_login;
+pub mod salesforce_target;
 pub mod sessions;
 pub mod uploads;
 pub mod users;

@@ -19,7 +19,7 @@ use crate::routes::oauth_flow::{begin, complete, Callback};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use oauth2::{RefreshToken, TokenResponse};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use sluice_events::event::ConnectionCreated;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
@@ -100,11 +100,7 @@ fn unconfigured() -> ProviderError {
 }
 
 /// What a provider connection keeps sealed.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct ProviderTokens {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-}
+pub(crate) use sluice_connectors::tokens::ProviderTokens;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

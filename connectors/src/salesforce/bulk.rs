@@ -97,19 +97,41 @@ impl BulkBatch {
         self.rows.is_empty()
     }
 
+    /// A value as the upload writes it.
+    fn cell(&self, value: Option<&str>) -> String {
+        match value {
+            Some(text) => text.to_owned(),
+            // An insert leaves a field without a value unset; other
+            // writes clear it.
+            None if self.operation == Operation::Insert => String::new(),
+            None => NULL.to_owned(),
+        }
+    }
+
+    /// Whether `rows` (one value a column each) fit in the upload with
+    /// what it holds.
+    pub fn fits<'a>(&self, rows: impl IntoIterator<Item = &'a [Option<String>]>) -> bool {
+        let size: usize = rows
+            .into_iter()
+            .map(|row| {
+                let cells: Vec<String> = row
+                    .iter()
+                    .take(self.columns)
+                    .map(|v| self.cell(v.as_deref()))
+                    .collect();
+                csv_size(&cells)
+            })
+            .sum();
+        self.size + size <= self.limit
+    }
+
     /// Adds a row (one value a column, `None` for no value); false, and
     /// nothing added, when the row would take the upload past its limit.
     pub fn push(&mut self, values: &[Option<&str>]) -> Result<bool, SalesforceError> {
         let row: Vec<String> = values
             .iter()
             .take(self.columns)
-            .map(|v| match v {
-                Some(text) => (*text).to_owned(),
-                // An insert leaves a field without a value unset; other
-                // writes clear it.
-                None if self.operation == Operation::Insert => String::new(),
-                None => NULL.to_owned(),
-            })
+            .map(|v| self.cell(*v))
             .collect();
         let size = csv_size(&row);
         if !self.rows.is_empty() && self.size + size > self.limit {
@@ -148,6 +170,19 @@ struct JobInfo {
     state: String,
     #[serde(default)]
     error_message: Option<String>,
+    #[serde(default)]
+    system_modstamp: Option<String>,
+}
+
+/// How a Bulk job ended: the outcome of each input row, in input order;
+/// the job's error if it ended without completing; and the job's last
+/// modification stamp in the org's clock (no record the job wrote was
+/// modified after it).
+#[derive(Debug)]
+pub struct BulkOutcome {
+    pub rows: Vec<BulkRow>,
+    pub failure: Option<String>,
+    pub finished_at: Option<String>,
 }
 
 impl Salesforce {
@@ -158,10 +193,23 @@ impl Salesforce {
         &self,
         object: &str,
         external_id: Option<&str>,
-        mut batch: BulkBatch,
+        batch: BulkBatch,
         polling: Polling,
     ) -> Result<(Vec<BulkRow>, Option<String>), SalesforceError> {
-        let operation = match batch.operation {
+        let job = self.bulk_open(object, batch.operation, external_id).await?;
+        let outcome = self.bulk_run(&job, batch, polling).await?;
+        Ok((outcome.rows, outcome.failure))
+    }
+
+    /// Creates a Bulk ingest job for `operation` on `object` (an upsert
+    /// matches on `external_id`); its id.
+    pub async fn bulk_open(
+        &self,
+        object: &str,
+        operation: Operation,
+        external_id: Option<&str>,
+    ) -> Result<String, SalesforceError> {
+        let name = match operation {
             Operation::Insert => "insert",
             Operation::Update => "update",
             Operation::Upsert => "upsert",
@@ -169,17 +217,28 @@ impl Salesforce {
         };
         let mut spec = json!({
             "object": object,
-            "operation": operation,
+            "operation": name,
             "contentType": "CSV",
             "lineEnding": "LF",
             "columnDelimiter": "COMMA",
         });
-        if let (Operation::Upsert, Some(key)) = (batch.operation, external_id) {
+        if let (Operation::Upsert, Some(key)) = (operation, external_id) {
             spec["externalIdFieldName"] = json!(key);
         }
         let url = self.url("/jobs/ingest");
         let job: JobInfo = Self::json(self.send(|http| http.post(&url).json(&spec)).await?).await?;
-        let job_url = self.url(&format!("/jobs/ingest/{}", job.id));
+        Ok(job.id)
+    }
+
+    /// Uploads `batch` to the open job `job`, closes the upload, waits for
+    /// the job to end and reads its results back.
+    pub async fn bulk_run(
+        &self,
+        job: &str,
+        mut batch: BulkBatch,
+        polling: Polling,
+    ) -> Result<BulkOutcome, SalesforceError> {
+        let job_url = self.url(&format!("/jobs/ingest/{job}"));
         let body = bytes::Bytes::from(batch.body()?);
         let batches = format!("{job_url}/batches");
         self.send(|http| {
@@ -190,7 +249,37 @@ impl Salesforce {
         .await?;
         let close = json!({ "state": "UploadComplete" });
         self.send(|http| http.patch(&job_url).json(&close)).await?;
-        let ended = self.wait(&job_url, polling).await?;
+        self.bulk_results(&job_url, &batch, polling).await
+    }
+
+    /// Picks up a job an earlier attempt created for `batch` (the same
+    /// rows): if its upload was not closed, Salesforce has not started on
+    /// it; the job is aborted and `None` says the batch is still to write.
+    /// Otherwise the job is waited for and its results read.
+    pub async fn bulk_resume(
+        &self,
+        job: &str,
+        batch: &BulkBatch,
+        polling: Polling,
+    ) -> Result<Option<BulkOutcome>, SalesforceError> {
+        let job_url = self.url(&format!("/jobs/ingest/{job}"));
+        let info: JobInfo = Self::json(self.send(|http| http.get(&job_url)).await?).await?;
+        if info.state == "Open" {
+            let abort = json!({ "state": "Aborted" });
+            self.send(|http| http.patch(&job_url).json(&abort)).await?;
+            return Ok(None);
+        }
+        self.bulk_results(&job_url, batch, polling).await.map(Some)
+    }
+
+    /// Waits for a job whose upload is closed and reads its results.
+    async fn bulk_results(
+        &self,
+        job_url: &str,
+        batch: &BulkBatch,
+        polling: Polling,
+    ) -> Result<BulkOutcome, SalesforceError> {
+        let ended = self.wait(job_url, polling).await?;
         let failure = match ended.state.as_str() {
             "JobComplete" => None,
             state => Some(
@@ -227,7 +316,11 @@ impl Salesforce {
                 o.unwrap_or_else(|| BulkRow::Failed("Salesforce gave no result for the row".into()))
             })
             .collect();
-        Ok((rows, failure))
+        Ok(BulkOutcome {
+            rows,
+            failure,
+            finished_at: ended.system_modstamp,
+        })
     }
 
     /// Polls the job, waiting longer each time, until it ends.

@@ -21,6 +21,20 @@ pub enum Operation {
     Delete,
 }
 
+/// A job's operation (parsed with the PostgreSQL one: the names are the
+/// same).
+impl From<crate::postgres::Operation> for Operation {
+    fn from(operation: crate::postgres::Operation) -> Self {
+        use crate::postgres::Operation as Pg;
+        match operation {
+            Pg::Insert => Self::Insert,
+            Pg::Update => Self::Update,
+            Pg::Upsert => Self::Upsert,
+            Pg::Delete => Self::Delete,
+        }
+    }
+}
+
 /// What became of one record.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SaveResult {

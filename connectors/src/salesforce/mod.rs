@@ -20,11 +20,11 @@ mod query;
 mod soap;
 mod writer;
 
-pub use bulk::{BulkBatch, BulkRow, Polling, MAX_UPLOAD};
+pub use bulk::{BulkBatch, BulkOutcome, BulkRow, Polling, MAX_UPLOAD};
 pub use collections::{field_value, Operation, SaveError, SaveResult, MAX_RECORDS};
 pub use describe::{Describe, Field};
 pub use query::literal;
-pub use writer::{Saved, Writer, Written};
+pub use writer::{writer_targets, BeforeImages, Prepared, Saved, Writer, Written};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use zeroize::Zeroizing;
@@ -81,7 +81,48 @@ struct ApiError {
     message: String,
 }
 
+/// The connected app a connection's access token is renewed with.
+pub struct App<'a> {
+    /// The login URL for connections that do not name the one they were
+    /// made through.
+    pub login_url: &'a str,
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+}
+
 impl Salesforce {
+    /// A client of a connected org, from its connection's params
+    /// (`instance_url`, and the `login_url` it was connected through) and
+    /// tokens; without `app`, or a refresh token, an expired access token
+    /// is not renewed. `None` when the params name no instance.
+    pub fn of_connection(
+        http: reqwest::Client,
+        params: &serde_json::Value,
+        tokens: &crate::tokens::ProviderTokens,
+        app: Option<App<'_>>,
+    ) -> Option<Self> {
+        let instance_url = params["instance_url"].as_str()?;
+        let refresh = match (app, &tokens.refresh_token) {
+            (Some(app), Some(refresh_token)) => Some(Refresh {
+                login_url: params["login_url"]
+                    .as_str()
+                    .filter(|url| !url.is_empty())
+                    .unwrap_or(app.login_url)
+                    .to_owned(),
+                client_id: app.client_id.to_owned(),
+                client_secret: Zeroizing::new(app.client_secret.to_owned()),
+                refresh_token: Zeroizing::new(refresh_token.clone()),
+            }),
+            _ => None,
+        };
+        Some(Self::new(
+            http,
+            instance_url,
+            Zeroizing::new(tokens.access_token.clone()),
+            refresh,
+        ))
+    }
+
     pub fn new(
         http: reqwest::Client,
         instance_url: &str,

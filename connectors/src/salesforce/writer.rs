@@ -37,6 +37,43 @@ pub struct Saved {
     pub before: Option<Map<String, Value>>,
 }
 
+/// The records a write changes, as they were just before it: an update's
+/// by their `Id`, an upsert's by their external id in lower case.
+pub type BeforeImages = HashMap<String, Map<String, Value>>;
+
+/// A batch's rows made ready to write: the records (with their source row
+/// number and key value), the rows that cannot be written, and the
+/// before-images of the records the write changes.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    records: Vec<(u64, Map<String, Value>, Option<String>)>,
+    pub failed: Vec<(u64, String)>,
+    pub before: BeforeImages,
+}
+
+impl Prepared {
+    /// The key values of the records (those before-images are read by).
+    pub fn keys(&self) -> Vec<String> {
+        self.records
+            .iter()
+            .filter_map(|(_, _, k)| k.clone())
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The source row numbers of the records.
+    pub fn numbers(&self) -> Vec<u64> {
+        self.records.iter().map(|(n, _, _)| *n).collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+}
+
 /// What a batch's write did.
 #[derive(Debug, Default)]
 pub struct Written {
@@ -102,6 +139,11 @@ impl Writer {
             }
             record.insert(name, value);
         }
+        self.check_key(values)?;
+        Ok(record)
+    }
+
+    fn check_key(&self, values: &[Option<String>]) -> Result<(), String> {
         if let Some((key, at)) = &self.key {
             if values
                 .get(*at)
@@ -112,7 +154,71 @@ impl Writer {
                 return Err(format!("{key}: a key field needs a value"));
             }
         }
-        Ok(record)
+        Ok(())
+    }
+
+    /// The columns of a Bulk upload of this write: the fields, and a
+    /// reference set by an external id as `Account.External_Id__c`.
+    pub fn bulk_header(&self) -> Vec<String> {
+        self.targets
+            .iter()
+            .map(|t| match (&t.by, &t.field.relationship_name) {
+                (Some(by), Some(relationship)) => format!("{relationship}.{by}"),
+                _ => t.field.name.clone(),
+            })
+            .collect()
+    }
+
+    /// Row `values` as a Bulk upload's cells (checked as [`Writer::record`]
+    /// checks them); `None` for a field without a value.
+    pub fn bulk_values(&self, values: &[Option<String>]) -> Result<Vec<Option<String>>, String> {
+        let mut cells = Vec::with_capacity(self.targets.len());
+        for (target, value) in self.targets.iter().zip(values) {
+            let (_, json) = field_value(&target.field, target.by.as_deref(), value.as_deref())?;
+            cells.push(match json {
+                Value::Null => None,
+                Value::String(text) => Some(text),
+                Value::Bool(b) => Some(b.to_string()),
+                Value::Number(n) => Some(n.to_string()),
+                // A reference by external id: the id's value.
+                Value::Object(_) => value.as_deref().map(str::to_owned),
+                Value::Array(_) => None,
+            });
+        }
+        self.check_key(values)?;
+        Ok(cells)
+    }
+
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// The field that names a row: `Id`, or the upsert's external id.
+    pub fn key_field(&self) -> Option<&str> {
+        self.key.as_ref().map(|(key, _)| key.as_str())
+    }
+
+    /// The key value of each row (`Id`, or the upsert's external id):
+    /// what the before-images are found by.
+    pub fn key_of(&self, values: &[Option<String>]) -> Option<String> {
+        self.key
+            .as_ref()
+            .and_then(|(_, at)| values.get(*at).cloned().flatten())
+    }
+
+    /// Turns a batch's rows (source row number and mapped values) into
+    /// records, without any call; rows that cannot be written fail here.
+    pub fn prepare(&self, rows: &[(u64, Vec<Option<String>>)]) -> Prepared {
+        let mut prepared = Prepared::default();
+        for (number, values) in rows {
+            match self.record(values) {
+                Ok(record) => prepared
+                    .records
+                    .push((*number, record, self.key_of(values))),
+                Err(reason) => prepared.failed.push((*number, reason)),
+            }
+        }
+        prepared
     }
 
     /// Writes a batch of rows (source row number and mapped values): rows
@@ -123,24 +229,35 @@ impl Writer {
         sf: &Salesforce,
         rows: &[(u64, Vec<Option<String>>)],
     ) -> Result<Written, SalesforceError> {
-        let mut written = Written::default();
-        let mut ready: Vec<(u64, Map<String, Value>, Option<String>)> = Vec::new();
-        for (number, values) in rows {
-            match self.record(values) {
-                Ok(record) => {
-                    let key = self
-                        .key
-                        .as_ref()
-                        .and_then(|(_, at)| values.get(*at).cloned().flatten());
-                    ready.push((*number, record, key));
-                }
-                Err(reason) => written.failed.push((*number, reason)),
-            }
-        }
-        let before = self.before_images(sf, &ready).await?;
-        let numbers: Vec<(u64, Option<String>)> =
-            ready.iter().map(|(n, _, key)| (*n, key.clone())).collect();
-        let records = ready.into_iter().map(|(_, record, _)| record).collect();
+        let mut prepared = self.prepare(rows);
+        let keys = prepared.keys();
+        prepared.before = self.before_images(sf, &keys).await?;
+        self.send(sf, prepared, false).await
+    }
+
+    /// Writes prepared records, 200 a call. `again` says an earlier attempt
+    /// may have written them already: a record it deleted counts as
+    /// deleted.
+    pub async fn send(
+        &self,
+        sf: &Salesforce,
+        prepared: Prepared,
+        again: bool,
+    ) -> Result<Written, SalesforceError> {
+        let Prepared {
+            records,
+            failed,
+            before,
+        } = prepared;
+        let mut written = Written {
+            saved: Vec::new(),
+            failed,
+        };
+        let numbers: Vec<(u64, Option<String>)> = records
+            .iter()
+            .map(|(n, _, key)| (*n, key.clone()))
+            .collect();
+        let records = records.into_iter().map(|(_, record, _)| record).collect();
         let external = match self.operation {
             Operation::Upsert => self.key.as_ref().map(|(key, _)| key.as_str()),
             _ => None,
@@ -149,40 +266,91 @@ impl Writer {
             .save(self.operation, &self.object, external, records)
             .await?;
         for ((number, key), result) in numbers.into_iter().zip(results) {
-            let Some(id) = result.id.clone().filter(|_| result.success) else {
-                written.failed.push((number, result.reason()));
-                continue;
+            let gone = again
+                && self.operation == Operation::Delete
+                && result
+                    .errors
+                    .iter()
+                    .any(|e| e.status_code == "ENTITY_IS_DELETED");
+            let id = match (result.id.clone().filter(|_| result.success), gone) {
+                (Some(id), _) => id,
+                (None, true) => key.clone().unwrap_or_default(),
+                (None, false) => {
+                    written.failed.push((number, result.reason()));
+                    continue;
+                }
             };
-            let action = match (self.operation, result.created) {
-                (Operation::Insert, _) | (Operation::Upsert, Some(true)) => Action::Created,
-                (Operation::Delete, _) => Action::Deleted,
-                _ => Action::Updated,
-            };
-            let before = match (action, self.operation) {
-                (Action::Updated, Operation::Update) => before.get(&id).cloned(),
-                (Action::Updated, _) => key.and_then(|k| before.get(&k.to_lowercase()).cloned()),
-                _ => None,
-            };
-            written.saved.push(Saved {
-                number,
-                id,
-                action,
-                before,
-            });
+            written
+                .saved
+                .push(self.saved(number, id, key.as_deref(), result.created, &before));
         }
         written.failed.sort_by_key(|(n, _)| *n);
         Ok(written)
+    }
+
+    /// What a write did to one record: `created` as Salesforce says for an
+    /// upsert; a record without a before-image was not there before the
+    /// write (it was created, by this write or by an earlier attempt).
+    pub fn saved(
+        &self,
+        number: u64,
+        id: String,
+        key: Option<&str>,
+        created: Option<bool>,
+        before: &BeforeImages,
+    ) -> Saved {
+        let image = match self.operation {
+            Operation::Update => before.get(&id).cloned(),
+            Operation::Upsert => key.and_then(|k| before.get(&k.to_lowercase()).cloned()),
+            _ => None,
+        };
+        let action = match self.operation {
+            Operation::Insert => Action::Created,
+            Operation::Delete => Action::Deleted,
+            Operation::Upsert if created == Some(true) || image.is_none() => Action::Created,
+            _ => Action::Updated,
+        };
+        Saved {
+            number,
+            id,
+            action,
+            before: image.filter(|_| action == Action::Updated),
+        }
+    }
+
+    /// The record version (`SystemModstamp`) of each record in `ids`, read
+    /// after a write: a rollback that finds another one knows the record
+    /// changed since.
+    pub async fn versions(
+        &self,
+        sf: &Salesforce,
+        ids: &[String],
+    ) -> Result<HashMap<String, String>, SalesforceError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let found = sf
+            .records_by(&self.object, "Id", ids, &["Id", "SystemModstamp"], false)
+            .await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|r| {
+                let id = r.get("Id")?.as_str()?.to_owned();
+                let stamp = r.get("SystemModstamp")?.as_str()?.to_owned();
+                Some((id, stamp))
+            })
+            .collect())
     }
 
     /// The records an update or upsert is about to change, with the fields
     /// it writes: an update's by their `Id` (as Salesforce gives it, 18
     /// characters), an upsert's by their external id in lower case
     /// (Salesforce matches it without regard to case).
-    async fn before_images(
+    pub async fn before_images(
         &self,
         sf: &Salesforce,
-        ready: &[(u64, Map<String, Value>, Option<String>)],
-    ) -> Result<HashMap<String, Map<String, Value>>, SalesforceError> {
+        keys: &[String],
+    ) -> Result<BeforeImages, SalesforceError> {
         let Some((key, _)) = self
             .key
             .as_ref()
@@ -190,7 +358,9 @@ impl Writer {
         else {
             return Ok(HashMap::new());
         };
-        let keys: Vec<String> = ready.iter().filter_map(|(_, _, k)| k.clone()).collect();
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
         let mut fields: Vec<&str> = vec!["Id"];
         for target in &self.targets {
             if !fields
@@ -201,7 +371,7 @@ impl Writer {
             }
         }
         let found = sf
-            .records_by(&self.object, key, &keys, &fields, false)
+            .records_by(&self.object, key, keys, &fields, false)
             .await?;
         let by_id = self.operation == Operation::Update;
         Ok(found
@@ -217,4 +387,49 @@ impl Writer {
             })
             .collect())
     }
+}
+
+/// The targets a [`Writer`] takes for a mapping's (`plan`): a field set by
+/// a lookup of another object's external id (`{"lookup": {"object":
+/// "Account", "key": "External_Id__c"}}` on `AccountId`) is a reference set
+/// by that id, which Salesforce resolves itself (`AccountId:External_Id__c`).
+pub fn writer_targets(
+    describe: &Describe,
+    plan: &crate::mapping::Plan,
+) -> Result<Vec<String>, String> {
+    let mut targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
+    for (at, lookup) in plan.lookups() {
+        if lookup
+            .field
+            .as_deref()
+            .is_some_and(|f| !f.eq_ignore_ascii_case("Id"))
+        {
+            return Err(format!(
+                "{}: a Salesforce lookup sets the record Id; leave its field out",
+                targets[at]
+            ));
+        }
+        if targets[at].contains(':') {
+            return Err(format!(
+                "{}: name the external id field once, in the target or the lookup",
+                targets[at]
+            ));
+        }
+        let (field, _) = describe.target(&targets[at])?;
+        if !field
+            .reference_to
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(lookup.object.trim()))
+        {
+            return Err(format!(
+                "{}.{} refers to {}, not to {}",
+                describe.name,
+                field.name,
+                field.reference_to.join(" or "),
+                lookup.object.trim()
+            ));
+        }
+        targets[at] = format!("{}:{}", targets[at], lookup.key.trim());
+    }
+    Ok(targets)
 }

@@ -254,6 +254,7 @@ async fn info(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, RestError> {
     let mut org = org.lock().expect("stand-in state");
+    let now = org.store.now();
     let job = job_mut(&mut org, &path.1)?;
     if matches!(job.state, State::UploadComplete | State::InProgress) {
         job.polls += 1;
@@ -264,6 +265,9 @@ async fn info(
         } else {
             State::JobComplete
         };
+        // `systemModstamp` is when the job last changed: once it ends,
+        // when it finished, later than any record it wrote.
+        job.modified = now;
     }
     Ok(HttpResponse::Ok().json(info_json(job)))
 }

@@ -8,6 +8,8 @@
 //! rolled back.
 
 use super::{command, retry, Progress, RunHandler, Stop, Totals, Written};
+
+mod salesforce;
 use crate::results::{Note, Outcome, Results, RowFields};
 use sluice_connectors::postgres::{self as pg, Checkpoint};
 use sluice_events::RecordedEvent;
@@ -65,6 +67,20 @@ impl RunHandler {
             header: Vec::new(),
         });
 
+        if self.target_kind(account, job.connection).await? == "salesforce" {
+            return self
+                .roll_back_org(
+                    cause,
+                    run,
+                    written,
+                    account,
+                    requested.force,
+                    undone,
+                    journal,
+                    job,
+                )
+                .await;
+        }
         let params = self.connection(account, job.connection, "target").await?;
         let mut client = pg::connect(&params).await?;
         let table = pg::describe(&client, &job.object).await?;

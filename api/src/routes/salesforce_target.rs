@@ -1,0 +1,200 @@
+//! A connected Salesforce org as a job's target: the checks `POST
+//! /v1/jobs` and `PATCH /v1/jobs/{id}` make before a job is recorded, and
+//! the rows `POST /v1/jobs/{id}/preview` shows.
+//!
+//! The object is described, and the key fields and the mapping are checked
+//! against it as a run's writer would check them: a field set by a lookup
+//! of another object's external id becomes a reference Salesforce resolves
+//! itself (`AccountId:External_Id__c`). A preview turns each row into the
+//! record a run would send and reports why it cannot be; nothing is
+//! written, and the lookups are not resolved (Salesforce does that as it
+//! saves). An access token renewed on the way is kept sealed in place of
+//! the old one, whether the checks pass or not.
+
+use crate::auth::AuthUser;
+use crate::error::ApiError;
+use crate::people::invalid;
+use crate::routes::connections;
+use crate::routes::provider_connect::{self, ProviderTokens};
+use crate::AppState;
+use secrecy::ExposeSecret;
+use serde_json::{json, Map, Value};
+use sluice_connectors::mapping::Plan;
+use sluice_connectors::postgres as pg;
+use sluice_connectors::salesforce::{
+    writer_targets, App, Describe, Operation, Salesforce, SalesforceError, Writer,
+};
+use sluice_connectors::source::Row;
+use sluice_schema::ids::{AccountId, ConnectionId};
+use sluice_schema::models::{ConnectionRow, JobRow};
+
+const TARGET: &str = "target.connection_id";
+
+/// A Salesforce connection opened as a client, with the tokens it was
+/// opened with.
+pub(crate) struct Org {
+    pub sf: Salesforce,
+    account: AccountId,
+    id: ConnectionId,
+    tokens: ProviderTokens,
+}
+
+/// Opens a Salesforce connection of the caller's account: a client of its
+/// org that renews an expired access token with the connection's refresh
+/// token (at the login URL the org was connected through). Without this
+/// deployment's Salesforce settings there is no renewing: the access token
+/// works until it expires.
+pub(crate) async fn open(
+    state: &AppState,
+    user: &AuthUser,
+    row: &ConnectionRow,
+) -> Result<Org, ApiError> {
+    let account = user.account_id;
+    let id = ConnectionId(row.connection_id);
+    let sealed = connections::sealed_secret(state, account, id).await?;
+    let tokens = provider_connect::open_tokens(state, account, id, sealed)?;
+    let app = state.salesforce.as_ref().map(|config| App {
+        login_url: &config.login_url,
+        client_id: &config.client_id,
+        client_secret: config.client_secret.expose_secret(),
+    });
+    let sf = Salesforce::of_connection(state.http.clone(), &row.params, &tokens, app)
+        .ok_or_else(|| ApiError::Internal("a Salesforce connection has no instance URL".into()))?;
+    Ok(Org {
+        sf,
+        account,
+        id,
+        tokens,
+    })
+}
+
+impl Org {
+    /// Keeps the access token the client renewed, if it did, sealed in
+    /// place of the old one (so the next call need not renew it again).
+    pub(crate) async fn keep_renewed(mut self, state: &AppState) -> Result<(), ApiError> {
+        if let Some(renewed) = self.sf.renewed_access_token() {
+            self.tokens.access_token = renewed.to_string();
+            provider_connect::keep(state, self.account, self.id, &self.tokens).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A failed call to the org, as the caller of a job's checks sees it: the
+/// object is the caller's to fix, as is a connection Salesforce no longer
+/// accepts; the org's limit, a refusal and an outage are Salesforce's.
+fn salesforce_error(e: SalesforceError) -> ApiError {
+    match &e {
+        SalesforceError::Reconnect => invalid(
+            TARGET,
+            "Salesforce no longer accepts this connection: connect the org again and use the \
+             new connection",
+        ),
+        SalesforceError::Refused { code, .. } if code == "NOT_FOUND" || code == "INVALID_TYPE" => {
+            invalid("target.object", e.to_string())
+        }
+        SalesforceError::LimitExceeded(_)
+        | SalesforceError::Refused { .. }
+        | SalesforceError::Unreachable(_) => ApiError::Upstream {
+            message: e.to_string(),
+            retry_after_secs: None,
+        },
+    }
+}
+
+/// Checks the key fields for `operation` against the object, before the
+/// mapping is checked, so that a reason about them names `key_fields`: an
+/// insert takes none, an upsert one external id field (or `Id`), an update
+/// or a delete names its records by `Id`.
+fn check_keys(
+    describe: &Describe,
+    operation: Operation,
+    key_fields: &[String],
+) -> Result<(), ApiError> {
+    let reason = match (operation, key_fields) {
+        (Operation::Insert, []) => return Ok(()),
+        (Operation::Insert, _) => "an insert takes no key fields".to_owned(),
+        (Operation::Upsert, [key]) => match describe.field(key) {
+            Some(field) if field.external_id || field.name == "Id" => return Ok(()),
+            Some(field) => format!(
+                "{}.{} is not an external id field: an upsert matches records by one",
+                describe.name, field.name
+            ),
+            None => format!("{} has no field \"{key}\"", describe.name),
+        },
+        (Operation::Upsert, _) => "an upsert takes one key field: its external id field".into(),
+        (_, []) => return Ok(()),
+        (_, [key]) if key.eq_ignore_ascii_case("Id") => return Ok(()),
+        _ => "updates and deletes name their records by Id: leave key_fields out".into(),
+    };
+    Err(invalid("key_fields", reason))
+}
+
+/// The writer a run of the job would use: the connection opened, `object`
+/// described, the key fields and the mapping checked against it. A
+/// renewed access token is kept either way.
+pub(crate) async fn writer(
+    state: &AppState,
+    user: &AuthUser,
+    row: &ConnectionRow,
+    object: &str,
+    job_operation: pg::Operation,
+    plan: &Plan,
+    key_fields: &[String],
+) -> Result<Writer, ApiError> {
+    let org = open(state, user, row).await?;
+    let described = org.sf.describe(object).await;
+    org.keep_renewed(state).await?;
+    let describe = described.map_err(salesforce_error)?;
+    let operation = Operation::from(job_operation);
+    check_keys(&describe, operation, key_fields)?;
+    let targets = writer_targets(&describe, plan).map_err(|e| invalid("mapping", e))?;
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+    Writer::new(&describe, operation, &targets, key_fields).map_err(|e| invalid("mapping", e))
+}
+
+/// `POST /v1/jobs/{id}/preview` for a job into `row`'s org: the source's
+/// first rows (`header`, `rows`) mapped, each with why it cannot be
+/// written, in the shape a PostgreSQL target's preview has.
+pub(crate) async fn preview(
+    state: &AppState,
+    user: &AuthUser,
+    job: &JobRow,
+    row: &ConnectionRow,
+    plan: &Plan,
+    rows: Vec<Row>,
+) -> Result<Value, ApiError> {
+    let stored = |what: &str| ApiError::Internal(format!("the job's {what} cannot be read"));
+    let job_operation = pg::Operation::parse(&job.operation).ok_or_else(|| stored("operation"))?;
+    let key_fields: Vec<String> =
+        serde_json::from_value(job.key_fields.clone()).map_err(|_| stored("key fields"))?;
+    let object = job.target["object"].as_str().unwrap_or_default();
+    let writer = writer(state, user, row, object, job_operation, plan, &key_fields).await?;
+    Ok(shown(&writer, plan, rows))
+}
+
+/// Each row's mapped values by target field, and what is wrong with it: a
+/// row the source or the mapping could not read, or one that cannot become
+/// a record (a value its field's type cannot take, a missing key).
+fn shown(writer: &Writer, plan: &Plan, rows: Vec<Row>) -> Value {
+    let targets = plan.targets();
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .map(|row| {
+            let (values, errors) = match row.fields.and_then(|f| plan.apply(&f)) {
+                Err(e) => (Vec::new(), vec![e]),
+                Ok(values) => {
+                    let errors: Vec<String> = writer.record(&values).err().into_iter().collect();
+                    (values, errors)
+                }
+            };
+            let values: Map<String, Value> = targets
+                .iter()
+                .zip(&values)
+                .map(|(target, value)| ((*target).to_owned(), json!(value)))
+                .collect();
+            json!({ "row": row.number, "values": values, "errors": errors })
+        })
+        .collect();
+    json!({ "fields": targets, "rows": rows })
+}
