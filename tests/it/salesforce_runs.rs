@@ -355,13 +355,25 @@ async fn a_delete_is_rolled_back_by_undelete_and_renewed_tokens_are_kept() {
     );
 }
 
-#[tokio::test]
-async fn an_insert_batch_in_doubt_after_a_crash_is_not_written_twice() {
+/// An insert run queued with no worker running, and what it runs in.
+struct Queued {
+    standin: SalesforceStandIn,
+    app: TestApp,
+    owner: String,
+    /// The account, as signing up answered.
+    created: Value,
+    run_id: uuid::Uuid,
+}
+
+/// Queues a run inserting `contacts(1..=rows)` (Bulk above
+/// `bulk_above_rows`), with no worker running.
+async fn queued_insert(bulk_above_rows: usize, rows: usize) -> Queued {
     let standin = SalesforceStandIn::start().await;
-    let app = app_for(&standin, 2_000, false).await;
+    standin.complete_bulk_jobs_after_polls(1);
+    let app = app_for(&standin, bulk_above_rows, false).await;
     let (owner, created) = account(&app, "ada@example.com").await;
     let org = connect_org(&app, &owner, &standin).await;
-    let upload_id = upload(&app, &owner, contacts(1..=450)).await;
+    let upload_id = upload(&app, &owner, contacts(1..=rows)).await;
     let job = create_job(
         &app,
         &owner,
@@ -373,6 +385,24 @@ async fn an_insert_batch_in_doubt_after_a_crash_is_not_written_twice() {
     )
     .await;
     let run_id = queue_run(&app, &owner, &job).await;
+    Queued {
+        standin,
+        app,
+        owner,
+        created,
+        run_id,
+    }
+}
+
+#[tokio::test]
+async fn an_insert_batch_in_doubt_after_a_crash_is_not_written_twice() {
+    let Queued {
+        standin,
+        app,
+        owner,
+        created,
+        run_id,
+    } = queued_insert(2_000, 450).await;
     // An earlier worker sent the run's first batch (200 rows) and stopped
     // before it could record what became of it.
     sent_by_a_worker_that_stopped(&app, &created, run_id, 1, 1, None).await;
@@ -618,23 +648,13 @@ async fn sent_by_a_worker_that_stopped(
 
 #[tokio::test]
 async fn a_bulk_job_in_doubt_is_picked_up_by_its_id_not_sent_again() {
-    let standin = SalesforceStandIn::start().await;
-    standin.complete_bulk_jobs_after_polls(1);
-    let app = app_for(&standin, 100, false).await;
-    let (owner, created) = account(&app, "ada@example.com").await;
-    let org = connect_org(&app, &owner, &standin).await;
-    let upload_id = upload(&app, &owner, contacts(1..=300)).await;
-    let job = create_job(
-        &app,
-        &owner,
-        &upload_id,
-        &org,
-        "insert",
-        json!([]),
-        insert_mapping(),
-    )
-    .await;
-    let run_id = queue_run(&app, &owner, &job).await;
+    let Queued {
+        standin,
+        app,
+        owner,
+        created,
+        run_id,
+    } = queued_insert(100, 300).await;
     // The worker that stopped had created the job and closed its upload:
     // Salesforce wrote the 300 records.
     let sf = client(&standin, false);
@@ -671,23 +691,13 @@ async fn a_bulk_job_in_doubt_is_picked_up_by_its_id_not_sent_again() {
 
 #[tokio::test]
 async fn a_bulk_job_left_open_is_aborted_and_its_rows_sent_in_a_new_one() {
-    let standin = SalesforceStandIn::start().await;
-    standin.complete_bulk_jobs_after_polls(1);
-    let app = app_for(&standin, 100, false).await;
-    let (owner, created) = account(&app, "ada@example.com").await;
-    let org = connect_org(&app, &owner, &standin).await;
-    let upload_id = upload(&app, &owner, contacts(1..=300)).await;
-    let job = create_job(
-        &app,
-        &owner,
-        &upload_id,
-        &org,
-        "insert",
-        json!([]),
-        insert_mapping(),
-    )
-    .await;
-    let run_id = queue_run(&app, &owner, &job).await;
+    let Queued {
+        standin,
+        app,
+        owner,
+        created,
+        run_id,
+    } = queued_insert(100, 300).await;
     // The worker that stopped had created the job, not closed its upload.
     let bulk_job = client(&standin, false)
         .bulk_open(
@@ -703,4 +713,100 @@ async fn a_bulk_job_left_open_is_aborted_and_its_rows_sent_in_a_new_one() {
     let done = wait_for_run(&app, &owner, &run_id.to_string()).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(contacts_by_email(&standin).len(), 300);
+}
+
+#[tokio::test]
+async fn a_bulk_job_that_fails_part_way_reports_the_rows_it_did_not_reach() {
+    let standin = SalesforceStandIn::start().await;
+    standin.complete_bulk_jobs_after_polls(1);
+    standin.fail_bulk_jobs_after(120);
+    let app = app_for(&standin, 100, true).await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let org = connect_org(&app, &owner, &standin).await;
+    let upload_id = upload(&app, &owner, contacts(1..=300)).await;
+    let job = create_job(
+        &app,
+        &owner,
+        &upload_id,
+        &org,
+        "insert",
+        json!([]),
+        insert_mapping(),
+    )
+    .await;
+    let done = run(&app, &owner, &job).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(
+        done["message"]
+            .as_str()
+            .unwrap()
+            .contains("Bulk job ended early"),
+        "{done}"
+    );
+    assert_eq!(done["rows_ok"], 120);
+    assert_eq!(done["rows_failed"], 180);
+    assert_eq!(contacts_by_email(&standin).len(), 120);
+    let errors = result_file(&app, &owner, done["id"].as_str().unwrap(), "errors").await;
+    assert_eq!(errors.len(), 181);
+    assert!(
+        errors[1][1].contains("did not process this row"),
+        "{:?}",
+        errors[1]
+    );
+    // What the job wrote can be rolled back.
+    let undone = roll_back(&app, &owner, &done, json!({})).await;
+    assert_eq!(undone["status"], "rolled_back", "{undone}");
+    assert!(standin.records("Contact").is_empty());
+}
+
+#[tokio::test]
+async fn a_bulk_upsert_is_rolled_back_to_the_before_images_it_read() {
+    let standin = SalesforceStandIn::start().await;
+    standin.complete_bulk_jobs_after_polls(1);
+    let app = app_for(&standin, 100, true).await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let org = connect_org(&app, &owner, &standin).await;
+    standin.insert_records(
+        "Contact",
+        (1..=100)
+            .map(|n| json!({"LastName": format!("Old {n}"), "External_Id__c": format!("K{n}")})),
+    );
+    // 100 records updated, 50 created.
+    let mut csv = String::from("Key,Last\n");
+    for n in 1..=150 {
+        csv.push_str(&format!("K{n},New {n}\n"));
+    }
+    let upload_id = upload(&app, &owner, csv.into_bytes()).await;
+    let mapping = json!([
+        {"source": "Key", "target": "External_Id__c"},
+        {"source": "Last", "target": "LastName"},
+    ]);
+    let job = create_job(
+        &app,
+        &owner,
+        &upload_id,
+        &org,
+        "upsert",
+        json!(["External_Id__c"]),
+        mapping,
+    )
+    .await;
+    let before = standin.api_call_counts();
+    let done = run(&app, &owner, &job).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(standin.api_call_counts().bulk - before.bulk, 6);
+    let success = result_file(&app, &owner, done["id"].as_str().unwrap(), "success").await;
+    let created = success[1..].iter().filter(|r| r[2] == "created").count();
+    assert_eq!(created, 50);
+    assert_eq!(standin.records("Contact").len(), 150);
+
+    let undone = roll_back(&app, &owner, &done, json!({})).await;
+    assert_eq!(undone["status"], "rolled_back", "{undone}");
+    let names: Vec<String> = standin
+        .records("Contact")
+        .iter()
+        .map(|r| r["LastName"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 100);
+    assert!(names.iter().all(|n| n.starts_with("Old ")), "{names:?}");
 }

@@ -448,13 +448,7 @@ impl RunHandler {
                 .map(|t| (*t).to_owned())
                 .collect(),
         });
-        let results = Arc::new(Results {
-            store: self.store.clone(),
-            key,
-            account,
-            run,
-            header: source_header,
-        });
+        let results = self.results(key, account, run, source_header);
         written.results = Some(results.clone());
         written.batches = checkpoint.batch;
 
@@ -690,11 +684,27 @@ impl RunHandler {
         account: AccountId,
         checkpoint: Checkpoint,
     ) -> Result<(), Stop> {
-        let started = NewEvent::new(
-            DomainEvent::RunStarted(RunStarted {
-                worker: self.worker.clone(),
-                resumed_after_batch: checkpoint.batch,
-            }),
+        let started = DomainEvent::RunStarted(RunStarted {
+            worker: self.worker.clone(),
+            resumed_after_batch: checkpoint.batch,
+        });
+        self.record(cause, account, run, started).await?;
+        if checkpoint.batch > 0 {
+            tracing::info!(run = %run, after_batch = checkpoint.batch, "resuming a run");
+        }
+        Ok(())
+    }
+
+    /// Appends one of the run's own events and waits for it.
+    async fn record(
+        &self,
+        cause: &RecordedEvent,
+        account: AccountId,
+        run: RunId,
+        event: DomainEvent,
+    ) -> Result<(), Stop> {
+        let event = NewEvent::new(
+            event,
             Metadata::caused_by(cause, format!("worker:{}", self.worker)),
         )
         .for_account(account);
@@ -704,14 +714,29 @@ impl RunHandler {
                 "run",
                 run.0,
                 ExpectedVersion::Any,
-                vec![started],
+                vec![event],
             ))
             .await
-            .map_err(retry)?;
-        if checkpoint.batch > 0 {
-            tracing::info!(run = %run, after_batch = checkpoint.batch, "resuming a run");
-        }
-        Ok(())
+            .map(drop)
+            .map_err(retry)
+    }
+
+    /// The run's result files (and journal), under `key`; `header` is the
+    /// source's columns.
+    fn results(
+        &self,
+        key: Arc<FileKey>,
+        account: AccountId,
+        run: RunId,
+        header: Vec<String>,
+    ) -> Arc<Results> {
+        Arc::new(Results {
+            store: self.store.clone(),
+            key,
+            account,
+            run,
+            header,
+        })
     }
 
     /// The upload's plaintext, as a reader that decrypts as it goes.

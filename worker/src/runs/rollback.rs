@@ -10,7 +10,7 @@
 use super::{command, retry, Progress, RunHandler, Stop, Totals, Written};
 
 mod salesforce;
-use crate::results::{Note, Outcome, Results, RowFields};
+use crate::results::{Note, Outcome, RowFields};
 use sluice_connectors::postgres::{self as pg, Checkpoint};
 use sluice_events::RecordedEvent;
 use sluice_schema::ids::{JobId, RunId};
@@ -59,13 +59,7 @@ impl RunHandler {
             .keyring
             .file_key(&owner::result_key(account, undone), version, &wrapped)
             .map_err(|e| Stop::Retry(format!("result key: {e}")))?;
-        let journal = Arc::new(Results {
-            store: self.store.clone(),
-            key: Arc::new(journal_key),
-            account,
-            run: undone,
-            header: Vec::new(),
-        });
+        let journal = self.results(Arc::new(journal_key), account, undone, Vec::new());
 
         if self.target_kind(account, job.connection).await? == "salesforce" {
             return self
@@ -88,13 +82,7 @@ impl RunHandler {
         let batches = pg::last_checkpoint(&client, &table, undone.0).await?.batch;
         let mut own = pg::own_versions(&client, &table, run.0).await?;
         let key = self.result_key(account, run).await?;
-        let results = Arc::new(Results {
-            store: self.store.clone(),
-            key,
-            account,
-            run,
-            header: Vec::new(),
-        });
+        let results = self.results(key, account, run, Vec::new());
         written.results = Some(results.clone());
         written.batches = checkpoint.batch;
         self.started(cause, run, account, checkpoint).await?;

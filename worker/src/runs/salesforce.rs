@@ -45,9 +45,7 @@ use sluice_connectors::salesforce::{
 };
 use sluice_connectors::tokens::ProviderTokens;
 use sluice_events::event::{RunBatchSent, RunProgressed};
-use sluice_events::{
-    AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, RecordedEvent,
-};
+use sluice_events::{DomainEvent, RecordedEvent};
 use sluice_schema::ids::{AccountId, ConnectionId, RunId};
 use sluice_schema::repo::connections;
 use sluice_vault::{owner, Sealed};
@@ -183,32 +181,6 @@ impl RunHandler {
         Ok(resume)
     }
 
-    /// Appends one of the run's own events and waits for it.
-    pub(super) async fn record(
-        &self,
-        cause: &RecordedEvent,
-        account: AccountId,
-        run: RunId,
-        event: DomainEvent,
-    ) -> Result<(), Stop> {
-        let event = NewEvent::new(
-            event,
-            Metadata::caused_by(cause, format!("worker:{}", self.worker)),
-        )
-        .for_account(account);
-        self.platform
-            .appender
-            .append(AppendRequest::new(
-                "run",
-                run.0,
-                ExpectedVersion::Any,
-                vec![event],
-            ))
-            .await
-            .map(drop)
-            .map_err(retry)
-    }
-
     /// An import run to a Salesforce org.
     pub(super) async fn to_salesforce(
         &self,
@@ -306,13 +278,7 @@ impl RunHandler {
         let target_names: Vec<&str> = targets.iter().map(String::as_str).collect();
         let writer =
             Writer::new(&describe, operation, &target_names, &spec.key_fields).map_err(misfit)?;
-        let results = Arc::new(Results {
-            store: self.store.clone(),
-            key: result_key,
-            account,
-            run,
-            header: source_header,
-        });
+        let results = self.results(result_key, account, run, source_header);
         written.results = Some(results.clone());
         written.batches = resume.checkpoint.batch;
         written.totals = Totals {

@@ -62,13 +62,7 @@ impl RunHandler {
         let outcome = async {
             let batches = self.resume(undone).await?.checkpoint.batch;
             let key = self.result_key(account, run).await?;
-            let results = Arc::new(Results {
-                store: self.store.clone(),
-                key,
-                account,
-                run,
-                header: Vec::new(),
-            });
+            let results = self.results(key, account, run, Vec::new());
             written.results = Some(results.clone());
             let mut checkpoint = resume.checkpoint;
             written.batches = checkpoint.batch;
