@@ -312,7 +312,8 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
             prefetch: settings.worker_prefetch,
             retry_for: std::time::Duration::from_secs(settings.worker_retry_seconds),
             store: Some(store.clone()),
-            sweep: true,
+            scheduler: true,
+            rotate_keys_after_days: settings.key_rotation_days,
             batch_rows: 5_000,
             result_ttl: chrono::Duration::from_std(*settings.result_ttl)
                 .context("SLUICE_RESULT_TTL is too long")?,

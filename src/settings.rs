@@ -114,6 +114,11 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_RESULT_TTL", default_value = "14d", value_parser = result_ttl)]
     pub result_ttl: humantime::Duration,
 
+    /// After how many days in use the daily reminder asks for a rotation
+    /// of the primary key (`sluice keys rotate`).
+    #[arg(long, env = "SLUICE_KEY_ROTATION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub key_rotation_days: i64,
+
     /// The largest upload accepted, in bytes.
     #[arg(long, env = "SLUICE_UPLOAD_MAX_BYTES", default_value_t = 2 * 1024 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
     pub upload_max_bytes: u64,

@@ -84,6 +84,18 @@ pub enum DomainEvent {
     /// Every data key is wrapped under the rotation's primary key.
     #[serde(rename = "keys.rotation_finished")]
     KeyRotationFinished(KeyRotationFinished),
+    /// A schedule's slot came: for a job's schedule, a run is to be
+    /// requested; for a system schedule, its work is to be done (a command
+    /// for the import workers). One event a slot, whichever worker saw it.
+    #[serde(rename = "schedule.fired")]
+    ScheduleFired(ScheduleFired),
+    /// The retention sweep destroyed what had expired (ids only).
+    #[serde(rename = "retention.purged")]
+    RetentionPurged(RetentionPurged),
+    /// The primary key has been primary longer than the deployment wants:
+    /// time to run `sluice keys rotate`.
+    #[serde(rename = "keys.rotation_due")]
+    KeyRotationDue(KeyRotationDue),
     /// A session (log in) or an API token was issued; its secret is not here.
     #[serde(rename = "token.issued")]
     TokenIssued(TokenIssued),
@@ -215,6 +227,9 @@ pub struct JobCreated {
     pub operation: String,
     pub key_fields: Vec<String>,
     pub mapping: serde_json::Value,
+    /// When runs start by themselves: a cron expression (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -292,6 +307,38 @@ pub struct RunFinished {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunResultsRemoved {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleFired {
+    /// `job`, or a system schedule: `retention`, `key_rotation_reminder`.
+    pub schedule: String,
+    /// The slot that came (the cron time, not when it was seen).
+    pub slot: DateTime<Utc>,
+    /// A job's schedule: the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPurged {
+    /// Uploads whose file and key were destroyed.
+    pub uploads: Vec<Uuid>,
+    /// Runs whose result files, journal and key were destroyed.
+    pub runs: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRotationDue {
+    /// The primary key's version.
+    pub primary: u32,
+    /// Since when it has been primary (the last rotation, or the log's
+    /// first event).
+    pub since: DateTime<Utc>,
+    pub age_days: i64,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -391,6 +438,9 @@ impl DomainEvent {
             Self::KeyRotationRequested(_) => "keys.rotation_requested",
             Self::KeyRewrapProgress(_) => "keys.rewrap_progress",
             Self::KeyRotationFinished(_) => "keys.rotation_finished",
+            Self::ScheduleFired(_) => "schedule.fired",
+            Self::RetentionPurged(_) => "retention.purged",
+            Self::KeyRotationDue(_) => "keys.rotation_due",
             Self::TokenIssued(_) => "token.issued",
             Self::TokenRevoked(_) => "token.revoked",
         }

@@ -16,6 +16,7 @@ pub mod processed;
 pub mod projection;
 pub mod relay;
 pub mod replay;
+pub mod schedule;
 pub mod secrets;
 pub mod topology;
 pub mod verify;

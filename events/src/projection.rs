@@ -9,7 +9,8 @@ use sluice_schema::models::{
     AccountRow, ConnectionRow, DeadLetterRow, ProbeRow, TokenRow, UploadRow, UserRow,
 };
 use sluice_schema::schema::{
-    accounts, connections, dead_letters, jobs, key_rotations, probes, runs, tokens, uploads, users,
+    accounts, connections, dead_letters, jobs, key_rotations, probes, runs, schedules, tokens,
+    uploads, users,
 };
 
 /// Every table that [`apply`] writes, in the order replay rebuilds them.
@@ -24,6 +25,7 @@ pub const TABLES: &[&str] = &[
     "key_rotations",
     "jobs",
     "runs",
+    "schedules",
 ];
 
 /// Applies events in order. Runs of consecutive events of one kind that a
@@ -252,12 +254,22 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                     jobs::operation.eq(&job.operation),
                     jobs::key_fields.eq(serde_json::json!(job.key_fields)),
                     jobs::mapping.eq(&job.mapping),
+                    jobs::schedule.eq(&job.schedule),
+                    jobs::schedule_since.eq(job.schedule.as_ref().map(|_| event.recorded_at)),
                     jobs::created_at.eq(event.recorded_at),
                 ))
                 .on_conflict_do_nothing()
                 .execute(conn)?;
         }
         DomainEvent::JobUpdated(job) => {
+            // A schedule holds from when it was set: changing it starts
+            // afresh, keeping it keeps its time.
+            let before: Option<Option<String>> = jobs::table
+                .find(event.stream_id)
+                .select(jobs::schedule)
+                .first(conn)
+                .optional()?;
+            let changed = before.is_some_and(|b| b != job.schedule);
             diesel::update(jobs::table.find(event.stream_id))
                 .set((
                     jobs::name.eq(&job.name),
@@ -266,8 +278,14 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                     jobs::operation.eq(&job.operation),
                     jobs::key_fields.eq(serde_json::json!(job.key_fields)),
                     jobs::mapping.eq(&job.mapping),
+                    jobs::schedule.eq(&job.schedule),
                 ))
                 .execute(conn)?;
+            if changed {
+                diesel::update(jobs::table.find(event.stream_id))
+                    .set(jobs::schedule_since.eq(job.schedule.as_ref().map(|_| event.recorded_at)))
+                    .execute(conn)?;
+            }
         }
         DomainEvent::JobDeleted(_) => {
             diesel::update(jobs::table.find(event.stream_id))
@@ -326,6 +344,29 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
             }
         }
         DomainEvent::RunBatchSent(_) => {}
+        DomainEvent::ScheduleFired(fired) => {
+            let name = match fired.job_id {
+                Some(job) => format!("job:{job}"),
+                None => fired.schedule.clone(),
+            };
+            diesel::insert_into(schedules::table)
+                .values((
+                    schedules::schedule_id.eq(event.stream_id),
+                    schedules::name.eq(&name),
+                    schedules::last_slot.eq(fired.slot),
+                    schedules::fired_at.eq(event.recorded_at),
+                    schedules::version.eq(event.stream_version),
+                ))
+                .on_conflict(schedules::schedule_id)
+                .do_update()
+                .set((
+                    schedules::last_slot.eq(fired.slot),
+                    schedules::fired_at.eq(event.recorded_at),
+                    schedules::version.eq(event.stream_version),
+                ))
+                .execute(conn)?;
+        }
+        DomainEvent::RetentionPurged(_) | DomainEvent::KeyRotationDue(_) => {}
         DomainEvent::RunFinished(finished) => {
             diesel::update(runs::table.find(event.stream_id))
                 .set((

@@ -16,7 +16,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, ExchangeKind};
 
 /// Event types that are commands for the import workers.
-pub const IMPORT_COMMANDS: &[&str] = &["probe.requested", "run.requested"];
+pub const IMPORT_COMMANDS: &[&str] = &["probe.requested", "run.requested", "schedule.fired"];
 
 /// Event types that are maintenance commands.
 pub const MAINTENANCE_COMMANDS: &[&str] = &["keys.rotation_requested"];

@@ -134,6 +134,10 @@ pub struct JobRow {
     pub mapping: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// When runs start by themselves: a cron expression, in UTC.
+    pub schedule: Option<String>,
+    /// Since when the schedule holds (its earlier slots never fire).
+    pub schedule_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]

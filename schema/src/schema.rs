@@ -225,6 +225,18 @@ diesel::table! {
         mapping -> Jsonb,
         created_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        schedule -> Nullable<Text>,
+        schedule_since -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    schedules (schedule_id) {
+        schedule_id -> Uuid,
+        name -> Text,
+        last_slot -> Timestamptz,
+        fired_at -> Timestamptz,
+        version -> Int8,
     }
 }
 
@@ -285,4 +297,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     processed_events,
     probes,
     dead_letters,
+    schedules,
 );

@@ -33,6 +33,8 @@ pub struct AppOptions {
     pub upload_max_bytes: u64,
     /// Runs to Salesforce of more rows than this use the Bulk API.
     pub salesforce_bulk_above_rows: usize,
+    /// Run the workers' schedulers (jobs' schedules, the retention sweep).
+    pub scheduler: bool,
     /// The most CSV one Bulk job of a run takes.
     pub salesforce_bulk_upload_bytes: usize,
 }
@@ -50,6 +52,7 @@ impl Default for AppOptions {
             dropbox: None,
             upload_max_bytes: 64 * 1024 * 1024,
             salesforce_bulk_above_rows: 2_000,
+            scheduler: false,
             salesforce_bulk_upload_bytes: sluice_worker::MAX_UPLOAD,
         }
     }
@@ -71,6 +74,8 @@ pub struct TestApp {
     pub upload_ttl: chrono::Duration,
     /// How the worker reaches Salesforce.
     pub salesforce: Option<sluice_worker::SalesforceApp>,
+    /// Whether workers run their schedulers.
+    pub scheduler: bool,
     _keyring_dir: tempfile::TempDir,
     server: actix_web::dev::ServerHandle,
     // Dropped last: the service must stop before its database goes.
@@ -175,6 +180,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
                 bulk_upload_bytes: options.salesforce_bulk_upload_bytes,
                 polling: fast_polling(),
             }),
+        scheduler: options.scheduler,
         _keyring_dir: keyring_dir,
         server,
         broker,
@@ -205,8 +211,10 @@ impl TestApp {
             prefetch: 64,
             retry_for,
             store: Some(self.store.clone()),
-            // Tests run the sweep themselves, at the time they choose.
-            sweep: false,
+            // Tests run the sweep themselves, at the time they choose,
+            // unless they test the scheduler.
+            scheduler: self.scheduler,
+            rotate_keys_after_days: 90,
             batch_rows: 1_000,
             result_ttl: chrono::Duration::days(14),
             keyring: Some(self.keyring.clone()),

@@ -330,7 +330,7 @@ async fn bad_rows_fail_one_by_one_and_the_run_goes_on() {
     let report = sluice_worker::retention::sweep_uploads(&app.platform, &app.store, "test")
         .await
         .unwrap();
-    assert_eq!(report.results, 1);
+    assert_eq!(report.runs.len(), 1);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
     let keys: i64 = sluice_schema::schema::result_keys::table
         .count()

@@ -25,5 +25,6 @@ mod salesforce_jobs;
 mod salesforce_login;
 mod salesforce_runs;
 mod salesforce_target;
+mod schedules;
 mod support;
 mod uploads;

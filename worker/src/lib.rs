@@ -8,6 +8,7 @@ pub mod results;
 pub mod retention;
 mod rotation;
 mod runs;
+pub mod scheduler;
 
 pub use runs::lock_key as run_lock_key;
 pub use sluice_connectors::salesforce::{Polling, MAX_UPLOAD};
@@ -29,8 +30,12 @@ pub struct WorkerConfig {
     pub retry_for: std::time::Duration,
     /// Where encrypted files are kept: import runs need it.
     pub store: Option<sluice_vault::FileStore>,
-    /// Run the retention sweep (needs `store`).
-    pub sweep: bool,
+    /// Run the scheduler: jobs' schedules, and the system's (the retention
+    /// sweep every 5 minutes, the key-rotation reminder every day).
+    pub scheduler: bool,
+    /// How old the primary key may grow before the daily reminder asks
+    /// for a rotation.
+    pub rotate_keys_after_days: i64,
     /// Rows per batch of an import run.
     pub batch_rows: usize,
     /// How long a run's result files are kept.
@@ -109,6 +114,13 @@ pub fn spawn(
                     })),
                     _ => None,
                 },
+                schedules: scheduler::ScheduleHandler {
+                    platform: platform.clone(),
+                    worker: config.name.clone(),
+                    store: config.store.clone(),
+                    keyring: config.keyring.clone(),
+                    rotate_after_days: config.rotate_keys_after_days,
+                },
             }),
         ),
         (
@@ -157,10 +169,9 @@ pub fn spawn(
             tokio::spawn(consumer.run(shutdown.clone()))
         })
         .collect();
-    if let (Some(store), true) = (&config.store, config.sweep) {
-        tasks.push(tokio::spawn(retention::run(
+    if config.scheduler {
+        tasks.push(tokio::spawn(scheduler::run(
             platform.clone(),
-            store.clone(),
             config.name.clone(),
             shutdown.clone(),
         )));
@@ -168,10 +179,11 @@ pub fn spawn(
     tasks
 }
 
-/// The imports queue carries probes and runs.
+/// The imports queue carries probes, runs and schedules' slots.
 struct ImportsQueue {
     probes: probes::ProbeHandler,
     runs: Option<Arc<runs::RunHandler>>,
+    schedules: scheduler::ScheduleHandler,
 }
 
 impl Handler for ImportsQueue {
@@ -184,6 +196,7 @@ impl Handler for ImportsQueue {
             (sluice_events::DomainEvent::RunRequested(_), Some(runs)) => {
                 runs.clone().handle(incoming)
             }
+            (sluice_events::DomainEvent::ScheduleFired(_), _) => self.schedules.handle(incoming),
             _ => self.probes.handle(incoming),
         }
     }

@@ -5,21 +5,18 @@
 //! deleted. Files left on disk without a live upload (an
 //! upload that failed part-way, or a crash between the event and the file's
 //! deletion) are deleted too. The API refuses an expired upload even before
-//! the sweep reaches it.
+//! the sweep reaches it. The scheduler runs the sweep every 5 minutes (see
+//! `scheduler`), which records what it destroyed (`retention.purged`).
 
 use sluice_events::event::UploadRemoved;
 use sluice_events::{Metadata, Platform};
 use sluice_schema::repo::uploads as repo;
 use sluice_vault::FileStore;
 use std::time::{Duration, SystemTime};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// The store's directory for uploads.
 pub const UPLOADS: &str = "uploads";
-
-/// How often the sweep runs in each worker.
-pub const EVERY: Duration = Duration::from_secs(5 * 60);
 
 /// Files idle this long without a live upload are left-overs (an upload in
 /// progress writes to its staging file continuously).
@@ -30,11 +27,11 @@ const BATCH: i64 = 100;
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SweepReport {
     /// Expired uploads whose key and file were destroyed.
-    pub expired: u64,
+    pub uploads: Vec<Uuid>,
+    /// Runs whose result files, journal and key were destroyed.
+    pub runs: Vec<Uuid>,
     /// Left-over files deleted.
     pub leftovers: u64,
-    /// Runs whose result files were destroyed.
-    pub results: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +88,7 @@ pub async fn sweep_uploads(
                 ))
                 .await?;
             store.remove(UPLOADS, &upload.to_string())?;
-            report.expired += 1;
+            report.uploads.push(upload);
         }
     }
 
@@ -128,7 +125,7 @@ pub async fn sweep_uploads(
                 )?;
             }
             crate::results::Results::remove_changes(store, &stored, run)?;
-            report.results += 1;
+            report.runs.push(run);
         }
     }
 
@@ -162,32 +159,4 @@ pub async fn sweep_uploads(
     .await
     .map_err(|e| SweepError::Database(e.to_string()))??;
     Ok(report)
-}
-
-/// Sweeps every [`EVERY`] until `shutdown`.
-pub async fn run(
-    platform: Platform,
-    store: FileStore,
-    worker: String,
-    shutdown: CancellationToken,
-) {
-    let mut tick = tokio::time::interval(EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        match sweep_uploads(&platform, &store, &worker).await {
-            Ok(report) if report != SweepReport::default() => {
-                tracing::info!(
-                    expired = report.expired,
-                    leftovers = report.leftovers,
-                    "retention sweep"
-                );
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "retention sweep failed; it runs again later"),
-        }
-    }
 }

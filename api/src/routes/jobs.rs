@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use sluice_connectors::mapping::{FieldMapping, Plan};
 use sluice_connectors::postgres::{self as pg, TargetError};
 use sluice_events::event::{JobCreated, JobDeleted, RunRequested};
+use sluice_events::schedule::Schedule;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::{JobId, RunId};
 use sluice_schema::models::{JobRow, RunRow};
@@ -78,7 +79,7 @@ fn job_json(row: &JobRow) -> Value {
         "operation": row.operation,
         "key_fields": row.key_fields,
         "mapping": row.mapping,
-        "schedule": Value::Null,
+        "schedule": row.schedule,
         "created_at": row.created_at,
     })
 }
@@ -165,12 +166,20 @@ fn target_error(e: TargetError) -> ApiError {
 /// reached) and gives it as recorded.
 async fn define(state: &AppState, user: &AuthUser, body: NewJob) -> Result<JobCreated, ApiError> {
     let name = text("name", &body.name, 200)?;
-    if body.schedule.is_some() {
-        return Err(invalid(
-            "schedule",
-            "scheduled jobs are not available yet; leave schedule out and start runs yourself",
-        ));
-    }
+    let schedule = match body.schedule.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(expression) => {
+            Schedule::parse(expression).map_err(|e| invalid("schedule", e))?;
+            if body.source.upload_id.is_some() {
+                return Err(invalid(
+                    "schedule",
+                    "a scheduled job reads its source anew at each run: give it a query over a \
+                     connection (an upload is deleted an hour after it was made)",
+                ));
+            }
+            Some(expression.split_whitespace().collect::<Vec<_>>().join(" "))
+        }
+    };
     let operation = pg::Operation::parse(&body.operation).ok_or_else(|| {
         invalid(
             "operation",
@@ -250,6 +259,7 @@ async fn define(state: &AppState, user: &AuthUser, body: NewJob) -> Result<JobCr
         operation: body.operation,
         key_fields: body.key_fields,
         mapping,
+        schedule,
     })
 }
 
@@ -318,7 +328,14 @@ pub struct JobPatch {
     operation: Option<String>,
     key_fields: Option<Vec<String>>,
     mapping: Option<Vec<FieldMapping>>,
-    schedule: Option<String>,
+    /// Absent: kept; `null`: removed.
+    #[serde(default, deserialize_with = "present")]
+    schedule: Option<Option<String>>,
+}
+
+/// A field that is there, `null` or not (absent is `None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// `PATCH /v1/jobs/{id}`: the job as changed, checked as a new one is.
@@ -377,7 +394,10 @@ pub async fn update(
             Some(mapping) => mapping,
             None => serde_json::from_value(row.mapping).map_err(|e| stored("mapping", e))?,
         },
-        schedule: patch.schedule,
+        schedule: match patch.schedule {
+            Some(schedule) => schedule,
+            None => row.schedule,
+        },
     };
     let definition = define(&state, &user, merged).await?;
     let job = JobId(row.job_id);

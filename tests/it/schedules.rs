@@ -1,0 +1,250 @@
+//! Schedules: jobs' runs started by the scheduler of every worker, each slot
+//! once however many workers run, missed slots once; the system's
+//! schedules (the retention sweep, the key-rotation reminder).
+
+use crate::accounts::{account, call};
+use crate::imports::{connect_target, target_db};
+use crate::uploads::{marked_csv, upload_multipart};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sluice_schema::schema::{events, upload_keys};
+use sluice_testkit::{eventually, spawn_app_with, AppOptions, TestApp, TestDb};
+use std::time::Duration;
+
+async fn app_with_scheduler() -> TestApp {
+    spawn_app_with(AppOptions {
+        scheduler: true,
+        ..AppOptions::default()
+    })
+    .await
+}
+
+/// The events of `kind` in the stream of schedule `name`.
+fn fired(app: &TestApp, name: &str) -> Vec<Value> {
+    events::table
+        .filter(events::stream_id.eq(sluice_worker::scheduler::stream_id(name)))
+        .filter(events::event_type.eq("schedule.fired"))
+        .order(events::global_seq.asc())
+        .select(events::payload)
+        .load(&mut app.conn())
+        .unwrap()
+}
+
+fn payloads(app: &TestApp, kind: &str) -> Vec<Value> {
+    events::table
+        .filter(events::event_type.eq(kind))
+        .order(events::global_seq.asc())
+        .select(events::payload)
+        .load(&mut app.conn())
+        .unwrap()
+}
+
+/// Moves the platform's clock to one second past the next whole minute.
+fn to_next_minute(app: &TestApp) {
+    let now = app.platform.clock.now();
+    let past = i64::from(chrono::Timelike::second(&now)) * 1000
+        + i64::from(chrono::Timelike::nanosecond(&now) / 1_000_000);
+    app.platform
+        .clock
+        .advance(chrono::Duration::milliseconds(61_000 - past));
+}
+
+async fn runs_of(app: &TestApp, token: &str, job: &str) -> Vec<Value> {
+    let res = call(app, Method::GET, &format!("/v1/jobs/{job}/runs"), token).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    body.as_array()
+        .or_else(|| body["runs"].as_array())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Waits until `job` has `count` runs, all finished.
+async fn finished_runs(app: &TestApp, token: &str, job: &str, count: usize) -> Vec<Value> {
+    eventually(Duration::from_secs(30), "the scheduled runs", || async {
+        let runs = runs_of(app, token, job).await;
+        (runs.len() == count && runs.iter().all(|r| r["finished_at"].is_string())).then_some(runs)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_job_schedule_fires_each_slot_once_with_two_workers_and_missed_slots_once() {
+    let app = app_with_scheduler().await;
+    // A second worker, with its own scheduler, beside the first.
+    app.start_worker(Duration::from_secs(30));
+    let target = target_db();
+    let source = TestDb::empty();
+    source
+        .connect()
+        .batch_execute(
+            "CREATE TABLE people (mail TEXT);
+             INSERT INTO people SELECT 'p' || i || '@example.com' FROM generate_series(1, 20) i;",
+        )
+        .unwrap();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let into = connect_target(&app, &owner, &target).await;
+    let from = connect_target(&app, &owner, &source).await;
+    let res = app
+        .client
+        .post(app.url("/v1/jobs"))
+        .bearer_auth(&owner)
+        .json(&json!({
+            "name": "nightly from the crm",
+            "source": {"connection_id": from, "query": "SELECT mail FROM people ORDER BY mail"},
+            "target": {"connection_id": into, "object": "contacts"},
+            "operation": "upsert",
+            "key_fields": ["email"],
+            "mapping": [
+                {"source": "mail", "target": "email"},
+                {"target": "source", "transform": {"type": "constant", "value": "crm"}},
+            ],
+            "schedule": "* * * * *",
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let job: Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{job}");
+    assert_eq!(job["schedule"], "* * * * *");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let name = format!("job:{id}");
+
+    // Nothing fires before the next slot.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(runs_of(&app, &owner, &id).await.is_empty());
+
+    to_next_minute(&app);
+    let runs = finished_runs(&app, &owner, &id, 1).await;
+    assert_eq!(runs[0]["status"], "succeeded", "{runs:?}");
+    assert_eq!(runs[0]["rows_ok"], 20);
+    // Both schedulers looked at the slot a few times: it fired once.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(fired(&app, &name).len(), 1);
+    assert_eq!(runs_of(&app, &owner, &id).await.len(), 1);
+
+    // Ten minutes without a look (the workers were down): the latest slot
+    // fires, once.
+    app.platform.clock.advance(chrono::Duration::minutes(10));
+    finished_runs(&app, &owner, &id, 2).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let slots = fired(&app, &name);
+    assert_eq!(slots.len(), 2, "{slots:?}");
+    assert_eq!(runs_of(&app, &owner, &id).await.len(), 2);
+    let first = chrono::DateTime::parse_from_rfc3339(slots[0]["slot"].as_str().unwrap()).unwrap();
+    let second = chrono::DateTime::parse_from_rfc3339(slots[1]["slot"].as_str().unwrap()).unwrap();
+    assert_eq!((second - first).num_minutes(), 10);
+
+    // Without its schedule the job runs only when asked.
+    let res = app
+        .client
+        .patch(app.url(&format!("/v1/jobs/{id}")))
+        .bearer_auth(&owner)
+        .json(&json!({"schedule": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    app.platform.clock.advance(chrono::Duration::minutes(5));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(fired(&app, &name).len(), 2);
+}
+
+#[tokio::test]
+async fn schedules_are_checked_and_need_a_source_read_anew_at_each_run() {
+    let app = spawn_app_with(AppOptions::default()).await;
+    let target = target_db();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let into = connect_target(&app, &owner, &target).await;
+    let upload: Value = upload_multipart(&app, &owner, "people.csv", marked_csv())
+        .await
+        .json()
+        .await
+        .unwrap();
+    for (schedule, says) in [
+        ("0 6 * * 1-5", "name the days"),
+        ("every day", "five fields"),
+        ("0 25 * * *", "cannot be read"),
+        ("0 6 * * MON-FRI", "query"),
+    ] {
+        let res = app
+            .client
+            .post(app.url("/v1/jobs"))
+            .bearer_auth(&owner)
+            .json(&json!({
+                "name": "people",
+                "source": {"upload_id": upload["id"]},
+                "target": {"connection_id": into, "object": "contacts"},
+                "operation": "insert",
+                "mapping": [{"source": "Email", "target": "email"}],
+                "schedule": schedule,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{schedule}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["field"], "schedule", "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(says),
+            "{schedule}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_retention_schedule_sweeps_by_itself_and_records_what_went() {
+    let app = app_with_scheduler().await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let upload: Value = upload_multipart(&app, &owner, "people.csv", marked_csv())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = upload["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.store.list("uploads").unwrap().len(), 1);
+
+    // Past the upload's hour: the next 5-minute slot sweeps it.
+    app.platform.clock.advance(chrono::Duration::minutes(65));
+    let purged = eventually(Duration::from_secs(20), "the sweep", || async {
+        payloads(&app, "retention.purged")
+            .into_iter()
+            .find(|p| p["uploads"].as_array().is_some_and(|u| !u.is_empty()))
+    })
+    .await;
+    assert_eq!(purged["uploads"], json!([id]), "ids only: {purged}");
+    assert!(
+        app.store.list("uploads").unwrap().is_empty(),
+        "no file left"
+    );
+    let keys: i64 = upload_keys::table
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(keys, 0, "no key left");
+    assert!(!fired(&app, "retention").is_empty());
+}
+
+#[tokio::test]
+async fn the_daily_reminder_asks_for_a_key_rotation_once_the_key_is_old() {
+    let app = app_with_scheduler().await;
+    account(&app, "ada@example.com").await;
+    // Today's reminder finds a young key and says nothing.
+    eventually(Duration::from_secs(20), "the first reminder", || async {
+        (!fired(&app, "key_rotation_reminder").is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(payloads(&app, "keys.rotation_due").is_empty());
+
+    app.platform.clock.advance(chrono::Duration::days(91));
+    let due = eventually(Duration::from_secs(20), "the reminder", || async {
+        payloads(&app, "keys.rotation_due").into_iter().next()
+    })
+    .await;
+    assert!(due["age_days"].as_i64().unwrap() >= 90, "{due}");
+    assert_eq!(due["primary"], 1);
+}
