@@ -352,6 +352,8 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 upload_ttl: chrono::Duration::from_std(*settings.upload_ttl)
                     .context("SLUICE_UPLOAD_TTL is too long")?,
                 upload_max_bytes: settings.upload_max_bytes,
+                result_ttl: chrono::Duration::from_std(*settings.result_ttl)
+                    .context("SLUICE_RESULT_TTL is too long")?,
             },
             platform,
         )

@@ -53,6 +53,9 @@ pub struct ApiConfig {
     pub upload_ttl: chrono::Duration,
     /// The largest upload accepted.
     pub upload_max_bytes: u64,
+    /// How long a run's result files are kept, unless an Enterprise
+    /// account chose otherwise.
+    pub result_ttl: chrono::Duration,
 }
 
 /// Shared by every handler.
@@ -68,6 +71,7 @@ pub struct AppState {
     pub store: sluice_vault::FileStore,
     pub upload_ttl: chrono::Duration,
     pub upload_max_bytes: u64,
+    pub result_ttl: chrono::Duration,
     /// For calls to identity providers.
     pub http: oauth2::reqwest::Client,
     /// Checked when an email is unknown, so that it costs a wrong password's time.
@@ -117,6 +121,7 @@ impl Application {
             store: config.store.clone(),
             upload_ttl: config.upload_ttl,
             upload_max_bytes: config.upload_max_bytes,
+            result_ttl: config.result_ttl,
             http: auth::oauth::http_client().map_err(std::io::Error::other)?,
             dummy_hash,
             ops_token_sha256: config
@@ -166,8 +171,8 @@ impl Application {
 
 fn routes(cfg: &mut web::ServiceConfig) {
     use routes::{
-        accounts, api_tokens, connections, dead_letters, dropbox_upload, health, jobs, probes,
-        provider_connect, salesforce_login, sessions, uploads, users,
+        account_settings, accounts, api_tokens, connections, dead_letters, dropbox_upload, health,
+        jobs, probes, provider_connect, salesforce_login, sessions, uploads, users,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
@@ -178,8 +183,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
                     web::scope("/ops")
                         .route("/probes", web::post().to(probes::create))
                         .route("/probes/{id}", web::get().to(probes::show))
-                        .route("/dead-letters", web::get().to(dead_letters::list)),
+                        .route("/dead-letters", web::get().to(dead_letters::list))
+                        .route(
+                            "/accounts/{id}/plan",
+                            web::post().to(account_settings::change_plan),
+                        ),
                 )
+                .route("/account/settings", web::get().to(account_settings::show))
+                .route("/account/settings", web::put().to(account_settings::change))
                 .route("/signup", web::post().to(accounts::signup))
                 .route(
                     "/auth/salesforce/start",

@@ -24,6 +24,12 @@ pub enum DomainEvent {
     /// A team signed up: the account exists in this deployment's region.
     #[serde(rename = "account.created")]
     AccountCreated(AccountCreated),
+    /// The account moved to another plan.
+    #[serde(rename = "account.plan_changed")]
+    AccountPlanChanged(AccountPlanChanged),
+    /// An Enterprise account changed how long its result files are kept.
+    #[serde(rename = "account.settings_changed")]
+    AccountSettingsChanged(AccountSettingsChanged),
     /// A person joined an account.
     #[serde(rename = "user.registered")]
     UserRegistered(UserRegistered),
@@ -136,6 +142,23 @@ pub struct AccountCreated {
     pub plan: String,
     /// Sealed.
     pub company: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPlanChanged {
+    /// `free`, `pro` or `enterprise`.
+    pub plan: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSettingsChanged {
+    /// Days result files are kept (0 to 30); none: the deployment's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_retention_days: Option<u32>,
+    /// False: no result files (nor journals) are kept at all.
+    pub store_results: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -419,6 +442,8 @@ impl DomainEvent {
             Self::ProbeCompleted(_) => "probe.completed",
             Self::DeliveryDeadLettered(_) => "delivery.dead_lettered",
             Self::AccountCreated(_) => "account.created",
+            Self::AccountPlanChanged(_) => "account.plan_changed",
+            Self::AccountSettingsChanged(_) => "account.settings_changed",
             Self::UserRegistered(_) => "user.registered",
             Self::ConnectionCreated(_) => "connection.created",
             Self::ConnectionDisconnected(_) => "connection.disconnected",

@@ -168,9 +168,57 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                     country: created.country.clone(),
                     plan: created.plan.clone(),
                     created_at: event.recorded_at,
+                    result_retention_days: None,
+                    store_results: true,
                 })
                 .on_conflict_do_nothing()
                 .execute(conn)?;
+        }
+        DomainEvent::AccountPlanChanged(changed) => {
+            diesel::update(accounts::table.find(event.stream_id))
+                .set(accounts::plan.eq(&changed.plan))
+                .execute(conn)?;
+            // Retention is an Enterprise setting: another plan has the
+            // deployment's.
+            if changed.plan != "enterprise" {
+                diesel::update(accounts::table.find(event.stream_id))
+                    .set((
+                        accounts::result_retention_days.eq(None::<i32>),
+                        accounts::store_results.eq(true),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        DomainEvent::AccountSettingsChanged(settings) => {
+            let days = settings
+                .result_retention_days
+                .map(|d| i32::try_from(d).unwrap_or(i32::MAX));
+            diesel::update(accounts::table.find(event.stream_id))
+                .set((
+                    accounts::result_retention_days.eq(days),
+                    accounts::store_results.eq(settings.store_results),
+                ))
+                .execute(conn)?;
+            // A shorter retention applies to the files already kept: they
+            // expire as if it had held when their run finished (or now,
+            // when nothing is to be kept).
+            let cutoff = if settings.store_results {
+                days
+            } else {
+                Some(0)
+            };
+            if let Some(days) = cutoff {
+                diesel::sql_query(
+                    "UPDATE runs SET results_expire_at = LEAST(results_expire_at, \
+                     GREATEST(finished_at + make_interval(days => $2), $3)) \
+                     WHERE account_id = $1 AND results_removed_at IS NULL \
+                     AND results_expire_at IS NOT NULL",
+                )
+                .bind::<diesel::sql_types::Uuid, _>(event.stream_id)
+                .bind::<diesel::sql_types::Integer, _>(days)
+                .bind::<diesel::sql_types::Timestamptz, _>(event.recorded_at)
+                .execute(conn)?;
+            }
         }
         DomainEvent::UserRegistered(user) => {
             let Some(account) = event.account_id else {

@@ -53,6 +53,11 @@ pub struct AccountRow {
     pub country: String,
     pub plan: String,
     pub created_at: DateTime<Utc>,
+    /// Days result files are kept, when the account chose (Enterprise).
+    pub result_retention_days: Option<i32>,
+    /// False: the account keeps no result files, and runs cannot be rolled
+    /// back (Enterprise).
+    pub store_results: bool,
 }
 
 /// Names and email are encrypted under the account's subject key.

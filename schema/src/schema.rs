@@ -70,6 +70,8 @@ diesel::table! {
         country -> Text,
         plan -> Text,
         created_at -> Timestamptz,
+        result_retention_days -> Nullable<Int4>,
+        store_results -> Bool,
     }
 }
 

@@ -149,6 +149,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             store: store.clone(),
             upload_ttl,
             upload_max_bytes: options.upload_max_bytes,
+            result_ttl: chrono::Duration::days(14),
         },
         platform.clone(),
     )

@@ -327,24 +327,6 @@ impl Results {
         Ok(Some(plain))
     }
 
-    /// Deletes a run's journal pieces, found among `stored` (the ids of
-    /// the store's result files, listed once by the caller).
-    pub fn remove_changes(
-        store: &FileStore,
-        stored: &[String],
-        run: uuid::Uuid,
-    ) -> std::io::Result<()> {
-        let changes = format!("{run}.{CHANGES}.");
-        let before = format!("{run}.{BEFORE}.");
-        for name in stored
-            .iter()
-            .filter(|n| n.starts_with(&changes) || n.starts_with(&before))
-        {
-            store.remove(KIND, name)?;
-        }
-        Ok(())
-    }
-
     /// Joins the pieces of batches `1..=batches` into the two files, then
     /// deletes the pieces.
     pub fn assemble(&self, batches: i64) -> std::io::Result<()> {

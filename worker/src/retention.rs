@@ -65,6 +65,38 @@ async fn due(platform: &Platform, expired: Expired) -> Result<Vec<(Uuid, Uuid)>,
     .map_err(|e| database(e.to_string()))?
 }
 
+/// Destroys a run's result files, journal and their key, with a
+/// `run.results_removed` event; `stored` lists the store's result files
+/// (their ids), as read once by the caller.
+pub async fn destroy_results(
+    platform: &Platform,
+    store: &FileStore,
+    stored: &[String],
+    account: Uuid,
+    run: Uuid,
+    worker: &str,
+) -> Result<(), SweepError> {
+    let event = sluice_events::NewEvent::new(
+        sluice_events::DomainEvent::RunResultsRemoved(sluice_events::event::RunResultsRemoved {}),
+        Metadata::actor(format!("worker:{worker}")),
+    )
+    .for_account(sluice_schema::ids::AccountId(account));
+    let request = sluice_events::AppendRequest::new(
+        "run",
+        run,
+        sluice_events::ExpectedVersion::Any,
+        vec![event],
+    )
+    .with_secret(sluice_events::SecretWrite::DestroyResultKey { run_id: run });
+    platform.appender.append(request).await?;
+    // Every file of the run: the result files, their pieces, the journal.
+    let prefix = format!("{run}.");
+    for name in stored.iter().filter(|n| n.starts_with(&prefix)) {
+        store.remove(crate::results::KIND, name)?;
+    }
+    Ok(())
+}
+
 /// Runs one sweep at the platform clock's time.
 pub async fn sweep_uploads(
     platform: &Platform,
@@ -103,28 +135,7 @@ pub async fn sweep_uploads(
             .map(|(name, _)| name)
             .collect();
         for (run, account) in due {
-            let event = sluice_events::NewEvent::new(
-                sluice_events::DomainEvent::RunResultsRemoved(
-                    sluice_events::event::RunResultsRemoved {},
-                ),
-                Metadata::actor(format!("worker:{worker}")),
-            )
-            .for_account(sluice_schema::ids::AccountId(account));
-            let request = sluice_events::AppendRequest::new(
-                "run",
-                run,
-                sluice_events::ExpectedVersion::Any,
-                vec![event],
-            )
-            .with_secret(sluice_events::SecretWrite::DestroyResultKey { run_id: run });
-            platform.appender.append(request).await?;
-            for name in [crate::results::SUCCESS, crate::results::ERRORS] {
-                store.remove(
-                    crate::results::KIND,
-                    &sluice_vault::owner::result_file_id(run, name, None),
-                )?;
-            }
-            crate::results::Results::remove_changes(store, &stored, run)?;
+            destroy_results(platform, store, &stored, account, run, worker).await?;
             report.runs.push(run);
         }
     }

@@ -254,17 +254,29 @@ impl RunHandler {
                 return Err(HandlerError::Retry(reason.clone()));
             }
             // Whatever was committed gets its result files, even when the
-            // run stopped part-way.
-            let results_expire_at = match written.results {
-                Some(results) => {
+            // run stopped part-way; an account that keeps none has them
+            // destroyed once the run is recorded.
+            let keep = self
+                .retention(cause.account_id)
+                .await
+                .map_err(|stop| match stop {
+                    Stop::Retry(reason) | Stop::Fail(reason) => HandlerError::Retry(reason),
+                })?;
+            let mut discard = None;
+            let results_expire_at = match (written.results, keep) {
+                (Some(results), Some(ttl)) => {
                     let batches = written.batches;
                     tokio::task::spawn_blocking(move || results.assemble(batches))
                         .await
                         .map_err(|e| HandlerError::Retry(e.to_string()))?
                         .map_err(|e| HandlerError::Retry(format!("result files: {e}")))?;
-                    Some(self.platform.clock.now() + self.result_ttl)
+                    Some(self.platform.clock.now() + ttl)
                 }
-                None => None,
+                (Some(results), None) => {
+                    discard = Some(results);
+                    None
+                }
+                (None, _) => None,
             };
             let totals_and_status = match outcome {
                 Ok(totals) => {
@@ -306,7 +318,48 @@ impl RunHandler {
                 .append(request)
                 .await
                 .map_err(retry_on)?;
+            if let (Some(results), Some(account)) = (discard, cause.account_id) {
+                let stored: Vec<String> = self
+                    .store
+                    .list(crate::results::KIND)
+                    .map_err(|e| HandlerError::Retry(e.to_string()))?
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .collect();
+                crate::retention::destroy_results(
+                    &self.platform,
+                    &self.store,
+                    &stored,
+                    account.0,
+                    results.run.0,
+                    &self.worker,
+                )
+                .await
+                .map_err(|e| HandlerError::Retry(e.to_string()))?;
+            }
             Ok(())
+        })
+    }
+
+    /// How long the account keeps its runs' result files: its own choice
+    /// (Enterprise) or the deployment's; `None` when it keeps none.
+    async fn retention(
+        &self,
+        account: Option<AccountId>,
+    ) -> Result<Option<chrono::Duration>, Stop> {
+        let Some(account) = account else {
+            return Ok(Some(self.result_ttl));
+        };
+        let row = self
+            .db(move |c| sluice_schema::repo::accounts::find_account(c, account))
+            .await?;
+        Ok(match row {
+            Some(row) if !row.store_results => None,
+            Some(row) => Some(
+                row.result_retention_days
+                    .map_or(self.result_ttl, |d| chrono::Duration::days(i64::from(d))),
+            ),
+            None => Some(self.result_ttl),
         })
     }
 

@@ -506,6 +506,26 @@ async fn queue(
     Ok(HttpResponse::Accepted().json(json!({ "run_id": id, "status": "queued" })))
 }
 
+const NOTHING_KEPT: &str = "this account keeps no result files (its settings say to store \
+                            nothing): they were destroyed when the run ended";
+
+const NOTHING_KEPT_ROLLBACK: &str = "this account keeps no record of what its runs changed (its \
+                                     settings say to store nothing), so runs cannot be rolled \
+                                     back; keep result files for some days to roll back";
+
+/// Whether the caller's account keeps result files (and journals).
+async fn stores_results(state: &AppState, user: &AuthUser) -> Result<bool, ApiError> {
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    web::block(move || -> Result<_, ApiError> {
+        Ok(
+            sluice_schema::repo::accounts::find_account(&mut *pool.get()?, account)?
+                .is_none_or(|a| a.store_results),
+        )
+    })
+    .await?
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackRequest {
@@ -556,6 +576,9 @@ pub async fn rollback(
         return Err(ApiError::Conflict(
             "the run changed no rows: there is nothing to roll back".into(),
         ));
+    }
+    if !stores_results(&state, &user).await? {
+        return Err(ApiError::Conflict(NOTHING_KEPT_ROLLBACK.into()));
     }
     let live = run
         .results_expire_at
@@ -663,7 +686,13 @@ async fn result_file(
             "the run has not finished; its result files come at the end".into(),
         ));
     }
-    let expires = row.results_expire_at.ok_or(ApiError::NotFound)?;
+    let expires = match row.results_expire_at {
+        Some(at) => at,
+        None if !stores_results(state, user).await? => {
+            return Err(ApiError::Gone(NOTHING_KEPT.into()))
+        }
+        None => return Err(ApiError::NotFound),
+    };
     if row.results_removed_at.is_some() || expires <= state.platform.clock.now() {
         return Err(ApiError::Gone(format!(
             "the result files of this run expired at {} and are deleted",

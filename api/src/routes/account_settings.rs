@@ -1,0 +1,173 @@
+//! `GET/PUT /v1/account/settings`: how long an account's result files (and
+//! the journals rollbacks read) are kept. Enterprise accounts choose 0 to
+//! 30 days, or to keep nothing at all (then runs cannot be rolled back);
+//! every other account has the deployment's `SLUICE_RESULT_TTL`. A shorter
+//! retention applies to the files already kept.
+//!
+//! `POST /v1/ops/accounts/{id}/plan` is the operator's way to move an
+//! account to another plan.
+
+use crate::auth::{AuthUser, Role};
+use crate::error::ApiError;
+use crate::operator::Operator;
+use crate::people::invalid;
+use crate::AppState;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use sluice_events::event::{AccountPlanChanged, AccountSettingsChanged};
+use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
+use sluice_schema::ids::AccountId;
+use sluice_schema::models::AccountRow;
+use sluice_schema::repo::accounts as repo;
+use uuid::Uuid;
+
+/// The plans an account can be on.
+pub const PLANS: &[&str] = &["free", "pro", "enterprise"];
+
+/// The longest result retention an account may choose.
+pub const MAX_RETENTION_DAYS: u32 = 30;
+
+async fn account(state: &AppState, id: AccountId) -> Result<AccountRow, ApiError> {
+    let pool = state.platform.pool.clone();
+    web::block(move || -> Result<_, ApiError> {
+        repo::find_account(&mut *pool.get()?, id)?.ok_or(ApiError::NotFound)
+    })
+    .await?
+}
+
+fn settings_json(state: &AppState, account: &AccountRow) -> serde_json::Value {
+    let default_days = state.result_ttl.num_days();
+    json!({
+        "plan": account.plan,
+        "store_results": account.store_results,
+        "result_retention_days": if account.store_results {
+            account.result_retention_days.map_or(default_days, i64::from)
+        } else {
+            0
+        },
+        "default_result_retention_days": default_days,
+        "rollback": account.store_results,
+        "can_change": account.plan == "enterprise",
+    })
+}
+
+pub async fn show(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let account = account(&state, user.account_id).await?;
+    Ok(HttpResponse::Ok().json(settings_json(&state, &account)))
+}
+
+/// The settings an Enterprise account chooses.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// 0 to 30; none (or absent): the deployment's default.
+    #[serde(default)]
+    result_retention_days: Option<i64>,
+    /// False: keep no result files at all.
+    #[serde(default = "yes")]
+    store_results: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub async fn change(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<Settings>,
+) -> Result<HttpResponse, ApiError> {
+    if user.role < Role::Admin {
+        return Err(ApiError::Forbidden(
+            "only owners and admins change the account's settings".into(),
+        ));
+    }
+    let current = account(&state, user.account_id).await?;
+    if current.plan != "enterprise" {
+        return Err(ApiError::Forbidden(format!(
+            "result retention is chosen on the Enterprise plan; this account is on {}, and \
+             keeps result files for the deployment's {} days",
+            current.plan,
+            state.result_ttl.num_days()
+        )));
+    }
+    let body = body.into_inner();
+    let days = match body.result_retention_days {
+        None => None,
+        Some(days) => Some(
+            u32::try_from(days)
+                .ok()
+                .filter(|d| *d <= MAX_RETENTION_DAYS)
+                .ok_or_else(|| {
+                    invalid(
+                        "result_retention_days",
+                        format!("result files are kept 0 to {MAX_RETENTION_DAYS} days"),
+                    )
+                })?,
+        ),
+    };
+    if !body.store_results && days.is_some() {
+        return Err(invalid(
+            "result_retention_days",
+            "an account that stores no result files keeps them no days: leave the days out",
+        ));
+    }
+    let event = NewEvent::new(
+        DomainEvent::AccountSettingsChanged(AccountSettingsChanged {
+            result_retention_days: days,
+            store_results: body.store_results,
+        }),
+        state.metadata(format!("user:{}", user.user_id)),
+    )
+    .for_account(user.account_id);
+    state
+        .platform
+        .appender
+        .append(AppendRequest::new(
+            "account",
+            user.account_id.0,
+            ExpectedVersion::Any,
+            vec![event],
+        ))
+        .await?;
+    let account = account(&state, user.account_id).await?;
+    Ok(HttpResponse::Ok().json(settings_json(&state, &account)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanChange {
+    plan: String,
+}
+
+/// `POST /v1/ops/accounts/{id}/plan`: `{plan}` → 204.
+pub async fn change_plan(
+    _: Operator,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    body: web::Json<PlanChange>,
+) -> Result<HttpResponse, ApiError> {
+    let id = AccountId(path.into_inner());
+    let plan = body.into_inner().plan;
+    if !PLANS.contains(&plan.as_str()) {
+        return Err(invalid("plan", "the plan is one of free, pro, enterprise"));
+    }
+    account(&state, id).await?;
+    let event = NewEvent::new(
+        DomainEvent::AccountPlanChanged(AccountPlanChanged { plan }),
+        state.metadata("operator"),
+    )
+    .for_account(id);
+    state
+        .platform
+        .appender
+        .append(AppendRequest::new(
+            "account",
+            id.0,
+            ExpectedVersion::Any,
+            vec![event],
+        ))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,1 @@
+ALTER TABLE accounts DROP COLUMN result_retention_days, DROP COLUMN store_results;
