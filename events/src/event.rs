@@ -30,6 +30,11 @@ pub enum DomainEvent {
     /// An Enterprise account changed how long its result files are kept.
     #[serde(rename = "account.settings_changed")]
     AccountSettingsChanged(AccountSettingsChanged),
+    /// The account was erased at its owner's request: its secrets, files
+    /// and subject key were destroyed with this event, and the personal
+    /// data its events hold (sealed under that key) can no longer be read.
+    #[serde(rename = "account.erased")]
+    AccountErased(AccountErased),
     /// A person joined an account.
     #[serde(rename = "user.registered")]
     UserRegistered(UserRegistered),
@@ -159,6 +164,15 @@ pub struct AccountSettingsChanged {
     pub result_retention_days: Option<u32>,
     /// False: no result files (nor journals) are kept at all.
     pub store_results: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountErased {
+    /// Uploads whose file and key were destroyed.
+    pub uploads: Vec<Uuid>,
+    /// Runs whose result files and key were destroyed.
+    pub runs: Vec<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -444,6 +458,7 @@ impl DomainEvent {
             Self::AccountCreated(_) => "account.created",
             Self::AccountPlanChanged(_) => "account.plan_changed",
             Self::AccountSettingsChanged(_) => "account.settings_changed",
+            Self::AccountErased(_) => "account.erased",
             Self::UserRegistered(_) => "user.registered",
             Self::ConnectionCreated(_) => "connection.created",
             Self::ConnectionDisconnected(_) => "connection.disconnected",

@@ -170,6 +170,7 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                     created_at: event.recorded_at,
                     result_retention_days: None,
                     store_results: true,
+                    erased_at: None,
                 })
                 .on_conflict_do_nothing()
                 .execute(conn)?;
@@ -219,6 +220,22 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 .bind::<diesel::sql_types::Timestamptz, _>(event.recorded_at)
                 .execute(conn)?;
             }
+        }
+        DomainEvent::AccountErased(_) => {
+            let account = event.stream_id;
+            diesel::update(accounts::table.find(account))
+                .set((
+                    accounts::company.eq(""),
+                    accounts::erased_at.eq(event.recorded_at),
+                ))
+                .execute(conn)?;
+            diesel::delete(users::table.filter(users::account_id.eq(account))).execute(conn)?;
+            diesel::delete(tokens::table.filter(tokens::account_id.eq(account))).execute(conn)?;
+            diesel::delete(connections::table.filter(connections::account_id.eq(account)))
+                .execute(conn)?;
+            diesel::delete(uploads::table.filter(uploads::account_id.eq(account))).execute(conn)?;
+            diesel::delete(runs::table.filter(runs::account_id.eq(account))).execute(conn)?;
+            diesel::delete(jobs::table.filter(jobs::account_id.eq(account))).execute(conn)?;
         }
         DomainEvent::UserRegistered(user) => {
             let Some(account) = event.account_id else {

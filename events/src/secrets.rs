@@ -6,8 +6,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sluice_schema::schema::{
-    connection_secrets, oauth_tokens, password_hashes, result_keys, subject_keys, token_hashes,
-    tokens, upload_keys,
+    connection_secrets, login_throttle, oauth_states, oauth_tokens, password_hashes, result_keys,
+    subject_keys, token_hashes, tokens, upload_keys, users,
 };
 use uuid::Uuid;
 
@@ -55,6 +55,9 @@ pub enum SecretWrite {
     /// Forget everything secret of a removed user: password hash, token
     /// hashes, provider tokens.
     DestroyUserSecrets { user_id: Uuid },
+    /// Erasure: every secret of the account, its subject key among them,
+    /// and its people's failed-login counters.
+    EraseAccount { account_id: Uuid },
     /// A user's provider tokens, each sealed by the keyring.
     OAuthTokens {
         user_id: Uuid,
@@ -85,6 +88,7 @@ impl std::fmt::Debug for SecretWrite {
             Self::UploadKey { upload_id, .. } => write!(f, "UploadKey({upload_id})"),
             Self::DestroyUploadKey { upload_id } => write!(f, "DestroyUploadKey({upload_id})"),
             Self::DestroyResultKey { run_id } => write!(f, "DestroyResultKey({run_id})"),
+            Self::EraseAccount { account_id } => write!(f, "EraseAccount({account_id})"),
         }
     }
 }
@@ -186,6 +190,40 @@ pub(crate) fn write(
                 ),
             )
             .execute(conn)?
+        }
+        SecretWrite::EraseAccount { account_id } => {
+            // The people's failed-login counters, keyed by their email's
+            // blind index, go while the people are still known.
+            let indexes: Vec<Vec<u8>> = users::table
+                .filter(users::account_id.eq(account_id))
+                .select(users::email_index)
+                .load(conn)?;
+            let keys: Vec<String> = indexes
+                .iter()
+                .map(|index| format!("account:{}", hex::encode(index)))
+                .collect();
+            diesel::delete(login_throttle::table.filter(login_throttle::key.eq_any(keys)))
+                .execute(conn)?;
+            diesel::delete(oauth_states::table.filter(oauth_states::account_id.eq(account_id)))
+                .execute(conn)?;
+            diesel::delete(oauth_tokens::table.filter(oauth_tokens::account_id.eq(account_id)))
+                .execute(conn)?;
+            diesel::delete(token_hashes::table.filter(token_hashes::account_id.eq(account_id)))
+                .execute(conn)?;
+            diesel::delete(
+                password_hashes::table.filter(password_hashes::account_id.eq(account_id)),
+            )
+            .execute(conn)?;
+            diesel::delete(
+                connection_secrets::table.filter(connection_secrets::account_id.eq(account_id)),
+            )
+            .execute(conn)?;
+            diesel::delete(upload_keys::table.filter(upload_keys::account_id.eq(account_id)))
+                .execute(conn)?;
+            diesel::delete(result_keys::table.filter(result_keys::account_id.eq(account_id)))
+                .execute(conn)?;
+            diesel::delete(subject_keys::table.filter(subject_keys::account_id.eq(account_id)))
+                .execute(conn)?
         }
         SecretWrite::OAuthTokens {
             user_id,

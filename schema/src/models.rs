@@ -58,6 +58,8 @@ pub struct AccountRow {
     /// False: the account keeps no result files, and runs cannot be rolled
     /// back (Enterprise).
     pub store_results: bool,
+    /// When the account was erased (its data destroyed).
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 /// Names and email are encrypted under the account's subject key.

@@ -72,6 +72,7 @@ diesel::table! {
         created_at -> Timestamptz,
         result_retention_days -> Nullable<Int4>,
         store_results -> Bool,
+        erased_at -> Nullable<Timestamptz>,
     }
 }
 

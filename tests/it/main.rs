@@ -15,6 +15,7 @@ mod connections;
 mod consumer;
 mod dropbox_connect;
 mod dropbox_source;
+mod erasure;
 mod imports;
 mod keys;
 mod logs;

@@ -359,7 +359,7 @@ pub async fn disconnect(
 
 /// Revokes a provider connection's tokens; whether the provider confirmed
 /// it. The stored tokens are destroyed either way.
-async fn revoke(
+pub(crate) async fn revoke(
     provider: Provider,
     state: &AppState,
     user: &AuthUser,

@@ -1,3 +1,4 @@
+pub mod account_erasure;
 pub mod account_settings;
 pub mod accounts;
 pub mod api_tokens;

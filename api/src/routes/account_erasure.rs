@@ -1,0 +1,128 @@
+//! `DELETE /v1/account`: erasure, at the owner's request. What the account
+//! connected is revoked at its providers (as far as they answer); then one
+//! event, `account.erased`, destroys in its transaction every secret of the
+//! account: its subject key, password and token hashes, provider tokens,
+//! connection secrets, and the keys of its uploads and result files. The
+//! projections drop its people, connections, uploads, jobs and runs, and
+//! the files are deleted from the store.
+//!
+//! The event log is not touched, so it stays verifiable; the personal data
+//! its events hold is sealed under the destroyed subject key and can no
+//! longer be read. Replay rebuilds the account as erased.
+
+use crate::auth::{AuthUser, Role};
+use crate::error::ApiError;
+use crate::people::invalid;
+use crate::routes::connections;
+use crate::routes::provider_connect::Provider;
+use crate::AppState;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use sluice_events::event::AccountErased;
+use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
+use uuid::Uuid;
+
+/// What the owner must send, to say they mean it.
+const CONFIRM: &str = "erase this account";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Erase {
+    confirm: String,
+}
+
+pub async fn erase(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<Erase>,
+) -> Result<HttpResponse, ApiError> {
+    if user.role != Role::Owner {
+        return Err(ApiError::Forbidden(
+            "only the account's owner erases it".into(),
+        ));
+    }
+    if body.confirm != CONFIRM {
+        return Err(invalid(
+            "confirm",
+            format!("erasure cannot be undone: send {{\"confirm\": \"{CONFIRM}\"}}"),
+        ));
+    }
+    let account = user.account_id;
+    let pool = state.platform.pool.clone();
+    let (uploads, runs, working) = web::block(move || -> Result<_, ApiError> {
+        use diesel::prelude::*;
+        use sluice_schema::schema::{runs, uploads};
+        let mut conn = pool.get()?;
+        let uploads: Vec<Uuid> = uploads::table
+            .filter(uploads::account_id.eq(account.0))
+            .select(uploads::upload_id)
+            .load(&mut conn)?;
+        let runs: Vec<(Uuid, bool)> = runs::table
+            .filter(runs::account_id.eq(account.0))
+            .select((runs::run_id, runs::finished_at.is_null()))
+            .load(&mut conn)?;
+        let working = runs.iter().any(|(_, working)| *working);
+        Ok((
+            uploads,
+            runs.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            working,
+        ))
+    })
+    .await??;
+    if working {
+        return Err(ApiError::Conflict(
+            "a run of this account is queued or working; erase the account once it has finished"
+                .into(),
+        ));
+    }
+    // What the account connected is revoked at the provider first, while
+    // its tokens can still be read.
+    let pool = state.platform.pool.clone();
+    let linked = web::block(move || -> Result<_, ApiError> {
+        Ok(sluice_schema::repo::connections::list(
+            &mut *pool.get()?,
+            account,
+        )?)
+    })
+    .await??;
+    for row in linked {
+        if let Some(provider) = Provider::of_kind(&row.kind) {
+            let revoked = connections::revoke(provider, &state, &user, &row).await;
+            tracing::info!(connection = %row.connection_id, revoked, "connection revoked for erasure");
+        }
+    }
+
+    let event = NewEvent::new(
+        DomainEvent::AccountErased(AccountErased {
+            uploads: uploads.clone(),
+            runs: runs.clone(),
+        }),
+        state.metadata(format!("user:{}", user.user_id)),
+    )
+    .for_account(account);
+    let request = AppendRequest::new("account", account.0, ExpectedVersion::Any, vec![event])
+        .with_secret(SecretWrite::EraseAccount {
+            account_id: account.0,
+        });
+    state.platform.appender.append(request).await?;
+
+    // The keys are gone, so the files can no longer be read; they are
+    // deleted all the same.
+    let store = state.store.clone();
+    web::block(move || -> std::io::Result<()> {
+        for upload in &uploads {
+            store.remove("uploads", &upload.to_string())?;
+        }
+        let prefixes: Vec<String> = runs.iter().map(|run| format!("{run}.")).collect();
+        for (name, _) in store.list("results")? {
+            if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
+                store.remove("results", &name)?;
+            }
+        }
+        Ok(())
+    })
+    .await?
+    .map_err(|e| ApiError::Internal(format!("erasing the account's files: {e}")))?;
+    tracing::info!(account = %account, "account erased");
+    Ok(HttpResponse::NoContent().finish())
+}
