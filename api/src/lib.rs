@@ -171,9 +171,9 @@ impl Application {
 
 fn routes(cfg: &mut web::ServiceConfig) {
     use routes::{
-        account_erasure, account_settings, accounts, api_tokens, connections, dead_letters,
-        dropbox_upload, health, jobs, probes, provider_connect, salesforce_login, sessions,
-        uploads, users,
+        account_erasure, account_export, account_settings, accounts, api_tokens, connections,
+        dead_letters, dropbox_upload, health, jobs, probes, provider_connect, salesforce_login,
+        sessions, uploads, users,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
@@ -191,6 +191,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
                         ),
                 )
                 .route("/account", web::delete().to(account_erasure::erase))
+                .route("/account/export", web::post().to(account_export::export))
                 .route("/account/settings", web::get().to(account_settings::show))
                 .route("/account/settings", web::put().to(account_settings::change))
                 .route("/signup", web::post().to(accounts::signup))

@@ -35,6 +35,9 @@ pub enum DomainEvent {
     /// data its events hold (sealed under that key) can no longer be read.
     #[serde(rename = "account.erased")]
     AccountErased(AccountErased),
+    /// Someone of the account downloaded its data (an export).
+    #[serde(rename = "account.exported")]
+    AccountExported(AccountExported),
     /// A person joined an account.
     #[serde(rename = "user.registered")]
     UserRegistered(UserRegistered),
@@ -165,6 +168,10 @@ pub struct AccountSettingsChanged {
     /// False: no result files (nor journals) are kept at all.
     pub store_results: bool,
 }
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountExported {}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -459,6 +466,7 @@ impl DomainEvent {
             Self::AccountPlanChanged(_) => "account.plan_changed",
             Self::AccountSettingsChanged(_) => "account.settings_changed",
             Self::AccountErased(_) => "account.erased",
+            Self::AccountExported(_) => "account.exported",
             Self::UserRegistered(_) => "user.registered",
             Self::ConnectionCreated(_) => "connection.created",
             Self::ConnectionDisconnected(_) => "connection.disconnected",

@@ -431,7 +431,9 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 ))
                 .execute(conn)?;
         }
-        DomainEvent::RetentionPurged(_) | DomainEvent::KeyRotationDue(_) => {}
+        DomainEvent::RetentionPurged(_)
+        | DomainEvent::KeyRotationDue(_)
+        | DomainEvent::AccountExported(_) => {}
         DomainEvent::RunFinished(finished) => {
             diesel::update(runs::table.find(event.stream_id))
                 .set((

@@ -5,6 +5,7 @@
     reason = "tests: a failed step must stop the test"
 )]
 
+mod account_export;
 mod account_settings;
 mod accounts;
 mod api;

@@ -70,7 +70,7 @@ fn manager(user: &AuthUser) -> Result<(), ApiError> {
     }
 }
 
-fn job_json(row: &JobRow) -> Value {
+pub(crate) fn job_json(row: &JobRow) -> Value {
     json!({
         "id": row.job_id,
         "name": row.name,

@@ -1,4 +1,5 @@
 pub mod account_erasure;
+pub mod account_export;
 pub mod account_settings;
 pub mod accounts;
 pub mod api_tokens;
