@@ -228,36 +228,42 @@ async fn an_account_that_stores_nothing_keeps_no_result_files_and_cannot_roll_ba
     )
     .await;
     let id = run["id"].as_str().unwrap();
-    let res = call(
+    let download = format!("/v1/runs/{id}/success.csv");
+    refused(
         &app,
+        &owner,
         Method::GET,
-        &format!("/v1/runs/{id}/success.csv"),
-        &owner,
+        &download,
+        StatusCode::GONE,
+        "keeps no result files",
     )
     .await;
-    assert_eq!(res.status(), StatusCode::GONE);
-    let body: Value = res.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("keeps no result files"),
-        "{body}"
-    );
-    let res = call(
+    let rollback = format!("/v1/runs/{id}/rollback");
+    refused(
         &app,
-        Method::POST,
-        &format!("/v1/runs/{id}/rollback"),
         &owner,
+        Method::POST,
+        &rollback,
+        StatusCode::CONFLICT,
+        "cannot be rolled back",
     )
     .await;
-    assert_eq!(res.status(), StatusCode::CONFLICT);
+}
+
+/// Asks for `path` and expects `status`, with a message that `says` so.
+async fn refused(
+    app: &TestApp,
+    token: &str,
+    method: Method,
+    path: &str,
+    status: StatusCode,
+    says: &str,
+) {
+    let res = call(app, method, path, token).await;
+    assert_eq!(res.status(), status, "{path}");
     let body: Value = res.json().await.unwrap();
     assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("cannot be rolled back"),
-        "{body}"
+        body["error"]["message"].as_str().unwrap().contains(says),
+        "{path}: {body}"
     );
 }

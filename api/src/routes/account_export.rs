@@ -11,12 +11,13 @@
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
 use crate::people;
+use crate::routes::account_settings::record;
 use crate::routes::jobs::{job_json, run_json};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 use sluice_events::event::AccountExported;
-use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
+use sluice_events::DomainEvent;
 use sluice_schema::ids::AccountId;
 use sluice_schema::models::EventRow;
 use sluice_vault::{Aad, SubjectKey};
@@ -50,21 +51,8 @@ pub async fn export(user: AuthUser, state: web::Data<AppState>) -> Result<HttpRe
     }
     let account = user.account_id;
     let subject = people::subject_key(&state, account).await?;
-    let event = NewEvent::new(
-        DomainEvent::AccountExported(AccountExported {}),
-        state.metadata(format!("user:{}", user.user_id)),
-    )
-    .for_account(account);
-    state
-        .platform
-        .appender
-        .append(AppendRequest::new(
-            "account",
-            account.0,
-            ExpectedVersion::Any,
-            vec![event],
-        ))
-        .await?;
+    let exported = DomainEvent::AccountExported(AccountExported {});
+    record(&state, account, format!("user:{}", user.user_id), exported).await?;
 
     let (chunks, inbox) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(8);
     let state = state.into_inner();

@@ -28,6 +28,27 @@ pub const PLANS: &[&str] = &["free", "pro", "enterprise"];
 /// The longest result retention an account may choose.
 pub const MAX_RETENTION_DAYS: u32 = 30;
 
+/// Records an event of the account's, by `actor`.
+pub(crate) async fn record(
+    state: &AppState,
+    account: AccountId,
+    actor: String,
+    event: DomainEvent,
+) -> Result<(), ApiError> {
+    let event = NewEvent::new(event, state.metadata(actor)).for_account(account);
+    state
+        .platform
+        .appender
+        .append(AppendRequest::new(
+            "account",
+            account.0,
+            ExpectedVersion::Any,
+            vec![event],
+        ))
+        .await?;
+    Ok(())
+}
+
 async fn account(state: &AppState, id: AccountId) -> Result<AccountRow, ApiError> {
     let pool = state.platform.pool.clone();
     web::block(move || -> Result<_, ApiError> {
@@ -113,24 +134,17 @@ pub async fn change(
             "an account that stores no result files keeps them no days: leave the days out",
         ));
     }
-    let event = NewEvent::new(
-        DomainEvent::AccountSettingsChanged(AccountSettingsChanged {
-            result_retention_days: days,
-            store_results: body.store_results,
-        }),
-        state.metadata(format!("user:{}", user.user_id)),
+    let changed = DomainEvent::AccountSettingsChanged(AccountSettingsChanged {
+        result_retention_days: days,
+        store_results: body.store_results,
+    });
+    record(
+        &state,
+        user.account_id,
+        format!("user:{}", user.user_id),
+        changed,
     )
-    .for_account(user.account_id);
-    state
-        .platform
-        .appender
-        .append(AppendRequest::new(
-            "account",
-            user.account_id.0,
-            ExpectedVersion::Any,
-            vec![event],
-        ))
-        .await?;
+    .await?;
     let account = account(&state, user.account_id).await?;
     Ok(HttpResponse::Ok().json(settings_json(&state, &account)))
 }
@@ -154,20 +168,7 @@ pub async fn change_plan(
         return Err(invalid("plan", "the plan is one of free, pro, enterprise"));
     }
     account(&state, id).await?;
-    let event = NewEvent::new(
-        DomainEvent::AccountPlanChanged(AccountPlanChanged { plan }),
-        state.metadata("operator"),
-    )
-    .for_account(id);
-    state
-        .platform
-        .appender
-        .append(AppendRequest::new(
-            "account",
-            id.0,
-            ExpectedVersion::Any,
-            vec![event],
-        ))
-        .await?;
+    let changed = DomainEvent::AccountPlanChanged(AccountPlanChanged { plan });
+    record(&state, id, "operator".into(), changed).await?;
     Ok(HttpResponse::NoContent().finish())
 }
