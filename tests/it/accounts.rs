@@ -186,16 +186,12 @@ async fn wrong_and_unknown_credentials_get_the_same_answer() {
 #[tokio::test]
 async fn an_unknown_email_costs_a_password_check_too() {
     let app = spawn_app().await;
-    for i in 0..3 {
+    for i in 0..5 {
         account(&app, &format!("user{i}@example.com")).await;
     }
-    let median = |mut v: Vec<Duration>| {
-        v.sort();
-        v[v.len() / 2]
-    };
     let mut wrong = Vec::new();
     let mut unknown = Vec::new();
-    for i in 0..3 {
+    for i in 0..5 {
         let t = Instant::now();
         login(
             &app,
@@ -213,9 +209,11 @@ async fn an_unknown_email_costs_a_password_check_too() {
         .await;
         unknown.push(t.elapsed());
     }
-    let (wrong, unknown) = (median(wrong), median(unknown));
     // Both are dominated by one argon2id verification; a missing user must
-    // not answer in a fraction of that time.
+    // not answer in a fraction of that time. The fastest of each is the
+    // cost itself, without what other tests running beside it add.
+    let fastest = |v: Vec<Duration>| v.into_iter().min().unwrap_or_default();
+    let (wrong, unknown) = (fastest(wrong), fastest(unknown));
     assert!(
         unknown * 2 > wrong,
         "unknown {unknown:?} vs wrong {wrong:?}"
