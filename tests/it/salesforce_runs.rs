@@ -83,6 +83,20 @@ async fn create_job(
     body["id"].as_str().unwrap().to_owned()
 }
 
+/// A job inserting the contacts of `upload` with [`insert_mapping`].
+async fn insert_job(app: &TestApp, token: &str, upload: &str, org: &str) -> String {
+    create_job(
+        app,
+        token,
+        upload,
+        org,
+        "insert",
+        json!([]),
+        insert_mapping(),
+    )
+    .await
+}
+
 fn insert_mapping() -> Value {
     json!([
         {"source": "Last", "target": "LastName"},
@@ -140,16 +154,7 @@ async fn a_small_run_writes_by_collections_and_is_rolled_back() {
     let mut csv = contacts(1..=450);
     csv.extend_from_slice(b"Person 451,p451@example.com,31.12.1990\n");
     let upload_id = upload(&app, &owner, csv).await;
-    let job = create_job(
-        &app,
-        &owner,
-        &upload_id,
-        &org,
-        "insert",
-        json!([]),
-        insert_mapping(),
-    )
-    .await;
+    let job = insert_job(&app, &owner, &upload_id, &org).await;
     let calls_before = standin.api_call_counts();
 
     let done = run(&app, &owner, &job).await;
@@ -203,16 +208,7 @@ async fn a_large_run_writes_one_bulk_job_in_six_calls_and_maps_results_to_rows()
     let mut csv = contacts(1..=600);
     csv.extend_from_slice(b"Person 601,p601@example.com,not a date\n");
     let upload_id = upload(&app, &owner, csv).await;
-    let job = create_job(
-        &app,
-        &owner,
-        &upload_id,
-        &org,
-        "insert",
-        json!([]),
-        insert_mapping(),
-    )
-    .await;
+    let job = insert_job(&app, &owner, &upload_id, &org).await;
     let before = standin.api_call_counts();
 
     let done = run(&app, &owner, &job).await;
@@ -374,16 +370,7 @@ async fn queued_insert(bulk_above_rows: usize, rows: usize) -> Queued {
     let (owner, created) = account(&app, "ada@example.com").await;
     let org = connect_org(&app, &owner, &standin).await;
     let upload_id = upload(&app, &owner, contacts(1..=rows)).await;
-    let job = create_job(
-        &app,
-        &owner,
-        &upload_id,
-        &org,
-        "insert",
-        json!([]),
-        insert_mapping(),
-    )
-    .await;
+    let job = insert_job(&app, &owner, &upload_id, &org).await;
     let run_id = queue_run(&app, &owner, &job).await;
     Queued {
         standin,
@@ -547,16 +534,7 @@ async fn a_run_stopped_by_the_orgs_request_limit_fails_with_the_reason_and_keeps
     let (owner, _) = account(&app, "ada@example.com").await;
     let org = connect_org(&app, &owner, &standin).await;
     let upload_id = upload(&app, &owner, contacts(1..=450)).await;
-    let job = create_job(
-        &app,
-        &owner,
-        &upload_id,
-        &org,
-        "insert",
-        json!([]),
-        insert_mapping(),
-    )
-    .await;
+    let job = insert_job(&app, &owner, &upload_id, &org).await;
     // The org's daily limit runs out part-way through.
     standin.limit_requests(5);
     let done = run(&app, &owner, &job).await;
@@ -724,16 +702,7 @@ async fn a_bulk_job_that_fails_part_way_reports_the_rows_it_did_not_reach() {
     let (owner, _) = account(&app, "ada@example.com").await;
     let org = connect_org(&app, &owner, &standin).await;
     let upload_id = upload(&app, &owner, contacts(1..=300)).await;
-    let job = create_job(
-        &app,
-        &owner,
-        &upload_id,
-        &org,
-        "insert",
-        json!([]),
-        insert_mapping(),
-    )
-    .await;
+    let job = insert_job(&app, &owner, &upload_id, &org).await;
     let done = run(&app, &owner, &job).await;
     assert_eq!(done["status"], "failed", "{done}");
     assert!(

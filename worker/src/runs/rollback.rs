@@ -95,18 +95,7 @@ impl RunHandler {
         let mut progress = Progress::new(self, cause, account, run);
         // Step 1 undoes the run's last batch.
         for step in (checkpoint.batch + 1)..=batches {
-            let piece = batches + 1 - step;
-            let reader = journal.clone();
-            let read = tokio::task::spawn_blocking(move || reader.read_changes(piece))
-                .await
-                .map_err(retry)?
-                .map_err(|e| Stop::Fail(format!("the run's journal cannot be read: {e}")))?;
-            let Some((columns, changes)) = read else {
-                return Err(Stop::Fail(format!(
-                    "the record of what batch {piece} of the run changed was lost in a crash; \
-                     the batches after it were rolled back, it and those before it were not"
-                )));
-            };
+            let (columns, changes) = journal_piece(&journal, batches + 1 - step).await?;
             let undo = pg::Undo {
                 table: &table,
                 key_columns: &columns.key,
@@ -172,4 +161,30 @@ impl RunHandler {
         }
         Ok(totals)
     }
+}
+
+/// Batch `piece` of a run's journal: the columns it wrote and its changes;
+/// a failure if the piece was lost (the batches after it are undone, it
+/// and those before it are not).
+pub(super) async fn journal_piece(
+    journal: &Arc<crate::results::Results>,
+    piece: i64,
+) -> Result<
+    (
+        sluice_connectors::journal::Columns,
+        Vec<sluice_connectors::journal::Change>,
+    ),
+    Stop,
+> {
+    let reader = journal.clone();
+    tokio::task::spawn_blocking(move || reader.read_changes(piece))
+        .await
+        .map_err(retry)?
+        .map_err(|e| Stop::Fail(format!("the run's journal cannot be read: {e}")))?
+        .ok_or_else(|| {
+            Stop::Fail(format!(
+                "the record of what batch {piece} of the run changed was lost in a crash; the \
+                 batches after it were rolled back, it and those before it were not"
+            ))
+        })
 }

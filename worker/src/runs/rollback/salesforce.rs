@@ -70,19 +70,7 @@ impl RunHandler {
             self.started(cause, run, account, checkpoint).await?;
             // Step 1 undoes the run's last batch.
             for step in (checkpoint.batch + 1)..=batches {
-                let piece = batches + 1 - step;
-                let reader = journal.clone();
-                let read = tokio::task::spawn_blocking(move || reader.read_changes(piece))
-                    .await
-                    .map_err(retry)?
-                    .map_err(|e| Stop::Fail(format!("the run's journal cannot be read: {e}")))?;
-                let Some((_, changes)) = read else {
-                    return Err(Stop::Fail(format!(
-                        "the record of what batch {piece} of the run changed was lost in a \
-                         crash; the batches after it were rolled back, it and those before it \
-                         were not"
-                    )));
-                };
+                let (_, changes) = super::journal_piece(&journal, batches + 1 - step).await?;
                 let again = resume.sent.as_ref().is_some_and(|s| s.batch == step);
                 if !again {
                     let sent = RunBatchSent {
@@ -119,7 +107,7 @@ impl RunHandler {
                 )
                 .await?;
             }
-            Ok(written.totals)
+            Ok::<_, Stop>(written.totals)
         }
         .await;
         written.api_calls = Some(before + calls(&org.sf));
