@@ -328,6 +328,7 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 bulk_upload_bytes: sluice_worker::MAX_UPLOAD,
                 polling: Default::default(),
             }),
+            plan_limits: billing(settings)?.is_some(),
         };
         tasks.extend(sluice_worker::spawn(&platform, &config, &shutdown));
     }
@@ -354,6 +355,7 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 upload_max_bytes: settings.upload_max_bytes,
                 result_ttl: chrono::Duration::from_std(*settings.result_ttl)
                     .context("SLUICE_RESULT_TTL is too long")?,
+                billing: billing(settings)?,
             },
             platform,
         )
@@ -423,6 +425,32 @@ fn dropbox(
         (None, None) => Ok(None),
         _ => anyhow::bail!(
             "set both SLUICE_DROPBOX_CLIENT_ID and SLUICE_DROPBOX_CLIENT_SECRET, or neither"
+        ),
+    }
+}
+
+/// Billing through Stripe, when its key, webhook secret and both plans'
+/// prices are set.
+fn billing(settings: &Settings) -> anyhow::Result<Option<sluice_api::billing::BillingConfig>> {
+    match (
+        &settings.stripe_secret_key,
+        &settings.stripe_webhook_secret,
+        &settings.stripe_price_pro,
+        &settings.stripe_price_enterprise,
+    ) {
+        (Some(key), Some(webhook), Some(pro), Some(enterprise)) => {
+            Ok(Some(sluice_api::billing::BillingConfig {
+                api_url: settings.stripe_api_url.clone(),
+                secret_key: key.clone(),
+                webhook_secret: webhook.clone(),
+                price_pro: pro.clone(),
+                price_enterprise: enterprise.clone(),
+            }))
+        }
+        (None, None, None, None) => Ok(None),
+        _ => anyhow::bail!(
+            "set all of SLUICE_STRIPE_SECRET_KEY, SLUICE_STRIPE_WEBHOOK_SECRET, \
+             SLUICE_STRIPE_PRICE_PRO and SLUICE_STRIPE_PRICE_ENTERPRISE, or none"
         ),
     }
 }

@@ -97,6 +97,31 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_DROPBOX_CLIENT_SECRET", hide_env_values = true, value_parser = secret)]
     pub dropbox_client_secret: Option<SecretString>,
 
+    /// Stripe's API (or a stand-in).
+    #[arg(
+        long,
+        env = "SLUICE_STRIPE_API_URL",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_url: String,
+
+    /// The Stripe secret key; with the webhook secret and both prices,
+    /// enables billing (and the plans' limits).
+    #[arg(long, env = "SLUICE_STRIPE_SECRET_KEY", hide_env_values = true, value_parser = secret)]
+    pub stripe_secret_key: Option<SecretString>,
+
+    /// The signing secret of the webhook endpoint `/v1/webhooks/stripe`.
+    #[arg(long, env = "SLUICE_STRIPE_WEBHOOK_SECRET", hide_env_values = true, value_parser = secret)]
+    pub stripe_webhook_secret: Option<SecretString>,
+
+    /// The Stripe Price (`price_...`) of the Pro plan's subscription.
+    #[arg(long, env = "SLUICE_STRIPE_PRICE_PRO")]
+    pub stripe_price_pro: Option<String>,
+
+    /// The Stripe Price of the Enterprise plan's subscription.
+    #[arg(long, env = "SLUICE_STRIPE_PRICE_ENTERPRISE")]
+    pub stripe_price_enterprise: Option<String>,
+
     /// Allow connections to this machine's addresses and Unix sockets
     /// (development only: it lets users reach the services beside Sluice).
     #[arg(long, env = "SLUICE_ALLOW_LOCAL_CONNECTIONS", default_value_t = false)]

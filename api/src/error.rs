@@ -37,6 +37,10 @@ pub enum ApiError {
     Invalid { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// The account's plan does not allow it; the message names the limit
+    /// and what lifts it.
+    #[error("{0}")]
+    PlanLimit(String),
     /// A system Sluice reaches for the caller (Dropbox, Salesforce) refused
     /// or failed; the message says why, in the caller's terms.
     #[error("{message}")]
@@ -66,6 +70,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Invalid { .. } => "invalid",
             Self::Conflict(_) => "conflict",
+            Self::PlanLimit(_) => "plan_limit",
             Self::Upstream { .. } => "upstream_failed",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -89,6 +94,7 @@ impl ResponseError for ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PlanLimit(_) => StatusCode::PAYMENT_REQUIRED,
             Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -2,7 +2,9 @@
 //! appender, and read projections; long work happens in the workers.
 
 pub mod auth;
+pub mod billing;
 pub mod error;
+mod limits;
 mod operator;
 pub mod people;
 mod request_id;
@@ -56,6 +58,9 @@ pub struct ApiConfig {
     /// How long a run's result files are kept, unless an Enterprise
     /// account chose otherwise.
     pub result_ttl: chrono::Duration,
+    /// Billing through Stripe, when configured; then plans' row and
+    /// schedule limits are enforced.
+    pub billing: Option<billing::BillingConfig>,
 }
 
 /// Shared by every handler.
@@ -72,6 +77,7 @@ pub struct AppState {
     pub upload_ttl: chrono::Duration,
     pub upload_max_bytes: u64,
     pub result_ttl: chrono::Duration,
+    pub billing: Option<billing::BillingConfig>,
     /// For calls to identity providers.
     pub http: oauth2::reqwest::Client,
     /// Checked when an email is unknown, so that it costs a wrong password's time.
@@ -122,6 +128,7 @@ impl Application {
             upload_ttl: config.upload_ttl,
             upload_max_bytes: config.upload_max_bytes,
             result_ttl: config.result_ttl,
+            billing: config.billing.clone(),
             http: auth::oauth::http_client().map_err(std::io::Error::other)?,
             dummy_hash,
             ops_token_sha256: config
@@ -171,9 +178,9 @@ impl Application {
 
 fn routes(cfg: &mut web::ServiceConfig) {
     use routes::{
-        account_erasure, account_export, account_settings, accounts, api_tokens, connections,
-        dead_letters, dropbox_upload, health, jobs, probes, provider_connect, salesforce_login,
-        sessions, uploads, users,
+        account_erasure, account_export, account_settings, accounts, api_tokens, billing,
+        connections, dead_letters, dropbox_upload, health, jobs, probes, provider_connect,
+        salesforce_login, sessions, stripe_webhook, uploads, users,
     };
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
@@ -194,6 +201,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/account/export", web::post().to(account_export::export))
                 .route("/account/settings", web::get().to(account_settings::show))
                 .route("/account/settings", web::put().to(account_settings::change))
+                .route("/billing", web::get().to(billing::show))
+                .route("/billing/checkout", web::post().to(billing::checkout))
+                .route("/billing/portal", web::post().to(billing::portal))
+                .service(
+                    web::resource("/webhooks/stripe")
+                        .app_data(web::PayloadConfig::new(stripe_webhook::BODY_LIMIT))
+                        .route(web::post().to(stripe_webhook::receive)),
+                )
                 .route("/signup", web::post().to(accounts::signup))
                 .route(
                     "/auth/salesforce/start",

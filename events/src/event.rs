@@ -110,6 +110,20 @@ pub enum DomainEvent {
     /// time to run `sluice keys rotate`.
     #[serde(rename = "keys.rotation_due")]
     KeyRotationDue(KeyRotationDue),
+    /// The account got a customer at Stripe (at its first checkout).
+    #[serde(rename = "billing.customer_created")]
+    BillingCustomerCreated(BillingCustomerCreated),
+    /// Stripe said the account's subscription began, changed or ended
+    /// (a verified webhook): the plan the account is on from then.
+    #[serde(rename = "billing.subscription_changed")]
+    BillingSubscriptionChanged(BillingSubscriptionChanged),
+    /// Stripe said a card was attached to the account's customer: its
+    /// summary, sealed.
+    #[serde(rename = "billing.card_changed")]
+    BillingCardChanged(BillingCardChanged),
+    /// Stripe could not collect an invoice of the account's subscription.
+    #[serde(rename = "billing.payment_failed")]
+    BillingPaymentFailed(BillingPaymentFailed),
     /// A session (log in) or an API token was issued; its secret is not here.
     #[serde(rename = "token.issued")]
     TokenIssued(TokenIssued),
@@ -157,6 +171,62 @@ pub struct AccountCreated {
 pub struct AccountPlanChanged {
     /// `free`, `pro` or `enterprise`.
     pub plan: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingCustomerCreated {
+    /// Stripe's id of the customer (`cus_…`).
+    pub customer_id: String,
+}
+
+/// What every event taken from a Stripe webhook says of its source: its
+/// Sluice event id is derived from the Stripe event's id, so a webhook
+/// delivered twice is recorded once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeSource {
+    /// The Stripe event (`evt_…`).
+    pub event_id: String,
+    /// Its type, such as `customer.subscription.updated`.
+    pub event_type: String,
+    /// When Stripe created it: a webhook delivered late does not undo a
+    /// newer one.
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingSubscriptionChanged {
+    pub stripe: StripeSource,
+    /// Stripe's id of the subscription (`sub_…`).
+    pub subscription_id: String,
+    /// Stripe's status of it (`active`, `past_due`, `canceled`…).
+    pub status: String,
+    /// The plan the account is on from now: the subscription's while it is
+    /// active, trialing or past due (Stripe still retries), `free` once it
+    /// ended; none when its price is not one of the plans' (left as it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingCardChanged {
+    pub stripe: StripeSource,
+    /// Sealed: `{brand, last4, exp_month, exp_year}` as JSON, and nothing
+    /// else of the card.
+    pub card: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingPaymentFailed {
+    pub stripe: StripeSource,
+    /// Stripe's id of the invoice (`in_…`).
+    pub invoice_id: String,
+    /// How many times Stripe has tried to collect it.
+    pub attempt_count: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -489,6 +559,10 @@ impl DomainEvent {
             Self::ScheduleFired(_) => "schedule.fired",
             Self::RetentionPurged(_) => "retention.purged",
             Self::KeyRotationDue(_) => "keys.rotation_due",
+            Self::BillingCustomerCreated(_) => "billing.customer_created",
+            Self::BillingSubscriptionChanged(_) => "billing.subscription_changed",
+            Self::BillingCardChanged(_) => "billing.card_changed",
+            Self::BillingPaymentFailed(_) => "billing.payment_failed",
             Self::TokenIssued(_) => "token.issued",
             Self::TokenRevoked(_) => "token.revoked",
         }

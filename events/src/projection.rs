@@ -9,8 +9,8 @@ use sluice_schema::models::{
     AccountRow, ConnectionRow, DeadLetterRow, ProbeRow, TokenRow, UploadRow, UserRow,
 };
 use sluice_schema::schema::{
-    accounts, connections, dead_letters, jobs, key_rotations, probes, runs, schedules, tokens,
-    uploads, users,
+    accounts, billing, connections, dead_letters, jobs, key_rotations, probes, runs, schedules,
+    tokens, uploads, users,
 };
 
 /// Every table that [`apply`] writes, in the order replay rebuilds them.
@@ -18,6 +18,7 @@ pub const TABLES: &[&str] = &[
     "probes",
     "dead_letters",
     "accounts",
+    "billing",
     "users",
     "tokens",
     "connections",
@@ -113,6 +114,23 @@ fn complete_probes(conn: &mut PgConnection, batch: &[&RecordedEvent]) -> QueryRe
     Ok(())
 }
 
+/// Puts the account on `plan`. Retention is an Enterprise setting: another
+/// plan has the deployment's.
+fn set_plan(conn: &mut PgConnection, account: uuid::Uuid, plan: &str) -> QueryResult<()> {
+    diesel::update(accounts::table.find(account))
+        .set(accounts::plan.eq(plan))
+        .execute(conn)?;
+    if plan != "enterprise" {
+        diesel::update(accounts::table.find(account))
+            .set((
+                accounts::result_retention_days.eq(None::<i32>),
+                accounts::store_results.eq(true),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Applies one event.
 pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> {
     match &event.event {
@@ -176,19 +194,66 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 .execute(conn)?;
         }
         DomainEvent::AccountPlanChanged(changed) => {
-            diesel::update(accounts::table.find(event.stream_id))
-                .set(accounts::plan.eq(&changed.plan))
+            set_plan(conn, event.stream_id, &changed.plan)?;
+        }
+        DomainEvent::BillingCustomerCreated(created) => {
+            diesel::insert_into(billing::table)
+                .values((
+                    billing::account_id.eq(event.stream_id),
+                    billing::customer_id.eq(&created.customer_id),
+                ))
+                .on_conflict_do_nothing()
                 .execute(conn)?;
-            // Retention is an Enterprise setting: another plan has the
-            // deployment's.
-            if changed.plan != "enterprise" {
-                diesel::update(accounts::table.find(event.stream_id))
-                    .set((
-                        accounts::result_retention_days.eq(None::<i32>),
-                        accounts::store_results.eq(true),
-                    ))
+        }
+        DomainEvent::BillingSubscriptionChanged(changed) => {
+            // A webhook delivered after a newer one changes nothing.
+            let applied = diesel::update(billing::table.find(event.stream_id))
+                .filter(
+                    billing::subscription_at
+                        .is_null()
+                        .or(billing::subscription_at.le(changed.stripe.created)),
+                )
+                .set((
+                    billing::subscription_id.eq(&changed.subscription_id),
+                    billing::subscription_status.eq(&changed.status),
+                    billing::subscription_at.eq(changed.stripe.created),
+                ))
+                .execute(conn)?;
+            if applied == 0 {
+                return Ok(());
+            }
+            if changed.status == "active" || changed.status == "trialing" {
+                diesel::update(billing::table.find(event.stream_id))
+                    .set(billing::payment_failed_at.eq(None::<chrono::DateTime<chrono::Utc>>))
                     .execute(conn)?;
             }
+            if let Some(plan) = &changed.plan {
+                set_plan(conn, event.stream_id, plan)?;
+            }
+        }
+        DomainEvent::BillingCardChanged(changed) => {
+            diesel::update(billing::table.find(event.stream_id))
+                .filter(
+                    billing::card_at
+                        .is_null()
+                        .or(billing::card_at.le(changed.stripe.created)),
+                )
+                .set((
+                    billing::card.eq(&changed.card),
+                    billing::card_at.eq(changed.stripe.created),
+                ))
+                .execute(conn)?;
+        }
+        DomainEvent::BillingPaymentFailed(failed) => {
+            // Not when the subscription was paid since.
+            diesel::update(billing::table.find(event.stream_id))
+                .filter(
+                    billing::subscription_at
+                        .is_null()
+                        .or(billing::subscription_at.le(failed.stripe.created)),
+                )
+                .set(billing::payment_failed_at.eq(failed.stripe.created))
+                .execute(conn)?;
         }
         DomainEvent::AccountSettingsChanged(settings) => {
             let days = settings
@@ -236,6 +301,9 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
             diesel::delete(uploads::table.filter(uploads::account_id.eq(account))).execute(conn)?;
             diesel::delete(runs::table.filter(runs::account_id.eq(account))).execute(conn)?;
             diesel::delete(jobs::table.filter(jobs::account_id.eq(account))).execute(conn)?;
+            // The customer at Stripe was deleted with the account; the
+            // sealed card summary is unreadable without the subject key.
+            diesel::delete(billing::table.find(account)).execute(conn)?;
         }
         DomainEvent::UserRegistered(user) => {
             let Some(account) = event.account_id else {

@@ -5,6 +5,7 @@
 pub mod db;
 pub mod ids;
 pub mod models;
+pub mod plans;
 pub mod repo;
 pub mod schema;
 

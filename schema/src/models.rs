@@ -174,3 +174,24 @@ pub struct RunRow {
     /// Calls the run made to its target's API (Salesforce).
     pub api_calls: Option<i64>,
 }
+
+/// An account's billing at Stripe (see `migrations/…_billing`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = billing, check_for_backend(diesel::pg::Pg))]
+pub struct BillingRow {
+    pub account_id: Uuid,
+    /// The Stripe customer (`cus_…`).
+    pub customer_id: String,
+    /// The subscription the account is on (`sub_…`), if any.
+    pub subscription_id: Option<String>,
+    /// Stripe's status of it: `active`, `past_due`, `canceled`…
+    pub subscription_status: Option<String>,
+    /// When Stripe changed the subscription last (of the events applied).
+    pub subscription_at: Option<DateTime<Utc>>,
+    /// Sealed under the account's subject key: the card's brand, last 4,
+    /// expiry month and year, as JSON.
+    pub card: Option<String>,
+    pub card_at: Option<DateTime<Utc>>,
+    /// When a payment last failed, until the subscription is paid again.
+    pub payment_failed_at: Option<DateTime<Utc>>,
+}

@@ -276,7 +276,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    billing (account_id) {
+        account_id -> Uuid,
+        customer_id -> Text,
+        subscription_id -> Nullable<Text>,
+        subscription_status -> Nullable<Text>,
+        subscription_at -> Nullable<Timestamptz>,
+        card -> Nullable<Text>,
+        card_at -> Nullable<Timestamptz>,
+        payment_failed_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    billing,
     connections,
     connection_secrets,
     uploads,

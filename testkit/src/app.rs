@@ -37,6 +37,8 @@ pub struct AppOptions {
     pub scheduler: bool,
     /// The most CSV one Bulk job of a run takes.
     pub salesforce_bulk_upload_bytes: usize,
+    /// Bill through this Stripe stand-in (and enforce the plans' limits).
+    pub billing: Option<sluice_api::billing::BillingConfig>,
 }
 
 impl Default for AppOptions {
@@ -54,6 +56,7 @@ impl Default for AppOptions {
             salesforce_bulk_above_rows: 2_000,
             scheduler: false,
             salesforce_bulk_upload_bytes: sluice_worker::MAX_UPLOAD,
+            billing: None,
         }
     }
 }
@@ -76,6 +79,8 @@ pub struct TestApp {
     pub salesforce: Option<sluice_worker::SalesforceApp>,
     /// Whether workers run their schedulers.
     pub scheduler: bool,
+    /// Whether the plans' limits apply (billing is configured).
+    pub plan_limits: bool,
     _keyring_dir: tempfile::TempDir,
     server: actix_web::dev::ServerHandle,
     // Dropped last: the service must stop before its database goes.
@@ -150,6 +155,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             upload_ttl,
             upload_max_bytes: options.upload_max_bytes,
             result_ttl: chrono::Duration::days(14),
+            billing: options.billing.clone(),
         },
         platform.clone(),
     )
@@ -182,6 +188,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
                 polling: fast_polling(),
             }),
         scheduler: options.scheduler,
+        plan_limits: options.billing.is_some(),
         _keyring_dir: keyring_dir,
         server,
         broker,
@@ -220,6 +227,7 @@ impl TestApp {
             result_ttl: chrono::Duration::days(14),
             keyring: Some(self.keyring.clone()),
             salesforce: self.salesforce.clone(),
+            plan_limits: self.plan_limits,
         };
         sluice_worker::spawn(&self.platform, &config, &self.shutdown);
     }

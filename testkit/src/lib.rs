@@ -16,6 +16,7 @@ mod logs;
 mod proxy;
 pub mod salesforce;
 mod standin;
+pub mod stripe;
 
 pub use app::{fast_polling, spawn_app, spawn_app_with, AppOptions, TestApp};
 pub use broker::TestBroker;

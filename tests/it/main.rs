@@ -11,6 +11,7 @@ mod accounts;
 mod api;
 mod append;
 mod audit;
+mod billing;
 mod cli;
 mod connections;
 mod consumer;

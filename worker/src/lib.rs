@@ -45,6 +45,9 @@ pub struct WorkerConfig {
     /// The connected app that Salesforce connections were made with: runs
     /// to a Salesforce org renew its access token with it.
     pub salesforce: Option<SalesforceApp>,
+    /// Whether plans' row limits apply to runs (the deployment bills
+    /// through Stripe) and their schedule limits to scheduled jobs.
+    pub plan_limits: bool,
 }
 
 /// How runs reach Salesforce.
@@ -111,6 +114,7 @@ pub fn spawn(
                             .timeout(std::time::Duration::from_secs(300))
                             .build()
                             .unwrap_or_default(),
+                        plan_limits: config.plan_limits,
                     })),
                     _ => None,
                 },
@@ -120,6 +124,7 @@ pub fn spawn(
                     store: config.store.clone(),
                     keyring: config.keyring.clone(),
                     rotate_after_days: config.rotate_keys_after_days,
+                    plan_limits: config.plan_limits,
                 },
             }),
         ),

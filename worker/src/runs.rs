@@ -45,6 +45,7 @@ use std::io::BufReader;
 use std::sync::Arc;
 use uuid::Uuid;
 
+mod allowance;
 mod rollback;
 mod salesforce;
 
@@ -77,6 +78,8 @@ pub struct RunHandler {
     /// How runs reach Salesforce (none: runs to an org fail, saying so).
     pub salesforce: Option<crate::SalesforceApp>,
     pub http: reqwest::Client,
+    /// Whether plans' limits apply (the deployment bills through Stripe).
+    pub plan_limits: bool,
 }
 
 /// What a run has written so far, for its result files.
@@ -459,6 +462,7 @@ impl RunHandler {
         let table = pg::describe(&client, &object).await?;
         let mut checkpoint = pg::last_checkpoint(&client, &table, run.0).await?;
         let key = self.result_key(account, run).await?;
+        let row_limit = self.allowance(account, run).await?;
 
         self.started(cause, run, account, checkpoint).await?;
 
@@ -478,6 +482,7 @@ impl RunHandler {
                     key_positions,
                     looked_up,
                     batch_bytes: usize::MAX,
+                    row_limit,
                 },
                 batch_rows,
                 header_tx,
@@ -1006,6 +1011,8 @@ struct Mapped {
     /// A batch ends once its rows as read take this many bytes, or at
     /// `batch_rows` rows.
     batch_bytes: usize,
+    /// The most rows the run may read (the account's plan).
+    row_limit: Option<allowance::RowLimit>,
 }
 
 /// Where a run's rows come from.
@@ -1028,6 +1035,8 @@ fn read_batches(
     batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
 ) {
     let mut sink = BatchSink {
+        read: 0,
+        capped: false,
         mapped,
         batch_rows,
         header: Some(header),
@@ -1051,6 +1060,10 @@ fn read_batches(
     if sink.batch.read > 0 {
         let batch = std::mem::replace(&mut sink.batch, Batch::new(0, 0));
         let _ = sink.batches.blocking_send(Ok(batch));
+    }
+    if let (true, Some(limit)) = (sink.capped, &sink.mapped.row_limit) {
+        let _ = sink.batches.blocking_send(Err(limit.message.clone()));
+        return;
     }
     if let Err(e) = read {
         match sink.header.take() {
@@ -1082,6 +1095,10 @@ impl Batch {
 
 /// Maps and checks rows as the source yields them, in batches.
 struct BatchSink {
+    /// Rows read so far, from the source's start.
+    read: u64,
+    /// Whether reading stopped at the run's row limit.
+    capped: bool,
     mapped: Mapped,
     batch_rows: usize,
     header: Option<tokio::sync::oneshot::Sender<Result<Header, String>>>,
@@ -1125,6 +1142,13 @@ impl RowSink for BatchSink {
         let Some(plan) = &self.plan else {
             return false;
         };
+        if let Some(limit) = &self.mapped.row_limit {
+            if self.read >= limit.rows {
+                self.capped = true;
+                return false;
+            }
+        }
+        self.read += 1;
         // Values that no transform changes borrow the row as read.
         let values = row.fields.ok().map(|fields| plan.apply_to(fields));
         let key: Option<Vec<String>> = match &values {

@@ -193,6 +193,8 @@ pub struct ScheduleHandler {
     pub keyring: Option<Arc<sluice_vault::SharedKeyring>>,
     /// How old the primary key may grow before the reminder speaks up.
     pub rotate_after_days: i64,
+    /// Whether plans' limits apply (the deployment bills through Stripe).
+    pub plan_limits: bool,
 }
 
 impl Handler for ScheduleHandler {
@@ -202,6 +204,7 @@ impl Handler for ScheduleHandler {
         let store = self.store.clone();
         let keyring = self.keyring.clone();
         let rotate_after_days = self.rotate_after_days;
+        let plan_limits = self.plan_limits;
         Box::pin(async move {
             let cause = incoming.event;
             let DomainEvent::ScheduleFired(fired) = &cause.event else {
@@ -212,7 +215,9 @@ impl Handler for ScheduleHandler {
             };
             let actor = format!("worker:{worker}");
             match (fired.schedule.as_str(), fired.job_id) {
-                ("job", Some(job)) => request_run(&platform, &cause, job, &actor).await,
+                ("job", Some(job)) => {
+                    request_run(&platform, &cause, job, &actor, plan_limits).await
+                }
                 ("retention", _) => match store {
                     Some(store) => sweep(&platform, &cause, &store, &worker).await,
                     None => Ok(()),
@@ -236,15 +241,17 @@ async fn request_run(
     cause: &sluice_events::RecordedEvent,
     job: Uuid,
     actor: &str,
+    plan_limits: bool,
 ) -> Result<(), HandlerError> {
     let Some(account) = cause.account_id else {
         return Err(HandlerError::Reject("a job's slot names no account".into()));
     };
     let pool = platform.pool.clone();
-    let (live, busy) = tokio::task::spawn_blocking(move || {
+    let (live, busy, over) = tokio::task::spawn_blocking(move || {
         use diesel::prelude::*;
         use sluice_schema::schema::{jobs, runs};
         let mut conn = pool.get().map_err(|e| e.to_string())?;
+        let over = over_plan(&mut conn, plan_limits, account, job).map_err(|e| e.to_string())?;
         let live = jobs::table
             .find(job)
             .filter(jobs::account_id.eq(account.0))
@@ -261,7 +268,7 @@ async fn request_run(
             .get_result::<i64>(&mut conn)
             .map_err(|e| e.to_string())?
             > 0;
-        Ok::<_, String>((live, busy))
+        Ok::<_, String>((live, busy, over))
     })
     .await
     .map_err(|e| HandlerError::Retry(e.to_string()))?
@@ -271,6 +278,10 @@ async fn request_run(
     }
     if busy {
         tracing::info!(job = %job, "a scheduled run is skipped: the job's last run has not finished");
+        return Ok(());
+    }
+    if over {
+        tracing::info!(job = %job, "a scheduled run is skipped: the account's plan allows fewer scheduled jobs");
         return Ok(());
     }
     let requested = NewEvent::new(
@@ -294,6 +305,31 @@ async fn request_run(
         Ok(_) | Err(AppendError::Conflict { .. }) => Ok(()),
         Err(e) => Err(retry_on(e)),
     }
+}
+
+/// Whether `job` is past the scheduled jobs the account's plan allows (an
+/// account that moved to a smaller plan keeps its schedules, and its
+/// oldest scheduled jobs go on running).
+fn over_plan(
+    conn: &mut diesel::PgConnection,
+    plan_limits: bool,
+    account: sluice_schema::ids::AccountId,
+    job: Uuid,
+) -> diesel::QueryResult<bool> {
+    use sluice_schema::plans::Limits;
+    use sluice_schema::repo::{accounts, billing};
+    if !plan_limits {
+        return Ok(false);
+    }
+    let plan = accounts::find_account(conn, account)?
+        .map(|a| a.plan)
+        .unwrap_or_default();
+    let Some(allowed) = Limits::of(&plan, true).schedules else {
+        return Ok(false);
+    };
+    let scheduled = billing::scheduled_jobs(conn, account, None)?;
+    let allowed = usize::try_from(allowed).unwrap_or(0);
+    Ok(!scheduled.iter().take(allowed).any(|j| *j == job))
 }
 
 /// The retention slot: the sweep, and a record of what it destroyed.

@@ -11,6 +11,7 @@
 //! longer be read. Replay rebuilds the account as erased.
 
 use crate::auth::{AuthUser, Role};
+use crate::billing::describe;
 use crate::error::ApiError;
 use crate::people::invalid;
 use crate::routes::connections;
@@ -20,6 +21,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use sluice_events::event::AccountErased;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
+use sluice_schema::ids::AccountId;
 use uuid::Uuid;
 
 /// What the owner must send, to say they mean it.
@@ -92,6 +94,8 @@ pub async fn erase(
         }
     }
 
+    cancel_billing(&state, account).await?;
+
     let event = NewEvent::new(
         DomainEvent::AccountErased(AccountErased {
             uploads: uploads.clone(),
@@ -125,4 +129,41 @@ pub async fn erase(
     .map_err(|e| ApiError::Internal(format!("erasing the account's files: {e}")))?;
     tracing::info!(account = %account, "account erased");
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes the account's customer at Stripe, which ends its subscription
+/// at once: an erased account is billed no more. Refused (and nothing
+/// erased) while Stripe cannot confirm it; a customer Stripe no longer
+/// knows counts as deleted.
+async fn cancel_billing(state: &AppState, account: AccountId) -> Result<(), ApiError> {
+    let Some(config) = state.billing.as_ref() else {
+        return Ok(());
+    };
+    let (_, billing, _) = crate::routes::billing::plan(state, account).await?;
+    let Some(billing) = billing else {
+        return Ok(());
+    };
+    let client = config
+        .client()
+        .map_err(|e| ApiError::Internal(describe(&e)))?;
+    match stripe_core::customer::DeleteCustomer::new(billing.customer_id.as_str())
+        .send(&client)
+        .await
+    {
+        Ok(_) => {}
+        Err(stripe::StripeError::Stripe(_, 404)) => {}
+        Err(e) => {
+            let message = describe(&e);
+            tracing::warn!(account = %account, reason = %message, "the account's Stripe customer could not be deleted");
+            return Err(ApiError::Upstream {
+                message: format!(
+                    "the account's subscription could not be ended at Stripe ({message}); \
+                     nothing was erased: try again"
+                ),
+                retry_after_secs: None,
+            });
+        }
+    }
+    tracing::info!(account = %account, "the account's Stripe customer was deleted for erasure");
+    Ok(())
 }

@@ -126,6 +126,23 @@ fn write_archive(
             "store_results": row.store_results,
         }),
     )?;
+    if let Some(billing) = repo::billing::find(&mut conn, account).map_err(other)? {
+        let card = billing.card.as_deref().and_then(|sealed| {
+            let opened = subject.decrypt(sealed, &Aad::new(account, "billing", account, "card"));
+            serde_json::from_str::<Value>(&opened.ok()?).ok()
+        });
+        json_file(
+            &mut zip,
+            "billing.json",
+            &json!({
+                "stripe_customer_id": billing.customer_id,
+                "subscription_id": billing.subscription_id,
+                "subscription_status": billing.subscription_status,
+                "card": card,
+                "payment_failed_at": billing.payment_failed_at,
+            }),
+        )?;
+    }
     let users: Vec<Value> = repo::accounts::list_users(&mut conn, account)
         .map_err(other)?
         .iter()
@@ -258,6 +275,7 @@ fn opened(subject: &SubjectKey, account: AccountId, event: &EventRow) -> Value {
             }
         }
         "upload.received" => open("details", "uploads", event.stream_id.to_string(), "details"),
+        "billing.card_changed" => open("card", "billing", account.to_string(), "card"),
         _ => {}
     }
     payload

@@ -19,11 +19,9 @@ use sluice_events::event::{AccountPlanChanged, AccountSettingsChanged};
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::AccountId;
 use sluice_schema::models::AccountRow;
+use sluice_schema::plans::{Limits, PLANS};
 use sluice_schema::repo::accounts as repo;
 use uuid::Uuid;
-
-/// The plans an account can be on.
-pub const PLANS: &[&str] = &["free", "pro", "enterprise"];
 
 /// The longest result retention an account may choose.
 pub const MAX_RETENTION_DAYS: u32 = 30;
@@ -69,7 +67,7 @@ fn settings_json(state: &AppState, account: &AccountRow) -> serde_json::Value {
         },
         "default_result_retention_days": default_days,
         "rollback": account.store_results,
-        "can_change": account.plan == "enterprise",
+        "can_change": Limits::of(&account.plan, state.billing.is_some()).retention_control,
     })
 }
 
@@ -105,7 +103,7 @@ pub async fn change(
         ));
     }
     let current = account(&state, user.account_id).await?;
-    if current.plan != "enterprise" {
+    if !Limits::of(&current.plan, state.billing.is_some()).retention_control {
         return Err(ApiError::Forbidden(format!(
             "result retention is chosen on the Enterprise plan; this account is on {}, and \
              keeps result files for the deployment's {} days",

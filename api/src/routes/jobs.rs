@@ -164,7 +164,12 @@ fn target_error(e: TargetError) -> ApiError {
 
 /// Checks a job's definition against its source and target (both are
 /// reached) and gives it as recorded.
-async fn define(state: &AppState, user: &AuthUser, body: NewJob) -> Result<JobCreated, ApiError> {
+async fn define(
+    state: &AppState,
+    user: &AuthUser,
+    body: NewJob,
+    job: Option<JobId>,
+) -> Result<JobCreated, ApiError> {
     let name = text("name", &body.name, 200)?;
     let schedule = match body.schedule.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -177,6 +182,7 @@ async fn define(state: &AppState, user: &AuthUser, body: NewJob) -> Result<JobCr
                      connection (an upload is deleted an hour after it was made)",
                 ));
             }
+            crate::limits::check_schedule(state, user.account_id, job).await?;
             Some(expression.split_whitespace().collect::<Vec<_>>().join(" "))
         }
     };
@@ -292,7 +298,7 @@ pub async fn create(
     body: web::Json<NewJob>,
 ) -> Result<HttpResponse, ApiError> {
     manager(&user)?;
-    let definition = define(&state, &user, body.into_inner()).await?;
+    let definition = define(&state, &user, body.into_inner(), None).await?;
     let id = JobId::new();
     let created = DomainEvent::JobCreated(definition);
     record(&state, &user, id, ExpectedVersion::NoStream, created).await?;
@@ -399,8 +405,8 @@ pub async fn update(
             None => row.schedule,
         },
     };
-    let definition = define(&state, &user, merged).await?;
     let job = JobId(row.job_id);
+    let definition = define(&state, &user, merged, Some(job)).await?;
     record(
         &state,
         &user,
@@ -468,6 +474,7 @@ pub async fn start_run(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let job = find(&state, &user, path.into_inner()).await?;
+    crate::limits::check_rows(&state, user.account_id).await?;
     queue(
         &state,
         &user,

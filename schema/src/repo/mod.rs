@@ -3,6 +3,7 @@
 //! exceptions find the tenant in the first place (log in, token look-up).
 
 pub mod accounts;
+pub mod billing;
 pub mod connections;
 pub mod jobs;
 pub mod keys;

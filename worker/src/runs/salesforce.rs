@@ -238,6 +238,7 @@ impl RunHandler {
             .into_iter()
             .collect();
         let result_key = self.result_key(account, run).await?;
+        let row_limit = self.allowance(account, run).await?;
         self.started(cause, run, account, resume.checkpoint).await?;
 
         let (batches, mut inbox) = tokio::sync::mpsc::channel::<Result<Batch, String>>(2);
@@ -255,6 +256,7 @@ impl RunHandler {
                     looked_up: Vec::new(),
                     copy_text: false,
                     batch_bytes,
+                    row_limit,
                 },
                 MAX_RECORDS,
                 header_tx,

@@ -1,0 +1,261 @@
+//! `GET /v1/billing` (the plan, its limits and this month's use, the card
+//! summary), `POST /v1/billing/checkout` (a Stripe Checkout Session that
+//! subscribes the account to a paid plan) and `POST /v1/billing/portal`
+//! (Stripe's customer portal, to change the card or the plan, or cancel).
+//! What Stripe then does reaches Sluice by webhook
+//! ([`super::stripe_webhook`]); the plan changes only when it does.
+
+use crate::auth::{AuthUser, Role};
+use crate::billing::{describe, BillingConfig};
+use crate::error::ApiError;
+use crate::people::{invalid, subject_key};
+use crate::AppState;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sluice_events::event::BillingCustomerCreated;
+use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
+use sluice_schema::ids::AccountId;
+use sluice_schema::models::{AccountRow, BillingRow};
+use sluice_schema::plans::{self, Limits};
+use sluice_schema::repo::{accounts, billing as repo};
+use sluice_vault::Aad;
+use std::collections::HashMap;
+use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
+
+/// Subscription states in which the account has its plan: Stripe still
+/// retries a past-due invoice before it ends the subscription.
+pub const LIVE: &[&str] = &["active", "trialing", "past_due"];
+
+/// Where the sealed card summary is bound: the account's billing row.
+pub fn card_aad(account: AccountId) -> Aad {
+    Aad::new(account, "billing", account, "card")
+}
+
+/// The account, its billing and what its plan allows.
+pub async fn plan(
+    state: &AppState,
+    account: AccountId,
+) -> Result<(AccountRow, Option<BillingRow>, Limits), ApiError> {
+    let pool = state.platform.pool.clone();
+    let (row, billing) = web::block(move || -> Result<_, ApiError> {
+        let mut conn = pool.get()?;
+        let row = accounts::find_account(&mut conn, account)?.ok_or(ApiError::NotFound)?;
+        Ok((row, repo::find(&mut conn, account)?))
+    })
+    .await??;
+    let limits = Limits::of(&row.plan, state.billing.is_some());
+    Ok((row, billing, limits))
+}
+
+pub async fn show(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let account = user.account_id;
+    let (row, billing, limits) = plan(&state, account).await?;
+    let now = state.platform.clock.now();
+    let since = plans::month_start(now);
+    let pool = state.platform.pool.clone();
+    let (rows, schedules) = web::block(move || -> Result<_, ApiError> {
+        let mut conn = pool.get()?;
+        Ok((
+            repo::rows_read_since(&mut conn, account, since, None)?,
+            repo::scheduled_jobs(&mut conn, account, None)?.len(),
+        ))
+    })
+    .await??;
+    let card = match billing.as_ref().and_then(|b| b.card.as_deref()) {
+        Some(sealed) => {
+            let subject = subject_key(&state, account).await?;
+            let opened = subject
+                .decrypt(sealed, &card_aad(account))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+            serde_json::from_str::<Value>(&opened).map_err(|e| ApiError::Internal(e.to_string()))?
+        }
+        None => Value::Null,
+    };
+    let subscription = billing
+        .as_ref()
+        .and_then(|b| b.subscription_id.as_ref().map(|id| (id, b)))
+        .map(|(id, b)| json!({"id": id, "status": b.subscription_status}));
+    Ok(HttpResponse::Ok().json(json!({
+        "plan": row.plan,
+        "billing_enabled": state.billing.is_some(),
+        "subscription": subscription,
+        "card": card,
+        "payment_failed_at": billing.as_ref().and_then(|b| b.payment_failed_at),
+        "limits": {
+            "rows_per_month": limits.rows_per_month,
+            "schedules": limits.schedules,
+            "retention_control": limits.retention_control,
+        },
+        "usage": {
+            "rows_this_month": rows,
+            "month_started_at": since,
+            "month_ends_at": plans::next_month_start(now),
+            "schedules": schedules,
+        },
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkout {
+    /// `pro` or `enterprise`.
+    plan: String,
+}
+
+pub async fn checkout(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    body: web::Json<Checkout>,
+) -> Result<HttpResponse, ApiError> {
+    let config = manager(&user, &state)?;
+    let chosen = body.into_inner().plan;
+    let price = config
+        .price_of(&chosen)
+        .ok_or_else(|| invalid("plan", "the plans to subscribe to are pro and enterprise"))?
+        .to_owned();
+    let (row, billing, _) = plan(&state, user.account_id).await?;
+    if let Some(b) = billing.as_ref().filter(|b| live(b)) {
+        return Err(ApiError::Conflict(format!(
+            "the account already has a subscription ({}, {}); change its plan or card in \
+             the billing portal (POST /v1/billing/portal)",
+            row.plan,
+            b.subscription_status.as_deref().unwrap_or("active")
+        )));
+    }
+    let customer = customer(&state, config, &user, billing).await?;
+    let account = user.account_id.to_string();
+    let metadata = HashMap::from([
+        ("sluice_account_id".to_owned(), account.clone()),
+        ("plan".to_owned(), chosen.clone()),
+    ]);
+    let mut item = stripe_checkout::checkout_session::CreateCheckoutSessionLineItems::new();
+    item.price = Some(price);
+    item.quantity = Some(1);
+    let mut subscription =
+        stripe_checkout::checkout_session::CreateCheckoutSessionSubscriptionData::new();
+    subscription.metadata = Some(metadata.clone());
+    let back = format!("{}/billing", state.public_url);
+    let session = stripe_checkout::checkout_session::CreateCheckoutSession::new()
+        .mode(stripe_checkout::CheckoutSessionMode::Subscription)
+        .customer(customer)
+        .client_reference_id(account)
+        .line_items(vec![item])
+        .subscription_data(subscription)
+        .metadata(metadata)
+        .success_url(format!("{back}?checkout=success"))
+        .cancel_url(format!("{back}?checkout=cancelled"))
+        .send(&client(config)?)
+        .await
+        .map_err(upstream)?;
+    tracing::info!(account = %user.account_id, session = %session.id, plan = %chosen, "checkout session created");
+    Ok(HttpResponse::Created().json(json!({
+        "session_id": session.id.as_str(),
+        "url": session.url,
+        "plan": chosen,
+        "expires_at": chrono::DateTime::from_timestamp(session.expires_at, 0),
+    })))
+}
+
+pub async fn portal(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let config = manager(&user, &state)?;
+    let (_, billing, _) = plan(&state, user.account_id).await?;
+    let Some(billing) = billing else {
+        return Err(ApiError::Conflict(
+            "the account has no billing yet: subscribe first (POST /v1/billing/checkout)".into(),
+        ));
+    };
+    let session = stripe_billing::billing_portal_session::CreateBillingPortalSession::new()
+        .customer(billing.customer_id)
+        .return_url(format!("{}/billing", state.public_url))
+        .send(&client(config)?)
+        .await
+        .map_err(upstream)?;
+    Ok(HttpResponse::Created().json(json!({ "url": session.url })))
+}
+
+/// Billing is managed by owners and admins, on a deployment that bills.
+fn manager<'a>(user: &AuthUser, state: &'a AppState) -> Result<&'a BillingConfig, ApiError> {
+    let config = state.billing.as_ref().ok_or(ApiError::NotFound)?;
+    if user.role < Role::Admin {
+        return Err(ApiError::Forbidden(
+            "only owners and admins manage the account's billing".into(),
+        ));
+    }
+    Ok(config)
+}
+
+fn live(billing: &BillingRow) -> bool {
+    billing
+        .subscription_status
+        .as_deref()
+        .is_some_and(|s| LIVE.contains(&s))
+}
+
+fn client(config: &BillingConfig) -> Result<stripe::Client, ApiError> {
+    config
+        .client()
+        .map_err(|e| ApiError::Internal(describe(&e)))
+}
+
+fn upstream(e: stripe::StripeError) -> ApiError {
+    let message = describe(&e);
+    tracing::warn!(reason = %message, "a call to Stripe failed");
+    ApiError::Upstream {
+        message: format!("billing is not available right now: {message}"),
+        retry_after_secs: None,
+    }
+}
+
+/// The account's customer at Stripe, created (and recorded) the first
+/// time. The idempotency key is the account's, so two checkouts at once
+/// get one customer. Stripe learns no personal data: Checkout asks the
+/// payer for what the invoice needs.
+async fn customer(
+    state: &AppState,
+    config: &BillingConfig,
+    user: &AuthUser,
+    billing: Option<BillingRow>,
+) -> Result<String, ApiError> {
+    if let Some(billing) = billing {
+        return Ok(billing.customer_id);
+    }
+    let account = user.account_id;
+    let key = IdempotencyKey::new(format!("sluice-customer-{account}"))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let created = stripe_core::customer::CreateCustomer::new()
+        .metadata(HashMap::from([(
+            "sluice_account_id".to_owned(),
+            account.to_string(),
+        )]))
+        .customize()
+        .request_strategy(RequestStrategy::Idempotent(key))
+        .send(&client(config)?)
+        .await
+        .map_err(upstream)?;
+    let customer_id = created.id.as_str().to_owned();
+    let event = NewEvent::new(
+        DomainEvent::BillingCustomerCreated(BillingCustomerCreated {
+            customer_id: customer_id.clone(),
+        }),
+        state.metadata(format!("user:{}", user.user_id)),
+    )
+    .for_account(account);
+    record(state, account, event).await?;
+    Ok(customer_id)
+}
+
+/// Appends `event` to the account's `billing` stream.
+pub async fn record(state: &AppState, account: AccountId, event: NewEvent) -> Result<(), ApiError> {
+    state
+        .platform
+        .appender
+        .append(AppendRequest::new(
+            "billing",
+            account.0,
+            ExpectedVersion::Any,
+            vec![event],
+        ))
+        .await?;
+    Ok(())
+}
