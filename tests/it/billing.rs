@@ -252,6 +252,19 @@ async fn forged_stale_and_replayed_webhooks_change_nothing() {
         3
     );
     assert_eq!(billing_of(&app, &owner).await["plan"], "free");
+
+    // Captured and replayed later, the same delivery is refused.
+    app.platform.clock.advance(chrono::Duration::seconds(301));
+    let res = stripe.deliver_raw(body, Some(signed)).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let error: Value = res.json().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("5 minutes"),
+        "{error}"
+    );
 }
 
 #[tokio::test]
