@@ -5,6 +5,8 @@
 #
 #   scripts/services.sh                 install/start services, create role and database
 #   scripts/services.sh --with-nextest  the same, and install cargo-nextest if missing
+#   scripts/services.sh --with-browser  the same, and install Chromium and ChromeDriver
+#                                       (the web pages' browser tests) if missing
 #
 # Services are started directly, not through systemd: containers and CI
 # machines usually have no init system. Where systemd has already started
@@ -26,13 +28,15 @@ log() { printf 'services: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 with_nextest=false
+with_browser=false
 for arg in "$@"; do
     case "$arg" in
         --with-nextest) with_nextest=true ;;
+        --with-browser) with_browser=true ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $arg" ;;
     esac
@@ -86,6 +90,11 @@ ensure_packages() {
     # The sluice binary links libpq (diesel's PostgreSQL backend), so building
     # it needs the development files; the server packages do not bring them.
     deb_installed libpq-dev || missing+=(libpq-dev)
+    # The browser tests drive Debian's Chromium through its ChromeDriver.
+    if [ "$with_browser" = true ]; then
+        command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+        command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    fi
 
     if [ "${#missing[@]}" -eq 0 ]; then
         return

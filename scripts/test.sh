@@ -7,8 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Services (PostgreSQL, RabbitMQ, cargo-nextest)"
-scripts/services.sh --with-nextest
+step "Services (PostgreSQL, RabbitMQ, cargo-nextest, Chromium)"
+scripts/services.sh --with-nextest --with-browser
 
 # Tests create a fresh database per test from this server URL; any SLUICE_TEST_*
 # variable already set wins.

@@ -329,6 +329,7 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 polling: Default::default(),
             }),
             plan_limits: billing(settings)?.is_some(),
+            max_runs: usize::from(settings.worker_runs),
         };
         tasks.extend(sluice_worker::spawn(&platform, &config, &shutdown));
     }

@@ -164,6 +164,11 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_WORKER_PREFETCH", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub worker_prefetch: u16,
 
+    /// Runs (imports and rollbacks) one worker works at once; each holds up
+    /// to three PostgreSQL connections and two to its target.
+    #[arg(long, env = "SLUICE_WORKER_RUNS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub worker_runs: u16,
+
     /// Seconds a transiently failing delivery is retried in place before it
     /// returns to the queue and counts against the delivery limit.
     #[arg(long, env = "SLUICE_WORKER_RETRY_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=1200))]

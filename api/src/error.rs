@@ -50,6 +50,9 @@ pub enum ApiError {
     },
     #[error("service temporarily unavailable")]
     Unavailable(String),
+    /// Too many requests of an expensive kind (password hashing) at once.
+    #[error("too many log-ins at once; try again in a moment")]
+    Busy,
     #[error("internal error")]
     Internal(String),
 }
@@ -73,6 +76,7 @@ impl ApiError {
             Self::PlanLimit(_) => "plan_limit",
             Self::Upstream { .. } => "upstream_failed",
             Self::Unavailable(_) => "unavailable",
+            Self::Busy => "busy",
             Self::Internal(_) => "internal",
         }
     }
@@ -96,7 +100,7 @@ impl ResponseError for ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PlanLimit(_) => StatusCode::PAYMENT_REQUIRED,
             Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -115,6 +119,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if let Self::Unavailable(_) = self {
             response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if let Self::Busy = self {
+            response.insert_header((header::RETRY_AFTER, "1"));
         }
         if let Self::Unauthorized = self {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

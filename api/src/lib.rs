@@ -5,7 +5,9 @@ pub mod auth;
 pub mod billing;
 pub mod error;
 mod limits;
+mod openapi;
 mod operator;
+mod pages;
 pub mod people;
 mod request_id;
 mod routes;
@@ -80,6 +82,8 @@ pub struct AppState {
     pub billing: Option<billing::BillingConfig>,
     /// For calls to identity providers.
     pub http: oauth2::reqwest::Client,
+    /// Password hashing, a few at a time.
+    pub hashing: auth::hashing::Hashing,
     /// Checked when an email is unknown, so that it costs a wrong password's time.
     dummy_hash: String,
     ops_token_sha256: Option<[u8; 32]>,
@@ -130,6 +134,7 @@ impl Application {
             result_ttl: config.result_ttl,
             billing: config.billing.clone(),
             http: auth::oauth::http_client().map_err(std::io::Error::other)?,
+            hashing: auth::hashing::Hashing::for_this_machine(),
             dummy_hash,
             ops_token_sha256: config
                 .ops_token
@@ -152,8 +157,10 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::BadRequest(format!("invalid query string: {e}")).into()
                 }))
+                .wrap(from_fn(pages::headers))
                 .wrap(from_fn(telemetry::middleware))
                 .configure(routes)
+                .configure(pages::routes)
                 .default_service(web::to(|| async { Err::<&str, _>(ApiError::NotFound) }))
         })
         .workers(config.workers.max(1))
@@ -176,101 +183,9 @@ impl Application {
     }
 }
 
+/// Every endpoint of the API. They are all registered by
+/// `openapi::register`, from the one list the OpenAPI document is made of:
+/// an endpoint registered here instead would be served undocumented.
 fn routes(cfg: &mut web::ServiceConfig) {
-    use routes::{
-        account_erasure, account_export, account_settings, accounts, api_tokens, billing,
-        connections, dead_letters, dropbox_upload, health, jobs, probes, provider_connect,
-        salesforce_login, sessions, stripe_webhook, uploads, users,
-    };
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/metrics", web::get().to(health::metrics))
-        .service(
-            web::scope("/v1")
-                .service(
-                    web::scope("/ops")
-                        .route("/probes", web::post().to(probes::create))
-                        .route("/probes/{id}", web::get().to(probes::show))
-                        .route("/dead-letters", web::get().to(dead_letters::list))
-                        .route(
-                            "/accounts/{id}/plan",
-                            web::post().to(account_settings::change_plan),
-                        ),
-                )
-                .route("/account", web::delete().to(account_erasure::erase))
-                .route("/account/export", web::post().to(account_export::export))
-                .route("/account/settings", web::get().to(account_settings::show))
-                .route("/account/settings", web::put().to(account_settings::change))
-                .route("/billing", web::get().to(billing::show))
-                .route("/billing/checkout", web::post().to(billing::checkout))
-                .route("/billing/portal", web::post().to(billing::portal))
-                .service(
-                    web::resource("/webhooks/stripe")
-                        .app_data(web::PayloadConfig::new(stripe_webhook::BODY_LIMIT))
-                        .route(web::post().to(stripe_webhook::receive)),
-                )
-                .route("/signup", web::post().to(accounts::signup))
-                .route(
-                    "/auth/salesforce/start",
-                    web::get().to(salesforce_login::start),
-                )
-                .route(
-                    "/auth/salesforce/callback",
-                    web::get().to(salesforce_login::callback),
-                )
-                .route(
-                    "/auth/salesforce/identity",
-                    web::get().to(salesforce_login::identity),
-                )
-                .route("/login", web::post().to(sessions::login))
-                .route("/logout", web::post().to(sessions::logout))
-                .route("/me", web::get().to(accounts::me))
-                .route("/api-tokens", web::post().to(api_tokens::create))
-                .route("/api-tokens", web::get().to(api_tokens::list))
-                .route("/api-tokens/{id}", web::delete().to(api_tokens::delete))
-                .route(
-                    "/connections/salesforce/start",
-                    web::get().to(provider_connect::start_salesforce),
-                )
-                .route(
-                    "/connections/salesforce/callback",
-                    web::get().to(provider_connect::callback_salesforce),
-                )
-                .route(
-                    "/connections/dropbox/start",
-                    web::get().to(provider_connect::start_dropbox),
-                )
-                .route(
-                    "/connections/dropbox/callback",
-                    web::get().to(provider_connect::callback_dropbox),
-                )
-                .route("/connections", web::post().to(connections::create))
-                .route("/connections", web::get().to(connections::list))
-                .route("/connections/{id}", web::get().to(connections::show))
-                .route(
-                    "/connections/{id}",
-                    web::delete().to(connections::disconnect),
-                )
-                .route("/connections/{id}/test", web::post().to(connections::test))
-                .route("/jobs", web::post().to(jobs::create))
-                .route("/jobs", web::get().to(jobs::list))
-                .route("/jobs/{id}", web::get().to(jobs::show))
-                .route("/jobs/{id}", web::patch().to(jobs::update))
-                .route("/jobs/{id}", web::delete().to(jobs::delete))
-                .route("/jobs/{id}/preview", web::post().to(jobs::preview))
-                .route("/jobs/{id}/runs", web::post().to(jobs::start_run))
-                .route("/jobs/{id}/runs", web::get().to(jobs::runs))
-                .route("/runs/{id}", web::get().to(jobs::show_run))
-                .route("/runs/{id}/success.csv", web::get().to(jobs::success_file))
-                .route("/runs/{id}/errors.csv", web::get().to(jobs::errors_file))
-                .route("/runs/{id}/rollback", web::post().to(jobs::rollback))
-                .route("/uploads", web::post().to(uploads::create))
-                .route("/uploads/dropbox", web::post().to(dropbox_upload::create))
-                .route("/uploads/{id}", web::get().to(uploads::show))
-                .route("/uploads/{id}", web::delete().to(uploads::delete))
-                .route("/users", web::post().to(users::create))
-                .route("/users", web::get().to(users::list))
-                .route("/users/{id}", web::patch().to(users::change_role))
-                .route("/users/{id}", web::delete().to(users::remove)),
-        );
+    openapi::register(cfg);
 }

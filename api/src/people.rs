@@ -90,7 +90,9 @@ pub async fn register(
         ));
     }
     let secret = person.password;
-    let hash = web::block(move || password::hash(secret.expose_secret()))
+    let hash = state
+        .hashing
+        .run(move || password::hash(secret.expose_secret()))
         .await?
         .map_err(ApiError::Internal)?;
 

@@ -228,6 +228,7 @@ impl TestApp {
             keyring: Some(self.keyring.clone()),
             salesforce: self.salesforce.clone(),
             plan_limits: self.plan_limits,
+            max_runs: 4,
         };
         sluice_worker::spawn(&self.platform, &config, &self.shutdown);
     }

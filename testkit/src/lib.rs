@@ -18,7 +18,7 @@ pub mod salesforce;
 mod standin;
 pub mod stripe;
 
-pub use app::{fast_polling, spawn_app, spawn_app_with, AppOptions, TestApp};
+pub use app::{fast_polling, spawn_app, spawn_app_with, AppOptions, TestApp, REGION};
 pub use broker::TestBroker;
 pub use db::TestDb;
 pub use logs::capture_logs;

@@ -662,3 +662,31 @@ async fn personal_data_and_secrets_never_reach_the_database_in_clear() {
         "passwords are argon2id hashes"
     );
 }
+
+#[tokio::test]
+async fn log_ins_sent_all_at_once_get_no_more_guesses_than_the_limit() {
+    let app = spawn_app().await;
+    account(&app, "ada@example.com").await;
+    let attempts = (0..20).map(|_| login(&app, "ada@example.com", "not the password at all"));
+    let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(reqwest::Response::status)
+        .collect();
+    let guessed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    // Five failures block the account; log-ins hash a few at a time (half
+    // the cores), and each reads the throttle again in its turn.
+    let at_once = std::thread::available_parallelism().map_or(1, usize::from) / 2;
+    assert!(
+        (5..5 + at_once.max(1)).contains(&guessed),
+        "{guessed} guesses: {statuses:?}"
+    );
+    assert!(statuses
+        .iter()
+        .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS));
+    let res = login(&app, "ada@example.com", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+}

@@ -458,7 +458,7 @@ struct CountRow {
 }
 
 /// A `sluice worker` process for `app`'s database, broker, keyring and files.
-fn worker_process(app: &TestApp) -> std::process::Child {
+pub fn worker_process(app: &TestApp) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg("worker")
         .env("SLUICE_DATABASE_URL", &app.db.url)

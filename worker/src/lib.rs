@@ -48,6 +48,8 @@ pub struct WorkerConfig {
     /// Whether plans' row limits apply to runs (the deployment bills
     /// through Stripe) and their schedule limits to scheduled jobs.
     pub plan_limits: bool,
+    /// Runs (imports and rollbacks) worked at once.
+    pub max_runs: usize,
 }
 
 /// How runs reach Salesforce.
@@ -115,6 +117,7 @@ pub fn spawn(
                             .build()
                             .unwrap_or_default(),
                         plan_limits: config.plan_limits,
+                        slots: Arc::new(tokio::sync::Semaphore::new(config.max_runs.max(1))),
                     })),
                     _ => None,
                 },

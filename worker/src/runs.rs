@@ -80,6 +80,10 @@ pub struct RunHandler {
     pub http: reqwest::Client,
     /// Whether plans' limits apply (the deployment bills through Stripe).
     pub plan_limits: bool,
+    /// Runs this worker works at once. Each holds up to three database
+    /// connections (its lock, two to the target); the deliveries beyond
+    /// wait here, holding none.
+    pub slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// What a run has written so far, for its result files.
@@ -232,6 +236,12 @@ impl RunHandler {
         incoming: Incoming,
     ) -> BoxFuture<'static, Result<(), HandlerError>> {
         Box::pin(async move {
+            let _slot = self
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| HandlerError::Retry(e.to_string()))?;
             let cause = incoming.event;
             let run = RunId(cause.stream_id);
             // Held until this handler ends; dropping it ends the session and

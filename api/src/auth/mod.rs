@@ -1,14 +1,17 @@
-//! Authentication: bearer tokens (sessions and API tokens), passwords, and
+//! Authentication: bearer tokens (sessions and API tokens), the web pages'
+//! session cookie with its CSRF token, passwords, and
 //! failed-login throttling; the OAuth providers.
 
+pub mod cookie;
 pub mod dropbox;
+pub mod hashing;
 pub mod oauth;
 pub mod password;
 pub mod salesforce;
 pub mod token;
 mod user;
 
-pub use user::{AuthUser, Role};
+pub use user::{page_user, AuthUser, Role};
 
 use actix_web::HttpRequest;
 

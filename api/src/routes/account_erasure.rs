@@ -13,26 +13,48 @@
 use crate::auth::{AuthUser, Role};
 use crate::billing::describe;
 use crate::error::ApiError;
+use crate::openapi::{Authenticated, ErrorBody, JsonBody};
 use crate::people::invalid;
 use crate::routes::connections;
 use crate::routes::provider_connect::Provider;
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, web, HttpResponse};
 use serde::Deserialize;
 use sluice_events::event::AccountErased;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::AccountId;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// What the owner must send, to say they mean it.
 const CONFIRM: &str = "erase this account";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Erase {
+    /// Exactly `erase this account`.
+    #[schema(example = "erase this account")]
     confirm: String,
 }
 
+/// The owner: erases the account. Its connections are revoked at their
+/// providers, its Stripe customer deleted, and every secret destroyed with
+/// `account.erased`; the event log stays verifiable.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        Authenticated,
+        JsonBody,
+        (status = 204, description = "The account is erased."),
+        (status = 403, description = "`forbidden`: not the account's owner.", body = ErrorBody),
+        (status = 409, description = "`conflict`: a run of the account is queued or working.", body = ErrorBody),
+        (status = 422, description = "`invalid`: `confirm` is not `erase this account`; or a \
+            field is missing, unknown or of the wrong type.", body = ErrorBody),
+        (status = 502, description = "`upstream_failed`: Stripe could not end the subscription; \
+            nothing was erased.", body = ErrorBody),
+    )
+)]
+#[delete("/v1/account")]
 pub async fn erase(
     user: AuthUser,
     state: web::Data<AppState>,

@@ -10,11 +10,12 @@
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
+use crate::openapi::{Authenticated, ErrorBody};
 use crate::people;
 use crate::routes::account_settings::record;
 use crate::routes::jobs::{job_json, run_json};
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{post, web, HttpResponse};
 use serde_json::{json, Value};
 use sluice_events::event::AccountExported;
 use sluice_events::DomainEvent;
@@ -43,6 +44,21 @@ impl Write for Sending {
     }
 }
 
+/// Owners and admins: a ZIP of the account's data and event history,
+/// decrypted for it, streamed as it is written (`account.exported`).
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        Authenticated,
+        (status = 200, description = "The archive: `account.json`, `billing.json`, `users.json`, \
+            `connections.json` (never a secret), `jobs.json`, `runs.json`, \
+            `results/<run>/success.csv` and `errors.csv` still kept, and `events.jsonl`.",
+            body = Vec<u8>, content_type = "application/zip",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"sluice-export-<account>.zip\"`"))),
+        (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
+    )
+)]
+#[post("/v1/account/export")]
 pub async fn export(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if user.role < Role::Admin {
         return Err(ApiError::Forbidden(

@@ -9,10 +9,11 @@
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
+use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, JsonBody, OperatorOnly};
 use crate::operator::Operator;
 use crate::people::invalid;
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, post, put, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 use sluice_events::event::{AccountPlanChanged, AccountSettingsChanged};
@@ -21,6 +22,7 @@ use sluice_schema::ids::AccountId;
 use sluice_schema::models::AccountRow;
 use sluice_schema::plans::{Limits, PLANS};
 use sluice_schema::repo::accounts as repo;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The longest result retention an account may choose.
@@ -71,20 +73,31 @@ fn settings_json(state: &AppState, account: &AccountRow) -> serde_json::Value {
     })
 }
 
+/// How long the account's result files are kept, and whether it may
+/// choose.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(Authenticated, (status = 200, description = "The settings.", body = doc::AccountSettings))
+)]
+#[get("/v1/account/settings")]
 pub async fn show(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let account = account(&state, user.account_id).await?;
     Ok(HttpResponse::Ok().json(settings_json(&state, &account)))
 }
 
 /// The settings an Enterprise account chooses.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RetentionSettings)]
 pub struct Settings {
     /// 0 to 30; none (or absent): the deployment's default.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 30)]
     result_retention_days: Option<i64>,
-    /// False: keep no result files at all.
+    /// False: keep no result files at all (then runs cannot be rolled
+    /// back). True by default.
     #[serde(default = "yes")]
+    #[schema(default = true)]
     store_results: bool,
 }
 
@@ -92,6 +105,21 @@ fn yes() -> bool {
     true
 }
 
+/// Owners and admins of Enterprise accounts: how long result files are
+/// kept. A shorter retention applies to the files already kept.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        Authenticated,
+        JsonBody,
+        (status = 200, description = "The settings, changed.", body = doc::AccountSettings),
+        (status = 403, description = "`forbidden`: a member, or an account whose plan does not \
+            choose its retention.", body = ErrorBody),
+        (status = 422, description = "`invalid`: days out of 0 to 30, or days given with \
+            `store_results: false`; or a field is missing, unknown or of the wrong type.", body = ErrorBody),
+    )
+)]
+#[put("/v1/account/settings")]
 pub async fn change(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -147,13 +175,29 @@ pub async fn change(
     Ok(HttpResponse::Ok().json(settings_json(&state, &account)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanChange {
+    /// `free`, `pro` or `enterprise`.
     plan: String,
 }
 
-/// `POST /v1/ops/accounts/{id}/plan`: `{plan}` → 204.
+/// Moves an account to another plan (`account.plan_changed`): the way to
+/// set a plan on a deployment without billing, or to override Stripe's.
+#[utoipa::path(
+    security(("operator" = [])),
+    params(("id" = Uuid, Path, description = "The account.")),
+    responses(
+        OperatorOnly,
+        JsonBody,
+        (status = 204, description = "The plan is changed."),
+        (status = 404, description = "`not_found`: no such account, or no operator token on \
+            this deployment.", body = ErrorBody),
+        (status = 422, description = "`invalid`: not one of the plans; or a field is missing, \
+            unknown or of the wrong type.", body = ErrorBody),
+    )
+)]
+#[post("/v1/ops/accounts/{id}/plan")]
 pub async fn change_plan(
     _: Operator,
     state: web::Data<AppState>,

@@ -2,9 +2,10 @@
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, Failures, JsonBody};
 use crate::people::{self, invalid, text, Person};
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -13,24 +14,54 @@ use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, Secre
 use sluice_schema::ids::AccountId;
 use sluice_schema::repo::accounts as repo;
 use sluice_vault::{Aad, SubjectKey};
+use utoipa::ToSchema;
 
 /// Exactly these fields: anything else is refused.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Signup {
-    first_name: String,
-    last_name: String,
-    email: String,
-    company: String,
-    country: String,
-    password: SecretString,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub company: String,
+    /// ISO 3166-1 alpha-2, such as `DE`.
+    pub country: String,
+    /// 12 to 128 characters, not a common one, not the email.
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 128)]
+    pub password: SecretString,
 }
 
+/// Opens an account in this deployment's region, with the person who signs
+/// up as its owner.
+#[utoipa::path(
+    responses(
+        Failures,
+        JsonBody,
+        (status = 201, description = "The account is open; log in next.", body = doc::SignedUp),
+        (status = 409, description = "`conflict`: the email has an account already.", body = ErrorBody),
+        (status = 422, description = "`invalid`, naming the field: a name, company or country \
+            that is empty or too long, an unusable email, a weak password; or a field is \
+            missing, unknown or of the wrong type.", body = ErrorBody),
+    )
+)]
+#[post("/v1/signup")]
 pub async fn signup(
     state: web::Data<AppState>,
     body: web::Json<Signup>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let (user, account) = open_account(&state, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "user_id": user,
+        "account_id": account,
+        "region": state.region,
+    })))
+}
+
+/// Opens an account, with the person who signs up as its owner.
+pub async fn open_account(
+    state: &AppState,
+    body: Signup,
+) -> Result<(sluice_schema::ids::UserId, AccountId), ApiError> {
     let company = text("company", &body.company, 200)?;
     let country = body.country.trim().to_uppercase();
     if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
@@ -48,7 +79,7 @@ pub async fn signup(
         password: body.password,
     };
     let (user, registered, password_hash) =
-        people::register(&state, account, &subject, person, "owner").await?;
+        people::register(state, account, &subject, person, "owner").await?;
 
     let (kek_version, wrapped_key) = subject.wrap(&state.keyring.get(), &account.to_string());
     let metadata = state.metadata(format!("user:{user}"));
@@ -74,13 +105,15 @@ pub async fn signup(
     })
     .with_secret(password_hash);
     state.platform.appender.append(request).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "user_id": user,
-        "account_id": account,
-        "region": state.region,
-    })))
+    Ok((user, account))
 }
 
+/// The caller and their account.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(Authenticated, (status = 200, description = "The caller and their account.", body = doc::Me))
+)]
+#[get("/v1/me")]
 pub async fn me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pool = state.platform.pool.clone();
     let (account, me) = web::block(move || -> Result<_, ApiError> {

@@ -3,24 +3,42 @@
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
+use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, JsonBody};
 use crate::routes::sessions::{issue, revoke, Grant};
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::Duration;
 use serde::Deserialize;
 use serde_json::json;
 use sluice_schema::ids::TokenId;
 use sluice_schema::repo::tokens as repo;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
+    /// 1 to 100 printable characters.
     name: String,
     /// 1 to 365; 90 when absent.
+    #[schema(minimum = 1, maximum = 365)]
     expires_in_days: Option<i64>,
 }
 
+/// A token for programs, acting as the caller. The token itself is shown
+/// this once.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        Authenticated,
+        JsonBody,
+        (status = 201, description = "The token.", body = doc::ApiTokenCreated),
+        (status = 422, description = "`invalid`: a name that is empty, too long or not \
+            printable, or days out of 1 to 365; or a field is missing, unknown or of the wrong \
+            type.", body = ErrorBody),
+    )
+)]
+#[post("/v1/api-tokens")]
 pub async fn create(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -57,6 +75,12 @@ pub async fn create(
     })))
 }
 
+/// The caller's API tokens, without their secrets.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(Authenticated, (status = 200, description = "The tokens.", body = doc::ApiTokens))
+)]
+#[get("/v1/api-tokens")]
 pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pool = state.platform.pool.clone();
     let rows = web::block(move || -> Result<_, ApiError> {
@@ -82,7 +106,19 @@ pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(json!({ "api_tokens": tokens })))
 }
 
-/// Members revoke their own tokens; owners and admins any of the account's.
+/// Revokes an API token: members their own, owners and admins any of the
+/// account's.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The token's id.")),
+    responses(
+        Authenticated,
+        (status = 204, description = "The token is revoked."),
+        (status = 404, description = "`not_found`: no live API token with this id that the \
+            caller may revoke.", body = ErrorBody),
+    )
+)]
+#[delete("/v1/api-tokens/{id}")]
 pub async fn delete(
     user: AuthUser,
     state: web::Data<AppState>,

@@ -8,9 +8,10 @@
 use crate::auth::{AuthUser, Role};
 use crate::billing::{describe, BillingConfig};
 use crate::error::ApiError;
+use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, JsonBody};
 use crate::people::{invalid, subject_key};
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sluice_events::event::BillingCustomerCreated;
@@ -22,6 +23,7 @@ use sluice_schema::repo::{accounts, billing as repo};
 use sluice_vault::Aad;
 use std::collections::HashMap;
 use stripe::{IdempotencyKey, RequestStrategy, StripeRequest};
+use utoipa::ToSchema;
 
 /// Subscription states in which the account has its plan: Stripe still
 /// retries a past-due invoice before it ends the subscription.
@@ -48,6 +50,13 @@ pub async fn plan(
     Ok((row, billing, limits))
 }
 
+/// The account's plan, its limits and this month's use, and the card's
+/// summary.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(Authenticated, (status = 200, description = "The billing.", body = doc::Billing))
+)]
+#[get("/v1/billing")]
 pub async fn show(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let account = user.account_id;
     let (row, billing, limits) = plan(&state, account).await?;
@@ -62,16 +71,7 @@ pub async fn show(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
         ))
     })
     .await??;
-    let card = match billing.as_ref().and_then(|b| b.card.as_deref()) {
-        Some(sealed) => {
-            let subject = subject_key(&state, account).await?;
-            let opened = subject
-                .decrypt(sealed, &card_aad(account))
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
-            serde_json::from_str::<Value>(&opened).map_err(|e| ApiError::Internal(e.to_string()))?
-        }
-        None => Value::Null,
-    };
+    let card = card(&state, account, billing.as_ref()).await?;
     let subscription = billing
         .as_ref()
         .and_then(|b| b.subscription_id.as_ref().map(|id| (id, b)))
@@ -96,13 +96,49 @@ pub async fn show(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
     })))
 }
 
-#[derive(Deserialize)]
+/// The card summary `{brand, last4, exp_month, exp_year}`, opened; null
+/// when there is none.
+pub async fn card(
+    state: &AppState,
+    account: AccountId,
+    billing: Option<&BillingRow>,
+) -> Result<Value, ApiError> {
+    let Some(sealed) = billing.and_then(|b| b.card.as_deref()) else {
+        return Ok(Value::Null);
+    };
+    let subject = subject_key(state, account).await?;
+    let opened = subject
+        .decrypt(sealed, &card_aad(account))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    serde_json::from_str(&opened).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Checkout {
     /// `pro` or `enterprise`.
     plan: String,
 }
 
+/// Owners and admins: a Stripe Checkout Session that subscribes the
+/// account to a paid plan. The plan changes when Stripe's webhook says
+/// the checkout was paid.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        Authenticated,
+        JsonBody,
+        (status = 201, description = "The session: send the browser to its `url`.", body = doc::CheckoutSession),
+        (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
+        (status = 404, description = "`not_found`: this deployment does not bill.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the account has a live subscription already \
+            (change it in the portal).", body = ErrorBody),
+        (status = 422, description = "`invalid`: `plan` is not `pro` or `enterprise`; or a field \
+            is missing, unknown or of the wrong type.", body = ErrorBody),
+        (status = 502, description = "`upstream_failed`: Stripe did not answer as it should.", body = ErrorBody),
+    )
+)]
+#[post("/v1/billing/checkout")]
 pub async fn checkout(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -157,6 +193,20 @@ pub async fn checkout(
     })))
 }
 
+/// Owners and admins: a session of Stripe's customer portal, to change the
+/// card or the plan, see invoices, or cancel.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        Authenticated,
+        (status = 201, description = "The session: send the browser to its `url`.", body = doc::PortalSession),
+        (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
+        (status = 404, description = "`not_found`: this deployment does not bill.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the account has no billing yet (subscribe first).", body = ErrorBody),
+        (status = 502, description = "`upstream_failed`: Stripe did not answer as it should.", body = ErrorBody),
+    )
+)]
+#[post("/v1/billing/portal")]
 pub async fn portal(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let config = manager(&user, &state)?;
     let (_, billing, _) = plan(&state, user.account_id).await?;

@@ -5,10 +5,11 @@
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
+use crate::openapi::{import_bodies as docs, Authenticated, ErrorBody, JsonBody};
 use crate::people::{invalid, text};
 use crate::routes::provider_connect::{self, Provider};
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -18,6 +19,7 @@ use sluice_schema::ids::{AccountId, ConnectionId};
 use sluice_schema::models::ConnectionRow;
 use sluice_schema::repo::connections as repo;
 use sluice_vault::{Aad, Sealed};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 const SSL_MODES: &[&str] = &[
@@ -29,23 +31,35 @@ const SSL_MODES: &[&str] = &[
     "verify-full",
 ];
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConnection {
+    /// 1 to 100 printable characters.
     name: String,
+    /// `postgres` (Salesforce orgs and Dropbox accounts are connected
+    /// through their providers' consent).
+    #[schema(example = "postgres")]
     kind: String,
     params: PostgresParams,
 }
 
-#[derive(Deserialize)]
+/// A PostgreSQL database to connect to.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = NewPostgresParams)]
 pub struct PostgresParams {
+    /// A host name or address (not this machine's, unless the operator
+    /// allows it).
     host: String,
+    /// 5432 unless given.
     port: Option<u16>,
     dbname: String,
     user: String,
+    /// Sealed at once; never shown again.
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
-    /// `require` unless given.
+    /// `require` unless given: `disable`, `allow`, `prefer`, `require`,
+    /// `verify-ca` or `verify-full`, as libpq reads them.
     sslmode: Option<String>,
 }
 
@@ -101,6 +115,21 @@ fn metadata(row: &ConnectionRow) -> Value {
     })
 }
 
+/// Owners and admins: connects a PostgreSQL database. Its password is
+/// sealed by the keyring and never shown again.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        Authenticated,
+        JsonBody,
+        (status = 201, description = "The connection, without its password.", body = docs::Connection),
+        (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
+        (status = 422, description = "`invalid`, naming the field: a kind other than postgres, a \
+            host that is not one (or this machine), an empty name, an unknown sslmode, a password \
+            over 1024 bytes; or a field is missing, unknown or of the wrong type.", body = ErrorBody),
+    )
+)]
+#[post("/v1/connections")]
 pub async fn create(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -169,6 +198,12 @@ pub async fn create(
     })))
 }
 
+/// The account's connections: metadata only.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(Authenticated, (status = 200, description = "The connections.", body = docs::Connections))
+)]
+#[get("/v1/connections")]
 pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pool = state.platform.pool.clone();
     let rows = web::block(move || -> Result<_, ApiError> {
@@ -193,6 +228,17 @@ pub(crate) async fn find(
     .ok_or(ApiError::NotFound)
 }
 
+/// A connection: metadata only.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The connection.")),
+    responses(
+        Authenticated,
+        (status = 200, description = "The connection.", body = docs::Connection),
+        (status = 404, description = "`not_found`: no such connection in the account.", body = ErrorBody),
+    )
+)]
+#[get("/v1/connections/{id}")]
 pub async fn show(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -204,6 +250,17 @@ pub async fn show(
 
 /// Reaches the system with the stored credentials; a failure is reported as
 /// a reason, not as an error of this request.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The connection.")),
+    responses(
+        Authenticated,
+        (status = 200, description = "Whether the system answered (Salesforce and Dropbox: an \
+            expired access token is renewed once and kept).", body = docs::ConnectionTest),
+        (status = 404, description = "`not_found`: no such connection in the account.", body = ErrorBody),
+    )
+)]
+#[post("/v1/connections/{id}/test")]
 pub async fn test(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -326,6 +383,20 @@ fn reason(message: &str) -> String {
         .collect()
 }
 
+/// Owners and admins: Disconnect. A Salesforce org's session or a Dropbox
+/// account's tokens are revoked at the provider, the secret destroyed and
+/// the disconnection recorded (with whether the provider confirmed it).
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The connection.")),
+    responses(
+        Authenticated,
+        (status = 204, description = "The connection is gone."),
+        (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such connection in the account.", body = ErrorBody),
+    )
+)]
+#[delete("/v1/connections/{id}")]
 pub async fn disconnect(
     user: AuthUser,
     state: web::Data<AppState>,

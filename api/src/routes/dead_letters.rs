@@ -1,18 +1,35 @@
 //! `GET /v1/ops/dead-letters`: deliveries that exhausted their retries.
 
 use crate::error::ApiError;
+use crate::openapi::{account_bodies as doc, ErrorBody, OperatorOnly};
 use crate::operator::Operator;
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::IntoParams;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Query {
+    /// How many, newest first: 1 to 1000 (100 by default).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
+/// Deliveries that reached the dead-letter queue, newest first.
+#[utoipa::path(
+    security(("operator" = [])),
+    params(Query),
+    responses(
+        OperatorOnly,
+        (status = 200, description = "The dead letters.", body = doc::DeadLetters),
+        (status = 400, description = "`bad_request`: the query string is not `limit=<number>`.", body = ErrorBody),
+        (status = 422, description = "`invalid`: `limit` is not between 1 and 1000.", body = ErrorBody),
+    )
+)]
+#[get("/v1/ops/dead-letters")]
 pub async fn list(
     _: Operator,
     state: web::Data<AppState>,

@@ -7,24 +7,52 @@
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::openapi::{import_bodies as docs, Authenticated, ErrorBody, JsonBody};
 use crate::people::{invalid, text};
 use crate::routes::{connections, provider_connect, uploads};
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{post, web, HttpResponse};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use sluice_connectors::dropbox::{Dropbox, DropboxError};
 use sluice_schema::ids::ConnectionId;
+use utoipa::ToSchema;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FromDropbox {
+    /// A Dropbox connection of the account.
     connection_id: Uuid,
+    /// The file's path in the Dropbox account, such as
+    /// `/Exports/contacts.csv` (Dropbox matches paths without regard to
+    /// case).
     path: String,
 }
 
+/// A file of a connected Dropbox account becomes an upload: downloaded,
+/// judged by its content and encrypted as it arrives, like `POST
+/// /v1/uploads`.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        Authenticated,
+        JsonBody,
+        (status = 201, description = "The upload, described.", body = docs::Upload),
+        (status = 404, description = "`not_found`: this deployment has no Dropbox app.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the file is over \
+            `SLUICE_UPLOAD_MAX_BYTES`.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: not a CSV or a spreadsheet, or \
+            content that is not what the name says.", body = ErrorBody),
+        (status = 422, description = "`invalid`, naming the field: no such Dropbox connection, \
+            no such file, a connection Dropbox no longer accepts, a file that is empty, broken or \
+            a compression bomb; or a field is missing, unknown or of the wrong type.", body = ErrorBody),
+        (status = 502, description = "`upstream_failed`: Dropbox failed, or is limiting requests.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "When Dropbox is limiting requests: seconds to wait."))),
+    )
+)]
+#[post("/v1/uploads/dropbox")]
 pub async fn create(
     user: AuthUser,
     state: web::Data<AppState>,

@@ -1,17 +1,30 @@
 //! `/healthz` (the process answers), `/readyz` (database and broker reachable),
-//! `/metrics` (Prometheus text format).
+//! `/metrics` (Prometheus text format) and `/v1/openapi.json` (the API's
+//! OpenAPI document).
 
+use crate::error::ApiError;
+use crate::openapi::{account_bodies as doc, ErrorBody};
 use crate::telemetry::Metrics;
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// The process answers.
+#[utoipa::path(responses((status = 200, description = "The process answers.", body = doc::Health)))]
+#[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
+/// Whether the database answers and the broker connection is up.
+#[utoipa::path(responses(
+    (status = 200, description = "Both are reachable.", body = doc::Readiness),
+    (status = 503, description = "One is not: `checks` says which.", body = doc::Readiness,
+        headers(("Retry-After" = u64, description = "Seconds to wait before asking again (5)."))),
+))]
+#[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.platform.pool.clone();
     let database = web::block(move || {
@@ -38,16 +51,38 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+/// The process's metrics: HTTP requests and latency by route, events
+/// appended and published, relay lag, deliveries by consumer and outcome.
+#[utoipa::path(responses(
+    (status = 200, description = "Prometheus' text format (OpenMetrics).", body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    (status = 500, description = "`internal`: the metrics could not be encoded.", body = ErrorBody),
+))]
+#[get("/metrics")]
+pub async fn metrics(metrics: web::Data<Metrics>) -> Result<HttpResponse, ApiError> {
     let mut text = String::new();
     let encoded = match metrics.registry.lock() {
         Ok(registry) => prometheus_client::encoding::text::encode(&mut text, &registry).is_ok(),
         Err(_) => false,
     };
     if !encoded {
-        return HttpResponse::InternalServerError().finish();
+        return Err(ApiError::Internal(
+            "the metrics could not be encoded".into(),
+        ));
     }
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
-        .body(text)
+        .body(text))
+}
+
+/// This document: the OpenAPI 3.1 description of the whole HTTP API.
+#[utoipa::path(responses(
+    (status = 200, description = "The OpenAPI document.", body = Object, content_type = "application/json"),
+    (status = 500, description = "`internal`: the document could not be made.", body = ErrorBody),
+))]
+#[get("/v1/openapi.json")]
+pub async fn openapi() -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(crate::openapi::json()?))
 }

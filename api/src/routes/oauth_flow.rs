@@ -18,6 +18,7 @@ use oauth2::{
 use serde::Deserialize;
 use sluice_schema::repo::oauth::{self, Purpose};
 use sluice_vault::{Aad, Sealed};
+use utoipa::IntoParams;
 
 const STATE_TTL_MINUTES: i64 = 10;
 
@@ -73,10 +74,15 @@ pub(crate) async fn begin(
 }
 
 /// The provider's redirect back.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Callback {
+    /// The authorization code, on consent.
     code: Option<String>,
+    /// The single-use state the flow began with.
     state: Option<String>,
+    /// The provider's error code, when the user did not consent
+    /// (`access_denied`) or the provider refused.
     error: Option<String>,
 }
 

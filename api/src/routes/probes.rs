@@ -2,15 +2,26 @@
 //! relay → RabbitMQ → worker → log, to check and measure the whole path.
 
 use crate::error::ApiError;
+use crate::openapi::{account_bodies as doc, OperatorOnly};
 use crate::operator::Operator;
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use serde_json::json;
 use sluice_events::event::ProbeRequested;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::ProbeId;
 use uuid::Uuid;
 
+/// Sends a no-op command through the whole path; `GET
+/// /v1/ops/probes/{id}` then tells when a worker completed it.
+#[utoipa::path(
+    security(("operator" = [])),
+    responses(
+        OperatorOnly,
+        (status = 202, description = "`probe.requested` is recorded.", body = doc::ProbeQueued),
+    )
+)]
+#[post("/v1/ops/probes")]
 pub async fn create(_: Operator, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let probe = ProbeId::new();
     let metadata = state.metadata("operator");
@@ -20,6 +31,12 @@ pub async fn create(_: Operator, state: web::Data<AppState>) -> Result<HttpRespo
     Ok(HttpResponse::Accepted().json(json!({ "probe_id": probe, "status": "queued" })))
 }
 
+/// A probe: queued, or completed and by which worker.
+#[utoipa::path(
+    security(("operator" = [])),
+    responses(OperatorOnly, (status = 200, description = "The probe.", body = doc::Probe))
+)]
+#[get("/v1/ops/probes/{id}")]
 pub async fn show(
     _: Operator,
     state: web::Data<AppState>,

@@ -13,11 +13,14 @@
 use crate::auth::oauth::{OAuthApp, ProviderError};
 use crate::auth::{dropbox, salesforce, AuthUser, Role};
 use crate::error::ApiError;
+use crate::openapi::{
+    account_bodies as doc, import_bodies as docs, Authenticated, ErrorBody, Failures,
+};
 use crate::people::text;
 use crate::routes::connections::secret_aad;
 use crate::routes::oauth_flow::{begin, complete, Callback};
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use oauth2::{RefreshToken, TokenResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -27,6 +30,7 @@ use sluice_schema::ids::{AccountId, ConnectionId};
 use sluice_schema::repo::connections as repo;
 use sluice_schema::repo::oauth::Purpose;
 use sluice_vault::Sealed;
+use utoipa::IntoParams;
 use zeroize::Zeroizing;
 
 /// A provider whose accounts can be connected.
@@ -102,12 +106,29 @@ fn unconfigured() -> ProviderError {
 /// What a provider connection keeps sealed.
 pub(crate) use sluice_connectors::tokens::ProviderTokens;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Start {
+    /// The connection's name: 1 to 100 printable characters.
     name: String,
 }
 
+/// Owners and admins: where to send the browser to connect a Salesforce
+/// org.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(Start),
+    responses(
+        Authenticated,
+        (status = 200, description = "Salesforce's authorization URL.", body = doc::AuthorizeUrl),
+        (status = 400, description = "`bad_request`: the query string is not `name=`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
+        (status = 404, description = "`not_found`: this deployment has no Salesforce app.", body = ErrorBody),
+        (status = 422, description = "`invalid`: the name is empty, too long or not printable.", body = ErrorBody),
+    )
+)]
+#[get("/v1/connections/salesforce/start")]
 pub async fn start_salesforce(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -116,6 +137,21 @@ pub async fn start_salesforce(
     start(Provider::Salesforce, user, &state, query.into_inner()).await
 }
 
+/// Owners and admins: where to send the browser to connect a Dropbox
+/// account (offline access, so the connection keeps working).
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(Start),
+    responses(
+        Authenticated,
+        (status = 200, description = "Dropbox's authorization URL.", body = doc::AuthorizeUrl),
+        (status = 400, description = "`bad_request`: the query string is not `name=`.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
+        (status = 404, description = "`not_found`: this deployment has no Dropbox app.", body = ErrorBody),
+        (status = 422, description = "`invalid`: the name is empty, too long or not printable.", body = ErrorBody),
+    )
+)]
+#[get("/v1/connections/dropbox/start")]
 pub async fn start_dropbox(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -124,6 +160,24 @@ pub async fn start_dropbox(
     start(Provider::Dropbox, user, &state, query.into_inner()).await
 }
 
+/// Salesforce's redirect back: creates the connection (kind `salesforce`,
+/// the org's instance URL as metadata, its tokens sealed) for the account
+/// and user who started.
+#[utoipa::path(
+    params(Callback),
+    responses(
+        Failures,
+        (status = 201, description = "The connection.", body = docs::Connection),
+        (status = 400, description = "`bad_request`: the state is unknown, used, expired or made \
+            for logging in, or the redirect carries no code; or the query string is unreadable.", body = ErrorBody),
+        (status = 401, description = "`provider_refused`: Salesforce refused the code, or gave no \
+            instance URL or no refresh token.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the user cancelled, or Salesforce refused the \
+            authorization.", body = ErrorBody),
+        (status = 404, description = "`not_found`: this deployment has no Salesforce app.", body = ErrorBody),
+    )
+)]
+#[get("/v1/connections/salesforce/callback")]
 pub async fn callback_salesforce(
     state: web::Data<AppState>,
     query: web::Query<Callback>,
@@ -131,6 +185,24 @@ pub async fn callback_salesforce(
     callback(Provider::Salesforce, &state, query.into_inner()).await
 }
 
+/// Dropbox's redirect back: creates the connection (kind `dropbox`, the
+/// Dropbox account id as metadata, its tokens sealed) for the account and
+/// user who started.
+#[utoipa::path(
+    params(Callback),
+    responses(
+        Failures,
+        (status = 201, description = "The connection.", body = docs::Connection),
+        (status = 400, description = "`bad_request`: the state is unknown, used, expired or made \
+            for logging in, or the redirect carries no code; or the query string is unreadable.", body = ErrorBody),
+        (status = 401, description = "`provider_refused`: Dropbox refused the code, or gave no \
+            account id or no refresh token.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the user cancelled, or Dropbox refused the \
+            authorization.", body = ErrorBody),
+        (status = 404, description = "`not_found`: this deployment has no Dropbox app.", body = ErrorBody),
+    )
+)]
+#[get("/v1/connections/dropbox/callback")]
 pub async fn callback_dropbox(
     state: web::Data<AppState>,
     query: web::Query<Callback>,

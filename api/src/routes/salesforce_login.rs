@@ -9,11 +9,12 @@ use crate::auth::oauth::ProviderError;
 use crate::auth::salesforce::{self, SalesforceConfig};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, Failures};
 use crate::routes::oauth_flow::{begin, complete, Callback};
 use crate::routes::sessions::{issue, Grant};
 use crate::AppState;
 use actix_web::http::header;
-use actix_web::{web, HttpResponse};
+use actix_web::{get, web, HttpResponse};
 use chrono::Utc;
 use oauth2::{RefreshToken, TokenResponse};
 use serde_json::json;
@@ -35,6 +36,17 @@ fn redirect_uri(state: &AppState) -> String {
     format!("{}{LOGIN_CALLBACK}", state.public_url)
 }
 
+/// Logs in with Salesforce: redirects to Salesforce's authorization page
+/// (PKCE S256, a single-use state).
+#[utoipa::path(
+    responses(
+        Failures,
+        (status = 302, description = "To Salesforce's authorization page.",
+            headers(("Location" = String, description = "Salesforce's authorization URL."))),
+        (status = 404, description = "`not_found`: this deployment has no Salesforce app.", body = ErrorBody),
+    )
+)]
+#[get("/v1/auth/salesforce/start")]
 pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let url = begin(
         &state,
@@ -50,6 +62,23 @@ pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
         .finish())
 }
 
+/// Salesforce's redirect back: opens a session for the Sluice user with the
+/// same verified email.
+#[utoipa::path(
+    params(Callback),
+    responses(
+        Failures,
+        (status = 200, description = "The session.", body = doc::SessionToken),
+        (status = 400, description = "`bad_request`: the state is unknown, used or expired, or \
+            the redirect carries no code; or the query string is unreadable.", body = ErrorBody),
+        (status = 401, description = "`provider_refused`: Salesforce refused the code, has no \
+            verified email for the user, or no Sluice account has that email.", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the user cancelled, or Salesforce refused the \
+            authorization.", body = ErrorBody),
+        (status = 404, description = "`not_found`: this deployment has no Salesforce app.", body = ErrorBody),
+    )
+)]
+#[get("/v1/auth/salesforce/callback")]
 pub async fn callback(
     state: web::Data<AppState>,
     query: web::Query<Callback>,
@@ -114,6 +143,19 @@ pub async fn callback(
 /// `GET /v1/auth/salesforce/identity`: the Salesforce user linked to the
 /// caller by their last Salesforce log-in. An expired access token is
 /// refreshed with the stored refresh token, once, and the call retried.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        Authenticated,
+        (status = 200, description = "The Salesforce user.", body = doc::SalesforceIdentity),
+        (status = 401, description = "`unauthorized` or `wrong_region` (see the token); \
+            `provider_refused`: the Salesforce session expired and cannot be renewed (log in \
+            with Salesforce again).", body = ErrorBody),
+        (status = 404, description = "`not_found`: no Salesforce app on this deployment, or no \
+            Salesforce log-in by the caller.", body = ErrorBody),
+    )
+)]
+#[get("/v1/auth/salesforce/identity")]
 pub async fn identity(
     user: AuthUser,
     state: web::Data<AppState>,

@@ -2,9 +2,10 @@
 
 use crate::auth::{password, token, AuthUser};
 use crate::error::ApiError;
+use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, Failures, JsonBody};
 use crate::people::normalize_email;
 use crate::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -13,6 +14,7 @@ use sluice_events::event::{TokenIssued, TokenRevoked};
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::{AccountId, TokenId, UserId};
 use sluice_schema::repo::throttle::{self, Limit};
+use utoipa::ToSchema;
 
 /// Failures per account before it is blocked, and per client address.
 const PER_ACCOUNT: Limit = Limit {
@@ -24,21 +26,52 @@ const PER_ADDRESS: Limit = Limit {
     window: Duration::minutes(15),
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     email: String,
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
 }
 
+/// Logs in by password: a session token. Failures are throttled per
+/// account and per client address.
+#[utoipa::path(
+    responses(
+        Failures,
+        JsonBody,
+        (status = 200, description = "The session.", body = doc::SessionToken),
+        (status = 401, description = "`invalid_credentials`: the email or the password is wrong \
+            (the answer does not say which).", body = ErrorBody),
+        (status = 429, description = "`too_many_requests`: too many failures lately.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds until a log-in is tried again."))),
+    )
+)]
+#[post("/v1/login")]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    let (token, expires_at) = log_in(&req, &state, &body.email, body.password).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "token": token,
+        "token_type": "Bearer",
+        "expires_at": expires_at,
+    })))
+}
+
+/// Checks a log-in by password, throttled per account and per client
+/// address, and opens a session: its token and when it expires.
+pub async fn log_in(
+    req: &HttpRequest,
+    state: &AppState,
+    email: &str,
+    password: SecretString,
+) -> Result<(String, DateTime<Utc>), ApiError> {
     // A malformed email cannot belong to anyone: the same answer as a wrong one.
-    let email = normalize_email(&body.email).unwrap_or_default();
+    let email = normalize_email(email).unwrap_or_default();
     let index = state.keyring.get().blind_index("email", &email);
     let address = req
         .peer_addr()
@@ -58,47 +91,66 @@ pub async fn login(
     })
     .await??;
     if let Some(left) = blocked {
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: u64::try_from(left.num_seconds()).unwrap_or(0) + 1,
-        });
+        return Err(too_many(left));
     }
 
-    // An unknown email is checked against a dummy hash: it costs the same time.
+    // An unknown email is checked against a dummy hash: it costs the same
+    // time. The throttle is read again once it is this log-in's turn to
+    // hash, and its outcome counted in the same turn, so that log-ins sent
+    // all at once cannot slip more guesses past the limit than hash at a
+    // time.
     let (user, phc) = match found {
         Some((user, phc)) => (Some(user), phc),
         None => (None, state.dummy_hash.clone()),
     };
-    let secret = body.password;
-    let matches = web::block(move || password::verify(secret.expose_secret(), &phc)).await?;
+    let known = user.is_some();
+    let secret = password;
     let pool = state.platform.pool.clone();
-    let Some(user) = user.filter(|_| matches) else {
-        web::block(move || -> Result<(), ApiError> {
+    let checked = state
+        .hashing
+        .run(move || -> Result<Result<bool, Duration>, ApiError> {
             let mut conn = pool.get()?;
+            if let Some(left) = throttle::blocked_for(&mut conn, &keys, Utc::now())? {
+                return Ok(Err(left));
+            }
+            let matches = password::verify(secret.expose_secret(), &phc) && known;
             let now = Utc::now();
-            throttle::record_failure(&mut conn, &keys[0], PER_ACCOUNT, now)?;
-            throttle::record_failure(&mut conn, &keys[1], PER_ADDRESS, now)?;
-            Ok(())
+            if matches {
+                throttle::clear(&mut conn, &keys[0])?;
+            } else {
+                throttle::record_failure(&mut conn, &keys[0], PER_ACCOUNT, now)?;
+                throttle::record_failure(&mut conn, &keys[1], PER_ADDRESS, now)?;
+            }
+            Ok(Ok(matches))
         })
         .await??;
-        return Err(ApiError::InvalidCredentials);
+    let user = match checked {
+        Err(left) => return Err(too_many(left)),
+        Ok(true) => user.ok_or(ApiError::InvalidCredentials)?,
+        Ok(false) => return Err(ApiError::InvalidCredentials),
     };
-    web::block(move || -> Result<(), ApiError> {
-        Ok(throttle::clear(&mut *pool.get()?, &keys[0])?)
-    })
-    .await??;
 
     let owner = (AccountId(user.account_id), UserId(user.user_id));
-    let (_, token, expires_at) = issue(&state, owner, Grant::session(state.session_ttl)).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "token": token,
-        "token_type": "Bearer",
-        "expires_at": expires_at,
-    })))
+    let (_, token, expires_at) = issue(state, owner, Grant::session(state.session_ttl)).await?;
+    Ok((token, expires_at))
 }
 
+/// Ends the session (or revokes the API token) the request came with.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(Authenticated, (status = 204, description = "The token is revoked."))
+)]
+#[post("/v1/logout")]
 pub async fn logout(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     revoke(&state, &user, user.token_id, "logout").await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// 429 for a throttled log-in, with when to try again.
+fn too_many(left: Duration) -> ApiError {
+    ApiError::TooManyRequests {
+        retry_after_secs: u64::try_from(left.num_seconds()).unwrap_or(0) + 1,
+    }
 }
 
 /// What a new token is for.

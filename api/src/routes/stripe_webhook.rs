@@ -20,9 +20,10 @@
 
 use crate::billing::signature;
 use crate::error::ApiError;
+use crate::openapi::{account_bodies as doc, ErrorBody, Failures};
 use crate::routes::billing::{card_aad, record, LIVE};
 use crate::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -57,12 +58,35 @@ struct EventData {
     object: Value,
 }
 
+/// Stripe's deliveries of the events of the accounts' billing, checked
+/// against their `Stripe-Signature` before anything is read.
+#[utoipa::path(
+    security(("stripe_signature" = [])),
+    request_body(content = Object, content_type = "application/json",
+        description = "A Stripe event, exactly as Stripe signed it."),
+    responses(
+        Failures,
+        (status = 200, description = "Taken in: recorded, or answered and ignored (another \
+            type, a customer this deployment does not know, a repeated delivery).",
+            body = doc::WebhookReceipt),
+        (status = 400, description = "`bad_request`: the signature is missing, forged, for \
+            another body or more than 5 minutes old; or the body is not a Stripe event.", body = ErrorBody),
+        (status = 404, description = "`not_found`: this deployment does not bill.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over 1 MiB.", body = ErrorBody),
+    )
+)]
+#[post("/v1/webhooks/stripe")]
 pub async fn receive(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let config = state.billing.as_ref().ok_or(ApiError::NotFound)?;
+    let body = payload
+        .to_bytes_limited(BODY_LIMIT)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit: BODY_LIMIT })?
+        .map_err(|e| ApiError::BadRequest(format!("unreadable request body: {e}")))?;
     let header = req
         .headers()
         .get("Stripe-Signature")

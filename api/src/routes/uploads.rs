@@ -12,11 +12,12 @@
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::openapi::{import_bodies as docs, Authenticated, ErrorBody};
 use crate::people::{invalid, subject_key};
 use crate::AppState;
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::SubsecRound;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,7 @@ use sluice_schema::models::UploadRow;
 use sluice_schema::repo::uploads as repo;
 use sluice_vault::{Aad, FileKey, FileStore};
 use std::io::{BufReader, BufWriter, Write};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 /// The store's directory for uploads.
@@ -65,9 +67,12 @@ struct ShapeDetails {
     csv: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct RawUpload {
+    /// The file's name, for a raw body (a form's part names its file
+    /// itself): `.csv`, `.tsv`, `.txt`, `.xlsx`, `.xlsm`, `.xls` or `.ods`.
     filename: Option<String>,
 }
 
@@ -102,6 +107,33 @@ fn detect_error(e: DetectError) -> ApiError {
     }
 }
 
+/// Uploads a file to import, streamed and encrypted as it arrives, and
+/// describes it. It is kept for `SLUICE_UPLOAD_TTL` (an hour by default).
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(RawUpload),
+    request_body(
+        description = "The file: a `multipart/form-data` part `file`, or the raw body with \
+            `?filename=`.",
+        content(
+            (docs::UploadForm = "multipart/form-data"),
+            (Vec<u8> = "application/octet-stream"),
+        )
+    ),
+    responses(
+        Authenticated,
+        (status = 201, description = "The upload, described.", body = docs::Upload),
+        (status = 400, description = "`bad_request`: a broken form, a part other than `file`, \
+            more than one file, a body that broke off; or the query string is unreadable.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: over `SLUICE_UPLOAD_MAX_BYTES`; the \
+            connection closes.", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: a name that is not a CSV or a \
+            spreadsheet, or content that is not what the name says.", body = ErrorBody),
+        (status = 422, description = "`invalid`: no file name, no file, or a file that is \
+            empty, broken or a compression bomb.", body = ErrorBody),
+    )
+)]
+#[post("/v1/uploads")]
 pub async fn create(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -447,6 +479,18 @@ pub(crate) fn open_file(
     Ok(BufReader::with_capacity(64 * 1024, reader))
 }
 
+/// An upload, as described when it was made.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The upload.")),
+    responses(
+        Authenticated,
+        (status = 200, description = "The upload.", body = docs::Upload),
+        (status = 404, description = "`not_found`: no such upload in the account, or deleted.", body = ErrorBody),
+        (status = 410, description = "`gone`: the upload expired (even before the sweep ran).", body = ErrorBody),
+    )
+)]
+#[get("/v1/uploads/{id}")]
 pub async fn show(
     user: AuthUser,
     state: web::Data<AppState>,
@@ -474,6 +518,18 @@ pub async fn show(
 
 /// Deletes an upload now: its key is destroyed with the event, then the
 /// file. The uploader, owners and admins may.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The upload.")),
+    responses(
+        Authenticated,
+        (status = 204, description = "The upload is gone."),
+        (status = 403, description = "`forbidden`: a member who did not upload it.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such upload in the account, or deleted.", body = ErrorBody),
+        (status = 410, description = "`gone`: the upload expired already.", body = ErrorBody),
+    )
+)]
+#[delete("/v1/uploads/{id}")]
 pub async fn delete(
     user: AuthUser,
     state: web::Data<AppState>,

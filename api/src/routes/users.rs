@@ -5,9 +5,10 @@
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
+use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, JsonBody};
 use crate::people::{self, Person};
 use crate::AppState;
-use actix_web::{web, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -16,22 +17,26 @@ use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, Secre
 use sluice_schema::ids::UserId;
 use sluice_schema::models::UserRow;
 use sluice_schema::repo::accounts as repo;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     first_name: String,
     last_name: String,
     email: String,
+    /// `admin` or `member`.
     role: String,
     /// The first password; the user should change it.
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 128)]
     password: SecretString,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleChange {
+    /// `admin` or `member`.
     role: String,
 }
 
@@ -58,6 +63,22 @@ fn account_request(by: &AuthUser, event: DomainEvent, state: &AppState) -> Appen
     )
 }
 
+/// Adds someone to the account: owners add admins and members, admins add
+/// members.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(
+        Authenticated,
+        JsonBody,
+        (status = 201, description = "The user.", body = doc::UserRole),
+        (status = 403, description = "`forbidden`: the role is not below the caller's.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the email has an account already.", body = ErrorBody),
+        (status = 422, description = "`invalid`, naming the field: a role other than admin or \
+            member, an empty name, an unusable email, a weak password; or a field is missing, \
+            unknown or of the wrong type.", body = ErrorBody),
+    )
+)]
+#[post("/v1/users")]
 pub async fn create(
     by: AuthUser,
     state: web::Data<AppState>,
@@ -82,6 +103,12 @@ pub async fn create(
     Ok(HttpResponse::Created().json(json!({ "id": user, "role": role.as_str() })))
 }
 
+/// The account's people.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    responses(Authenticated, (status = 200, description = "The people.", body = doc::Users))
+)]
+#[get("/v1/users")]
 pub async fn list(by: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pool = state.platform.pool.clone();
     let account = by.account_id;
@@ -108,6 +135,21 @@ async fn target(state: &AppState, by: &AuthUser, id: Uuid) -> Result<UserRow, Ap
     .ok_or(ApiError::NotFound)
 }
 
+/// The owner changes someone's role.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The user.")),
+    responses(
+        Authenticated,
+        JsonBody,
+        (status = 200, description = "The user's role, changed.", body = doc::UserRole),
+        (status = 403, description = "`forbidden`: the caller is not the owner, or the user is.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user in the account.", body = ErrorBody),
+        (status = 422, description = "`invalid`: a role other than admin or member; or a field \
+            is missing, unknown or of the wrong type.", body = ErrorBody),
+    )
+)]
+#[patch("/v1/users/{id}")]
 pub async fn change_role(
     by: AuthUser,
     state: web::Data<AppState>,
@@ -131,6 +173,19 @@ pub async fn change_role(
     Ok(HttpResponse::Ok().json(json!({ "id": user.user_id, "role": role.as_str() })))
 }
 
+/// Removes someone below the caller's role: their sessions, tokens and
+/// password end.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The user.")),
+    responses(
+        Authenticated,
+        (status = 204, description = "The user is removed."),
+        (status = 403, description = "`forbidden`: the user's role is not below the caller's.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such user in the account.", body = ErrorBody),
+    )
+)]
+#[delete("/v1/users/{id}")]
 pub async fn remove(
     by: AuthUser,
     state: web::Data<AppState>,

@@ -46,6 +46,20 @@ pub fn runs_of(
         .load(conn)
 }
 
+/// The account's latest runs, of every job, newest first.
+pub fn latest_runs(
+    conn: &mut PgConnection,
+    account: AccountId,
+    limit: i64,
+) -> QueryResult<Vec<RunRow>> {
+    runs::table
+        .filter(runs::account_id.eq(account.0))
+        .order(runs::requested_at.desc())
+        .limit(limit)
+        .select(RunRow::as_select())
+        .load(conn)
+}
+
 pub fn run(conn: &mut PgConnection, account: AccountId, id: RunId) -> QueryResult<Option<RunRow>> {
     runs::table
         .filter(runs::account_id.eq(account.0))

@@ -1,0 +1,139 @@
+//! The instances page (the account's connections, with Disconnect) and the
+//! account's settings (retention, billing, export, erasure).
+
+use super::render::{self, viewer, when};
+use crate::error::ApiError;
+use crate::routes::billing::{card, plan, LIVE};
+use crate::AppState;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use sluice_schema::plans::Limits;
+use sluice_schema::repo::connections;
+
+/// A connection as the instances page lists it.
+pub struct Instance {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub detail: String,
+    pub created_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "connections.html")]
+struct ConnectionsPage {
+    csrf: String,
+    instances: Vec<Instance>,
+    salesforce: bool,
+    dropbox: bool,
+}
+
+pub async fn connections(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let viewer = match viewer(&req).await? {
+        Ok(viewer) => viewer,
+        Err(to_login) => return Ok(to_login),
+    };
+    let account = viewer.user.account_id;
+    let pool = state.platform.pool.clone();
+    let rows = web::block(move || -> Result<_, ApiError> {
+        Ok(connections::list(&mut *pool.get()?, account)?)
+    })
+    .await??;
+    let instances = rows
+        .into_iter()
+        .map(|c| {
+            let p = &c.params;
+            let detail = match c.kind.as_str() {
+                "postgres" => format!(
+                    "{}@{}:{}/{}",
+                    p["user"].as_str().unwrap_or_default(),
+                    p["host"].as_str().unwrap_or_default(),
+                    p["port"],
+                    p["dbname"].as_str().unwrap_or_default()
+                ),
+                "salesforce" => p["instance_url"].as_str().unwrap_or_default().to_owned(),
+                _ => String::new(),
+            };
+            Instance {
+                id: c.connection_id.to_string(),
+                name: c.name,
+                kind: c.kind,
+                detail,
+                created_at: when(&c.created_at),
+            }
+        })
+        .collect();
+    Ok(render::ok(&ConnectionsPage {
+        csrf: viewer.csrf,
+        instances,
+        salesforce: state.salesforce.is_some(),
+        dropbox: state.dropbox.is_some(),
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    csrf: String,
+    owner: bool,
+    manager: bool,
+    plan: String,
+    retention_control: bool,
+    store_results: bool,
+    retention_days: i64,
+    default_days: i64,
+    billing: bool,
+    subscribed: bool,
+    card: String,
+    rows_per_month: String,
+    payment_failed: bool,
+}
+
+pub async fn settings(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let viewer = match viewer(&req).await? {
+        Ok(viewer) => viewer,
+        Err(to_login) => return Ok(to_login),
+    };
+    let account = viewer.user.account_id;
+    let (row, billing, limits) = plan(&state, account).await?;
+    let card = card(&state, account, billing.as_ref()).await?;
+    let card = if card.is_null() {
+        String::new()
+    } else {
+        format!(
+            "{} ending in {}, expires {:02}/{}",
+            card["brand"].as_str().unwrap_or_default(),
+            card["last4"].as_str().unwrap_or_default(),
+            card["exp_month"].as_i64().unwrap_or_default(),
+            card["exp_year"].as_i64().unwrap_or_default()
+        )
+    };
+    let default_days = state.result_ttl.num_days();
+    let role = viewer.user.role;
+    Ok(render::ok(&SettingsPage {
+        csrf: viewer.csrf,
+        owner: role == crate::auth::Role::Owner,
+        manager: role >= crate::auth::Role::Admin,
+        plan: Limits::title(&row.plan).to_owned(),
+        retention_control: limits.retention_control,
+        store_results: row.store_results,
+        retention_days: row.result_retention_days.map_or(default_days, i64::from),
+        default_days,
+        billing: state.billing.is_some(),
+        subscribed: billing
+            .as_ref()
+            .and_then(|b| b.subscription_status.as_deref())
+            .is_some_and(|s| LIVE.contains(&s)),
+        card,
+        rows_per_month: limits
+            .rows_per_month
+            .map_or_else(|| "no limit".to_owned(), |n| n.to_string()),
+        payment_failed: billing.is_some_and(|b| b.payment_failed_at.is_some()),
+    }))
+}

@@ -1,0 +1,258 @@
+//! `POST /v1/jobs/{id}/preview`: the source's first rows mapped as a run
+//! would write them, each with what is wrong with it. Nothing is written.
+
+use super::*;
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// Rows to preview (default 20, at most 200).
+    #[param(minimum = 1)]
+    rows: Option<usize>,
+}
+
+/// `POST /v1/jobs/{id}/preview`: the first rows of the source mapped as a
+/// run would write them, each with what is wrong with it, into a
+/// PostgreSQL table or a Salesforce object. Nothing is written.
+#[utoipa::path(
+    tag = "jobs",
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The job.")),
+    params(PreviewQuery),
+    responses(
+        Authenticated,
+        (status = 200, description = "The rows, mapped.", body = docs::Preview),
+        (status = 400, description = "`bad_request`: the query string is not `rows=<number>`.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such job in the account, or its target \
+            connection is gone.", body = ErrorBody),
+        (status = 410, description = "`gone`: the job's upload was deleted.", body = ErrorBody),
+        (status = 422, description = "`invalid`, naming the field: the source or target cannot \
+            be reached or read, or no longer fits the mapping.", body = ErrorBody),
+        (status = 502, description = "`upstream_failed`: Salesforce refused or failed to \
+            describe the object.", body = ErrorBody),
+    )
+)]
+#[post("/v1/jobs/{id}/preview")]
+pub async fn preview(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    query: web::Query<PreviewQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let wanted = query.rows.unwrap_or(20).clamp(1, 200);
+    let job = find(&state, &user, path.into_inner()).await?;
+    let mapping: Vec<FieldMapping> = serde_json::from_value(job.mapping.clone())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let connection_id = job.target["connection_id"]
+        .as_str()
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or_else(|| ApiError::Internal("the job has no target".into()))?;
+    let target = connections::find(&state, &user, connection_id).await?;
+    let shown = if target.kind == "salesforce" {
+        let (header, source_rows) = first_rows(&state, &user, &job.source, wanted).await?;
+        let plan = Plan::new(&mapping, &header).map_err(|e| invalid("mapping", e))?;
+        salesforce_target::preview(&state, &user, &job, &target, &plan, source_rows).await?
+    } else {
+        postgres_preview(&state, &user, &job, connection_id, &mapping, wanted).await?
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(shown))
+}
+
+/// A preview of a job into a PostgreSQL table: the rows mapped, their
+/// lookups resolved, each value checked against its column.
+async fn postgres_preview(
+    state: &AppState,
+    user: &AuthUser,
+    job: &JobRow,
+    connection_id: Uuid,
+    mapping: &[FieldMapping],
+    wanted: usize,
+) -> Result<Value, ApiError> {
+    let object = job.target["object"].as_str().unwrap_or_default().to_owned();
+    let params = connections::postgres_params(state, user, connection_id, TARGET).await?;
+    let client = pg::connect(&params).await.map_err(target_error)?;
+    let table = pg::describe(&client, &object).await.map_err(target_error)?;
+    let (header, source_rows) = first_rows(state, user, &job.source, wanted).await?;
+    let plan = Plan::new(mapping, &header).map_err(|e| invalid("mapping", e))?;
+    let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
+    let target_names: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let lookups = pg::Lookups::prepare(&client, plan.lookups(), &table, &target_names)
+        .await
+        .map_err(target_error)?;
+    let looked_up = lookups.positions();
+    let columns: Vec<Option<pg::Column>> =
+        targets.iter().map(|t| table.column(t).cloned()).collect();
+
+    // Each row mapped, or why it cannot be; then the lookups resolved.
+    let mut mapped: Vec<(u64, Vec<Option<String>>, Vec<String>)> = source_rows
+        .into_iter()
+        .map(|row| match row.fields.and_then(|f| plan.apply(&f)) {
+            Err(e) => (row.number, Vec::new(), vec![e]),
+            Ok(values) => (row.number, values, Vec::new()),
+        })
+        .collect();
+    if !lookups.is_empty() {
+        let mut inserts: Vec<pg::Insert> = mapped
+            .iter()
+            .filter(|(_, values, errors)| errors.is_empty() && !values.is_empty())
+            .map(|(number, values, _)| pg::Insert {
+                number: *number,
+                values: values.clone(),
+            })
+            .collect();
+        let unresolved = lookups
+            .resolve(&client, &mut inserts)
+            .await
+            .map_err(target_error)?;
+        for (number, values, errors) in &mut mapped {
+            if let Some(found) = inserts.iter_mut().find(|i| i.number == *number) {
+                *values = std::mem::take(&mut found.values);
+            }
+            errors.extend(
+                unresolved
+                    .iter()
+                    .filter(|(n, _)| n == number)
+                    .map(|(_, reason)| reason.clone()),
+            );
+        }
+    }
+    drop(client);
+    let rows: Vec<Value> = mapped
+        .into_iter()
+        .map(|(number, values, mut errors)| {
+            if errors.is_empty() {
+                errors = values
+                    .iter()
+                    .zip(&columns)
+                    .enumerate()
+                    .filter(|(i, _)| !looked_up.contains(i))
+                    .filter_map(|(_, (value, column))| {
+                        column
+                            .as_ref()
+                            .and_then(|c| pg::check_value(c, value.as_deref()).err())
+                    })
+                    .collect();
+            }
+            let shown: serde_json::Map<String, Value> = targets
+                .iter()
+                .zip(values.iter())
+                .map(|(t, v)| (t.clone(), json!(v)))
+                .collect();
+            json!({ "row": number, "values": shown, "errors": errors })
+        })
+        .collect();
+    Ok(json!({ "fields": targets, "rows": rows }))
+}
+
+/// A job's source's header and its first `wanted` rows.
+async fn first_rows(
+    state: &AppState,
+    user: &AuthUser,
+    source: &Value,
+    wanted: usize,
+) -> Result<(Vec<String>, Vec<sluice_connectors::source::Row>), ApiError> {
+    let uuid = |k: &str| source[k].as_str().and_then(|s| Uuid::parse_str(s).ok());
+    match (
+        uuid("upload_id"),
+        uuid("connection_id"),
+        source["query"].as_str(),
+    ) {
+        (Some(upload_id), _, _) => {
+            let (upload, _) = match uploads::described(state, user, upload_id).await {
+                Err(ApiError::NotFound) => {
+                    return Err(ApiError::Gone(
+                        "the job's upload was deleted; upload the file again and define the \
+                         job anew"
+                            .into(),
+                    ))
+                }
+                other => other?,
+            };
+            let sheet = source["sheet"].as_str().map(str::to_owned);
+            read_rows(state, user, &upload, sheet, wanted).await
+        }
+        (None, Some(connection), Some(query)) => {
+            let params = connections::postgres_params(state, user, connection, SOURCE).await?;
+            let reader = pg::stream_query(&params, query, Some(wanted))
+                .await
+                .map_err(source_error)?;
+            web::block(move || -> Result<_, ApiError> {
+                let mut sink = FirstRows {
+                    wanted,
+                    header: Vec::new(),
+                    rows: Vec::new(),
+                };
+                sluice_connectors::source::CsvSource::open(reader, &pg::query_dialect())
+                    .and_then(|source| source.feed(&mut sink))
+                    .map_err(|e| invalid("source.query", e.to_string()))?;
+                Ok((sink.header, sink.rows))
+            })
+            .await?
+        }
+        _ => Err(ApiError::Internal("the job has no source".into())),
+    }
+}
+
+/// Collects a source's header and its first rows.
+struct FirstRows {
+    wanted: usize,
+    header: Vec<String>,
+    rows: Vec<sluice_connectors::source::Row>,
+}
+
+impl sluice_connectors::source::RowSink for FirstRows {
+    fn header(&mut self, header: Vec<String>) -> bool {
+        self.header = header;
+        self.wanted > 0
+    }
+
+    fn row(&mut self, row: sluice_connectors::source::Record<'_>) -> bool {
+        self.rows.push(row.to_row());
+        self.rows.len() < self.wanted
+    }
+}
+
+/// An upload's header and its first `wanted` rows (a CSV, or a workbook's
+/// sheet), read and decrypted on the blocking pool.
+pub(super) async fn read_rows(
+    state: &AppState,
+    user: &AuthUser,
+    upload: &sluice_schema::models::UploadRow,
+    sheet: Option<String>,
+    wanted: usize,
+) -> Result<(Vec<String>, Vec<sluice_connectors::source::Row>), ApiError> {
+    use sluice_connectors::detect::Format;
+    use sluice_connectors::source::{read_sheet, CsvSource};
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    let id = sluice_schema::ids::UploadId(upload.upload_id);
+    let key = web::block(move || -> Result<_, ApiError> {
+        Ok(sluice_schema::repo::uploads::key(
+            &mut *pool.get()?,
+            account,
+            id,
+        )?)
+    })
+    .await??
+    .ok_or_else(|| ApiError::Gone("the upload's file is deleted".into()))?;
+    let reader = uploads::open_file(state, upload, key)?;
+    let format = Format::from_name(&format!("x.{}", upload.format))
+        .ok_or_else(|| ApiError::Internal("an upload of an unknown format".into()))?;
+    web::block(move || -> Result<_, ApiError> {
+        let mut sink = FirstRows {
+            wanted,
+            header: Vec::new(),
+            rows: Vec::new(),
+        };
+        let read = match format {
+            Format::Csv => CsvSource::detect(reader).and_then(|source| source.feed(&mut sink)),
+            _ => read_sheet(reader, format, sheet.as_deref(), &mut sink),
+        };
+        read.map_err(|e| invalid("source", e.to_string()))?;
+        Ok((sink.header, sink.rows))
+    })
+    .await?
+}

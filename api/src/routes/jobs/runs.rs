@@ -1,0 +1,380 @@
+//! `/v1/jobs/{id}/runs` and `/v1/runs`: queueing a job's runs, the run
+//! history, a run's result files, and rollbacks.
+
+use super::*;
+
+/// Queues a run: `run.requested` goes to the import workers.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The job.")),
+    responses(
+        Authenticated,
+        (status = 202, description = "The run is queued.", body = docs::RunQueued),
+        (status = 402, description = "`plan_limit`: the account's imports have read the plan's \
+            rows for this month.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such job in the account.", body = ErrorBody),
+    )
+)]
+#[post("/v1/jobs/{id}/runs")]
+pub async fn start(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let job = find(&state, &user, path.into_inner()).await?;
+    crate::limits::check_rows(&state, user.account_id).await?;
+    queue(
+        &state,
+        &user,
+        RunRequested {
+            job_id: job.job_id,
+            kind: "import".into(),
+            rollback_of: None,
+            force: false,
+        },
+    )
+    .await
+}
+
+/// Appends a new run's `run.requested`: 202 with the run's id.
+async fn queue(
+    state: &AppState,
+    user: &AuthUser,
+    requested: RunRequested,
+) -> Result<HttpResponse, ApiError> {
+    let id = RunId::new();
+    let event = NewEvent::new(
+        DomainEvent::RunRequested(requested),
+        state.metadata(format!("user:{}", user.user_id)),
+    )
+    .for_account(user.account_id);
+    state
+        .platform
+        .appender
+        .append(AppendRequest::new(
+            "run",
+            id.0,
+            ExpectedVersion::NoStream,
+            vec![event],
+        ))
+        .await?;
+    Ok(HttpResponse::Accepted().json(json!({ "run_id": id, "status": "queued" })))
+}
+
+const NOTHING_KEPT: &str = "this account keeps no result files (its settings say to store \
+                            nothing): they were destroyed when the run ended";
+
+const NOTHING_KEPT_ROLLBACK: &str = "this account keeps no record of what its runs changed (its \
+                                     settings say to store nothing), so runs cannot be rolled \
+                                     back; keep result files for some days to roll back";
+
+/// Whether the caller's account keeps result files (and journals).
+async fn stores_results(state: &AppState, user: &AuthUser) -> Result<bool, ApiError> {
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    web::block(move || -> Result<_, ApiError> {
+        Ok(
+            sluice_schema::repo::accounts::find_account(&mut *pool.get()?, account)?
+                .is_none_or(|a| a.store_results),
+        )
+    })
+    .await?
+}
+
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// Undo rows changed since the run all the same (owners and admins).
+    #[serde(default)]
+    force: bool,
+}
+
+async fn run_row(state: &AppState, user: &AuthUser, id: RunId) -> Result<RunRow, ApiError> {
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    web::block(move || -> Result<_, ApiError> { Ok(repo::run(&mut *pool.get()?, account, id)?) })
+        .await??
+        .ok_or(ApiError::NotFound)
+}
+
+/// `POST /v1/runs/{id}/rollback`: queues a rollback of a finished run, a
+/// run of its own (202 with its id). The body may ask to force it:
+/// `{"force": true}` undoes rows changed since the run all the same.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The run.")),
+    request_body(content = Option<RollbackRequest>, content_type = "application/json",
+        description = "Optional: `{\"force\": true}` (owners and admins)."),
+    responses(
+        Authenticated,
+        (status = 202, description = "The rollback run is queued.", body = docs::RunQueued),
+        (status = 403, description = "`forbidden`: a member asking to force it.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such run in the account.", body = ErrorBody),
+        (status = 409, description = "`conflict`: a rollback, a run still working, one that \
+            changed no rows, one rolled back (or being rolled back) already, or an account that \
+            keeps no result files.", body = ErrorBody),
+        (status = 410, description = "`gone`: the run's record of what it changed expired with \
+            its result files.", body = ErrorBody),
+        (status = 422, description = "`invalid`: the body is not a rollback request.", body = ErrorBody),
+    )
+)]
+#[post("/v1/runs/{id}/rollback")]
+pub async fn rollback(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let request: RollbackRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RollbackRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| invalid("body", format!("the body is not a rollback request: {e}")))?
+    };
+    if request.force {
+        manager(&user)
+            .map_err(|_| ApiError::Forbidden("only owners and admins force a rollback".into()))?;
+    }
+    let run = run_row(&state, &user, RunId(path.into_inner())).await?;
+    if run.rollback_of.is_some() {
+        return Err(ApiError::Conflict(
+            "a rollback cannot be rolled back".into(),
+        ));
+    }
+    if run.finished_at.is_none() {
+        return Err(ApiError::Conflict(
+            "the run has not finished; roll it back once it has".into(),
+        ));
+    }
+    if run.rows_ok == 0 {
+        return Err(ApiError::Conflict(
+            "the run changed no rows: there is nothing to roll back".into(),
+        ));
+    }
+    if !stores_results(&state, &user).await? {
+        return Err(ApiError::Conflict(NOTHING_KEPT_ROLLBACK.into()));
+    }
+    let live = run
+        .results_expire_at
+        .is_some_and(|at| at > state.platform.clock.now());
+    if run.results_removed_at.is_some() || !live {
+        return Err(ApiError::Gone(
+            "the run's record of what it changed expired with its result files, so it can no \
+             longer be rolled back"
+                .into(),
+        ));
+    }
+    if let Some(previous) = run.rolled_back_by {
+        let previous = run_row(&state, &user, RunId(previous)).await?;
+        if previous.finished_at.is_none() {
+            return Err(ApiError::Conflict(format!(
+                "rollback {} of this run is under way",
+                previous.run_id
+            )));
+        }
+        if previous.status == "rolled_back" {
+            return Err(ApiError::Conflict(format!(
+                "the run was rolled back by {}",
+                previous.run_id
+            )));
+        }
+    }
+    queue(
+        &state,
+        &user,
+        RunRequested {
+            job_id: run.job_id,
+            kind: "rollback".into(),
+            rollback_of: Some(run.run_id),
+            force: request.force,
+        },
+    )
+    .await
+}
+
+/// The job's runs, newest first.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The job.")),
+    responses(
+        Authenticated,
+        (status = 200, description = "The runs.", body = docs::Runs),
+        (status = 404, description = "`not_found`: no such job in the account.", body = ErrorBody),
+    )
+)]
+#[get("/v1/jobs/{id}/runs")]
+pub async fn list(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let job = find(&state, &user, path.into_inner()).await?;
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    let rows = web::block(move || -> Result<_, ApiError> {
+        Ok(repo::runs_of(
+            &mut *pool.get()?,
+            account,
+            JobId(job.job_id),
+        )?)
+    })
+    .await??;
+    let items: Vec<Value> = rows.iter().map(run_json).collect();
+    Ok(HttpResponse::Ok().json(json!({ "runs": items })))
+}
+
+/// A run: its status and counts.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The run.")),
+    responses(
+        Authenticated,
+        (status = 200, description = "The run.", body = docs::Run),
+        (status = 404, description = "`not_found`: no such run in the account.", body = ErrorBody),
+    )
+)]
+#[get("/v1/runs/{id}")]
+pub async fn show(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let row = run_row(&state, &user, RunId(path.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(run_json(&row)))
+}
+
+/// The run's `success.csv`, streamed: `ROW, ID, STATUS` for each row
+/// written (`created`, `updated`, `deleted`; a rollback's `deleted`,
+/// `restored`, `reinserted`).
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The run.")),
+    responses(
+        Authenticated,
+        (status = 200, description = "The rows written, as CSV.", body = String, content_type = "text/csv; charset=utf-8",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"success.csv\"`"))),
+        (status = 404, description = "`not_found`: no such run in the account.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the run has not finished.", body = ErrorBody),
+        (status = 410, description = "`gone`: the result files expired, or the account keeps \
+            none.", body = ErrorBody),
+    )
+)]
+#[get("/v1/runs/{id}/success.csv")]
+pub async fn success_file(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    result_file(&state, &user, RunId(path.into_inner()), "success").await
+}
+
+/// The run's `errors.csv`, streamed: each row that was not written, with
+/// why.
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The run.")),
+    responses(
+        Authenticated,
+        (status = 200, description = "The rows not written and why, as CSV.", body = String, content_type = "text/csv; charset=utf-8",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"errors.csv\"`"))),
+        (status = 404, description = "`not_found`: no such run in the account.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the run has not finished.", body = ErrorBody),
+        (status = 410, description = "`gone`: the result files expired, or the account keeps \
+            none.", body = ErrorBody),
+    )
+)]
+#[get("/v1/runs/{id}/errors.csv")]
+pub async fn errors_file(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    result_file(&state, &user, RunId(path.into_inner()), "errors").await
+}
+
+/// Streams a run's result file, decrypting as it goes: 409 while the run
+/// works, 410 once the file has expired (even before the sweep).
+async fn result_file(
+    state: &AppState,
+    user: &AuthUser,
+    run: RunId,
+    name: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    let pool = state.platform.pool.clone();
+    let account = user.account_id;
+    let (row, key) = web::block(move || -> Result<_, ApiError> {
+        let mut conn = pool.get()?;
+        let row = repo::run(&mut conn, account, run)?;
+        let key = repo::result_key(&mut conn, account, run)?;
+        Ok((row, key))
+    })
+    .await??;
+    let row = row.ok_or(ApiError::NotFound)?;
+    if row.finished_at.is_none() {
+        return Err(ApiError::Conflict(
+            "the run has not finished; its result files come at the end".into(),
+        ));
+    }
+    let expires = match row.results_expire_at {
+        Some(at) => at,
+        None if !stores_results(state, user).await? => {
+            return Err(ApiError::Gone(NOTHING_KEPT.into()))
+        }
+        None => return Err(ApiError::NotFound),
+    };
+    if row.results_removed_at.is_some() || expires <= state.platform.clock.now() {
+        return Err(ApiError::Gone(format!(
+            "the result files of this run expired at {} and are deleted",
+            expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )));
+    }
+    let (version, wrapped) =
+        key.ok_or_else(|| ApiError::Gone("the result files are deleted".into()))?;
+    let key_owner = sluice_vault::owner::result_key(account, run);
+    let key = state
+        .keyring
+        .file_key(&key_owner, version, &wrapped)
+        .map_err(|e| ApiError::Internal(format!("result key: {e}")))?;
+    let file_owner = sluice_vault::owner::result_file(account, run, name, None);
+    let mut reader = state
+        .store
+        .reader(
+            "results",
+            &sluice_vault::owner::result_file_id(run, name, None),
+            &key,
+            &file_owner,
+        )
+        .map_err(|e| ApiError::Internal(format!("result file: {e}")))?;
+    // A blocking thread reads and decrypts; the response streams what it sends.
+    let (chunks, inbox) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        loop {
+            let mut buffer = vec![0u8; 64 * 1024];
+            match reader.read(&mut buffer) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buffer.truncate(n);
+                    if chunks.blocking_send(Ok(web::Bytes::from(buffer))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = chunks.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    let body = futures_util::stream::unfold(inbox, |mut inbox| async move {
+        inbox.recv().await.map(|chunk| (chunk, inbox))
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}.csv\""),
+        ))
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .streaming(body))
+}

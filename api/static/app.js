@@ -1,0 +1,224 @@
+// What the pages do with Sluice's JSON API. Every request carries the
+// session's CSRF token; errors are shown in the form's alert and the field
+// they name gets the focus.
+"use strict";
+
+const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+
+async function api(method, path, body) {
+  const headers = { "X-CSRF-Token": csrf };
+  let payload;
+  if (body instanceof FormData) {
+    payload = body;
+  } else if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  const res = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
+  if (!res.ok) {
+    let error = {};
+    try { error = (await res.json()).error ?? {}; } catch { /* not JSON */ }
+    const e = new Error(error.message ?? `the request failed (${res.status})`);
+    e.field = error.field;
+    throw e;
+  }
+  const type = res.headers.get("Content-Type") ?? "";
+  return type.includes("application/json") ? res.json() : res;
+}
+
+function alertOf(form) {
+  return form.querySelector(".error") ?? document.getElementById("billing-error");
+}
+
+function showError(form, error) {
+  const alert = alertOf(form);
+  if (alert) {
+    alert.textContent = error.field ? `${error.field}: ${error.message}` : error.message;
+    alert.hidden = false;
+  }
+  const field = error.field && form.querySelector(`[name="${CSS.escape(error.field)}"]`);
+  (field || alert)?.focus?.();
+}
+
+function clearError(form) {
+  const alert = alertOf(form);
+  if (alert) alert.hidden = true;
+}
+
+// A form's fields as JSON: `params.host` nests, `data-number` is a number,
+// `data-bool` a checkbox's boolean; an empty optional field is left out.
+function formJson(form) {
+  const out = {};
+  for (const el of form.querySelectorAll("[name]")) {
+    let value = el.value;
+    if (el.hasAttribute("data-bool")) value = el.checked;
+    else if (value === "" && !el.required) continue;
+    else if (el.hasAttribute("data-number")) value = Number(value);
+    const path = el.name.split(".");
+    let at = out;
+    for (const key of path.slice(0, -1)) at = at[key] ??= {};
+    at[path[path.length - 1]] = value;
+  }
+  return out;
+}
+
+function onSubmit(form, handler) {
+  form?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearError(form);
+    const button = form.querySelector('button[type="submit"]');
+    if (button) button.disabled = true;
+    try { await handler(form); } catch (error) { showError(form, error); } finally { if (button) button.disabled = false; }
+  });
+}
+
+for (const form of document.querySelectorAll("form[data-api]")) {
+  onSubmit(form, async () => {
+    const [method, path] = form.dataset.api.split(" ");
+    const body = formJson(form);
+    if (body.store_results === false) delete body.result_retention_days;
+    await api(method, path, body);
+    if (form.dataset.then === "reload") location.reload();
+  });
+}
+
+for (const form of document.querySelectorAll("form[data-oauth]")) {
+  onSubmit(form, async () => {
+    const name = encodeURIComponent(form.elements.name.value);
+    const { authorize_url } = await api("GET", `${form.dataset.oauth}?name=${name}`);
+    location.assign(authorize_url);
+  });
+}
+
+for (const button of document.querySelectorAll("[data-disconnect]")) {
+  button.addEventListener("click", async () => {
+    if (!confirm(`Disconnect ${button.dataset.name}? Its stored credentials are destroyed.`)) return;
+    try { await api("DELETE", `/v1/connections/${button.dataset.disconnect}`); location.reload(); } catch (error) { alert(error.message); }
+  });
+}
+
+// A new import: the upload, then the mapping and its preview, then the run.
+onSubmit(document.getElementById("upload"), async (form) => {
+  const status = form.querySelector(".status");
+  status.textContent = "Uploading…";
+  const body = new FormData();
+  body.append("file", form.elements.file.files[0]);
+  const upload = await api("POST", "/v1/uploads", body);
+  status.textContent = "Uploaded.";
+  location.assign(`/app/imports/new?upload=${upload.id}`);
+});
+
+let job = null;
+onSubmit(document.getElementById("mapping"), async (form) => {
+  const mapping = [...form.querySelectorAll("[data-source]")]
+    .filter((input) => input.value.trim() !== "")
+    .map((input) => ({ source: input.dataset.source, target: input.value.trim() }));
+  const keys = form.elements.key_fields.value.split(",").map((k) => k.trim()).filter(Boolean);
+  const definition = {
+    name: form.elements.name.value,
+    source: { upload_id: form.dataset.upload },
+    target: { connection_id: form.elements.connection_id.value, object: form.elements.object.value.trim() },
+    operation: form.elements.operation.value,
+    key_fields: keys,
+    mapping,
+  };
+  job = job ? await api("PATCH", `/v1/jobs/${job.id}`, definition) : await api("POST", "/v1/jobs", definition);
+  const preview = await api("POST", `/v1/jobs/${job.id}/preview?rows=10`);
+  showPreview(preview);
+});
+
+function cell(tag, text) {
+  const el = document.createElement(tag);
+  el.textContent = text ?? "";
+  return el;
+}
+
+function showPreview(preview) {
+  const section = document.getElementById("preview");
+  const table = document.getElementById("preview-rows");
+  const head = document.createElement("tr");
+  head.append(cell("th", "Row"), ...preview.fields.map((f) => cell("th", f)), cell("th", "Problems"));
+  table.tHead.replaceChildren(head);
+  table.tBodies[0].replaceChildren(...preview.rows.map((row) => {
+    const tr = document.createElement("tr");
+    const values = Array.isArray(row.values) ? row.values : preview.fields.map((f) => row.values?.[f]);
+    tr.append(cell("td", row.row), ...values.map((v) => cell("td", v)), cell("td", (row.errors ?? []).join("; ")));
+    return tr;
+  }));
+  const problems = preview.rows.filter((r) => (r.errors ?? []).length > 0).length;
+  section.querySelector(".status").textContent =
+    `${preview.rows.length} rows shown, ${problems} with problems.`;
+  section.hidden = false;
+  document.getElementById("preview-title").focus();
+}
+
+document.getElementById("start-run")?.addEventListener("click", async (event) => {
+  const section = document.getElementById("preview");
+  try {
+    event.target.disabled = true;
+    const run = await api("POST", `/v1/jobs/${job.id}/runs`);
+    location.assign(`/app/runs/${run.run_id}`);
+  } catch (error) {
+    section.querySelector(".status").textContent = error.message;
+    event.target.disabled = false;
+  }
+});
+
+// A run: its progress until it ends, then its files and rollback.
+const runSection = document.getElementById("run");
+if (runSection && runSection.dataset.finished !== "true") {
+  const timer = setInterval(async () => {
+    try {
+      const run = await api("GET", `/v1/runs/${runSection.dataset.run}`);
+      document.getElementById("status").textContent = run.status;
+      document.getElementById("rows-read").textContent = run.rows_read;
+      document.getElementById("rows-ok").textContent = run.rows_ok;
+      document.getElementById("rows-failed").textContent = run.rows_failed;
+      document.getElementById("message").textContent = run.message ?? "";
+      if (run.finished_at) {
+        clearInterval(timer);
+        document.getElementById("results").hidden = !run.results_expire_at;
+        const rollback = document.getElementById("rollback");
+        if (rollback) rollback.hidden = false;
+      }
+    } catch { /* the next tick tries again */ }
+  }, 1000);
+}
+
+onSubmit(document.getElementById("rollback"), async (form) => {
+  if (!confirm("Roll back this run? What it wrote is undone.")) return;
+  const rollback = await api("POST", `/v1/runs/${form.dataset.run}/rollback`, {});
+  location.assign(`/app/runs/${rollback.run_id}`);
+});
+
+// Settings: billing, export, erasure.
+for (const button of document.querySelectorAll("[data-checkout]")) {
+  button.addEventListener("click", async () => {
+    try {
+      const session = await api("POST", "/v1/billing/checkout", { plan: button.dataset.checkout });
+      location.assign(session.url);
+    } catch (error) { showError(button.parentElement, error); }
+  });
+}
+
+document.getElementById("portal")?.addEventListener("click", async (event) => {
+  try { location.assign((await api("POST", "/v1/billing/portal")).url); } catch (error) { showError(event.target.parentElement, error); }
+});
+
+document.getElementById("export")?.addEventListener("click", async (event) => {
+  const status = event.target.parentElement.querySelector(".status");
+  status.textContent = "Preparing the export…";
+  try {
+    const res = await api("POST", "/v1/account/export");
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(await res.blob());
+    link.download = "sluice-export.zip";
+    link.click();
+    status.textContent = "The export is downloaded.";
+  } catch (error) { status.textContent = error.message; }
+});
+
+onSubmit(document.getElementById("erase"), async (form) => {
+  await api("DELETE", "/v1/account", { confirm: form.elements.confirm.value });
+  location.assign("/signup");
+});

@@ -1,0 +1,399 @@
+//! The web pages in a real browser (headless Chromium through ChromeDriver,
+//! which `scripts/services.sh --with-browser` installs): what a user does,
+//! as a user does it.
+
+use crate::imports::target_db;
+use diesel::prelude::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::StatusCode;
+use serde_json::json;
+use sluice_testkit::{eventually, spawn_app, TestApp};
+use std::time::Duration;
+
+/// A browser session on ChromeDriver, which ends with it.
+struct Browser {
+    client: Client,
+    driver: tokio::process::Child,
+}
+
+impl Drop for Browser {
+    /// ChromeDriver and the browser it started run in a process group of
+    /// their own: all of it goes, even when a test fails half-way.
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        }
+    }
+}
+
+async fn browser() -> Browser {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = tokio::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .process_group(0)
+        .spawn()
+        .expect("chromedriver: run scripts/services.sh --with-browser");
+    let capabilities = json!({
+        "browserName": "chrome",
+        "unhandledPromptBehavior": "ignore",
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--disable-gpu", "--window-size=1280,1024"],
+        },
+    });
+    let serde_json::Value::Object(capabilities) = capabilities else {
+        unreachable!()
+    };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let url = format!("http://127.0.0.1:{port}");
+    let client = eventually(Duration::from_secs(30), "ChromeDriver to start", || {
+        let mut builder = ClientBuilder::new(connector.clone());
+        builder.capabilities(capabilities.clone());
+        let url = url.clone();
+        async move { builder.connect(&url).await.ok() }
+    })
+    .await;
+    Browser { client, driver }
+}
+
+/// The app's address as the browser reaches it: `localhost`, where a
+/// browser keeps Secure cookies over plain HTTP.
+fn site(app: &TestApp, path: &str) -> String {
+    app.url(path).replace("127.0.0.1", "localhost")
+}
+
+async fn fill(b: &Client, id: &str, value: &str) {
+    let field = b.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn submit(b: &Client, form: &str) {
+    b.find(Locator::Css(&format!("#{form} button[type=submit]")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn text_of(b: &Client, id: &str) -> String {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap_or_default()
+}
+
+/// Waits until the element `id` says `expected`.
+async fn wait_text(b: &Client, id: &str, expected: &str) {
+    eventually(
+        Duration::from_secs(60),
+        &format!("#{id} to say {expected}"),
+        || async {
+            let shown = b.find(Locator::Id(id)).await.ok()?.text().await.ok()?;
+            (shown.trim() == expected).then_some(())
+        },
+    )
+    .await
+}
+
+async fn wait_path(b: &Client, prefix: &str) -> String {
+    eventually(
+        Duration::from_secs(30),
+        &format!("a page under {prefix}"),
+        || async {
+            let url = b.current_url().await.ok()?;
+            let at = match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_owned(),
+            };
+            at.starts_with(prefix).then_some(at)
+        },
+    )
+    .await
+}
+
+fn contacts_in(target: &sluice_testkit::TestDb) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    diesel::sql_query("SELECT count(*) AS n FROM contacts")
+        .get_result::<Count>(&mut target.connect())
+        .unwrap()
+        .n
+}
+
+#[tokio::test]
+async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_back() {
+    let app = spawn_app().await;
+    let target = target_db();
+    let file = tempfile::Builder::new().suffix(".csv").tempfile().unwrap();
+    std::fs::write(
+        file.path(),
+        "Email,First Name\nada@example.com,Ada\ngrace@example.com,Grace\nalan@example.com,Alan\n",
+    )
+    .unwrap();
+    let browser = browser().await;
+    let b = &browser.client;
+
+    // Sign up: the account opens and the browser is signed in.
+    b.goto(&site(&app, "/signup")).await.unwrap();
+    fill(b, "first_name", "Ada").await;
+    fill(b, "last_name", "Lovelace").await;
+    fill(b, "email", "ada@example.com").await;
+    fill(b, "company", "Analytical Engines").await;
+    fill(b, "country", "GB").await;
+    fill(b, "password", "Difference-Engine-1842").await;
+    b.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_path(b, "/app/runs").await;
+
+    // Connect the database to import into.
+    b.goto(&site(&app, "/app/connections")).await.unwrap();
+    let params = crate::connections::params_for(&app, "unused-password");
+    fill(b, "pg-name", "warehouse").await;
+    fill(b, "pg-host", params["host"].as_str().unwrap()).await;
+    fill(b, "pg-port", &params["port"].to_string()).await;
+    fill(b, "pg-dbname", &target.name).await;
+    fill(b, "pg-user", params["user"].as_str().unwrap()).await;
+    fill(b, "pg-password", "unused-password").await;
+    b.find(Locator::Css("#pg-sslmode option[value=disable]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    submit(b, "connect-postgres").await;
+    b.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("[data-disconnect]"))
+        .await
+        .unwrap();
+
+    // Upload, map (the fields suggested from the headers), preview, run.
+    b.goto(&site(&app, "/app/imports/new")).await.unwrap();
+    b.find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(file.path().to_str().unwrap())
+        .await
+        .unwrap();
+    submit(b, "upload").await;
+    wait_path(b, "/app/imports/new?upload=").await;
+    fill(b, "object", "contacts").await;
+    submit(b, "mapping").await;
+    b.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(
+            "#preview:not([hidden]) #preview-rows tbody tr",
+        ))
+        .await
+        .unwrap();
+    let previewed = b
+        .find_all(Locator::Css("#preview-rows tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(previewed.len(), 3);
+    b.find(Locator::Id("start-run"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let run_page = wait_path(b, "/app/runs/").await;
+
+    // The run's progress shows the rows counted.
+    wait_text(b, "status", "succeeded").await;
+    assert_eq!(text_of(b, "rows-ok").await, "3");
+    assert_eq!(text_of(b, "rows-failed").await, "0");
+    assert_eq!(contacts_in(&target), 3);
+
+    // Roll back: a run of its own, which deletes what the import wrote.
+    submit(b, "rollback").await;
+    eventually(Duration::from_secs(10), "the confirmation", || async {
+        b.accept_alert().await.ok()
+    })
+    .await;
+    eventually(Duration::from_secs(30), "the rollback's page", || async {
+        let url = b.current_url().await.ok()?;
+        (url.path() != run_page).then_some(())
+    })
+    .await;
+    wait_text(b, "status", "rolled_back").await;
+    assert_eq!(contacts_in(&target), 0);
+
+    // The history lists both.
+    b.goto(&site(&app, "/app/runs")).await.unwrap();
+    let rows = b.find_all(Locator::Css("tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    b.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_carry_the_security_headers() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = client.get(app.url("/app/runs")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/login");
+
+    let res = client.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let headers = res.headers();
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("script-src 'self'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let cookie = headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("Secure"),
+        "{cookie}"
+    );
+
+    // A log-in posted without the form's token (from another site) is refused.
+    let res = client
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "ada@example.com"),
+            ("password", "whatever"),
+            ("form_token", "guess"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_cookie_session_changes_nothing_without_its_csrf_token() {
+    let app = spawn_app().await;
+    let (token, _) = crate::accounts::account(&app, "ada@example.com").await;
+    let cookie = format!("sluice_session={token}");
+    // Reading works with the cookie alone.
+    let res = app
+        .client
+        .get(app.url("/v1/me"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // Changing needs the session's CSRF token.
+    let create = |csrf: Option<String>| {
+        let mut req = app
+            .client
+            .post(app.url("/v1/api-tokens"))
+            .header("Cookie", &cookie)
+            .json(&json!({"name": "ci"}));
+        if let Some(csrf) = csrf {
+            req = req.header("X-CSRF-Token", csrf);
+        }
+        req.send()
+    };
+    assert_eq!(create(None).await.unwrap().status(), StatusCode::FORBIDDEN);
+    let wrong = sluice_api::auth::cookie::csrf_token("sluice_eu-frankfurt_another");
+    assert_eq!(
+        create(Some(wrong)).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    let right = sluice_api::auth::cookie::csrf_token(&token);
+    assert_eq!(
+        create(Some(right)).await.unwrap().status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn a_user_logs_back_in_disconnects_an_instance_and_deletes_the_account() {
+    let app = spawn_app().await;
+    let (token, _) = crate::accounts::account(&app, "ada@example.com").await;
+    let target = target_db();
+    crate::imports::connect_target(&app, &token, &target).await;
+    let browser = browser().await;
+    let b = &browser.client;
+
+    // A wrong password shows the page again with the reason.
+    b.goto(&site(&app, "/login")).await.unwrap();
+    fill(b, "email", "ada@example.com").await;
+    fill(b, "password", "not the password").await;
+    b.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("form-error"))
+        .await
+        .unwrap();
+    assert_eq!(error.text().await.unwrap(), "email or password is wrong");
+    fill(b, "password", crate::accounts::PASSWORD).await;
+    b.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_path(b, "/app/runs").await;
+
+    // Disconnect, confirmed in the browser's dialog.
+    b.goto(&site(&app, "/app/connections")).await.unwrap();
+    b.find(Locator::Css("[data-disconnect]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "the confirmation", || async {
+        b.accept_alert().await.ok()
+    })
+    .await;
+    b.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Id("no-instances"))
+        .await
+        .unwrap();
+
+    // Delete the account: a wrong confirmation is refused, then it goes.
+    b.goto(&site(&app, "/app/settings")).await.unwrap();
+    assert_eq!(text_of(b, "plan").await, "Free");
+    fill(b, "confirm", "delete it").await;
+    submit(b, "erase").await;
+    let alert = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#erase .error:not([hidden])"))
+        .await
+        .unwrap();
+    assert!(alert.text().await.unwrap().contains("erase this account"));
+    fill(b, "confirm", "erase this account").await;
+    submit(b, "erase").await;
+    wait_path(b, "/signup").await;
+    let res = crate::accounts::call(&app, reqwest::Method::GET, "/v1/me", &token).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    b.clone().close().await.unwrap();
+}
