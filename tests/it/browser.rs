@@ -78,13 +78,24 @@ async fn fill(b: &Client, id: &str, value: &str) {
     field.send_keys(value).await.unwrap();
 }
 
+/// Sends the form `form` (a CSS selector) by its submit button.
 async fn submit(b: &Client, form: &str) {
-    b.find(Locator::Css(&format!("#{form} button[type=submit]")))
+    b.find(Locator::Css(&format!("{form} button[type=submit]")))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+}
+
+/// Presses and releases `key` (a character, or WebDriver's code of a key
+/// such as Tab, `\u{E004}`) where the focus is.
+async fn press(b: &Client, key: char) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    b.perform_actions(keys).await.unwrap();
 }
 
 async fn text_of(b: &Client, id: &str) -> String {
@@ -158,12 +169,7 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
     fill(b, "company", "Analytical Engines").await;
     fill(b, "country", "GB").await;
     fill(b, "password", "Difference-Engine-1842").await;
-    b.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit(b, "form").await;
     wait_path(b, "/app/runs").await;
 
     // Connect the database to import into.
@@ -181,7 +187,7 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
         .click()
         .await
         .unwrap();
-    submit(b, "connect-postgres").await;
+    submit(b, "#connect-postgres").await;
     b.wait()
         .at_most(Duration::from_secs(30))
         .for_element(Locator::Css("[data-disconnect]"))
@@ -196,10 +202,10 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
         .send_keys(file.path().to_str().unwrap())
         .await
         .unwrap();
-    submit(b, "upload").await;
+    submit(b, "#upload").await;
     wait_path(b, "/app/imports/new?upload=").await;
     fill(b, "object", "contacts").await;
-    submit(b, "mapping").await;
+    submit(b, "#mapping").await;
     b.wait()
         .at_most(Duration::from_secs(30))
         .for_element(Locator::Css(
@@ -227,7 +233,7 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
     assert_eq!(contacts_in(&target), 3);
 
     // Roll back: a run of its own, which deletes what the import wrote.
-    submit(b, "rollback").await;
+    submit(b, "#rollback").await;
     eventually(Duration::from_secs(10), "the confirmation", || async {
         b.accept_alert().await.ok()
     })
@@ -338,12 +344,7 @@ async fn a_user_logs_back_in_disconnects_an_instance_and_deletes_the_account() {
     b.goto(&site(&app, "/login")).await.unwrap();
     fill(b, "email", "ada@example.com").await;
     fill(b, "password", "not the password").await;
-    b.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit(b, "form").await;
     let error = b
         .wait()
         .at_most(Duration::from_secs(10))
@@ -351,14 +352,29 @@ async fn a_user_logs_back_in_disconnects_an_instance_and_deletes_the_account() {
         .await
         .unwrap();
     assert_eq!(error.text().await.unwrap(), "email or password is wrong");
-    fill(b, "password", crate::accounts::PASSWORD).await;
-    b.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
+    // The keyboard alone: the email field has the focus; Tab to the
+    // password, Enter to send.
+    let focused = b.active_element().await.unwrap();
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("email"));
+    focused.clear().await.unwrap();
+    focused.send_keys("ada@example.com\u{E004}").await.unwrap();
+    let focused = b.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("id").await.unwrap().as_deref(),
+        Some("password")
+    );
+    focused
+        .send_keys(&format!("{}\u{E007}", crate::accounts::PASSWORD))
         .await
         .unwrap();
     wait_path(b, "/app/runs").await;
+    // The first Tab reaches the skip link, which leads to the content.
+    press(b, '\u{E004}').await;
+    let skip = b.active_element().await.unwrap();
+    assert_eq!(skip.text().await.unwrap(), "Skip to content");
+    press(b, '\u{E007}').await;
+    let main = b.active_element().await.unwrap();
+    assert_eq!(main.attr("id").await.unwrap().as_deref(), Some("main"));
 
     // Disconnect, confirmed in the browser's dialog.
     b.goto(&site(&app, "/app/connections")).await.unwrap();
@@ -382,7 +398,7 @@ async fn a_user_logs_back_in_disconnects_an_instance_and_deletes_the_account() {
     b.goto(&site(&app, "/app/settings")).await.unwrap();
     assert_eq!(text_of(b, "plan").await, "Free");
     fill(b, "confirm", "delete it").await;
-    submit(b, "erase").await;
+    submit(b, "#erase").await;
     let alert = b
         .wait()
         .at_most(Duration::from_secs(10))
@@ -391,7 +407,7 @@ async fn a_user_logs_back_in_disconnects_an_instance_and_deletes_the_account() {
         .unwrap();
     assert!(alert.text().await.unwrap().contains("erase this account"));
     fill(b, "confirm", "erase this account").await;
-    submit(b, "erase").await;
+    submit(b, "#erase").await;
     wait_path(b, "/signup").await;
     let res = crate::accounts::call(&app, reqwest::Method::GET, "/v1/me", &token).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);

@@ -89,6 +89,16 @@ fn count(conn: &mut PgConnection, sql: &str) -> i64 {
     diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
 }
 
+/// The status and message of every run that did not succeed.
+fn unsucceeded(conn: &mut PgConnection) -> Vec<(String, Option<String>)> {
+    use sluice_schema::schema::runs;
+    runs::table
+        .filter(runs::status.ne("succeeded"))
+        .select((runs::status, runs::message))
+        .load(conn)
+        .unwrap()
+}
+
 /// Waits until every run of the app has ended, saying how far they got.
 async fn all_runs_end(app: &TestApp, total: i64, within: Duration) {
     let url = app.db.url.clone();
@@ -265,7 +275,7 @@ async fn fault_every_run_completes_once_while_workers_are_killed_again_and_again
         &mut conn,
         "SELECT count(*) AS n FROM runs WHERE status = 'succeeded'",
     );
-    assert_eq!(succeeded, RUNS as i64);
+    assert_eq!(succeeded, RUNS as i64, "{:?}", unsucceeded(&mut conn));
     let finishes = count(
         &mut conn,
         "SELECT count(*) AS n FROM events WHERE event_type = 'run.finished'",

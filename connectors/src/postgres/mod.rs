@@ -496,6 +496,9 @@ pub fn after(checkpoint: Checkpoint) -> After {
     Box::pin(std::future::ready(Ok(checkpoint)))
 }
 
+/// The advisory lock under which the checkpoint table is created.
+const CHECKPOINTS_LOCK: i64 = 0x511c_e000_0001;
+
 fn checkpoints(table: &Table) -> String {
     format!("{}.\"_sluice_checkpoints\"", quote(&table.schema))
 }
@@ -507,20 +510,26 @@ pub async fn last_checkpoint(
     run: Uuid,
 ) -> Result<Checkpoint, TargetError> {
     let markers = checkpoints(table);
-    client
+    // Runs that start together on a new target would race to create the
+    // table (`IF NOT EXISTS` does not stop two creations at once): they take
+    // turns under a transaction-scoped advisory lock.
+    let created = client
         .batch_execute(&format!(
-            "CREATE TABLE IF NOT EXISTS {markers} (\
+            "BEGIN; SELECT pg_advisory_xact_lock({CHECKPOINTS_LOCK}); \
+             CREATE TABLE IF NOT EXISTS {markers} (\
                 run_id UUID NOT NULL, batch BIGINT NOT NULL, rows_ok BIGINT NOT NULL, \
                 rows_failed BIGINT NOT NULL, committed_at TIMESTAMPTZ NOT NULL DEFAULT now(), \
-                PRIMARY KEY (run_id, batch))"
+                PRIMARY KEY (run_id, batch)); \
+             COMMIT"
         ))
-        .await
-        .map_err(|e| {
-            TargetError::Invalid(format!(
-                "Sluice keeps its progress in {markers} and could not create it: {}",
-                describe_error(&e)
-            ))
-        })?;
+        .await;
+    if let Err(e) = created {
+        let _ = client.batch_execute("ROLLBACK").await;
+        return Err(TargetError::Invalid(format!(
+            "Sluice keeps its progress in {markers} and could not create it: {}",
+            describe_error(&e)
+        )));
+    }
     let row = client
         .query_opt(
             &format!("SELECT batch, rows_ok, rows_failed FROM {markers} WHERE run_id = $1 ORDER BY batch DESC LIMIT 1"),
