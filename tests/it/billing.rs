@@ -577,3 +577,98 @@ async fn a_deployment_without_billing_has_no_limits_and_no_billing_endpoints() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn after_a_downgrade_only_the_oldest_scheduled_jobs_the_plan_allows_run() {
+    const JOBS: usize = 11;
+    let stripe = StripeStandIn::start(&[(PRICE_PRO, 4900), (PRICE_ENTERPRISE, 49900)]).await;
+    let app = spawn_app_with(AppOptions {
+        billing: Some(stripe.billing_config(PRICE_PRO, PRICE_ENTERPRISE)),
+        scheduler: true,
+        ..AppOptions::default()
+    })
+    .await;
+    let (owner, created) = account(&app, "ada@example.com").await;
+    let plan_path = format!(
+        "/v1/ops/accounts/{}/plan",
+        created["account_id"].as_str().unwrap()
+    );
+    let set_plan = |plan: &'static str| {
+        app.ops(Method::POST, &plan_path)
+            .json(&json!({ "plan": plan }))
+            .send()
+    };
+    assert_eq!(
+        set_plan("enterprise").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let target = target_db();
+    let connection = connect_target(&app, &owner, &target).await;
+    let mut jobs = Vec::new();
+    for i in 0..JOBS {
+        let res = app
+            .client
+            .post(app.url("/v1/jobs"))
+            .bearer_auth(&owner)
+            .json(&json!({
+                "name": format!("nightly {i}"),
+                "source": {
+                    "connection_id": connection,
+                    "query": format!("SELECT 'p{i}@example.com' AS mail, 'P{i}' AS name"),
+                },
+                "target": {"connection_id": connection, "object": "contacts"},
+                "operation": "upsert",
+                "key_fields": ["email"],
+                "mapping": [
+                    {"source": "mail", "target": "email"},
+                    {"source": "name", "target": "first_name"},
+                ],
+                "schedule": "* * * * *",
+            }))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let job: Value = res.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{job}");
+        jobs.push(job["id"].as_str().unwrap().to_owned());
+    }
+
+    // Pro allows ten: the eleventh, the newest, keeps its schedule but its
+    // slot requests no run.
+    assert_eq!(
+        set_plan("pro").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    crate::schedules::to_next_minute(&app);
+    let runs_of = |job: String| {
+        let app = &app;
+        let owner = owner.clone();
+        async move {
+            let body = call_json(app, Method::GET, &format!("/v1/jobs/{job}/runs"), &owner).await;
+            body.as_array()
+                .or_else(|| body["runs"].as_array())
+                .map_or(0, Vec::len)
+        }
+    };
+    sluice_testkit::eventually(
+        std::time::Duration::from_secs(30),
+        "the ten oldest jobs' runs",
+        || async {
+            let mut counts = Vec::new();
+            for job in &jobs[..JOBS - 1] {
+                counts.push(runs_of(job.clone()).await);
+            }
+            counts.iter().all(|n| *n == 1).then_some(())
+        },
+    )
+    .await;
+    // Every job's schedule fired its slot; the newest job's requested nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let job_slots = recorded(&app, "schedule.fired")
+        .iter()
+        .filter(|slot| slot["schedule"] == "job")
+        .count();
+    assert_eq!(job_slots, JOBS);
+    assert_eq!(runs_of(jobs[JOBS - 1].clone()).await, 0);
+}

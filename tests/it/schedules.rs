@@ -42,7 +42,7 @@ fn payloads(app: &TestApp, kind: &str) -> Vec<Value> {
 }
 
 /// Moves the platform's clock to one second past the next whole minute.
-fn to_next_minute(app: &TestApp) {
+pub fn to_next_minute(app: &TestApp) {
     let now = app.platform.clock.now();
     let past = i64::from(chrono::Timelike::second(&now)) * 1000
         + i64::from(chrono::Timelike::nanosecond(&now) / 1_000_000);
