@@ -80,6 +80,8 @@ pub struct AppState {
     pub upload_max_bytes: u64,
     pub result_ttl: chrono::Duration,
     pub billing: Option<billing::BillingConfig>,
+    /// The Stripe API client of `billing`, made once.
+    pub stripe: Option<stripe::Client>,
     /// For calls to identity providers.
     pub http: oauth2::reqwest::Client,
     /// Password hashing, a few at a time.
@@ -133,6 +135,12 @@ impl Application {
             upload_max_bytes: config.upload_max_bytes,
             result_ttl: config.result_ttl,
             billing: config.billing.clone(),
+            stripe: config
+                .billing
+                .as_ref()
+                .map(billing::BillingConfig::client)
+                .transpose()
+                .map_err(|e| std::io::Error::other(billing::describe(&e)))?,
             http: auth::oauth::http_client().map_err(std::io::Error::other)?,
             hashing: auth::hashing::Hashing::for_this_machine(),
             dummy_hash,

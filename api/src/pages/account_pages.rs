@@ -1,11 +1,11 @@
 //! The instances page (the account's connections, with Disconnect) and the
 //! account's settings (retention, billing, export, erasure).
 
-use super::render::{self, viewer, when};
+use super::render::{self, when, Viewer};
 use crate::error::ApiError;
-use crate::routes::billing::{card, plan, LIVE};
+use crate::routes::billing::{card, live_status, plan};
 use crate::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use sluice_schema::plans::Limits;
 use sluice_schema::repo::connections;
@@ -29,13 +29,9 @@ struct ConnectionsPage {
 }
 
 pub async fn connections(
-    req: HttpRequest,
+    viewer: Viewer,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let viewer = match viewer(&req).await? {
-        Ok(viewer) => viewer,
-        Err(to_login) => return Ok(to_login),
-    };
     let account = viewer.user.account_id;
     let pool = state.platform.pool.clone();
     let rows = web::block(move || -> Result<_, ApiError> {
@@ -93,13 +89,9 @@ struct SettingsPage {
 }
 
 pub async fn settings(
-    req: HttpRequest,
+    viewer: Viewer,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let viewer = match viewer(&req).await? {
-        Ok(viewer) => viewer,
-        Err(to_login) => return Ok(to_login),
-    };
     let account = viewer.user.account_id;
     let (row, billing, limits) = plan(&state, account).await?;
     let card = card(&state, account, billing.as_ref()).await?;
@@ -126,10 +118,11 @@ pub async fn settings(
         retention_days: row.result_retention_days.map_or(default_days, i64::from),
         default_days,
         billing: state.billing.is_some(),
-        subscribed: billing
-            .as_ref()
-            .and_then(|b| b.subscription_status.as_deref())
-            .is_some_and(|s| LIVE.contains(&s)),
+        subscribed: live_status(
+            billing
+                .as_ref()
+                .and_then(|b| b.subscription_status.as_deref()),
+        ),
         card,
         rows_per_month: limits
             .rows_per_month

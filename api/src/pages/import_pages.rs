@@ -1,11 +1,11 @@
 //! A new import (upload, then map with a preview, then run), the run
 //! history, and one run with its live progress, result files and rollback.
 
-use super::render::{self, viewer, when};
+use super::render::{self, when, Viewer};
 use crate::error::ApiError;
 use crate::routes::uploads::described;
 use crate::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 use sluice_schema::ids::RunId;
@@ -55,14 +55,10 @@ fn suggest(column: &str) -> String {
 }
 
 pub async fn new_import(
-    req: HttpRequest,
+    viewer: Viewer,
     state: web::Data<AppState>,
     query: web::Query<NewImportQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let viewer = match viewer(&req).await? {
-        Ok(viewer) => viewer,
-        Err(to_login) => return Ok(to_login),
-    };
     let account = viewer.user.account_id;
     let pool = state.platform.pool.clone();
     let targets = web::block(move || -> Result<_, ApiError> {
@@ -129,11 +125,7 @@ struct RunsPage {
     runs: Vec<RunLine>,
 }
 
-pub async fn runs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let viewer = match viewer(&req).await? {
-        Ok(viewer) => viewer,
-        Err(to_login) => return Ok(to_login),
-    };
+pub async fn runs(viewer: Viewer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let account = viewer.user.account_id;
     let pool = state.platform.pool.clone();
     let (rows, names) = web::block(move || -> Result<_, ApiError> {
@@ -185,14 +177,10 @@ struct RunPage {
 }
 
 pub async fn run(
-    req: HttpRequest,
+    viewer: Viewer,
     state: web::Data<AppState>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let viewer = match viewer(&req).await? {
-        Ok(viewer) => viewer,
-        Err(to_login) => return Ok(to_login),
-    };
     let account = viewer.user.account_id;
     let id = RunId(path.into_inner());
     let pool = state.platform.pool.clone();

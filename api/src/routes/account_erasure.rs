@@ -158,18 +158,15 @@ pub async fn erase(
 /// erased) while Stripe cannot confirm it; a customer Stripe no longer
 /// knows counts as deleted.
 async fn cancel_billing(state: &AppState, account: AccountId) -> Result<(), ApiError> {
-    let Some(config) = state.billing.as_ref() else {
+    let Some(client) = state.stripe.as_ref() else {
         return Ok(());
     };
     let (_, billing, _) = crate::routes::billing::plan(state, account).await?;
     let Some(billing) = billing else {
         return Ok(());
     };
-    let client = config
-        .client()
-        .map_err(|e| ApiError::Internal(describe(&e)))?;
     match stripe_core::customer::DeleteCustomer::new(billing.customer_id.as_str())
-        .send(&client)
+        .send(client)
         .await
     {
         Ok(_) => {}

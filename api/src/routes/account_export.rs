@@ -144,7 +144,7 @@ fn write_archive(
     )?;
     if let Some(billing) = repo::billing::find(&mut conn, account).map_err(other)? {
         let card = billing.card.as_deref().and_then(|sealed| {
-            let opened = subject.decrypt(sealed, &Aad::new(account, "billing", account, "card"));
+            let opened = subject.decrypt(sealed, &crate::routes::billing::card_aad(account));
             serde_json::from_str::<Value>(&opened.ok()?).ok()
         });
         json_file(

@@ -144,7 +144,7 @@ pub async fn checkout(
     state: web::Data<AppState>,
     body: web::Json<Checkout>,
 ) -> Result<HttpResponse, ApiError> {
-    let config = manager(&user, &state)?;
+    let (config, client) = manager(&user, &state)?;
     let chosen = body.into_inner().plan;
     let price = config
         .price_of(&chosen)
@@ -159,7 +159,7 @@ pub async fn checkout(
             b.subscription_status.as_deref().unwrap_or("active")
         )));
     }
-    let customer = customer(&state, config, &user, billing).await?;
+    let customer = customer(&state, client, &user, billing).await?;
     let account = user.account_id.to_string();
     let metadata = HashMap::from([
         ("sluice_account_id".to_owned(), account.clone()),
@@ -181,7 +181,7 @@ pub async fn checkout(
         .metadata(metadata)
         .success_url(format!("{back}?checkout=success"))
         .cancel_url(format!("{back}?checkout=cancelled"))
-        .send(&client(config)?)
+        .send(client)
         .await
         .map_err(upstream)?;
     tracing::info!(account = %user.account_id, session = %session.id, plan = %chosen, "checkout session created");
@@ -208,7 +208,7 @@ pub async fn checkout(
 )]
 #[post("/v1/billing/portal")]
 pub async fn portal(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let config = manager(&user, &state)?;
+    let (_, client) = manager(&user, &state)?;
     let (_, billing, _) = plan(&state, user.account_id).await?;
     let Some(billing) = billing else {
         return Err(ApiError::Conflict(
@@ -218,34 +218,36 @@ pub async fn portal(user: AuthUser, state: web::Data<AppState>) -> Result<HttpRe
     let session = stripe_billing::billing_portal_session::CreateBillingPortalSession::new()
         .customer(billing.customer_id)
         .return_url(format!("{}/billing", state.public_url))
-        .send(&client(config)?)
+        .send(client)
         .await
         .map_err(upstream)?;
     Ok(HttpResponse::Created().json(json!({ "url": session.url })))
 }
 
-/// Billing is managed by owners and admins, on a deployment that bills.
-fn manager<'a>(user: &AuthUser, state: &'a AppState) -> Result<&'a BillingConfig, ApiError> {
-    let config = state.billing.as_ref().ok_or(ApiError::NotFound)?;
+/// Billing is managed by owners and admins, on a deployment that bills:
+/// its settings and its Stripe client.
+fn manager<'a>(
+    user: &AuthUser,
+    state: &'a AppState,
+) -> Result<(&'a BillingConfig, &'a stripe::Client), ApiError> {
+    let (Some(config), Some(client)) = (state.billing.as_ref(), state.stripe.as_ref()) else {
+        return Err(ApiError::NotFound);
+    };
     if user.role < Role::Admin {
         return Err(ApiError::Forbidden(
             "only owners and admins manage the account's billing".into(),
         ));
     }
-    Ok(config)
+    Ok((config, client))
+}
+
+/// Whether Stripe's status of a subscription is one of [`LIVE`].
+pub fn live_status(status: Option<&str>) -> bool {
+    status.is_some_and(|s| LIVE.contains(&s))
 }
 
 fn live(billing: &BillingRow) -> bool {
-    billing
-        .subscription_status
-        .as_deref()
-        .is_some_and(|s| LIVE.contains(&s))
-}
-
-fn client(config: &BillingConfig) -> Result<stripe::Client, ApiError> {
-    config
-        .client()
-        .map_err(|e| ApiError::Internal(describe(&e)))
+    live_status(billing.subscription_status.as_deref())
 }
 
 fn upstream(e: stripe::StripeError) -> ApiError {
@@ -263,7 +265,7 @@ fn upstream(e: stripe::StripeError) -> ApiError {
 /// payer for what the invoice needs.
 async fn customer(
     state: &AppState,
-    config: &BillingConfig,
+    client: &stripe::Client,
     user: &AuthUser,
     billing: Option<BillingRow>,
 ) -> Result<String, ApiError> {
@@ -280,7 +282,7 @@ async fn customer(
         )]))
         .customize()
         .request_strategy(RequestStrategy::Idempotent(key))
-        .send(&client(config)?)
+        .send(client)
         .await
         .map_err(upstream)?;
     let customer_id = created.id.as_str().to_owned();

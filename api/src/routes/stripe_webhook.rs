@@ -21,7 +21,7 @@
 use crate::billing::signature;
 use crate::error::ApiError;
 use crate::openapi::{account_bodies as doc, ErrorBody, Failures};
-use crate::routes::billing::{card_aad, record, LIVE};
+use crate::routes::billing::{card_aad, live_status, record};
 use crate::AppState;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -217,11 +217,8 @@ fn subscription_changed(
     } else {
         text(&subscription["status"])?
     };
-    let live = LIVE.contains(&status.as_str());
-    let current_is_live = billing
-        .subscription_status
-        .as_deref()
-        .is_some_and(|s| LIVE.contains(&s));
+    let live = live_status(Some(&status));
+    let current_is_live = live_status(billing.subscription_status.as_deref());
     if !live && current_is_live && billing.subscription_id.as_deref() != Some(id.as_str()) {
         return None;
     }
