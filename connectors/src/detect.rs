@@ -8,6 +8,7 @@
 //! formats' marker entries; XLS is an OLE compound file. Spreadsheets are
 //! read with calamine.
 
+use crate::bounds;
 use calamine::{Data, Ods, Reader, Xls, Xlsx};
 use encoding_rs::Encoding;
 use serde::Serialize;
@@ -201,6 +202,7 @@ pub fn csv_shape(head: &[u8], complete: bool) -> Result<Shape, DetectError> {
         None => return Err(DetectError::Invalid("the file has no header line".into())),
     };
     let columns: Vec<String> = record.iter().map(|c| c.trim().to_owned()).collect();
+    bounds::check_header(&columns).map_err(DetectError::Invalid)?;
     Ok(Shape {
         columns,
         sheets: Vec::new(),
@@ -318,6 +320,7 @@ pub fn spreadsheet_shape<R: Read + Seek>(
     if sheets.is_empty() {
         return Err(DetectError::Invalid("the workbook has no sheets".into()));
     }
+    bounds::check_header(&columns).map_err(DetectError::Invalid)?;
     Ok(Shape {
         columns,
         sheets,
@@ -379,6 +382,12 @@ pub(crate) fn check_package<R: Read + Seek>(
                 .into(),
         ));
     }
+    for name in names.iter().filter(|n| holds_cells(format, n)) {
+        let part = archive
+            .by_name(name)
+            .map_err(|e| DetectError::Invalid(format!("the ZIP package is damaged: {e}")))?;
+        bounds::check_cells(part).map_err(DetectError::Invalid)?;
+    }
     let has = |name: &str| names.iter().any(|n| n == name);
     let fits = match format {
         Format::Xlsx => has("xl/workbook.xml") || has("xl/workbook.bin"),
@@ -398,6 +407,20 @@ pub(crate) fn check_package<R: Read + Seek>(
         Ok(())
     } else {
         Err(not_a(format))
+    }
+}
+
+/// Whether a package's part holds cells whose size [`bounds::check_cells`]
+/// checks: XLSX worksheets and shared strings, ODS content.
+fn holds_cells(format: Format, name: &str) -> bool {
+    match format {
+        Format::Xlsx => {
+            let name = name.to_ascii_lowercase();
+            name == "xl/sharedstrings.xml"
+                || (name.starts_with("xl/worksheets/") && name.ends_with(".xml"))
+        }
+        Format::Ods => name == "content.xml",
+        _ => false,
     }
 }
 

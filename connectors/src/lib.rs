@@ -2,6 +2,7 @@
 //! its shape, streaming its rows, mapping them, and writing them to a
 //! PostgreSQL table or a Salesforce org; a file in Dropbox as a source.
 
+pub mod bounds;
 pub mod detect;
 pub mod dropbox;
 pub mod journal;
