@@ -52,6 +52,27 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Events the relay could not publish and moved past.
+    Relay {
+        #[command(subcommand)]
+        command: RelayCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RelayCommand {
+    /// The quarantined events, settled or not (JSON).
+    Quarantined,
+    /// Publish a quarantined event to the broker after all.
+    Republish {
+        /// The event's position in the log (`global_seq`).
+        seq: i64,
+    },
+    /// Leave a quarantined event unpublished for good.
+    Discard {
+        /// The event's position in the log (`global_seq`).
+        seq: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Keys { command } => keys(&settings, command).await,
+        Command::Relay { command } => relay(&settings, command).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
@@ -266,6 +288,49 @@ async fn keys(settings: &Settings, command: KeysCommand) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+async fn relay(settings: &Settings, command: RelayCommand) -> anyhow::Result<ExitCode> {
+    use sluice_events::event::QuarantineOutcome;
+    use sluice_events::quarantine;
+    let (seq, outcome) = match command {
+        RelayCommand::Quarantined => {
+            let rows = with_connection(settings, |conn| Ok(quarantine::list(conn)?)).await?;
+            let rows: Vec<_> = rows
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "global_seq": r.global_seq,
+                        "event_id": r.event_id,
+                        "event_type": r.event_type,
+                        "reason": r.reason,
+                        "quarantined_at": r.quarantined_at,
+                        "released_at": r.released_at,
+                        "outcome": r.outcome,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&rows)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        RelayCommand::Republish { seq } => (seq, QuarantineOutcome::Republished),
+        RelayCommand::Discard { seq } => (seq, QuarantineOutcome::Discarded),
+    };
+    let (quarantined, row) =
+        with_connection(settings, move |conn| Ok(quarantine::waiting(conn, seq)?)).await?;
+    if outcome == QuarantineOutcome::Republished {
+        let topology = Topology::new(settings.amqp_namespace.clone());
+        quarantine::publish(settings.amqp_url.expose_secret(), &topology, &row).await?;
+    }
+    with_connection(settings, move |conn| {
+        Ok(quarantine::settle(conn, &quarantined, outcome, "operator")?)
+    })
+    .await?;
+    println!(
+        "{}",
+        serde_json::json!({ "global_seq": seq, "outcome": outcome.as_str() })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn with_connection<T: Send + 'static>(
     settings: &Settings,
     f: impl FnOnce(&mut diesel::PgConnection) -> anyhow::Result<T> + Send + 'static,
@@ -354,6 +419,9 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 upload_ttl: chrono::Duration::from_std(*settings.upload_ttl)
                     .context("SLUICE_UPLOAD_TTL is too long")?,
                 upload_max_bytes: settings.upload_max_bytes,
+                upload_idle_timeout: *settings.upload_idle_timeout,
+                uploads_per_user: usize::try_from(settings.uploads_per_user).unwrap_or(usize::MAX),
+                relay_max_lag: *settings.relay_max_lag,
                 result_ttl: chrono::Duration::from_std(*settings.result_ttl)
                     .context("SLUICE_RESULT_TTL is too long")?,
                 billing: billing(settings)?,
@@ -507,7 +575,9 @@ async fn wait_for_signal() {
 
 fn init_tracing(format: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SLUICE_LOG")
+    let spec =
+        std::env::var("SLUICE_LOG").unwrap_or_else(|_| "info,lapin=warn,amq_protocol=warn".into());
+    let filter = EnvFilter::try_new(sluice_api::telemetry::log_filter(&spec))
         .unwrap_or_else(|_| EnvFilter::new("info,lapin=warn,amq_protocol=warn"));
     // Logs go to stderr: stdout carries the JSON reports of the maintenance commands.
     let builder = tracing_subscriber::fmt()

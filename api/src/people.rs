@@ -8,8 +8,8 @@ use crate::AppState;
 use actix_web::web;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
-use sluice_events::event::UserRegistered;
-use sluice_events::{DomainEvent, SecretWrite};
+use sluice_events::event::{EmailClaim, UserRegistered};
+use sluice_events::{AppendError, Claim, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::{AccountId, UserId};
 use sluice_schema::models::UserRow;
 use sluice_schema::repo::accounts as repo;
@@ -64,30 +64,102 @@ pub struct Person {
     pub password: SecretString,
 }
 
+/// A registration to append: the new user, their `user.registered` event,
+/// their password hash, and the claim of their email, which the request
+/// must carry (see [`claim_conflict`]).
+pub struct Registration {
+    pub user: UserId,
+    pub event: DomainEvent,
+    pub password_hash: SecretWrite,
+    pub email: Claim,
+}
+
+/// The namespace of the email streams' ids.
+const EMAIL_STREAMS: uuid::Uuid = uuid::Uuid::from_u128(0x736c_7569_6365_656d_6169_6c00_0000_0001);
+
+/// The stream that holds the claims of the email with this blind index.
+fn email_stream(email_index: &[u8]) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&EMAIL_STREAMS, email_index)
+}
+
+/// The version of an email's stream and whether its last event claims it.
+fn email_claimed(
+    conn: &mut diesel::PgConnection,
+    stream: uuid::Uuid,
+) -> diesel::QueryResult<(i64, bool)> {
+    use diesel::prelude::*;
+    use sluice_schema::schema::events;
+    let last: Option<(i64, String)> = events::table
+        .filter(events::stream_id.eq(stream))
+        .order(events::stream_version.desc())
+        .select((events::stream_version, events::event_type))
+        .first(conn)
+        .optional()?;
+    Ok(match last {
+        Some((version, kind)) => (version, kind == "email.claimed"),
+        None => (0, false),
+    })
+}
+
+/// The refusal of an email that has an account.
+fn email_taken() -> ApiError {
+    ApiError::Conflict("an account with this email already exists".into())
+}
+
+/// Maps the failure of appending a [`Registration`]: a version conflict is
+/// another sign-up that claimed the same email first.
+pub fn claim_conflict(e: AppendError) -> ApiError {
+    match e {
+        AppendError::Conflict { .. } => email_taken(),
+        other => other.into(),
+    }
+}
+
+/// What frees the email of `row` (its user removed or erased).
+pub fn release_email(row: &UserRow, state: &AppState, actor: &str) -> Claim {
+    Claim {
+        stream_type: "email".into(),
+        stream_id: email_stream(&row.email_index),
+        expected: ExpectedVersion::Any,
+        event: NewEvent::new(
+            DomainEvent::EmailReleased(EmailClaim {
+                user_id: row.user_id,
+            }),
+            state.metadata(actor),
+        )
+        .for_account(AccountId(row.account_id)),
+    }
+}
+
 /// Checks `person`, refuses an email that has an account, hashes the
-/// password: the `user.registered` event and the password hash to write.
+/// password. Two sign-ups with one email at once both pass the check; the
+/// email's claim, appended with the registration at the version read here,
+/// lets only one of them be recorded.
 pub async fn register(
     state: &AppState,
     account: AccountId,
     subject: &SubjectKey,
     person: Person,
     role: &str,
-) -> Result<(UserId, DomainEvent, SecretWrite), ApiError> {
+) -> Result<Registration, ApiError> {
     let first_name = text("first_name", &person.first_name, 100)?;
     let last_name = text("last_name", &person.last_name, 100)?;
     let email = normalize_email(&person.email)?;
     password::check(person.password.expose_secret(), &email).map_err(|m| invalid("password", m))?;
 
     let email_index = state.keyring.get().blind_index("email", &email);
+    let stream = email_stream(&email_index);
     let pool = state.platform.pool.clone();
-    let taken = web::block(move || -> Result<bool, ApiError> {
-        Ok(repo::email_taken(&mut *pool.get()?, &email_index)?)
+    let index = email_index;
+    let (version, taken) = web::block(move || -> Result<_, ApiError> {
+        let mut conn = pool.get()?;
+        let (version, claimed) = email_claimed(&mut conn, stream)?;
+        // Users registered before emails were claimed have no stream.
+        Ok((version, claimed || repo::email_taken(&mut conn, &index)?))
     })
     .await??;
     if taken {
-        return Err(ApiError::Conflict(
-            "an account with this email already exists".into(),
-        ));
+        return Err(email_taken());
     }
     let secret = person.password;
     let hash = state
@@ -107,12 +179,31 @@ pub async fn register(
         first_name: seal("first_name", &first_name),
         last_name: seal("last_name", &last_name),
     });
-    let secret = SecretWrite::PasswordHash {
+    let password_hash = SecretWrite::PasswordHash {
         user_id: user.0,
         account_id: account.0,
         hash,
     };
-    Ok((user, event, secret))
+    let email = Claim {
+        stream_type: "email".into(),
+        stream_id: stream,
+        expected: if version == 0 {
+            ExpectedVersion::NoStream
+        } else {
+            ExpectedVersion::Exactly(version)
+        },
+        event: NewEvent::new(
+            DomainEvent::EmailClaimed(EmailClaim { user_id: user.0 }),
+            state.metadata(format!("user:{user}")),
+        )
+        .for_account(account),
+    };
+    Ok(Registration {
+        user,
+        event,
+        password_hash,
+        email,
+    })
 }
 
 /// The account's subject key, unwrapped.

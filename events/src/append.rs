@@ -18,6 +18,12 @@ use sluice_schema::schema::{event_log_head, events, processed_events};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
+/// The most bytes an event's payload and metadata may take, as JSON. Far
+/// below the largest message RabbitMQ accepts (128 MiB by default), so
+/// that every recorded event can be published; inputs are bounded at the
+/// edge well within it, and this is the backstop.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
 /// The stream version an append expects to find (optimistic concurrency).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExpectedVersion {
@@ -46,6 +52,20 @@ pub struct AppendRequest {
     pub processed: Option<ProcessedMarker>,
     /// Secrets written with the events, all or nothing.
     pub secrets: Vec<SecretWrite>,
+    /// Events on other streams that must be appended with these, at the
+    /// versions they expect, or not at all: how a uniqueness (an email) is
+    /// claimed atomically with what needs it.
+    pub claims: Vec<Claim>,
+}
+
+/// One event on a stream of its own, appended with a request all or
+/// nothing, at the version it expects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub stream_type: String,
+    pub stream_id: Uuid,
+    pub expected: ExpectedVersion,
+    pub event: NewEvent,
 }
 
 impl AppendRequest {
@@ -62,7 +82,14 @@ impl AppendRequest {
             events,
             processed: None,
             secrets: Vec::new(),
+            claims: Vec::new(),
         }
+    }
+
+    /// Appends `claim` with the request, all or nothing.
+    pub fn with_claim(mut self, claim: Claim) -> Self {
+        self.claims.push(claim);
+        self
     }
 
     /// Writes `secret` in the same transaction as the events.
@@ -109,6 +136,9 @@ pub enum AppendError {
     },
     #[error("invalid append: {0}")]
     Invalid(String),
+    /// An event would be larger than [`MAX_EVENT_BYTES`]; nothing was written.
+    #[error("a {event_type} event of {bytes} bytes is larger than the {MAX_EVENT_BYTES} bytes an event may hold")]
+    TooLarge { event_type: String, bytes: usize },
     #[error("event log unavailable: {0}")]
     Unavailable(String),
 }
@@ -193,7 +223,7 @@ fn write_group(
         let outcome = decide(request, &known).and_then(|decision| match decision {
             Decision::AlreadyRecorded => Ok(AppendOutcome::AlreadyRecorded),
             Decision::Append { first_version } => {
-                let recorded = build(request, first_version, last_seq, &last_hash, now)?;
+                let recorded = build(request, first_version, &known, last_seq, &last_hash, now)?;
                 known.remember(request, first_version);
                 if let Some(last) = recorded.last() {
                     last_seq = last.0.global_seq;
@@ -251,7 +281,12 @@ fn write_group(
 fn read_known(conn: &mut PgConnection, requests: &[AppendRequest]) -> QueryResult<Known> {
     let ids: Vec<Uuid> = requests
         .iter()
-        .flat_map(|r| r.events.iter().map(|e| e.event_id.0))
+        .flat_map(|r| {
+            r.events
+                .iter()
+                .chain(r.claims.iter().map(|c| &c.event))
+                .map(|e| e.event_id.0)
+        })
         .collect();
     let event_ids = events::table
         .filter(events::event_id.eq_any(&ids))
@@ -273,7 +308,10 @@ fn read_known(conn: &mut PgConnection, requests: &[AppendRequest]) -> QueryResul
             .into_iter()
             .collect()
     };
-    let streams: Vec<Uuid> = requests.iter().map(|r| r.stream_id).collect();
+    let streams: Vec<Uuid> = requests
+        .iter()
+        .flat_map(|r| std::iter::once(r.stream_id).chain(r.claims.iter().map(|c| c.stream_id)))
+        .collect();
     let versions = events::table
         .filter(events::stream_id.eq_any(&streams))
         .group_by(events::stream_id)
@@ -302,6 +340,11 @@ impl Known {
             request.stream_id,
             first_version + request.events.len() as i64 - 1,
         );
+        for claim in &request.claims {
+            self.event_ids.insert(claim.event.event_id.0);
+            let version = self.versions.get(&claim.stream_id).copied().unwrap_or(0);
+            self.versions.insert(claim.stream_id, version + 1);
+        }
     }
 }
 
@@ -338,19 +381,15 @@ fn decide(request: &AppendRequest, known: &Known) -> Result<Decision, AppendErro
             "some of these event ids are recorded and some are not".into(),
         ));
     }
-    let current = known.versions.get(&request.stream_id).copied();
-    let actual = current.unwrap_or(0);
-    let ok = match request.expected {
-        ExpectedVersion::Any => true,
-        ExpectedVersion::NoStream => current.is_none(),
-        ExpectedVersion::Exactly(v) => v == actual,
-    };
-    if !ok {
-        return Err(AppendError::Conflict {
-            stream_id: request.stream_id,
-            expected: request.expected,
-            actual,
-        });
+    let actual = check_version(known, request.stream_id, request.expected)?;
+    for claim in &request.claims {
+        if claim.stream_id == request.stream_id || known.event_ids.contains(&claim.event.event_id.0)
+        {
+            return Err(AppendError::Invalid(
+                "a claim must be a new event on another stream".into(),
+            ));
+        }
+        check_version(known, claim.stream_id, claim.expected)?;
     }
     let mut ids = HashSet::new();
     if !request.events.iter().all(|e| ids.insert(e.event_id.0)) {
@@ -361,29 +400,76 @@ fn decide(request: &AppendRequest, known: &Known) -> Result<Decision, AppendErro
     })
 }
 
-/// The rows (with sequence numbers and chained hashes) and their recorded events.
+/// The version of `stream`, if it is the one `expected`.
+fn check_version(
+    known: &Known,
+    stream: Uuid,
+    expected: ExpectedVersion,
+) -> Result<i64, AppendError> {
+    let current = known.versions.get(&stream).copied();
+    let actual = current.unwrap_or(0);
+    let ok = match expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => current.is_none(),
+        ExpectedVersion::Exactly(v) => v == actual,
+    };
+    if ok {
+        Ok(actual)
+    } else {
+        Err(AppendError::Conflict {
+            stream_id: stream,
+            expected,
+            actual,
+        })
+    }
+}
+
+/// The rows (with sequence numbers and chained hashes) and their recorded
+/// events: the request's, then its claims', each claim at the version after
+/// its stream's.
 fn build(
     request: &AppendRequest,
     first_version: i64,
+    known: &Known,
     last_seq: i64,
     last_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Vec<(EventRow, RecordedEvent)>, AppendError> {
-    let mut out = Vec::with_capacity(request.events.len());
+    let planned = request
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, new)| {
+            (
+                &request.stream_type,
+                request.stream_id,
+                first_version + i as i64,
+                new,
+            )
+        })
+        .chain(request.claims.iter().map(|claim| {
+            let version = known.versions.get(&claim.stream_id).copied().unwrap_or(0) + 1;
+            (&claim.stream_type, claim.stream_id, version, &claim.event)
+        }));
+    let mut out = Vec::with_capacity(request.events.len() + request.claims.len());
     let mut prev_hash = last_hash.to_vec();
-    for (i, new) in request.events.iter().enumerate() {
+    for (i, (stream_type, stream_id, stream_version, new)) in planned.enumerate() {
         let (event_type, payload) = new.event.to_columns()?;
-        let offset = i as i64;
+        let metadata = serde_json::to_value(&new.metadata)?;
+        let bytes = serde_json::to_vec(&payload)?.len() + serde_json::to_vec(&metadata)?.len();
+        if bytes > MAX_EVENT_BYTES {
+            return Err(AppendError::TooLarge { event_type, bytes });
+        }
         let mut row = EventRow {
-            global_seq: last_seq + offset + 1,
+            global_seq: last_seq + i as i64 + 1,
             event_id: new.event_id.0,
-            stream_type: request.stream_type.clone(),
-            stream_id: request.stream_id,
-            stream_version: first_version + offset,
+            stream_type: stream_type.clone(),
+            stream_id,
+            stream_version,
             account_id: new.account_id.map(|a| a.0),
             event_type,
             payload,
-            metadata: serde_json::to_value(&new.metadata)?,
+            metadata,
             recorded_at: now,
             prev_hash,
             hash: Vec::new(),

@@ -21,6 +21,20 @@ pub enum DomainEvent {
     /// A delivery exhausted its retries (or was refused) and reached the dead-letter queue.
     #[serde(rename = "delivery.dead_lettered")]
     DeliveryDeadLettered(DeliveryDeadLettered),
+    /// The relay could not publish an event and moved on past it: an alert
+    /// for the operator, who re-publishes or discards it.
+    #[serde(rename = "relay.event_quarantined")]
+    RelayEventQuarantined(RelayEventQuarantined),
+    /// An operator re-published or discarded a quarantined event.
+    #[serde(rename = "relay.quarantine_released")]
+    RelayQuarantineReleased(RelayQuarantineReleased),
+    /// An email was claimed for one user (the stream is keyed by the
+    /// email's blind index): no other user may sign up with it.
+    #[serde(rename = "email.claimed")]
+    EmailClaimed(EmailClaim),
+    /// The user who held an email was removed or erased: it is free again.
+    #[serde(rename = "email.released")]
+    EmailReleased(EmailClaim),
     /// A team signed up: the account exists in this deployment's region.
     #[serde(rename = "account.created")]
     AccountCreated(AccountCreated),
@@ -151,6 +165,51 @@ pub struct DeliveryDeadLettered {
     pub queue: String,
     pub reason: String,
     pub delivery_count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailClaim {
+    /// The user the email is (or was) claimed for.
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayEventQuarantined {
+    /// The relay's cursor (`amqp:<namespace>`) that passed the event by.
+    pub cursor: String,
+    pub global_seq: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    /// Why it could not be published, in Sluice's words (no payload).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayQuarantineReleased {
+    pub global_seq: i64,
+    pub outcome: QuarantineOutcome,
+}
+
+/// What an operator did with a quarantined event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarantineOutcome {
+    /// Published to the broker after all.
+    Republished,
+    /// Left unpublished for good.
+    Discarded,
+}
+
+impl QuarantineOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Republished => "republished",
+            Self::Discarded => "discarded",
+        }
+    }
 }
 
 /// Fields marked *sealed* hold personal data encrypted under the account's
@@ -532,6 +591,10 @@ impl DomainEvent {
             Self::ProbeRequested(_) => "probe.requested",
             Self::ProbeCompleted(_) => "probe.completed",
             Self::DeliveryDeadLettered(_) => "delivery.dead_lettered",
+            Self::EmailClaimed(_) => "email.claimed",
+            Self::EmailReleased(_) => "email.released",
+            Self::RelayEventQuarantined(_) => "relay.event_quarantined",
+            Self::RelayQuarantineReleased(_) => "relay.quarantine_released",
             Self::AccountCreated(_) => "account.created",
             Self::AccountPlanChanged(_) => "account.plan_changed",
             Self::AccountSettingsChanged(_) => "account.settings_changed",

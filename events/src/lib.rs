@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod platform;
 pub mod processed;
 pub mod projection;
+pub mod quarantine;
 pub mod relay;
 pub mod replay;
 pub mod schedule;
@@ -22,7 +23,8 @@ pub mod topology;
 pub mod verify;
 
 pub use append::{
-    append, append_batch, AppendError, AppendOutcome, AppendRequest, ExpectedVersion,
+    append, append_batch, AppendError, AppendOutcome, AppendRequest, Claim, ExpectedVersion,
+    MAX_EVENT_BYTES,
 };
 pub use appender::Appender;
 pub use clock::Clock;

@@ -14,6 +14,8 @@ pub struct EventMetrics {
     pub append_batches: Counter,
     pub events_published: Counter,
     pub relay_lag: Gauge,
+    /// Events the relay could not publish and moved past.
+    pub events_quarantined: Counter,
     /// Deliveries by consumer and outcome (`handled`, `skipped`, `retried`, `rejected`).
     pub deliveries: Family<ConsumerLabels, Counter>,
 }
@@ -39,6 +41,11 @@ impl EventMetrics {
             "sluice_relay_lag_events",
             "Events recorded but not yet published, as last seen by the relay",
             self.relay_lag.clone(),
+        );
+        registry.register(
+            "sluice_relay_quarantined_events",
+            "Events this process's relay could not publish and quarantined",
+            self.events_quarantined.clone(),
         );
         registry.register(
             "sluice_deliveries",

@@ -6,17 +6,18 @@ use crate::event::DomainEvent;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Text, Timestamptz, Uuid as SqlUuid};
 use sluice_schema::models::{
-    AccountRow, ConnectionRow, DeadLetterRow, ProbeRow, TokenRow, UploadRow, UserRow,
+    AccountRow, ConnectionRow, DeadLetterRow, ProbeRow, QuarantineRow, TokenRow, UploadRow, UserRow,
 };
 use sluice_schema::schema::{
-    accounts, billing, connections, dead_letters, jobs, key_rotations, probes, runs, schedules,
-    tokens, uploads, users,
+    accounts, billing, connections, dead_letters, jobs, key_rotations, probes, relay_quarantine,
+    runs, schedules, tokens, uploads, users,
 };
 
 /// Every table that [`apply`] writes, in the order replay rebuilds them.
 pub const TABLES: &[&str] = &[
     "probes",
     "dead_letters",
+    "relay_quarantine",
     "accounts",
     "billing",
     "users",
@@ -171,6 +172,29 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                     dead_letters::reason.eq(&dead.reason),
                     dead_letters::delivery_count.eq(dead.delivery_count),
                     dead_letters::dead_lettered_at.eq(event.recorded_at),
+                ))
+                .execute(conn)?;
+        }
+        DomainEvent::RelayEventQuarantined(q) => {
+            diesel::insert_into(relay_quarantine::table)
+                .values(QuarantineRow {
+                    global_seq: q.global_seq,
+                    cursor_name: q.cursor.clone(),
+                    event_id: q.event_id,
+                    event_type: q.event_type.clone(),
+                    reason: q.reason.clone(),
+                    quarantined_at: event.recorded_at,
+                    released_at: None,
+                    outcome: None,
+                })
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        DomainEvent::RelayQuarantineReleased(released) => {
+            diesel::update(relay_quarantine::table.find(released.global_seq))
+                .set((
+                    relay_quarantine::released_at.eq(event.recorded_at),
+                    relay_quarantine::outcome.eq(released.outcome.as_str()),
                 ))
                 .execute(conn)?;
         }
@@ -501,7 +525,9 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
         }
         DomainEvent::RetentionPurged(_)
         | DomainEvent::KeyRotationDue(_)
-        | DomainEvent::AccountExported(_) => {}
+        | DomainEvent::AccountExported(_)
+        | DomainEvent::EmailClaimed(_)
+        | DomainEvent::EmailReleased(_) => {}
         DomainEvent::RunFinished(finished) => {
             diesel::update(runs::table.find(event.stream_id))
                 .set((

@@ -7,6 +7,14 @@
 //! catches up when the broker returns. A crash between a confirm and the cursor
 //! update republishes that batch: delivery is at least once, and consumers are
 //! idempotent.
+//!
+//! The relay never stops the world for one event. An event it cannot
+//! publish — larger than [`MAX_PUBLISH_BYTES`], not encodable, or refused
+//! by the broker [`REFUSALS`] times in a row when sent alone — is
+//! quarantined: a `relay.event_quarantined` event records it (an alert for
+//! the operator, counted in `sluice_relay_quarantined_events`), the cursor
+//! moves past it, and the events after it flow. `sluice relay republish`
+//! or `sluice relay discard` then settles it.
 
 use crate::amqp::{self, Backoff};
 use crate::envelope::wire_from_row;
@@ -28,6 +36,16 @@ use tokio_util::sync::CancellationToken;
 const RELAY_LOCK: i64 = 0x736c_7569_6365_0001;
 const BATCH: i64 = 1000;
 
+/// The largest message the relay publishes: an event's wire form. The
+/// appender refuses events past [`crate::MAX_EVENT_BYTES`], so only an
+/// event recorded before that bound existed can be larger.
+pub const MAX_PUBLISH_BYTES: usize = 2 * crate::MAX_EVENT_BYTES;
+
+/// Broker refusals (a nack, or the broker closing the channel on a publish)
+/// at one position before the relay sends events one at a time, and then
+/// of one event alone before it is quarantined.
+pub const REFUSALS: u32 = 3;
+
 /// How long a batch's publisher confirms may take before the broker
 /// connection is taken for lost.
 const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
@@ -46,6 +64,58 @@ pub enum RelayError {
     Database(String),
     #[error("encoding event: {0}")]
     Encode(#[from] serde_json::Error),
+}
+
+impl RelayError {
+    /// Whether the broker itself said no to what was published (as opposed
+    /// to going away): only that counts against the events sent.
+    fn is_refusal(&self) -> bool {
+        match self {
+            Self::Nacked(_) => true,
+            Self::Broker(e) => matches!(e.kind(), lapin::ErrorKind::ProtocolError(_)),
+            _ => false,
+        }
+    }
+}
+
+/// Broker refusals at one cursor position, kept across reconnects.
+#[derive(Debug, Default)]
+struct Refusals {
+    at: i64,
+    count: u32,
+    /// Up to this position events are sent one at a time.
+    alone_until: i64,
+}
+
+impl Refusals {
+    /// How many events to send after `cursor`.
+    fn batch(&self, cursor: i64) -> i64 {
+        if cursor < self.alone_until {
+            1
+        } else {
+            BATCH
+        }
+    }
+
+    /// Counts a refusal of what was sent after `cursor`; true when the one
+    /// event sent alone has been refused [`REFUSALS`] times, and is to be
+    /// quarantined. A batch refused that often is sent again one event at a
+    /// time, to find the event the broker will not take.
+    fn record(&mut self, cursor: i64) -> bool {
+        if self.at != cursor {
+            self.at = cursor;
+            self.count = 0;
+        }
+        self.count += 1;
+        if cursor < self.alone_until {
+            return self.count >= REFUSALS;
+        }
+        if self.count >= REFUSALS {
+            self.alone_until = cursor + BATCH;
+            self.count = 0;
+        }
+        false
+    }
 }
 
 impl From<diesel::result::Error> for RelayError {
@@ -79,8 +149,9 @@ enum Ended {
 impl Relay {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut backoff = Backoff::new();
+        let mut refusals = Refusals::default();
         loop {
-            match self.session(&shutdown, &mut backoff).await {
+            match self.session(&shutdown, &mut backoff, &mut refusals).await {
                 Ok(Ended::Shutdown) => break,
                 Err(e) => tracing::warn!(error = %e, "relay interrupted, reconnecting"),
             }
@@ -96,6 +167,7 @@ impl Relay {
         &self,
         shutdown: &CancellationToken,
         backoff: &mut Backoff,
+        refusals: &mut Refusals,
     ) -> Result<Ended, RelayError> {
         let connection = amqp::connect(&self.amqp_url, "sluice-relay").await?;
         let channel = connection.create_channel().await?;
@@ -106,7 +178,7 @@ impl Relay {
         self.broker_up.store(true, Ordering::Relaxed);
         backoff.reset();
 
-        let result = self.lead(&channel, shutdown).await;
+        let result = self.lead(&channel, shutdown, refusals).await;
         let _ = connection.close(200, "relay stopping".into()).await;
         result
     }
@@ -116,9 +188,10 @@ impl Relay {
         &self,
         channel: &Channel,
         shutdown: &CancellationToken,
+        refusals: &mut Refusals,
     ) -> Result<Ended, RelayError> {
         let url = self.database_url.clone();
-        let cursor_name = format!("amqp:{}", self.topology.namespace);
+        let cursor_name = cursor_name(&self.topology);
         let mut db = blocking(move || {
             let mut conn = PgConnection::establish(&url)?;
             sluice_schema::db::configure_session(&mut conn)?;
@@ -147,10 +220,12 @@ impl Relay {
         db = back;
 
         loop {
-            let (back, (rows, head)) = with_conn(db, move |c| fetch_after(c, cursor)).await?;
+            let limit = refusals.batch(cursor);
+            let (back, (mut rows, head)) =
+                with_conn(db, move |c| fetch_after(c, cursor, limit)).await?;
             db = back;
             self.metrics.relay_lag.set(head - cursor);
-            let Some(last) = rows.last().map(|r| r.global_seq) else {
+            if rows.is_empty() {
                 if !channel.status().connected() {
                     return Err(RelayError::ChannelClosed);
                 }
@@ -160,27 +235,116 @@ impl Relay {
                     _ = tokio::time::sleep(self.poll) => {}
                 }
                 continue;
-            };
-            // A broker that goes away mid-batch can leave a publish or its
-            // confirm waiting for ever: past the timeout the connection is
-            // treated as lost, and the batch is published again.
-            tokio::time::timeout(CONFIRM_TIMEOUT, self.publish(channel, &rows))
+            }
+            // What cannot be published at all is quarantined as soon as
+            // the relay reaches it; the events before it go first.
+            let mut unpublishable = None;
+            let mut bodies = Vec::with_capacity(rows.len());
+            for (i, row) in rows.iter().enumerate() {
+                match wire_from_row(row) {
+                    Ok(body) if body.len() <= MAX_PUBLISH_BYTES => bodies.push(body),
+                    Ok(body) => {
+                        unpublishable = Some((
+                            i,
+                            format!(
+                                "its message of {} bytes is larger than the {} bytes the relay publishes",
+                                body.len(),
+                                MAX_PUBLISH_BYTES
+                            ),
+                        ));
+                        break;
+                    }
+                    Err(e) => {
+                        unpublishable = Some((i, format!("it cannot be encoded: {e}")));
+                        break;
+                    }
+                }
+            }
+            let bad = unpublishable.map(|(i, reason)| (rows.split_off(i), reason));
+            if let Some(last) = rows.last().map(|r| r.global_seq) {
+                // A broker that goes away mid-batch can leave a publish or
+                // its confirm waiting for ever: past the timeout the
+                // connection is treated as lost, and the batch is
+                // published again.
+                let published = match tokio::time::timeout(
+                    CONFIRM_TIMEOUT,
+                    self.publish(channel, &rows, &bodies),
+                )
                 .await
-                .map_err(|_| RelayError::Unconfirmed(CONFIRM_TIMEOUT))??;
-            let name = cursor_name.clone();
-            let (back, ()) = with_conn(db, move |c| save_cursor(c, &name, last)).await?;
-            db = back;
-            cursor = last;
-            self.metrics.events_published.inc_by(rows.len() as u64);
+                {
+                    Ok(result) => result,
+                    Err(_) => Err(RelayError::Unconfirmed(CONFIRM_TIMEOUT)),
+                };
+                if let Err(e) = published {
+                    if !e.is_refusal() {
+                        return Err(e);
+                    }
+                    if !refusals.record(cursor) {
+                        return Err(e);
+                    }
+                    let row = rows.remove(0);
+                    let reason =
+                        format!("the broker refused it {REFUSALS} times when it was sent alone");
+                    db = self.quarantine(db, &cursor_name, &row, reason).await?;
+                    cursor = row.global_seq;
+                    continue;
+                }
+                let name = cursor_name.clone();
+                let (back, ()) = with_conn(db, move |c| save_cursor(c, &name, last)).await?;
+                db = back;
+                cursor = last;
+                self.metrics.events_published.inc_by(rows.len() as u64);
+            }
+            if let Some((rest, reason)) = bad {
+                if let Some(row) = rest.into_iter().next() {
+                    db = self.quarantine(db, &cursor_name, &row, reason).await?;
+                    cursor = row.global_seq;
+                }
+            }
             self.metrics.relay_lag.set(head - cursor);
         }
     }
 
-    async fn publish(&self, channel: &Channel, rows: &[EventRow]) -> Result<(), RelayError> {
+    /// Records that the event of `row` will not be published, and moves the
+    /// cursor past it, in one transaction. Idempotent: the alert's id is
+    /// derived from the cursor and the position, so a relay that dies
+    /// half-way records it once.
+    async fn quarantine(
+        &self,
+        db: PgConnection,
+        cursor_name: &str,
+        row: &EventRow,
+        reason: String,
+    ) -> Result<PgConnection, RelayError> {
+        tracing::error!(
+            global_seq = row.global_seq,
+            event_type = %row.event_type,
+            reason = %reason,
+            "relay quarantined an event it cannot publish; later events flow on"
+        );
+        let alert = quarantine_request(cursor_name, row, reason);
+        let name = cursor_name.to_owned();
+        let seq = row.global_seq;
+        let (db, ()) = with_conn(db, move |c| {
+            c.transaction(|c| {
+                crate::append(c, &alert).map_err(|e| RelayError::Database(e.to_string()))?;
+                save_cursor(c, &name, seq)
+            })
+        })
+        .await?;
+        self.metrics.events_quarantined.inc();
+        Ok(db)
+    }
+
+    async fn publish(
+        &self,
+        channel: &Channel,
+        rows: &[EventRow],
+        bodies: &[Vec<u8>],
+    ) -> Result<(), RelayError> {
         let exchange = self.topology.events_exchange();
         let mut confirms = Vec::with_capacity(rows.len());
-        for row in rows {
-            let body = wire_from_row(row)?;
+        for (row, body) in rows.iter().zip(bodies) {
             let properties = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into())
@@ -192,7 +356,7 @@ impl Relay {
                     exchange.as_str().into(),
                     row.event_type.as_str().into(),
                     BasicPublishOptions::default(),
-                    &body,
+                    body,
                     properties,
                 )
                 .await?;
@@ -256,7 +420,11 @@ fn read_cursor(conn: &mut PgConnection, name: &str) -> Result<i64, RelayError> {
         .first(conn)?)
 }
 
-fn fetch_after(conn: &mut PgConnection, cursor: i64) -> Result<(Vec<EventRow>, i64), RelayError> {
+fn fetch_after(
+    conn: &mut PgConnection,
+    cursor: i64,
+    limit: i64,
+) -> Result<(Vec<EventRow>, i64), RelayError> {
     let head: i64 = event_log_head::table
         .select(event_log_head::last_seq)
         .first(conn)?;
@@ -266,7 +434,7 @@ fn fetch_after(conn: &mut PgConnection, cursor: i64) -> Result<(Vec<EventRow>, i
     let rows = events::table
         .filter(events::global_seq.gt(cursor))
         .order(events::global_seq.asc())
-        .limit(BATCH)
+        .limit(limit)
         .select(EventRow::as_select())
         .load(conn)?;
     Ok((rows, head))
@@ -280,4 +448,61 @@ fn save_cursor(conn: &mut PgConnection, name: &str, seq: i64) -> Result<(), Rela
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// The alert that quarantines the event of `row`.
+pub fn quarantine_request(
+    cursor_name: &str,
+    row: &EventRow,
+    reason: String,
+) -> crate::AppendRequest {
+    use crate::event::{DomainEvent, RelayEventQuarantined};
+    let stream = quarantine_stream(cursor_name);
+    let id = uuid::Uuid::new_v5(&stream, &row.global_seq.to_be_bytes());
+    let mut event = crate::NewEvent::new(
+        DomainEvent::RelayEventQuarantined(RelayEventQuarantined {
+            cursor: cursor_name.to_owned(),
+            global_seq: row.global_seq,
+            event_id: row.event_id,
+            event_type: row.event_type.clone(),
+            reason,
+        }),
+        crate::Metadata::actor("relay"),
+    );
+    event.event_id = sluice_schema::ids::EventId(id);
+    crate::AppendRequest::new("relay", stream, crate::ExpectedVersion::Any, vec![event])
+}
+
+/// The stream of a relay cursor's quarantine: its alerts and settlements.
+pub(crate) fn quarantine_stream(cursor_name: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&QUARANTINE_NAMESPACE, cursor_name.as_bytes())
+}
+
+/// The namespace of the relay's quarantine stream ids.
+const QUARANTINE_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x736c_7569_6365_7172_6e74_0000_0000_0001);
+
+/// The name of the relay's cursor for `topology`.
+pub fn cursor_name(topology: &Topology) -> String {
+    format!("amqp:{}", topology.namespace)
+}
+
+/// When the oldest event that the relay of `cursor_name` has not yet
+/// published (or quarantined) was recorded; none when it is caught up.
+pub fn oldest_unpublished(
+    conn: &mut PgConnection,
+    cursor_name: &str,
+) -> QueryResult<Option<chrono::DateTime<chrono::Utc>>> {
+    let cursor: i64 = relay_cursors::table
+        .find(cursor_name)
+        .select(relay_cursors::last_seq)
+        .first(conn)
+        .optional()?
+        .unwrap_or(0);
+    events::table
+        .filter(events::global_seq.gt(cursor))
+        .order(events::global_seq.asc())
+        .select(events::recorded_at)
+        .first(conn)
+        .optional()
 }

@@ -43,6 +43,20 @@ pub struct DeadLetterRow {
     pub dead_lettered_at: DateTime<Utc>,
 }
 
+/// An event the relay could not publish, and what the operator did with it.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = relay_quarantine, check_for_backend(diesel::pg::Pg))]
+pub struct QuarantineRow {
+    pub global_seq: i64,
+    pub cursor_name: String,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub reason: String,
+    pub quarantined_at: DateTime<Utc>,
+    pub released_at: Option<DateTime<Utc>>,
+    pub outcome: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = accounts, check_for_backend(diesel::pg::Pg))]
 pub struct AccountRow {

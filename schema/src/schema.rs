@@ -63,6 +63,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    relay_quarantine (global_seq) {
+        global_seq -> Int8,
+        cursor_name -> Text,
+        event_id -> Uuid,
+        event_type -> Text,
+        reason -> Text,
+        quarantined_at -> Timestamptz,
+        released_at -> Nullable<Timestamptz>,
+        outcome -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     accounts (account_id) {
         account_id -> Uuid,
         region -> Text,
@@ -314,5 +327,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     processed_events,
     probes,
     dead_letters,
+    relay_quarantine,
     schedules,
 );

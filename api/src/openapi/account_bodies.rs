@@ -18,12 +18,15 @@ pub struct Health {
     status: String,
 }
 
-/// `GET /readyz`: `ready` when both checks are `ok`.
+/// `GET /readyz`: `ready` when every check is `ok`.
 #[derive(ToSchema)]
 pub struct Readiness {
     #[schema(pattern = "^(ready|unavailable)$")]
     status: String,
     checks: ReadinessChecks,
+    /// How long ago the oldest event not yet published was recorded (0
+    /// when the relay is caught up).
+    relay_lag_seconds: u64,
 }
 
 #[derive(ToSchema)]
@@ -32,6 +35,9 @@ pub struct ReadinessChecks {
     database: String,
     /// `ok` or `unavailable`: the connection to RabbitMQ.
     broker: String,
+    /// `ok`, `lagging` (an event older than `SLUICE_RELAY_MAX_LAG` is not
+    /// yet published), or `unavailable` (the database cannot tell).
+    relay: String,
 }
 
 /// A probe accepted: it travels the pipeline now.

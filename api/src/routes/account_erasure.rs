@@ -73,7 +73,7 @@ pub async fn erase(
     }
     let account = user.account_id;
     let pool = state.platform.pool.clone();
-    let (uploads, runs, working) = web::block(move || -> Result<_, ApiError> {
+    let (uploads, runs, working, people) = web::block(move || -> Result<_, ApiError> {
         use diesel::prelude::*;
         use sluice_schema::schema::{runs, uploads};
         let mut conn = pool.get()?;
@@ -86,10 +86,12 @@ pub async fn erase(
             .select((runs::run_id, runs::finished_at.is_null()))
             .load(&mut conn)?;
         let working = runs.iter().any(|(_, working)| *working);
+        let people = sluice_schema::repo::accounts::list_users(&mut conn, account)?;
         Ok((
             uploads,
             runs.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
             working,
+            people,
         ))
     })
     .await??;
@@ -126,10 +128,15 @@ pub async fn erase(
         state.metadata(format!("user:{}", user.user_id)),
     )
     .for_account(account);
-    let request = AppendRequest::new("account", account.0, ExpectedVersion::Any, vec![event])
-        .with_secret(SecretWrite::EraseAccount {
-            account_id: account.0,
-        });
+    let actor = format!("user:{}", user.user_id);
+    let request = people.iter().fold(
+        AppendRequest::new("account", account.0, ExpectedVersion::Any, vec![event]).with_secret(
+            SecretWrite::EraseAccount {
+                account_id: account.0,
+            },
+        ),
+        |request, person| request.with_claim(crate::people::release_email(person, &state, &actor)),
+    );
     state.platform.appender.append(request).await?;
 
     // The keys are gone, so the files can no longer be read; they are

@@ -78,8 +78,8 @@ pub async fn open_account(
         email: body.email,
         password: body.password,
     };
-    let (user, registered, password_hash) =
-        people::register(state, account, &subject, person, "owner").await?;
+    let registration = people::register(state, account, &subject, person, "owner").await?;
+    let user = registration.user;
 
     let (kek_version, wrapped_key) = subject.wrap(&state.keyring.get(), &account.to_string());
     let metadata = state.metadata(format!("user:{user}"));
@@ -95,7 +95,7 @@ pub async fn open_account(
         ExpectedVersion::NoStream,
         vec![
             NewEvent::new(created, metadata.clone()).for_account(account),
-            NewEvent::new(registered, metadata).for_account(account),
+            NewEvent::new(registration.event, metadata).for_account(account),
         ],
     )
     .with_secret(SecretWrite::SubjectKey {
@@ -103,8 +103,14 @@ pub async fn open_account(
         kek_version: i32::try_from(kek_version).unwrap_or(i32::MAX),
         wrapped_key,
     })
-    .with_secret(password_hash);
-    state.platform.appender.append(request).await?;
+    .with_secret(registration.password_hash)
+    .with_claim(registration.email);
+    state
+        .platform
+        .appender
+        .append(request)
+        .await
+        .map_err(people::claim_conflict)?;
     Ok((user, account))
 }
 

@@ -1,4 +1,5 @@
-//! `/healthz` (the process answers), `/readyz` (database and broker reachable),
+//! `/healthz` (the process answers), `/readyz` (database and broker
+//! reachable, events reaching the broker),
 //! `/metrics` (Prometheus text format) and `/v1/openapi.json` (the API's
 //! OpenAPI document).
 
@@ -18,7 +19,8 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Whether the database answers and the broker connection is up.
+/// Whether the database answers, the broker connection is up, and the
+/// relay has published every event older than `SLUICE_RELAY_MAX_LAG`.
 #[utoipa::path(responses(
     (status = 200, description = "Both are reachable.", body = doc::Readiness),
     (status = 503, description = "One is not: `checks` says which.", body = doc::Readiness,
@@ -27,22 +29,36 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.platform.pool.clone();
-    let database = web::block(move || {
-        use diesel::RunQueryDsl;
+    let cursor = sluice_events::relay::cursor_name(&state.platform.config.topology);
+    let oldest = web::block(move || {
         let mut conn = pool.get_timeout(Duration::from_secs(2))?;
-        diesel::sql_query("SELECT 1").execute(&mut conn)?;
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sluice_events::relay::oldest_unpublished(
+            &mut conn, &cursor,
+        )?)
     })
     .await
-    .map(|r| r.is_ok())
-    .unwrap_or(false);
+    .ok()
+    .and_then(Result::ok);
+    let database = oldest.is_some();
+    let now = state.platform.clock.now();
+    let lag = oldest
+        .flatten()
+        .map(|at| (now - at).to_std().unwrap_or_default())
+        .unwrap_or_default();
+    let relay = database && lag <= state.relay_max_lag;
     let broker = state.platform.broker_up.load(Ordering::Relaxed);
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let ready = database && broker && relay;
     let body = json!({
-        "status": if database && broker { "ready" } else { "unavailable" },
-        "checks": { "database": word(database), "broker": word(broker) },
+        "status": if ready { "ready" } else { "unavailable" },
+        "checks": {
+            "database": word(database),
+            "broker": word(broker),
+            "relay": if relay { "ok" } else if database { "lagging" } else { "unavailable" },
+        },
+        "relay_lag_seconds": lag.as_secs(),
     });
-    if database && broker {
+    if ready {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable()

@@ -96,10 +96,18 @@ pub async fn create(
         email: body.email,
         password: body.password,
     };
-    let (user, event, password_hash) =
+    let registration =
         people::register(&state, by.account_id, &subject, person, role.as_str()).await?;
-    let request = account_request(&by, event, &state).with_secret(password_hash);
-    state.platform.appender.append(request).await?;
+    let user = registration.user;
+    let request = account_request(&by, registration.event, &state)
+        .with_secret(registration.password_hash)
+        .with_claim(registration.email);
+    state
+        .platform
+        .appender
+        .append(request)
+        .await
+        .map_err(people::claim_conflict)?;
     Ok(HttpResponse::Created().json(json!({ "id": user, "role": role.as_str() })))
 }
 
@@ -199,10 +207,15 @@ pub async fn remove(
     let event = DomainEvent::UserRemoved(UserRemoved {
         user_id: user.user_id,
     });
-    let request =
-        account_request(&by, event, &state).with_secret(SecretWrite::DestroyUserSecrets {
+    let request = account_request(&by, event, &state)
+        .with_secret(SecretWrite::DestroyUserSecrets {
             user_id: user.user_id,
-        });
+        })
+        .with_claim(people::release_email(
+            &user,
+            &state,
+            &format!("user:{}", by.user_id),
+        ));
     state.platform.appender.append(request).await?;
     Ok(HttpResponse::NoContent().finish())
 }
