@@ -57,6 +57,13 @@ pub struct ApiConfig {
     pub upload_ttl: chrono::Duration,
     /// The largest upload accepted.
     pub upload_max_bytes: u64,
+    /// How long an upload's body may send nothing before it is refused.
+    pub upload_idle_timeout: std::time::Duration,
+    /// How many uploads one user may be sending at once.
+    pub uploads_per_user: usize,
+    /// How old the oldest event the relay has not published may be
+    /// before `/readyz` answers 503.
+    pub relay_max_lag: std::time::Duration,
     /// How long a run's result files are kept, unless an Enterprise
     /// account chose otherwise.
     pub result_ttl: chrono::Duration,
@@ -78,6 +85,10 @@ pub struct AppState {
     pub store: sluice_vault::FileStore,
     pub upload_ttl: chrono::Duration,
     pub upload_max_bytes: u64,
+    pub upload_idle_timeout: std::time::Duration,
+    /// Uploads being received, by user: bounded by `uploads_per_user`.
+    pub uploads_in_flight: routes::uploads::InFlight,
+    pub relay_max_lag: std::time::Duration,
     pub result_ttl: chrono::Duration,
     pub billing: Option<billing::BillingConfig>,
     /// The Stripe API client of `billing`, made once.
@@ -133,6 +144,9 @@ impl Application {
             store: config.store.clone(),
             upload_ttl: config.upload_ttl,
             upload_max_bytes: config.upload_max_bytes,
+            upload_idle_timeout: config.upload_idle_timeout,
+            uploads_in_flight: routes::uploads::InFlight::new(config.uploads_per_user),
+            relay_max_lag: config.relay_max_lag,
             result_ttl: config.result_ttl,
             billing: config.billing.clone(),
             stripe: config
@@ -165,6 +179,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::BadRequest(format!("invalid query string: {e}")).into()
                 }))
+                .wrap(from_fn(error::json_errors))
                 .wrap(from_fn(pages::headers))
                 .wrap(from_fn(telemetry::middleware))
                 .configure(routes)

@@ -42,6 +42,7 @@ pub enum ErrorCode {
     InvalidCredentials,
     WrongRegion,
     TooManyRequests,
+    RequestTimeout,
     Forbidden,
     ProviderRefused,
     NotFound,
@@ -180,6 +181,8 @@ mod tests {
             ApiError::Unavailable(String::new()),
             ApiError::Busy,
             ApiError::Internal(String::new()),
+            ApiError::TooManyAtOnce(String::new()),
+            ApiError::Timeout(String::new()),
         ];
         for error in &all {
             match error {
@@ -188,6 +191,8 @@ mod tests {
                 | ApiError::InvalidCredentials
                 | ApiError::WrongRegion(_)
                 | ApiError::TooManyRequests { .. }
+                | ApiError::TooManyAtOnce(_)
+                | ApiError::Timeout(_)
                 | ApiError::Forbidden(_)
                 | ApiError::Provider(_)
                 | ApiError::NotFound

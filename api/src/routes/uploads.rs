@@ -28,7 +28,10 @@ use std::io::BufReader;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
+mod in_flight;
 mod receive;
+
+pub use in_flight::InFlight;
 
 use receive::accept;
 pub(crate) use receive::receive;

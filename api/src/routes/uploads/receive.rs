@@ -26,8 +26,27 @@ use uuid::Uuid;
 /// Bytes looked at before the format is judged (the longest magic number).
 const SNIFF: usize = 512;
 
-/// Chunks in flight between the request and the encrypting writer.
-const IN_FLIGHT: usize = 8;
+/// Bytes gathered from the body before they are encrypted and written.
+const WRITE_AT: usize = 1024 * 1024;
+
+/// Encrypts and writes `bytes` on the blocking pool; gives the writer and
+/// the emptied buffer back.
+async fn write_out<W: Write + Send + 'static>(
+    writer: Option<W>,
+    mut bytes: Vec<u8>,
+) -> std::io::Result<(W, Vec<u8>)> {
+    let mut writer = writer.ok_or_else(|| std::io::Error::other("the upload's writer is gone"))?;
+    if bytes.is_empty() {
+        return Ok((writer, bytes));
+    }
+    web::block(move || {
+        writer.write_all(&bytes)?;
+        bytes.clear();
+        Ok((writer, bytes))
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
 
 fn detect_error(e: DetectError) -> ApiError {
     match e {
@@ -64,7 +83,11 @@ pub(super) async fn accept(
     let received = if multipart {
         let mut form = actix_multipart::Multipart::new(req.headers(), payload);
         let mut received = None;
-        while let Some(field) = form.next().await {
+        let idle = state.upload_idle_timeout;
+        while let Some(field) = tokio::time::timeout(idle, form.next())
+            .await
+            .map_err(|_| stalled(idle))?
+        {
             let field = field.map_err(|e| ApiError::BadRequest(format!("multipart body: {e}")))?;
             if field.name() != Some("file") {
                 return Err(ApiError::BadRequest(
@@ -100,6 +123,14 @@ pub(super) async fn accept(
     Ok(received)
 }
 
+/// A body that sent nothing for `idle`.
+fn stalled(idle: std::time::Duration) -> ApiError {
+    ApiError::Timeout(format!(
+        "the upload sent nothing for {} s; send the file again",
+        idle.as_secs()
+    ))
+}
+
 fn too_large(limit: u64) -> ApiError {
     ApiError::PayloadTooLarge {
         limit: usize::try_from(limit).unwrap_or(usize::MAX),
@@ -115,6 +146,7 @@ pub(crate) async fn receive(
     format: Format,
     mut body: impl Stream<Item = Result<Bytes, String>> + Unpin,
 ) -> Result<serde_json::Value, ApiError> {
+    let _slot = state.uploads_in_flight.acquire(user.user_id)?;
     let account = user.account_id;
     let id = UploadId(Uuid::now_v7());
     let owner = file_owner(account, id);
@@ -123,62 +155,61 @@ pub(crate) async fn receive(
     let (staged, file) = store
         .stage(KIND, &id.to_string())
         .map_err(|e| ApiError::Internal(format!("upload storage: {e}")))?;
-    let writer = key
-        .writer(&owner, BufWriter::with_capacity(256 * 1024, file))
-        .map_err(|e| ApiError::Internal(format!("upload storage: {e}")))?;
+    let mut writer = Some(
+        key.writer(&owner, BufWriter::with_capacity(256 * 1024, file))
+            .map_err(|e| ApiError::Internal(format!("upload storage: {e}")))?,
+    );
+    let storage = |e: std::io::Error| ApiError::Internal(format!("upload storage: {e}"));
 
-    // The encrypting writer runs on the blocking pool; chunks reach it
-    // through a short channel, so a slow disk slows the client down
-    // instead of filling memory.
-    let (chunks, mut inbox) = tokio::sync::mpsc::channel::<Bytes>(IN_FLIGHT);
-    let writing = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-        let mut writer = writer;
-        while let Some(chunk) = inbox.blocking_recv() {
-            writer.write_all(&chunk)?;
+    // Chunks are gathered in memory up to WRITE_AT bytes, then encrypted and
+    // written on the blocking pool; no thread waits there for the client,
+    // and a client that sends nothing for the idle timeout is refused.
+    let limit = state.upload_max_bytes;
+    let idle = state.upload_idle_timeout;
+    let mut head: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut pending: Vec<u8> = Vec::with_capacity(WRITE_AT);
+    let mut size = 0u64;
+    let mut judged = false;
+    loop {
+        let chunk = match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(chunk)) => {
+                chunk.map_err(|e| ApiError::BadRequest(format!("the upload broke off: {e}")))?
+            }
+            Ok(None) => break,
+            Err(_) => return Err(stalled(idle)),
+        };
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(too_large(limit));
         }
+        if head.len() < HEAD {
+            let take = (HEAD - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+        }
+        if !judged && head.len() >= SNIFF {
+            detect::check(format, detect::sniff(&head)).map_err(detect_error)?;
+            judged = true;
+        }
+        pending.extend_from_slice(&chunk);
+        if pending.len() >= WRITE_AT {
+            let (back, emptied) = write_out(writer.take(), pending).await.map_err(storage)?;
+            writer = Some(back);
+            pending = emptied;
+        }
+    }
+    if !judged {
+        detect::check(format, detect::sniff(&head)).map_err(detect_error)?;
+    }
+    let (writer, _) = write_out(writer.take(), pending).await.map_err(storage)?;
+    let written = web::block(move || -> std::io::Result<u64> {
         let (buffered, size) = writer.finish().map_err(std::io::Error::other)?;
         let file = buffered.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         Ok(size)
-    });
-
-    let limit = state.upload_max_bytes;
-    let mut head: Vec<u8> = Vec::with_capacity(64 * 1024);
-    let mut size = 0u64;
-    let mut judged = false;
-    let outcome: Result<(), ApiError> = async {
-        while let Some(chunk) = body.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::BadRequest(format!("the upload broke off: {e}")))?;
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(too_large(limit));
-            }
-            if head.len() < HEAD {
-                let take = (HEAD - head.len()).min(chunk.len());
-                head.extend_from_slice(&chunk[..take]);
-            }
-            if !judged && head.len() >= SNIFF {
-                detect::check(format, detect::sniff(&head)).map_err(detect_error)?;
-                judged = true;
-            }
-            if chunks.send(chunk).await.is_err() {
-                break;
-            }
-        }
-        if !judged {
-            detect::check(format, detect::sniff(&head)).map_err(detect_error)?;
-        }
-        Ok(())
-    }
-    .await;
-    drop(chunks);
-    let written = writing
-        .await
-        .map_err(|e| ApiError::Internal(format!("upload storage: {e}")))?;
+    })
+    .await?
+    .map_err(storage)?;
     // A refused upload leaves nothing: the staging file goes with `staged`.
-    outcome?;
-    let written = written.map_err(|e| ApiError::Internal(format!("upload storage: {e}")))?;
     if written != size {
         return Err(ApiError::Internal("upload storage: size mismatch".into()));
     }
