@@ -19,6 +19,12 @@ pub enum ApiError {
     WrongRegion(String),
     #[error("too many failed attempts; try again later")]
     TooManyRequests { retry_after_secs: u64 },
+    /// More requests of one kind at once than one user may make (uploads).
+    #[error("{0}")]
+    TooManyAtOnce(String),
+    /// The client stopped sending its body.
+    #[error("{0}")]
+    Timeout(String),
     #[error("{0}")]
     Forbidden(String),
     /// An identity provider refused or could not vouch for the user.
@@ -64,7 +70,8 @@ impl ApiError {
             Self::Unauthorized => "unauthorized",
             Self::InvalidCredentials => "invalid_credentials",
             Self::WrongRegion(_) => "wrong_region",
-            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::TooManyRequests { .. } | Self::TooManyAtOnce(_) => "too_many_requests",
+            Self::Timeout(_) => "request_timeout",
             Self::Forbidden(_) => "forbidden",
             Self::Provider(_) => "provider_refused",
             Self::NotFound => "not_found",
@@ -89,7 +96,8 @@ impl ResponseError for ApiError {
             Self::Unauthorized | Self::InvalidCredentials | Self::WrongRegion(_) => {
                 StatusCode::UNAUTHORIZED
             }
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } | Self::TooManyAtOnce(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Provider(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
@@ -123,6 +131,9 @@ impl ResponseError for ApiError {
         if let Self::Busy = self {
             response.insert_header((header::RETRY_AFTER, "1"));
         }
+        if let Self::TooManyAtOnce(_) = self {
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
         if let Self::Unauthorized = self {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
@@ -146,6 +157,13 @@ impl From<sluice_events::AppendError> for ApiError {
         match e {
             E::Conflict { .. } => Self::Conflict("the resource changed meanwhile; retry".into()),
             E::Invalid(cause) => Self::Internal(cause),
+            E::TooLarge { .. } => Self::Invalid {
+                field: "body".into(),
+                message: format!(
+                    "the request holds more than the {} KiB an event may record; send less",
+                    sluice_events::MAX_EVENT_BYTES / 1024
+                ),
+            },
             E::Unavailable(cause) => Self::Unavailable(cause),
         }
     }
@@ -173,6 +191,19 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
+impl From<serde_json::Error> for ApiError {
+    /// A body read by hand: the same answers as a JSON extractor's, never
+    /// quoting what was sent.
+    fn from(err: serde_json::Error) -> Self {
+        if err.is_data() {
+            let (field, message) = describe_data_error(&err.to_string());
+            Self::Invalid { field, message }
+        } else {
+            Self::BadRequest("request body is not valid JSON".into())
+        }
+    }
+}
+
 impl From<actix_web::error::JsonPayloadError> for ApiError {
     fn from(e: actix_web::error::JsonPayloadError) -> Self {
         use actix_web::error::JsonPayloadError as J;
@@ -196,7 +227,7 @@ impl From<actix_web::error::JsonPayloadError> for ApiError {
 /// A field and a message for a body of the wrong shape. serde's own message
 /// can quote the value it rejected (a password sent as a number, say), so it
 /// is never passed on; only the field names it reports are.
-fn describe_data_error(serde_message: &str) -> (String, String) {
+pub(crate) fn describe_data_error(serde_message: &str) -> (String, String) {
     let named = |prefix: &str| {
         serde_message
             .strip_prefix(prefix)
@@ -204,6 +235,14 @@ fn describe_data_error(serde_message: &str) -> (String, String) {
             .filter(|f| !f.is_empty() && f.len() <= 64)
             .map(str::to_owned)
     };
+    // The transforms' own refusals (see `sluice_connectors::mapping`) name
+    // what is wrong without quoting the value: they are passed on.
+    let own = serde_message
+        .rsplit_once(" at line ")
+        .map_or(serde_message, |(message, _)| message);
+    if own.starts_with("a ") && own.contains(" transform") && own.len() <= 200 {
+        return ("mapping".into(), own.to_owned());
+    }
     if let Some(field) = named("missing field `") {
         let message = format!("{field} is required");
         (field, message)
@@ -216,4 +255,41 @@ fn describe_data_error(serde_message: &str) -> (String, String) {
             "a field of the request body has the wrong type or an unusable value".into(),
         )
     }
+}
+
+/// Gives every error of the JSON API the JSON error shape, including those
+/// actix-web answers itself before a handler runs (a body over the limit
+/// read as bytes, an unreadable body), which come as plain text.
+pub async fn json_errors(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let status = res.status();
+    let api = res.request().path().starts_with("/v1/");
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !api || json || !(status.is_client_error() || status.is_server_error()) {
+        return Ok(res.map_into_boxed_body());
+    }
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge {
+            limit: crate::JSON_LIMIT,
+        },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::UnsupportedMediaType("this endpoint does not take that content type".into())
+        }
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => ApiError::NotFound,
+        StatusCode::REQUEST_TIMEOUT => ApiError::Timeout("the request was not sent in time".into()),
+        s if s.is_client_error() => ApiError::BadRequest("the request could not be read".into()),
+        _ => ApiError::Internal(format!("a {status} answer without a body")),
+    };
+    let (req, _) = res.into_parts();
+    Ok(actix_web::dev::ServiceResponse::new(
+        req,
+        error.error_response(),
+    ))
 }

@@ -20,13 +20,61 @@ pub struct FieldMapping {
     pub transform: Transforms,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Transforms {
     #[default]
     None,
     One(Transform),
     Many(Vec<Transform>),
+}
+
+/// Read by hand so that a transform's `type` must be its name (serde would
+/// also take a variant's position, `"type": 0`), and that a transform with
+/// no settings (`trim`, `upper`, `lower`) refuses keys it does not know.
+impl<'de> Deserialize<'de> for Transforms {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        fn one<E: Error>(value: serde_json::Value) -> Result<Transform, E> {
+            let object = value
+                .as_object()
+                .ok_or_else(|| E::custom("a transform is an object with a \"type\""))?;
+            let kind = match object.get("type") {
+                Some(serde_json::Value::String(kind)) => kind.clone(),
+                Some(_) => return Err(E::custom("a transform's type is its name, a string")),
+                None => return Err(E::custom("a transform needs a \"type\"")),
+            };
+            if matches!(kind.as_str(), "trim" | "upper" | "lower") && object.len() > 1 {
+                return Err(E::custom(format!(
+                    "a {kind} transform takes no settings besides its type"
+                )));
+            }
+            serde_json::from_value(value).map_err(|e| {
+                // serde's message can quote the value; only its kind is passed on.
+                if e.to_string().starts_with("unknown variant") {
+                    E::custom(
+                        "a transform's type is one of trim, upper, lower, default, \
+                               constant, value_map, date, number, lookup",
+                    )
+                } else if e.to_string().starts_with("unknown field") {
+                    E::custom(format!(
+                        "a {kind} transform was given a setting it does not take"
+                    ))
+                } else {
+                    E::custom(format!(
+                        "a {kind} transform's settings are incomplete or of the wrong type"
+                    ))
+                }
+            })
+        }
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::Null => Ok(Self::None),
+            serde_json::Value::Array(list) => Ok(Self::Many(
+                list.into_iter().map(one).collect::<Result<_, _>>()?,
+            )),
+            other => Ok(Self::One(one(other)?)),
+        }
+    }
 }
 
 impl Transforms {
@@ -101,6 +149,24 @@ pub struct Lookup {
     pub field: Option<String>,
 }
 
+/// The most fields a mapping may set.
+pub const MAX_FIELDS: usize = 1_000;
+/// The most transforms one field may chain.
+pub const MAX_TRANSFORMS: usize = 16;
+/// The longest name in a mapping (a column, a field, a format, a table), in
+/// characters: as long as a column name may be.
+pub const MAX_NAME_CHARS: usize = crate::bounds::MAX_COLUMN_NAME_CHARS;
+/// The longest value a transform gives (a default, a constant, a value
+/// map's entry), in characters: as long as a spreadsheet cell may be.
+pub const MAX_VALUE_CHARS: usize = crate::bounds::MAX_CELL_CHARS;
+/// The most entries of one value map.
+pub const MAX_VALUE_MAP: usize = 10_000;
+
+/// Languages that write decimals with a point.
+const DECIMAL_POINT: &[&str] = &[
+    "en", "ja", "zh", "ko", "he", "th", "hi", "ms", "ga", "mt", "fil", "sw",
+];
+
 /// Languages that write decimals with a comma.
 const DECIMAL_COMMA: &[&str] = &[
     "de", "fr", "es", "it", "nl", "pt", "ru", "pl", "sv", "da", "fi", "nb", "no", "cs", "sk", "tr",
@@ -115,6 +181,15 @@ impl Transform {
                 if format.trim().is_empty() {
                     return Err("a date transform needs a format, such as %d.%m.%Y".into());
                 }
+                let broken = chrono::format::StrftimeItems::new(format)
+                    .any(|item| matches!(item, chrono::format::Item::Error));
+                if broken {
+                    return Err(
+                        "the date format is not one chrono reads: each % starts a field such as \
+                         %d, %m, %Y, %H, %M (%% for a percent sign)"
+                            .into(),
+                    );
+                }
                 if let Some(zone) = time_zone {
                     zone.parse::<chrono_tz::Tz>().map_err(|_| {
                         format!("{zone} is not a time zone name (such as Europe/Berlin)")
@@ -123,10 +198,15 @@ impl Transform {
                 Ok(())
             }
             Self::Number { locale } => {
-                if locale.len() < 2 || !locale.is_ascii() {
-                    return Err("a number transform needs a locale, such as en or de".into());
+                if known_locale(locale) {
+                    Ok(())
+                } else {
+                    Err(
+                        "the number transform's locale is not one Sluice knows: give a language \
+                         such as en, de or fr, with a region if you like (de-CH, en_GB)"
+                            .into(),
+                    )
                 }
-                Ok(())
             }
             Self::Lookup(lookup) => {
                 if lookup.object.trim().is_empty() || lookup.key.trim().is_empty() {
@@ -164,6 +244,103 @@ impl Transform {
             Self::Lookup(_) => value,
         })
     }
+}
+
+/// Whether `locale` is a language Sluice knows the decimal mark of, with
+/// an optional region (`de`, `de-CH`, `en_GB`, `es-419`).
+fn known_locale(locale: &str) -> bool {
+    let mut parts = locale.split(['-', '_']);
+    let language = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let region_ok = match (parts.next(), parts.next()) {
+        (None, _) => true,
+        (Some(region), None) => {
+            (region.len() == 2 && region.chars().all(|c| c.is_ascii_alphabetic()))
+                || (region.len() == 3 && region.chars().all(|c| c.is_ascii_digit()))
+        }
+        _ => false,
+    };
+    region_ok
+        && (DECIMAL_COMMA.contains(&language.as_str())
+            || DECIMAL_POINT.contains(&language.as_str()))
+}
+
+/// Checks a mapping against its documented bounds ([`MAX_FIELDS`],
+/// [`MAX_TRANSFORMS`], [`MAX_NAME_CHARS`], [`MAX_VALUE_CHARS`],
+/// [`MAX_VALUE_MAP`]) and refuses a NUL character anywhere in it (no
+/// database column can hold one). The error names the field, never its
+/// value.
+pub fn check_bounds(mapping: &[FieldMapping]) -> Result<(), String> {
+    if mapping.len() > MAX_FIELDS {
+        return Err(format!("a mapping sets at most {MAX_FIELDS} fields"));
+    }
+    let name = |what: &str, value: &str| -> Result<(), String> {
+        if value.chars().count() > MAX_NAME_CHARS {
+            Err(format!("{what} is longer than {MAX_NAME_CHARS} characters"))
+        } else if value.contains('\0') {
+            Err(format!("{what} contains a NUL character"))
+        } else {
+            Ok(())
+        }
+    };
+    let value = |what: &str, value: &str| -> Result<(), String> {
+        if value.chars().count() > MAX_VALUE_CHARS {
+            Err(format!(
+                "{what} is longer than {MAX_VALUE_CHARS} characters"
+            ))
+        } else if value.contains('\0') {
+            Err(format!("{what} contains a NUL character"))
+        } else {
+            Ok(())
+        }
+    };
+    for (i, field) in mapping.iter().enumerate() {
+        let at = format!("field {}", i + 1);
+        name(&format!("{at}'s target"), &field.target)?;
+        if let Some(source) = &field.source {
+            name(&format!("{at}'s source"), source)?;
+        }
+        let transforms = field.transform.list();
+        if transforms.len() > MAX_TRANSFORMS {
+            return Err(format!("{at} chains more than {MAX_TRANSFORMS} transforms"));
+        }
+        for transform in transforms {
+            match transform {
+                Transform::Trim | Transform::Upper | Transform::Lower => {}
+                Transform::Default { value: v } | Transform::Constant { value: v } => {
+                    value(&format!("{at}'s transform value"), v)?
+                }
+                Transform::ValueMap { map, otherwise } => {
+                    if map.len() > MAX_VALUE_MAP {
+                        return Err(format!(
+                            "{at}'s value map has more than {MAX_VALUE_MAP} entries"
+                        ));
+                    }
+                    for (from, to) in map {
+                        value(&format!("{at}'s value map"), from)?;
+                        value(&format!("{at}'s value map"), to)?;
+                    }
+                    if let Some(v) = otherwise {
+                        value(&format!("{at}'s value map"), v)?;
+                    }
+                }
+                Transform::Date { format, time_zone } => {
+                    name(&format!("{at}'s date format"), format)?;
+                    if let Some(zone) = time_zone {
+                        name(&format!("{at}'s time zone"), zone)?;
+                    }
+                }
+                Transform::Number { locale } => name(&format!("{at}'s locale"), locale)?,
+                Transform::Lookup(lookup) => {
+                    name(&format!("{at}'s lookup object"), &lookup.object)?;
+                    name(&format!("{at}'s lookup key"), &lookup.key)?;
+                    if let Some(f) = &lookup.field {
+                        name(&format!("{at}'s lookup field"), f)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A value without the white space around it.
@@ -274,6 +451,7 @@ impl Plan {
         if mapping.is_empty() {
             return Err("the mapping is empty: map at least one field".into());
         }
+        check_bounds(mapping)?;
         let mut fields = Vec::with_capacity(mapping.len());
         for field in mapping {
             let transforms = field.transform.list();

@@ -128,8 +128,7 @@ pub async fn rollback(
     let request: RollbackRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RollbackRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| invalid("body", format!("the body is not a rollback request: {e}")))?
+        serde_json::from_slice(&body).map_err(ApiError::from)?
     };
     if request.force {
         manager(&user)
