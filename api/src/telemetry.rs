@@ -15,6 +15,57 @@ use std::sync::Mutex;
 use std::time::Instant;
 use tracing::Instrument;
 
+/// Libraries that log what passes through them at their debug and trace
+/// levels: SQL parameters (tokio-postgres: every cell of an import, a
+/// rollback's before-images), HTTP and TLS traffic, AMQP frames. They never
+/// log below `info`, whatever `SLUICE_LOG` asks for.
+const TALKATIVE: &[&str] = &[
+    "tokio_postgres",
+    "postgres_protocol",
+    "diesel",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "reqwest",
+    "rustls",
+    "lapin",
+    "amq_protocol",
+    "actix_http",
+    "actix_server",
+    "calamine",
+    "quick_xml",
+];
+
+/// The log filter for `spec` (the value of `SLUICE_LOG`), with the
+/// libraries of [`TALKATIVE`] held at `info` or above.
+pub fn log_filter(spec: &str) -> String {
+    let mut filter = spec.trim().to_owned();
+    for library in TALKATIVE {
+        let named = filter
+            .split(',')
+            .any(|d| d.trim().starts_with(&format!("{library}=")));
+        if !named {
+            if !filter.is_empty() {
+                filter.push(',');
+            }
+            filter.push_str(&format!("{library}=info"));
+        }
+    }
+    filter
+        .split(',')
+        .map(|directive| match directive.split_once('=') {
+            Some((target, level))
+                if TALKATIVE.contains(&target.trim())
+                    && matches!(level.trim(), "debug" | "trace") =>
+            {
+                format!("{}=info", target.trim())
+            }
+            _ => directive.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub method: String,
@@ -104,4 +155,20 @@ pub async fn middleware(
         );
     });
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn talkative_libraries_stay_at_info_whatever_is_asked() {
+        let filter = log_filter("trace");
+        assert!(filter.starts_with("trace,"));
+        assert!(filter.contains("tokio_postgres=info"));
+        let filter = log_filter("debug,tokio_postgres=trace,lapin=warn");
+        assert!(filter.contains("tokio_postgres=info"));
+        assert!(!filter.contains("tokio_postgres=trace"));
+        assert!(filter.contains("lapin=warn"), "a quieter level is kept");
+    }
 }

@@ -20,7 +20,9 @@ pub fn capture_logs(filter: &str) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
     let buffer = Arc::new(Mutex::new(Vec::new()));
     let sink = Sink(buffer.clone());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            sluice_api::telemetry::log_filter(filter),
+        ))
         .with_writer(move || sink.clone())
         .with_ansi(false)
         .try_init()

@@ -70,3 +70,90 @@ async fn no_password_token_or_personal_data_in_the_logs() {
         assert!(!text.contains(secret), "{secret:?} reached the logs");
     }
 }
+
+#[tokio::test]
+async fn no_log_level_shows_the_cells_of_an_import_or_a_rollback() {
+    use crate::imports::{
+        connect_target, contacts_mapping, create_job, create_keyed_job, run_to_end, target_db,
+        upload,
+    };
+    use reqwest::StatusCode;
+    use serde_json::Value;
+    // What an operator who turns every log on gets.
+    let logs = sluice_testkit::capture_logs("trace");
+    let app = sluice_testkit::spawn_app().await;
+    let (token, _) = account(&app, "ada.tracecheck@example.com").await;
+    let target = target_db();
+    let connection = connect_target(&app, &token, &target).await;
+
+    let csv = "Email;First Name;Amount;Joined\n\
+               cell-one@tracecheck.example;Zanzibarina;4.321,50;01.02.2025\n\
+               cell-two@tracecheck.example;Quixotella;1,00;02.02.2025\n";
+    let first = upload(&app, &token, csv.as_bytes().to_vec()).await;
+    let res = create_job(&app, &token, &first, &connection, contacts_mapping()).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let job = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = run_to_end(&app, &token, &job).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+
+    // An update whose rollback writes the before-images back.
+    let changed = "Email;First Name;Amount;Joined\n\
+                   cell-one@tracecheck.example;Marzipanova;9,99;03.02.2025\n";
+    let second = upload(&app, &token, changed.as_bytes().to_vec()).await;
+    let res = create_keyed_job(
+        &app,
+        &token,
+        &second,
+        &connection,
+        "update",
+        json!(["email"]),
+        contacts_mapping(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let update = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = run_to_end(&app, &token, &update).await;
+    assert_eq!(run["rows_ok"], 1, "{run}");
+    let res = app
+        .client
+        .post(app.url(&format!(
+            "/v1/runs/{}/rollback",
+            run["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let rollback = res.json::<Value>().await.unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = crate::imports::wait_for_run(&app, &token, &rollback).await;
+    assert_eq!(done["status"], "rolled_back", "{done}");
+    assert_eq!(done["rows_ok"], 1, "{done}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("TRACE") || text.contains("DEBUG"),
+        "every level was on"
+    );
+    for cell in [
+        "cell-one@tracecheck",
+        "cell-two@tracecheck",
+        "Zanzibarina",
+        "Quixotella",
+        "Marzipanova",
+        "4321.50",
+        "ada.tracecheck",
+    ] {
+        assert!(!text.contains(cell), "{cell} reached the log");
+    }
+}
