@@ -155,7 +155,8 @@ impl Results {
         };
         lead.iter()
             .map(|s| (*s).to_owned())
-            .chain(self.header.iter().cloned())
+            // Column names come from the customer's file like the cells do.
+            .chain(self.header.iter().map(|h| safe_cell(h).into_owned()))
             .collect()
     }
 
