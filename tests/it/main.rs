@@ -15,6 +15,7 @@ mod billing;
 mod browser;
 mod cli;
 mod connections;
+mod connections_tls;
 mod consumer;
 mod dropbox_connect;
 mod dropbox_source;
