@@ -54,6 +54,14 @@ pub enum ApiError {
         message: String,
         retry_after_secs: Option<u64>,
     },
+    /// A connection being added could not be reached with what was given;
+    /// `reason` is a stable code (`unreachable`, `authentication_failed`,
+    /// `no_such_database`, `tls_failed`).
+    #[error("{message}")]
+    ConnectionFailed {
+        reason: &'static str,
+        message: String,
+    },
     #[error("service temporarily unavailable")]
     Unavailable(String),
     /// Too many requests of an expensive kind (password hashing) at once.
@@ -82,6 +90,7 @@ impl ApiError {
             Self::Conflict(_) => "conflict",
             Self::PlanLimit(_) => "plan_limit",
             Self::Upstream { .. } => "upstream_failed",
+            Self::ConnectionFailed { .. } => "connection_failed",
             Self::Unavailable(_) => "unavailable",
             Self::Busy => "busy",
             Self::Internal(_) => "internal",
@@ -104,7 +113,9 @@ impl ResponseError for ApiError {
             Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid { .. } | Self::ConnectionFailed { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PlanLimit(_) => StatusCode::PAYMENT_REQUIRED,
             Self::Upstream { .. } => StatusCode::BAD_GATEWAY,
@@ -118,6 +129,7 @@ impl ResponseError for ApiError {
         let mut body = json!({ "code": self.code(), "message": self.to_string() });
         match self {
             Self::Invalid { field, .. } => body["field"] = json!(field),
+            Self::ConnectionFailed { reason, .. } => body["reason"] = json!(reason),
             Self::Unavailable(cause) | Self::Internal(cause) => {
                 tracing::error!(request_id = %request_id, code = self.code(), cause = %cause, "request failed");
                 body["request_id"] = json!(request_id);

@@ -67,6 +67,10 @@ pub enum DomainEvent {
     /// Disconnect: the connection and its secret are gone.
     #[serde(rename = "connection.disconnected")]
     ConnectionDisconnected(ConnectionDisconnected),
+    /// Sluice tried the connection (when it was added, or on request):
+    /// whether the system answered, or why not.
+    #[serde(rename = "connection.tested")]
+    ConnectionTested(ConnectionTested),
     /// A file was uploaded and stored encrypted; its key is not here.
     #[serde(rename = "upload.received")]
     UploadReceived(UploadReceived),
@@ -347,6 +351,44 @@ pub struct ConnectionDisconnected {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ConnectionTested {
+    pub ok: bool,
+    /// Why not, when `ok` is false (a code: never the system's own words).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ConnectionFailure>,
+}
+
+/// Why a connection test failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionFailure {
+    /// Nothing answered, or the server would not take a connection.
+    Unreachable,
+    /// The user name or password was refused.
+    AuthenticationFailed,
+    /// The server has no database of that name.
+    NoSuchDatabase,
+    /// The TLS handshake failed (a certificate that could not be verified).
+    TlsFailed,
+    /// A provider (Salesforce, Dropbox) refused the stored tokens.
+    ProviderRefused,
+}
+
+impl ConnectionFailure {
+    /// The code as the API and the projection write it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Unreachable => "unreachable",
+            Self::AuthenticationFailed => "authentication_failed",
+            Self::NoSuchDatabase => "no_such_database",
+            Self::TlsFailed => "tls_failed",
+            Self::ProviderRefused => "provider_refused",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UploadReceived {
     pub user_id: Uuid,
     /// `csv`, `xlsx`, `xls` or `ods`.
@@ -603,6 +645,7 @@ impl DomainEvent {
             Self::UserRegistered(_) => "user.registered",
             Self::ConnectionCreated(_) => "connection.created",
             Self::ConnectionDisconnected(_) => "connection.disconnected",
+            Self::ConnectionTested(_) => "connection.tested",
             Self::UserRoleChanged(_) => "user.role_changed",
             Self::UserRemoved(_) => "user.removed",
             Self::UploadReceived(_) => "upload.received",

@@ -360,12 +360,24 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                     kind: created.kind.clone(),
                     params: created.params.clone(),
                     created_at: event.recorded_at,
+                    last_tested_at: None,
+                    last_test_ok: None,
+                    last_test_reason: None,
                 })
                 .on_conflict_do_nothing()
                 .execute(conn)?;
         }
         DomainEvent::ConnectionDisconnected(_) => {
             diesel::delete(connections::table.find(event.stream_id)).execute(conn)?;
+        }
+        DomainEvent::ConnectionTested(tested) => {
+            diesel::update(connections::table.find(event.stream_id))
+                .set((
+                    connections::last_tested_at.eq(Some(event.recorded_at)),
+                    connections::last_test_ok.eq(Some(tested.ok)),
+                    connections::last_test_reason.eq(tested.reason.map(|r| r.code())),
+                ))
+                .execute(conn)?;
         }
         DomainEvent::UploadReceived(upload) => {
             let Some(account) = event.account_id else {

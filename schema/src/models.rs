@@ -112,6 +112,11 @@ pub struct ConnectionRow {
     pub kind: String,
     pub params: serde_json::Value,
     pub created_at: DateTime<Utc>,
+    /// The last test's time, whether it passed, and why not (a code);
+    /// none until the connection is first tested.
+    pub last_tested_at: Option<DateTime<Utc>>,
+    pub last_test_ok: Option<bool>,
+    pub last_test_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

@@ -183,6 +183,9 @@ diesel::table! {
         kind -> Text,
         params -> Jsonb,
         created_at -> Timestamptz,
+        last_tested_at -> Nullable<Timestamptz>,
+        last_test_ok -> Nullable<Bool>,
+        last_test_reason -> Nullable<Text>,
     }
 }
 

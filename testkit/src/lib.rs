@@ -17,12 +17,14 @@ mod proxy;
 pub mod salesforce;
 mod standin;
 pub mod stripe;
+mod tls_postgres;
 
 pub use app::{fast_polling, spawn_app, spawn_app_with, AppOptions, TestApp, REGION};
 pub use broker::TestBroker;
 pub use db::TestDb;
 pub use logs::capture_logs;
 pub use proxy::BrokerProxy;
+pub use tls_postgres::{TlsPostgres, TLS_PG_PASSWORD, TLS_PG_USER};
 
 use std::future::Future;
 use std::sync::Once;

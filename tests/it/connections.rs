@@ -40,7 +40,7 @@ pub fn params_for(app: &TestApp, password: &str) -> Value {
         "dbname": app.db.name,
         "user": user,
         "password": password,
-        "sslmode": "prefer",
+        "sslmode": "disable",
     })
 }
 
@@ -100,11 +100,40 @@ async fn a_connection_keeps_its_password_to_itself_and_can_be_tested() {
 
     let mut wrong = params_for(&app, marker);
     wrong["dbname"] = json!("no_such_database_here");
-    let res = create(&app, &owner, "broken", wrong).await;
-    let broken = res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let res = create(&app, &owner, "broken", wrong.clone()).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused: Value = res.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "connection_failed", "{refused}");
+    assert_eq!(refused["error"]["reason"], "no_such_database", "{refused}");
+    assert!(!refused.to_string().contains(marker));
+    assert!(!refused.to_string().contains("no_such_database_here"));
+    let listed: Value = call(&app, Method::GET, "/v1/connections", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["connections"].as_array().unwrap().len(),
+        1,
+        "{listed}"
+    );
+    assert_eq!(
+        listed["connections"][0]["last_test"]["ok"], true,
+        "{listed}"
+    );
+
+    let res = app
+        .client
+        .post(app.url("/v1/connections"))
+        .bearer_auth(&owner)
+        .json(&json!({ "name": "broken", "kind": "postgres", "params": wrong, "test": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let untested: Value = res.json().await.unwrap();
+    assert_eq!(untested["last_test"], Value::Null, "{untested}");
+    let broken = untested["id"].as_str().unwrap().to_owned();
     let tested: Value = call(
         &app,
         Method::POST,
@@ -116,14 +145,34 @@ async fn a_connection_keeps_its_password_to_itself_and_can_be_tested() {
     .await
     .unwrap();
     assert_eq!(tested["ok"], false);
+    assert_eq!(tested["reason"], "no_such_database", "{tested}");
     assert!(
-        tested["reason"]
+        tested["message"]
             .as_str()
             .unwrap()
             .contains("does not exist"),
         "{tested}"
     );
     assert!(!tested.to_string().contains(marker));
+    let shown: Value = call(
+        &app,
+        Method::GET,
+        &format!("/v1/connections/{broken}"),
+        &owner,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(shown["last_test"]["ok"], false, "{shown}");
+    assert_eq!(shown["last_test"]["reason"], "no_such_database", "{shown}");
+    let mut conn = app.conn();
+    assert_eq!(
+        crate::support::count_events_of_type(&mut conn, "connection.tested"),
+        3
+    );
+    let report = sluice_events::replay::replay(&mut conn, false).unwrap();
+    assert!(report.is_equal(), "{report:?}");
 
     let dump = std::process::Command::new("pg_dump")
         .args(["--data-only", "--dbname", &app.db.url])
@@ -228,4 +277,34 @@ async fn a_sealed_secret_copied_to_another_connection_does_not_open() {
     let body = res.text().await.unwrap();
     assert!(!body.contains("pw-of-a"), "{body}");
     assert!(body.contains("internal error"), "{body}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_a_closed_port_is_refused_with_its_reason() {
+    let app = spawn_app().await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let server = sluice_testkit::TlsPostgres::start(&["localhost"]);
+    let mut params = server.params("localhost");
+    params["sslmode"] = json!("require");
+    params["password"] = json!("wrong-pw-marker-41");
+    let res = create(&app, &owner, "wrong", params.clone()).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["reason"], "authentication_failed", "{body}");
+    assert!(!body.to_string().contains("wrong-pw-marker-41"));
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    params["port"] = json!(port);
+    let res = create(&app, &owner, "closed", params).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["reason"], "unreachable", "{body}");
+    let listed: Value = call(&app, Method::GET, "/v1/connections", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["connections"], json!([]), "nothing was saved");
 }

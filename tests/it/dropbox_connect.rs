@@ -109,8 +109,9 @@ async fn an_account_connects_refreshes_and_disconnect_revokes_it() {
     standin.rate_limit(Some(300));
     let tested = test_connection(&app, &id, &owner).await;
     assert_eq!(tested["ok"], false);
+    assert_eq!(tested["reason"], "provider_refused", "{tested}");
     assert!(
-        tested["reason"].as_str().unwrap().contains("300"),
+        tested["message"].as_str().unwrap().contains("300"),
         "{tested}"
     );
     standin.rate_limit(None);

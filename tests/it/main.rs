@@ -16,6 +16,7 @@ mod bounds;
 mod browser;
 mod cli;
 mod connections;
+mod connections_tls;
 mod consumer;
 mod dropbox_connect;
 mod dropbox_source;

@@ -26,6 +26,11 @@ pub struct ErrorDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub field: Option<String>,
+    /// With `connection_failed`: why, as a code: `unreachable`,
+    /// `authentication_failed`, `no_such_database` or `tls_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub reason: Option<String>,
     /// With `unavailable` and `internal`: the request's id, to quote when
     /// reporting it (the cause is in the log, never in the answer).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,6 +58,7 @@ pub enum ErrorCode {
     Conflict,
     PlanLimit,
     UpstreamFailed,
+    ConnectionFailed,
     Unavailable,
     Busy,
     Internal,
@@ -178,6 +184,10 @@ mod tests {
                 message: String::new(),
                 retry_after_secs: None,
             },
+            ApiError::ConnectionFailed {
+                reason: "unreachable",
+                message: String::new(),
+            },
             ApiError::Unavailable(String::new()),
             ApiError::Busy,
             ApiError::Internal(String::new()),
@@ -203,6 +213,7 @@ mod tests {
                 | ApiError::Conflict(_)
                 | ApiError::PlanLimit(_)
                 | ApiError::Upstream { .. }
+                | ApiError::ConnectionFailed { .. }
                 | ApiError::Unavailable(_)
                 | ApiError::Busy
                 | ApiError::Internal(_) => {}

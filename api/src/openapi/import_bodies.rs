@@ -23,6 +23,21 @@ pub struct Connection {
     kind: String,
     params: ConnectionParams,
     created_at: Option<DateTime<Utc>>,
+    /// The last test (when it was added, or on request); `null`: never
+    /// tested (saved with `"test": false`, or connected through a provider).
+    last_test: Option<LastTest>,
+}
+
+/// A connection's last test.
+#[derive(ToSchema)]
+pub struct LastTest {
+    at: DateTime<Utc>,
+    ok: bool,
+    /// Why not, when `ok` is false: `unreachable`, `authentication_failed`,
+    /// `no_such_database`, `tls_failed` or `provider_refused`.
+    reason: Option<String>,
+    /// The reason in words.
+    message: Option<String>,
 }
 
 /// What identifies the system, by the connection's kind.
@@ -41,9 +56,18 @@ pub struct PostgresParams {
     port: u16,
     dbname: String,
     user: String,
-    /// As libpq reads it: `disable`, `allow`, `prefer`, `require`,
-    /// `verify-ca` or `verify-full`.
+    /// `verify-full`, `verify-ca`, `require` or `disable` (connections
+    /// saved before these four were the only choices may show `allow` or
+    /// `prefer`).
     sslmode: String,
+    /// Whether a CA certificate of the connection's own is trusted instead
+    /// of the system's roots (the certificate is not shown).
+    has_ca_cert: bool,
+    /// Whether the server's certificate is checked: false for `require`
+    /// (anyone on the network path could pose as the server) and `disable`.
+    verifies_server: bool,
+    /// What the TLS mode protects against, in words.
+    tls: String,
 }
 
 /// A Salesforce org.
@@ -69,9 +93,13 @@ pub struct Connections {
 #[derive(ToSchema)]
 pub struct ConnectionTest {
     ok: bool,
-    /// Why not, when `ok` is false.
+    /// Why not, when `ok` is false: `unreachable`, `authentication_failed`,
+    /// `no_such_database`, `tls_failed` or `provider_refused`.
     #[schema(nullable = false)]
     reason: Option<String>,
+    /// The reason in words (never the password nor the server's own text).
+    #[schema(nullable = false)]
+    message: Option<String>,
 }
 
 /// An upload: a file kept encrypted until `expires_at`.

@@ -16,6 +16,10 @@ pub struct Instance {
     pub name: String,
     pub kind: String,
     pub detail: String,
+    /// The TLS mode and what it protects against (PostgreSQL only).
+    pub tls: String,
+    /// The last test's outcome, or "not tested".
+    pub last_test: String,
     pub created_at: String,
 }
 
@@ -53,11 +57,29 @@ pub async fn connections(
                 "salesforce" => p["instance_url"].as_str().unwrap_or_default().to_owned(),
                 _ => String::new(),
             };
+            let shown = crate::routes::connection_checks::shown_params(&c);
+            let tls = match (shown["sslmode"].as_str(), shown["tls"].as_str()) {
+                (Some(mode), Some(what)) => format!("{mode}: {what}"),
+                _ => String::new(),
+            };
+            let last_test = match (c.last_tested_at, c.last_test_ok) {
+                (Some(at), Some(true)) => format!("ok ({})", when(&at)),
+                (Some(at), Some(false)) => format!(
+                    "failed ({}): {}",
+                    when(&at),
+                    crate::routes::connection_checks::reason_message(
+                        c.last_test_reason.as_deref().unwrap_or_default()
+                    )
+                ),
+                _ => "not tested".to_owned(),
+            };
             Instance {
                 id: c.connection_id.to_string(),
                 name: c.name,
                 kind: c.kind,
                 detail,
+                tls,
+                last_test,
                 created_at: when(&c.created_at),
             }
         })

@@ -7,13 +7,14 @@ use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
 use crate::openapi::{import_bodies as docs, Authenticated, ErrorBody, JsonBody};
 use crate::people::{invalid, text};
+use crate::routes::connection_checks as checks;
 use crate::routes::provider_connect::{self, Provider};
 use crate::AppState;
 use actix_web::{delete, get, post, web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sluice_events::event::{ConnectionCreated, ConnectionDisconnected};
+use sluice_events::event::{ConnectionCreated, ConnectionDisconnected, ConnectionFailure};
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::{AccountId, ConnectionId};
 use sluice_schema::models::ConnectionRow;
@@ -21,15 +22,6 @@ use sluice_schema::repo::connections as repo;
 use sluice_vault::{Aad, Sealed};
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-const SSL_MODES: &[&str] = &[
-    "disable",
-    "allow",
-    "prefer",
-    "require",
-    "verify-ca",
-    "verify-full",
-];
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +33,15 @@ pub struct NewConnection {
     #[schema(example = "postgres")]
     kind: String,
     params: PostgresParams,
+    /// `true` unless given: the database is reached before the connection
+    /// is saved, and a failure refuses it (422 `connection_failed` with a
+    /// `reason`). `false` saves it untested.
+    #[serde(default = "yes")]
+    test: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A PostgreSQL database to connect to.
@@ -58,9 +59,15 @@ pub struct PostgresParams {
     /// Sealed at once; never shown again.
     #[schema(value_type = String, format = Password)]
     password: SecretString,
-    /// `require` unless given: `disable`, `allow`, `prefer`, `require`,
-    /// `verify-ca` or `verify-full`, as libpq reads them.
+    /// `verify-full` unless given (the certificate must chain to a trusted
+    /// CA and name the host); `verify-ca` (the chain, not the name);
+    /// `require` (encrypted, the server NOT verified: shown as such);
+    /// `disable` (no TLS, for a trusted local network).
+    #[schema(example = "verify-full")]
     sslmode: Option<String>,
+    /// The CA certificate (PEM, at most 64 KiB) to trust for this database
+    /// instead of the system's roots; with `verify-full` or `verify-ca`.
+    ca_cert: Option<String>,
 }
 
 pub(crate) fn secret_aad(account: AccountId, id: ConnectionId) -> Aad {
@@ -110,8 +117,9 @@ fn metadata(row: &ConnectionRow) -> Value {
         "id": row.connection_id,
         "name": row.name,
         "kind": row.kind,
-        "params": row.params,
+        "params": checks::shown_params(row),
         "created_at": row.created_at,
+        "last_test": checks::last_test(row),
     })
 }
 
@@ -125,8 +133,12 @@ fn metadata(row: &ConnectionRow) -> Value {
         (status = 201, description = "The connection, without its password.", body = docs::Connection),
         (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
         (status = 422, description = "`invalid`, naming the field: a kind other than postgres, a \
-            host that is not one (or this machine), an empty name, an unknown sslmode, a password \
-            over 1024 bytes; or a field is missing, unknown or of the wrong type.", body = ErrorBody),
+            host that is not one (or this machine), an empty name, an sslmode other than \
+            verify-full, verify-ca, require or disable, a ca_cert over 64 KiB or not a PEM CA \
+            certificate, a password over 1024 bytes; or a field is missing, unknown or of the \
+            wrong type. `connection_failed` with a `reason` (`unreachable`, \
+            `authentication_failed`, `no_such_database`, `tls_failed`): the database could not \
+            be reached with what was given, and nothing was saved.", body = ErrorBody),
     )
 )]
 #[post("/v1/connections")]
@@ -145,13 +157,7 @@ pub async fn create(
     check_host(&p.host, state.allow_local_connections)?;
     let dbname = text("params.dbname", &p.dbname, 63)?;
     let db_user = text("params.user", &p.user, 63)?;
-    let sslmode = p.sslmode.unwrap_or_else(|| "require".into());
-    if !SSL_MODES.contains(&sslmode.as_str()) {
-        return Err(invalid(
-            "params.sslmode",
-            format!("sslmode must be one of {}", SSL_MODES.join(", ")),
-        ));
-    }
+    let (sslmode, ca_cert) = checks::tls_choice(p.sslmode.as_deref(), p.ca_cert.as_deref())?;
     let password = p.password.expose_secret();
     if password.len() > 1024 || password.contains('\0') {
         return Err(invalid(
@@ -159,29 +165,47 @@ pub async fn create(
             "password must be at most 1024 bytes, without NUL characters",
         ));
     }
-    let params = json!({
+    let mut params = json!({
         "host": p.host.trim(),
         "port": p.port.unwrap_or(5432),
         "dbname": dbname,
         "user": db_user,
-        "sslmode": sslmode,
+        "sslmode": sslmode.as_str(),
     });
+    if let Some(pem) = ca_cert {
+        params["ca_cert"] = json!(pem);
+    }
+    let actor = format!("user:{}", user.user_id);
+    let mut events = Vec::new();
+    events.push(
+        NewEvent::new(
+            DomainEvent::ConnectionCreated(ConnectionCreated {
+                name: name.clone(),
+                kind: "postgres".into(),
+                params: params.clone(),
+            }),
+            state.metadata(actor.clone()),
+        )
+        .for_account(user.account_id),
+    );
+    if body.test {
+        let password = zeroize::Zeroizing::new(password.to_owned());
+        let target = sluice_connectors::postgres::PgParams::from_json(&params, password);
+        if let Err((reason, message)) = checks::probe(&target).await {
+            return Err(ApiError::ConnectionFailed {
+                reason: reason.code(),
+                message: format!("{message}; the connection was not saved (send \"test\": false to save it untested)"),
+            });
+        }
+        events.push(checks::tested_event(&state, actor, user.account_id, None));
+    }
 
     let id = ConnectionId::new();
     let sealed = state.keyring.get().seal(
         p.password.expose_secret().as_bytes(),
         &secret_aad(user.account_id, id),
     );
-    let event = NewEvent::new(
-        DomainEvent::ConnectionCreated(ConnectionCreated {
-            name: name.clone(),
-            kind: "postgres".into(),
-            params: params.clone(),
-        }),
-        state.metadata(format!("user:{}", user.user_id)),
-    )
-    .for_account(user.account_id);
-    let request = AppendRequest::new("connection", id.0, ExpectedVersion::NoStream, vec![event])
+    let request = AppendRequest::new("connection", id.0, ExpectedVersion::NoStream, events)
         .with_secret(SecretWrite::ConnectionSecret {
             connection_id: id.0,
             account_id: user.account_id.0,
@@ -189,13 +213,18 @@ pub async fn create(
         });
     let recorded = state.platform.appender.append(request).await?;
     let created_at = recorded.events().first().map(|e| e.recorded_at);
-    Ok(HttpResponse::Created().json(json!({
-        "id": id,
-        "name": name,
-        "kind": "postgres",
-        "params": params,
-        "created_at": created_at,
-    })))
+    let row = ConnectionRow {
+        connection_id: id.0,
+        account_id: user.account_id.0,
+        name,
+        kind: "postgres".into(),
+        params,
+        created_at: created_at.unwrap_or_default(),
+        last_tested_at: body.test.then_some(created_at).flatten(),
+        last_test_ok: body.test.then_some(true),
+        last_test_reason: None,
+    };
+    Ok(HttpResponse::Created().json(metadata(&row)))
 }
 
 /// The account's connections: metadata only.
@@ -273,18 +302,24 @@ pub async fn test(
     let outcome = match Provider::of_kind(&row.kind) {
         Some(provider) => {
             let tokens = provider_connect::open_tokens(&state, account, id, sealed)?;
-            provider_connect::check(provider, &state, account, id, tokens).await?
+            provider_connect::check(provider, &state, account, id, tokens)
+                .await?
+                .map_err(|message| (ConnectionFailure::ProviderRefused, message))
         }
         None => {
-            let password =
-                SecretString::from(open_password(&state, account, id, sealed)?.to_string());
-            let params = row.params.clone();
-            web::block(move || probe_postgres(&params, &password)).await?
+            let password = open_password(&state, account, id, sealed)?;
+            let target = sluice_connectors::postgres::PgParams::from_json(&row.params, password);
+            checks::probe(&target).await
         }
     };
+    let actor = format!("user:{}", user.user_id);
+    let failure = outcome.as_ref().err().map(|(reason, _)| *reason);
+    checks::record_test(&state, actor, account, row.connection_id, failure).await?;
     Ok(HttpResponse::Ok().json(match outcome {
         Ok(()) => json!({ "ok": true }),
-        Err(reason) => json!({ "ok": false, "reason": reason }),
+        Err((reason, message)) => {
+            json!({ "ok": false, "reason": reason.code(), "message": message })
+        }
     }))
 }
 
@@ -341,46 +376,6 @@ pub(crate) async fn postgres_params(
         &row.params,
         password,
     ))
-}
-
-/// Connects to PostgreSQL with `params` and runs `SELECT 1`.
-fn probe_postgres(params: &Value, password: &SecretString) -> Result<(), String> {
-    use diesel::{Connection, RunQueryDsl};
-    let field = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or_default();
-    let port = params.get("port").and_then(Value::as_u64).unwrap_or(5432);
-    let conninfo = format!(
-        "host={} port={port} dbname={} user={} password={} sslmode={} connect_timeout=5 application_name=sluice",
-        quote(field("host")),
-        quote(field("dbname")),
-        quote(field("user")),
-        quote(password.expose_secret()),
-        quote(field("sslmode")),
-    );
-    let mut conn =
-        diesel::PgConnection::establish(&conninfo).map_err(|e| reason(&e.to_string()))?;
-    diesel::sql_query("SELECT 1")
-        .execute(&mut conn)
-        .map(|_| ())
-        .map_err(|e| reason(&e.to_string()))
-}
-
-/// A libpq connection-string value, quoted.
-fn quote(value: &str) -> String {
-    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-/// The last line libpq gave, which says what went wrong.
-fn reason(message: &str) -> String {
-    let line = message
-        .lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .unwrap_or("could not connect");
-    line.trim_start_matches("FATAL:")
-        .trim()
-        .chars()
-        .take(300)
-        .collect()
 }
 
 /// Owners and admins: Disconnect. A Salesforce org's session or a Dropbox
@@ -447,11 +442,6 @@ pub(crate) async fn revoke(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn conninfo_values_are_quoted() {
-        assert_eq!(quote("a b'c\\d"), "'a b\\'c\\\\d'");
-    }
 
     #[test]
     fn local_hosts_are_refused_unless_allowed() {

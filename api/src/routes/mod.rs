@@ -4,6 +4,7 @@ pub mod account_settings;
 pub mod accounts;
 pub mod api_tokens;
 pub mod billing;
+pub mod connection_checks;
 pub mod connections;
 pub mod dead_letters;
 pub mod dropbox_upload;

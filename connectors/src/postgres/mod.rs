@@ -12,61 +12,26 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio_postgres::types::Type;
 pub use tokio_postgres::Client;
-use tokio_postgres::{Config, NoTls};
 use uuid::Uuid;
-use zeroize::Zeroizing;
 
 use crate::journal::{Action, Change};
 
+mod connect;
 mod lookup;
 mod query;
 mod revert;
+pub mod tls;
 mod write;
 
+pub use connect::{
+    connect, test_connection, ConnectFailure, FailureKind, PgParams, CONNECT_TIMEOUT,
+};
 pub use lookup::Lookups;
 pub use query::{
     describe_query, normalize_query, query_dialect, stream_query, QueryReader, MAX_QUERY,
 };
 pub use revert::{own_versions, revert_batch, Reverted, Undo};
-
-/// How to reach a database (a connection's `params` and its password).
-pub struct PgParams {
-    pub host: String,
-    pub port: u16,
-    pub dbname: String,
-    pub user: String,
-    pub password: Zeroizing<String>,
-    /// libpq's modes: disable, allow, prefer, require, verify-ca, verify-full.
-    pub sslmode: String,
-}
-
-impl PgParams {
-    /// From a connection's stored `params` (host, port, dbname, user,
-    /// sslmode) and its password.
-    pub fn from_json(params: &serde_json::Value, password: Zeroizing<String>) -> Self {
-        let text = |k: &str| {
-            params
-                .get(k)
-                .and_then(serde_json::Value::as_str)
-                .unwrap_or_default()
-                .to_owned()
-        };
-        Self {
-            host: text("host"),
-            port: params
-                .get("port")
-                .and_then(serde_json::Value::as_u64)
-                .and_then(|p| u16::try_from(p).ok())
-                .unwrap_or(5432),
-            dbname: text("dbname"),
-            user: text("user"),
-            password,
-            sslmode: Some(text("sslmode"))
-                .filter(|m| !m.is_empty())
-                .unwrap_or_else(|| "require".into()),
-        }
-    }
-}
+pub use tls::{SslMode, MAX_CA_CERT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -132,106 +97,6 @@ pub fn describe_error(e: &tokio_postgres::Error) -> String {
         }
         None => e.to_string(),
     }
-}
-
-/// Connects; the connection's task runs until the client is dropped.
-pub async fn connect(params: &PgParams) -> Result<Client, TargetError> {
-    let mut config = Config::new();
-    config
-        .host(&params.host)
-        .port(params.port)
-        .dbname(&params.dbname)
-        .user(&params.user)
-        .password(params.password.as_bytes())
-        .application_name("sluice")
-        .connect_timeout(std::time::Duration::from_secs(10));
-    let unreachable = |e: tokio_postgres::Error| TargetError::Connect(describe_error(&e));
-    match params.sslmode.as_str() {
-        "disable" => {
-            let (client, connection) = config.connect(NoTls).await.map_err(unreachable)?;
-            tokio::spawn(connection);
-            Ok(client)
-        }
-        mode => {
-            config.ssl_mode(match mode {
-                "allow" | "prefer" => tokio_postgres::config::SslMode::Prefer,
-                _ => tokio_postgres::config::SslMode::Require,
-            });
-            let tls = tls(mode)?;
-            let (client, connection) = config.connect(tls).await.map_err(unreachable)?;
-            tokio::spawn(connection);
-            Ok(client)
-        }
-    }
-}
-
-/// TLS as libpq's `sslmode` means it: `require` (and `prefer`) encrypt
-/// without checking the certificate; `verify-ca` and `verify-full` check it
-/// against the web's roots (`verify-full` also checks the host name).
-fn tls(mode: &str) -> Result<tokio_postgres_rustls::MakeRustlsConnect, TargetError> {
-    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-    use rustls::{DigitallySignedStruct, SignatureScheme};
-
-    #[derive(Debug)]
-    struct EncryptOnly(Arc<rustls::crypto::CryptoProvider>);
-    impl ServerCertVerifier for EncryptOnly {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: UnixTime,
-        ) -> Result<ServerCertVerified, rustls::Error> {
-            Ok(ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
-
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TargetError::Connect(e.to_string()))?;
-    let config = if matches!(mode, "verify-ca" | "verify-full") {
-        let roots =
-            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
-            .with_no_client_auth()
-    };
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// A column of the target table.
