@@ -41,7 +41,8 @@ const BATCH: i64 = 1000;
 /// event recorded before that bound existed can be larger.
 pub const MAX_PUBLISH_BYTES: usize = 2 * crate::MAX_EVENT_BYTES;
 
-/// Broker refusals (a nack, or the broker closing the channel on a publish)
+/// Broker refusals (a nack, or the broker closing the channel on a publish
+/// with a channel-level error)
 /// at one position before the relay sends events one at a time, and then
 /// of one event alone before it is quarantined.
 pub const REFUSALS: u32 = 3;
@@ -72,7 +73,14 @@ impl RelayError {
     fn is_refusal(&self) -> bool {
         match self {
             Self::Nacked(_) => true,
-            Self::Broker(e) => matches!(e.kind(), lapin::ErrorKind::ProtocolError(_)),
+            // A channel-level error (the broker closing the channel on a
+            // message it will not take), not a connection-level one such
+            // as a broker shutting down.
+            Self::Broker(e) => matches!(
+                e.kind(),
+                lapin::ErrorKind::ProtocolError(error)
+                    if matches!(error.kind(), lapin::protocol::AMQPErrorKind::Soft(_))
+            ),
             _ => false,
         }
     }
