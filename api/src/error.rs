@@ -32,6 +32,9 @@ pub enum ApiError {
     Provider(String),
     #[error("not found")]
     NotFound,
+    /// The path exists, with other methods (listed in `Allow`).
+    #[error("this path answers {0} only")]
+    MethodNotAllowed(String),
     /// It existed, and is gone for good (expired).
     #[error("{0}")]
     Gone(String),
@@ -83,6 +86,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::Provider(_) => "provider_refused",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Gone(_) => "gone",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -110,6 +114,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Provider(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Gone(_) => StatusCode::GONE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -145,6 +150,9 @@ impl ResponseError for ApiError {
         }
         if let Self::TooManyAtOnce(_) = self {
             response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if let Self::MethodNotAllowed(allow) = self {
+            response.insert_header((header::ALLOW, allow.as_str()));
         }
         if let Self::Unauthorized = self {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
@@ -294,7 +302,7 @@ pub async fn json_errors(
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
             ApiError::UnsupportedMediaType("this endpoint does not take that content type".into())
         }
-        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => ApiError::NotFound,
+        StatusCode::NOT_FOUND => ApiError::NotFound,
         StatusCode::REQUEST_TIMEOUT => ApiError::Timeout("the request was not sent in time".into()),
         s if s.is_client_error() => ApiError::BadRequest("the request could not be read".into()),
         _ => ApiError::Internal(format!("a {status} answer without a body")),

@@ -184,7 +184,7 @@ impl Application {
                 .wrap(from_fn(telemetry::middleware))
                 .configure(routes)
                 .configure(pages::routes)
-                .default_service(web::to(|| async { Err::<&str, _>(ApiError::NotFound) }))
+                .default_service(web::to(unrouted))
         })
         .workers(config.workers.max(1))
         .disable_signals()
@@ -203,6 +203,17 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// A request no route took: 405 with `Allow` when the document has its
+/// path under other methods, else 404.
+async fn unrouted(req: actix_web::HttpRequest) -> Result<&'static str, ApiError> {
+    let methods = openapi::methods_of(req.path());
+    if methods.is_empty() {
+        Err(ApiError::NotFound)
+    } else {
+        Err(ApiError::MethodNotAllowed(methods.join(", ")))
     }
 }
 

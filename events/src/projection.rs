@@ -493,10 +493,18 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
             diesel::update(runs::table.find(event.stream_id))
                 .set((
                     runs::status.eq(if rollback { "rolling_back" } else { "running" }),
-                    runs::started_at.eq(event.recorded_at),
                     runs::worker.eq(&started.worker),
                 ))
                 .execute(conn)?;
+            // A run resumed after a crash starts again: it started at its
+            // first start.
+            diesel::update(
+                runs::table
+                    .find(event.stream_id)
+                    .filter(runs::started_at.is_null()),
+            )
+            .set(runs::started_at.eq(event.recorded_at))
+            .execute(conn)?;
         }
         DomainEvent::RunProgressed(progress) => {
             diesel::update(runs::table.find(event.stream_id))

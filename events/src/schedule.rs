@@ -20,9 +20,15 @@ pub const KEY_ROTATION_REMINDER: &str = "0 6 * * *";
 #[derive(Debug, Clone)]
 pub struct Schedule(cron::Schedule);
 
+/// The longest schedule expression accepted.
+pub const MAX_CHARS: usize = 200;
+
 impl Schedule {
     /// Reads a crontab expression; the reason, for the user, otherwise.
     pub fn parse(expression: &str) -> Result<Self, String> {
+        if expression.chars().count() > MAX_CHARS {
+            return Err(format!("a schedule is at most {MAX_CHARS} characters"));
+        }
         let fields: Vec<&str> = expression.split_whitespace().collect();
         if fields.len() != 5 {
             return Err(

@@ -390,3 +390,52 @@ async fn a_rollback_body_of_the_wrong_shape_is_refused_without_quoting_it() {
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], "payload_too_large");
 }
+
+#[tokio::test]
+async fn port_zero_is_refused_naming_the_port() {
+    let app = spawn_app().await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let mut params = crate::connections::params_for(&app, "unused-password");
+    params["port"] = serde_json::json!(0);
+    let res = crate::connections::create(&app, &owner, "warehouse", params).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["field"], "params.port");
+}
+
+#[tokio::test]
+async fn the_document_describes_schedules_as_the_api_reads_them() {
+    fn schedules<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(text) = map
+                    .get("schedule")
+                    .and_then(|s| s.get("description"))
+                    .and_then(Value::as_str)
+                {
+                    out.push(text);
+                }
+                map.values().for_each(|v| schedules(v, out));
+            }
+            Value::Array(list) => list.iter().for_each(|v| schedules(v, out)),
+            _ => {}
+        }
+    }
+    let app = spawn_app().await;
+    let document: Value = app
+        .client
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    schedules(&document, &mut found);
+    assert!(!found.is_empty(), "the document describes schedules");
+    for text in found {
+        assert!(text.contains("five fields"), "{text}");
+        assert!(!text.contains("seconds"), "{text}");
+    }
+}

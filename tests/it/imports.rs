@@ -1196,3 +1196,41 @@ async fn rows_may_refer_by_foreign_key_to_rows_of_earlier_batches() {
         &success[..3]
     );
 }
+
+#[tokio::test]
+async fn a_resumed_run_keeps_the_time_it_first_started() {
+    let app = spawn_app().await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let target = target_db();
+    let connection = connect_target(&app, &owner, &target).await;
+    let upload = upload(&app, &owner, contacts_csv(3)).await;
+    let res = create_job(&app, &owner, &upload, &connection, contacts_mapping()).await;
+    let job = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = run_to_end(&app, &owner, &job).await;
+    let first = run["started_at"].as_str().unwrap().to_owned();
+    let id = uuid::Uuid::parse_str(run["id"].as_str().unwrap()).unwrap();
+
+    // What a worker that picks the run up again after a crash records.
+    let again = sluice_events::NewEvent::new(
+        sluice_events::DomainEvent::RunStarted(sluice_events::event::RunStarted {
+            worker: "another-worker".into(),
+            resumed_after_batch: 1,
+        }),
+        sluice_events::Metadata::actor("test"),
+    );
+    app.platform
+        .appender
+        .append(sluice_events::AppendRequest::new(
+            "run",
+            id,
+            sluice_events::ExpectedVersion::Any,
+            vec![again],
+        ))
+        .await
+        .unwrap();
+    let shown = call_json(&app, Method::GET, &format!("/v1/runs/{id}"), &owner).await;
+    assert_eq!(shown["started_at"], first.as_str());
+}

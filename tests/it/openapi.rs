@@ -257,11 +257,21 @@ async fn every_documented_operation_is_served_and_no_undocumented_method_is() {
                 .unwrap();
             assert_eq!(
                 response.status(),
-                StatusCode::NOT_FOUND,
+                StatusCode::METHOD_NOT_ALLOWED,
                 "{method} {path} is served but not documented"
             );
+            let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+            for documented in methods {
+                assert!(
+                    allow.contains(&documented.to_uppercase()),
+                    "{method} {path}: Allow is {allow}"
+                );
+            }
             let body: Value = response.json().await.unwrap();
-            assert_eq!(body["error"]["code"], "not_found", "{method} {path}");
+            assert_eq!(
+                body["error"]["code"], "method_not_allowed",
+                "{method} {path}"
+            );
         }
     }
 

@@ -51,6 +51,7 @@ pub enum ErrorCode {
     Forbidden,
     ProviderRefused,
     NotFound,
+    MethodNotAllowed,
     Gone,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -193,6 +194,7 @@ mod tests {
             ApiError::Internal(String::new()),
             ApiError::TooManyAtOnce(String::new()),
             ApiError::Timeout(String::new()),
+            ApiError::MethodNotAllowed(String::new()),
         ];
         for error in &all {
             match error {
@@ -206,6 +208,7 @@ mod tests {
                 | ApiError::Forbidden(_)
                 | ApiError::Provider(_)
                 | ApiError::NotFound
+                | ApiError::MethodNotAllowed(_)
                 | ApiError::Gone(_)
                 | ApiError::PayloadTooLarge { .. }
                 | ApiError::UnsupportedMediaType(_)

@@ -139,7 +139,9 @@ pub struct Job {
     operation: String,
     key_fields: Vec<String>,
     mapping: Vec<FieldMapping>,
-    /// A cron expression (seconds first, UTC), when the job runs by itself.
+    /// When the job runs by itself: a cron expression of five fields,
+    /// minute hour day-of-month month day-of-week, in UTC, with the days
+    /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
     schedule: Option<String>,
     created_at: DateTime<Utc>,
 }

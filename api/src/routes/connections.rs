@@ -133,7 +133,7 @@ fn metadata(row: &ConnectionRow) -> Value {
         (status = 201, description = "The connection, without its password.", body = docs::Connection),
         (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
         (status = 422, description = "`invalid`, naming the field: a kind other than postgres, a \
-            host that is not one (or this machine), an empty name, an sslmode other than \
+            host that is not one (or this machine), port 0, an empty name, an sslmode other than \
             verify-full, verify-ca, require or disable, a ca_cert over 64 KiB or not a PEM CA \
             certificate, a password over 1024 bytes; or a field is missing, unknown or of the \
             wrong type. `connection_failed` with a `reason` (`unreachable`, \
@@ -158,6 +158,10 @@ pub async fn create(
     let dbname = text("params.dbname", &p.dbname, 63)?;
     let db_user = text("params.user", &p.user, 63)?;
     let (sslmode, ca_cert) = checks::tls_choice(p.sslmode.as_deref(), p.ca_cert.as_deref())?;
+    let port = p.port.unwrap_or(5432);
+    if port == 0 {
+        return Err(invalid("params.port", "port must be from 1 to 65535"));
+    }
     let password = p.password.expose_secret();
     if password.len() > 1024 || password.contains('\0') {
         return Err(invalid(
@@ -167,7 +171,7 @@ pub async fn create(
     }
     let mut params = json!({
         "host": p.host.trim(),
-        "port": p.port.unwrap_or(5432),
+        "port": port,
         "dbname": dbname,
         "user": db_user,
         "sslmode": sslmode.as_str(),

@@ -54,7 +54,9 @@ pub struct NewJob {
     key_fields: Vec<String>,
     #[schema(value_type = Vec<crate::openapi::FieldMapping>)]
     mapping: Vec<FieldMapping>,
-    /// A cron expression (seconds first, UTC): the job then runs by itself.
+    /// When the job runs by itself: a cron expression of five fields,
+    /// minute hour day-of-month month day-of-week, in UTC, with the days
+    /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
     /// Only a job that reads a query can have one.
     #[serde(default)]
     schedule: Option<String>,
@@ -205,7 +207,8 @@ pub struct JobPatch {
     key_fields: Option<Vec<String>>,
     #[schema(value_type = Option<Vec<crate::openapi::FieldMapping>>, nullable = false)]
     mapping: Option<Vec<FieldMapping>>,
-    /// Absent: kept; `null`: removed.
+    /// The new schedule, five fields as when the job is created; absent:
+    /// kept; `null`: removed.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     schedule: Option<Option<String>>,
