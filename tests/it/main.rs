@@ -22,6 +22,7 @@ mod dropbox_connect;
 mod dropbox_source;
 mod erasure;
 mod faults;
+mod hostile;
 mod imports;
 mod keys;
 mod logs;

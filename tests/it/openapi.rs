@@ -37,7 +37,7 @@ const PUBLIC: [&str; 10] = [
 ];
 
 /// The document, fetched as anyone would: without credentials.
-async fn document(app: &TestApp) -> Value {
+pub(crate) async fn document(app: &TestApp) -> Value {
     let response = app
         .client
         .get(app.url("/v1/openapi.json"))
@@ -54,7 +54,7 @@ async fn document(app: &TestApp) -> Value {
 }
 
 /// Every operation: (method, path, operation).
-fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+pub(crate) fn operations(doc: &Value) -> Vec<(String, String, Value)> {
     let mut all = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
@@ -163,7 +163,7 @@ async fn the_document_is_openapi_3_1_of_this_version_and_says_what_every_operati
 
 /// An app with everything configured: the operator token, Salesforce,
 /// Dropbox and Stripe (stand-ins), so that no operation is absent.
-async fn complete_app() -> (TestApp, SalesforceStandIn, DropboxStandIn, StripeStandIn) {
+pub(crate) async fn complete_app() -> (TestApp, SalesforceStandIn, DropboxStandIn, StripeStandIn) {
     let salesforce = SalesforceStandIn::start().await;
     let dropbox = DropboxStandIn::start().await;
     let stripe = StripeStandIn::start(&[("price_1PRO0", 4900), ("price_1ENT0", 49900)]).await;
