@@ -12,7 +12,6 @@ use crate::topology::Topology;
 use crate::{AppendRequest, ExpectedVersion, Metadata, NewEvent};
 use diesel::prelude::*;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::BasicProperties;
 use sluice_schema::models::{EventRow, QuarantineRow};
 use sluice_schema::schema::{events, relay_quarantine};
 
@@ -81,19 +80,13 @@ pub async fn publish(
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .map_err(broker)?;
-    let properties = BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_content_type("application/json".into())
-        .with_message_id(row.event_id.to_string().into())
-        .with_type(row.event_type.as_str().into())
-        .with_timestamp(row.recorded_at.timestamp().max(0) as u64);
     let confirm = channel
         .basic_publish(
             topology.events_exchange().as_str().into(),
             row.event_type.as_str().into(),
             BasicPublishOptions::default(),
             &body,
-            properties,
+            crate::relay::properties(row),
         )
         .await
         .map_err(broker)?

@@ -353,19 +353,13 @@ impl Relay {
         let exchange = self.topology.events_exchange();
         let mut confirms = Vec::with_capacity(rows.len());
         for (row, body) in rows.iter().zip(bodies) {
-            let properties = BasicProperties::default()
-                .with_delivery_mode(2)
-                .with_content_type("application/json".into())
-                .with_message_id(row.event_id.to_string().into())
-                .with_type(row.event_type.as_str().into())
-                .with_timestamp(row.recorded_at.timestamp().max(0) as u64);
             let confirm = channel
                 .basic_publish(
                     exchange.as_str().into(),
                     row.event_type.as_str().into(),
                     BasicPublishOptions::default(),
                     body,
-                    properties,
+                    properties(row),
                 )
                 .await?;
             confirms.push((row.global_seq, confirm));
@@ -377,6 +371,17 @@ impl Relay {
         }
         Ok(())
     }
+}
+
+/// The message properties of the event of `row`: persistent, its id, type
+/// and time.
+pub(crate) fn properties(row: &EventRow) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_message_id(row.event_id.to_string().into())
+        .with_type(row.event_type.as_str().into())
+        .with_timestamp(row.recorded_at.timestamp().max(0) as u64)
 }
 
 async fn blocking<T: Send + 'static>(
