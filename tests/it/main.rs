@@ -24,6 +24,7 @@ mod imports;
 mod keys;
 mod logs;
 mod openapi;
+mod phases;
 mod relay;
 mod replay;
 mod rollbacks;
