@@ -146,8 +146,8 @@ struct Ending {
     results: Option<Arc<Results>>,
     /// The batches the result files are joined from.
     batches: i64,
-    /// Whether the account keeps the files (if not, they are destroyed once
-    /// the run's end is recorded).
+    /// Whether the account keeps the files (if not, they are deleted just
+    /// before the run's end is recorded, and their key destroyed with it).
     keep: bool,
 }
 
@@ -305,7 +305,7 @@ impl RunHandler {
         }
         // Whatever was committed gets its result files, even when the
         // run stopped part-way; an account that keeps none has them
-        // destroyed once the run is recorded.
+        // destroyed as the run ends.
         let keep = self.retention(cause.account_id).await?;
         let (totals, status, message) = match outcome {
             Ok(totals) => {
