@@ -310,9 +310,17 @@ async fn bad_rows_fail_one_by_one_and_the_run_goes_on() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(
-        names.iter().filter(|n| !n.contains(".changes.")).count(),
+        names
+            .iter()
+            .filter(|n| !n.contains(".changes.") && !n.contains(".ended."))
+            .count(),
         2,
         "the pieces are joined into the two files: {names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| n.contains(".ended.")).count(),
+        1,
+        "the record that the files are whole is kept with them: {names:?}"
     );
     assert_eq!(
         names.iter().filter(|n| n.contains(".changes.")).count(),

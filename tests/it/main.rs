@@ -27,6 +27,7 @@ mod imports;
 mod keys;
 mod logs;
 mod openapi;
+mod phases;
 mod quarantine;
 mod races;
 mod relay;

@@ -117,6 +117,18 @@ impl FileStore {
         key.reader(owner, self.open_file(kind, id)?)
     }
 
+    /// Removes a staging file of `id` of `kind` that a writer killed part-way
+    /// left behind, leaving the committed file (if any) in place: a file
+    /// written again replaces it only when its [`FileStore::commit`] renames
+    /// the new one over it.
+    pub fn remove_staging(&self, kind: &str, id: &str) -> io::Result<()> {
+        let staging = self.root.join(kind).join(format!("{id}.{STAGING}"));
+        match fs::remove_file(staging) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     /// Removes the file `id` of `kind` (and any staging file of it); whether
     /// there was one.
     pub fn remove(&self, kind: &str, id: &str) -> io::Result<bool> {
@@ -189,5 +201,25 @@ mod tests {
         assert_eq!(store.list("uploads").unwrap().len(), 1, "abandoned");
         assert!(store.remove("uploads", "a").unwrap());
         assert!(!store.remove("uploads", "a").unwrap());
+    }
+
+    #[test]
+    fn a_file_written_again_replaces_the_old_one_only_once_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path().join("files")).unwrap();
+        let (staged, mut file) = store.stage("results", "a").unwrap();
+        file.write_all(b"whole").unwrap();
+        store.commit(staged, "results", "a").unwrap();
+        // A writer killed part-way left its staging file behind.
+        let (staged, mut file) = store.stage("results", "a").unwrap();
+        file.write_all(b"ha").unwrap();
+        std::mem::forget(staged);
+        store.remove_staging("results", "a").unwrap();
+        let (staged, mut file) = store.stage("results", "a").unwrap();
+        file.write_all(b"half").unwrap();
+        assert_eq!(fs::read(store.path("results", "a")).unwrap(), b"whole");
+        store.commit(staged, "results", "a").unwrap();
+        assert_eq!(fs::read(store.path("results", "a")).unwrap(), b"half");
+        assert_eq!(store.list("results").unwrap().len(), 1);
     }
 }

@@ -1,6 +1,7 @@
 //! The worker: consumers of the work queues. Each handler records its effects
 //! as events, with the "processed" marker in the same transaction.
 
+pub mod crash;
 mod dead_letters;
 pub mod keys;
 mod probes;
@@ -88,6 +89,7 @@ pub fn spawn(
     config: &WorkerConfig,
     shutdown: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
+    crash::setup();
     let topology = &platform.config.topology;
     let mut consumers: Vec<(ConsumerSpec, Arc<dyn Handler>)> = vec![
         (

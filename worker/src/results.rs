@@ -5,7 +5,31 @@
 //! Each batch writes its piece of both files before the batch commits in
 //! the target, so a resumed run has the pieces of every committed batch
 //! (and rewrites those of the batch it redoes). At the end the pieces are
-//! joined into the two files, which are forced to disk.
+//! joined into the two files.
+//!
+//! Every step of this is safe to repeat after a kill at any point:
+//!
+//! 1. **Join.** Each file is written to a staging name, forced to disk and
+//!    renamed over its final name (and the directory forced to disk): under
+//!    its final name a file is always whole, and an earlier one stays until
+//!    a whole new one replaces it. A staging file a killed worker left is
+//!    deleted first. The pieces are not touched, so a worker killed here
+//!    joins them again, all of them.
+//! 2. **Record the end.** Once both files are in place, the run's
+//!    `run.finished` as it is to be appended, and the number of batches
+//!    joined, are written the same way ([`Results::record_end`]). A worker
+//!    that resumes the run and finds this record finishes the run as
+//!    recorded: it neither works the run again nor joins the files again,
+//!    so it never rebuilds a whole file from what pieces are left.
+//! 3. **Delete the pieces** ([`Results::remove_pieces`]), only now that the
+//!    files and the record are on disk. The journal stays (a rollback
+//!    reads it), and so does the record, until the files expire.
+//! 4. **Append `run.finished`** (in the run's handler), with the processed
+//!    marker: a redelivery after it is skipped, so nothing is left to do
+//!    after it.
+//!
+//! The integration tests in `tests/it/phases.rs` kill a worker at each of
+//! these phases (see [`crate::crash`]), for an import and for a rollback.
 //!
 //! The pieces are not forced to disk one by one (that cost more than the
 //! import itself): a worker process that dies leaves them whole in the
@@ -16,8 +40,10 @@
 //! formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) are
 //! prefixed with `'`.
 
+use crate::crash::{self, Phase};
 use sluice_connectors::journal::{self, Change};
 use sluice_connectors::source::Fields;
+use sluice_events::event::RunFinished;
 use sluice_schema::ids::{AccountId, RunId};
 use sluice_vault::{owner, FileKey, FileStore};
 use std::io::{BufWriter, Write};
@@ -35,6 +61,18 @@ pub const CHANGES: &str = "changes";
 /// A batch's before-images, kept while the batch is written to a target
 /// without transactions.
 pub const BEFORE: &str = "before";
+/// The record that both files are whole and how the run ends (see
+/// [`Results::record_end`]).
+pub const ENDED: &str = "ended";
+
+/// How a run ends, recorded once its files are whole.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Ended {
+    /// The batches the files were joined from.
+    pub batches: i64,
+    /// The run's last event, as it is to be appended.
+    pub finished: RunFinished,
+}
 
 pub struct Results {
     pub store: FileStore,
@@ -160,63 +198,71 @@ impl Results {
             .collect()
     }
 
+    /// Writes `rows` as CSV to `out`, after the header row if `header`.
     fn write_rows(
+        &self,
+        out: &mut dyn Write,
+        name: &'static str,
+        header: bool,
+        rows: &[Outcome<'_>],
+    ) -> std::io::Result<()> {
+        let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(out);
+        if header {
+            csv.write_record(self.columns(name))?;
+        }
+        // Buffers shared by every row: nothing is allocated a row.
+        let mut number = itoa::Buffer::new();
+        let mut joined = String::new();
+        for row in rows {
+            csv.write_field(number.format(row.number))?;
+            let note = match row.note {
+                Note::Text(reason) => reason,
+                Note::Key([one]) => one.as_str(),
+                Note::Key(values) => {
+                    joined.clear();
+                    for (i, value) in values.iter().enumerate() {
+                        if i > 0 {
+                            joined.push(',');
+                        }
+                        joined.push_str(value);
+                    }
+                    joined.as_str()
+                }
+            };
+            csv.write_field(safe_cell(note).as_bytes())?;
+            if name == SUCCESS {
+                csv.write_field(row.status)?;
+            }
+            for field in row.fields.iter() {
+                csv.write_field(safe_cell(field).as_bytes())?;
+            }
+            csv.write_record(None::<&[u8]>)?;
+        }
+        csv.flush()
+    }
+
+    /// Writes the run's file `name` (a batch's piece of it, with `part`),
+    /// encrypted, to a staging file that is renamed over any earlier one
+    /// once whole: under its final name a file is always whole, and an
+    /// earlier one stays until the new one replaces it. `durable` forces the
+    /// file and its directory to disk before and after the rename.
+    fn write_file(
         &self,
         name: &'static str,
         part: Option<i64>,
-        header: bool,
-        rows: &[Outcome<'_>],
-        then: impl FnOnce(
-            &mut sluice_vault::EncryptWriter<BufWriter<std::fs::File>>,
-        ) -> std::io::Result<()>,
+        durable: bool,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        let durable = part.is_none();
         let id = file_id(self.run, name, part);
-        self.store.remove(KIND, &id)?;
+        // What a writer killed part-way left.
+        self.store.remove_staging(KIND, &id)?;
         let (staged, file) = self.store.stage(KIND, &id)?;
         let file_owner = owner::result_file(self.account, self.run, name, part);
         let mut encrypted = self
             .key
             .writer(&file_owner, BufWriter::with_capacity(256 * 1024, file))
             .map_err(std::io::Error::other)?;
-        {
-            let mut csv = csv::WriterBuilder::new()
-                .flexible(true)
-                .from_writer(&mut encrypted);
-            if header {
-                csv.write_record(self.columns(name))?;
-            }
-            // Buffers shared by every row: nothing is allocated a row.
-            let mut number = itoa::Buffer::new();
-            let mut joined = String::new();
-            for row in rows {
-                csv.write_field(number.format(row.number))?;
-                let note = match row.note {
-                    Note::Text(reason) => reason,
-                    Note::Key([one]) => one.as_str(),
-                    Note::Key(values) => {
-                        joined.clear();
-                        for (i, value) in values.iter().enumerate() {
-                            if i > 0 {
-                                joined.push(',');
-                            }
-                            joined.push_str(value);
-                        }
-                        joined.as_str()
-                    }
-                };
-                csv.write_field(safe_cell(note).as_bytes())?;
-                if name == SUCCESS {
-                    csv.write_field(row.status)?;
-                }
-                for field in row.fields.iter() {
-                    csv.write_field(safe_cell(field).as_bytes())?;
-                }
-                csv.write_record(None::<&[u8]>)?;
-            }
-            csv.flush()?;
-        }
-        then(&mut encrypted)?;
+        write(&mut encrypted)?;
         let (buffered, _) = encrypted.finish().map_err(std::io::Error::other)?;
         let file = buffered.into_inner().map_err(|e| e.into_error())?;
         if durable {
@@ -236,8 +282,12 @@ impl Results {
         success: &[Outcome<'_>],
         errors: &[Outcome<'_>],
     ) -> std::io::Result<()> {
-        self.write_rows(SUCCESS, Some(batch), false, success, |_| Ok(()))?;
-        self.write_rows(ERRORS, Some(batch), false, errors, |_| Ok(()))
+        self.write_file(SUCCESS, Some(batch), false, |out| {
+            self.write_rows(out, SUCCESS, false, success)
+        })?;
+        self.write_file(ERRORS, Some(batch), false, |out| {
+            self.write_rows(out, ERRORS, false, errors)
+        })
     }
 
     /// Writes a batch's journal.
@@ -256,7 +306,7 @@ impl Results {
         &self,
         batch: i64,
     ) -> std::io::Result<Option<(journal::Columns, Vec<Change>)>> {
-        match self.read_piece(CHANGES, batch)? {
+        match self.read_file(CHANGES, Some(batch))? {
             Some(plain) => journal::read(plain.as_slice())
                 .map(Some)
                 .map_err(std::io::Error::other),
@@ -273,7 +323,7 @@ impl Results {
     }
 
     pub fn read_before(&self, batch: i64) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
-        self.read_piece(BEFORE, batch)
+        self.read_file(BEFORE, Some(batch))
     }
 
     pub fn remove_before(&self, batch: i64) -> std::io::Result<()> {
@@ -289,38 +339,27 @@ impl Results {
         batch: i64,
         write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        let id = file_id(self.run, name, Some(batch));
-        self.store.remove(KIND, &id)?;
-        let (staged, file) = self.store.stage(KIND, &id)?;
-        let file_owner = owner::result_file(self.account, self.run, name, Some(batch));
-        let mut encrypted = self
-            .key
-            .writer(&file_owner, BufWriter::with_capacity(256 * 1024, file))
-            .map_err(std::io::Error::other)?;
-        write(&mut encrypted)?;
-        let (buffered, _) = encrypted.finish().map_err(std::io::Error::other)?;
-        drop(buffered.into_inner().map_err(|e| e.into_error())?);
-        self.store.commit_unsynced(staged, KIND, &id).map(drop)
+        self.write_file(name, Some(batch), false, write)
     }
 
-    /// One of a batch's pieces, decrypted; `None` if it is not there or
-    /// does not decrypt whole.
-    fn read_piece(
+    /// The run's file `name` (a batch's piece of it, with `part`),
+    /// decrypted; `None` if it is not there or does not decrypt whole.
+    fn read_file(
         &self,
         name: &'static str,
-        batch: i64,
+        part: Option<i64>,
     ) -> std::io::Result<Option<Zeroizing<Vec<u8>>>> {
-        let id = file_id(self.run, name, Some(batch));
-        let piece = match self.store.open_file(KIND, &id) {
+        let id = file_id(self.run, name, part);
+        let file = match self.store.open_file(KIND, &id) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let piece_owner = owner::result_file(self.account, self.run, name, Some(batch));
+        let file_owner = owner::result_file(self.account, self.run, name, part);
         let mut plain = Zeroizing::new(Vec::new());
         if self
             .key
-            .decrypt(&piece_owner, std::io::BufReader::new(piece), &mut *plain)
+            .decrypt(&file_owner, std::io::BufReader::new(file), &mut *plain)
             .is_err()
         {
             return Ok(None);
@@ -328,39 +367,25 @@ impl Results {
         Ok(Some(plain))
     }
 
-    /// Joins the pieces of batches `1..=batches` into the two files, then
-    /// deletes the pieces.
+    /// Joins the pieces of batches `1..=batches` into the two files, each
+    /// forced to disk and only then renamed over any earlier one. The
+    /// pieces stay: they go once the run's end is in the event log
+    /// ([`Results::remove_pieces`]), so a worker killed here joins them again
+    /// from all of them.
     pub fn assemble(&self, batches: i64) -> std::io::Result<()> {
         let mut lost: Vec<i64> = Vec::new();
         for name in [SUCCESS, ERRORS] {
-            self.write_rows(name, None, true, &[], |out| {
+            self.write_file(name, None, true, |out| {
+                self.write_rows(out, name, true, &[])?;
                 for batch in 1..=batches {
-                    let id = file_id(self.run, name, Some(batch));
-                    let piece = match self.store.open_file(KIND, &id) {
-                        Ok(file) => file,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                            if !lost.contains(&batch) {
-                                lost.push(batch);
-                            }
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    };
                     // A piece goes in whole or not at all.
-                    let piece_owner =
-                        owner::result_file(self.account, self.run, name, Some(batch));
-                    let mut plain = zeroize::Zeroizing::new(Vec::new());
-                    match self.key.decrypt(
-                        &piece_owner,
-                        std::io::BufReader::new(piece),
-                        &mut *plain,
-                    ) {
-                        Ok(_) => out.write_all(&plain)?,
-                        Err(_) => {
-                            if !lost.contains(&batch) {
-                                lost.push(batch);
-                            }
-                        }
+                    match self.read_file(name, Some(batch))? {
+                        Some(plain) => out.write_all(&plain)?,
+                        None if !lost.contains(&batch) => lost.push(batch),
+                        None => {}
+                    }
+                    if name == SUCCESS && batch == 1 {
+                        crash::at(Phase::Joining);
                     }
                 }
                 if name == ERRORS {
@@ -377,9 +402,42 @@ impl Results {
                 }
                 Ok(())
             })?;
-            for batch in 1..=batches {
+            if name == SUCCESS {
+                crash::at(Phase::SuccessJoined);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records, forced to disk, that both files are whole for `ended.batches`
+    /// batches and how the run ends: written once the files are in place,
+    /// so a worker that finds it finishes the run as recorded and does not
+    /// join the files again.
+    pub fn record_end(&self, ended: &Ended) -> std::io::Result<()> {
+        let json = serde_json::to_vec(ended).map_err(std::io::Error::other)?;
+        self.write_file(ENDED, None, true, |out| out.write_all(&json))
+    }
+
+    /// The record of the run's end, if the files are whole; `None` if there
+    /// is none (or one that does not decrypt whole, as if there were none).
+    pub fn ended(&self) -> std::io::Result<Option<Ended>> {
+        Ok(self
+            .read_file(ENDED, None)?
+            .and_then(|json| serde_json::from_slice(&json).ok()))
+    }
+
+    /// Deletes the pieces of both files, once the record of the run's end
+    /// is written ([`Results::record_end`]): a worker that resumes the run
+    /// after this does not join them again. The journal stays (a rollback
+    /// reads it), and so does the record, until the files expire.
+    pub fn remove_pieces(&self, batches: i64) -> std::io::Result<()> {
+        for batch in 1..=batches {
+            for name in [SUCCESS, ERRORS] {
                 self.store
                     .remove(KIND, &file_id(self.run, name, Some(batch)))?;
+            }
+            if batch == 1 {
+                crash::at(Phase::DeletingPieces);
             }
         }
         Ok(())
@@ -456,8 +514,42 @@ mod tests {
         assert!(errors.contains("batch 2 were lost"), "{errors}");
         assert_eq!(
             results.store.list(KIND).unwrap().len(),
-            2,
-            "only the two files are left"
+            6,
+            "the pieces stay until the run's end is recorded"
+        );
+        let ended = Ended {
+            batches: 2,
+            finished: RunFinished {
+                status: "succeeded".into(),
+                rows_total: 4,
+                rows_ok: 2,
+                rows_failed: 2,
+                message: None,
+                results_expire_at: None,
+                api_calls: None,
+            },
+        };
+        assert_eq!(results.ended().unwrap(), None);
+        results.record_end(&ended).unwrap();
+        assert_eq!(results.ended().unwrap(), Some(ended));
+        results.remove_pieces(2).unwrap();
+        let mut left: Vec<String> = results
+            .store
+            .list(KIND)
+            .unwrap()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        left.sort();
+        let run = results.run;
+        assert_eq!(
+            left,
+            [
+                format!("{run}.ended"),
+                format!("{run}.errors"),
+                format!("{run}.success")
+            ],
+            "the two files and the record are left"
         );
     }
 

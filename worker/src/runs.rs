@@ -10,7 +10,11 @@
 //!
 //! A worker that dies mid-run leaves its delivery unacknowledged; RabbitMQ
 //! gives it to another worker, which reads the target's last checkpoint
-//! and resumes after it: no batch is written twice.
+//! and resumes after it: no batch is written twice. The end of a run is
+//! as safe to repeat (see `results`): its result files are joined, then
+//! recorded whole with the run's end, then their pieces are deleted, then
+//! `run.finished` is appended; a worker that takes over after the record
+//! finishes the run as recorded.
 //!
 //! One worker at a time works on a run: it holds a PostgreSQL advisory lock
 //! on the run for as long as it works. RabbitMQ takes back a delivery left
@@ -24,17 +28,20 @@
 //! fit the mapping; rows that do not fit fail one by one and the run goes
 //! on.
 
-use crate::results::{Note, Outcome, Results, SourceRows};
-use crate::retry_on;
+use crate::crash::{self, Phase};
+use crate::results::{Ended, Note, Outcome, Results, SourceRows};
 use futures_util::future::BoxFuture;
 use sluice_connectors::detect::Format;
 use sluice_connectors::mapping::{FieldMapping, Plan};
 use sluice_connectors::postgres::{self as pg, Checkpoint, Insert, PgParams, TargetError};
 use sluice_connectors::source::{read_sheet, CsvSource, Record, RowSink};
 use sluice_events::consumer::{HandlerError, Incoming};
-use sluice_events::event::{RunFinished, RunProgressed, RunRequested, RunStarted};
+use sluice_events::event::{
+    RunFinished, RunProgressed, RunRequested, RunResultsRemoved, RunStarted,
+};
 use sluice_events::{
     AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, Platform, RecordedEvent,
+    SecretWrite,
 };
 use sluice_schema::ids::{AccountId, ConnectionId, JobId, RunId, UploadId};
 use sluice_schema::repo::{connections, jobs, uploads};
@@ -124,6 +131,24 @@ impl From<TargetError> for Stop {
 
 fn retry(e: impl std::fmt::Display) -> Stop {
     Stop::Retry(e.to_string())
+}
+
+/// The delivery is tried again.
+fn again(stop: Stop) -> HandlerError {
+    match stop {
+        Stop::Retry(reason) | Stop::Fail(reason) => HandlerError::Retry(reason),
+    }
+}
+
+/// How a run ends: its last event, and what becomes of its result files.
+struct Ending {
+    finished: RunFinished,
+    results: Option<Arc<Results>>,
+    /// The batches the result files are joined from.
+    batches: i64,
+    /// Whether the account keeps the files (if not, they are deleted just
+    /// before the run's end is recorded, and their key destroyed with it).
+    keep: bool,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -249,109 +274,205 @@ impl RunHandler {
             let _lock = match self.lock(run).await {
                 Ok(Some(lock)) => lock,
                 Ok(None) => return Ok(()),
-                Err(Stop::Retry(reason) | Stop::Fail(reason)) => {
-                    return Err(HandlerError::Retry(reason))
-                }
+                Err(stop) => return Err(again(stop)),
             };
-            let mut written = Written::default();
-            let rollback = matches!(
-                &cause.event,
-                DomainEvent::RunRequested(r) if r.rollback_of.is_some()
-            );
-            let outcome = if rollback {
-                self.rollback(&cause, run, &mut written).await
-            } else {
-                self.execute(&cause, run, &mut written).await
+            // A worker killed after the run's files were whole left the
+            // record of how the run ends: it ends so, without a second look.
+            let ending = match self.ended(&cause, run).await.map_err(again)? {
+                Some(ending) => ending,
+                None => self.end(&cause, run).await.map_err(again)?,
             };
-            if let Err(Stop::Retry(reason)) = &outcome {
-                return Err(HandlerError::Retry(reason.clone()));
-            }
-            // Whatever was committed gets its result files, even when the
-            // run stopped part-way; an account that keeps none has them
-            // destroyed once the run is recorded.
-            let keep = self
-                .retention(cause.account_id)
-                .await
-                .map_err(|stop| match stop {
-                    Stop::Retry(reason) | Stop::Fail(reason) => HandlerError::Retry(reason),
-                })?;
-            let mut discard = None;
-            let results_expire_at = match (written.results, keep) {
-                (Some(results), Some(ttl)) => {
-                    let batches = written.batches;
-                    tokio::task::spawn_blocking(move || results.assemble(batches))
-                        .await
-                        .map_err(|e| HandlerError::Retry(e.to_string()))?
-                        .map_err(|e| HandlerError::Retry(format!("result files: {e}")))?;
-                    Some(self.platform.clock.now() + ttl)
-                }
-                (Some(results), None) => {
-                    discard = Some(results);
-                    None
-                }
-                (None, _) => None,
-            };
-            let totals_and_status = match outcome {
-                Ok(totals) => {
-                    let status = if totals.failed == 0 && rollback {
-                        "rolled_back"
-                    } else if totals.failed == 0 {
-                        "succeeded"
-                    } else if totals.ok > 0 {
-                        "partially_succeeded"
-                    } else {
-                        "failed"
-                    };
-                    (totals, status, None)
-                }
-                Err(Stop::Fail(message)) => (written.totals, "failed", Some(message)),
-                Err(Stop::Retry(reason)) => return Err(HandlerError::Retry(reason)),
-            };
-            let (totals, status, message) = totals_and_status;
-            tracing::info!(run = %run, status, rows_ok = totals.ok, rows_failed = totals.failed, "run finished");
-            let mut done = NewEvent::new(
-                DomainEvent::RunFinished(RunFinished {
-                    status: status.into(),
-                    rows_total: totals.read,
-                    rows_ok: totals.ok,
-                    rows_failed: totals.failed,
-                    message,
-                    results_expire_at,
-                    api_calls: written.api_calls,
-                }),
-                Metadata::caused_by(&cause, format!("worker:{}", self.worker)),
-            );
-            if let Some(account) = cause.account_id {
-                done = done.for_account(account);
-            }
-            let request = AppendRequest::new("run", run.0, ExpectedVersion::Any, vec![done])
-                .processing(CONSUMER, cause.event_id);
-            self.platform
-                .appender
-                .append(request)
-                .await
-                .map_err(retry_on)?;
-            if let (Some(results), Some(account)) = (discard, cause.account_id) {
-                let stored: Vec<String> = self
-                    .store
-                    .list(crate::results::KIND)
-                    .map_err(|e| HandlerError::Retry(e.to_string()))?
-                    .into_iter()
-                    .map(|(name, _)| name)
-                    .collect();
-                crate::retention::destroy_results(
-                    &self.platform,
-                    &self.store,
-                    &stored,
-                    account.0,
-                    results.run.0,
-                    &self.worker,
-                )
-                .await
-                .map_err(|e| HandlerError::Retry(e.to_string()))?;
-            }
-            Ok(())
+            self.finish(&cause, run, ending).await.map_err(again)
         })
+    }
+
+    /// Works the run to its end: writes its batches (or undoes another
+    /// run's), decides how it ends, and joins its result files if the
+    /// account keeps them, then records that they are whole.
+    async fn end(&self, cause: &RecordedEvent, run: RunId) -> Result<Ending, Stop> {
+        let mut written = Written::default();
+        let rollback = matches!(
+            &cause.event,
+            DomainEvent::RunRequested(r) if r.rollback_of.is_some()
+        );
+        let outcome = if rollback {
+            self.rollback(cause, run, &mut written).await
+        } else {
+            self.execute(cause, run, &mut written).await
+        };
+        if let Err(Stop::Retry(reason)) = outcome {
+            return Err(Stop::Retry(reason));
+        }
+        // Whatever was committed gets its result files, even when the
+        // run stopped part-way; an account that keeps none has them
+        // destroyed as the run ends.
+        let keep = self.retention(cause.account_id).await?;
+        let (totals, status, message) = match outcome {
+            Ok(totals) => {
+                let status = if totals.failed == 0 && rollback {
+                    "rolled_back"
+                } else if totals.failed == 0 {
+                    "succeeded"
+                } else if totals.ok > 0 {
+                    "partially_succeeded"
+                } else {
+                    "failed"
+                };
+                (totals, status, None)
+            }
+            Err(Stop::Fail(message)) => (written.totals, "failed", Some(message)),
+            Err(Stop::Retry(reason)) => return Err(Stop::Retry(reason)),
+        };
+        let results_expire_at = match (&written.results, keep) {
+            (Some(_), Some(ttl)) => Some(self.platform.clock.now() + ttl),
+            _ => None,
+        };
+        let finished = RunFinished {
+            status: status.into(),
+            rows_total: totals.read,
+            rows_ok: totals.ok,
+            rows_failed: totals.failed,
+            message,
+            results_expire_at,
+            api_calls: written.api_calls,
+        };
+        if let (Some(results), true) = (&written.results, keep.is_some()) {
+            let ended = Ended {
+                batches: written.batches,
+                finished: finished.clone(),
+            };
+            let results = results.clone();
+            tokio::task::spawn_blocking(move || {
+                results.assemble(ended.batches)?;
+                results.record_end(&ended)
+            })
+            .await
+            .map_err(retry)?
+            .map_err(|e| Stop::Retry(format!("result files: {e}")))?;
+            crash::at(Phase::Assembled);
+        }
+        Ok(Ending {
+            finished,
+            results: written.results,
+            batches: written.batches,
+            keep: keep.is_some(),
+        })
+    }
+
+    /// How the run ends, if a worker before this one recorded it once the
+    /// run's files were whole.
+    async fn ended(&self, cause: &RecordedEvent, run: RunId) -> Result<Option<Ending>, Stop> {
+        let Some(account) = cause.account_id else {
+            return Ok(None);
+        };
+        let Some((version, wrapped)) = self.db(move |c| jobs::result_key(c, account, run)).await?
+        else {
+            return Ok(None);
+        };
+        let key = self
+            .keyring
+            .file_key(&owner::result_key(account, run), version, &wrapped)
+            .map_err(|e| Stop::Retry(format!("result key: {e}")))?;
+        let results = self.results(Arc::new(key), account, run, Vec::new());
+        let reader = results.clone();
+        let ended = tokio::task::spawn_blocking(move || reader.ended())
+            .await
+            .map_err(retry)?
+            .map_err(|e| Stop::Retry(format!("result files: {e}")))?;
+        Ok(ended.map(|ended| {
+            tracing::info!(run = %run, "the run's files were whole when its worker stopped; finishing it");
+            Ending {
+                finished: ended.finished,
+                results: Some(results),
+                batches: ended.batches,
+                keep: true,
+            }
+        }))
+    }
+
+    /// Deletes the pieces of the run's result files (every file of the run
+    /// if the account keeps none), then records the run's end:
+    /// `run.finished` with the processed marker (and `run.results_removed`,
+    /// which destroys the files' key, if they are not kept). A redelivery
+    /// after that is skipped, so nothing may be left to do after the append;
+    /// a worker killed before it does this again.
+    async fn finish(&self, cause: &RecordedEvent, run: RunId, ending: Ending) -> Result<(), Stop> {
+        let finished = &ending.finished;
+        tracing::info!(
+            run = %run,
+            status = finished.status,
+            rows_ok = finished.rows_ok,
+            rows_failed = finished.rows_failed,
+            "run finished"
+        );
+        let mut events = vec![DomainEvent::RunFinished(ending.finished)];
+        match ending.results {
+            Some(results) if ending.keep => {
+                let batches = ending.batches;
+                tokio::task::spawn_blocking(move || results.remove_pieces(batches))
+                    .await
+                    .map_err(retry)?
+                    .map_err(|e| Stop::Retry(format!("result files: {e}")))?;
+            }
+            Some(_) => {
+                let stored = self.stored(run).await?;
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || {
+                    stored
+                        .iter()
+                        .try_for_each(|id| store.remove(crate::results::KIND, id).map(drop))
+                })
+                .await
+                .map_err(retry)?
+                .map_err(|e| Stop::Retry(format!("result files: {e}")))?;
+                events.push(DomainEvent::RunResultsRemoved(RunResultsRemoved {}));
+            }
+            None => {}
+        }
+        let destroy = events.len() > 1;
+        let events = events
+            .into_iter()
+            .map(|event| {
+                let event = NewEvent::new(
+                    event,
+                    Metadata::caused_by(cause, format!("worker:{}", self.worker)),
+                );
+                match cause.account_id {
+                    Some(account) => event.for_account(account),
+                    None => event,
+                }
+            })
+            .collect();
+        let mut request = AppendRequest::new("run", run.0, ExpectedVersion::Any, events)
+            .processing(CONSUMER, cause.event_id);
+        if destroy {
+            request = request.with_secret(SecretWrite::DestroyResultKey { run_id: run.0 });
+        }
+        crash::at(Phase::FinishBuilt);
+        self.platform
+            .appender
+            .append(request)
+            .await
+            .map_err(retry)?;
+        crash::at(Phase::Finished);
+        Ok(())
+    }
+
+    /// The ids of the run's files in the store.
+    async fn stored(&self, run: RunId) -> Result<Vec<String>, Stop> {
+        let store = self.store.clone();
+        let prefix = format!("{run}.");
+        tokio::task::spawn_blocking(move || store.list(crate::results::KIND))
+            .await
+            .map_err(retry)?
+            .map_err(retry)
+            .map(|files| {
+                files
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .filter(|id| id.starts_with(&prefix))
+                    .collect()
+            })
     }
 
     /// How long the account keeps its runs' result files: its own choice
@@ -542,6 +663,7 @@ impl RunHandler {
                 totals.ok = next.rows_ok;
                 totals.failed = next.rows_failed;
                 written.totals = *totals;
+                crash::at(Phase::BatchCommitted);
             };
         'batches: while let Some(batch) = inbox.recv().await {
             let mut batch = match batch {

@@ -153,6 +153,7 @@ impl RunHandler {
                 failed: checkpoint.rows_failed,
             };
             written.totals = totals;
+            crate::crash::at(crate::crash::Phase::BatchCommitted);
             progress.record(step, totals).await?;
         }
         progress.finish().await?;

@@ -724,6 +724,7 @@ impl Writing<'_> {
                 }),
             )
             .await?;
+        crate::crash::at(crate::crash::Phase::BatchCommitted);
         self.checkpoint = Checkpoint {
             batch: last,
             rows_ok: totals.ok,

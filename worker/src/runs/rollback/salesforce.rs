@@ -106,6 +106,7 @@ impl RunHandler {
                     }),
                 )
                 .await?;
+                crate::crash::at(crate::crash::Phase::BatchCommitted);
             }
             Ok::<_, Stop>(written.totals)
         }
