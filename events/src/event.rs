@@ -62,8 +62,14 @@ pub enum DomainEvent {
     #[serde(rename = "user.removed")]
     UserRemoved(UserRemoved),
     /// A connection to a team's system was added; its secret is not here.
+    /// Recorded before customer text was sealed: its name and parameters
+    /// are in clear (replayed, no longer written).
     #[serde(rename = "connection.created")]
     ConnectionCreated(ConnectionCreated),
+    /// A connection to a team's system was added: its kind (and TLS mode)
+    /// in clear, its name and parameters sealed, its secret not here.
+    #[serde(rename = "connection.created.v2")]
+    ConnectionCreatedV2(ConnectionAdded),
     /// Disconnect: the connection and its secret are gone.
     #[serde(rename = "connection.disconnected")]
     ConnectionDisconnected(ConnectionDisconnected),
@@ -77,12 +83,22 @@ pub enum DomainEvent {
     /// An upload's file and key were destroyed (deleted, or expired).
     #[serde(rename = "upload.removed")]
     UploadRemoved(UploadRemoved),
-    /// An import job was defined.
+    /// An import job was defined. Recorded before customer text was
+    /// sealed: its definition is in clear (replayed, no longer written).
     #[serde(rename = "job.created")]
     JobCreated(JobCreated),
-    /// A job's definition was changed: the whole new definition.
+    /// A job's definition was changed: the whole new definition, in clear
+    /// (replayed, no longer written).
     #[serde(rename = "job.updated")]
     JobUpdated(JobCreated),
+    /// An import job was defined: ids, operation and schedule in clear,
+    /// what the customer typed sealed.
+    #[serde(rename = "job.created.v2")]
+    JobCreatedV2(JobDefined),
+    /// A job's definition was changed: the whole new definition, sealed as
+    /// a new job's is.
+    #[serde(rename = "job.updated.v2")]
+    JobUpdatedV2(JobDefined),
     /// A job was deleted (its runs stay in the history).
     #[serde(rename = "job.deleted")]
     JobDeleted(JobDeleted),
@@ -341,6 +357,21 @@ pub struct ConnectionCreated {
     pub params: serde_json::Value,
 }
 
+/// A connection as recorded since customer text is sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionAdded {
+    /// `postgres`, `salesforce` or `dropbox`.
+    pub kind: String,
+    /// What is Sluice's own: a PostgreSQL connection's TLS mode
+    /// (`{"sslmode": ...}`); empty for the others.
+    pub params: serde_json::Value,
+    /// Sealed: the name and every parameter (host, port, database, user,
+    /// TLS mode, CA certificate; an org's instance URL; a Dropbox account
+    /// id) as JSON.
+    pub details: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionDisconnected {
@@ -445,6 +476,26 @@ pub struct JobCreated {
     /// When runs start by themselves: a cron expression (UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+}
+
+/// A job as recorded since customer text is sealed: the ids it refers to,
+/// its operation and schedule in clear; its name, query or sheet, target
+/// object, key fields and mapping sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobDefined {
+    /// `{"upload_id": ...}` or `{"connection_id": ...}`: ids only.
+    pub source: serde_json::Value,
+    /// `{"connection_id": ...}`: the id only.
+    pub target: serde_json::Value,
+    /// `insert`, `update`, `upsert` or `delete`.
+    pub operation: String,
+    /// When runs start by themselves: a cron expression (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Sealed: `{name, source, target, key_fields, mapping}` as JSON, the
+    /// source with its query or sheet and the target with its object.
+    pub details: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -644,6 +695,7 @@ impl DomainEvent {
             Self::AccountExported(_) => "account.exported",
             Self::UserRegistered(_) => "user.registered",
             Self::ConnectionCreated(_) => "connection.created",
+            Self::ConnectionCreatedV2(_) => "connection.created.v2",
             Self::ConnectionDisconnected(_) => "connection.disconnected",
             Self::ConnectionTested(_) => "connection.tested",
             Self::UserRoleChanged(_) => "user.role_changed",
@@ -652,6 +704,8 @@ impl DomainEvent {
             Self::UploadRemoved(_) => "upload.removed",
             Self::JobCreated(_) => "job.created",
             Self::JobUpdated(_) => "job.updated",
+            Self::JobCreatedV2(_) => "job.created.v2",
+            Self::JobUpdatedV2(_) => "job.updated.v2",
             Self::JobDeleted(_) => "job.deleted",
             Self::RunRequested(_) => "run.requested",
             Self::RunStarted(_) => "run.started",
