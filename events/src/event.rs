@@ -4,6 +4,9 @@
 //! column. A payload changes shape only by adding a new variant (for example
 //! `probe.completed.v2`); old variants stay so that the log can be replayed.
 //! Payloads carry ids and key versions, never secrets or file contents.
+//! What a customer typed or what came from their data is sealed under the
+//! account's subject key (fields marked *sealed*); ids, kinds, counts and
+//! Sluice's own enums stay in clear.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -347,6 +350,9 @@ pub struct UserRegistered {
     pub last_name: String,
 }
 
+/// A connection as recorded before customer text was sealed: its name and
+/// parameters in clear. Still replayed, no longer written (see
+/// [`ConnectionAdded`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionCreated {
@@ -459,8 +465,8 @@ impl UploadRemoved {
     }
 }
 
-/// Column names, transforms and table names are configuration; a job
-/// carries no row of data.
+/// A job as recorded before customer text was sealed: everything in clear.
+/// Still replayed, no longer written (see [`JobDefined`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobCreated {
