@@ -4,6 +4,9 @@
 //! column. A payload changes shape only by adding a new variant (for example
 //! `probe.completed.v2`); old variants stay so that the log can be replayed.
 //! Payloads carry ids and key versions, never secrets or file contents.
+//! What a customer typed or what came from their data is sealed under the
+//! account's subject key (fields marked *sealed*); ids, kinds, counts and
+//! Sluice's own enums stay in clear.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -62,8 +65,14 @@ pub enum DomainEvent {
     #[serde(rename = "user.removed")]
     UserRemoved(UserRemoved),
     /// A connection to a team's system was added; its secret is not here.
+    /// Recorded before customer text was sealed: its name and parameters
+    /// are in clear (replayed, no longer written).
     #[serde(rename = "connection.created")]
     ConnectionCreated(ConnectionCreated),
+    /// A connection to a team's system was added: its kind (and TLS mode)
+    /// in clear, its name and parameters sealed, its secret not here.
+    #[serde(rename = "connection.created.v2")]
+    ConnectionCreatedV2(ConnectionAdded),
     /// Disconnect: the connection and its secret are gone.
     #[serde(rename = "connection.disconnected")]
     ConnectionDisconnected(ConnectionDisconnected),
@@ -77,12 +86,22 @@ pub enum DomainEvent {
     /// An upload's file and key were destroyed (deleted, or expired).
     #[serde(rename = "upload.removed")]
     UploadRemoved(UploadRemoved),
-    /// An import job was defined.
+    /// An import job was defined. Recorded before customer text was
+    /// sealed: its definition is in clear (replayed, no longer written).
     #[serde(rename = "job.created")]
     JobCreated(JobCreated),
-    /// A job's definition was changed: the whole new definition.
+    /// A job's definition was changed: the whole new definition, in clear
+    /// (replayed, no longer written).
     #[serde(rename = "job.updated")]
     JobUpdated(JobCreated),
+    /// An import job was defined: ids, operation and schedule in clear,
+    /// what the customer typed sealed.
+    #[serde(rename = "job.created.v2")]
+    JobCreatedV2(JobDefined),
+    /// A job's definition was changed: the whole new definition, sealed as
+    /// a new job's is.
+    #[serde(rename = "job.updated.v2")]
+    JobUpdatedV2(JobDefined),
     /// A job was deleted (its runs stay in the history).
     #[serde(rename = "job.deleted")]
     JobDeleted(JobDeleted),
@@ -331,6 +350,9 @@ pub struct UserRegistered {
     pub last_name: String,
 }
 
+/// A connection as recorded before customer text was sealed: its name and
+/// parameters in clear. Still replayed, no longer written (see
+/// [`ConnectionAdded`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionCreated {
@@ -339,6 +361,21 @@ pub struct ConnectionCreated {
     pub kind: String,
     /// What is not secret: host, port, database, user, TLS mode.
     pub params: serde_json::Value,
+}
+
+/// A connection as recorded since customer text is sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionAdded {
+    /// `postgres`, `salesforce` or `dropbox`.
+    pub kind: String,
+    /// What is Sluice's own: a PostgreSQL connection's TLS mode
+    /// (`{"sslmode": ...}`); empty for the others.
+    pub params: serde_json::Value,
+    /// Sealed: the name and every parameter (host, port, database, user,
+    /// TLS mode, CA certificate; an org's instance URL; a Dropbox account
+    /// id) as JSON.
+    pub details: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -428,8 +465,8 @@ impl UploadRemoved {
     }
 }
 
-/// Column names, transforms and table names are configuration; a job
-/// carries no row of data.
+/// A job as recorded before customer text was sealed: everything in clear.
+/// Still replayed, no longer written (see [`JobDefined`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobCreated {
@@ -445,6 +482,26 @@ pub struct JobCreated {
     /// When runs start by themselves: a cron expression (UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+}
+
+/// A job as recorded since customer text is sealed: the ids it refers to,
+/// its operation and schedule in clear; its name, query or sheet, target
+/// object, key fields and mapping sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobDefined {
+    /// `{"upload_id": ...}` or `{"connection_id": ...}`: ids only.
+    pub source: serde_json::Value,
+    /// `{"connection_id": ...}`: the id only.
+    pub target: serde_json::Value,
+    /// `insert`, `update`, `upsert` or `delete`.
+    pub operation: String,
+    /// When runs start by themselves: a cron expression (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// Sealed: `{name, source, target, key_fields, mapping}` as JSON, the
+    /// source with its query or sheet and the target with its object.
+    pub details: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -644,6 +701,7 @@ impl DomainEvent {
             Self::AccountExported(_) => "account.exported",
             Self::UserRegistered(_) => "user.registered",
             Self::ConnectionCreated(_) => "connection.created",
+            Self::ConnectionCreatedV2(_) => "connection.created.v2",
             Self::ConnectionDisconnected(_) => "connection.disconnected",
             Self::ConnectionTested(_) => "connection.tested",
             Self::UserRoleChanged(_) => "user.role_changed",
@@ -652,6 +710,8 @@ impl DomainEvent {
             Self::UploadRemoved(_) => "upload.removed",
             Self::JobCreated(_) => "job.created",
             Self::JobUpdated(_) => "job.updated",
+            Self::JobCreatedV2(_) => "job.created.v2",
+            Self::JobUpdatedV2(_) => "job.updated.v2",
             Self::JobDeleted(_) => "job.deleted",
             Self::RunRequested(_) => "run.requested",
             Self::RunStarted(_) => "run.started",

@@ -349,23 +349,16 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 .execute(conn)?;
         }
         DomainEvent::ConnectionCreated(created) => {
-            let Some(account) = event.account_id else {
-                return Ok(());
+            let row = |account| ConnectionRow {
+                name: Some(created.name.clone()),
+                ..connection_row(event, account, &created.kind, &created.params, None)
             };
-            diesel::insert_into(connections::table)
-                .values(ConnectionRow {
-                    connection_id: event.stream_id,
-                    account_id: account.0,
-                    name: created.name.clone(),
-                    kind: created.kind.clone(),
-                    params: created.params.clone(),
-                    created_at: event.recorded_at,
-                    last_tested_at: None,
-                    last_test_ok: None,
-                    last_test_reason: None,
-                })
-                .on_conflict_do_nothing()
-                .execute(conn)?;
+            insert_connection(conn, event, row)?;
+        }
+        DomainEvent::ConnectionCreatedV2(added) => {
+            let details = Some(added.details.clone());
+            let row = |account| connection_row(event, account, &added.kind, &added.params, details);
+            insert_connection(conn, event, row)?;
         }
         DomainEvent::ConnectionDisconnected(_) => {
             diesel::delete(connections::table.find(event.stream_id)).execute(conn)?;
@@ -410,51 +403,16 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 .execute(conn)?;
         }
         DomainEvent::JobCreated(job) => {
-            let Some(account) = event.account_id else {
-                return Ok(());
-            };
-            diesel::insert_into(jobs::table)
-                .values((
-                    jobs::job_id.eq(event.stream_id),
-                    jobs::account_id.eq(account.0),
-                    jobs::name.eq(&job.name),
-                    jobs::source.eq(&job.source),
-                    jobs::target.eq(&job.target),
-                    jobs::operation.eq(&job.operation),
-                    jobs::key_fields.eq(serde_json::json!(job.key_fields)),
-                    jobs::mapping.eq(&job.mapping),
-                    jobs::schedule.eq(&job.schedule),
-                    jobs::schedule_since.eq(job.schedule.as_ref().map(|_| event.recorded_at)),
-                    jobs::created_at.eq(event.recorded_at),
-                ))
-                .on_conflict_do_nothing()
-                .execute(conn)?;
+            insert_job(conn, event, &clear_job(job), &job.schedule)?;
+        }
+        DomainEvent::JobCreatedV2(job) => {
+            insert_job(conn, event, &sealed_job(job), &job.schedule)?;
         }
         DomainEvent::JobUpdated(job) => {
-            // A schedule holds from when it was set: changing it starts
-            // afresh, keeping it keeps its time.
-            let before: Option<Option<String>> = jobs::table
-                .find(event.stream_id)
-                .select(jobs::schedule)
-                .first(conn)
-                .optional()?;
-            let changed = before.is_some_and(|b| b != job.schedule);
-            diesel::update(jobs::table.find(event.stream_id))
-                .set((
-                    jobs::name.eq(&job.name),
-                    jobs::source.eq(&job.source),
-                    jobs::target.eq(&job.target),
-                    jobs::operation.eq(&job.operation),
-                    jobs::key_fields.eq(serde_json::json!(job.key_fields)),
-                    jobs::mapping.eq(&job.mapping),
-                    jobs::schedule.eq(&job.schedule),
-                ))
-                .execute(conn)?;
-            if changed {
-                diesel::update(jobs::table.find(event.stream_id))
-                    .set(jobs::schedule_since.eq(job.schedule.as_ref().map(|_| event.recorded_at)))
-                    .execute(conn)?;
-            }
+            update_job(conn, event, &clear_job(job), &job.schedule)?;
+        }
+        DomainEvent::JobUpdatedV2(job) => {
+            update_job(conn, event, &sealed_job(job), &job.schedule)?;
         }
         DomainEvent::JobDeleted(_) => {
             diesel::update(jobs::table.find(event.stream_id))
@@ -639,6 +597,142 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 .set(tokens::revoked_at.eq(event.recorded_at))
                 .execute(conn)?;
         }
+    }
+    Ok(())
+}
+
+fn connection_row(
+    event: &RecordedEvent,
+    account: uuid::Uuid,
+    kind: &str,
+    params: &serde_json::Value,
+    details: Option<String>,
+) -> ConnectionRow {
+    ConnectionRow {
+        connection_id: event.stream_id,
+        account_id: account,
+        name: None,
+        kind: kind.to_owned(),
+        params: params.clone(),
+        created_at: event.recorded_at,
+        last_tested_at: None,
+        last_test_ok: None,
+        last_test_reason: None,
+        details,
+    }
+}
+
+fn insert_connection(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    row: impl FnOnce(uuid::Uuid) -> ConnectionRow,
+) -> QueryResult<()> {
+    let Some(account) = event.account_id else {
+        return Ok(());
+    };
+    diesel::insert_into(connections::table)
+        .values(row(account.0))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A job's columns but its schedule: a job recorded before sealing keeps
+/// its customer text in clear columns; one recorded since keeps ids in
+/// clear and the rest in `details`.
+struct JobColumns<'a> {
+    name: Option<&'a str>,
+    source: &'a serde_json::Value,
+    target: &'a serde_json::Value,
+    operation: &'a str,
+    key_fields: Option<serde_json::Value>,
+    mapping: Option<&'a serde_json::Value>,
+    details: Option<&'a str>,
+}
+
+fn clear_job(job: &crate::event::JobCreated) -> JobColumns<'_> {
+    JobColumns {
+        name: Some(&job.name),
+        source: &job.source,
+        target: &job.target,
+        operation: &job.operation,
+        key_fields: Some(serde_json::json!(job.key_fields)),
+        mapping: Some(&job.mapping),
+        details: None,
+    }
+}
+
+fn sealed_job(job: &crate::event::JobDefined) -> JobColumns<'_> {
+    JobColumns {
+        name: None,
+        source: &job.source,
+        target: &job.target,
+        operation: &job.operation,
+        key_fields: None,
+        mapping: None,
+        details: Some(&job.details),
+    }
+}
+
+fn insert_job(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    job: &JobColumns<'_>,
+    schedule: &Option<String>,
+) -> QueryResult<()> {
+    let Some(account) = event.account_id else {
+        return Ok(());
+    };
+    diesel::insert_into(jobs::table)
+        .values((
+            jobs::job_id.eq(event.stream_id),
+            jobs::account_id.eq(account.0),
+            jobs::name.eq(job.name),
+            jobs::source.eq(job.source),
+            jobs::target.eq(job.target),
+            jobs::operation.eq(job.operation),
+            jobs::key_fields.eq(&job.key_fields),
+            jobs::mapping.eq(job.mapping),
+            jobs::details.eq(job.details),
+            jobs::schedule.eq(schedule),
+            jobs::schedule_since.eq(schedule.as_ref().map(|_| event.recorded_at)),
+            jobs::created_at.eq(event.recorded_at),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    Ok(())
+}
+
+fn update_job(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    job: &JobColumns<'_>,
+    schedule: &Option<String>,
+) -> QueryResult<()> {
+    // A schedule holds from when it was set: changing it starts afresh,
+    // keeping it keeps its time.
+    let before: Option<Option<String>> = jobs::table
+        .find(event.stream_id)
+        .select(jobs::schedule)
+        .first(conn)
+        .optional()?;
+    let changed = before.is_some_and(|b| &b != schedule);
+    diesel::update(jobs::table.find(event.stream_id))
+        .set((
+            jobs::name.eq(job.name),
+            jobs::source.eq(job.source),
+            jobs::target.eq(job.target),
+            jobs::operation.eq(job.operation),
+            jobs::key_fields.eq(&job.key_fields),
+            jobs::mapping.eq(job.mapping),
+            jobs::details.eq(job.details),
+            jobs::schedule.eq(schedule),
+        ))
+        .execute(conn)?;
+    if changed {
+        diesel::update(jobs::table.find(event.stream_id))
+            .set(jobs::schedule_since.eq(schedule.as_ref().map(|_| event.recorded_at)))
+            .execute(conn)?;
     }
     Ok(())
 }

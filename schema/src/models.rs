@@ -103,12 +103,17 @@ pub struct TokenRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A connection. Its name and parameters are sealed in `details` under the
+/// account's subject key; `params` keeps only what is Sluice's own (the TLS
+/// mode). A connection recorded before sealing has `name` and `params` in
+/// clear and no `details`: read it through [`ConnectionRow::details`].
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = connections, check_for_backend(diesel::pg::Pg))]
 pub struct ConnectionRow {
     pub connection_id: Uuid,
     pub account_id: Uuid,
-    pub name: String,
+    /// In clear only for a connection recorded before sealing.
+    pub name: Option<String>,
     pub kind: String,
     pub params: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -117,6 +122,55 @@ pub struct ConnectionRow {
     pub last_tested_at: Option<DateTime<Utc>>,
     pub last_test_ok: Option<bool>,
     pub last_test_reason: Option<String>,
+    /// [`ConnectionDetails`] as JSON, sealed under the account's subject key.
+    pub details: Option<String>,
+}
+
+/// What a customer typed of a connection: sealed as one JSON blob.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionDetails {
+    pub name: String,
+    /// PostgreSQL: host, port, dbname, user, sslmode and ca_cert;
+    /// Salesforce: instance_url and login_url; Dropbox: account_id.
+    pub params: serde_json::Value,
+}
+
+/// Why sealed customer text could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DetailsError<E> {
+    /// The subject key did not open it (erased, or not this row's).
+    #[error("the sealed details cannot be opened: {0}")]
+    Open(E),
+    #[error("the sealed details are not what they should be: {0}")]
+    Shape(#[from] serde_json::Error),
+}
+
+/// Opens `sealed` with `open` and reads it as `T`.
+fn opened<T: serde::de::DeserializeOwned, E>(
+    sealed: &str,
+    open: impl FnOnce(&str) -> Result<String, E>,
+) -> Result<T, DetailsError<E>> {
+    let plain = open(sealed).map_err(DetailsError::Open)?;
+    Ok(serde_json::from_str(&plain)?)
+}
+
+impl ConnectionRow {
+    /// The connection's name and parameters: opened from `details` by
+    /// `open` (the subject key), or, for a connection recorded before
+    /// sealing, its clear columns.
+    pub fn details<E>(
+        &self,
+        open: impl FnOnce(&str) -> Result<String, E>,
+    ) -> Result<ConnectionDetails, DetailsError<E>> {
+        match &self.details {
+            Some(sealed) => opened(sealed, open),
+            None => Ok(ConnectionDetails {
+                name: self.name.clone().unwrap_or_default(),
+                params: self.params.clone(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
@@ -147,23 +201,73 @@ pub struct KeyRotationRow {
     pub finished_by: Option<String>,
 }
 
+/// A job. What the customer typed of it is sealed in `details` under the
+/// account's subject key; `source` and `target` keep only ids in clear. A
+/// job recorded before sealing has `name`, `key_fields`, `mapping` and the
+/// whole `source` and `target` in clear and no `details`: read it through
+/// [`JobRow::details`].
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
 #[diesel(table_name = jobs, check_for_backend(diesel::pg::Pg))]
 pub struct JobRow {
     pub job_id: Uuid,
     pub account_id: Uuid,
-    pub name: String,
+    /// In clear only for a job recorded before sealing.
+    pub name: Option<String>,
+    /// `{"upload_id"}` or `{"connection_id"}` (ids only, unless recorded
+    /// before sealing).
     pub source: serde_json::Value,
+    /// `{"connection_id"}` (likewise).
     pub target: serde_json::Value,
     pub operation: String,
-    pub key_fields: serde_json::Value,
-    pub mapping: serde_json::Value,
+    /// In clear only for a job recorded before sealing.
+    pub key_fields: Option<serde_json::Value>,
+    /// In clear only for a job recorded before sealing.
+    pub mapping: Option<serde_json::Value>,
     pub created_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
     /// When runs start by themselves: a cron expression, in UTC.
     pub schedule: Option<String>,
     /// Since when the schedule holds (its earlier slots never fire).
     pub schedule_since: Option<DateTime<Utc>>,
+    /// [`JobDetails`] as JSON, sealed under the account's subject key.
+    pub details: Option<String>,
+}
+
+/// What a customer typed of a job: sealed as one JSON blob.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobDetails {
+    pub name: String,
+    /// `{"upload_id", "sheet"?}` or `{"connection_id", "query"}`.
+    pub source: serde_json::Value,
+    /// `{"connection_id", "object"}`.
+    pub target: serde_json::Value,
+    pub key_fields: Vec<String>,
+    pub mapping: serde_json::Value,
+}
+
+impl JobRow {
+    /// The job's name, source, target, key fields and mapping: opened from
+    /// `details` by `open` (the subject key), or, for a job recorded before
+    /// sealing, its clear columns.
+    pub fn details<E>(
+        &self,
+        open: impl FnOnce(&str) -> Result<String, E>,
+    ) -> Result<JobDetails, DetailsError<E>> {
+        match &self.details {
+            Some(sealed) => opened(sealed, open),
+            None => Ok(JobDetails {
+                name: self.name.clone().unwrap_or_default(),
+                source: self.source.clone(),
+                target: self.target.clone(),
+                key_fields: match &self.key_fields {
+                    Some(fields) => serde_json::from_value(fields.clone())?,
+                    None => Vec::new(),
+                },
+                mapping: self.mapping.clone().unwrap_or_default(),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable)]

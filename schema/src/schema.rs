@@ -179,13 +179,14 @@ diesel::table! {
     connections (connection_id) {
         connection_id -> Uuid,
         account_id -> Uuid,
-        name -> Text,
+        name -> Nullable<Text>,
         kind -> Text,
         params -> Jsonb,
         created_at -> Timestamptz,
         last_tested_at -> Nullable<Timestamptz>,
         last_test_ok -> Nullable<Bool>,
         last_test_reason -> Nullable<Text>,
+        details -> Nullable<Text>,
     }
 }
 
@@ -236,16 +237,17 @@ diesel::table! {
     jobs (job_id) {
         job_id -> Uuid,
         account_id -> Uuid,
-        name -> Text,
+        name -> Nullable<Text>,
         source -> Jsonb,
         target -> Jsonb,
         operation -> Text,
-        key_fields -> Jsonb,
-        mapping -> Jsonb,
+        key_fields -> Nullable<Jsonb>,
+        mapping -> Nullable<Jsonb>,
         created_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
         schedule -> Nullable<Text>,
         schedule_since -> Nullable<Timestamptz>,
+        details -> Nullable<Text>,
     }
 }
 

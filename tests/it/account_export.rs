@@ -67,8 +67,12 @@ async fn an_export_holds_the_accounts_data_and_history_decrypted() {
         !connections.contains("unused-password"),
         "no secret: {connections}"
     );
+    assert!(connections.contains("\"dbname\""), "{connections}");
     let jobs: Value = serde_json::from_str(&entry(&mut archive, "jobs.json")).unwrap();
     assert_eq!(jobs.as_array().unwrap().len(), 1);
+    assert_eq!(jobs[0]["name"], "contacts", "{jobs}");
+    assert_eq!(jobs[0]["target"]["object"], "contacts", "{jobs}");
+    assert_eq!(jobs[0]["mapping"][1]["source"], "First Name", "{jobs}");
     let runs: Value = serde_json::from_str(&entry(&mut archive, "runs.json")).unwrap();
     assert_eq!(runs[0]["id"], run["id"]);
     let success = entry(
@@ -94,6 +98,13 @@ async fn an_export_holds_the_accounts_data_and_history_decrypted() {
         .find(|e| e["event_type"] == "account.created")
         .unwrap();
     assert_eq!(created["payload"]["company"], "Analytical Engines Ltd");
+    // What the customer typed of jobs and connections is opened too.
+    let opened = |kind: &str| {
+        let event = history.iter().find(|e| e["event_type"] == kind).unwrap();
+        serde_json::from_str::<Value>(event["payload"]["details"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(opened("job.created.v2")["name"], "contacts");
+    assert_eq!(opened("connection.created.v2")["name"], "warehouse");
     assert!(history.iter().any(|e| e["event_type"] == "run.finished"));
     assert!(
         history

@@ -18,6 +18,7 @@ mod cli;
 mod connections;
 mod connections_tls;
 mod consumer;
+mod customer_text;
 mod dropbox_connect;
 mod dropbox_source;
 mod erasure;

@@ -46,6 +46,20 @@ pub async fn read_audit_stream(
     want: usize,
     timeout: Duration,
 ) -> Vec<i64> {
+    read_audit_wire(amqp_url, queue, want, timeout)
+        .await
+        .iter()
+        .map(|data| RecordedEvent::from_wire(data).unwrap().global_seq)
+        .collect()
+}
+
+/// The audit stream's messages from its first, as published (up to `want`).
+pub async fn read_audit_wire(
+    amqp_url: &str,
+    queue: &str,
+    want: usize,
+    timeout: Duration,
+) -> Vec<Vec<u8>> {
     let conn = sluice_events::amqp::connect(amqp_url, "test-audit-reader")
         .await
         .unwrap();
@@ -68,17 +82,16 @@ pub async fn read_audit_stream(
         )
         .await
         .unwrap();
-    let mut seqs = Vec::new();
+    let mut messages = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
-    while seqs.len() < want {
+    while messages.len() < want {
         let next = tokio::time::timeout_at(deadline, consumer.next()).await;
         let Ok(Some(Ok(delivery))) = next else { break };
-        let event = RecordedEvent::from_wire(&delivery.data).unwrap();
-        seqs.push(event.global_seq);
+        messages.push(delivery.data.clone());
         delivery.ack(BasicAckOptions::default()).await.unwrap();
     }
     let _ = conn.close(200, "done".into()).await;
-    seqs
+    messages
 }
 
 /// Waits until the relay's cursor reaches `seq`.

@@ -84,4 +84,16 @@ pub mod owner {
     pub fn upload_file(account: impl ToString, upload: impl ToString) -> Aad {
         Aad::new(account, "uploads", upload, "file")
     }
+
+    /// What the customer typed of a job (its name, query or sheet, target
+    /// object, key fields and mapping), sealed under the subject key.
+    pub fn job_details(account: impl ToString, job: impl ToString) -> Aad {
+        Aad::new(account, "jobs", job, "details")
+    }
+
+    /// What the customer typed of a connection (its name and parameters),
+    /// sealed under the subject key.
+    pub fn connection_details(account: impl ToString, connection: impl ToString) -> Aad {
+        Aad::new(account, "connections", connection, "details")
+    }
 }

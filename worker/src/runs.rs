@@ -55,6 +55,7 @@ use uuid::Uuid;
 mod allowance;
 mod rollback;
 mod salesforce;
+mod sealed;
 
 pub const CONSUMER: &str = "imports";
 
@@ -568,14 +569,14 @@ impl RunHandler {
     ) -> Result<Totals, Stop> {
         let (account, requested) = command(cause)?;
         let spec = self.job(account, JobId(requested.job_id)).await?;
-        let input = self.input(account, &spec.row).await?;
+        let input = self.input(account, &spec.source).await?;
         if self.target_kind(account, spec.connection).await? == "salesforce" {
             return self
                 .to_salesforce(cause, run, written, account, spec, input)
                 .await;
         }
         let JobSpec {
-            row: _,
+            source: _,
             mapping,
             operation,
             key_fields,
@@ -794,18 +795,14 @@ impl RunHandler {
 
     /// Where the job's rows come from: its upload, or its query run on the
     /// source connection.
-    async fn input(
-        &self,
-        account: AccountId,
-        job: &sluice_schema::models::JobRow,
-    ) -> Result<Input, Stop> {
+    async fn input(&self, account: AccountId, source: &serde_json::Value) -> Result<Input, Stop> {
         match (
-            json_uuid(&job.source["upload_id"]),
-            json_uuid(&job.source["connection_id"]),
-            job.source["query"].as_str(),
+            json_uuid(&source["upload_id"]),
+            json_uuid(&source["connection_id"]),
+            source["query"].as_str(),
         ) {
             (Some(upload), _, _) => {
-                let sheet = job.source["sheet"].as_str().map(str::to_owned);
+                let sheet = source["sheet"].as_str().map(str::to_owned);
                 let (reader, format) = self.open_upload(account, UploadId(upload)).await?;
                 Ok(Input::Upload(reader, format, sheet))
             }
@@ -837,12 +834,8 @@ impl RunHandler {
 
     /// The run's job, read for running (deleted or not, but the account's).
     async fn job(&self, account: AccountId, id: JobId) -> Result<JobSpec, Stop> {
-        let row = self
-            .db(move |c| jobs::find_any(c, id))
-            .await?
-            .filter(|j| j.account_id == account.0)
-            .ok_or_else(|| Stop::Fail("the job no longer exists".into()))?;
-        let mapping = serde_json::from_value(row.mapping.clone())
+        let (row, details) = self.opened_job(account, id).await?;
+        let mapping = serde_json::from_value(details.mapping)
             .map_err(|e| Stop::Fail(format!("the job's mapping cannot be read: {e}")))?;
         let operation = pg::Operation::parse(&row.operation).ok_or_else(|| {
             Stop::Fail(format!(
@@ -850,17 +843,18 @@ impl RunHandler {
                 row.operation
             ))
         })?;
-        let key_fields = serde_json::from_value(row.key_fields.clone())
-            .map_err(|e| Stop::Fail(format!("the job's key fields cannot be read: {e}")))?;
-        let object = row.target["object"].as_str().unwrap_or_default().to_owned();
-        let connection = json_uuid(&row.target["connection_id"])
+        let object = details.target["object"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let connection = json_uuid(&details.target["connection_id"])
             .map(ConnectionId)
             .ok_or_else(|| Stop::Fail("the job has no target".into()))?;
         Ok(JobSpec {
-            row,
+            source: details.source,
             mapping,
             operation,
-            key_fields,
+            key_fields: details.key_fields,
             object,
             connection,
         })
@@ -994,7 +988,7 @@ impl RunHandler {
         role: &str,
     ) -> Result<PgParams, Stop> {
         let row = self
-            .db(move |c| connections::find(c, account, id))
+            .opened_connection(account, id)
             .await?
             .ok_or_else(|| Stop::Fail(format!("the {role} connection was disconnected")))?;
         if row.kind != "postgres" {
@@ -1096,7 +1090,9 @@ impl<'a> Progress<'a> {
 
 /// What a run needs of its job.
 struct JobSpec {
-    row: sluice_schema::models::JobRow,
+    /// Where the rows come from (`upload_id` and `sheet`, or
+    /// `connection_id` and `query`), opened.
+    source: serde_json::Value,
     mapping: Vec<FieldMapping>,
     operation: pg::Operation,
     key_fields: Vec<String>,

@@ -42,7 +42,8 @@ pub async fn connections(
         Ok(connections::list(&mut *pool.get()?, account)?)
     })
     .await??;
-    let instances = rows
+    let subject = crate::people::subject_key(&state, account).await?;
+    let instances = crate::routes::connection_details::open_all(&subject, rows)?
         .into_iter()
         .map(|c| {
             let p = &c.params;
@@ -75,7 +76,7 @@ pub async fn connections(
             };
             Instance {
                 id: c.connection_id.to_string(),
-                name: c.name,
+                name: c.name.unwrap_or_default(),
                 kind: c.kind,
                 detail,
                 tls,

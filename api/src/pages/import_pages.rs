@@ -3,6 +3,8 @@
 
 use super::render::{self, when, Viewer};
 use crate::error::ApiError;
+use crate::routes::connection_details::open_all;
+use crate::routes::jobs::open_job;
 use crate::routes::uploads::described;
 use crate::AppState;
 use actix_web::{web, HttpResponse};
@@ -61,17 +63,19 @@ pub async fn new_import(
 ) -> Result<HttpResponse, ApiError> {
     let account = viewer.user.account_id;
     let pool = state.platform.pool.clone();
-    let targets = web::block(move || -> Result<_, ApiError> {
+    let rows = web::block(move || -> Result<_, ApiError> {
         Ok(connections::list(&mut *pool.get()?, account)?)
     })
-    .await??
-    .into_iter()
-    .filter(|c| c.kind == "postgres" || c.kind == "salesforce")
-    .map(|c| Target {
-        id: c.connection_id.to_string(),
-        label: format!("{} ({})", c.name, c.kind),
-    })
-    .collect();
+    .await??;
+    let subject = crate::people::subject_key(&state, account).await?;
+    let targets = open_all(&subject, rows)?
+        .into_iter()
+        .filter(|c| c.kind == "postgres" || c.kind == "salesforce")
+        .map(|c| Target {
+            id: c.connection_id.to_string(),
+            label: format!("{} ({})", c.name.unwrap_or_default(), c.kind),
+        })
+        .collect();
     let (upload, columns, error) = match query.upload {
         None => (None, Vec::new(), None),
         Some(id) => match described(&state, &viewer.user, id).await {
@@ -128,15 +132,17 @@ struct RunsPage {
 pub async fn runs(viewer: Viewer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let account = viewer.user.account_id;
     let pool = state.platform.pool.clone();
-    let (rows, names) = web::block(move || -> Result<_, ApiError> {
+    let (rows, jobs) = web::block(move || -> Result<_, ApiError> {
         let mut conn = pool.get()?;
-        let names: HashMap<Uuid, String> = jobs::list(&mut conn, account)?
-            .into_iter()
-            .map(|j| (j.job_id, j.name))
-            .collect();
-        Ok((jobs::latest_runs(&mut conn, account, 100)?, names))
+        let jobs = jobs::list(&mut conn, account)?;
+        Ok((jobs::latest_runs(&mut conn, account, 100)?, jobs))
     })
     .await??;
+    let subject = crate::people::subject_key(&state, account).await?;
+    let names: HashMap<Uuid, String> = jobs
+        .into_iter()
+        .map(|row| open_job(&subject, row).map(|job| (job.row.job_id, job.details.name)))
+        .collect::<Result<_, _>>()?;
     let runs = rows
         .into_iter()
         .map(|r| RunLine {

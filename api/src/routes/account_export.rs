@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::openapi::{Authenticated, ErrorBody};
 use crate::people;
 use crate::routes::account_settings::record;
-use crate::routes::jobs::{job_json, run_json};
+use crate::routes::jobs::{job_json, open_job, run_json};
 use crate::AppState;
 use actix_web::{post, web, HttpResponse};
 use serde_json::{json, Value};
@@ -165,7 +165,8 @@ fn write_archive(
         .map(|u| people::user_json(subject, u).map_err(other))
         .collect::<Result<_, _>>()?;
     json_file(&mut zip, "users.json", &json!(users))?;
-    let connections: Vec<Value> = repo::connections::list(&mut conn, account)
+    let connections = repo::connections::list(&mut conn, account).map_err(other)?;
+    let connections: Vec<Value> = crate::routes::connection_details::open_all(subject, connections)
         .map_err(other)?
         .iter()
         .map(|c| {
@@ -181,9 +182,13 @@ fn write_archive(
     json_file(&mut zip, "connections.json", &json!(connections))?;
     let jobs: Vec<Value> = repo::jobs::list(&mut conn, account)
         .map_err(other)?
-        .iter()
-        .map(job_json)
-        .collect();
+        .into_iter()
+        .map(|row| {
+            open_job(subject, row)
+                .map(|job| job_json(&job))
+                .map_err(other)
+        })
+        .collect::<Result<_, _>>()?;
     json_file(&mut zip, "jobs.json", &json!(jobs))?;
     let run_rows: Vec<sluice_schema::models::RunRow> = runs::table
         .filter(runs::account_id.eq(account.0))
@@ -291,6 +296,15 @@ fn opened(subject: &SubjectKey, account: AccountId, event: &EventRow) -> Value {
             }
         }
         "upload.received" => open("details", "uploads", event.stream_id.to_string(), "details"),
+        "job.created.v2" | "job.updated.v2" => {
+            open("details", "jobs", event.stream_id.to_string(), "details");
+        }
+        "connection.created.v2" => open(
+            "details",
+            "connections",
+            event.stream_id.to_string(),
+            "details",
+        ),
         "billing.card_changed" => open("card", "billing", account.to_string(), "card"),
         _ => {}
     }

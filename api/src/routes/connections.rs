@@ -6,18 +6,19 @@
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
 use crate::openapi::{import_bodies as docs, Authenticated, ErrorBody, JsonBody};
-use crate::people::{invalid, text};
+use crate::people::{invalid, subject_key, text};
 use crate::routes::connection_checks as checks;
+use crate::routes::connection_details::{open_all, open_connection, sealed};
 use crate::routes::provider_connect::{self, Provider};
 use crate::AppState;
 use actix_web::{delete, get, post, web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sluice_events::event::{ConnectionCreated, ConnectionDisconnected, ConnectionFailure};
+use sluice_events::event::{ConnectionDisconnected, ConnectionFailure};
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::{AccountId, ConnectionId};
-use sluice_schema::models::ConnectionRow;
+use sluice_schema::models::{ConnectionDetails, ConnectionRow};
 use sluice_schema::repo::connections as repo;
 use sluice_vault::{Aad, Sealed};
 use utoipa::ToSchema;
@@ -179,19 +180,19 @@ pub async fn create(
     if let Some(pem) = ca_cert {
         params["ca_cert"] = json!(pem);
     }
+    let id = ConnectionId::new();
+    let details = ConnectionDetails {
+        name,
+        params: params.clone(),
+    };
+    let subject = subject_key(&state, user.account_id).await?;
+    let added = sealed(&subject, user.account_id, id, "postgres", &details)?;
     let actor = format!("user:{}", user.user_id);
-    let mut events = Vec::new();
-    events.push(
-        NewEvent::new(
-            DomainEvent::ConnectionCreated(ConnectionCreated {
-                name: name.clone(),
-                kind: "postgres".into(),
-                params: params.clone(),
-            }),
-            state.metadata(actor.clone()),
-        )
-        .for_account(user.account_id),
-    );
+    let mut events = vec![NewEvent::new(
+        DomainEvent::ConnectionCreatedV2(added),
+        state.metadata(actor.clone()),
+    )
+    .for_account(user.account_id)];
     if body.test {
         let password = zeroize::Zeroizing::new(password.to_owned());
         let target = sluice_connectors::postgres::PgParams::from_json(&params, password);
@@ -204,7 +205,6 @@ pub async fn create(
         events.push(checks::tested_event(&state, actor, user.account_id, None));
     }
 
-    let id = ConnectionId::new();
     let sealed = state.keyring.get().seal(
         p.password.expose_secret().as_bytes(),
         &secret_aad(user.account_id, id),
@@ -220,13 +220,14 @@ pub async fn create(
     let row = ConnectionRow {
         connection_id: id.0,
         account_id: user.account_id.0,
-        name,
+        name: Some(details.name),
         kind: "postgres".into(),
         params,
         created_at: created_at.unwrap_or_default(),
         last_tested_at: body.test.then_some(created_at).flatten(),
         last_test_ok: body.test.then_some(true),
         last_test_reason: None,
+        details: None,
     };
     Ok(HttpResponse::Created().json(metadata(&row)))
 }
@@ -243,10 +244,12 @@ pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
         Ok(repo::list(&mut *pool.get()?, user.account_id)?)
     })
     .await??;
-    let items: Vec<Value> = rows.iter().map(metadata).collect();
+    let subject = subject_key(&state, user.account_id).await?;
+    let items: Vec<Value> = open_all(&subject, rows)?.iter().map(metadata).collect();
     Ok(HttpResponse::Ok().json(json!({ "connections": items })))
 }
 
+/// A connection of the caller's account, its name and parameters opened.
 pub(crate) async fn find(
     state: &AppState,
     user: &AuthUser,
@@ -254,11 +257,12 @@ pub(crate) async fn find(
 ) -> Result<ConnectionRow, ApiError> {
     let pool = state.platform.pool.clone();
     let account = user.account_id;
-    web::block(move || -> Result<_, ApiError> {
+    let row = web::block(move || -> Result<_, ApiError> {
         Ok(repo::find(&mut *pool.get()?, account, ConnectionId(id))?)
     })
     .await??
-    .ok_or(ApiError::NotFound)
+    .ok_or(ApiError::NotFound)?;
+    open_connection(&subject_key(state, account).await?, row)
 }
 
 /// A connection: metadata only.

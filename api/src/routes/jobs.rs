@@ -14,7 +14,7 @@
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
 use crate::openapi::{import_bodies as docs, Authenticated, ErrorBody, JsonBody};
-use crate::people::{invalid, text};
+use crate::people::{invalid, subject_key, text};
 use crate::routes::{connections, salesforce_target, uploads};
 use crate::AppState;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
@@ -22,21 +22,25 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sluice_connectors::mapping::{FieldMapping, Plan};
 use sluice_connectors::postgres::{self as pg, TargetError};
-use sluice_events::event::{JobCreated, JobDeleted, RunRequested};
+use sluice_events::event::{JobDefined, JobDeleted, RunRequested};
 use sluice_events::schedule::Schedule;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::{JobId, RunId};
-use sluice_schema::models::{JobRow, RunRow};
+use sluice_schema::models::{JobDetails, JobRow, RunRow};
 use sluice_schema::repo::jobs as repo;
+use sluice_vault::SubjectKey;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 mod definition;
 pub mod previews;
 pub mod runs;
+mod sealing;
 
 use definition::{define, source_error, target_error};
 use previews::read_rows;
+use sealing::{merged, sealed_definition};
+pub(crate) use sealing::{open_job, Job};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -100,15 +104,16 @@ fn manager(user: &AuthUser) -> Result<(), ApiError> {
     }
 }
 
-pub(crate) fn job_json(row: &JobRow) -> Value {
+pub(crate) fn job_json(job: &Job) -> Value {
+    let (row, details) = (&job.row, &job.details);
     json!({
         "id": row.job_id,
-        "name": row.name,
-        "source": row.source,
-        "target": row.target,
+        "name": details.name,
+        "source": details.source,
+        "target": details.target,
         "operation": row.operation,
-        "key_fields": row.key_fields,
-        "mapping": row.mapping,
+        "key_fields": details.key_fields,
+        "mapping": details.mapping,
         "schedule": row.schedule,
         "created_at": row.created_at,
     })
@@ -166,7 +171,8 @@ pub async fn create(
     manager(&user)?;
     let definition = define(&state, &user, body.into_inner(), None).await?;
     let id = JobId::new();
-    let created = DomainEvent::JobCreated(definition);
+    let subject = subject_key(&state, user.account_id).await?;
+    let created = DomainEvent::JobCreatedV2(sealed_definition(&subject, &user, id, definition)?);
     record(&state, &user, id, ExpectedVersion::NoStream, created).await?;
     let row = find(&state, &user, id.0).await?;
     Ok(HttpResponse::Created().json(job_json(&row)))
@@ -246,12 +252,12 @@ pub async fn update(
     path: web::Path<Uuid>,
     body: web::Json<JobPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &user, path.into_inner()).await?;
+    let job_row = find(&state, &user, path.into_inner()).await?;
     manager(&user)?;
     let patch = body.into_inner();
     let pool = state.platform.pool.clone();
     let account = user.account_id;
-    let job = JobId(row.job_id);
+    let job = JobId(job_row.row.job_id);
     let runs = web::block(move || -> Result<_, ApiError> {
         Ok(repo::runs_of(&mut *pool.get()?, account, job)?)
     })
@@ -261,65 +267,26 @@ pub async fn update(
             "a run of this job is queued or working; change the job once it has finished".into(),
         ));
     }
-    let stored = |what: &str, e: serde_json::Error| {
-        ApiError::Internal(format!("the job's {what} cannot be read: {e}"))
-    };
-    let current_target: Target =
-        serde_json::from_value(row.target.clone()).map_err(|e| stored("target", e))?;
-    if let Some(target) = &patch.target {
-        let moved = target.connection_id != current_target.connection_id
-            || target.object != current_target.object;
-        if moved && !runs.is_empty() {
-            return Err(invalid(
-                "target",
-                "the target of a job with runs cannot change (their history and rollbacks \
-                 refer to it): define a new job",
-            ));
-        }
-    }
-    let merged = NewJob {
-        name: patch.name.unwrap_or(row.name),
-        source: match patch.source {
-            Some(source) => source,
-            None => serde_json::from_value(row.source).map_err(|e| stored("source", e))?,
-        },
-        target: patch.target.unwrap_or(current_target),
-        operation: patch.operation.unwrap_or(row.operation),
-        key_fields: match patch.key_fields {
-            Some(fields) => fields,
-            None => serde_json::from_value(row.key_fields).map_err(|e| stored("key fields", e))?,
-        },
-        mapping: match patch.mapping {
-            Some(mapping) => mapping,
-            None => serde_json::from_value(row.mapping).map_err(|e| stored("mapping", e))?,
-        },
-        schedule: match patch.schedule {
-            Some(schedule) => schedule,
-            None => row.schedule,
-        },
-    };
-    let job = JobId(row.job_id);
+    let merged = merged(patch, job_row, !runs.is_empty())?;
     let definition = define(&state, &user, merged, Some(job)).await?;
-    record(
-        &state,
-        &user,
-        job,
-        ExpectedVersion::Any,
-        DomainEvent::JobUpdated(definition),
-    )
-    .await?;
+    let subject = subject_key(&state, user.account_id).await?;
+    let updated = DomainEvent::JobUpdatedV2(sealed_definition(&subject, &user, job, definition)?);
+    record(&state, &user, job, ExpectedVersion::Any, updated).await?;
     let row = find(&state, &user, job.0).await?;
     Ok(HttpResponse::Ok().json(job_json(&row)))
 }
 
-async fn find(state: &AppState, user: &AuthUser, id: Uuid) -> Result<JobRow, ApiError> {
+/// A job of the caller's account, what the customer typed of it opened.
+async fn find(state: &AppState, user: &AuthUser, id: Uuid) -> Result<Job, ApiError> {
     let pool = state.platform.pool.clone();
     let account = user.account_id;
-    web::block(move || -> Result<_, ApiError> {
+    let row = web::block(move || -> Result<_, ApiError> {
         Ok(repo::find(&mut *pool.get()?, account, JobId(id))?)
     })
     .await??
-    .ok_or(ApiError::NotFound)
+    .ok_or(ApiError::NotFound)?;
+    let subject = subject_key(state, account).await?;
+    open_job(&subject, row)
 }
 
 /// The account's jobs.
@@ -334,7 +301,11 @@ pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
         Ok(repo::list(&mut *pool.get()?, user.account_id)?)
     })
     .await??;
-    let items: Vec<Value> = rows.iter().map(job_json).collect();
+    let subject = subject_key(&state, user.account_id).await?;
+    let items = rows
+        .into_iter()
+        .map(|row| open_job(&subject, row).map(|job| job_json(&job)))
+        .collect::<Result<Vec<Value>, ApiError>>()?;
     Ok(HttpResponse::Ok().json(json!({ "jobs": items })))
 }
 
@@ -375,13 +346,13 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = find(&state, &user, path.into_inner()).await?;
+    let job = find(&state, &user, path.into_inner()).await?;
     manager(&user)?;
     let deleted = DomainEvent::JobDeleted(JobDeleted {});
     record(
         &state,
         &user,
-        JobId(row.job_id),
+        JobId(job.row.job_id),
         ExpectedVersion::Any,
         deleted,
     )

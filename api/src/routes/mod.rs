@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api_tokens;
 pub mod billing;
 pub mod connection_checks;
+pub mod connection_details;
 pub mod connections;
 pub mod dead_letters;
 pub mod dropbox_upload;

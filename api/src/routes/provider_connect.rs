@@ -24,7 +24,6 @@ use actix_web::{get, web, HttpResponse};
 use oauth2::{RefreshToken, TokenResponse};
 use serde::Deserialize;
 use serde_json::json;
-use sluice_events::event::ConnectionCreated;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::{AccountId, ConnectionId};
 use sluice_schema::repo::connections as repo;
@@ -280,12 +279,14 @@ async fn callback(
     let id = ConnectionId::new();
     let sealed = seal(state, account, id, &secret)?;
     let kind = provider.kind();
+    let details = sluice_schema::models::ConnectionDetails {
+        name: label.clone(),
+        params: params.clone(),
+    };
+    let subject = crate::people::subject_key(state, account).await?;
+    let added = crate::routes::connection_details::sealed(&subject, account, id, kind, &details)?;
     let event = NewEvent::new(
-        DomainEvent::ConnectionCreated(ConnectionCreated {
-            name: label.clone(),
-            kind: kind.into(),
-            params: params.clone(),
-        }),
+        DomainEvent::ConnectionCreatedV2(added),
         state.metadata(format!("user:{user}")),
     )
     .for_account(account);

@@ -26,7 +26,7 @@ use sluice_connectors::salesforce::{
 };
 use sluice_connectors::source::Row;
 use sluice_schema::ids::{AccountId, ConnectionId};
-use sluice_schema::models::{ConnectionRow, JobRow};
+use sluice_schema::models::ConnectionRow;
 
 const TARGET: &str = "target.connection_id";
 
@@ -159,17 +159,17 @@ pub(crate) async fn writer(
 pub(crate) async fn preview(
     state: &AppState,
     user: &AuthUser,
-    job: &JobRow,
+    job: &crate::routes::jobs::Job,
     row: &ConnectionRow,
     plan: &Plan,
     rows: Vec<Row>,
 ) -> Result<Value, ApiError> {
     let stored = |what: &str| ApiError::Internal(format!("the job's {what} cannot be read"));
-    let job_operation = pg::Operation::parse(&job.operation).ok_or_else(|| stored("operation"))?;
-    let key_fields: Vec<String> =
-        serde_json::from_value(job.key_fields.clone()).map_err(|_| stored("key fields"))?;
-    let object = job.target["object"].as_str().unwrap_or_default();
-    let writer = writer(state, user, row, object, job_operation, plan, &key_fields).await?;
+    let job_operation =
+        pg::Operation::parse(&job.row.operation).ok_or_else(|| stored("operation"))?;
+    let key_fields = &job.details.key_fields;
+    let object = job.details.target["object"].as_str().unwrap_or_default();
+    let writer = writer(state, user, row, object, job_operation, plan, key_fields).await?;
     Ok(shown(&writer, plan, rows))
 }
 

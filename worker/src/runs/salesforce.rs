@@ -91,7 +91,7 @@ impl RunHandler {
             )
         })?;
         let row = self
-            .db(move |c| connections::find(c, account, id))
+            .opened_connection(account, id)
             .await?
             .ok_or_else(|| Stop::Fail("the target connection was disconnected".into()))?;
         let sealed = self

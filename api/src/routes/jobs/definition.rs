@@ -1,6 +1,7 @@
 //! A job's definition checked against its source and target before it is
 //! recorded (`POST /v1/jobs`, `PATCH /v1/jobs/{id}`): both are reached.
 
+use super::sealing::Definition;
 use super::*;
 
 /// An upload as a job's source: the source as the job keeps it, and the
@@ -64,7 +65,7 @@ pub(super) async fn define(
     user: &AuthUser,
     body: NewJob,
     job: Option<JobId>,
-) -> Result<JobCreated, ApiError> {
+) -> Result<Definition, ApiError> {
     let name = text("name", &body.name, 200)?;
     let schedule = match body.schedule.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -153,13 +154,15 @@ pub(super) async fn define(
 
     let mapping =
         serde_json::to_value(&body.mapping).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(JobCreated {
-        name,
-        source,
-        target: json!({ "connection_id": body.target.connection_id, "object": object }),
+    Ok(Definition {
+        details: JobDetails {
+            name,
+            source,
+            target: json!({ "connection_id": body.target.connection_id, "object": object }),
+            key_fields: body.key_fields,
+            mapping,
+        },
         operation: body.operation,
-        key_fields: body.key_fields,
-        mapping,
         schedule,
     })
 }

@@ -42,15 +42,15 @@ pub async fn preview(
 ) -> Result<HttpResponse, ApiError> {
     let wanted = query.rows.unwrap_or(20).clamp(1, 200);
     let job = find(&state, &user, path.into_inner()).await?;
-    let mapping: Vec<FieldMapping> = serde_json::from_value(job.mapping.clone())
+    let mapping: Vec<FieldMapping> = serde_json::from_value(job.details.mapping.clone())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let connection_id = job.target["connection_id"]
+    let connection_id = job.details.target["connection_id"]
         .as_str()
         .and_then(|s| Uuid::parse_str(s).ok())
         .ok_or_else(|| ApiError::Internal("the job has no target".into()))?;
     let target = connections::find(&state, &user, connection_id).await?;
     let shown = if target.kind == "salesforce" {
-        let (header, source_rows) = first_rows(&state, &user, &job.source, wanted).await?;
+        let (header, source_rows) = first_rows(&state, &user, &job.details.source, wanted).await?;
         let plan = Plan::new(&mapping, &header).map_err(|e| invalid("mapping", e))?;
         salesforce_target::preview(&state, &user, &job, &target, &plan, source_rows).await?
     } else {
@@ -66,16 +66,19 @@ pub async fn preview(
 async fn postgres_preview(
     state: &AppState,
     user: &AuthUser,
-    job: &JobRow,
+    job: &Job,
     connection_id: Uuid,
     mapping: &[FieldMapping],
     wanted: usize,
 ) -> Result<Value, ApiError> {
-    let object = job.target["object"].as_str().unwrap_or_default().to_owned();
+    let object = job.details.target["object"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let params = connections::postgres_params(state, user, connection_id, TARGET).await?;
     let client = pg::connect(&params).await.map_err(target_error)?;
     let table = pg::describe(&client, &object).await.map_err(target_error)?;
-    let (header, source_rows) = first_rows(state, user, &job.source, wanted).await?;
+    let (header, source_rows) = first_rows(state, user, &job.details.source, wanted).await?;
     let plan = Plan::new(mapping, &header).map_err(|e| invalid("mapping", e))?;
     let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
     let target_names: Vec<&str> = targets.iter().map(String::as_str).collect();

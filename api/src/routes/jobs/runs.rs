@@ -27,7 +27,7 @@ pub async fn start(
         &state,
         &user,
         RunRequested {
-            job_id: job.job_id,
+            job_id: job.row.job_id,
             kind: "import".into(),
             rollback_of: None,
             force: false,
@@ -214,7 +214,7 @@ pub async fn list(
         Ok(repo::runs_of(
             &mut *pool.get()?,
             account,
-            JobId(job.job_id),
+            JobId(job.row.job_id),
         )?)
     })
     .await??;

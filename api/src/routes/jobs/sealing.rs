@@ -1,0 +1,99 @@
+//! What the customer typed of a job (its name, query or sheet, target
+//! object, key fields and mapping) is sealed under the account's subject
+//! key, in its events and its row; its ids, operation and schedule stay in
+//! clear. A job recorded before sealing is read from its clear columns.
+
+use super::*;
+use sluice_vault::owner;
+
+/// A job of the caller's account with what the customer typed of it opened.
+pub(crate) struct Job {
+    pub row: JobRow,
+    pub details: JobDetails,
+}
+
+/// A job's definition as checked, before it is sealed.
+pub(super) struct Definition {
+    pub details: JobDetails,
+    pub operation: String,
+    pub schedule: Option<String>,
+}
+
+/// Opens `row`'s sealed details with the account's subject key.
+pub(crate) fn open_job(subject: &SubjectKey, row: JobRow) -> Result<Job, ApiError> {
+    let aad = owner::job_details(row.account_id, row.job_id);
+    let details = row
+        .details(|sealed| subject.decrypt(sealed, &aad).map(|plain| plain.to_string()))
+        .map_err(|e| ApiError::Internal(format!("job {}: {e}", row.job_id)))?;
+    Ok(Job { row, details })
+}
+
+/// Only the ids of a source or target (`upload_id`, `connection_id`).
+fn ids_of(value: &Value) -> Value {
+    let ids: serde_json::Map<String, Value> = ["upload_id", "connection_id"]
+        .into_iter()
+        .filter_map(|key| value.get(key).map(|id| (key.to_owned(), id.clone())))
+        .collect();
+    Value::Object(ids)
+}
+
+/// The payload that records `definition` for job `id`: ids, operation and
+/// schedule in clear, the rest sealed.
+pub(super) fn sealed_definition(
+    subject: &SubjectKey,
+    user: &AuthUser,
+    id: JobId,
+    definition: Definition,
+) -> Result<JobDefined, ApiError> {
+    let plain = zeroize::Zeroizing::new(
+        serde_json::to_string(&definition.details)
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    );
+    Ok(JobDefined {
+        source: ids_of(&definition.details.source),
+        target: ids_of(&definition.details.target),
+        operation: definition.operation,
+        schedule: definition.schedule,
+        details: subject.encrypt(&plain, &owner::job_details(user.account_id, id)),
+    })
+}
+
+/// The job as `patch` changes it: the fields given replace the job's. The
+/// target of a job with runs cannot move.
+pub(super) fn merged(patch: JobPatch, job: Job, has_runs: bool) -> Result<NewJob, ApiError> {
+    let stored = |what: &str, e: serde_json::Error| {
+        ApiError::Internal(format!("the job's {what} cannot be read: {e}"))
+    };
+    let Job { row, details } = job;
+    let current_target: Target =
+        serde_json::from_value(details.target).map_err(|e| stored("target", e))?;
+    if let Some(target) = &patch.target {
+        let moved = target.connection_id != current_target.connection_id
+            || target.object != current_target.object;
+        if moved && has_runs {
+            return Err(invalid(
+                "target",
+                "the target of a job with runs cannot change (their history and rollbacks \
+                 refer to it): define a new job",
+            ));
+        }
+    }
+    Ok(NewJob {
+        name: patch.name.unwrap_or(details.name),
+        source: match patch.source {
+            Some(source) => source,
+            None => serde_json::from_value(details.source).map_err(|e| stored("source", e))?,
+        },
+        target: patch.target.unwrap_or(current_target),
+        operation: patch.operation.unwrap_or(row.operation),
+        key_fields: patch.key_fields.unwrap_or(details.key_fields),
+        mapping: match patch.mapping {
+            Some(mapping) => mapping,
+            None => serde_json::from_value(details.mapping).map_err(|e| stored("mapping", e))?,
+        },
+        schedule: match patch.schedule {
+            Some(schedule) => schedule,
+            None => row.schedule,
+        },
+    })
+}

@@ -1,0 +1,2 @@
+ALTER TABLE connections DROP COLUMN details;
+ALTER TABLE jobs DROP COLUMN details;

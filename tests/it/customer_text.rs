@@ -1,0 +1,293 @@
+//! What a customer typed (job and connection names, column names, target
+//! objects, connection parameters) is sealed under the account's subject
+//! key wherever it is stored or published: a dump of the database and the
+//! audit stream hold none of it, the API and the worker still read it, and
+//! erasure makes it unreadable. Ids, kinds and Sluice's enums stay in clear.
+
+use crate::accounts::{account, call_json};
+use crate::imports::{run_to_end, upload};
+use crate::support::{read_audit_wire, relay_reached};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sluice_events::event::{ConnectionCreated, JobCreated};
+use sluice_events::{append, AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent};
+use sluice_schema::ids::AccountId;
+use sluice_schema::schema::{events, subject_keys};
+use sluice_testkit::{spawn_app, TestApp, TestDb};
+use sluice_vault::{owner, SubjectKey};
+use std::time::Duration;
+
+/// Every marker below holds this (in either case), and nothing of Sluice's does.
+const MARK: &str = "quokka";
+const JOB_NAME: &str = "Nightly Quokkafarm sync";
+const COLUMN: &str = "QuokkaEmailColumn";
+const TABLE: &str = "quokka_contacts";
+const CONNECTION: &str = "Quokkafarm warehouse";
+const ARCHIVE: &str = "Quokkafarm archive";
+const HOST: &str = "quokka-db.internal.example";
+const DBNAME: &str = "quokka_sales";
+const DB_USER: &str = "quokka_reader";
+
+fn target() -> TestDb {
+    let db = TestDb::empty();
+    db.connect()
+        .batch_execute(&format!(
+            "CREATE TABLE {TABLE} (id SERIAL PRIMARY KEY, email TEXT NOT NULL)"
+        ))
+        .unwrap();
+    db
+}
+
+fn dump(app: &TestApp) -> String {
+    let out = std::process::Command::new("pg_dump")
+        .args(["--data-only", "--dbname", &app.db.url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn holds_a_marker(text: &str) -> bool {
+    text.to_lowercase().contains(MARK)
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
+    let res = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED, "{path}");
+    res.json().await.unwrap()
+}
+
+/// A connection to `target` named [`CONNECTION`], one never tested with
+/// the marked host, database and user, and a job from a marked column into
+/// the marked table: the job's id.
+async fn define(app: &TestApp, token: &str, target: &TestDb) -> String {
+    let mut params = crate::connections::params_for(app, "unused-password");
+    params["dbname"] = json!(target.name);
+    let body = json!({ "name": CONNECTION, "kind": "postgres", "params": params });
+    let connection = post(app, token, "/v1/connections", body).await;
+    assert_eq!(connection["name"], CONNECTION);
+    let body = json!({
+        "name": ARCHIVE,
+        "kind": "postgres",
+        "test": false,
+        "params": {"host": HOST, "dbname": DBNAME, "user": DB_USER, "password": "pw",
+                   "sslmode": "require"},
+    });
+    let archive = post(app, token, "/v1/connections", body).await;
+    assert_eq!(archive["params"]["host"], HOST, "{archive}");
+    assert_eq!(archive["params"]["sslmode"], "require", "{archive}");
+
+    let csv = format!("{COLUMN}\nann@example.com\nbob@example.com\n");
+    let upload_id = upload(app, token, csv.into_bytes()).await;
+    let body = json!({
+        "name": "first name",
+        "source": {"upload_id": upload_id},
+        "target": {"connection_id": connection["id"], "object": TABLE},
+        "operation": "insert",
+        "mapping": [{"source": COLUMN, "target": "email"}],
+    });
+    let job = post(app, token, "/v1/jobs", body).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let res = app
+        .client
+        .patch(app.url(&format!("/v1/jobs/{id}")))
+        .bearer_auth(token)
+        .json(&json!({ "name": JOB_NAME }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    id
+}
+
+#[tokio::test]
+async fn job_and_connection_text_never_reaches_the_database_or_the_audit_stream_in_clear() {
+    let app = spawn_app().await;
+    let (token, _) = account(&app, "ada@example.com").await;
+    let target = target();
+    let job = define(&app, &token, &target).await;
+
+    // The API and the worker read it all the same.
+    let shown = call_json(&app, Method::GET, &format!("/v1/jobs/{job}"), &token).await;
+    assert_eq!(shown["name"], JOB_NAME, "{shown}");
+    assert_eq!(shown["mapping"][0]["source"], COLUMN, "{shown}");
+    assert_eq!(shown["target"]["object"], TABLE, "{shown}");
+    let listed = call_json(&app, Method::GET, "/v1/connections", &token).await;
+    let names: Vec<&str> = listed["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, [CONNECTION, ARCHIVE], "{listed}");
+    let run = run_to_end(&app, &token, &job).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["rows_ok"], 2, "{run}");
+
+    let dumped = dump(&app);
+    for kind in ["job.created.v2", "job.updated.v2", "connection.created.v2"] {
+        assert!(dumped.contains(kind), "the dump has {kind}");
+    }
+    assert!(!holds_a_marker(&dumped), "customer text is stored in clear");
+    for marker in [JOB_NAME, COLUMN, TABLE, CONNECTION, HOST, DBNAME, DB_USER] {
+        assert!(!dumped.contains(marker), "{marker} is stored in clear");
+    }
+
+    let mut conn = app.conn();
+    let last: i64 = events::table
+        .select(diesel::dsl::max(events::global_seq))
+        .first::<Option<i64>>(&mut conn)
+        .unwrap()
+        .unwrap();
+    relay_reached(&app, last, Duration::from_secs(30)).await;
+    let published = read_audit_wire(
+        &app.broker.url,
+        &app.broker.topology.audit_queue(),
+        usize::try_from(last).unwrap(),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(published.len(), usize::try_from(last).unwrap());
+    for message in &published {
+        let text = String::from_utf8_lossy(message);
+        assert!(!holds_a_marker(&text), "published in clear: {text}");
+    }
+
+    let report = sluice_events::replay::replay(&mut conn, false).unwrap();
+    assert!(report.is_equal(), "{report:?}");
+}
+
+/// The sealed `details` of the account's events of `kind`.
+fn sealed_details(conn: &mut PgConnection, kind: &str) -> Vec<(uuid::Uuid, String)> {
+    events::table
+        .filter(events::event_type.eq(kind))
+        .select((events::stream_id, events::payload))
+        .load::<(uuid::Uuid, Value)>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|(id, payload)| (id, payload["details"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn erasure_makes_job_and_connection_text_unreadable() {
+    let app = spawn_app().await;
+    let (token, account) = account(&app, "ada@example.com").await;
+    let account: uuid::Uuid = account["account_id"].as_str().unwrap().parse().unwrap();
+    let target = target();
+    define(&app, &token, &target).await;
+
+    let mut conn = app.conn();
+    let jobs = sealed_details(&mut conn, "job.updated.v2");
+    let connections = sealed_details(&mut conn, "connection.created.v2");
+    assert_eq!((jobs.len(), connections.len()), (1, 2));
+    let (version, wrapped): (i32, Vec<u8>) = subject_keys::table
+        .find(account)
+        .select((subject_keys::kek_version, subject_keys::wrapped_key))
+        .first(&mut conn)
+        .unwrap();
+    let subject = SubjectKey::unwrap(
+        &app.keyring.get(),
+        &account.to_string(),
+        u32::try_from(version).unwrap(),
+        &wrapped,
+    )
+    .unwrap();
+    let (job, sealed) = &jobs[0];
+    let plain = subject
+        .decrypt(sealed, &owner::job_details(account, job))
+        .unwrap();
+    assert!(
+        plain.contains(JOB_NAME) && plain.contains(COLUMN),
+        "opens before"
+    );
+
+    let res = app
+        .client
+        .delete(app.url("/v1/account"))
+        .bearer_auth(&token)
+        .json(&json!({"confirm": "erase this account"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // The sealed text is still in the log, and the one key that opens it is gone.
+    assert_eq!(sealed_details(&mut conn, "job.updated.v2"), jobs);
+    assert_eq!(
+        sealed_details(&mut conn, "connection.created.v2"),
+        connections
+    );
+    let left: i64 = subject_keys::table
+        .filter(subject_keys::account_id.eq(account))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(left, 0, "the subject key is destroyed");
+    let other = SubjectKey::generate();
+    assert!(other
+        .decrypt(sealed, &owner::job_details(account, job))
+        .is_err());
+    assert!(!holds_a_marker(&dump(&app)));
+    let report = sluice_events::replay::replay(&mut conn, false).unwrap();
+    assert!(report.is_equal(), "{report:?}");
+}
+
+#[tokio::test]
+async fn jobs_and_connections_recorded_in_clear_before_sealing_still_read_and_replay() {
+    let app = spawn_app().await;
+    let (token, account) = account(&app, "ada@example.com").await;
+    let account = AccountId(account["account_id"].as_str().unwrap().parse().unwrap());
+    let (connection, job) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let old = |stream: &str, id: uuid::Uuid, event: DomainEvent| {
+        let event = NewEvent::new(event, Metadata::actor("user:old")).for_account(account);
+        AppendRequest::new(stream, id, ExpectedVersion::NoStream, vec![event])
+    };
+    let mut conn = app.conn();
+    let created = DomainEvent::ConnectionCreated(ConnectionCreated {
+        name: "old warehouse".into(),
+        kind: "postgres".into(),
+        params: json!({"host": "db.example", "port": 5432, "dbname": "sales", "user": "u",
+                       "sslmode": "verify-full"}),
+    });
+    append(&mut conn, &old("connection", connection, created)).unwrap();
+    let defined = DomainEvent::JobCreated(JobCreated {
+        name: "old job".into(),
+        source: json!({"connection_id": connection, "query": "SELECT 1 AS one"}),
+        target: json!({"connection_id": connection, "object": "contacts"}),
+        operation: "insert".into(),
+        key_fields: vec![],
+        mapping: json!([{"source": "one", "target": "id"}]),
+        schedule: None,
+    });
+    append(&mut conn, &old("job", job, defined)).unwrap();
+
+    let shown = call_json(
+        &app,
+        Method::GET,
+        &format!("/v1/connections/{connection}"),
+        &token,
+    )
+    .await;
+    assert_eq!(shown["name"], "old warehouse", "{shown}");
+    assert_eq!(shown["params"]["host"], "db.example", "{shown}");
+    let shown = call_json(&app, Method::GET, &format!("/v1/jobs/{job}"), &token).await;
+    assert_eq!(shown["name"], "old job", "{shown}");
+    assert_eq!(shown["source"]["query"], "SELECT 1 AS one", "{shown}");
+    assert_eq!(shown["mapping"][0]["source"], "one", "{shown}");
+    let report = sluice_events::replay::replay(&mut conn, false).unwrap();
+    assert!(report.is_equal(), "{report:?}");
+}

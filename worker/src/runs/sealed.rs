@@ -1,0 +1,74 @@
+//! Opening what the customer typed of a job or a connection, sealed under
+//! the account's subject key: the worker unwraps the key with its keyring
+//! as the API does. An erased account's key is gone, and so are its jobs.
+
+use super::{RunHandler, Stop};
+use sluice_schema::ids::{AccountId, ConnectionId, JobId};
+use sluice_schema::models::{ConnectionRow, JobDetails, JobRow};
+use sluice_schema::repo::{accounts, connections, jobs};
+use sluice_vault::{owner, Aad, SubjectKey};
+
+/// Opens `sealed` under `aad` as text.
+fn open(subject: &SubjectKey, aad: &Aad, sealed: &str) -> Result<String, sluice_vault::VaultError> {
+    subject.decrypt(sealed, aad).map(|plain| plain.to_string())
+}
+
+impl RunHandler {
+    /// The account's subject key, unwrapped.
+    pub(super) async fn subject(&self, account: AccountId) -> Result<SubjectKey, Stop> {
+        let (version, wrapped) = self
+            .db(move |c| accounts::subject_key(c, account))
+            .await?
+            .ok_or_else(|| Stop::Fail("the account's key is gone (erased)".into()))?;
+        let version = u32::try_from(version).unwrap_or_default();
+        self.keyring
+            .with(|k| SubjectKey::unwrap(k, &account.to_string(), version, &wrapped))
+            .map_err(|e| Stop::Retry(format!("subject key: {e}")))
+    }
+
+    /// The account's job `id` (deleted or not), with what the customer
+    /// typed of it opened.
+    pub(super) async fn opened_job(
+        &self,
+        account: AccountId,
+        id: JobId,
+    ) -> Result<(JobRow, JobDetails), Stop> {
+        let row = self
+            .db(move |c| jobs::find_any(c, id))
+            .await?
+            .filter(|j| j.account_id == account.0)
+            .ok_or_else(|| Stop::Fail("the job no longer exists".into()))?;
+        let subject = self.subject(account).await?;
+        let aad = owner::job_details(account, id);
+        let details = row
+            .details(|sealed| open(&subject, &aad, sealed))
+            .map_err(|e| Stop::Fail(format!("the job's definition cannot be read: {e}")))?;
+        Ok((row, details))
+    }
+
+    /// The account's connection `id`, its name and parameters opened; none
+    /// once disconnected.
+    pub(super) async fn opened_connection(
+        &self,
+        account: AccountId,
+        id: ConnectionId,
+    ) -> Result<Option<ConnectionRow>, Stop> {
+        let Some(row) = self.db(move |c| connections::find(c, account, id)).await? else {
+            return Ok(None);
+        };
+        if row.details.is_none() {
+            return Ok(Some(row));
+        }
+        let subject = self.subject(account).await?;
+        let aad = owner::connection_details(account, id);
+        let details = row
+            .details(|sealed| open(&subject, &aad, sealed))
+            .map_err(|e| Stop::Fail(format!("the connection's parameters cannot be read: {e}")))?;
+        Ok(Some(ConnectionRow {
+            name: Some(details.name),
+            params: details.params,
+            details: None,
+            ..row
+        }))
+    }
+}
