@@ -157,7 +157,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_default_verifies_and_weak_modes_are_refused_for_new_connections() {
+    fn verify_full_is_the_default_and_weak_modes_are_refused_for_new_connections() {
         assert_eq!(
             tls_choice(None, None).ok().map(|c| c.0),
             Some(SslMode::VerifyFull)
