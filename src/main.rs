@@ -419,7 +419,7 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 upload_ttl: chrono::Duration::from_std(*settings.upload_ttl)
                     .context("SLUICE_UPLOAD_TTL is too long")?,
                 upload_max_bytes: settings.upload_max_bytes,
-                upload_idle_timeout: *settings.upload_idle_timeout,
+                body_idle_timeout: *settings.body_idle_timeout,
                 uploads_per_user: usize::try_from(settings.uploads_per_user).unwrap_or(usize::MAX),
                 relay_max_lag: *settings.relay_max_lag,
                 result_ttl: chrono::Duration::from_std(*settings.result_ttl)

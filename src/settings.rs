@@ -144,10 +144,10 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_KEY_ROTATION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=3650))]
     pub key_rotation_days: i64,
 
-    /// How long an upload's body may send nothing before it is refused
-    /// with 408 (`30s`, `2m`...).
-    #[arg(long, env = "SLUICE_UPLOAD_IDLE_TIMEOUT", default_value = "30s")]
-    pub upload_idle_timeout: humantime::Duration,
+    /// How long a request's body may send nothing before the request is
+    /// refused with 408 (`30s`, `2m`...).
+    #[arg(long, env = "SLUICE_BODY_IDLE_TIMEOUT", default_value = "30s")]
+    pub body_idle_timeout: humantime::Duration,
 
     /// How many uploads one user may be sending at once; more answer 429.
     #[arg(long, env = "SLUICE_UPLOADS_PER_USER", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=1000))]

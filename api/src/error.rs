@@ -232,6 +232,9 @@ impl From<actix_web::error::JsonPayloadError> for ApiError {
                 Self::PayloadTooLarge { limit }
             }
             J::ContentType => Self::UnsupportedMediaType("expected application/json".into()),
+            J::Payload(e) if crate::body_timeout::is_stalled(&e) => {
+                Self::Timeout("the request's body sent nothing in time; send it again".into())
+            }
             J::Deserialize(err) if err.is_data() => {
                 let (field, message) = describe_data_error(&err.to_string());
                 Self::Invalid { field, message }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod billing;
+mod body_timeout;
 pub mod error;
 mod limits;
 mod openapi;
@@ -57,8 +58,8 @@ pub struct ApiConfig {
     pub upload_ttl: chrono::Duration,
     /// The largest upload accepted.
     pub upload_max_bytes: u64,
-    /// How long an upload's body may send nothing before it is refused.
-    pub upload_idle_timeout: std::time::Duration,
+    /// How long a request's body may send nothing before it is refused.
+    pub body_idle_timeout: std::time::Duration,
     /// How many uploads one user may be sending at once.
     pub uploads_per_user: usize,
     /// How old the oldest event the relay has not published may be
@@ -85,7 +86,7 @@ pub struct AppState {
     pub store: sluice_vault::FileStore,
     pub upload_ttl: chrono::Duration,
     pub upload_max_bytes: u64,
-    pub upload_idle_timeout: std::time::Duration,
+    pub body_idle_timeout: std::time::Duration,
     /// Uploads being received, by user: bounded by `uploads_per_user`.
     pub uploads_in_flight: routes::uploads::InFlight,
     pub relay_max_lag: std::time::Duration,
@@ -144,7 +145,7 @@ impl Application {
             store: config.store.clone(),
             upload_ttl: config.upload_ttl,
             upload_max_bytes: config.upload_max_bytes,
-            upload_idle_timeout: config.upload_idle_timeout,
+            body_idle_timeout: config.body_idle_timeout,
             uploads_in_flight: routes::uploads::InFlight::new(config.uploads_per_user),
             relay_max_lag: config.relay_max_lag,
             result_ttl: config.result_ttl,
@@ -179,6 +180,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::BadRequest(format!("invalid query string: {e}")).into()
                 }))
+                .wrap(from_fn(body_timeout::middleware))
                 .wrap(from_fn(error::json_errors))
                 .wrap(from_fn(pages::headers))
                 .wrap(from_fn(telemetry::middleware))

@@ -39,8 +39,8 @@ pub struct AppOptions {
     pub salesforce_bulk_upload_bytes: usize,
     /// Bill through this Stripe stand-in (and enforce the plans' limits).
     pub billing: Option<sluice_api::billing::BillingConfig>,
-    /// How long an upload's body may send nothing.
-    pub upload_idle_timeout: Duration,
+    /// How long a request's body may send nothing.
+    pub body_idle_timeout: Duration,
     /// How many uploads one user may send at once.
     pub uploads_per_user: usize,
     /// How old an unpublished event may be before `/readyz` says 503.
@@ -63,7 +63,7 @@ impl Default for AppOptions {
             scheduler: false,
             salesforce_bulk_upload_bytes: sluice_worker::MAX_UPLOAD,
             billing: None,
-            upload_idle_timeout: Duration::from_secs(30),
+            body_idle_timeout: Duration::from_secs(30),
             uploads_per_user: 4,
             relay_max_lag: Duration::from_secs(60),
         }
@@ -163,7 +163,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             store: store.clone(),
             upload_ttl,
             upload_max_bytes: options.upload_max_bytes,
-            upload_idle_timeout: options.upload_idle_timeout,
+            body_idle_timeout: options.body_idle_timeout,
             uploads_per_user: options.uploads_per_user,
             relay_max_lag: options.relay_max_lag,
             result_ttl: chrono::Duration::days(14),

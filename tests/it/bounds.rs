@@ -186,7 +186,7 @@ async fn answer(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<
 #[tokio::test]
 async fn stalled_uploads_are_cut_off_and_bounded_per_user() {
     let app = spawn_app_with(AppOptions {
-        upload_idle_timeout: Duration::from_secs(2),
+        body_idle_timeout: Duration::from_secs(2),
         uploads_per_user: 2,
         ..AppOptions::default()
     })
@@ -438,4 +438,32 @@ async fn the_document_describes_schedules_as_the_api_reads_them() {
         assert!(text.contains("five fields"), "{text}");
         assert!(!text.contains("seconds"), "{text}");
     }
+}
+
+#[tokio::test]
+async fn a_json_body_that_stalls_is_answered_408() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app_with(AppOptions {
+        body_idle_timeout: Duration::from_secs(1),
+        ..AppOptions::default()
+    })
+    .await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let address = app
+        .url("/")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/jobs HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {owner}\r\n\
+         Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{{\"name\": \"half"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        answer(&mut stream, Duration::from_secs(10)).await,
+        Some(408)
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

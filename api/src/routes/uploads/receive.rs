@@ -83,7 +83,7 @@ pub(super) async fn accept(
     let received = if multipart {
         let mut form = actix_multipart::Multipart::new(req.headers(), payload);
         let mut received = None;
-        let idle = state.upload_idle_timeout;
+        let idle = state.body_idle_timeout;
         while let Some(field) = tokio::time::timeout(idle, form.next())
             .await
             .map_err(|_| stalled(idle))?
@@ -165,7 +165,7 @@ pub(crate) async fn receive(
     // written on the blocking pool; no thread waits there for the client,
     // and a client that sends nothing for the idle timeout is refused.
     let limit = state.upload_max_bytes;
-    let idle = state.upload_idle_timeout;
+    let idle = state.body_idle_timeout;
     let mut head: Vec<u8> = Vec::with_capacity(64 * 1024);
     let mut pending: Vec<u8> = Vec::with_capacity(WRITE_AT);
     let mut size = 0u64;
