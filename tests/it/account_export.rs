@@ -105,7 +105,7 @@ async fn an_export_holds_the_accounts_data_and_history_decrypted() {
     };
     assert_eq!(opened("job.created.v2")["name"], "contacts");
     assert_eq!(opened("connection.created.v2")["name"], "warehouse");
-    assert!(history.iter().any(|e| e["event_type"] == "run.finished"));
+    assert!(history.iter().any(|e| e["event_type"] == "run.finished.v2"));
     assert!(
         history
             .iter()
