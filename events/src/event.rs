@@ -119,9 +119,13 @@ pub enum DomainEvent {
     /// may be in the target already.
     #[serde(rename = "run.batch_sent")]
     RunBatchSent(RunBatchSent),
-    /// The run ended.
+    /// The run ended. Recorded before customer text was sealed: its
+    /// message is in clear (replayed, no longer written).
     #[serde(rename = "run.finished")]
     RunFinished(RunFinished),
+    /// The run ended: its status and counts in clear, why it failed sealed.
+    #[serde(rename = "run.finished.v2")]
+    RunFinishedV2(RunFinishedV2),
     /// A run's result files and their key were destroyed (retention).
     #[serde(rename = "run.results_removed")]
     RunResultsRemoved(RunResultsRemoved),
@@ -161,9 +165,15 @@ pub enum DomainEvent {
     /// Stripe could not collect an invoice of the account's subscription.
     #[serde(rename = "billing.payment_failed")]
     BillingPaymentFailed(BillingPaymentFailed),
-    /// A session (log in) or an API token was issued; its secret is not here.
+    /// A session (log in) or an API token was issued; its secret is not
+    /// here. Recorded before customer text was sealed: an API token's name
+    /// is in clear (replayed, no longer written).
     #[serde(rename = "token.issued")]
     TokenIssued(TokenIssued),
+    /// A session (log in) or an API token was issued: an API token's name
+    /// sealed, its secret not here.
+    #[serde(rename = "token.issued.v2")]
+    TokenIssuedV2(TokenIssuedV2),
     /// A session ended (log out) or an API token was revoked.
     #[serde(rename = "token.revoked")]
     TokenRevoked(TokenRevoked),
@@ -576,6 +586,30 @@ pub struct RunFinished {
     pub api_calls: Option<i64>,
 }
 
+/// A run's end as recorded since customer text is sealed: as
+/// [`RunFinished`], but why it failed is sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFinishedV2 {
+    /// `succeeded`, `partially_succeeded` or `failed`; a rollback ends
+    /// `rolled_back` when it undid every row.
+    pub status: String,
+    pub rows_total: i64,
+    pub rows_ok: i64,
+    pub rows_failed: i64,
+    /// Sealed: why a run failed as a whole (no row data, but it may quote
+    /// a column, a table or object, a host or the target's own error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When its success.csv and errors.csv are deleted (none when the run
+    /// wrote none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_expire_at: Option<DateTime<Utc>>,
+    /// Calls the run made to the target's API (Salesforce).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_calls: Option<i64>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunResultsRemoved {}
@@ -662,6 +696,24 @@ pub struct TokenIssued {
     pub via: Option<String>,
 }
 
+/// A token as recorded since customer text is sealed: as [`TokenIssued`],
+/// but an API token's name is sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenIssuedV2 {
+    pub user_id: Uuid,
+    /// `session` or `api`.
+    pub kind: String,
+    /// Sealed: the name the customer gave an API token (a session has
+    /// none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    /// How the user proved who they are, when not by password (`salesforce`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRevoked {
@@ -718,6 +770,7 @@ impl DomainEvent {
             Self::RunProgressed(_) => "run.progressed",
             Self::RunBatchSent(_) => "run.batch_sent",
             Self::RunFinished(_) => "run.finished",
+            Self::RunFinishedV2(_) => "run.finished.v2",
             Self::RunResultsRemoved(_) => "run.results_removed",
             Self::KeyRotationRequested(_) => "keys.rotation_requested",
             Self::KeyRewrapProgress(_) => "keys.rewrap_progress",
@@ -730,6 +783,7 @@ impl DomainEvent {
             Self::BillingCardChanged(_) => "billing.card_changed",
             Self::BillingPaymentFailed(_) => "billing.payment_failed",
             Self::TokenIssued(_) => "token.issued",
+            Self::TokenIssuedV2(_) => "token.issued.v2",
             Self::TokenRevoked(_) => "token.revoked",
         }
     }

@@ -507,23 +507,30 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
         | DomainEvent::EmailClaimed(_)
         | DomainEvent::EmailReleased(_) => {}
         DomainEvent::RunFinished(finished) => {
-            diesel::update(runs::table.find(event.stream_id))
-                .set((
-                    runs::status.eq(&finished.status),
-                    runs::rows_total.eq(finished.rows_total),
-                    runs::rows_read.eq(finished.rows_total),
-                    runs::rows_ok.eq(finished.rows_ok),
-                    runs::rows_failed.eq(finished.rows_failed),
-                    runs::message.eq(&finished.message),
-                    runs::finished_at.eq(event.recorded_at),
-                    runs::results_expire_at.eq(finished.results_expire_at),
-                ))
-                .execute(conn)?;
-            if let Some(calls) = finished.api_calls {
-                diesel::update(runs::table.find(event.stream_id))
-                    .set(runs::api_calls.eq(calls))
-                    .execute(conn)?;
-            }
+            let ending = RunEnding {
+                status: &finished.status,
+                rows_total: finished.rows_total,
+                rows_ok: finished.rows_ok,
+                rows_failed: finished.rows_failed,
+                message: finished.message.as_deref(),
+                sealed_message: None,
+                results_expire_at: finished.results_expire_at,
+                api_calls: finished.api_calls,
+            };
+            finish_run(conn, event, &ending)?;
+        }
+        DomainEvent::RunFinishedV2(finished) => {
+            let ending = RunEnding {
+                status: &finished.status,
+                rows_total: finished.rows_total,
+                rows_ok: finished.rows_ok,
+                rows_failed: finished.rows_failed,
+                message: None,
+                sealed_message: finished.message.as_deref(),
+                results_expire_at: finished.results_expire_at,
+                api_calls: finished.api_calls,
+            };
+            finish_run(conn, event, &ending)?;
         }
         DomainEvent::RunResultsRemoved(_) => {
             diesel::update(runs::table.find(event.stream_id))
@@ -587,6 +594,26 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                     created_at: event.recorded_at,
                     expires_at: issued.expires_at,
                     revoked_at: None,
+                    sealed_name: None,
+                })
+                .on_conflict_do_nothing()
+                .execute(conn)?;
+        }
+        DomainEvent::TokenIssuedV2(issued) => {
+            let Some(account) = event.account_id else {
+                return Ok(());
+            };
+            diesel::insert_into(tokens::table)
+                .values(TokenRow {
+                    token_id: event.stream_id,
+                    account_id: account.0,
+                    user_id: issued.user_id,
+                    kind: issued.kind.clone(),
+                    name: None,
+                    created_at: event.recorded_at,
+                    expires_at: issued.expires_at,
+                    revoked_at: None,
+                    sealed_name: issued.name.clone(),
                 })
                 .on_conflict_do_nothing()
                 .execute(conn)?;
@@ -732,6 +759,45 @@ fn update_job(
     if changed {
         diesel::update(jobs::table.find(event.stream_id))
             .set(jobs::schedule_since.eq(schedule.as_ref().map(|_| event.recorded_at)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A run's end, from `run.finished` (message in clear) or
+/// `run.finished.v2` (message sealed).
+struct RunEnding<'a> {
+    status: &'a str,
+    rows_total: i64,
+    rows_ok: i64,
+    rows_failed: i64,
+    message: Option<&'a str>,
+    sealed_message: Option<&'a str>,
+    results_expire_at: Option<chrono::DateTime<chrono::Utc>>,
+    api_calls: Option<i64>,
+}
+
+fn finish_run(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    ending: &RunEnding<'_>,
+) -> QueryResult<()> {
+    diesel::update(runs::table.find(event.stream_id))
+        .set((
+            runs::status.eq(ending.status),
+            runs::rows_total.eq(ending.rows_total),
+            runs::rows_read.eq(ending.rows_total),
+            runs::rows_ok.eq(ending.rows_ok),
+            runs::rows_failed.eq(ending.rows_failed),
+            runs::message.eq(ending.message),
+            runs::sealed_message.eq(ending.sealed_message),
+            runs::finished_at.eq(event.recorded_at),
+            runs::results_expire_at.eq(ending.results_expire_at),
+        ))
+        .execute(conn)?;
+    if let Some(calls) = ending.api_calls {
+        diesel::update(runs::table.find(event.stream_id))
+            .set(runs::api_calls.eq(calls))
             .execute(conn)?;
     }
     Ok(())

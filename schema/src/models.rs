@@ -90,6 +90,10 @@ pub struct UserRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// A session or an API token. An API token's name is sealed in
+/// `sealed_name` under the account's subject key; one issued before
+/// sealing has it in clear in `name`: read it through
+/// [`TokenRow::opened_name`].
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = tokens, check_for_backend(diesel::pg::Pg))]
 pub struct TokenRow {
@@ -97,10 +101,28 @@ pub struct TokenRow {
     pub account_id: Uuid,
     pub user_id: Uuid,
     pub kind: String,
+    /// In clear only for a token issued before sealing.
     pub name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// The name, sealed under the account's subject key.
+    pub sealed_name: Option<String>,
+}
+
+impl TokenRow {
+    /// The token's name (none for a session): opened from `sealed_name` by
+    /// `open` (the subject key), or, for a token issued before sealing, its
+    /// clear column.
+    pub fn opened_name<E>(
+        &self,
+        open: impl FnOnce(&str) -> Result<String, E>,
+    ) -> Result<Option<String>, E> {
+        match &self.sealed_name {
+            Some(sealed) => open(sealed).map(Some),
+            None => Ok(self.name.clone()),
+        }
+    }
 }
 
 /// A connection. Its name and parameters are sealed in `details` under the
@@ -296,6 +318,24 @@ pub struct RunRow {
     pub rolled_back_by: Option<Uuid>,
     /// Calls the run made to its target's API (Salesforce).
     pub api_calls: Option<i64>,
+    /// Why the run failed, sealed under the account's subject key (`message`
+    /// holds it in clear only for a run that ended before sealing).
+    pub sealed_message: Option<String>,
+}
+
+impl RunRow {
+    /// Why the run failed as a whole: opened from `sealed_message` by `open`
+    /// (the subject key), or, for a run that ended before sealing, its clear
+    /// column.
+    pub fn opened_message<E>(
+        &self,
+        open: impl FnOnce(&str) -> Result<String, E>,
+    ) -> Result<Option<String>, E> {
+        match &self.sealed_message {
+            Some(sealed) => open(sealed).map(Some),
+            None => Ok(self.message.clone()),
+        }
+    }
 }
 
 /// An account's billing at Stripe (see `migrations/…_billing`).

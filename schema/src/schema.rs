@@ -112,6 +112,7 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        sealed_name -> Nullable<Text>,
     }
 }
 
@@ -282,6 +283,7 @@ diesel::table! {
         rollback_of -> Nullable<Uuid>,
         rolled_back_by -> Nullable<Uuid>,
         api_calls -> Nullable<Int8>,
+        sealed_message -> Nullable<Text>,
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 use sluice_testkit::{spawn_app, TestApp};
 use std::io::Read;
 
-async fn export(app: &TestApp, token: &str) -> reqwest::Response {
+pub(crate) async fn export(app: &TestApp, token: &str) -> reqwest::Response {
     app.client
         .post(app.url("/v1/account/export"))
         .bearer_auth(token)
@@ -19,7 +19,7 @@ async fn export(app: &TestApp, token: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn entry(archive: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> String {
+pub(crate) fn entry(archive: &mut zip::ZipArchive<std::io::Cursor<Vec<u8>>>, name: &str) -> String {
     let mut text = String::new();
     archive
         .by_name(name)
@@ -105,7 +105,7 @@ async fn an_export_holds_the_accounts_data_and_history_decrypted() {
     };
     assert_eq!(opened("job.created.v2")["name"], "contacts");
     assert_eq!(opened("connection.created.v2")["name"], "warehouse");
-    assert!(history.iter().any(|e| e["event_type"] == "run.finished"));
+    assert!(history.iter().any(|e| e["event_type"] == "run.finished.v2"));
     assert!(
         history
             .iter()

@@ -153,11 +153,11 @@ async fn fault_two_thousand_queued_runs_all_end_across_a_broker_restart() {
     // Each run ended once, and wrote its row once.
     let finished = count(
         &mut conn,
-        "SELECT count(DISTINCT stream_id) AS n FROM events WHERE event_type = 'run.finished'",
+        "SELECT count(DISTINCT stream_id) AS n FROM events WHERE event_type = 'run.finished.v2'",
     );
     let finishes = count(
         &mut conn,
-        "SELECT count(*) AS n FROM events WHERE event_type = 'run.finished'",
+        "SELECT count(*) AS n FROM events WHERE event_type = 'run.finished.v2'",
     );
     assert_eq!((finished, finishes), (RUNS as i64, RUNS as i64));
     assert_eq!(
@@ -278,7 +278,7 @@ async fn fault_every_run_completes_once_while_workers_are_killed_again_and_again
     assert_eq!(succeeded, RUNS as i64, "{:?}", unsucceeded(&mut conn));
     let finishes = count(
         &mut conn,
-        "SELECT count(*) AS n FROM events WHERE event_type = 'run.finished'",
+        "SELECT count(*) AS n FROM events WHERE event_type = 'run.finished.v2'",
     );
     assert_eq!(finishes, RUNS as i64, "a run ended more than once");
     // The kills came while runs were worked: some started twice.

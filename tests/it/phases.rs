@@ -147,7 +147,7 @@ fn numbers(file: &[Vec<String>]) -> (BTreeSet<u64>, usize) {
 fn finishes(app: &TestApp, run: &str) -> i64 {
     use sluice_schema::schema::events;
     events::table
-        .filter(events::event_type.eq("run.finished"))
+        .filter(events::event_type.eq("run.finished.v2"))
         .filter(events::stream_id.eq(uuid::Uuid::parse_str(run).unwrap()))
         .count()
         .get_result(&mut app.conn())

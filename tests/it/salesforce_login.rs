@@ -159,7 +159,7 @@ async fn a_wrong_pkce_verifier_fails_cleanly() {
         (StatusCode::UNAUTHORIZED, "provider_refused")
     );
     assert_eq!(
-        crate::support::count_events_of_type(&mut app.conn(), "token.issued"),
+        crate::support::count_events_of_type(&mut app.conn(), "token.issued.v2"),
         1,
         "only the password log-in"
     );

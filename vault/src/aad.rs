@@ -96,4 +96,15 @@ pub mod owner {
     pub fn connection_details(account: impl ToString, connection: impl ToString) -> Aad {
         Aad::new(account, "connections", connection, "details")
     }
+
+    /// Why a run failed as a whole (it may quote a column, a table, a host
+    /// or a database's own error), sealed under the subject key.
+    pub fn run_message(account: impl ToString, run: impl ToString) -> Aad {
+        Aad::new(account, "runs", run, "message")
+    }
+
+    /// The name a customer gave an API token, sealed under the subject key.
+    pub fn token_name(account: impl ToString, token: impl ToString) -> Aad {
+        Aad::new(account, "tokens", token, "name")
+    }
 }

@@ -15,16 +15,18 @@
 //!    a whole new one replaces it. A staging file a killed worker left is
 //!    deleted first. The pieces are not touched, so a worker killed here
 //!    joins them again, all of them.
-//! 2. **Record the end.** Once both files are in place, the run's
-//!    `run.finished` as it is to be appended, and the number of batches
-//!    joined, are written the same way ([`Results::record_end`]). A worker
+//! 2. **Record the end.** Once both files are in place, how the run ends
+//!    (its status, counts and message: the `run.finished` to append, whose
+//!    message is sealed under the subject key as it is appended), and the
+//!    number of batches joined, are written the same way, encrypted under
+//!    the run's key as the files are ([`Results::record_end`]). A worker
 //!    that resumes the run and finds this record finishes the run as
 //!    recorded: it neither works the run again nor joins the files again,
 //!    so it never rebuilds a whole file from what pieces are left.
 //! 3. **Delete the pieces** ([`Results::remove_pieces`]), only now that the
 //!    files and the record are on disk. The journal stays (a rollback
 //!    reads it), and so does the record, until the files expire.
-//! 4. **Append `run.finished`** (in the run's handler), with the processed
+//! 4. **Append `run.finished.v2`** (in the run's handler), with the processed
 //!    marker: a redelivery after it is skipped, so nothing is left to do
 //!    after it.
 //!
@@ -70,7 +72,10 @@ pub const ENDED: &str = "ended";
 pub struct Ended {
     /// The batches the files were joined from.
     pub batches: i64,
-    /// The run's last event, as it is to be appended.
+    /// The run's last event, as it is to be appended, but for its message
+    /// (in clear here, under the run's key): that is sealed under the
+    /// account's subject key as it is appended. A record written before
+    /// messages were sealed has this same shape.
     pub finished: RunFinished,
 }
 

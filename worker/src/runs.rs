@@ -5,7 +5,8 @@
 //! committed together with its checkpoint marker in the target database.
 //! Two batches are under way at a time, on two target connections, and
 //! they commit in order. Progress is recorded as batches commit
-//! (`run.progressed`), the end with the processed marker (`run.finished`).
+//! (`run.progressed`), the end with the processed marker
+//! (`run.finished.v2`, why a run failed sealed under the subject key).
 //! A rollback is a run too (see `rollback`).
 //!
 //! A worker that dies mid-run leaves its delivery unacknowledged; RabbitMQ
@@ -393,12 +394,15 @@ impl RunHandler {
 
     /// Deletes the pieces of the run's result files (every file of the run
     /// if the account keeps none), then records the run's end:
-    /// `run.finished` with the processed marker (and `run.results_removed`,
-    /// which destroys the files' key, if they are not kept). A redelivery
-    /// after that is skipped, so nothing may be left to do after the append;
-    /// a worker killed before it does this again.
+    /// `run.finished.v2` with the processed marker (and
+    /// `run.results_removed`, which destroys the files' key, if they are not
+    /// kept); its message, if any, is sealed under the account's subject key
+    /// here. A redelivery after that is skipped, so nothing may be left to do
+    /// after the append; a worker killed before it does this again.
     async fn finish(&self, cause: &RecordedEvent, run: RunId, ending: Ending) -> Result<(), Stop> {
-        let finished = &ending.finished;
+        let finished = self
+            .sealed_ending(cause.account_id, run, ending.finished)
+            .await?;
         tracing::info!(
             run = %run,
             status = finished.status,
@@ -406,7 +410,7 @@ impl RunHandler {
             rows_failed = finished.rows_failed,
             "run finished"
         );
-        let mut events = vec![DomainEvent::RunFinished(ending.finished)];
+        let mut events = vec![DomainEvent::RunFinishedV2(finished)];
         match ending.results {
             Some(results) if ending.keep => {
                 let batches = ending.batches;

@@ -195,6 +195,8 @@ pub async fn run(
     })
     .await??
     .ok_or(ApiError::NotFound)?;
+    let mut opened = crate::routes::jobs::open_runs(&state, account, vec![run]).await?;
+    let run = opened.pop().ok_or(ApiError::NotFound)?;
     let now = state.platform.clock.now();
     Ok(render::ok(&RunPage {
         csrf: viewer.csrf,

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::openapi::{Authenticated, ErrorBody};
 use crate::people;
 use crate::routes::account_settings::record;
-use crate::routes::jobs::{job_json, open_job, run_json};
+use crate::routes::jobs::{job_json, open_job, open_run, run_json};
 use crate::AppState;
 use actix_web::{post, web, HttpResponse};
 use serde_json::{json, Value};
@@ -196,11 +196,15 @@ fn write_archive(
         .select(sluice_schema::models::RunRow::as_select())
         .load(&mut conn)
         .map_err(other)?;
-    json_file(
-        &mut zip,
-        "runs.json",
-        &json!(run_rows.iter().map(run_json).collect::<Vec<_>>()),
-    )?;
+    let runs: Vec<Value> = run_rows
+        .iter()
+        .map(|row| {
+            open_run(subject, row.clone())
+                .map(|run| run_json(&run))
+                .map_err(other)
+        })
+        .collect::<Result<_, _>>()?;
+    json_file(&mut zip, "runs.json", &json!(runs))?;
 
     // The result files still kept, decrypted as they are copied in.
     let now = state.platform.clock.now();
@@ -305,6 +309,8 @@ fn opened(subject: &SubjectKey, account: AccountId, event: &EventRow) -> Value {
             event.stream_id.to_string(),
             "details",
         ),
+        "run.finished.v2" => open("message", "runs", event.stream_id.to_string(), "message"),
+        "token.issued.v2" => open("name", "tokens", event.stream_id.to_string(), "name"),
         "billing.card_changed" => open("card", "billing", account.to_string(), "card"),
         _ => {}
     }

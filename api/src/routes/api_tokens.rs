@@ -1,5 +1,7 @@
 //! `POST/GET /v1/api-tokens`, `DELETE /v1/api-tokens/{id}`: tokens for
-//! programs. The token itself is shown once, at creation.
+//! programs. The token itself is shown once, at creation. Its name is
+//! sealed under the account's subject key (`token.issued.v2`) and opened
+//! for the list; a token issued before sealing has it in clear.
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
@@ -12,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sluice_schema::ids::TokenId;
 use sluice_schema::repo::tokens as repo;
+use sluice_vault::owner;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -91,18 +94,33 @@ pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
         )?)
     })
     .await??;
+    // The subject key is unwrapped only if a name was sealed under it.
+    let subject = if rows.iter().any(|t| t.sealed_name.is_some()) {
+        Some(crate::people::subject_key(&state, user.account_id).await?)
+    } else {
+        None
+    };
     let tokens: Vec<_> = rows
         .into_iter()
         .map(|t| {
-            json!({
+            let name = t.opened_name(|sealed| {
+                let subject = subject
+                    .as_ref()
+                    .ok_or_else(|| ApiError::Internal("no subject key".into()))?;
+                subject
+                    .decrypt(sealed, &owner::token_name(t.account_id, t.token_id))
+                    .map(|plain| plain.to_string())
+                    .map_err(|e| ApiError::Internal(format!("token {}: {e}", t.token_id)))
+            })?;
+            Ok(json!({
                 "id": t.token_id,
-                "name": t.name,
+                "name": name,
                 "created_at": t.created_at,
                 "expires_at": t.expires_at,
                 "revoked_at": t.revoked_at,
-            })
+            }))
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     Ok(HttpResponse::Ok().json(json!({ "api_tokens": tokens })))
 }
 

@@ -40,7 +40,7 @@ mod sealing;
 use definition::{define, source_error, target_error};
 use previews::read_rows;
 use sealing::{merged, sealed_definition};
-pub(crate) use sealing::{open_job, Job};
+pub(crate) use sealing::{open_job, open_run, open_runs, Job};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -119,6 +119,7 @@ pub(crate) fn job_json(job: &Job) -> Value {
     })
 }
 
+/// A run as the API shows it: `row` opened (see [`open_run`]).
 pub(crate) fn run_json(row: &RunRow) -> Value {
     json!({
         "id": row.run_id,

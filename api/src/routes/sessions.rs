@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
-use sluice_events::event::{TokenIssued, TokenRevoked};
+use sluice_events::event::{TokenIssuedV2, TokenRevoked};
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::{AccountId, TokenId, UserId};
 use sluice_schema::repo::throttle::{self, Limit};
@@ -176,20 +176,28 @@ impl Grant {
     }
 }
 
-/// Issues a token to `owner`: records `token.issued` and the token's hash.
+/// Issues a token to `owner`: records `token.issued.v2` (an API token's
+/// name sealed under the account's subject key) and the token's hash.
 pub async fn issue(
     state: &AppState,
     (account, user): (AccountId, UserId),
     grant: Grant,
 ) -> Result<(TokenId, String, DateTime<Utc>), ApiError> {
     let id = TokenId::new();
+    let name = match grant.name {
+        Some(name) => {
+            let subject = crate::people::subject_key(state, account).await?;
+            Some(subject.encrypt(&name, &sluice_vault::owner::token_name(account, id)))
+        }
+        None => None,
+    };
     let token = token::generate(&state.region);
     let expires_at = Utc::now() + grant.ttl;
     let event = NewEvent::new(
-        DomainEvent::TokenIssued(TokenIssued {
+        DomainEvent::TokenIssuedV2(TokenIssuedV2 {
             user_id: user.0,
             kind: grant.kind.into(),
-            name: grant.name,
+            name,
             expires_at,
             via: grant.via.map(str::to_owned),
         }),

@@ -1,9 +1,12 @@
 //! Opening what the customer typed of a job or a connection, sealed under
-//! the account's subject key: the worker unwraps the key with its keyring
-//! as the API does. An erased account's key is gone, and so are its jobs.
+//! the account's subject key, and sealing why a run failed (it may quote a
+//! column, a table or object, a host or the target's own error): the
+//! worker unwraps the key with its keyring as the API does. An erased
+//! account's key is gone, and so are its jobs.
 
 use super::{RunHandler, Stop};
-use sluice_schema::ids::{AccountId, ConnectionId, JobId};
+use sluice_events::event::{RunFinished, RunFinishedV2};
+use sluice_schema::ids::{AccountId, ConnectionId, JobId, RunId};
 use sluice_schema::models::{ConnectionRow, JobDetails, JobRow};
 use sluice_schema::repo::{accounts, connections, jobs};
 use sluice_vault::{owner, Aad, SubjectKey};
@@ -24,6 +27,39 @@ impl RunHandler {
         self.keyring
             .with(|k| SubjectKey::unwrap(k, &account.to_string(), version, &wrapped))
             .map_err(|e| Stop::Retry(format!("subject key: {e}")))
+    }
+
+    /// `finished` as it is recorded (`run.finished.v2`): why the run failed
+    /// sealed under the account's subject key. A run of an account erased
+    /// meanwhile ends without its message (nothing is left to seal it under).
+    pub(super) async fn sealed_ending(
+        &self,
+        account: Option<AccountId>,
+        run: RunId,
+        finished: RunFinished,
+    ) -> Result<RunFinishedV2, Stop> {
+        let message = match (account, finished.message) {
+            (Some(account), Some(message)) => {
+                let message = zeroize::Zeroizing::new(message);
+                match self.subject(account).await {
+                    Ok(subject) => {
+                        Some(subject.encrypt(&message, &owner::run_message(account, run)))
+                    }
+                    Err(Stop::Fail(_)) => None,
+                    Err(retry) => return Err(retry),
+                }
+            }
+            _ => None,
+        };
+        Ok(RunFinishedV2 {
+            status: finished.status,
+            rows_total: finished.rows_total,
+            rows_ok: finished.rows_ok,
+            rows_failed: finished.rows_failed,
+            message,
+            results_expire_at: finished.results_expire_at,
+            api_calls: finished.api_calls,
+        })
     }
 
     /// The account's job `id` (deleted or not), with what the customer

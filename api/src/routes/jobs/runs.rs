@@ -218,6 +218,7 @@ pub async fn list(
         )?)
     })
     .await??;
+    let rows = open_runs(&state, account, rows).await?;
     let items: Vec<Value> = rows.iter().map(run_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "runs": items })))
 }
@@ -239,6 +240,8 @@ pub async fn show(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let row = run_row(&state, &user, RunId(path.into_inner())).await?;
+    let mut opened = open_runs(&state, user.account_id, vec![row]).await?;
+    let row = opened.pop().ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(run_json(&row)))
 }
 

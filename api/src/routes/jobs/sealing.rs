@@ -2,8 +2,11 @@
 //! object, key fields and mapping) is sealed under the account's subject
 //! key, in its events and its row; its ids, operation and schedule stay in
 //! clear. A job recorded before sealing is read from its clear columns.
+//! Why a run failed is sealed likewise (it may quote a column, a table, a
+//! host or a database's own error); its status and counts stay in clear.
 
 use super::*;
+use sluice_schema::ids::AccountId;
 use sluice_vault::owner;
 
 /// A job of the caller's account with what the customer typed of it opened.
@@ -26,6 +29,36 @@ pub(crate) fn open_job(subject: &SubjectKey, row: JobRow) -> Result<Job, ApiErro
         .details(|sealed| subject.decrypt(sealed, &aad).map(|plain| plain.to_string()))
         .map_err(|e| ApiError::Internal(format!("job {}: {e}", row.job_id)))?;
     Ok(Job { row, details })
+}
+
+/// `row` with why it failed opened into `message` (where a run that ended
+/// before sealing has it).
+pub(crate) fn open_run(subject: &SubjectKey, row: RunRow) -> Result<RunRow, ApiError> {
+    let aad = owner::run_message(row.account_id, row.run_id);
+    let message = row
+        .opened_message(|sealed| subject.decrypt(sealed, &aad).map(|plain| plain.to_string()))
+        .map_err(|e| ApiError::Internal(format!("run {}: {e}", row.run_id)))?;
+    Ok(RunRow {
+        message,
+        sealed_message: None,
+        ..row
+    })
+}
+
+/// Every run of `rows` (the account's) opened; the subject key is unwrapped
+/// only if one of them failed with a sealed message.
+pub(crate) async fn open_runs(
+    state: &AppState,
+    account: AccountId,
+    rows: Vec<RunRow>,
+) -> Result<Vec<RunRow>, ApiError> {
+    if rows.iter().all(|row| row.sealed_message.is_none()) {
+        return Ok(rows);
+    }
+    let subject = subject_key(state, account).await?;
+    rows.into_iter()
+        .map(|row| open_run(&subject, row))
+        .collect()
 }
 
 /// Only the ids of a source or target (`upload_id`, `connection_id`).

@@ -1,0 +1,2 @@
+ALTER TABLE tokens DROP COLUMN sealed_name;
+ALTER TABLE runs DROP COLUMN sealed_message;
