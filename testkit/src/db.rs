@@ -23,11 +23,20 @@ impl TestDb {
     pub fn new() -> Self {
         let server = database_server_url();
         let mut admin = PgConnection::establish(&server).expect("connect to the test PostgreSQL");
-        let template = ensure_template(&mut admin, &server);
         let name = format!("sluice_test_{}", uuid::Uuid::new_v4().simple());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
-            .expect("create the test database");
+        // Another checkout's tests on the same server, with other
+        // migrations, replace the template; it is then built again.
+        let mut attempts = 0;
+        loop {
+            let template = ensure_template(&mut admin, &server);
+            match admin.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}")) {
+                Ok(()) => break,
+                Err(e) if attempts < 3 && e.to_string().contains("does not exist") => {
+                    attempts += 1;
+                }
+                Err(e) => panic!("create the test database: {e}"),
+            }
+        }
         Self {
             url: with_database(&server, &name),
             name,
