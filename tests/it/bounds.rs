@@ -467,3 +467,27 @@ async fn a_json_body_that_stalls_is_answered_408() {
     );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn a_request_head_past_the_http_layers_limit_is_a_431_not_an_outage() {
+    use tokio::io::AsyncWriteExt;
+    let app = spawn_app().await;
+    let address = app
+        .url("/")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "GET /v1/me HTTP/1.1\r\nHost: {address}\r\nX-Padding: {}\r\n\r\n",
+        "p".repeat(130 * 1024)
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    assert_eq!(
+        answer(&mut stream, Duration::from_secs(10)).await,
+        Some(431)
+    );
+    // The server goes on answering everyone else.
+    let ready = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
