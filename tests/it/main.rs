@@ -33,6 +33,7 @@ mod quarantine;
 mod races;
 mod relay;
 mod replay;
+mod rollback_conflicts;
 mod rollbacks;
 mod salesforce_connect;
 mod salesforce_jobs;

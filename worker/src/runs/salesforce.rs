@@ -683,6 +683,7 @@ impl Writing<'_> {
                             .before
                             .as_ref()
                             .and_then(|b| serde_json::to_string(b).ok()),
+                        wrote: None,
                     })
                     .collect(),
                 failed: batch.failed,
