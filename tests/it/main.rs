@@ -35,6 +35,7 @@ mod relay;
 mod replay;
 mod rollback_conflicts;
 mod rollbacks;
+mod salesforce_conflicts;
 mod salesforce_connect;
 mod salesforce_jobs;
 mod salesforce_login;
