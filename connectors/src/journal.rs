@@ -1,17 +1,27 @@
 //! What a run changed, row by row, as its rollback needs to know it: which
-//! row (by its key), what was done to it, the row version the write left
-//! behind, and the whole row as it was before (for updated and deleted
-//! rows).
+//! row (by its key), what was done to it, the values the write left in the
+//! fields it wrote, the row version the write left behind, and the whole
+//! row as it was before (for updated and deleted rows).
 //!
-//! The row version is PostgreSQL's `xmin`, the transaction that wrote the
-//! row's current version: any later change to the row, by anyone, gives it
-//! another. A rollback that finds the version it recorded knows the row is
-//! as the run left it; any other version is a conflict.
+//! A rollback decides conflicts by the written values: a row is in
+//! conflict when a field the run wrote no longer holds what the run wrote
+//! there. Fields the run did not write, and the row's version, may have
+//! moved (a trigger, a flow, a roll-up) without a conflict. The values are
+//! kept in the target's own form, so that comparing them is exact: for
+//! PostgreSQL the text of the column's type, for Salesforce the values as
+//! sent.
+//!
+//! The row version (PostgreSQL's `xmin`, Salesforce's `SystemModstamp`) is
+//! what journals written before the values were recorded have: their
+//! changes have no written values (`wrote` is `None`), and a rollback of
+//! them keeps the rule they were written under, that a row whose version
+//! moved is a conflict.
 //!
 //! A journal is written as CSV: a record naming the key columns, one
 //! naming the columns the run wrote besides the key (what restoring an
-//! updated row puts back), then one record per row changed. Callers keep
-//! it encrypted.
+//! updated row puts back), then one record per row changed; a change's
+//! sixth cell, when there, holds the written values (a JSON array in the
+//! order of those columns, `null` for a NULL). Callers keep it encrypted.
 
 use std::io::{Read, Write};
 
@@ -55,6 +65,11 @@ pub struct Change {
     /// The whole row before the write, as a JSON object (updated and
     /// deleted rows).
     pub before: Option<String>,
+    /// What the write left in each of the journal's `set` columns, in
+    /// their order (created and updated rows): for PostgreSQL a string (or
+    /// `null`), for Salesforce the JSON value sent. `None` in journals
+    /// written before these were recorded, and for deleted rows.
+    pub wrote: Option<Vec<serde_json::Value>>,
 }
 
 impl Change {
@@ -83,16 +98,22 @@ pub fn write(out: impl Write, columns: &Columns, changes: &[Change]) -> std::io:
     csv.write_record(std::iter::once(SET_MARK).chain(columns.set.iter().map(String::as_str)))?;
     // One buffer for every row's key and number: nothing is allocated a row.
     let mut key = Vec::new();
+    let mut wrote = Vec::new();
     let mut number = itoa::Buffer::new();
     for change in changes {
         key.clear();
         serde_json::to_writer(&mut key, &change.key).map_err(std::io::Error::other)?;
+        wrote.clear();
+        if let Some(values) = &change.wrote {
+            serde_json::to_writer(&mut wrote, values).map_err(std::io::Error::other)?;
+        }
         csv.write_record([
             number.format(change.number).as_bytes(),
             change.action.as_str().as_bytes(),
             change.version.as_bytes(),
             key.as_slice(),
             change.before.as_deref().unwrap_or("").as_bytes(),
+            wrote.as_slice(),
         ])?;
     }
     csv.flush()
@@ -131,12 +152,23 @@ pub fn read(input: impl Read) -> Result<(Columns, Vec<Change>), String> {
         let key: Vec<String> =
             serde_json::from_str(field(3)).map_err(|_| broken("a key cannot be read"))?;
         let before = Some(field(4)).filter(|b| !b.is_empty()).map(str::to_owned);
+        // A journal written before the values were recorded has no sixth
+        // cell.
+        let wrote = Some(field(5))
+            .filter(|w| !w.is_empty())
+            .map(serde_json::from_str::<Vec<serde_json::Value>>)
+            .transpose()
+            .map_err(|_| broken("written values cannot be read"))?;
+        if wrote.as_ref().is_some_and(|w| w.len() != columns.set.len()) {
+            return Err(broken("written values do not match its columns"));
+        }
         changes.push(Change {
             number,
             action,
             key,
             version: field(2).to_owned(),
             before,
+            wrote,
         });
     }
     Ok((columns, changes))
@@ -155,6 +187,7 @@ mod tests {
                 key: vec!["17".into()],
                 version: "731".into(),
                 before: None,
+                wrote: Some(vec!["first".into()]),
             },
             Change {
                 number: 3,
@@ -162,6 +195,7 @@ mod tests {
                 key: vec!["a,b".into(), "\"q\"".into()],
                 version: "731".into(),
                 before: Some(r#"{"id": 18, "note": "line\nbreak"}"#.into()),
+                wrote: Some(vec![serde_json::Value::Null]),
             },
             Change {
                 number: 4,
@@ -169,6 +203,7 @@ mod tests {
                 key: vec!["19".into()],
                 version: String::new(),
                 before: Some(r#"{"id": 19}"#.into()),
+                wrote: None,
             },
         ];
         let mut out = Vec::new();
@@ -181,5 +216,15 @@ mod tests {
         assert_eq!(back_columns, columns);
         assert_eq!(back, changes);
         assert!(read(&b"1,created,5,[],\n"[..]).is_err());
+    }
+
+    #[test]
+    fn a_journal_written_before_values_were_recorded_reads_without_them() {
+        let old = "#key,id\n#set,note\n2,updated,731,\"[\"\"18\"\"]\",\"{\"\"id\"\": 18}\"\n";
+        let (columns, changes) = read(old.as_bytes()).unwrap();
+        assert_eq!(columns.set, ["note"]);
+        assert_eq!(changes[0].key, ["18"]);
+        assert_eq!(changes[0].version, "731");
+        assert_eq!(changes[0].wrote, None);
     }
 }

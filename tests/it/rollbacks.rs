@@ -31,7 +31,7 @@ fn rows(target: &TestDb) -> Vec<Row> {
 }
 
 /// `count` contacts already in the table: person{i}@example.com, named Old {i}.
-fn seed(target: &TestDb, count: usize) {
+pub fn seed(target: &TestDb, count: usize) {
     target
         .connect()
         .batch_execute(&format!(
@@ -56,14 +56,14 @@ fn named_mapping() -> Value {
     ])
 }
 
-async fn job_id(res: reqwest::Response) -> String {
+pub async fn job_id(res: reqwest::Response) -> String {
     let status = res.status();
     let body: Value = res.json().await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body["id"].as_str().unwrap().to_owned()
 }
 
-async fn run(app: &TestApp, token: &str, job: &str) -> Value {
+pub async fn run(app: &TestApp, token: &str, job: &str) -> Value {
     let res = call(app, Method::POST, &format!("/v1/jobs/{job}/runs"), token).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let run: Value = res.json().await.unwrap();
@@ -92,7 +92,7 @@ async fn request_rollback(
     request.send().await.unwrap()
 }
 
-async fn roll_back(app: &TestApp, token: &str, run: &Value, body: Value) -> Value {
+pub async fn roll_back(app: &TestApp, token: &str, run: &Value, body: Value) -> Value {
     let res = request_rollback(app, token, run, body).await;
     let status = res.status();
     let queued: Value = res.json().await.unwrap();
@@ -101,7 +101,7 @@ async fn roll_back(app: &TestApp, token: &str, run: &Value, body: Value) -> Valu
     wait_for_run(app, token, queued["run_id"].as_str().unwrap()).await
 }
 
-fn execute(target: &TestDb, sql: &str) {
+pub fn execute(target: &TestDb, sql: &str) {
     target.connect().batch_execute(sql).unwrap();
 }
 

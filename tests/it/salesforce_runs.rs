@@ -18,7 +18,7 @@ use std::collections::HashMap;
 
 /// The service with a worker that writes to the stand-in; Bulk above
 /// `bulk_above_rows` rows.
-async fn app_for(standin: &SalesforceStandIn, bulk_above_rows: usize, worker: bool) -> TestApp {
+pub async fn app_for(standin: &SalesforceStandIn, bulk_above_rows: usize, worker: bool) -> TestApp {
     standin.define_account_and_contact();
     spawn_app_with(AppOptions {
         salesforce: Some(standin.config()),
@@ -30,7 +30,7 @@ async fn app_for(standin: &SalesforceStandIn, bulk_above_rows: usize, worker: bo
 }
 
 /// Connects the stand-in's org through the API: the connection's id.
-async fn connect_org(app: &TestApp, token: &str, standin: &SalesforceStandIn) -> String {
+pub async fn connect_org(app: &TestApp, token: &str, standin: &SalesforceStandIn) -> String {
     standin.sign_in_as("admin@org.example", true);
     let callback = consent(app, token, "salesforce", "Production org").await;
     let res = no_redirects().get(&callback).send().await.unwrap();
@@ -53,7 +53,7 @@ fn contacts(numbers: impl IntoIterator<Item = usize>) -> Vec<u8> {
     csv.into_bytes()
 }
 
-async fn create_job(
+pub async fn create_job(
     app: &TestApp,
     token: &str,
     upload: &str,
@@ -105,14 +105,14 @@ fn insert_mapping() -> Value {
     ])
 }
 
-async fn run(app: &TestApp, token: &str, job: &str) -> Value {
+pub async fn run(app: &TestApp, token: &str, job: &str) -> Value {
     let res = call(app, Method::POST, &format!("/v1/jobs/{job}/runs"), token).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let queued: Value = res.json().await.unwrap();
     wait_for_run(app, token, queued["run_id"].as_str().unwrap()).await
 }
 
-async fn roll_back(app: &TestApp, token: &str, run: &Value, body: Value) -> Value {
+pub async fn roll_back(app: &TestApp, token: &str, run: &Value, body: Value) -> Value {
     let res = app
         .client
         .post(app.url(&format!(
@@ -131,7 +131,7 @@ async fn roll_back(app: &TestApp, token: &str, run: &Value, body: Value) -> Valu
 }
 
 /// The stand-in's contacts by email.
-fn contacts_by_email(
+pub fn contacts_by_email(
     standin: &SalesforceStandIn,
 ) -> HashMap<String, serde_json::Map<String, Value>> {
     standin
@@ -281,12 +281,13 @@ async fn an_upsert_is_rolled_back_to_its_before_images_except_records_changed_si
     let stored = contacts_by_email(&standin);
     assert!(stored.contains_key("new1@example.com") && stored.contains_key("new9@example.com"));
 
-    // Someone edits C-2 after the run: a rollback leaves it as it is.
+    // Someone edits C-2's name (a field the run wrote) after the run: a
+    // rollback leaves it as it is.
     let edited = stored["new2@example.com"]["Id"]
         .as_str()
         .unwrap()
         .to_owned();
-    standin.update_record("Contact", &edited, json!({"Title": "Edited by hand"}));
+    standin.update_record("Contact", &edited, json!({"LastName": "Edited by hand"}));
     let undone = roll_back(&app, &owner, &done, json!({})).await;
     assert_eq!(undone["status"], "partially_succeeded", "{undone}");
     assert_eq!(undone["rows_ok"], 2);
@@ -303,9 +304,10 @@ async fn an_upsert_is_rolled_back_to_its_before_images_except_records_changed_si
     );
     let errors = result_file(&app, &owner, undone["id"].as_str().unwrap(), "errors").await;
     assert!(
-        errors[1][1].contains("changed in Salesforce since the run"),
+        errors[1][1].contains("changed in Salesforce since the run: LastName no longer holds"),
         "{errors:?}"
     );
+    assert!(!errors[1][1].contains("Edited by hand"), "no value in it");
     assert!(errors[1][1].contains(&edited));
 }
 

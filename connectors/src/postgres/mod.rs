@@ -764,6 +764,11 @@ where
         }
         buffer
     };
+    // The journal keeps the values sent (a rollback compares them in the
+    // column's type), so rows that came as COPY's text alone get theirs.
+    if rows.iter().any(|r| r.values.len() != targets.len()) {
+        fill_values(&mut rows, &text);
+    }
     let written_as = |version: &str| {
         let ok = rows
             .iter()
@@ -774,6 +779,7 @@ where
                 key: identity.key_with(i, r, &keys),
                 version: version.to_owned(),
                 before: None,
+                wrote: Some(sent(&r.values)),
             })
             .collect();
         Arc::new(Written {
@@ -916,6 +922,18 @@ impl Identity {
     }
 }
 
+/// A row's values as its journal keeps them.
+fn sent(values: &[Option<String>]) -> Vec<serde_json::Value> {
+    values
+        .iter()
+        .map(|v| {
+            v.as_ref().map_or(serde_json::Value::Null, |v| {
+                serde_json::Value::String(v.clone())
+            })
+        })
+        .collect()
+}
+
 /// Gives rows that came as COPY's text alone their values back.
 fn fill_values(rows: &mut [Insert], text: &CopyText) {
     for (row, values) in rows.iter_mut().zip(text.values()) {
@@ -985,6 +1003,7 @@ where
                 key: identity.key_with(i, row, keys),
                 version: inserted.get(0),
                 before: None,
+                wrote: Some(sent(&row.values)),
             }),
             Err(e) => written.failed.push((row.number, describe_error(&e))),
         }

@@ -1,9 +1,27 @@
 //! Rollback: a run's journal undone, newest change first. A created row is
 //! deleted, an updated row gets its before-image back, a deleted row is
-//! inserted again. A row whose version is no longer the one the run left
-//! was changed by someone since: it is reported as a conflict and left as
-//! it is, unless the rollback is forced. A row that someone created since
-//! in a deleted row's place is never overwritten, forced or not.
+//! inserted again. A row in which a column the run wrote no longer holds
+//! what the run wrote there was changed by someone since: it is reported
+//! as a conflict naming those columns (never their values) and left as it
+//! is, unless the rollback is forced. Columns the run did not write, and
+//! the row's version, may have changed (a trigger, another program setting
+//! `updated_at`) without a conflict. Values are compared as the text of
+//! the column's type (the value the journal keeps is cast to the type and
+//! back), so `1.50` written to a `numeric(6,2)` matches what the table
+//! shows, and a timestamp matches whatever form it was sent in.
+//!
+//! Rolling back two runs of the same rows newest-first is no conflict: the
+//! newer run's rollback puts its before-images back, which hold what the
+//! older run wrote; should someone have changed a column between the two
+//! runs, that change is what the older rollback finds, and reports.
+//!
+//! A journal written before the written values were recorded keeps the
+//! rule it was written under: a row whose version (`xmin`) is no longer
+//! the one the run left, nor one this rollback's own writes left, is a
+//! conflict.
+//!
+//! A row that someone created since in a deleted row's place is never
+//! overwritten, forced or not.
 //!
 //! Each journal batch is undone in one transaction with its checkpoint
 //! marker, like a run's batch; the statements of a batch are sent
@@ -44,32 +62,153 @@ pub struct Undo<'a> {
     pub own_versions: &'a [String],
 }
 
-impl Undo<'_> {
-    fn key_match(&self, first: usize) -> String {
+type Param<'p> = &'p (dyn ToSql + Sync);
+
+impl<'a> Undo<'a> {
+    fn sql_type(&self, column: &str) -> &str {
+        self.table
+            .column(column)
+            .map(|c| c.sql_type.as_str())
+            .unwrap_or("text")
+    }
+
+    /// Matches the row by its key, whose values are the next parameters.
+    fn key_match<'p>(&self, change: &'p Change, params: &mut Vec<Param<'p>>) -> String {
         self.key_columns
             .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                let sql_type = self
-                    .table
-                    .column(k)
-                    .map(|c| c.sql_type.as_str())
-                    .unwrap_or("text");
-                format!("t.{} = ${}::text::{sql_type}", quote(k), first + i)
+            .zip(&change.key)
+            .map(|(k, value)| {
+                params.push(value);
+                format!(
+                    "t.{} = ${}::text::{}",
+                    quote(k),
+                    params.len(),
+                    self.sql_type(k)
+                )
             })
             .collect::<Vec<_>>()
             .join(" AND ")
     }
 
-    /// The guard that the row is as the run left it (`$1` its version,
-    /// `$2` this rollback's own versions).
-    fn unchanged(&self) -> &'static str {
+    /// Whether column `i` of those the run wrote holds what it wrote.
+    fn holds<'p>(
+        &self,
+        i: usize,
+        value: &'p Option<String>,
+        params: &mut Vec<Param<'p>>,
+    ) -> String {
+        params.push(value);
+        let column = &self.written[i];
+        format!(
+            "t.{}::text IS NOT DISTINCT FROM (${}::text::{})::text",
+            quote(column),
+            params.len(),
+            self.sql_type(column)
+        )
+    }
+
+    /// The guard that the row is as the run left it: every column the run
+    /// wrote holds what it wrote (or, for a journal without the values,
+    /// the row's version is the one the run or this rollback left).
+    fn unchanged<'p>(
+        &'p self,
+        change: &'p Change,
+        wrote: &'p Option<Vec<Option<String>>>,
+        params: &mut Vec<Param<'p>>,
+    ) -> String
+    where
+        'a: 'p,
+    {
         if self.force {
-            "($1::text IS NULL OR TRUE) AND ($2::text[] IS NULL OR TRUE)"
-        } else {
-            "(t.xmin::text = $1::text OR t.xmin::text = ANY($2::text[]))"
+            return "TRUE".into();
+        }
+        match wrote {
+            Some(values) if values.is_empty() => "TRUE".into(),
+            Some(values) => values
+                .iter()
+                .enumerate()
+                .map(|(i, value)| self.holds(i, value, params))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+            None => {
+                params.push(&change.version);
+                params.push(&self.own_versions);
+                format!(
+                    "(t.xmin::text = ${}::text OR t.xmin::text = ANY(${}::text[]))",
+                    params.len() - 1,
+                    params.len()
+                )
+            }
         }
     }
+}
+
+/// A change's written values as text (`None` for a NULL).
+fn written_text(change: &Change) -> Option<Vec<Option<String>>> {
+    change.wrote.as_ref().map(|values| {
+        values
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(s.clone()),
+                other => Some(other.to_string()),
+            })
+            .collect()
+    })
+}
+
+/// Why a row the guard refused was left as it is: `None` if it is gone,
+/// else the columns the run wrote that hold something else now (empty
+/// when the journal has no written values: the row's version moved).
+async fn why_changed(
+    transaction: &Transaction<'_>,
+    undo: &Undo<'_>,
+    change: &Change,
+    wrote: &Option<Vec<Option<String>>>,
+) -> Result<Option<Vec<String>>, tokio_postgres::Error> {
+    let mut params: Vec<Param<'_>> = Vec::new();
+    let matched = undo.key_match(change, &mut params);
+    let checks: Vec<String> = match wrote {
+        Some(values) => values
+            .iter()
+            .enumerate()
+            .map(|(i, value)| undo.holds(i, value, &mut params))
+            .collect(),
+        None => Vec::new(),
+    };
+    let sql = format!(
+        "SELECT ARRAY[{}]::bool[] FROM {} t WHERE {matched}",
+        checks.join(", "),
+        undo.table.qualified()
+    );
+    let Some(row) = transaction.query_opt(&sql, &params).await? else {
+        return Ok(None);
+    };
+    let holding: Vec<bool> = row.get(0);
+    Ok(Some(
+        undo.written
+            .iter()
+            .zip(holding)
+            .filter(|(_, holds)| !holds)
+            .map(|(column, _)| column.clone())
+            .collect(),
+    ))
+}
+
+/// The reason given for a row changed since the run.
+fn changed_since(columns: &[String], forced_does: &str) -> String {
+    if columns.is_empty() {
+        return format!(
+            "changed since the run, so it was left as it is (a forced rollback {forced_does} it)"
+        );
+    }
+    let named: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    format!(
+        "changed since the run: {} no longer {} what the run wrote, so it was left as it is \
+         (a forced rollback {forced_does} it)",
+        named.join(", "),
+        if columns.len() == 1 { "holds" } else { "hold" }
+    )
 }
 
 enum Undone {
@@ -91,39 +230,30 @@ async fn undo_one(
                 .into(),
         ));
     }
-    let keys = change.key.iter().map(|k| k as &(dyn ToSql + Sync));
-    let exists = || async {
-        let sql = format!("SELECT 1 FROM {table} t WHERE {}", undo.key_match(1));
-        let params: Vec<&(dyn ToSql + Sync)> = change
-            .key
-            .iter()
-            .map(|k| k as &(dyn ToSql + Sync))
-            .collect();
-        transaction
-            .query_opt(&sql, &params)
-            .await
-            .map(|r| r.is_some())
-    };
+    let wrote = written_text(change);
+    if wrote
+        .as_ref()
+        .is_some_and(|w| w.len() != undo.written.len())
+    {
+        return Ok(Undone::Conflict(
+            "the journal's written values do not match its columns".into(),
+        ));
+    }
     match change.action {
         Action::Created => {
-            let sql = format!(
-                "DELETE FROM {table} t WHERE {} AND {} RETURNING 1",
-                undo.key_match(3),
-                undo.unchanged()
-            );
-            let mut params: Vec<&(dyn ToSql + Sync)> = vec![&change.version, &undo.own_versions];
-            params.extend(keys);
+            let mut params: Vec<Param<'_>> = Vec::new();
+            let matched = undo.key_match(change, &mut params);
+            let guard = undo.unchanged(change, &wrote, &mut params);
+            let sql = format!("DELETE FROM {table} t WHERE {matched} AND {guard} RETURNING 1");
             if transaction.query_opt(&sql, &params).await?.is_some() {
                 return Ok(Undone::Done("deleted", None));
             }
-            Ok(if exists().await? {
-                Undone::Conflict(
-                    "changed since the run, so it was left as it is (a forced rollback deletes it)"
-                        .into(),
-                )
-            } else {
-                Undone::Done("already_deleted", None)
-            })
+            Ok(
+                match why_changed(transaction, undo, change, &wrote).await? {
+                    Some(columns) => Undone::Conflict(changed_since(&columns, "deletes")),
+                    None => Undone::Done("already_deleted", None),
+                },
+            )
         }
         Action::Updated => {
             let Some(image) = &change.before else {
@@ -138,25 +268,23 @@ async fn undo_one(
                 .iter()
                 .map(|c| format!("{} = b.{}", quote(c), quote(c)))
                 .collect();
+            let mut params: Vec<Param<'_>> = vec![image];
+            let matched = undo.key_match(change, &mut params);
+            let guard = undo.unchanged(change, &wrote, &mut params);
             let sql = format!(
-                "UPDATE {table} t SET {} FROM jsonb_populate_record(NULL::{table}, $3::text::jsonb) b \
-                 WHERE {} AND {} RETURNING t.xmin::text",
+                "UPDATE {table} t SET {} FROM jsonb_populate_record(NULL::{table}, $1::text::jsonb) b \
+                 WHERE {matched} AND {guard} RETURNING t.xmin::text",
                 sets.join(", "),
-                undo.key_match(4),
-                undo.unchanged()
             );
-            let mut params: Vec<&(dyn ToSql + Sync)> =
-                vec![&change.version, &undo.own_versions, image];
-            params.extend(keys);
             if let Some(row) = transaction.query_opt(&sql, &params).await? {
                 return Ok(Undone::Done("restored", Some(row.get(0))));
             }
-            Ok(Undone::Conflict(if exists().await? {
-                "changed since the run, so it was left as it is (a forced rollback restores it)"
-                    .into()
-            } else {
-                "deleted since the run, so it was not restored".into()
-            }))
+            Ok(Undone::Conflict(
+                match why_changed(transaction, undo, change, &wrote).await? {
+                    Some(columns) => changed_since(&columns, "restores"),
+                    None => "deleted since the run, so it was not restored".into(),
+                },
+            ))
         }
         Action::Deleted => {
             let Some(image) = &change.before else {

@@ -24,8 +24,10 @@ use uuid::Uuid;
 struct Statements {
     /// Locks the rows named by the batch's keys and reads them whole.
     before: String,
-    /// Writes the batch: rows of (row number, version, key values...), and
-    /// for a delete the row removed.
+    /// Writes the batch: rows of (row number, version, key values...),
+    /// then for a delete the row removed, for an upsert whether the row is
+    /// new, and for an update or upsert the text of each column written
+    /// besides the key (what the rollback compares).
     write: String,
 }
 
@@ -69,6 +71,11 @@ impl Statements {
             "SELECT s.n, to_jsonb(t)::text FROM {source} JOIN {qualified} t ON {matches} \
              FOR UPDATE OF t"
         );
+        let wrote: Vec<String> = others
+            .iter()
+            .map(|i| format!("t.{}::text", quote(&writer.targets[*i])))
+            .collect();
+        let wrote = wrote.join(", ");
         let write = match writer.operation {
             Operation::Update => {
                 let sets: Vec<String> = others
@@ -77,7 +84,7 @@ impl Statements {
                     .collect();
                 format!(
                     "UPDATE {qualified} t SET {} FROM {source} WHERE {matches} \
-                         RETURNING s.n, t.xmin::text, {keys_out}",
+                         RETURNING s.n, t.xmin::text, {keys_out}, {wrote}",
                     sets.join(", ")
                 )
             }
@@ -107,17 +114,25 @@ impl Statements {
                 let keys: Vec<String> = (0..writer.key_fields.len())
                     .map(|i| format!("w.k{i}::text"))
                     .collect();
+                let wrote_as: Vec<String> = others
+                    .iter()
+                    .enumerate()
+                    .map(|(i, at)| format!("t.{}::text AS c{i}", quote(&writer.targets[*at])))
+                    .collect();
+                let wrote_out: Vec<String> = (0..others.len()).map(|i| format!("w.c{i}")).collect();
                 format!(
                     "WITH w AS (INSERT INTO {qualified} AS t ({}) SELECT {} FROM {source} \
                          ON CONFLICT ({}) DO UPDATE SET {} \
-                         RETURNING t.xmin::text AS x, t.xmax = 0 AS fresh, {}) \
-                         SELECT s.n, w.x, {}, w.fresh FROM w JOIN {source} ON {}",
+                         RETURNING t.xmin::text AS x, t.xmax = 0 AS fresh, {}, {}) \
+                         SELECT s.n, w.x, {}, w.fresh, {} FROM w JOIN {source} ON {}",
                     columns.join(", "),
                     casts.join(", "),
                     conflict.join(", "),
                     sets.join(", "),
                     returned.join(", "),
+                    wrote_as.join(", "),
                     keys.join(", "),
+                    wrote_out.join(", "),
                     joined.join(" AND ")
                 )
             }
@@ -159,10 +174,24 @@ async fn apply(
         }
     }
     let keys = writer.key_fields.len();
+    let set = writer.targets.len() - keys;
     let mut ok: HashMap<i64, Change> = HashMap::with_capacity(rows.len());
     for row in transaction.query(&statements.write, &params).await? {
         let number: i64 = row.get(0);
         let key: Vec<String> = (0..keys).map(|i| row.get(2 + i)).collect();
+        let wrote = |from: usize| {
+            (from..from + set)
+                .map(|i| {
+                    row.get::<_, Option<String>>(i)
+                        .map_or(serde_json::Value::Null, serde_json::Value::String)
+                })
+                .collect::<Vec<_>>()
+        };
+        let wrote = match writer.operation {
+            Operation::Delete | Operation::Insert => None,
+            Operation::Update => Some(wrote(2 + keys)),
+            Operation::Upsert => Some(wrote(3 + keys)),
+        };
         let (action, image) = match writer.operation {
             Operation::Delete | Operation::Insert => (Action::Deleted, row.get(2 + keys)),
             Operation::Update => (Action::Updated, before.remove(&number)),
@@ -181,6 +210,7 @@ async fn apply(
                 key,
                 version: row.get(1),
                 before: image,
+                wrote,
             },
         );
     }

@@ -35,18 +35,25 @@ pub struct Saved {
     /// The record as it was just before the write (updated rows): the
     /// fields the write changes, and `Id`.
     pub before: Option<Map<String, Value>>,
+    /// What the write sent to each mapped field, in the targets' order
+    /// (see [`Writer::wrote`]).
+    pub wrote: Vec<Value>,
 }
 
 /// The records a write changes, as they were just before it: an update's
 /// by their `Id`, an upsert's by their external id in lower case.
 pub type BeforeImages = HashMap<String, Map<String, Value>>;
 
+/// A record ready to write: its source row number, the record, its key
+/// value, and what it sends to each mapped field (see [`Writer::wrote`]).
+type Ready = (u64, Map<String, Value>, Option<String>, Vec<Value>);
+
 /// A batch's rows made ready to write: the records (with their source row
 /// number and key value), the rows that cannot be written, and the
 /// before-images of the records the write changes.
 #[derive(Debug, Default)]
 pub struct Prepared {
-    records: Vec<(u64, Map<String, Value>, Option<String>)>,
+    records: Vec<Ready>,
     pub failed: Vec<(u64, String)>,
     pub before: BeforeImages,
 }
@@ -56,7 +63,7 @@ impl Prepared {
     pub fn keys(&self) -> Vec<String> {
         self.records
             .iter()
-            .filter_map(|(_, _, k)| k.clone())
+            .filter_map(|(_, _, k, _)| k.clone())
             .collect()
     }
 
@@ -66,7 +73,7 @@ impl Prepared {
 
     /// The source row numbers of the records.
     pub fn numbers(&self) -> Vec<u64> {
-        self.records.iter().map(|(n, _, _)| *n).collect()
+        self.records.iter().map(|(n, _, _, _)| *n).collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -143,6 +150,39 @@ impl Writer {
         Ok(record)
     }
 
+    /// What a row sends to each mapped field, as the journal keeps it for
+    /// a rollback to compare: the value as sent, `null` for a field an
+    /// update clears, and `{}` for what is not compared: a field left out
+    /// (an insert's without a value, or an empty Bulk cell, which Bulk
+    /// leaves as it is) and a reference set by an external id (the record
+    /// holds the id Salesforce found, not the external id sent).
+    pub fn wrote(&self, values: &[Option<String>]) -> Vec<Value> {
+        self.targets
+            .iter()
+            .zip(values)
+            .map(|(target, value)| {
+                match field_value(&target.field, target.by.as_deref(), value.as_deref()) {
+                    Ok((_, Value::Null)) if self.operation == Operation::Insert => not_compared(),
+                    Ok((_, Value::Object(_))) | Err(_) => not_compared(),
+                    Ok((_, value)) => value,
+                }
+            })
+            .collect()
+    }
+
+    /// What a Bulk upload's cells send to each mapped field (see
+    /// [`Writer::wrote`]): an empty cell writes nothing.
+    pub fn bulk_wrote(&self, cells: &[Option<String>]) -> Vec<Value> {
+        self.targets
+            .iter()
+            .zip(cells)
+            .map(|(target, cell)| match cell {
+                Some(text) if target.by.is_none() => Value::String(text.clone()),
+                _ => not_compared(),
+            })
+            .collect()
+    }
+
     fn check_key(&self, values: &[Option<String>]) -> Result<(), String> {
         if let Some((key, at)) = &self.key {
             if values
@@ -212,9 +252,12 @@ impl Writer {
         let mut prepared = Prepared::default();
         for (number, values) in rows {
             match self.record(values) {
-                Ok(record) => prepared
-                    .records
-                    .push((*number, record, self.key_of(values))),
+                Ok(record) => prepared.records.push((
+                    *number,
+                    record,
+                    self.key_of(values),
+                    self.wrote(values),
+                )),
                 Err(reason) => prepared.failed.push((*number, reason)),
             }
         }
@@ -253,11 +296,13 @@ impl Writer {
             saved: Vec::new(),
             failed,
         };
-        let numbers: Vec<(u64, Option<String>)> = records
-            .iter()
-            .map(|(n, _, key)| (*n, key.clone()))
-            .collect();
-        let records = records.into_iter().map(|(_, record, _)| record).collect();
+        let mut numbers: Vec<(u64, Option<String>, Vec<Value>)> = Vec::new();
+        let mut sent = Vec::with_capacity(records.len());
+        for (number, record, key, wrote) in records {
+            numbers.push((number, key, wrote));
+            sent.push(record);
+        }
+        let records = sent;
         let external = match self.operation {
             Operation::Upsert => self.key.as_ref().map(|(key, _)| key.as_str()),
             _ => None,
@@ -265,7 +310,7 @@ impl Writer {
         let results = sf
             .save(self.operation, &self.object, external, records)
             .await?;
-        for ((number, key), result) in numbers.into_iter().zip(results) {
+        for ((number, key, wrote), result) in numbers.into_iter().zip(results) {
             let gone = again
                 && self.operation == Operation::Delete
                 && result
@@ -280,9 +325,8 @@ impl Writer {
                     continue;
                 }
             };
-            written
-                .saved
-                .push(self.saved(number, id, key.as_deref(), result.created, &before));
+            let saved = self.saved(number, id, key.as_deref(), result.created, &before);
+            written.saved.push(Saved { wrote, ..saved });
         }
         written.failed.sort_by_key(|(n, _)| *n);
         Ok(written)
@@ -315,6 +359,7 @@ impl Writer {
             id,
             action,
             before: image.filter(|_| action == Action::Updated),
+            wrote: Vec::new(),
         }
     }
 
@@ -387,6 +432,11 @@ impl Writer {
             })
             .collect())
     }
+}
+
+/// A field the journal keeps no comparable value for.
+fn not_compared() -> Value {
+    Value::Object(Map::new())
 }
 
 /// The targets a [`Writer`] takes for a mapping's (`plan`): a field set by

@@ -15,7 +15,12 @@
 //! declares ([`SalesforceStandIn::define_object`]); deleted records wait in
 //! the recycle bin until undeleted. State lives in memory and every answer
 //! is deterministic.
+//!
+//! Automation can be switched on ([`SalesforceStandIn::automate`]): records
+//! saved are then touched afterwards by a process of the org's own, which
+//! sets a field and moves `SystemModstamp` (see `automation.rs`).
 
+mod automation;
 mod bulk;
 mod bulk_info;
 mod bulk_job;

@@ -113,6 +113,9 @@ pub(super) struct Store {
     next_record: u64,
     next_custom: u32,
     clock: i64,
+    /// Automation that touches records after they are saved (see
+    /// `automation.rs`), and the saves it has yet to follow.
+    pub automation: super::automation::Automation,
 }
 
 /// One object's records: live ones indexed by their unique and external id

@@ -157,6 +157,7 @@ impl Store {
         if let Some(table) = self.table_mut(object) {
             table.put(&id, record);
         }
+        self.automation.saved(object, &id);
         Ok(id)
     }
 
@@ -214,6 +215,7 @@ impl Store {
         if let Some(table) = self.table_mut(&def.name) {
             table.put(&id, merged);
         }
+        self.automation.saved(&def.name, &id);
         Ok(id)
     }
 

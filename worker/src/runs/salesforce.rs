@@ -606,13 +606,16 @@ impl Writing<'_> {
             for (row, result) in rows.into_iter().zip(outcome.rows) {
                 let part = &mut landed[row.part];
                 match result {
-                    BulkRow::Saved { id, created } => part.saved.push(self.writer.saved(
-                        row.number,
-                        id,
-                        row.key.as_deref(),
-                        Some(created),
-                        &before,
-                    )),
+                    BulkRow::Saved { id, created } => part.saved.push(Saved {
+                        wrote: row.wrote,
+                        ..self.writer.saved(
+                            row.number,
+                            id,
+                            row.key.as_deref(),
+                            Some(created),
+                            &before,
+                        )
+                    }),
                     BulkRow::Failed(reason) => part.failed.push((row.number, reason)),
                     BulkRow::Unprocessed => part.failed.push((
                         row.number,
@@ -683,6 +686,7 @@ impl Writing<'_> {
                             .before
                             .as_ref()
                             .and_then(|b| serde_json::to_string(b).ok()),
+                        wrote: Some(s.wrote.clone()).filter(|w| !w.is_empty()),
                     })
                     .collect(),
                 failed: batch.failed,
@@ -742,16 +746,27 @@ impl Writing<'_> {
 struct BulkInput {
     number: u64,
     key: Option<String>,
+    /// What its cells send to each field, as the journal keeps it.
+    wrote: Vec<serde_json::Value>,
     /// Its batch, among the job's.
     part: usize,
 }
+
+/// A row's number, key value, Bulk cells, and what they send (as the
+/// journal keeps it).
+type BulkCells = (
+    u64,
+    Option<String>,
+    Vec<Option<String>>,
+    Vec<serde_json::Value>,
+);
 
 /// A batch's rows as Bulk cells.
 struct BulkPart {
     index: i64,
     raw: crate::results::SourceRows,
     refused: Vec<(u64, String)>,
-    cells: Vec<(u64, Option<String>, Vec<Option<String>>)>,
+    cells: Vec<BulkCells>,
 }
 
 impl BulkPart {
@@ -760,7 +775,10 @@ impl BulkPart {
         let mut cells = Vec::with_capacity(batch.inserts.len());
         for row in batch.inserts {
             match writer.bulk_values(&row.values) {
-                Ok(values) => cells.push((row.number, writer.key_of(&row.values), values)),
+                Ok(values) => {
+                    let wrote = writer.bulk_wrote(&values);
+                    cells.push((row.number, writer.key_of(&row.values), values, wrote))
+                }
                 Err(reason) => refused.push((row.number, reason)),
             }
         }
@@ -798,17 +816,18 @@ impl BulkJob {
             return true;
         }
         self.batch
-            .fits(part.cells.iter().map(|(_, _, cells)| cells.as_slice()))
+            .fits(part.cells.iter().map(|(_, _, cells, _)| cells.as_slice()))
     }
 
     fn push(&mut self, mut part: BulkPart) -> Result<(), Stop> {
         let at = self.parts.len();
-        for (number, key, values) in std::mem::take(&mut part.cells) {
+        for (number, key, values, wrote) in std::mem::take(&mut part.cells) {
             let cells: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
             if self.batch.push(&cells).map_err(failed)? {
                 self.rows.push(BulkInput {
                     number,
                     key,
+                    wrote,
                     part: at,
                 });
             } else {

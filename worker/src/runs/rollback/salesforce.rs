@@ -3,13 +3,25 @@
 //! back, records it deleted come back out of the recycle bin (SOAP
 //! `undelete()`).
 //!
-//! A record whose `SystemModstamp` is later than the version the run left
-//! was changed by someone since: it is reported as a conflict and left as
-//! it is, unless the rollback is forced. Records the rollback itself
-//! changed (a record two batches of the run touched) are not conflicts;
-//! a rollback that resumes after a crash no longer knows those of the
-//! attempt before, and reports them as conflicts (a forced rollback then
-//! undoes them).
+//! A record in which a field the run wrote no longer holds what Sluice
+//! last wrote there (the run, or this rollback restoring a record two
+//! batches of the run touched) was changed by someone since: it is
+//! reported as a conflict naming those fields (never their values) and
+//! left as it is, unless the rollback is forced. Fields the run did not
+//! write may change, and `SystemModstamp` may move, without a conflict:
+//! flows, triggers, @future and queueable jobs, roll-up summaries and
+//! managed packages touch records after a run. Values are compared as
+//! Salesforce gives them back against what was sent: numbers by value,
+//! date-times by instant, a cleared field (`null`) as an empty one. A
+//! reference set by an external id, and a field a run left out, are not
+//! compared.
+//!
+//! A journal written before the values were recorded keeps the rule it
+//! was written under: a record whose `SystemModstamp` is later than the
+//! version the run left is a conflict (one that cannot be read counts as
+//! later), but for records the rollback itself changed; a rollback that
+//! resumes after a crash no longer knows those of the attempt before, and
+//! reports them as conflicts (a forced rollback then undoes them).
 //!
 //! As for imports, each batch undone is recorded as sent (`run.batch_sent`)
 //! and then as done (`run.progressed`). A worker that resumes a batch in
@@ -29,10 +41,23 @@ use sluice_schema::ids::{AccountId, RunId};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-const CONFLICT_DELETE: &str =
-    "changed in Salesforce since the run, so it was left as it is (a forced rollback deletes it)";
-const CONFLICT_RESTORE: &str =
-    "changed in Salesforce since the run, so it was left as it is (a forced rollback restores it)";
+/// Why a record changed since the run was left as it is: `fields`, those
+/// the run wrote that hold something else now (none named under the old
+/// rule), and what a forced rollback does.
+fn conflict(fields: &[String], forced_does: &str) -> String {
+    if fields.is_empty() {
+        return format!(
+            "changed in Salesforce since the run, so it was left as it is (a forced rollback \
+             {forced_does} it)"
+        );
+    }
+    format!(
+        "changed in Salesforce since the run: {} no longer {} what the run wrote, so it was \
+         left as it is (a forced rollback {forced_does} it)",
+        fields.join(", "),
+        if fields.len() == 1 { "holds" } else { "hold" }
+    )
+}
 
 /// What undoing one batch did: the rows undone (number, record id, what
 /// was done) and those not undone (number, record id, why).
@@ -58,7 +83,7 @@ impl RunHandler {
         let mut org = self.org(account, job.connection).await?;
         let resume = self.resume(run).await?;
         let before = resume.api_calls;
-        let mut own = HashSet::new();
+        let mut own = Own::default();
         let outcome = async {
             let batches = self.resume(undone).await?.checkpoint.batch;
             let key = self.result_key(account, run).await?;
@@ -70,7 +95,7 @@ impl RunHandler {
             self.started(cause, run, account, checkpoint).await?;
             // Step 1 undoes the run's last batch.
             for step in (checkpoint.batch + 1)..=batches {
-                let (_, changes) = super::journal_piece(&journal, batches + 1 - step).await?;
+                let (columns, changes) = super::journal_piece(&journal, batches + 1 - step).await?;
                 let again = resume.sent.as_ref().is_some_and(|s| s.batch == step);
                 if !again {
                     let sent = RunBatchSent {
@@ -81,7 +106,13 @@ impl RunHandler {
                     self.record(cause, account, run, DomainEvent::RunBatchSent(sent))
                         .await?;
                 }
-                let done = undo(&org.sf, &job.object, changes, force, again, &mut own)
+                let batch = Batch {
+                    object: &job.object,
+                    set: &columns.set,
+                    force,
+                    again,
+                };
+                let done = undo(&org.sf, &batch, changes, &mut own)
                     .await
                     .map_err(failed)?;
                 write_part(&results, step, done.ok.clone(), done.failed.clone()).await?;
@@ -179,6 +210,100 @@ fn later(now: &str, version: &str) -> bool {
     }
 }
 
+/// Whether `now`, a field's value as Salesforce gives it, is what `sent`
+/// wrote there.
+fn same(sent: &Value, now: &Value) -> bool {
+    let number = |text: &str| text.trim().parse::<f64>().ok();
+    let instant = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .or_else(|_| chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
+            .ok()
+    };
+    match (sent, now) {
+        (a, b) if a == b => true,
+        (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => s.is_empty(),
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::String(s), Value::Number(n)) | (Value::Number(n), Value::String(s)) => {
+            number(s).is_some_and(|s| Some(s) == n.as_f64())
+        }
+        (Value::String(s), Value::Bool(b)) | (Value::Bool(b), Value::String(s)) => s
+            .trim()
+            .eq_ignore_ascii_case(if *b { "true" } else { "false" }),
+        (Value::String(a), Value::String(b)) => match (instant(a), instant(b)) {
+            (Some(a), Some(b)) => a == b,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// A field of `record`, its name in any case.
+fn field<'r>(record: &'r Map<String, Value>, name: &str) -> &'r Value {
+    record
+        .get(name)
+        .or_else(|| {
+            record
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+        .unwrap_or(&Value::Null)
+}
+
+/// What a rollback has written so far: each record's fields as it
+/// restored them, and the records it changed at all (the old rule's).
+#[derive(Default)]
+struct Own {
+    wrote: HashMap<String, Map<String, Value>>,
+    changed: HashSet<String>,
+}
+
+/// One journal batch to undo, and how.
+struct Batch<'a> {
+    object: &'a str,
+    /// The journal's written fields, in the order of a change's values.
+    set: &'a [String],
+    force: bool,
+    /// An earlier attempt may have undone it already.
+    again: bool,
+}
+
+impl Batch<'_> {
+    /// The fields a change's written values can be compared in.
+    fn compared<'c>(&'c self, wrote: &'c [Value]) -> impl Iterator<Item = (&'c str, &'c Value)> {
+        self.set
+            .iter()
+            .zip(wrote)
+            .filter(|(name, sent)| {
+                !sent.is_object() && !name.eq_ignore_ascii_case("Id") && !name.contains(':')
+            })
+            .map(|(name, sent)| (name.as_str(), sent))
+    }
+
+    /// The fields the run wrote to record `id` that hold neither what it
+    /// wrote nor what this rollback wrote there since.
+    fn changed_fields(
+        &self,
+        id: &str,
+        wrote: &[Value],
+        now: &Map<String, Value>,
+        own: &Own,
+    ) -> Vec<String> {
+        let restored = own.wrote.get(id);
+        self.compared(wrote)
+            .filter(|(name, sent)| {
+                let value = field(now, name);
+                !same(sent, value)
+                    && !restored.is_some_and(|r| {
+                        r.iter()
+                            .any(|(k, v)| k.eq_ignore_ascii_case(name) && same(v, value))
+                    })
+            })
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+}
+
 /// Whether `record` holds `before`'s values (its fields but `Id`).
 fn holds(record: &Map<String, Value>, before: &Map<String, Value>) -> bool {
     before
@@ -190,12 +315,11 @@ fn holds(record: &Map<String, Value>, before: &Map<String, Value>) -> bool {
 /// Undoes one batch's changes.
 async fn undo(
     sf: &Salesforce,
-    object: &str,
+    batch: &Batch<'_>,
     changes: Vec<Change>,
-    force: bool,
-    again: bool,
-    own: &mut HashSet<String>,
+    own: &mut Own,
 ) -> Result<Undone, SalesforceError> {
+    let object = batch.object;
     let mut undone = Undone::default();
     let mut created = Vec::new();
     let mut updated = Vec::new();
@@ -222,14 +346,24 @@ async fn undo(
         }
     }
 
-    // The records as they are now: their version, and the fields a
-    // restore puts back.
+    // The records as they are now: their version, the fields the run
+    // wrote, and the fields a restore puts back.
     let mut fields: Vec<String> = vec!["Id".into(), "SystemModstamp".into()];
+    let mut want = |name: &str| {
+        if !fields.iter().any(|f| f.eq_ignore_ascii_case(name)) {
+            fields.push(name.to_owned());
+        }
+    };
     for (_, _, before) in &updated {
-        for name in before.keys() {
-            if !fields.iter().any(|f| f.eq_ignore_ascii_case(name)) {
-                fields.push(name.clone());
-            }
+        before.keys().for_each(|name| want(name));
+    }
+    for change in created
+        .iter()
+        .map(|(c, _)| c)
+        .chain(updated.iter().map(|(c, _, _)| c))
+    {
+        if let Some(wrote) = &change.wrote {
+            batch.compared(wrote).for_each(|(name, _)| want(name));
         }
     }
     let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
@@ -247,14 +381,24 @@ async fn undo(
             .filter_map(|r| Some((r.get("Id")?.as_str()?.to_owned(), r)))
             .collect()
     };
-    let changed = |id: &str, version: &str, own: &HashSet<String>| {
-        !force
-            && !own.contains(id)
-            && now
-                .get(id)
-                .and_then(|r| r.get("SystemModstamp"))
-                .and_then(Value::as_str)
-                .is_some_and(|stamp| later(stamp, version))
+    // The fields of a record that changed since the run: `Some` (empty
+    // under the old rule, which names none) if it is a conflict.
+    let changed = |change: &Change, id: &str, own: &Own| -> Option<Vec<String>> {
+        let record = now.get(id)?;
+        if batch.force {
+            return None;
+        }
+        match &change.wrote {
+            Some(wrote) => {
+                Some(batch.changed_fields(id, wrote, record, own)).filter(|f| !f.is_empty())
+            }
+            None => (!own.changed.contains(id)
+                && record
+                    .get("SystemModstamp")
+                    .and_then(Value::as_str)
+                    .is_some_and(|stamp| later(stamp, &change.version)))
+            .then(Vec::new),
+        }
     };
 
     // Created records are deleted.
@@ -263,10 +407,10 @@ async fn undo(
         if !now.contains_key(&id) {
             // Already gone (deleted by someone, or by an earlier attempt).
             undone.ok.push((change.number, id, "already_deleted"));
-        } else if changed(&id, &change.version, own) {
+        } else if let Some(fields) = changed(&change, &id, own) {
             undone
                 .failed
-                .push((change.number, id, CONFLICT_DELETE.into()));
+                .push((change.number, id, conflict(&fields, "deletes")));
         } else {
             deletes.push((change.number, id));
         }
@@ -280,7 +424,7 @@ async fn undo(
                 .iter()
                 .any(|e| e.status_code == "ENTITY_IS_DELETED");
             if result.success || gone {
-                own.insert(id.clone());
+                own.changed.insert(id.clone());
                 undone.ok.push((number, id, "deleted"));
             } else {
                 undone.failed.push((number, id, result.reason()));
@@ -297,15 +441,17 @@ async fn undo(
                 id,
                 "the record is no longer in Salesforce".into(),
             )),
-            Some(record) if again && holds(record, &before) => {
+            Some(record) if batch.again && holds(record, &before) => {
                 undone.ok.push((change.number, id, "restored"))
             }
-            Some(_) if changed(&id, &change.version, own) => {
-                undone
-                    .failed
-                    .push((change.number, id, CONFLICT_RESTORE.into()))
-            }
-            Some(_) => restores.push((change.number, id, before)),
+            Some(_) => match changed(&change, &id, own) {
+                Some(fields) => {
+                    undone
+                        .failed
+                        .push((change.number, id, conflict(&fields, "restores")))
+                }
+                None => restores.push((change.number, id, before)),
+            },
         }
     }
     if !restores.is_empty() {
@@ -318,9 +464,16 @@ async fn undo(
             })
             .collect();
         let results = sf.save(Operation::Update, object, None, records).await?;
-        for ((number, id, _), result) in restores.into_iter().zip(results) {
+        for ((number, id, before), result) in restores.into_iter().zip(results) {
             if result.success {
-                own.insert(id.clone());
+                own.changed.insert(id.clone());
+                // What the rollback wrote: a change of the record in an
+                // older batch compares with it too.
+                own.wrote.entry(id.clone()).or_default().extend(
+                    before
+                        .into_iter()
+                        .filter(|(name, _)| name != "Id" && name != "attributes"),
+                );
                 undone.ok.push((number, id, "restored"));
             } else {
                 undone.failed.push((number, id, result.reason()));
@@ -334,7 +487,7 @@ async fn undo(
         let results = sf.undelete(&ids).await?;
         for ((number, id), result) in deleted.into_iter().zip(results) {
             if result.success {
-                own.insert(id.clone());
+                own.changed.insert(id.clone());
                 undone.ok.push((number, id, "undeleted"));
             } else {
                 undone.failed.push((number, id, result.reason()));
