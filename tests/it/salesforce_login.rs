@@ -243,3 +243,20 @@ async fn an_expired_salesforce_session_is_refreshed_once() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(standin.issued_tokens().len(), before + 1);
 }
+
+#[tokio::test]
+async fn a_rotated_login_refresh_token_is_kept_through_two_expiries() {
+    let (app, standin) = app_with_salesforce().await;
+    standin.rotate_refresh_tokens(true);
+    account(&app, "ada@example.com").await;
+    standin.sign_in_as("ada@example.com", true);
+    let (_, callback) = authorize(&app).await;
+    let body: Value = finish(&callback).await.json().await.unwrap();
+    let token = body["token"].as_str().unwrap().to_owned();
+    for round in 1..=2 {
+        standin.expire_access_tokens();
+        let res = call(&app, Method::GET, "/v1/auth/salesforce/identity", &token).await;
+        assert_eq!(res.status(), StatusCode::OK, "after expiry {round}");
+    }
+    assert_eq!(standin.refresh_grants(), 2);
+}

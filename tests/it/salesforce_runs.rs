@@ -18,7 +18,11 @@ use std::collections::HashMap;
 
 /// The service with a worker that writes to the stand-in; Bulk above
 /// `bulk_above_rows` rows.
-async fn app_for(standin: &SalesforceStandIn, bulk_above_rows: usize, worker: bool) -> TestApp {
+pub(crate) async fn app_for(
+    standin: &SalesforceStandIn,
+    bulk_above_rows: usize,
+    worker: bool,
+) -> TestApp {
     standin.define_account_and_contact();
     spawn_app_with(AppOptions {
         salesforce: Some(standin.config()),
@@ -30,7 +34,7 @@ async fn app_for(standin: &SalesforceStandIn, bulk_above_rows: usize, worker: bo
 }
 
 /// Connects the stand-in's org through the API: the connection's id.
-async fn connect_org(app: &TestApp, token: &str, standin: &SalesforceStandIn) -> String {
+pub(crate) async fn connect_org(app: &TestApp, token: &str, standin: &SalesforceStandIn) -> String {
     standin.sign_in_as("admin@org.example", true);
     let callback = consent(app, token, "salesforce", "Production org").await;
     let res = no_redirects().get(&callback).send().await.unwrap();
@@ -42,7 +46,7 @@ async fn connect_org(app: &TestApp, token: &str, standin: &SalesforceStandIn) ->
 }
 
 /// A CSV of contacts: `Last,Email,Born` for rows `numbers`.
-fn contacts(numbers: impl IntoIterator<Item = usize>) -> Vec<u8> {
+pub(crate) fn contacts(numbers: impl IntoIterator<Item = usize>) -> Vec<u8> {
     let mut csv = String::from("Last,Email,Born\n");
     for n in numbers {
         csv.push_str(&format!(
@@ -84,7 +88,7 @@ async fn create_job(
 }
 
 /// A job inserting the contacts of `upload` with [`insert_mapping`].
-async fn insert_job(app: &TestApp, token: &str, upload: &str, org: &str) -> String {
+pub(crate) async fn insert_job(app: &TestApp, token: &str, upload: &str, org: &str) -> String {
     create_job(
         app,
         token,
@@ -105,7 +109,7 @@ fn insert_mapping() -> Value {
     ])
 }
 
-async fn run(app: &TestApp, token: &str, job: &str) -> Value {
+pub(crate) async fn run(app: &TestApp, token: &str, job: &str) -> Value {
     let res = call(app, Method::POST, &format!("/v1/jobs/{job}/runs"), token).await;
     assert_eq!(res.status(), StatusCode::ACCEPTED);
     let queued: Value = res.json().await.unwrap();

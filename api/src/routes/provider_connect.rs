@@ -6,9 +6,10 @@
 //! sealed as the connection's secret; what identifies the org or account
 //! (Salesforce's instance URL, Dropbox's account id) is kept as metadata.
 //!
-//! Testing a connection asks the provider who the token belongs to,
-//! refreshing an expired access token once; Disconnect revokes the tokens at
-//! the provider.
+//! Testing a Dropbox connection asks Dropbox who the token belongs to,
+//! refreshing an expired access token once (a Salesforce connection is
+//! tested with a data call: see `salesforce_target::check`); Disconnect
+//! revokes the tokens at the provider.
 
 use crate::auth::oauth::{OAuthApp, ProviderError};
 use crate::auth::{dropbox, salesforce, AuthUser, Role};
@@ -275,6 +276,7 @@ async fn callback(
     let secret = ProviderTokens {
         access_token: tokens.access_token().secret().clone(),
         refresh_token: tokens.refresh_token().map(|r| r.secret().clone()),
+        instance_url: None,
     };
     let id = ConnectionId::new();
     let sealed = seal(state, account, id, &secret)?;
