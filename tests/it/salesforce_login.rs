@@ -260,3 +260,22 @@ async fn a_rotated_login_refresh_token_is_kept_through_two_expiries() {
     }
     assert_eq!(standin.refresh_grants(), 2);
 }
+
+#[tokio::test]
+async fn tokens_of_a_refused_log_in_are_revoked_at_salesforce() {
+    let (app, standin) = app_with_salesforce().await;
+    account(&app, "ada@example.com").await;
+    for (email, verified) in [("ada@example.com", false), ("stranger@example.com", true)] {
+        standin.sign_in_as(email, verified);
+        let (_, callback) = authorize(&app).await;
+        assert_eq!(
+            error_code(finish(&callback).await).await,
+            (StatusCode::UNAUTHORIZED, "provider_refused".into())
+        );
+    }
+    assert_eq!(standin.revoked_tokens().len(), 2);
+    assert!(
+        standin.issued_tokens().is_empty(),
+        "no session is left open"
+    );
+}

@@ -104,3 +104,54 @@ async fn an_instance_url_changed_by_a_refresh_is_kept() {
     assert_eq!(standin.refresh_grants(), renewals);
     assert_eq!(standin.records("Contact").len(), 3);
 }
+
+#[tokio::test]
+async fn a_connection_is_tested_with_a_data_call_and_a_missing_scope_is_not_an_expiry() {
+    let standin = SalesforceStandIn::start().await;
+    // A strict server: userinfo would need openid, which connecting does not ask for.
+    standin.enforce_scopes(true);
+    let app = app_for(&standin, 2_000, true).await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let org = connect_org(&app, &owner, &standin).await;
+    let tested = test_connection(&app, &owner, &org).await;
+    assert_eq!(tested["ok"], true, "{tested}");
+    standin.expire_access_tokens();
+    let tested = test_connection(&app, &owner, &org).await;
+    assert_eq!(tested["ok"], true, "renewed: {tested}");
+    assert_eq!(standin.refresh_grants(), 1);
+
+    // An org whose connected app does not grant API access.
+    standin.select_app_scopes(&["refresh_token"]);
+    let narrow = connect_org(&app, &owner, &standin).await;
+    let tested = test_connection(&app, &owner, &narrow).await;
+    assert_eq!(tested["ok"], false, "{tested}");
+    assert_eq!(tested["reason"], "provider_refused");
+    let message = tested["message"].as_str().unwrap();
+    assert!(message.contains("api scope"), "{message}");
+    assert_eq!(standin.refresh_grants(), 1, "no pointless refresh");
+}
+
+#[tokio::test]
+async fn tokens_of_a_refused_connection_are_revoked_at_salesforce() {
+    let standin = SalesforceStandIn::start().await;
+    standin.enforce_scopes(true);
+    // The connected app grants no refresh token: the connection would die
+    // within hours, so it is refused.
+    standin.select_app_scopes(&["api"]);
+    let app = app_for(&standin, 2_000, true).await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    standin.sign_in_as("admin@org.example", true);
+    let callback =
+        crate::salesforce_connect::consent(&app, &owner, "salesforce", "Production org").await;
+    let res = crate::salesforce_login::no_redirects()
+        .get(&callback)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(standin.revoked_tokens().len(), 1);
+    assert!(
+        standin.issued_tokens().is_empty(),
+        "no session is left open"
+    );
+}

@@ -89,22 +89,21 @@ pub async fn callback(
     )
     .await?;
     let access = tokens.access_token().secret().clone();
-    let info = salesforce::userinfo(&state.http, config, &access)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let email = info.email.filter(|_| info.email_verified).ok_or_else(|| {
-        ApiError::Provider("Salesforce has no verified email for this user".into())
-    })?;
-    let email = crate::people::normalize_email(&email)
-        .map_err(|_| ApiError::Provider("Salesforce gave an unusable email".into()))?;
-    let index = state.keyring.get().blind_index("email", &email);
-    let pool = state.platform.pool.clone();
-    let user = web::block(move || -> Result<_, ApiError> {
-        Ok(accounts::find_by_email(&mut *pool.get()?, &index)?)
-    })
-    .await??
-    .ok_or_else(|| ApiError::Provider("no Sluice account has this email; sign up first".into()))?;
-
+    let refused = match find_user(&state, config, &access).await {
+        Ok(user) => Ok(user),
+        Err(e) => {
+            // Tokens of a log-in that is refused are no use to anyone: they
+            // are revoked at Salesforce (the refresh token ends the session).
+            let token = tokens
+                .refresh_token()
+                .map_or(access.as_str(), |r| r.secret());
+            if let Err(why) = salesforce::revoke(&state.http, config, token).await {
+                tracing::warn!(error = %why, "the tokens of a refused Salesforce log-in were not revoked");
+            }
+            Err(e)
+        }
+    };
+    let user = refused?;
     let account = AccountId(user.account_id);
     let user_id = UserId(user.user_id);
     let seal = |field, value: &str| {
@@ -268,4 +267,27 @@ async fn renew(
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(reopen(&stored.access, "access_token")?.to_string())
+}
+
+/// The Sluice user with the verified email Salesforce gives for `access`.
+async fn find_user(
+    state: &AppState,
+    config: &SalesforceConfig,
+    access: &str,
+) -> Result<sluice_schema::models::UserRow, ApiError> {
+    let info = salesforce::userinfo(&state.http, config, access)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let email = info.email.filter(|_| info.email_verified).ok_or_else(|| {
+        ApiError::Provider("Salesforce has no verified email for this user".into())
+    })?;
+    let email = crate::people::normalize_email(&email)
+        .map_err(|_| ApiError::Provider("Salesforce gave an unusable email".into()))?;
+    let index = state.keyring.get().blind_index("email", &email);
+    let pool = state.platform.pool.clone();
+    web::block(move || -> Result<_, ApiError> {
+        Ok(accounts::find_by_email(&mut *pool.get()?, &index)?)
+    })
+    .await??
+    .ok_or_else(|| ApiError::Provider("no Sluice account has this email; sign up first".into()))
 }

@@ -149,6 +149,13 @@ impl SalesforceStandIn {
         self.inner.lock().expect("stand-in state").strict_scopes = on;
     }
 
+    /// The connected app's selected OAuth scopes: an authorization is
+    /// granted only those of the scopes it asks for.
+    pub fn select_app_scopes(&self, scopes: &[&str]) {
+        let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self.inner.lock().expect("stand-in state").selected = Some(scopes);
+    }
+
     /// The org moves to the instance at `url`: the token endpoint answers
     /// it as `instance_url`, and data calls to any other instance are
     /// refused as an invalid session. (`http://localhost:<port>` is this

@@ -16,6 +16,8 @@
 //!   `profile` or `email`, the data API `api` or `full`; a token without
 //!   them is answered `403` with `WWW-Authenticate: Bearer
 //!   error="insufficient_scope"`.
+//!   A refresh token is issued only with the `refresh_token` (or
+//!   `offline_access`) scope.
 //! * An org moved to another instance: the token endpoint answers the new
 //!   `instance_url`, and data calls to the old one are refused as an
 //!   invalid session.
@@ -75,6 +77,9 @@ pub(super) struct Inner {
     pub scopes: HashMap<String, Vec<String>>,
     /// The instance URL the org moved to, once it moved.
     pub moved_to: Option<String>,
+    /// The connected app's selected scopes, when a test narrowed them: an
+    /// authorization is granted the scopes it asks for among these.
+    pub selected: Option<Vec<String>>,
 }
 
 impl Inner {
@@ -188,11 +193,14 @@ async fn authorize(
     let code = format!("aPrx{}", uuid::Uuid::new_v4().simple());
     let email = inner.email.clone();
     let asked = q("scope");
-    let scopes: Vec<String> = if asked.trim().is_empty() {
+    let mut scopes: Vec<String> = if asked.trim().is_empty() {
         APP_SCOPES.iter().map(|s| (*s).to_owned()).collect()
     } else {
         asked.split_whitespace().map(str::to_owned).collect()
     };
+    if let Some(selected) = &inner.selected {
+        scopes.retain(|s| selected.contains(s));
+    }
     inner.codes.insert(
         code.clone(),
         Code {
@@ -274,7 +282,12 @@ async fn token(
         "issued_at": "1764000000000",
     });
     let rotate = used_refresh.as_ref().is_some_and(|_| inner.rotate);
-    if used_refresh.is_none() || rotate {
+    // A refresh token comes with the refresh_token (or offline_access) scope.
+    let offline = !inner.strict_scopes
+        || scopes
+            .iter()
+            .any(|s| s == "refresh_token" || s == "offline_access");
+    if (used_refresh.is_none() && offline) || rotate {
         let refresh = secret();
         if let Some(used) = used_refresh {
             inner.refresh.remove(&used);

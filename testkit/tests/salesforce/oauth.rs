@@ -76,7 +76,8 @@ async fn scopes_decide_between_userinfo_and_the_data_api() {
     assert_eq!(status, StatusCode::OK);
     assert!(limits["DailyApiRequests"]["Max"].as_u64().unwrap() > 0);
 
-    let (identity_only, _) = authorize_for(&org.http, &org.standin.url, "openid email").await;
+    let (identity_only, _) =
+        authorize_for(&org.http, &org.standin.url, "openid email refresh_token").await;
     assert_eq!(
         userinfo(identity_only.clone()).await.status(),
         StatusCode::OK
