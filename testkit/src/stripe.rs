@@ -17,7 +17,14 @@
 //!   object the stand-in holds.
 //!
 //! It also plays the customer and sends Stripe's webhook events, signed as
-//! Stripe signs them (see the `webhooks` submodule).
+//! Stripe signs them (see the `webhooks` submodule). A webhook endpoint can
+//! be pinned to an older API version ([`StripeStandIn::pin_webhook_api_version`]):
+//! its events then render objects as that version did. Followed: Stripe's
+//! API changelog for 2020-08-27 ("Removed `plan` and `quantity` from
+//! Subscription, use `items` instead") and the Subscription object's
+//! `plan` field, and the Prices API's introduction: before it, an item
+//! names its `plan` only, and a subscription its single `plan` and
+//! `quantity` at the top level.
 #![expect(
     clippy::expect_used,
     reason = "test support: a failed set-up or test step must stop the test"
@@ -92,6 +99,8 @@ struct Inner {
     webhook: Option<String>,
     extra_secrets: Vec<String>,
     deliveries: Vec<Delivery>,
+    /// The API version the webhook endpoint is pinned to, when not [`API_VERSION`].
+    webhook_api_version: Option<String>,
 }
 
 /// The Stripe stand-in: the API at `url`, and the customer and webhook
@@ -189,6 +198,15 @@ impl StripeStandIn {
             price_pro: pro.to_owned(),
             price_enterprise: enterprise.to_owned(),
         }
+    }
+
+    /// Pins the webhook endpoint to API `version` (a date such as
+    /// `2019-12-03`): events are rendered as that version renders them.
+    /// Before Prices (any version before 2020-08-27 here), a subscription's
+    /// items carry `plan` and no `price`, and the subscription itself its
+    /// `plan` and `quantity`.
+    pub fn pin_webhook_api_version(&self, version: &str) {
+        self.inner().webhook_api_version = Some(version.to_owned());
     }
 
     /// The webhook deliveries made, in order, with the service's status.

@@ -672,3 +672,36 @@ async fn after_a_downgrade_only_the_oldest_scheduled_jobs_the_plan_allows_run() 
     assert_eq!(job_slots, JOBS);
     assert_eq!(runs_of(jobs[JOBS - 1].clone()).await, 0);
 }
+
+#[tokio::test]
+async fn webhooks_of_an_api_version_before_prices_still_move_the_plan() {
+    let (app, stripe) = billed_app().await;
+    // The endpoint was made before Prices: items name their plan only.
+    stripe.pin_webhook_api_version("2019-12-03");
+    let (owner, subscription) = subscribed(&app, &stripe, "ada@example.com", "pro").await;
+    let delivered = stripe.deliveries();
+    let created = delivered
+        .iter()
+        .find(|d| d.event["type"] == "customer.subscription.created")
+        .unwrap();
+    assert_eq!(created.event["api_version"], "2019-12-03");
+    assert!(created.event["data"]["object"]["items"]["data"][0]
+        .get("price")
+        .is_none());
+    assert_eq!(created.event["data"]["object"]["plan"]["id"], PRICE_PRO);
+    assert_eq!(billing_of(&app, &owner).await["plan"], "pro");
+    assert_eq!(
+        checkout(&app, &owner, "pro").await.status(),
+        StatusCode::CONFLICT,
+        "a paying account does not check out again"
+    );
+
+    let res = stripe
+        .update_subscription(&subscription, Some(PRICE_ENTERPRISE), None)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(billing_of(&app, &owner).await["plan"], "enterprise");
+    let changed = recorded(&app, "billing.subscription_changed");
+    assert_eq!(changed.last().unwrap()["plan"], "enterprise");
+    assert_replays(&app);
+}

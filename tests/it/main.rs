@@ -41,6 +41,7 @@ mod salesforce_jobs;
 mod salesforce_login;
 mod salesforce_runs;
 mod salesforce_target;
+mod salesforce_tokens;
 mod schedules;
 mod support;
 mod uploads;

@@ -243,3 +243,39 @@ async fn an_expired_salesforce_session_is_refreshed_once() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(standin.issued_tokens().len(), before + 1);
 }
+
+#[tokio::test]
+async fn a_rotated_login_refresh_token_is_kept_through_two_expiries() {
+    let (app, standin) = app_with_salesforce().await;
+    standin.rotate_refresh_tokens(true);
+    account(&app, "ada@example.com").await;
+    standin.sign_in_as("ada@example.com", true);
+    let (_, callback) = authorize(&app).await;
+    let body: Value = finish(&callback).await.json().await.unwrap();
+    let token = body["token"].as_str().unwrap().to_owned();
+    for round in 1..=2 {
+        standin.expire_access_tokens();
+        let res = call(&app, Method::GET, "/v1/auth/salesforce/identity", &token).await;
+        assert_eq!(res.status(), StatusCode::OK, "after expiry {round}");
+    }
+    assert_eq!(standin.refresh_grants(), 2);
+}
+
+#[tokio::test]
+async fn tokens_of_a_refused_log_in_are_revoked_at_salesforce() {
+    let (app, standin) = app_with_salesforce().await;
+    account(&app, "ada@example.com").await;
+    for (email, verified) in [("ada@example.com", false), ("stranger@example.com", true)] {
+        standin.sign_in_as(email, verified);
+        let (_, callback) = authorize(&app).await;
+        assert_eq!(
+            error_code(finish(&callback).await).await,
+            (StatusCode::UNAUTHORIZED, "provider_refused".into())
+        );
+    }
+    assert_eq!(standin.revoked_tokens().len(), 2);
+    assert!(
+        standin.issued_tokens().is_empty(),
+        "no session is left open"
+    );
+}

@@ -54,6 +54,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 mod allowance;
+mod org_tokens;
 mod rollback;
 mod salesforce;
 mod sealed;

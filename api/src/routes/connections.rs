@@ -292,8 +292,9 @@ pub async fn show(
     params(("id" = Uuid, Path, description = "The connection.")),
     responses(
         Authenticated,
-        (status = 200, description = "Whether the system answered (Salesforce and Dropbox: an \
-            expired access token is renewed once and kept).", body = docs::ConnectionTest),
+        (status = 200, description = "Whether the system answered (Salesforce: a data call at \
+            the org's instance, the REST API's limits; Dropbox: who the token belongs to; an \
+            expired access token is renewed and kept).", body = docs::ConnectionTest),
         (status = 404, description = "`not_found`: no such connection in the account.", body = ErrorBody),
     )
 )]
@@ -308,6 +309,9 @@ pub async fn test(
     let account = user.account_id;
     let sealed = sealed_secret(&state, account, id).await?;
     let outcome = match Provider::of_kind(&row.kind) {
+        Some(Provider::Salesforce) => crate::routes::salesforce_target::check(&state, &user, &row)
+            .await?
+            .map_err(|message| (ConnectionFailure::ProviderRefused, message)),
         Some(provider) => {
             let tokens = provider_connect::open_tokens(&state, account, id, sealed)?;
             provider_connect::check(provider, &state, account, id, tokens)

@@ -12,6 +12,7 @@ pub mod dropbox_upload;
 pub mod health;
 pub mod jobs;
 pub mod oauth_flow;
+mod org_tokens;
 pub mod probes;
 pub mod provider_connect;
 pub mod salesforce_login;

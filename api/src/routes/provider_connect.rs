@@ -6,9 +6,10 @@
 //! sealed as the connection's secret; what identifies the org or account
 //! (Salesforce's instance URL, Dropbox's account id) is kept as metadata.
 //!
-//! Testing a connection asks the provider who the token belongs to,
-//! refreshing an expired access token once; Disconnect revokes the tokens at
-//! the provider.
+//! Testing a Dropbox connection asks Dropbox who the token belongs to,
+//! refreshing an expired access token once (a Salesforce connection is
+//! tested with a data call: see `salesforce_target::check`); Disconnect
+//! revokes the tokens at the provider.
 
 use crate::auth::oauth::{OAuthApp, ProviderError};
 use crate::auth::{dropbox, salesforce, AuthUser, Role};
@@ -248,33 +249,25 @@ async fn callback(
             "this link does not connect a system; start again".into(),
         ));
     };
-    let extra = tokens.extra_fields();
-    let params = match provider {
-        Provider::Salesforce => {
-            let instance_url = extra
-                .instance_url
-                .clone()
-                .ok_or_else(|| ApiError::Provider("Salesforce gave no instance URL".into()))?;
-            let login_url = state.salesforce.as_ref().map(|c| c.login_url.clone());
-            json!({ "instance_url": instance_url, "login_url": login_url })
-        }
-        Provider::Dropbox => {
-            let account_id = extra
-                .account_id
-                .clone()
-                .ok_or_else(|| ApiError::Provider("Dropbox gave no account id".into()))?;
-            json!({ "account_id": account_id })
+    let accepted = accept(provider, state, &app, &tokens);
+    let params = match accepted {
+        Ok(params) => params,
+        Err(e) => {
+            // Tokens of a connection that is refused are revoked at the
+            // provider: nothing keeps them, so nothing could revoke them later.
+            let sealed = ProviderTokens {
+                access_token: tokens.access_token().secret().clone(),
+                refresh_token: tokens.refresh_token().map(|r| r.secret().clone()),
+                instance_url: None,
+            };
+            discard(provider, state, &sealed).await;
+            return Err(e);
         }
     };
-    if tokens.refresh_token().is_none() {
-        return Err(ApiError::Provider(format!(
-            "{} gave no refresh token, so the connection would stop working within hours",
-            app.title
-        )));
-    }
     let secret = ProviderTokens {
         access_token: tokens.access_token().secret().clone(),
         refresh_token: tokens.refresh_token().map(|r| r.secret().clone()),
+        instance_url: None,
     };
     let id = ConnectionId::new();
     let sealed = seal(state, account, id, &secret)?;
@@ -304,6 +297,65 @@ async fn callback(
         "params": params,
         "created_at": recorded.events().first().map(|e| e.recorded_at),
     })))
+}
+
+/// The connection's params, when the provider's answer makes a working
+/// connection: an instance URL (Salesforce) or account id (Dropbox), and a
+/// refresh token.
+fn accept(
+    provider: Provider,
+    state: &AppState,
+    app: &OAuthApp,
+    tokens: &crate::auth::oauth::TokenResponse,
+) -> Result<serde_json::Value, ApiError> {
+    let extra = tokens.extra_fields();
+    let params = match provider {
+        Provider::Salesforce => {
+            let instance_url = extra
+                .instance_url
+                .clone()
+                .ok_or_else(|| ApiError::Provider("Salesforce gave no instance URL".into()))?;
+            let login_url = state.salesforce.as_ref().map(|c| c.login_url.clone());
+            json!({ "instance_url": instance_url, "login_url": login_url })
+        }
+        Provider::Dropbox => {
+            let account_id = extra
+                .account_id
+                .clone()
+                .ok_or_else(|| ApiError::Provider("Dropbox gave no account id".into()))?;
+            json!({ "account_id": account_id })
+        }
+    };
+    if tokens.refresh_token().is_none() {
+        return Err(ApiError::Provider(format!(
+            "{} gave no refresh token, so the connection would stop working within hours",
+            app.title
+        )));
+    }
+    Ok(params)
+}
+
+/// Revokes tokens nothing will keep; a failure is logged (without them).
+async fn discard(provider: Provider, state: &AppState, tokens: &ProviderTokens) {
+    let outcome = match provider {
+        Provider::Salesforce => match state.salesforce.as_ref() {
+            Some(config) => {
+                let token = tokens
+                    .refresh_token
+                    .as_deref()
+                    .unwrap_or(&tokens.access_token);
+                salesforce::revoke(&state.http, config, token).await
+            }
+            None => Err(unconfigured()),
+        },
+        Provider::Dropbox => match state.dropbox.as_ref() {
+            Some(config) => dropbox::revoke(&state.http, config, &tokens.access_token).await,
+            None => Err(unconfigured()),
+        },
+    };
+    if let Err(e) = outcome {
+        tracing::warn!(provider = provider.kind(), error = %e, "the tokens of a refused connection were not revoked");
+    }
 }
 
 fn seal(

@@ -16,7 +16,7 @@ use crate::AppState;
 use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
 use chrono::Utc;
-use oauth2::{RefreshToken, TokenResponse};
+use oauth2::TokenResponse;
 use serde_json::json;
 use sluice_events::SecretWrite;
 use sluice_schema::ids::{AccountId, UserId};
@@ -31,10 +31,6 @@ pub(crate) fn config(state: &AppState) -> Result<&SalesforceConfig, ApiError> {
 }
 
 pub(crate) const LOGIN_CALLBACK: &str = "/v1/auth/salesforce/callback";
-
-fn redirect_uri(state: &AppState) -> String {
-    format!("{}{LOGIN_CALLBACK}", state.public_url)
-}
 
 /// Logs in with Salesforce: redirects to Salesforce's authorization page
 /// (PKCE S256, a single-use state).
@@ -93,22 +89,21 @@ pub async fn callback(
     )
     .await?;
     let access = tokens.access_token().secret().clone();
-    let info = salesforce::userinfo(&state.http, config, &access)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let email = info.email.filter(|_| info.email_verified).ok_or_else(|| {
-        ApiError::Provider("Salesforce has no verified email for this user".into())
-    })?;
-    let email = crate::people::normalize_email(&email)
-        .map_err(|_| ApiError::Provider("Salesforce gave an unusable email".into()))?;
-    let index = state.keyring.get().blind_index("email", &email);
-    let pool = state.platform.pool.clone();
-    let user = web::block(move || -> Result<_, ApiError> {
-        Ok(accounts::find_by_email(&mut *pool.get()?, &index)?)
-    })
-    .await??
-    .ok_or_else(|| ApiError::Provider("no Sluice account has this email; sign up first".into()))?;
-
+    let refused = match find_user(&state, config, &access).await {
+        Ok(user) => Ok(user),
+        Err(e) => {
+            // Tokens of a log-in that is refused are no use to anyone: they
+            // are revoked at Salesforce (the refresh token ends the session).
+            let token = tokens
+                .refresh_token()
+                .map_or(access.as_str(), |r| r.secret());
+            if let Err(why) = salesforce::revoke(&state.http, config, token).await {
+                tracing::warn!(error = %why, "the tokens of a refused Salesforce log-in were not revoked");
+            }
+            Err(e)
+        }
+    };
+    let user = refused?;
     let account = AccountId(user.account_id);
     let user_id = UserId(user.user_id);
     let seal = |field, value: &str| {
@@ -143,6 +138,9 @@ pub async fn callback(
 /// `GET /v1/auth/salesforce/identity`: the Salesforce user linked to the
 /// caller by their last Salesforce log-in. An expired access token is
 /// refreshed with the stored refresh token, once, and the call retried.
+/// The refresh happens under a lock on the stored tokens (a second caller
+/// at the same moment reuses the first one's tokens), and a rotated
+/// refresh token is kept with the new access token.
 #[utoipa::path(
     security(("bearer" = []), ("session" = [])),
     responses(
@@ -173,7 +171,7 @@ pub async fn identity(
     })
     .await??
     .ok_or(ApiError::NotFound)?;
-    let (access, refresh) = (tokens.access, tokens.refresh);
+    let access = tokens.access;
     let aad = |field| Aad::new(account, "oauth_tokens", user_id, field);
     let open = |sealed: Vec<u8>, field| -> Result<String, ApiError> {
         let sealed = Sealed(sealed);
@@ -183,46 +181,11 @@ pub async fn identity(
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         String::from_utf8(plain.to_vec()).map_err(|e| ApiError::Internal(e.to_string()))
     };
-    let info = match salesforce::userinfo(&state.http, config, &open(access, "access_token")?).await
-    {
+    let access = open(access, "access_token")?;
+    let info = match salesforce::userinfo(&state.http, config, &access).await {
         Ok(info) => info,
         Err(ProviderError::Expired) => {
-            let refresh = refresh.ok_or_else(|| {
-                ApiError::Provider(
-                    "the Salesforce session expired; log in with Salesforce again".into(),
-                )
-            })?;
-            let client = config
-                .oauth()
-                .client(&redirect_uri(&state))
-                .map_err(ApiError::Internal)?;
-            let renewed = client
-                .exchange_refresh_token(&RefreshToken::new(open(refresh, "refresh_token")?))
-                .request_async(&state.http)
-                .await
-                .map_err(|_| {
-                    ApiError::Provider(
-                        "the Salesforce session expired; log in with Salesforce again".into(),
-                    )
-                })?;
-            let access = renewed.access_token().secret().clone();
-            let sealed = state
-                .keyring
-                .get()
-                .seal(access.as_bytes(), &aad("access_token"))
-                .0;
-            let pool = state.platform.pool.clone();
-            web::block(move || -> Result<(), ApiError> {
-                Ok(oauth::update_access_token(
-                    &mut *pool.get()?,
-                    account,
-                    user_id,
-                    PROVIDER,
-                    &sealed,
-                    Utc::now(),
-                )?)
-            })
-            .await??;
+            let access = renew(&state, config, account, user_id, access).await?;
             salesforce::userinfo(&state.http, config, &access)
                 .await
                 .map_err(|e| ApiError::Unavailable(e.to_string()))?
@@ -235,4 +198,96 @@ pub async fn identity(
         "user_id": info.user_id,
         "organization_id": info.organization_id,
     })))
+}
+
+/// The expired log-in access token `stale` renewed: under a row lock on the
+/// user's stored tokens, re-read once it is held; if another request
+/// renewed them meanwhile, its access token; otherwise a refresh grant's,
+/// sealed with the refresh token it rotated to (or the one used).
+async fn renew(
+    state: &AppState,
+    config: &SalesforceConfig,
+    account: AccountId,
+    user_id: UserId,
+    stale: String,
+) -> Result<String, ApiError> {
+    let again = || {
+        ApiError::Provider("the Salesforce session expired; log in with Salesforce again".into())
+    };
+    let aad = move |field| Aad::new(account, "oauth_tokens", user_id, field);
+    let keyring = state.keyring.clone();
+    let open = move |sealed: &[u8], field| -> Result<zeroize::Zeroizing<String>, ApiError> {
+        let sealed = Sealed(sealed.to_vec());
+        let plain = keyring
+            .with(|k| k.open(&sealed, &aad(field)))
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        String::from_utf8(plain.to_vec())
+            .map(zeroize::Zeroizing::new)
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    };
+    let (pool, keyring, http, config) = (
+        state.platform.pool.clone(),
+        state.keyring.clone(),
+        state.http.clone(),
+        config.clone(),
+    );
+    let runtime = tokio::runtime::Handle::current();
+    let now = Utc::now();
+    let reopen = open.clone();
+    let stored = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let mut conn = pool.get()?;
+        oauth::renew_tokens(&mut conn, account, user_id, PROVIDER, now, |stored| {
+            if open(&stored.access, "access_token")?.as_str() != stale {
+                return Ok(None);
+            }
+            let refresh = open(
+                stored.refresh.as_deref().ok_or_else(again)?,
+                "refresh_token",
+            )?;
+            let grant = runtime
+                .block_on(sluice_connectors::salesforce::refresh_grant(
+                    &http,
+                    &config.login_url,
+                    &config.client_id,
+                    secrecy::ExposeSecret::expose_secret(&config.client_secret),
+                    &refresh,
+                ))
+                .map_err(|_| again())?;
+            let seal = |value: &str, field| keyring.get().seal(value.as_bytes(), &aad(field)).0;
+            let next_refresh = grant
+                .refresh_token
+                .as_deref()
+                .map_or(refresh.as_str(), |r| r.as_str());
+            Ok(Some(oauth::SealedTokens {
+                access: seal(&grant.access_token, "access_token"),
+                refresh: Some(seal(next_refresh, "refresh_token")),
+            }))
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(reopen(&stored.access, "access_token")?.to_string())
+}
+
+/// The Sluice user with the verified email Salesforce gives for `access`.
+async fn find_user(
+    state: &AppState,
+    config: &SalesforceConfig,
+    access: &str,
+) -> Result<sluice_schema::models::UserRow, ApiError> {
+    let info = salesforce::userinfo(&state.http, config, access)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let email = info.email.filter(|_| info.email_verified).ok_or_else(|| {
+        ApiError::Provider("Salesforce has no verified email for this user".into())
+    })?;
+    let email = crate::people::normalize_email(&email)
+        .map_err(|_| ApiError::Provider("Salesforce gave an unusable email".into()))?;
+    let index = state.keyring.get().blind_index("email", &email);
+    let pool = state.platform.pool.clone();
+    web::block(move || -> Result<_, ApiError> {
+        Ok(accounts::find_by_email(&mut *pool.get()?, &index)?)
+    })
+    .await??
+    .ok_or_else(|| ApiError::Provider("no Sluice account has this email; sign up first".into()))
 }

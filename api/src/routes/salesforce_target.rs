@@ -8,14 +8,15 @@
 //! itself (`AccountId:External_Id__c`). A preview turns each row into the
 //! record a run would send and reports why it cannot be; nothing is
 //! written, and the lookups are not resolved (Salesforce does that as it
-//! saves). An access token renewed on the way is kept sealed in place of
-//! the old one, whether the checks pass or not.
+//! saves). An access token renewed on the way is sealed in place of the
+//! old one as it is renewed, under the connection's lock (see `org_tokens`).
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::people::invalid;
 use crate::routes::connections;
-use crate::routes::provider_connect::{self, ProviderTokens};
+use crate::routes::org_tokens::StoredTokens;
+use crate::routes::provider_connect;
 use crate::AppState;
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
@@ -25,7 +26,7 @@ use sluice_connectors::salesforce::{
     writer_targets, App, Describe, Operation, Salesforce, SalesforceError, Writer,
 };
 use sluice_connectors::source::Row;
-use sluice_schema::ids::{AccountId, ConnectionId};
+use sluice_schema::ids::ConnectionId;
 use sluice_schema::models::ConnectionRow;
 
 const TARGET: &str = "target.connection_id";
@@ -34,14 +35,12 @@ const TARGET: &str = "target.connection_id";
 /// opened with.
 pub(crate) struct Org {
     pub sf: Salesforce,
-    account: AccountId,
-    id: ConnectionId,
-    tokens: ProviderTokens,
 }
 
 /// Opens a Salesforce connection of the caller's account: a client of its
 /// org that renews an expired access token with the connection's refresh
-/// token (at the login URL the org was connected through). Without this
+/// token (at the login URL the org was connected through), under the
+/// connection's lock, keeping what the refresh answers. Without this
 /// deployment's Salesforce settings there is no renewing: the access token
 /// works until it expires.
 pub(crate) async fn open(
@@ -58,26 +57,39 @@ pub(crate) async fn open(
         client_id: &config.client_id,
         client_secret: config.client_secret.expose_secret(),
     });
-    let sf = Salesforce::of_connection(state.http.clone(), &row.params, &tokens, app)
+    let mut sf = Salesforce::of_connection(state.http.clone(), &row.params, &tokens, app)
         .ok_or_else(|| ApiError::Internal("a Salesforce connection has no instance URL".into()))?;
-    Ok(Org {
-        sf,
-        account,
-        id,
-        tokens,
-    })
+    if let Some(config) = state.salesforce.clone() {
+        sf = sf.with_renewal(Box::new(StoredTokens {
+            pool: state.platform.pool.clone(),
+            keyring: state.keyring.clone(),
+            http: state.http.clone(),
+            app: config,
+            login_url: row.params["login_url"].as_str().map(str::to_owned),
+            account,
+            id,
+        }));
+    }
+    Ok(Org { sf })
 }
 
 impl Org {
-    /// Keeps the access token the client renewed, if it did, sealed in
-    /// place of the old one (so the next call need not renew it again).
-    pub(crate) async fn keep_renewed(mut self, state: &AppState) -> Result<(), ApiError> {
-        if let Some(renewed) = self.sf.renewed_access_token() {
-            self.tokens.access_token = renewed.to_string();
-            provider_connect::keep(state, self.account, self.id, &self.tokens).await?;
-        }
+    /// Nothing is left to keep: a renewal seals its tokens as it renews.
+    pub(crate) async fn keep_renewed(self, _state: &AppState) -> Result<(), ApiError> {
         Ok(())
     }
+}
+
+/// Tests a connection as a run would use it: a data call at its instance
+/// (the REST API's Limits resource), renewing an expired access token on
+/// the way. The reason, for a person, when it fails.
+pub(crate) async fn check(
+    state: &AppState,
+    user: &AuthUser,
+    row: &ConnectionRow,
+) -> Result<Result<(), String>, ApiError> {
+    let org = open(state, user, row).await?;
+    Ok(org.sf.check_access().await.map_err(|e| e.to_string()))
 }
 
 /// A failed call to the org, as the caller of a job's checks sees it: the
@@ -85,7 +97,7 @@ impl Org {
 /// accepts; the org's limit, a refusal and an outage are Salesforce's.
 fn salesforce_error(e: SalesforceError) -> ApiError {
     match &e {
-        SalesforceError::Reconnect => invalid(
+        SalesforceError::Reconnect | SalesforceError::MissingScope => invalid(
             TARGET,
             "Salesforce no longer accepts this connection: connect the org again and use the \
              new connection",

@@ -10,7 +10,11 @@
 //! * `checkout.session.completed` (a paid subscription checkout) and
 //!   `customer.subscription.created/updated/deleted`:
 //!   `billing.subscription_changed`, with the plan the account is on from
-//!   then (the subscription's price while it is live, free once it ended);
+//!   then (the subscription's price while it is live, free once it ended).
+//!   An endpoint pinned to an API version from before Prices names the plan
+//!   only (`items.data[0].plan.id`, and the subscription's own `plan.id`
+//!   before 2020-08-27): that id is a price's id too, so it is read where
+//!   the price is missing;
 //! * `payment_method.attached` (a card): `billing.card_changed`, with the
 //!   brand, last 4, expiry month and year sealed, nothing else;
 //! * `invoice.payment_failed`: `billing.payment_failed`.
@@ -223,7 +227,7 @@ fn subscription_changed(
         return None;
     }
     let plan = if live {
-        let price = subscription["items"]["data"][0]["price"]["id"].as_str();
+        let price = price_id(subscription);
         let plan = price.and_then(|p| state.billing.as_ref()?.plan_of(p));
         if plan.is_none() {
             tracing::warn!(subscription = %id, "a subscription's price is not one of the plans'; the plan is left as it is");
@@ -240,6 +244,17 @@ fn subscription_changed(
             plan,
         },
     ))
+}
+
+/// The id of the subscription's price: its first item's `price.id`, or, in
+/// an event of an API version from before Prices, the item's `plan.id`, or
+/// the subscription's own `plan.id` (a plan's id is its price's id).
+fn price_id(subscription: &Value) -> Option<&str> {
+    let item = &subscription["items"]["data"][0];
+    item["price"]["id"]
+        .as_str()
+        .or_else(|| item["plan"]["id"].as_str())
+        .or_else(|| subscription["plan"]["id"].as_str())
 }
 
 /// A card attached to the customer: its summary, sealed under the
@@ -286,4 +301,22 @@ fn payment_failed(invoice: &Value, stripe: StripeSource) -> Option<DomainEvent> 
         invoice_id: text(&invoice["id"])?,
         attempt_count: invoice["attempt_count"].as_i64().unwrap_or(1),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::price_id;
+    use serde_json::json;
+
+    #[test]
+    fn the_price_is_read_from_the_item_then_its_plan_then_the_subscriptions_plan() {
+        let current =
+            json!({"items": {"data": [{"price": {"id": "price_a"}, "plan": {"id": "price_a"}}]}});
+        assert_eq!(price_id(&current), Some("price_a"));
+        let item_plan = json!({"items": {"data": [{"plan": {"id": "plan_b"}}]}});
+        assert_eq!(price_id(&item_plan), Some("plan_b"));
+        let subscription_plan = json!({"items": {"data": []}, "plan": {"id": "plan_c"}});
+        assert_eq!(price_id(&subscription_plan), Some("plan_c"));
+        assert_eq!(price_id(&json!({"items": {"data": []}})), None);
+    }
 }

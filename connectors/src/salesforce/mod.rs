@@ -4,9 +4,18 @@
 //! ones, SOQL queries, and the SOAP API's `undelete()` for rollbacks.
 //!
 //! Every call carries the connection's access token. A call answered
-//! `401 INVALID_SESSION_ID` refreshes the token once with the connection's
-//! refresh token and is sent again; the new token is handed back
-//! ([`Salesforce::renewed_access_token`]) for the caller to seal and keep.
+//! `401 INVALID_SESSION_ID` renews the token and is sent again. Renewing
+//! is either the client's own refresh grant, whose result is handed back
+//! ([`Salesforce::renewed_access_token`]) for the caller to keep, or a
+//! [`Renewal`] the caller gives ([`Salesforce::with_renewal`]): the API and
+//! the worker renew under a lock on the connection's stored tokens, so that
+//! of two renewers at once the second reuses the first one's tokens (with
+//! refresh token rotation, a second refresh with the same token would be
+//! refused and end the session). A refresh answer's new refresh token and
+//! `instance_url` are kept: calls go to the instance the org is on.
+//!
+//! A `403` with `insufficient_scope` is not an expired session: the
+//! connection lacks a scope, and renewing would not help.
 //! Calls are counted ([`Salesforce::api_calls`]), as they count against the
 //! org's daily API limit.
 //!
@@ -26,6 +35,7 @@ pub use describe::{Describe, Field};
 pub use query::literal;
 pub use writer::{writer_targets, BeforeImages, Prepared, Saved, Writer, Written};
 
+use futures_util::future::BoxFuture;
 use std::sync::atomic::{AtomicU64, Ordering};
 use zeroize::Zeroizing;
 
@@ -39,6 +49,11 @@ pub enum SalesforceError {
     /// be connected again.
     #[error("Salesforce no longer accepts this connection's tokens: connect the org again")]
     Reconnect,
+    /// The connection's token was not granted the scope the call needs
+    /// (`403 insufficient_scope`): connecting again, granting API access,
+    /// is the cure; renewing is not.
+    #[error("Salesforce refused the call: the connection was not granted API access (the api scope); connect the org again and allow access")]
+    MissingScope,
     /// The org's API request limit is used up (`REQUEST_LIMIT_EXCEEDED`).
     #[error("the Salesforce org has used up its API request limit: {0}")]
     LimitExceeded(String),
@@ -62,12 +77,128 @@ pub struct Refresh {
     pub refresh_token: Zeroizing<String>,
 }
 
+/// What a refresh grant answered.
+pub struct Grant {
+    pub access_token: Zeroizing<String>,
+    /// A new refresh token, when the connected app rotates them.
+    pub refresh_token: Option<Zeroizing<String>>,
+    pub instance_url: Option<String>,
+}
+
+/// What a renewal gives: the access token to use from now on, and the
+/// instance the org is on (when the token endpoint said).
+pub struct Renewed {
+    pub access_token: Zeroizing<String>,
+    pub instance_url: Option<String>,
+}
+
+/// A way to renew an access token that `stale` was: the caller's, for
+/// tokens it stores ([`Salesforce::with_renewal`]).
+pub trait Renewal: Send + Sync {
+    fn renew<'a>(&'a self, stale: &'a str) -> BoxFuture<'a, Result<Renewed, SalesforceError>>;
+}
+
+/// Asks the token endpoint under `login_url` for a new access token with
+/// `refresh_token` (Salesforce's "OAuth 2.0 Refresh Token Flow"). Refused
+/// (`invalid_grant`: revoked, expired, or a rotated-out token): `Reconnect`.
+pub async fn refresh_grant(
+    http: &reqwest::Client,
+    login_url: &str,
+    client_id: &str,
+    client_secret: &str,
+    refresh_token: &str,
+) -> Result<Grant, SalesforceError> {
+    #[derive(serde::Deserialize)]
+    struct Token {
+        access_token: String,
+        refresh_token: Option<String>,
+        instance_url: Option<String>,
+    }
+    let response = http
+        .post(format!(
+            "{}/services/oauth2/token",
+            login_url.trim_end_matches('/')
+        ))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+        ])
+        .send()
+        .await
+        .map_err(|e| SalesforceError::Unreachable(without_url(e)))?;
+    if !response.status().is_success() {
+        return Err(SalesforceError::Reconnect);
+    }
+    let token: Token = response
+        .json()
+        .await
+        .map_err(|_| SalesforceError::Unreachable("an unreadable token answer".into()))?;
+    Ok(Grant {
+        access_token: Zeroizing::new(token.access_token),
+        refresh_token: token.refresh_token.map(Zeroizing::new),
+        instance_url: token.instance_url.filter(|url| url.starts_with("http")),
+    })
+}
+
+/// The tokens to keep after renewing `stored`, under the lock of the store
+/// they were read from: `None` when `stored` no longer holds `stale` (a
+/// renewer before this one replaced it: its tokens are the ones to use);
+/// otherwise the refresh grant's tokens, with a rotated refresh token and
+/// a moved instance kept. Blocks on `runtime` for the grant: it is called
+/// on a blocking thread that holds the store's lock.
+pub fn renew_stored(
+    runtime: &tokio::runtime::Handle,
+    http: &reqwest::Client,
+    app: &App<'_>,
+    login_url: Option<&str>,
+    stale: &str,
+    stored: &crate::tokens::ProviderTokens,
+) -> Result<Option<crate::tokens::ProviderTokens>, SalesforceError> {
+    if stored.access_token != stale {
+        return Ok(None);
+    }
+    let refresh = stored
+        .refresh_token
+        .as_deref()
+        .ok_or(SalesforceError::Reconnect)?;
+    let login_url = login_url
+        .filter(|url| !url.is_empty())
+        .unwrap_or(app.login_url);
+    let grant = runtime.block_on(refresh_grant(
+        http,
+        login_url,
+        app.client_id,
+        app.client_secret,
+        refresh,
+    ))?;
+    Ok(Some(crate::tokens::ProviderTokens {
+        access_token: grant.access_token.to_string(),
+        refresh_token: grant
+            .refresh_token
+            .map(|r| r.to_string())
+            .or_else(|| stored.refresh_token.clone()),
+        instance_url: grant.instance_url.or_else(|| stored.instance_url.clone()),
+    }))
+}
+
+/// How a client renews its access token.
+enum Renewer {
+    /// Its own refresh grant; a rotated refresh token replaces the one held.
+    Own(tokio::sync::Mutex<Refresh>),
+    Given(Box<dyn Renewal>),
+}
+
 /// A connected org.
 pub struct Salesforce {
     http: reqwest::Client,
-    instance_url: String,
+    /// The instance the client was made for: URLs built before a move
+    /// start with it.
+    first_instance: String,
+    instance_url: std::sync::RwLock<String>,
     access_token: tokio::sync::RwLock<Zeroizing<String>>,
-    refresh: Option<Refresh>,
+    renewer: Option<Renewer>,
     renewed: std::sync::Mutex<Option<Zeroizing<String>>>,
     calls: AtomicU64,
 }
@@ -93,15 +224,19 @@ pub struct App<'a> {
 impl Salesforce {
     /// A client of a connected org, from its connection's params
     /// (`instance_url`, and the `login_url` it was connected through) and
-    /// tokens; without `app`, or a refresh token, an expired access token
-    /// is not renewed. `None` when the params name no instance.
+    /// tokens (whose `instance_url`, if they have one, is where the org is
+    /// now); without `app`, or a refresh token, an expired access token is
+    /// not renewed. `None` when the params name no instance.
     pub fn of_connection(
         http: reqwest::Client,
         params: &serde_json::Value,
         tokens: &crate::tokens::ProviderTokens,
         app: Option<App<'_>>,
     ) -> Option<Self> {
-        let instance_url = params["instance_url"].as_str()?;
+        let instance_url = tokens
+            .instance_url
+            .as_deref()
+            .or_else(|| params["instance_url"].as_str())?;
         let refresh = match (app, &tokens.refresh_token) {
             (Some(app), Some(refresh_token)) => Some(Refresh {
                 login_url: params["login_url"]
@@ -129,14 +264,48 @@ impl Salesforce {
         access_token: Zeroizing<String>,
         refresh: Option<Refresh>,
     ) -> Self {
+        let instance_url = instance_url.trim_end_matches('/').to_owned();
         Self {
             http,
-            instance_url: instance_url.trim_end_matches('/').to_owned(),
+            first_instance: instance_url.clone(),
+            instance_url: std::sync::RwLock::new(instance_url),
             access_token: tokio::sync::RwLock::new(access_token),
-            refresh,
+            renewer: refresh.map(|r| Renewer::Own(tokio::sync::Mutex::new(r))),
             renewed: std::sync::Mutex::new(None),
             calls: AtomicU64::new(0),
         }
+    }
+
+    /// Renews an expired access token with `renewal` instead of the
+    /// client's own refresh grant.
+    pub fn with_renewal(mut self, renewal: Box<dyn Renewal>) -> Self {
+        self.renewer = Some(Renewer::Given(renewal));
+        self
+    }
+
+    /// The instance the org is on now.
+    pub fn instance(&self) -> String {
+        self.instance_url
+            .read()
+            .map(|url| url.clone())
+            .unwrap_or_else(|_| self.first_instance.clone())
+    }
+
+    /// The refresh token the client's own renewal holds now (a rotated
+    /// one after a renewal, when the connected app rotates them).
+    pub async fn refresh_token(&self) -> Option<Zeroizing<String>> {
+        match &self.renewer {
+            Some(Renewer::Own(refresh)) => Some(refresh.lock().await.refresh_token.clone()),
+            _ => None,
+        }
+    }
+
+    /// Checks that the connection works for data calls: reads the org's
+    /// API limits (the REST API's Limits resource), renewing an expired
+    /// access token on the way.
+    pub async fn check_access(&self) -> Result<(), SalesforceError> {
+        let url = self.url("/limits");
+        self.send(|http| http.get(&url)).await.map(|_| ())
     }
 
     /// API calls made so far.
@@ -159,7 +328,7 @@ impl Salesforce {
 
     /// The URL of a data API resource (`path` after `/services/data/vXX.X`).
     fn url(&self, path: &str) -> String {
-        format!("{}/services/data/v{API_VERSION}{path}", self.instance_url)
+        format!("{}/services/data/v{API_VERSION}{path}", self.instance())
     }
 
     /// Sends a request built by `build` with the access token; refreshes
@@ -169,20 +338,39 @@ impl Salesforce {
         &self,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, SalesforceError> {
-        let mut refreshed = false;
+        // A renewal may hand back a token another renewer got a moment
+        // before, which can itself have expired since: a second renewal
+        // then refreshes.
+        let mut renewals = 0;
         loop {
             let token = self.access_token.read().await.clone();
             self.count_call();
-            let response = build(&self.http)
+            let mut request = build(&self.http)
                 .bearer_auth(token.as_str())
-                .send()
+                .build()
+                .map_err(|e| SalesforceError::Unreachable(without_url(e)))?;
+            self.rebase(request.url_mut());
+            let response = self
+                .http
+                .execute(request)
                 .await
                 .map_err(|e| SalesforceError::Unreachable(without_url(e)))?;
             let status = response.status();
             if status.is_success() {
                 return Ok(response);
             }
+            let challenge = response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
             let body = response.text().await.unwrap_or_default();
+            if status == reqwest::StatusCode::FORBIDDEN
+                && (challenge.contains("insufficient_scope") || body.contains("insufficient_scope"))
+            {
+                return Err(SalesforceError::MissingScope);
+            }
             let error = serde_json::from_str::<Vec<ApiError>>(&body)
                 .ok()
                 .and_then(|errors| errors.into_iter().next())
@@ -191,9 +379,9 @@ impl Salesforce {
                     message: String::new(),
                 });
             match error.error_code.as_str() {
-                "INVALID_SESSION_ID" if !refreshed => {
+                "INVALID_SESSION_ID" if renewals < 2 => {
                     self.renew(&token).await?;
-                    refreshed = true;
+                    renewals += 1;
                 }
                 "INVALID_SESSION_ID" => return Err(SalesforceError::Reconnect),
                 "REQUEST_LIMIT_EXCEEDED" => {
@@ -209,46 +397,58 @@ impl Salesforce {
         }
     }
 
-    /// Gets a new access token with the refresh token, unless another call
-    /// already replaced `stale`.
+    /// A URL built for the instance the client was made for, pointed at
+    /// the one the org moved to since.
+    fn rebase(&self, url: &mut reqwest::Url) {
+        let now = self.instance();
+        if now == self.first_instance {
+            return;
+        }
+        let Some(rest) = url.as_str().strip_prefix(&self.first_instance) else {
+            return;
+        };
+        if let Ok(moved) = reqwest::Url::parse(&format!("{now}{rest}")) {
+            *url = moved;
+        }
+    }
+
+    /// Gets a new access token, unless another call already replaced
+    /// `stale`; keeps the instance the answer names.
     async fn renew(&self, stale: &str) -> Result<(), SalesforceError> {
         let mut current = self.access_token.write().await;
         if current.as_str() != stale {
             return Ok(());
         }
-        let refresh = self.refresh.as_ref().ok_or(SalesforceError::Reconnect)?;
-        #[derive(serde::Deserialize)]
-        struct Token {
-            access_token: String,
+        let renewed = match self.renewer.as_ref().ok_or(SalesforceError::Reconnect)? {
+            Renewer::Given(renewal) => renewal.renew(stale).await?,
+            Renewer::Own(refresh) => {
+                let mut refresh = refresh.lock().await;
+                let grant = refresh_grant(
+                    &self.http,
+                    &refresh.login_url,
+                    &refresh.client_id,
+                    &refresh.client_secret,
+                    &refresh.refresh_token,
+                )
+                .await?;
+                if let Some(next) = grant.refresh_token {
+                    refresh.refresh_token = next;
+                }
+                if let Ok(mut renewed) = self.renewed.lock() {
+                    *renewed = Some(grant.access_token.clone());
+                }
+                Renewed {
+                    access_token: grant.access_token,
+                    instance_url: grant.instance_url,
+                }
+            }
+        };
+        if let Some(url) = renewed.instance_url {
+            if let Ok(mut instance) = self.instance_url.write() {
+                *instance = url.trim_end_matches('/').to_owned();
+            }
         }
-        let response = self
-            .http
-            .post(format!(
-                "{}/services/oauth2/token",
-                refresh.login_url.trim_end_matches('/')
-            ))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh.refresh_token.as_str()),
-                ("client_id", refresh.client_id.as_str()),
-                ("client_secret", refresh.client_secret.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|e| SalesforceError::Unreachable(without_url(e)))?;
-        if !response.status().is_success() {
-            // invalid_grant: the refresh token was revoked or expired.
-            return Err(SalesforceError::Reconnect);
-        }
-        let token: Token = response
-            .json()
-            .await
-            .map_err(|_| SalesforceError::Unreachable("an unreadable token answer".into()))?;
-        let token = Zeroizing::new(token.access_token);
-        *current = token.clone();
-        if let Ok(mut renewed) = self.renewed.lock() {
-            *renewed = Some(token);
-        }
+        *current = renewed.access_token;
         Ok(())
     }
 

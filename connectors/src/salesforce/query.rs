@@ -45,7 +45,7 @@ impl Salesforce {
                     "Salesforce gave a next page outside its data API".into(),
                 ));
             }
-            let url = format!("{}{next}", self.instance_url);
+            let url = format!("{}{next}", self.instance());
             let response = self.send(|http| http.get(&url)).await?;
             page = Self::json(response).await?;
         }

@@ -29,7 +29,7 @@ impl Salesforce {
     }
 
     async fn undelete_chunk(&self, ids: &[String]) -> Result<Vec<SaveResult>, SalesforceError> {
-        let url = format!("{}/services/Soap/u/{API_VERSION}", self.instance_url);
+        let url = format!("{}/services/Soap/u/{API_VERSION}", self.instance());
         let body_ids: String = ids
             .iter()
             .map(|id| format!("<urn:ids>{}</urn:ids>", escape(id.as_str())))

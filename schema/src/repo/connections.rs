@@ -56,3 +56,31 @@ pub fn update_secret(
     .execute(conn)?;
     Ok(())
 }
+
+/// Replaces the sealed secret under a lock on its row: `decide` sees the
+/// secret stored now (re-read once the lock is held, so a writer that held
+/// it before is seen) and answers its replacement, or `None` to keep it.
+/// The secret stored when the lock is released is answered. A second
+/// caller waits for the first, and sees what it stored.
+pub fn renew_secret<E: From<diesel::result::Error>>(
+    conn: &mut PgConnection,
+    account: AccountId,
+    id: ConnectionId,
+    decide: impl FnOnce(Vec<u8>) -> Result<Option<Vec<u8>>, E>,
+) -> Result<Vec<u8>, E> {
+    conn.transaction(|conn| {
+        let stored: Vec<u8> = connection_secrets::table
+            .filter(connection_secrets::account_id.eq(account.0))
+            .filter(connection_secrets::connection_id.eq(id.0))
+            .select(connection_secrets::secret)
+            .for_update()
+            .first(conn)?;
+        match decide(stored.clone())? {
+            Some(next) => {
+                update_secret(conn, account, id, &next)?;
+                Ok(next)
+            }
+            None => Ok(stored),
+        }
+    })
+}

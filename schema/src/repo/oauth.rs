@@ -164,3 +164,46 @@ pub fn update_access_token(
     .execute(conn)?;
     Ok(())
 }
+
+/// Replaces a user's sealed provider tokens under a lock on their row:
+/// `decide` sees the tokens stored now (re-read once the lock is held) and
+/// answers their replacement, or `None` to keep them. The tokens stored
+/// when the lock is released are answered.
+pub fn renew_tokens<E: From<diesel::result::Error>>(
+    conn: &mut PgConnection,
+    account: AccountId,
+    user: UserId,
+    provider: &str,
+    now: DateTime<Utc>,
+    decide: impl FnOnce(SealedTokens) -> Result<Option<SealedTokens>, E>,
+) -> Result<SealedTokens, E> {
+    conn.transaction(|conn| {
+        let row = || {
+            oauth_tokens::table
+                .filter(oauth_tokens::account_id.eq(account.0))
+                .filter(oauth_tokens::user_id.eq(user.0))
+                .filter(oauth_tokens::provider.eq(provider))
+        };
+        let stored: SealedTokens = row()
+            .select((oauth_tokens::access_token, oauth_tokens::refresh_token))
+            .for_update()
+            .first(conn)?;
+        let keep = SealedTokens {
+            access: stored.access.clone(),
+            refresh: stored.refresh.clone(),
+        };
+        match decide(stored)? {
+            Some(next) => {
+                diesel::update(row())
+                    .set((
+                        oauth_tokens::access_token.eq(&next.access),
+                        oauth_tokens::refresh_token.eq(&next.refresh),
+                        oauth_tokens::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                Ok(next)
+            }
+            None => Ok(keep),
+        }
+    })
+}

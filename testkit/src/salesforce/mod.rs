@@ -4,7 +4,7 @@
 //!
 //! * OAuth 2.0: authorize, token (code with PKCE, refresh),
 //!   userinfo, revoke.
-//! * REST, any `/services/data/vXX.X`: describe an object; sObject
+//! * REST, any `/services/data/vXX.X`: the Limits resource; describe an object; sObject
 //!   Collections create, update, upsert by external id and delete, 200
 //!   records a call; SOQL `query` and `queryAll`, paginated.
 //! * Bulk API 2.0 ingest jobs: insert, update, upsert, delete, hardDelete.
@@ -31,6 +31,7 @@ mod data;
 mod describe;
 mod ids;
 mod input;
+mod limits;
 mod oauth;
 mod org;
 mod query;
@@ -89,6 +90,7 @@ impl SalesforceStandIn {
                         .app_data(web::PayloadConfig::new(PAYLOAD_LIMIT))
                         .configure(data::routes)
                         .configure(query::routes)
+                        .configure(limits::routes)
                         .configure(bulk::routes)
                         .default_service(web::to(session::not_found))
                         .wrap_fn(|req, service| {
@@ -136,6 +138,56 @@ impl SalesforceStandIn {
     /// out: data calls answer `INVALID_SESSION_ID` until the client refreshes.
     pub fn expire_access_tokens(&self) {
         self.inner.lock().expect("stand-in state").access.clear();
+    }
+
+    /// Refresh token rotation, a connected-app setting: from now on each
+    /// refresh answers a new refresh token and the old one is refused with
+    /// `invalid_grant` (using it again also ends the session it became).
+    pub fn rotate_refresh_tokens(&self, on: bool) {
+        self.inner.lock().expect("stand-in state").rotate = on;
+    }
+
+    /// Tokens carry the scopes their authorization asked for, and userinfo
+    /// (`openid`, `id`, `profile` or `email`) and the data API (`api` or
+    /// `full`) answer `403 insufficient_scope` to a token without them.
+    pub fn enforce_scopes(&self, on: bool) {
+        self.inner.lock().expect("stand-in state").strict_scopes = on;
+    }
+
+    /// The connected app's selected OAuth scopes: an authorization is
+    /// granted only those of the scopes it asks for.
+    pub fn select_app_scopes(&self, scopes: &[&str]) {
+        let scopes = scopes.iter().map(|s| (*s).to_owned()).collect();
+        self.inner.lock().expect("stand-in state").selected = Some(scopes);
+    }
+
+    /// The org moves to the instance at `url`: the token endpoint answers
+    /// it as `instance_url`, and data calls to any other instance are
+    /// refused as an invalid session. (`http://localhost:<port>` is this
+    /// server under another name.)
+    pub fn move_instance(&self, url: &str) {
+        self.inner.lock().expect("stand-in state").moved_to = Some(url.to_owned());
+    }
+
+    /// The token endpoint takes `delay` to answer each refresh grant.
+    pub fn delay_refreshes(&self, delay: std::time::Duration) {
+        self.inner.lock().expect("stand-in state").refresh_delay = delay;
+    }
+
+    /// Refresh grants received so far, answered or refused.
+    pub fn refresh_grants(&self) -> u64 {
+        self.inner.lock().expect("stand-in state").refreshes
+    }
+
+    /// Tokens revoked at the revoke endpoint, in order.
+    pub fn revoked_tokens(&self) -> Vec<String> {
+        self.inner.lock().expect("stand-in state").revoked.clone()
+    }
+
+    /// The live refresh tokens.
+    pub fn refresh_tokens(&self) -> Vec<String> {
+        let inner = self.inner.lock().expect("stand-in state");
+        inner.refresh.keys().cloned().collect()
     }
 
     /// Every access and refresh token issued so far (to look for them elsewhere).

@@ -14,7 +14,7 @@ use std::future::{ready, Ready};
 
 /// The daily request allocation `Sforce-Limit-Info` reports when a test set
 /// no limit: a Developer Edition org's.
-const DAILY_REQUESTS: u64 = 15_000;
+pub(super) const DAILY_REQUESTS: u64 = 15_000;
 
 /// The documented ceiling on a REST request's URI, and on URI and headers together.
 const URI_AND_HEADERS_LIMIT: usize = 16_384;
@@ -25,12 +25,18 @@ const URI_AND_HEADERS_LIMIT: usize = 16_384;
 pub(super) struct RestError {
     status: StatusCode,
     body: Value,
+    /// A `WWW-Authenticate` challenge, for a token without the scope.
+    challenge: Option<&'static str>,
 }
 
 impl RestError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         let body = json!([{"message": message.into(), "errorCode": code}]);
-        Self { status, body }
+        Self {
+            status,
+            body,
+            challenge: None,
+        }
     }
 
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
@@ -46,6 +52,7 @@ impl RestError {
         Self {
             status,
             body: Value::String(text.into()),
+            challenge: None,
         }
     }
 }
@@ -62,11 +69,15 @@ impl ResponseError for RestError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(challenge) = self.challenge {
+            response.insert_header(("WWW-Authenticate", challenge));
+        }
         match &self.body {
-            Value::String(text) => HttpResponse::build(self.status)
+            Value::String(text) => response
                 .content_type("text/plain;charset=UTF-8")
                 .body(text.clone()),
-            body => HttpResponse::build(self.status)
+            body => response
                 .content_type("application/json;charset=UTF-8")
                 .body(body.to_string()),
         }
@@ -76,6 +87,8 @@ impl ResponseError for RestError {
 /// Why a data-API call was turned away.
 pub(super) enum Denied {
     Session,
+    /// A live session without the scope the data API needs.
+    Scope,
     Limit,
 }
 
@@ -87,9 +100,8 @@ pub(super) fn admit(req: &HttpRequest, token: &str, kind: CallKind) -> Result<()
     ) else {
         return Err(Denied::Session);
     };
-    if !oauth::session_is_live(sessions, token) {
-        return Err(Denied::Session);
-    }
+    let instance = format!("http://{}", req.connection_info().host());
+    oauth::admit_session(sessions, token, &instance)?;
     if org.lock().expect("stand-in state").admit(kind) {
         Ok(())
     } else {
@@ -159,6 +171,14 @@ fn admit_rest(req: &HttpRequest) -> Result<ApiCall, RestError> {
             "INVALID_SESSION_ID",
             "Session expired or invalid",
         )),
+        Err(Denied::Scope) => Err(RestError {
+            status: StatusCode::FORBIDDEN,
+            body: json!({
+                "error": "insufficient_scope",
+                "error_description": "the token was not granted the api scope",
+            }),
+            challenge: Some(oauth::INSUFFICIENT_SCOPE),
+        }),
         Err(Denied::Limit) => Err(RestError::new(
             StatusCode::FORBIDDEN,
             "REQUEST_LIMIT_EXCEEDED",

@@ -146,6 +146,13 @@ async fn call(req: HttpRequest, org: web::Data<org::Shared>, body: web::Bytes) -
                 true,
             )
         }
+        Err(Denied::Scope) => {
+            return fault(
+                "API_DISABLED_FOR_ORG",
+                "The session was not granted the api scope",
+                true,
+            )
+        }
         Err(Denied::Limit) => {
             return fault(
                 "REQUEST_LIMIT_EXCEEDED",

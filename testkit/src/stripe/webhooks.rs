@@ -87,6 +87,39 @@ pub fn event_at(type_: &str, object: Value, created: i64) -> Value {
     })
 }
 
+/// The first API version without a subscription's top-level `plan` (and
+/// whose items always carry a `price`).
+const PRICES_VERSION: &str = "2020-08-27";
+
+/// `event` as an endpoint pinned to API `version` receives it: before
+/// 2020-08-27, a subscription's items name their `plan` only, and the
+/// subscription carries its single item's `plan` and `quantity`.
+fn in_version(mut event: Value, version: &str) -> Value {
+    event["api_version"] = version.into();
+    if version >= PRICES_VERSION {
+        return event;
+    }
+    if event["data"]["object"]["object"] != "subscription" {
+        return event;
+    }
+    for path in [
+        "/data/object/items/data",
+        "/data/previous_attributes/items/data",
+    ] {
+        let items = event.pointer_mut(path).and_then(Value::as_array_mut);
+        for item in items.into_iter().flatten() {
+            if let Some(item) = item.as_object_mut() {
+                item.remove("price");
+            }
+        }
+    }
+    let object = &mut event["data"]["object"];
+    let first = object["items"]["data"][0].clone();
+    object["plan"] = first["plan"].clone();
+    object["quantity"] = first["quantity"].clone();
+    event
+}
+
 /// A `*.updated` event: `previous` holds the changed fields' old values.
 fn updated(type_: &str, object: Value, previous: Value) -> Value {
     let mut event = event(type_, object);
@@ -98,7 +131,11 @@ impl StripeStandIn {
     /// Signs `event` now with [`WEBHOOK_SECRET`] (and any extra secrets) and
     /// posts it to the webhook URL.
     pub async fn deliver(&self, event: &Value) -> reqwest::Response {
-        let body = event.to_string();
+        let pinned = self.inner().webhook_api_version.clone();
+        let body = match pinned {
+            Some(version) => in_version(event.clone(), &version).to_string(),
+            None => event.to_string(),
+        };
         let extra = self.inner().extra_secrets.clone();
         let mut secrets = vec![WEBHOOK_SECRET];
         secrets.extend(extra.iter().map(String::as_str));

@@ -8,6 +8,7 @@
 mod bulk;
 mod collections;
 mod limits;
+mod oauth;
 mod query;
 mod soap;
 mod support;

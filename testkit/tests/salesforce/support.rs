@@ -108,6 +108,12 @@ pub fn contact(last_name: &str, external_id: &str) -> Value {
 /// Consents at the authorization endpoint and redeems the code with its
 /// PKCE verifier: the access and refresh tokens.
 async fn authorize(http: &reqwest::Client, base: &str) -> (String, String) {
+    authorize_for(http, base, "").await
+}
+
+/// An access and a refresh token for the signed-in user, from an
+/// authorization asking for `scope` (the connected app's scopes if empty).
+pub async fn authorize_for(http: &reqwest::Client, base: &str, scope: &str) -> (String, String) {
     let verifier = "a-verifier-of-enough-length-for-pkce-0123456789";
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let response = http
@@ -119,6 +125,7 @@ async fn authorize(http: &reqwest::Client, base: &str) -> (String, String) {
             ("code_challenge", &challenge),
             ("code_challenge_method", "S256"),
             ("state", "s"),
+            ("scope", scope),
         ])
         .send()
         .await

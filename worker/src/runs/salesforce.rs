@@ -31,6 +31,7 @@
 //! batch (one query for up to 200 records), and for a Bulk job the job's
 //! own last-modified stamp, which no record it wrote is later than.
 
+use super::org_tokens::StoredTokens;
 use super::{
     read_batches, retry, Batch, Header, Input, JobSpec, Mapped, Pieces, RunHandler, Stop, Totals,
     Written,
@@ -60,9 +61,6 @@ const IN_DOUBT: &str = "the worker stopped while this row was being written to S
 /// A connected org, opened for a run.
 pub(super) struct Org {
     pub sf: Salesforce,
-    account: AccountId,
-    id: ConnectionId,
-    tokens: ProviderTokens,
 }
 
 /// Where a run to Salesforce resumes: its last checkpoint, the API calls
@@ -83,7 +81,7 @@ pub(super) fn failed(e: SalesforceError) -> Stop {
 impl RunHandler {
     /// Opens the org of a Salesforce connection with its sealed tokens.
     pub(super) async fn org(&self, account: AccountId, id: ConnectionId) -> Result<Org, Stop> {
-        let app = self.salesforce.as_ref().ok_or_else(|| {
+        let salesforce = self.salesforce.as_ref().ok_or_else(|| {
             Stop::Fail(
                 "this deployment has no Salesforce connected app configured \
                  (SLUICE_SALESFORCE_CLIENT_ID), so runs cannot reach Salesforce"
@@ -110,41 +108,29 @@ impl RunHandler {
             )
         })?;
         let app = sf::App {
-            login_url: &app.login_url,
-            client_id: &app.client_id,
-            client_secret: &app.client_secret,
+            login_url: &salesforce.login_url,
+            client_id: &salesforce.client_id,
+            client_secret: &salesforce.client_secret,
         };
-        let sf = Salesforce::of_connection(self.http.clone(), &row.params, &tokens, Some(app))
-            .ok_or_else(|| {
-                Stop::Fail("the target connection names no Salesforce instance".into())
-            })?;
-        Ok(Org {
-            sf,
+        let stored = StoredTokens {
+            pool: self.platform.pool.clone(),
+            keyring: self.keyring.clone(),
+            http: self.http.clone(),
+            app: salesforce.clone(),
+            login_url: row.params["login_url"].as_str().map(str::to_owned),
             account,
             id,
-            tokens,
-        })
+        };
+        let sf = Salesforce::of_connection(self.http.clone(), &row.params, &tokens, Some(app))
+            .ok_or_else(|| Stop::Fail("the target connection names no Salesforce instance".into()))?
+            .with_renewal(Box::new(stored));
+        Ok(Org { sf })
     }
 
-    /// Seals the access token the run renewed, if it did, in place of the
-    /// connection's old one.
-    pub(super) async fn keep_tokens(&self, org: &mut Org) -> Result<(), Stop> {
-        let Some(renewed) = org.sf.renewed_access_token() else {
-            return Ok(());
-        };
-        if renewed.as_str() == org.tokens.access_token {
-            return Ok(());
-        }
-        org.tokens.access_token = renewed.to_string();
-        let plain = Zeroizing::new(serde_json::to_vec(&org.tokens).map_err(retry)?);
-        let (account, id) = (org.account, org.id);
-        let sealed = self
-            .keyring
-            .get()
-            .seal(&plain, &owner::connection_secret(account, id))
-            .0;
-        self.db(move |c| connections::update_secret(c, account, id, &sealed))
-            .await
+    /// Nothing to keep after a run: a renewal seals its tokens as it
+    /// renews them (see `org_tokens`).
+    pub(super) async fn keep_tokens(&self, _org: &mut Org) -> Result<(), Stop> {
+        Ok(())
     }
 
     /// Where a run to Salesforce resumes, from its events.
