@@ -42,7 +42,7 @@ pub async fn connect_org(app: &TestApp, token: &str, standin: &SalesforceStandIn
 }
 
 /// A CSV of contacts: `Last,Email,Born` for rows `numbers`.
-fn contacts(numbers: impl IntoIterator<Item = usize>) -> Vec<u8> {
+pub fn contacts(numbers: impl IntoIterator<Item = usize>) -> Vec<u8> {
     let mut csv = String::from("Last,Email,Born\n");
     for n in numbers {
         csv.push_str(&format!(
@@ -84,7 +84,7 @@ pub async fn create_job(
 }
 
 /// A job inserting the contacts of `upload` with [`insert_mapping`].
-async fn insert_job(app: &TestApp, token: &str, upload: &str, org: &str) -> String {
+pub async fn insert_job(app: &TestApp, token: &str, upload: &str, org: &str) -> String {
     create_job(
         app,
         token,

@@ -94,6 +94,8 @@ fn salesforce_error(e: SalesforceError) -> ApiError {
             invalid("target.object", e.to_string())
         }
         SalesforceError::LimitExceeded(_)
+        | SalesforceError::ConcurrentLimit { .. }
+        | SalesforceError::Unavailable { .. }
         | SalesforceError::Refused { .. }
         | SalesforceError::Unreachable(_) => ApiError::Upstream {
             message: e.to_string(),

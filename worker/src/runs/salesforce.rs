@@ -109,15 +109,15 @@ impl RunHandler {
                 "the target connection's tokens cannot be read: connect the org again".into(),
             )
         })?;
+        let backoff = app.backoff;
         let app = sf::App {
             login_url: &app.login_url,
             client_id: &app.client_id,
             client_secret: &app.client_secret,
         };
         let sf = Salesforce::of_connection(self.http.clone(), &row.params, &tokens, Some(app))
-            .ok_or_else(|| {
-                Stop::Fail("the target connection names no Salesforce instance".into())
-            })?;
+            .ok_or_else(|| Stop::Fail("the target connection names no Salesforce instance".into()))?
+            .with_backoff(backoff);
         Ok(Org {
             sf,
             account,
