@@ -3,8 +3,9 @@
 //! bound the error says which limit or outage it was.
 
 use crate::accounts::account;
+use crate::imports::result_file;
 use crate::imports::upload;
-use crate::salesforce_runs::{app_for, connect_org, contacts, insert_job, run};
+use crate::salesforce_runs::{app_for, connect_org, contacts, create_job, insert_job, run};
 use crate::salesforce_target::client;
 use serde_json::{json, Map, Value};
 use sluice_connectors::salesforce::{Operation, Salesforce, SalesforceError};
@@ -173,9 +174,16 @@ async fn salesforce_a_run_survives_transient_failures_and_fails_clearly_past_the
     standin.fail_next_calls(2, Fault::Maintenance);
     standin.fail_next_calls(2, Fault::ConcurrentLimit);
     standin.lock_next_records(3);
+    let before = standin.api_calls();
     let done = run(&app, &owner, &job).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["rows_ok"], 30, "{done}");
+    // The four refused tries count too (the org answered, not counting them).
+    assert_eq!(
+        done["api_calls"],
+        standin.api_calls() - before + 4,
+        "{done}"
+    );
     assert_eq!(standin.records("Contact").len(), 30);
 
     standin.fail_next_calls(5, Fault::ConcurrentLimit);
@@ -187,4 +195,49 @@ async fn salesforce_a_run_survives_transient_failures_and_fails_clearly_past_the
         "{message}"
     );
     assert!(!message.contains("24-hour"), "{message}");
+}
+
+#[tokio::test]
+async fn salesforce_a_lost_answer_to_an_upsert_is_sent_again_and_an_inserts_rows_are_in_doubt() {
+    let standin = SalesforceStandIn::start().await;
+    let app = app_for(&standin, 2_000, true).await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let org = connect_org(&app, &owner, &standin).await;
+
+    // An upsert by external id: the write is sent again; nothing twice.
+    let csv = b"Key,Last\nC-1,One\nC-2,Two\n".to_vec();
+    let upload_id = upload(&app, &owner, csv).await;
+    let mapping = json!([
+        {"source": "Key", "target": "External_Id__c"},
+        {"source": "Last", "target": "LastName"},
+    ]);
+    let job = create_job(
+        &app,
+        &owner,
+        &upload_id,
+        &org,
+        "upsert",
+        json!(["External_Id__c"]),
+        mapping,
+    )
+    .await;
+    standin.fail_next_writes(1, Fault::BadGateway);
+    let done = run(&app, &owner, &job).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["rows_ok"], 2, "{done}");
+    assert_eq!(standin.records("Contact").len(), 2);
+
+    // An insert is not sent again: it may have created its records, so
+    // its rows go to errors.csv as possibly created and the run stops.
+    let upload_id = upload(&app, &owner, contacts(1..=3)).await;
+    let job = insert_job(&app, &owner, &upload_id, &org).await;
+    standin.fail_next_writes(1, Fault::BadGateway);
+    let done = run(&app, &owner, &job).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    let message = done["message"].as_str().unwrap();
+    assert!(message.contains("may or may not"), "{message}");
+    assert_eq!(done["rows_failed"], 3, "{done}");
+    assert_eq!(standin.records("Contact").len(), 5);
+    let errors = result_file(&app, &owner, done["id"].as_str().unwrap(), "errors").await;
+    assert_eq!(errors.len(), 4, "{errors:?}");
 }

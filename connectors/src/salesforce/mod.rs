@@ -245,7 +245,6 @@ impl Salesforce {
                 retry::Repeat::Refused
             });
             self.count_call();
-            tries += 1;
             let passing = match self.http.execute(request).await {
                 Err(e) => {
                     let passing = retry::Passing::of_transport(&e);
@@ -286,6 +285,7 @@ impl Salesforce {
                 }
             };
             let (passing, detail) = passing;
+            tries += 1;
             if !passing.repeats(repeat) {
                 let detail = format!(
                     "{detail}, after the request was sent: it may or may not have been \

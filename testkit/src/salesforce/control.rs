@@ -102,7 +102,15 @@ impl SalesforceStandIn {
     /// The next `calls` data-API calls (REST and Bulk) fail with `fault`
     /// (see `faults.rs`); the calls after them are answered as usual.
     pub fn fail_next_calls(&self, calls: usize, fault: super::Fault) {
-        self.org().faults.extend(std::iter::repeat_n(fault, calls));
+        let queued = std::iter::repeat_n((super::faults::Calls::Any, fault), calls);
+        self.org().faults.extend(queued);
+    }
+
+    /// The next `calls` data-API calls that can change data (any method
+    /// but `GET`) fail with `fault`; reads pass by.
+    pub fn fail_next_writes(&self, calls: usize, fault: super::Fault) {
+        let queued = std::iter::repeat_n((super::faults::Calls::Writes, fault), calls);
+        self.org().faults.extend(queued);
     }
 
     /// The next `records` records saved through sObject Collections (or

@@ -25,7 +25,7 @@
 //! [`SalesforceStandIn::limit_requests`]: super::SalesforceStandIn::limit_requests
 
 use super::org::Shared;
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::HttpResponse;
 use serde_json::json;
 
@@ -91,7 +91,20 @@ impl Fault {
     }
 }
 
-/// The fault the next data-API call meets, if one is queued.
-pub(super) fn next(org: &Shared) -> Option<Fault> {
-    org.lock().expect("stand-in state").faults.pop_front()
+/// Which calls a queued fault waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Calls {
+    Any,
+    /// Calls that can change data: any method but `GET`.
+    Writes,
+}
+
+/// The fault a data-API call with `method` meets, if one queued waits for it.
+pub(super) fn next(org: &Shared, method: &Method) -> Option<Fault> {
+    let mut org = org.lock().expect("stand-in state");
+    let at = org
+        .faults
+        .iter()
+        .position(|(calls, _)| *calls == Calls::Any || method != Method::GET)?;
+    org.faults.remove(at).map(|(_, fault)| fault)
 }

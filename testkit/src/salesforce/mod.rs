@@ -99,7 +99,8 @@ impl SalesforceStandIn {
                         .default_service(web::to(session::not_found))
                         .wrap_fn(|req, service| {
                             let org = req.app_data::<web::Data<org::Shared>>().cloned();
-                            let fault = org.as_ref().and_then(|org| faults::next(org));
+                            let method = req.method().clone();
+                            let fault = org.as_ref().and_then(|org| faults::next(org, &method));
                             let call = match fault.filter(|f| !f.after()) {
                                 Some(fault) => Err(req.into_response(fault.response())),
                                 None => Ok(service.call(req)),

@@ -47,7 +47,7 @@ pub(super) struct Org {
     pub cursors: HashMap<String, Cursor>,
     pub sequence: u64,
     /// The faults the next data-API calls meet, in order.
-    pub faults: VecDeque<super::faults::Fault>,
+    pub faults: VecDeque<(super::faults::Calls, super::faults::Fault)>,
 }
 
 impl Default for Org {

@@ -77,3 +77,16 @@ async fn locked_records_are_refused_one_by_one_and_the_others_saved() {
     assert_eq!(body[2]["success"], true);
     assert_eq!(org.standin.records("Contact").len(), 1);
 }
+
+#[tokio::test]
+async fn a_fault_for_writes_lets_reads_pass_by() {
+    let org = Org::start().await;
+    org.standin.fail_next_writes(1, Fault::BadGateway);
+    assert_eq!(
+        org.get("/sobjects/Contact/describe").await.0,
+        StatusCode::OK
+    );
+    let (status, _) = org.create(false, vec![contact("Lovelace", "C-1")]).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(org.standin.records("Contact").len(), 1);
+}
