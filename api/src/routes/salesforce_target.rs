@@ -22,11 +22,20 @@ use serde_json::{json, Map, Value};
 use sluice_connectors::mapping::Plan;
 use sluice_connectors::postgres as pg;
 use sluice_connectors::salesforce::{
-    writer_targets, App, Describe, Operation, Salesforce, SalesforceError, Writer,
+    writer_targets, App, Backoff, Describe, Operation, Salesforce, SalesforceError, Writer,
 };
 use sluice_connectors::source::Row;
 use sluice_schema::ids::{AccountId, ConnectionId};
 use sluice_schema::models::ConnectionRow;
+
+/// An API request waits for Salesforce only briefly: a call refused for a
+/// passing reason is tried twice, a second apart, then the request answers
+/// 502 (a run waits longer, see `Backoff`).
+const REQUEST_BACKOFF: Backoff = Backoff {
+    tries: 2,
+    first: std::time::Duration::from_secs(1),
+    longest: std::time::Duration::from_secs(1),
+};
 
 const TARGET: &str = "target.connection_id";
 
@@ -59,7 +68,8 @@ pub(crate) async fn open(
         client_secret: config.client_secret.expose_secret(),
     });
     let sf = Salesforce::of_connection(state.http.clone(), &row.params, &tokens, app)
-        .ok_or_else(|| ApiError::Internal("a Salesforce connection has no instance URL".into()))?;
+        .ok_or_else(|| ApiError::Internal("a Salesforce connection has no instance URL".into()))?
+        .with_backoff(REQUEST_BACKOFF);
     Ok(Org {
         sf,
         account,
