@@ -392,6 +392,7 @@ async fn serve(settings: &Settings, api: bool, worker: bool) -> anyhow::Result<E
                 bulk_above_rows: 2_000,
                 bulk_upload_bytes: sluice_worker::MAX_UPLOAD,
                 polling: Default::default(),
+                backoff: Default::default(),
             }),
             plan_limits: billing(settings)?.is_some(),
             max_runs: usize::from(settings.worker_runs),

@@ -107,6 +107,16 @@ pub fn fast_polling() -> sluice_worker::Polling {
     }
 }
 
+/// How tests try failed Salesforce calls again: as often as in
+/// production, milliseconds apart.
+pub fn fast_backoff() -> sluice_worker::Backoff {
+    sluice_worker::Backoff {
+        tries: 5,
+        first: Duration::from_millis(5),
+        longest: Duration::from_millis(40),
+    }
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(AppOptions::default()).await
 }
@@ -198,6 +208,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
                 bulk_above_rows: options.salesforce_bulk_above_rows,
                 bulk_upload_bytes: options.salesforce_bulk_upload_bytes,
                 polling: fast_polling(),
+                backoff: fast_backoff(),
             }),
         scheduler: options.scheduler,
         plan_limits: options.billing.is_some(),

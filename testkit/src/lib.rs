@@ -19,7 +19,7 @@ mod standin;
 pub mod stripe;
 mod tls_postgres;
 
-pub use app::{fast_polling, spawn_app, spawn_app_with, AppOptions, TestApp, REGION};
+pub use app::{fast_backoff, fast_polling, spawn_app, spawn_app_with, AppOptions, TestApp, REGION};
 pub use broker::TestBroker;
 pub use db::TestDb;
 pub use logs::capture_logs;

@@ -39,6 +39,7 @@ mod salesforce_conflicts;
 mod salesforce_connect;
 mod salesforce_jobs;
 mod salesforce_login;
+mod salesforce_retries;
 mod salesforce_runs;
 mod salesforce_target;
 mod salesforce_tokens;

@@ -12,7 +12,7 @@ mod runs;
 pub mod scheduler;
 
 pub use runs::lock_key as run_lock_key;
-pub use sluice_connectors::salesforce::{Polling, MAX_UPLOAD};
+pub use sluice_connectors::salesforce::{Backoff, Polling, MAX_UPLOAD};
 
 use sluice_events::consumer::{Consumer, ConsumerSpec, Handler};
 use sluice_events::Platform;
@@ -69,6 +69,9 @@ pub struct SalesforceApp {
     pub bulk_upload_bytes: usize,
     /// How Bulk jobs are polled.
     pub polling: Polling,
+    /// How calls refused for a passing reason are tried again (5 tries
+    /// over 30 seconds by default).
+    pub backoff: Backoff,
 }
 
 impl std::fmt::Debug for SalesforceApp {

@@ -23,11 +23,20 @@ use serde_json::{json, Map, Value};
 use sluice_connectors::mapping::Plan;
 use sluice_connectors::postgres as pg;
 use sluice_connectors::salesforce::{
-    writer_targets, App, Describe, Operation, Salesforce, SalesforceError, Writer,
+    writer_targets, App, Backoff, Describe, Operation, Salesforce, SalesforceError, Writer,
 };
 use sluice_connectors::source::Row;
 use sluice_schema::ids::ConnectionId;
 use sluice_schema::models::ConnectionRow;
+
+/// An API request waits for Salesforce only briefly: a call refused for a
+/// passing reason is tried twice, a second apart, then the request answers
+/// 502 (a run waits longer, see `Backoff`).
+const REQUEST_BACKOFF: Backoff = Backoff {
+    tries: 2,
+    first: std::time::Duration::from_secs(1),
+    longest: std::time::Duration::from_secs(1),
+};
 
 const TARGET: &str = "target.connection_id";
 
@@ -58,7 +67,8 @@ pub(crate) async fn open(
         client_secret: config.client_secret.expose_secret(),
     });
     let mut sf = Salesforce::of_connection(state.http.clone(), &row.params, &tokens, app)
-        .ok_or_else(|| ApiError::Internal("a Salesforce connection has no instance URL".into()))?;
+        .ok_or_else(|| ApiError::Internal("a Salesforce connection has no instance URL".into()))?
+        .with_backoff(REQUEST_BACKOFF);
     if let Some(config) = state.salesforce.clone() {
         sf = sf.with_renewal(Box::new(StoredTokens {
             pool: state.platform.pool.clone(),
@@ -106,6 +116,8 @@ fn salesforce_error(e: SalesforceError) -> ApiError {
             invalid("target.object", e.to_string())
         }
         SalesforceError::LimitExceeded(_)
+        | SalesforceError::ConcurrentLimit { .. }
+        | SalesforceError::Unavailable { .. }
         | SalesforceError::Refused { .. }
         | SalesforceError::Unreachable(_) => ApiError::Upstream {
             message: e.to_string(),

@@ -1,6 +1,7 @@
 //! sObject Collections: up to 200 records a call, each saved or refused on
 //! its own (`allOrNone: false`). The results come back in the order of the
-//! records.
+//! records. Records refused with `UNABLE_TO_LOCK_ROW` are sent again on
+//! their own (see [`Salesforce::save`]).
 
 use super::{Salesforce, SalesforceError};
 use serde::Deserialize;
@@ -61,6 +62,25 @@ pub struct SaveError {
 }
 
 impl SaveResult {
+    /// Refused only because another process held the record.
+    fn is_locked(&self) -> bool {
+        !self.success
+            && !self.errors.is_empty()
+            && self
+                .errors
+                .iter()
+                .all(|e| e.status_code == "UNABLE_TO_LOCK_ROW")
+    }
+
+    /// A delete refused because the record is deleted already.
+    fn is_deleted_already(&self) -> bool {
+        !self.success
+            && self
+                .errors
+                .iter()
+                .any(|e| e.status_code == "ENTITY_IS_DELETED")
+    }
+
     /// The reasons a record was refused, as one line.
     pub fn reason(&self) -> String {
         let reasons: Vec<String> = self
@@ -94,19 +114,68 @@ impl Salesforce {
         let mut records = records.into_iter().peekable();
         while records.peek().is_some() {
             let chunk: Vec<Map<String, Value>> = records.by_ref().take(MAX_RECORDS).collect();
-            let count = chunk.len();
             let saved = self
-                .save_chunk(operation, object, external_id, chunk)
+                .save_unlocked(operation, object, external_id, chunk)
                 .await?;
-            if saved.len() != count {
-                return Err(SalesforceError::Unreachable(format!(
-                    "Salesforce answered {} results for {count} records",
-                    saved.len()
-                )));
-            }
             results.extend(saved);
         }
         Ok(results)
+    }
+
+    /// Saves a chunk, then sends again the records refused with
+    /// `UNABLE_TO_LOCK_ROW` (another process held them; they were not
+    /// saved), and only those, as often as the client's [`Backoff`]
+    /// allows: those still locked after the last try keep that reason.
+    async fn save_unlocked(
+        &self,
+        operation: Operation,
+        object: &str,
+        external_id: Option<&str>,
+        chunk: Vec<Map<String, Value>>,
+    ) -> Result<Vec<SaveResult>, SalesforceError> {
+        let mut results = self
+            .save_counted(operation, object, external_id, chunk.clone())
+            .await?;
+        let backoff = self.backoff();
+        let mut tries = 1;
+        loop {
+            let locked: Vec<usize> = (0..results.len())
+                .filter(|&at| results[at].is_locked())
+                .collect();
+            if locked.is_empty() || tries >= backoff.tries {
+                return Ok(results);
+            }
+            tokio::time::sleep(backoff.delay(tries)).await;
+            tries += 1;
+            let again = locked.iter().map(|&at| chunk[at].clone()).collect();
+            let saved = self
+                .save_counted(operation, object, external_id, again)
+                .await?;
+            for (at, result) in locked.into_iter().zip(saved) {
+                results[at] = result;
+            }
+        }
+    }
+
+    /// Saves a chunk: one result a record, or an error.
+    async fn save_counted(
+        &self,
+        operation: Operation,
+        object: &str,
+        external_id: Option<&str>,
+        chunk: Vec<Map<String, Value>>,
+    ) -> Result<Vec<SaveResult>, SalesforceError> {
+        let count = chunk.len();
+        let saved = self
+            .save_chunk(operation, object, external_id, chunk)
+            .await?;
+        if saved.len() != count {
+            return Err(SalesforceError::Unreachable(format!(
+                "Salesforce answered {} results for {count} records",
+                saved.len()
+            )));
+        }
+        Ok(saved)
     }
 
     async fn save_chunk(
@@ -123,8 +192,21 @@ impl Salesforce {
                 .collect();
             let url = self.url("/composite/sobjects");
             let query = [("ids", ids.join(",")), ("allOrNone", "false".into())];
-            let response = self.send(|http| http.delete(&url).query(&query)).await?;
-            return Self::json(response).await;
+            let (response, again) = self
+                .send_repeatable(|http| http.delete(&url).query(&query))
+                .await?;
+            let mut results: Vec<SaveResult> = Self::json(response).await?;
+            if again {
+                // A try whose answer was lost may have deleted them.
+                for (result, id) in results.iter_mut().zip(&ids) {
+                    if result.is_deleted_already() {
+                        result.success = true;
+                        result.id = result.id.take().or_else(|| Some((*id).to_owned()));
+                        result.errors.clear();
+                    }
+                }
+            }
+            return Ok(results);
         }
         let records: Vec<Value> = chunk
             .into_iter()
@@ -145,13 +227,20 @@ impl Salesforce {
                 let url = self.url("/composite/sobjects");
                 self.send(|http| http.post(&url).json(&body)).await?
             }
+            // An update by Id and an upsert by external id write the same
+            // values again if repeated: they are sent again even after a
+            // try whose answer was lost. An insert is not (see `retry.rs`).
             (Operation::Update, _) => {
                 let url = self.url("/composite/sobjects");
-                self.send(|http| http.patch(&url).json(&body)).await?
+                self.send_repeatable(|http| http.patch(&url).json(&body))
+                    .await?
+                    .0
             }
             (Operation::Upsert, Some(key)) => {
                 let url = self.url(&format!("/composite/sobjects/{object}/{key}"));
-                self.send(|http| http.patch(&url).json(&body)).await?
+                self.send_repeatable(|http| http.patch(&url).json(&body))
+                    .await?
+                    .0
             }
             (Operation::Upsert, None) | (Operation::Delete, _) => {
                 return Err(SalesforceError::Refused {

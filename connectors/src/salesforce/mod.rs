@@ -16,8 +16,13 @@
 //!
 //! A `403` with `insufficient_scope` is not an expired session: the
 //! connection lacks a scope, and renewing would not help.
-//! Calls are counted ([`Salesforce::api_calls`]), as they count against the
-//! org's daily API limit.
+//! Calls are counted ([`Salesforce::api_calls`]), every try of a call
+//! sent again included, as they count against the org's daily API limit.
+//!
+//! A call refused for a passing reason (maintenance, overload, the
+//! concurrent request limit, a locked row) is sent again with a growing
+//! wait, a bounded number of times ([`Backoff`]); `retry.rs` says which
+//! calls are, and when.
 //!
 //! Every URL comes from the connection (its `instance_url`) and the
 //! deployment's settings (the login URL): nothing is compiled in.
@@ -26,6 +31,7 @@ mod bulk;
 mod collections;
 mod describe;
 mod query;
+mod retry;
 mod soap;
 mod writer;
 
@@ -33,6 +39,7 @@ pub use bulk::{BulkBatch, BulkOutcome, BulkRow, Polling, MAX_UPLOAD};
 pub use collections::{field_value, Operation, SaveError, SaveResult, MAX_RECORDS};
 pub use describe::{Describe, Field};
 pub use query::literal;
+pub use retry::Backoff;
 pub use writer::{writer_targets, BeforeImages, Prepared, Saved, Writer, Written};
 
 use futures_util::future::BoxFuture;
@@ -54,9 +61,25 @@ pub enum SalesforceError {
     /// is the cure; renewing is not.
     #[error("Salesforce refused the call: the connection was not granted API access (the api scope); connect the org again and allow access")]
     MissingScope,
-    /// The org's API request limit is used up (`REQUEST_LIMIT_EXCEEDED`).
-    #[error("the Salesforce org has used up its API request limit: {0}")]
+    /// The org's 24-hour API request limit is used up
+    /// (`REQUEST_LIMIT_EXCEEDED`, "TotalRequests Limit exceeded.").
+    #[error(
+        "the Salesforce org's 24-hour API request limit is used up ({0}): \
+         calls work again as the org's allocation frees up"
+    )]
     LimitExceeded(String),
+    /// Too many long-running requests run at once in the org
+    /// (`REQUEST_LIMIT_EXCEEDED`, "ConcurrentPerOrgLongTxn Limit
+    /// exceeded."), still after `tries` tries.
+    #[error(
+        "too many long-running requests run at once in the Salesforce org (its concurrent \
+         request limit), still after {tries} tries: try again when the org is less busy"
+    )]
+    ConcurrentLimit { tries: u32 },
+    /// Salesforce refused the call for a passing reason, still after
+    /// `tries` tries.
+    #[error("Salesforce is unavailable: {reason}, still after {tries} tries")]
+    Unavailable { reason: &'static str, tries: u32 },
     /// Salesforce refused the request as a whole. The message is Salesforce's
     /// without what could quote a record's values ([`without_values`]):
     /// such an error can end a run, and its message go to an event.
@@ -201,6 +224,7 @@ pub struct Salesforce {
     renewer: Option<Renewer>,
     renewed: std::sync::Mutex<Option<Zeroizing<String>>>,
     calls: AtomicU64,
+    backoff: Backoff,
 }
 
 /// One error of Salesforce's error bodies: `[{"errorCode", "message"}]`.
@@ -273,6 +297,7 @@ impl Salesforce {
             renewer: refresh.map(|r| Renewer::Own(tokio::sync::Mutex::new(r))),
             renewed: std::sync::Mutex::new(None),
             calls: AtomicU64::new(0),
+            backoff: Backoff::default(),
         }
     }
 
@@ -308,6 +333,18 @@ impl Salesforce {
         self.send(|http| http.get(&url)).await.map(|_| ())
     }
 
+    /// The client with another way of trying calls again (tests wait
+    /// milliseconds, not seconds).
+    pub fn with_backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How calls refused for a passing reason are tried again.
+    pub fn backoff(&self) -> Backoff {
+        self.backoff
+    }
+
     /// API calls made so far.
     pub fn api_calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
@@ -332,68 +369,120 @@ impl Salesforce {
     }
 
     /// Sends a request built by `build` with the access token; refreshes
-    /// the token once on `401 INVALID_SESSION_ID`. The answer, if it is a
-    /// success; Salesforce's error otherwise.
+    /// the token once on `401 INVALID_SESSION_ID`, and sends it again after
+    /// a passing failure (see `retry.rs`): a `GET` also after a proxy's
+    /// `502`/`504`, any other method only when Salesforce refused it before
+    /// doing anything. The answer, if it is a success; Salesforce's error
+    /// otherwise.
     async fn send(
         &self,
         build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, SalesforceError> {
+        self.send_as(None, build)
+            .await
+            .map(|(response, _)| response)
+    }
+
+    /// [`Salesforce::send`] for a call that is harmless to repeat even
+    /// after it may have been carried out (an update or delete by `Id`, an
+    /// upsert by external id): also whether it was sent again after a
+    /// try whose outcome is unknown.
+    async fn send_repeatable(
+        &self,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<(reqwest::Response, bool), SalesforceError> {
+        self.send_as(Some(retry::Repeat::Always), build).await
+    }
+
+    async fn send_as(
+        &self,
+        repeat: Option<retry::Repeat>,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<(reqwest::Response, bool), SalesforceError> {
         // A renewal may hand back a token another renewer got a moment
         // before, which can itself have expired since: a second renewal
         // then refreshes.
         let mut renewals = 0;
+        let mut tries = 0;
+        let mut in_doubt = false;
         loop {
             let token = self.access_token.read().await.clone();
-            self.count_call();
             let mut request = build(&self.http)
                 .bearer_auth(token.as_str())
                 .build()
                 .map_err(|e| SalesforceError::Unreachable(without_url(e)))?;
             self.rebase(request.url_mut());
-            let response = self
-                .http
-                .execute(request)
-                .await
-                .map_err(|e| SalesforceError::Unreachable(without_url(e)))?;
-            let status = response.status();
-            if status.is_success() {
-                return Ok(response);
-            }
-            let challenge = response
-                .headers()
-                .get(reqwest::header::WWW_AUTHENTICATE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
-            let body = response.text().await.unwrap_or_default();
-            if status == reqwest::StatusCode::FORBIDDEN
-                && (challenge.contains("insufficient_scope") || body.contains("insufficient_scope"))
-            {
-                return Err(SalesforceError::MissingScope);
-            }
-            let error = serde_json::from_str::<Vec<ApiError>>(&body)
-                .ok()
-                .and_then(|errors| errors.into_iter().next())
-                .unwrap_or(ApiError {
-                    error_code: format!("HTTP {}", status.as_u16()),
-                    message: String::new(),
-                });
-            match error.error_code.as_str() {
-                "INVALID_SESSION_ID" if renewals < 2 => {
-                    self.renew(&token).await?;
-                    renewals += 1;
+            let repeat = repeat.unwrap_or(if request.method() == reqwest::Method::GET {
+                retry::Repeat::Always
+            } else {
+                retry::Repeat::Refused
+            });
+            self.count_call();
+            let passing = match self.http.execute(request).await {
+                Err(e) => {
+                    let passing = retry::Passing::of_transport(&e);
+                    (passing, without_url(e))
                 }
-                "INVALID_SESSION_ID" => return Err(SalesforceError::Reconnect),
-                "REQUEST_LIMIT_EXCEEDED" => {
-                    return Err(SalesforceError::LimitExceeded(error.message))
+                Ok(response) if response.status().is_success() => return Ok((response, in_doubt)),
+                Ok(response) => {
+                    let status = response.status();
+                    let challenge = response
+                        .headers()
+                        .get(reqwest::header::WWW_AUTHENTICATE)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let body = response.text().await.unwrap_or_default();
+                    if status == reqwest::StatusCode::FORBIDDEN
+                        && (challenge.contains("insufficient_scope")
+                            || body.contains("insufficient_scope"))
+                    {
+                        return Err(SalesforceError::MissingScope);
+                    }
+                    let error = serde_json::from_str::<Vec<ApiError>>(&body)
+                        .ok()
+                        .and_then(|errors| errors.into_iter().next())
+                        .unwrap_or(ApiError {
+                            error_code: format!("HTTP {}", status.as_u16()),
+                            message: String::new(),
+                        });
+                    let code = error.error_code.as_str();
+                    match retry::Passing::of_answer(status.as_u16(), code, &error.message) {
+                        Some(passing) => (passing, format!("Salesforce answered {status}")),
+                        None => match code {
+                            "INVALID_SESSION_ID" if renewals < 2 => {
+                                self.renew(&token).await?;
+                                renewals += 1;
+                                continue;
+                            }
+                            "INVALID_SESSION_ID" => return Err(SalesforceError::Reconnect),
+                            "REQUEST_LIMIT_EXCEEDED" => {
+                                return Err(SalesforceError::LimitExceeded(error.message))
+                            }
+                            _ => {
+                                return Err(SalesforceError::Refused {
+                                    message: without_values(code, &error.message),
+                                    code: error.error_code,
+                                })
+                            }
+                        },
+                    }
                 }
-                _ => {
-                    return Err(SalesforceError::Refused {
-                        message: without_values(&error.error_code, &error.message),
-                        code: error.error_code,
-                    })
-                }
+            };
+            let (passing, detail) = passing;
+            tries += 1;
+            if !passing.repeats(repeat) {
+                let detail = format!(
+                    "{detail}, after the request was sent: it may or may not have been \
+                     carried out"
+                );
+                return Err(passing.error(tries, detail));
             }
+            if tries >= self.backoff.tries {
+                return Err(passing.error(tries, detail));
+            }
+            in_doubt |= passing == retry::Passing::InDoubt;
+            tokio::time::sleep(self.backoff.delay(tries)).await;
         }
     }
 

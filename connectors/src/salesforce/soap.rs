@@ -71,6 +71,9 @@ impl Salesforce {
                     renewed = true;
                 }
                 "INVALID_SESSION_ID" => return Err(SalesforceError::Reconnect),
+                "REQUEST_LIMIT_EXCEEDED" if super::retry::is_concurrent(&answer.fault_message) => {
+                    return Err(SalesforceError::ConcurrentLimit { tries: 1 })
+                }
                 "REQUEST_LIMIT_EXCEEDED" => {
                     return Err(SalesforceError::LimitExceeded(answer.fault_message))
                 }

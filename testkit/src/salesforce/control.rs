@@ -99,6 +99,27 @@ impl SalesforceStandIn {
         self.org().remaining = Some(remaining);
     }
 
+    /// The next `calls` data-API calls (REST and Bulk) fail with `fault`
+    /// (see `faults.rs`); the calls after them are answered as usual.
+    pub fn fail_next_calls(&self, calls: usize, fault: super::Fault) {
+        let queued = std::iter::repeat_n((super::faults::Calls::Any, fault), calls);
+        self.org().faults.extend(queued);
+    }
+
+    /// The next `calls` data-API calls that can change data (any method
+    /// but `GET`) fail with `fault`; reads pass by.
+    pub fn fail_next_writes(&self, calls: usize, fault: super::Fault) {
+        let queued = std::iter::repeat_n((super::faults::Calls::Writes, fault), calls);
+        self.org().faults.extend(queued);
+    }
+
+    /// The next `records` records saved through sObject Collections (or
+    /// the SOAP API) are refused with `UNABLE_TO_LOCK_ROW`, each on its
+    /// own; the other records of their calls are saved.
+    pub fn lock_next_records(&self, records: usize) {
+        self.org().store.locked = records;
+    }
+
     /// No request limit from now on.
     pub fn lift_request_limit(&self) {
         self.org().remaining = None;

@@ -96,6 +96,13 @@ pub(super) fn transact<T, R>(
     items: Vec<T>,
     mut write: impl FnMut(&mut Store, T) -> Result<R, Errors>,
 ) -> Vec<Result<R, Errors>> {
+    let mut write = move |store: &mut Store, item: T| {
+        if store.locked > 0 {
+            store.locked -= 1;
+            return Err(vec![SaveError::locked()]);
+        }
+        write(store, item)
+    };
     if !all_or_none {
         return items.into_iter().map(|item| write(store, item)).collect();
     }

@@ -16,6 +16,10 @@
 //! the recycle bin until undeleted. State lives in memory and every answer
 //! is deterministic.
 //!
+//! Transient failures can be switched on for the next calls
+//! ([`SalesforceStandIn::fail_next_calls`]) or records
+//! ([`SalesforceStandIn::lock_next_records`]), as `faults.rs` describes.
+//!
 //! Automation can be switched on ([`SalesforceStandIn::automate`]): records
 //! saved are then touched afterwards by a process of the org's own, which
 //! sets a field and moves `SystemModstamp` (see `automation.rs`).
@@ -29,6 +33,7 @@ mod checks;
 mod control;
 mod data;
 mod describe;
+mod faults;
 mod ids;
 mod input;
 mod limits;
@@ -46,6 +51,7 @@ mod soql_tokens;
 mod standard;
 mod values;
 
+pub use faults::Fault;
 pub use org::ApiCallCounts;
 pub use schema::{FieldDef, FieldType, ObjectDef};
 pub use standard::{account, contact};
@@ -95,9 +101,20 @@ impl SalesforceStandIn {
                         .default_service(web::to(session::not_found))
                         .wrap_fn(|req, service| {
                             let org = req.app_data::<web::Data<org::Shared>>().cloned();
-                            let response = service.call(req);
+                            let method = req.method().clone();
+                            let fault = org.as_ref().and_then(|org| faults::next(org, &method));
+                            let call = match fault.filter(|f| !f.after()) {
+                                Some(fault) => Err(req.into_response(fault.response())),
+                                None => Ok(service.call(req)),
+                            };
                             async move {
-                                let mut response = response.await?;
+                                let mut response = match call {
+                                    Ok(call) => call.await?,
+                                    Err(refused) => refused,
+                                };
+                                if let Some(fault) = fault.filter(|f| f.after()) {
+                                    response = response.into_response(fault.response());
+                                }
                                 if let Some(org) = org {
                                     session::add_limit_info(&org, response.headers_mut());
                                 }

@@ -5,7 +5,7 @@ use super::bulk_info::Job;
 use super::ids;
 use super::schema::ObjectDef;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 pub(super) type Record = Map<String, Value>;
@@ -46,6 +46,8 @@ pub(super) struct Org {
     pub fail_bulk_after: Option<usize>,
     pub cursors: HashMap<String, Cursor>,
     pub sequence: u64,
+    /// The faults the next data-API calls meet, in order.
+    pub faults: VecDeque<(super::faults::Calls, super::faults::Fault)>,
 }
 
 impl Default for Org {
@@ -59,6 +61,7 @@ impl Default for Org {
             fail_bulk_after: None,
             cursors: HashMap::new(),
             sequence: 0,
+            faults: VecDeque::new(),
         }
     }
 }
@@ -116,6 +119,9 @@ pub(super) struct Store {
     /// Automation that touches records after they are saved (see
     /// `automation.rs`), and the saves it has yet to follow.
     pub automation: super::automation::Automation,
+    /// Records the next saves refuse with `UNABLE_TO_LOCK_ROW` (see
+    /// `faults.rs`).
+    pub locked: usize,
 }
 
 /// One object's records: live ones indexed by their unique and external id

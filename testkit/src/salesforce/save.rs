@@ -49,6 +49,15 @@ impl SaveError {
         )
     }
 
+    /// Another transaction holds the record (see `faults.rs`).
+    pub fn locked() -> Self {
+        Self::new(
+            "UNABLE_TO_LOCK_ROW",
+            "unable to obtain exclusive access to this record or 1 records",
+            vec![],
+        )
+    }
+
     pub fn malformed(id: &str) -> Self {
         Self::new("MALFORMED_ID", format!("malformed id {id}"), vec![])
     }

@@ -107,6 +107,7 @@ impl RunHandler {
                 "the target connection's tokens cannot be read: connect the org again".into(),
             )
         })?;
+        let backoff = salesforce.backoff;
         let app = sf::App {
             login_url: &salesforce.login_url,
             client_id: &salesforce.client_id,
@@ -123,7 +124,8 @@ impl RunHandler {
         };
         let sf = Salesforce::of_connection(self.http.clone(), &row.params, &tokens, Some(app))
             .ok_or_else(|| Stop::Fail("the target connection names no Salesforce instance".into()))?
-            .with_renewal(Box::new(stored));
+            .with_renewal(Box::new(stored))
+            .with_backoff(backoff);
         Ok(Org { sf })
     }
 
