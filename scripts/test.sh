@@ -23,7 +23,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # Builds the test binaries once; the fault run below reuses them.
 step "Tests (all but fault_*)"
-cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/fault_/)'
+cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/::fault_/)'
 
 # The fault tests stop and restart the shared RabbitMQ broker, which would
 # break any test running beside them: run them after everything else, one at
@@ -31,11 +31,11 @@ cargo nextest run --workspace --locked --no-fail-fast -E 'not test(/fault_/)'
 # test summary printed is the main run's rather than "0 tests run"
 # (--no-tests=pass still keeps an empty match from failing the step).
 step "Fault tests (fault_*, one at a time)"
-fault_tests=$(cargo nextest list --workspace --locked -E 'test(/fault_/)' --message-format oneline | wc -l)
+fault_tests=$(cargo nextest list --workspace --locked -E 'test(/::fault_/)' --message-format oneline | wc -l)
 if [ "$fault_tests" -eq 0 ]; then
     echo "No fault_* tests in this tree; nothing to run."
 else
     # Their logs are shown only if one fails, to tell what the broker did.
     SLUICE_TEST_LOG="${SLUICE_TEST_LOG:-info,lapin=warn,amq_protocol=warn}" \
-        cargo nextest run --workspace --locked --no-fail-fast -j 1 --no-tests=pass -E 'test(/fault_/)'
+        cargo nextest run --workspace --locked --no-fail-fast -j 1 --no-tests=pass -E 'test(/::fault_/)'
 fi
