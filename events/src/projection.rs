@@ -581,42 +581,30 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 .execute(conn)?;
         }
         DomainEvent::TokenIssued(issued) => {
-            let Some(account) = event.account_id else {
-                return Ok(());
+            let row = |account| TokenRow {
+                name: issued.name.clone(),
+                ..token_row(
+                    event,
+                    account,
+                    issued.user_id,
+                    &issued.kind,
+                    issued.expires_at,
+                )
             };
-            diesel::insert_into(tokens::table)
-                .values(TokenRow {
-                    token_id: event.stream_id,
-                    account_id: account.0,
-                    user_id: issued.user_id,
-                    kind: issued.kind.clone(),
-                    name: issued.name.clone(),
-                    created_at: event.recorded_at,
-                    expires_at: issued.expires_at,
-                    revoked_at: None,
-                    sealed_name: None,
-                })
-                .on_conflict_do_nothing()
-                .execute(conn)?;
+            insert_token(conn, event, row)?;
         }
         DomainEvent::TokenIssuedV2(issued) => {
-            let Some(account) = event.account_id else {
-                return Ok(());
+            let row = |account| TokenRow {
+                sealed_name: issued.name.clone(),
+                ..token_row(
+                    event,
+                    account,
+                    issued.user_id,
+                    &issued.kind,
+                    issued.expires_at,
+                )
             };
-            diesel::insert_into(tokens::table)
-                .values(TokenRow {
-                    token_id: event.stream_id,
-                    account_id: account.0,
-                    user_id: issued.user_id,
-                    kind: issued.kind.clone(),
-                    name: None,
-                    created_at: event.recorded_at,
-                    expires_at: issued.expires_at,
-                    revoked_at: None,
-                    sealed_name: issued.name.clone(),
-                })
-                .on_conflict_do_nothing()
-                .execute(conn)?;
+            insert_token(conn, event, row)?;
         }
         DomainEvent::TokenRevoked(_) => {
             diesel::update(tokens::table.find(event.stream_id))
@@ -625,6 +613,44 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
                 .execute(conn)?;
         }
     }
+    Ok(())
+}
+
+/// The row of a token issued by `event`, without a name.
+fn token_row(
+    event: &RecordedEvent,
+    account: uuid::Uuid,
+    user_id: uuid::Uuid,
+    kind: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> TokenRow {
+    TokenRow {
+        token_id: event.stream_id,
+        account_id: account,
+        user_id,
+        kind: kind.to_owned(),
+        name: None,
+        created_at: event.recorded_at,
+        expires_at,
+        revoked_at: None,
+        sealed_name: None,
+    }
+}
+
+/// Records the token of `event`, made by `row` for its account (none
+/// without an account).
+fn insert_token(
+    conn: &mut PgConnection,
+    event: &RecordedEvent,
+    row: impl FnOnce(uuid::Uuid) -> TokenRow,
+) -> QueryResult<()> {
+    let Some(account) = event.account_id else {
+        return Ok(());
+    };
+    diesel::insert_into(tokens::table)
+        .values(row(account.0))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
     Ok(())
 }
 

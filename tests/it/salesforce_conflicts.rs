@@ -5,7 +5,7 @@
 
 use crate::accounts::account;
 use crate::imports::{result_file, upload};
-use crate::salesforce_runs::{app_for, connect_org, contacts_by_email, create_job, roll_back, run};
+use crate::salesforce_runs::{app_for, connect_org, contacts_by_email, roll_back, run, upsert_job};
 use serde_json::json;
 use sluice_testkit::salesforce::SalesforceStandIn;
 
@@ -31,16 +31,7 @@ async fn automation_touching_records_after_the_run_is_no_conflict() {
         {"source": "Last", "target": "LastName"},
         {"source": "Email", "target": "Email"},
     ]);
-    let job = create_job(
-        &app,
-        &owner,
-        &upload_id,
-        &org,
-        "upsert",
-        json!(["External_Id__c"]),
-        mapping,
-    )
-    .await;
+    let job = upsert_job(&app, &owner, &upload_id, &org, mapping).await;
     let done = run(&app, &owner, &job).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let before_automation = contacts_by_email(&standin);

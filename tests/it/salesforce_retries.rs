@@ -5,7 +5,7 @@
 use crate::accounts::account;
 use crate::imports::result_file;
 use crate::imports::upload;
-use crate::salesforce_runs::{app_for, connect_org, contacts, create_job, insert_job, run};
+use crate::salesforce_runs::{app_for, connect_org, contacts, insert_job, run, upsert_job};
 use crate::salesforce_target::client;
 use serde_json::{json, Map, Value};
 use sluice_connectors::salesforce::{Operation, Salesforce, SalesforceError};
@@ -211,16 +211,7 @@ async fn salesforce_a_lost_answer_to_an_upsert_is_sent_again_and_an_inserts_rows
         {"source": "Key", "target": "External_Id__c"},
         {"source": "Last", "target": "LastName"},
     ]);
-    let job = create_job(
-        &app,
-        &owner,
-        &upload_id,
-        &org,
-        "upsert",
-        json!(["External_Id__c"]),
-        mapping,
-    )
-    .await;
+    let job = upsert_job(&app, &owner, &upload_id, &org, mapping).await;
     standin.fail_next_writes(1, Fault::BadGateway);
     let done = run(&app, &owner, &job).await;
     assert_eq!(done["status"], "succeeded", "{done}");

@@ -83,6 +83,26 @@ pub async fn create_job(
     body["id"].as_str().unwrap().to_owned()
 }
 
+/// A job upserting the rows of `upload` into contacts by `External_Id__c`.
+pub(crate) async fn upsert_job(
+    app: &TestApp,
+    token: &str,
+    upload: &str,
+    org: &str,
+    mapping: Value,
+) -> String {
+    create_job(
+        app,
+        token,
+        upload,
+        org,
+        "upsert",
+        json!(["External_Id__c"]),
+        mapping,
+    )
+    .await
+}
+
 /// A job inserting the contacts of `upload` with [`insert_mapping`].
 pub(crate) async fn insert_job(app: &TestApp, token: &str, upload: &str, org: &str) -> String {
     create_job(
@@ -263,16 +283,7 @@ async fn an_upsert_is_rolled_back_to_its_before_images_except_records_changed_si
         {"source": "Last", "target": "LastName"},
         {"source": "Email", "target": "Email"},
     ]);
-    let job = create_job(
-        &app,
-        &owner,
-        &upload_id,
-        &org,
-        "upsert",
-        json!(["External_Id__c"]),
-        mapping,
-    )
-    .await;
+    let job = upsert_job(&app, &owner, &upload_id, &org, mapping).await;
     let done = run(&app, &owner, &job).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let success = result_file(&app, &owner, done["id"].as_str().unwrap(), "success").await;
@@ -752,16 +763,7 @@ async fn a_bulk_upsert_is_rolled_back_to_the_before_images_it_read() {
         {"source": "Key", "target": "External_Id__c"},
         {"source": "Last", "target": "LastName"},
     ]);
-    let job = create_job(
-        &app,
-        &owner,
-        &upload_id,
-        &org,
-        "upsert",
-        json!(["External_Id__c"]),
-        mapping,
-    )
-    .await;
+    let job = upsert_job(&app, &owner, &upload_id, &org, mapping).await;
     let before = standin.api_call_counts();
     let done = run(&app, &owner, &job).await;
     assert_eq!(done["status"], "succeeded", "{done}");
