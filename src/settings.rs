@@ -146,7 +146,7 @@ pub struct Settings {
 
     /// How long a request's body may send nothing before the request is
     /// refused with 408 (`30s`, `2m`...).
-    #[arg(long, env = "SLUICE_BODY_IDLE_TIMEOUT", default_value = "30s")]
+    #[arg(long, env = "SLUICE_BODY_IDLE_TIMEOUT", default_value = "30s", value_parser = seconds_to_hour)]
     pub body_idle_timeout: humantime::Duration,
 
     /// How many uploads one user may be sending at once; more answer 429.
@@ -155,7 +155,7 @@ pub struct Settings {
 
     /// How old the oldest event not yet published to RabbitMQ may be
     /// before `/readyz` answers 503.
-    #[arg(long, env = "SLUICE_RELAY_MAX_LAG", default_value = "60s")]
+    #[arg(long, env = "SLUICE_RELAY_MAX_LAG", default_value = "60s", value_parser = seconds_to_hour)]
     pub relay_max_lag: humantime::Duration,
 
     /// The largest upload accepted, in bytes.
@@ -233,6 +233,16 @@ fn ttl(s: &str) -> Result<humantime::Duration, String> {
         return Err("use a duration from 1m to 7d".into());
     }
     Ok(ttl)
+}
+
+/// A wait from one second to an hour: zero would refuse every body or
+/// make every instant a lag.
+fn seconds_to_hour(s: &str) -> Result<humantime::Duration, String> {
+    let wait: humantime::Duration = s.parse().map_err(|e| format!("{e} (use 30s, 2m...)"))?;
+    if wait.as_secs() < 1 || wait.as_secs() > 3600 {
+        return Err("use a duration from 1s to 1h".into());
+    }
+    Ok(wait)
 }
 
 fn result_ttl(s: &str) -> Result<humantime::Duration, String> {

@@ -99,3 +99,22 @@ fn keys_init_creates_a_keyring_once_and_production_needs_one() {
     assert_eq!(std::fs::read(&path).unwrap(), first);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn waits_of_zero_or_days_are_refused_at_start() {
+    for (variable, value) in [
+        ("SLUICE_BODY_IDLE_TIMEOUT", "0s"),
+        ("SLUICE_BODY_IDLE_TIMEOUT", "2h"),
+        ("SLUICE_RELAY_MAX_LAG", "0s"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("migrate")
+            .env(variable, value)
+            .env("SLUICE_DATABASE_URL", "postgresql:///unused")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{variable}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("from 1s to 1h"), "{stderr}");
+    }
+}
