@@ -37,6 +37,7 @@ mod rollback_conflicts;
 mod rollbacks;
 mod salesforce_conflicts;
 mod salesforce_connect;
+mod salesforce_echoes;
 mod salesforce_jobs;
 mod salesforce_login;
 mod salesforce_retries;

@@ -160,3 +160,38 @@ async fn only_owners_and_admins_connect_and_a_login_state_cannot_connect() {
         .unwrap();
     assert_eq!(listed["connections"], serde_json::json!([]));
 }
+
+#[tokio::test]
+async fn an_org_answered_without_an_instance_url_is_refused_and_its_tokens_revoked() {
+    let standin = SalesforceStandIn::start().await;
+    let app = spawn_app_with(AppOptions {
+        salesforce: Some(standin.config()),
+        ..AppOptions::default()
+    })
+    .await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    standin.sign_in_as("admin@org.example", true);
+    standin.omit_instance_url(true);
+    let callback = consent(&app, &owner, "salesforce", "Production org").await;
+
+    let res = no_redirects().get(&callback).send().await.unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["code"], "provider_refused");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no instance URL"),
+        "{body}"
+    );
+    assert!(
+        standin.issued_tokens().is_empty(),
+        "the tokens of the refused connection were revoked"
+    );
+    assert_eq!(standin.revoked_tokens().len(), 1);
+    let res = call(&app, Method::GET, "/v1/connections", &owner).await;
+    let listed: Value = res.json().await.unwrap();
+    assert_eq!(listed["connections"], serde_json::json!([]), "{listed}");
+}

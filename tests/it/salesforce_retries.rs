@@ -232,3 +232,49 @@ async fn salesforce_a_lost_answer_to_an_upsert_is_sent_again_and_an_inserts_rows
     let errors = result_file(&app, &owner, done["id"].as_str().unwrap(), "errors").await;
     assert_eq!(errors.len(), 4, "{errors:?}");
 }
+
+#[tokio::test]
+async fn salesforce_an_undelete_refused_for_a_passing_reason_is_sent_again_but_not_one_in_doubt() {
+    let (standin, sf) = org().await;
+    let ids = standin.insert_records("Contact", (1..=4).map(|n| Value::Object(contact(n))));
+    let by_id = |ids: &[String]| -> Vec<Map<String, Value>> {
+        ids.iter()
+            .map(|id| match json!({ "Id": id }) {
+                Value::Object(map) => map,
+                _ => unreachable!(),
+            })
+            .collect()
+    };
+    let deleted = sf
+        .save(Operation::Delete, "Contact", None, by_id(&ids))
+        .await
+        .unwrap();
+    assert!(deleted.iter().all(|r| r.success));
+    assert_eq!(standin.recycle_bin("Contact").len(), 4);
+
+    standin.fail_next_calls(1, Fault::Maintenance);
+    standin.fail_next_calls(1, Fault::ServerUnavailable);
+    standin.fail_next_calls(1, Fault::ConcurrentLimit);
+    standin.fail_next_calls(1, Fault::LockedRow);
+    let calls = sf.api_calls();
+    let undone = sf.undelete(&ids[..2]).await.unwrap();
+    assert!(undone.iter().all(|r| r.success), "{undone:?}");
+    assert_eq!(sf.api_calls() - calls, 5);
+    assert_eq!(standin.records("Contact").len(), 2);
+
+    // A proxy's 502 after the undelete was carried out: not sent again,
+    // and the error says its outcome is unknown.
+    standin.fail_next_calls(1, Fault::BadGateway);
+    let error = sf.undelete(&ids[2..]).await.unwrap_err();
+    assert!(matches!(error, SalesforceError::Unreachable(_)), "{error}");
+    assert!(error.to_string().contains("may or may not"), "{error}");
+    assert_eq!(standin.records("Contact").len(), 4);
+
+    // Past the bound, the error names the outage.
+    standin.fail_next_calls(5, Fault::ServerUnavailable);
+    let error = sf.undelete(&ids[..1]).await.unwrap_err();
+    assert!(
+        matches!(error, SalesforceError::Unavailable { tries: 5, .. }),
+        "{error}"
+    );
+}

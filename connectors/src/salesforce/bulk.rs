@@ -4,14 +4,14 @@
 //! wait until it ends, and its successful, failed and unprocessed records
 //! are read back: six calls a job, and the polls.
 //!
-//! Salesforce returns the results in an order of its own, each with the
-//! columns as uploaded: a result is matched back to its input row by those
-//! values (rows with the same values are interchangeable).
+//! Salesforce returns the results in an order of its own, each echoing the
+//! columns uploaded (as the fields' types read them): `bulk_match.rs` says
+//! how a result finds its input row.
 
+use super::bulk_match::match_results;
 use super::{Operation, Salesforce, SalesforceError};
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 /// The most CSV one job takes (Salesforce allows 150 MB once encoded).
@@ -27,6 +27,10 @@ pub struct BulkBatch {
     csv: csv::Writer<Vec<u8>>,
     /// Each row's values as uploaded, to match results back.
     rows: Vec<Vec<String>>,
+    /// The column that names a row's record, and whether it holds record
+    /// ids (see [`BulkBatch::keyed_by`]).
+    key: Option<(usize, bool)>,
+    header: Vec<String>,
     /// The CSV's size so far, at most (quoting included).
     size: usize,
     limit: usize,
@@ -84,9 +88,26 @@ impl BulkBatch {
             columns: header.len(),
             csv,
             rows: Vec::new(),
+            key: None,
+            header: header.to_vec(),
             size: csv_size(header),
             limit,
         })
+    }
+
+    /// Names the column (by its header) that identifies each row's record:
+    /// `Id` for an update or a delete, the external id for an upsert. A
+    /// result whose other values Salesforce echoes differently from the
+    /// upload is then matched by it.
+    pub fn keyed_by(mut self, column: Option<&str>) -> Self {
+        self.key = column.and_then(|name| {
+            let at = self
+                .header
+                .iter()
+                .position(|h| h.eq_ignore_ascii_case(name))?;
+            Some((at, name.eq_ignore_ascii_case("Id")))
+        });
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -183,6 +204,9 @@ pub struct BulkOutcome {
     pub rows: Vec<BulkRow>,
     pub failure: Option<String>,
     pub finished_at: Option<String>,
+    /// Results matched to their rows by the row's key or by likeness, not
+    /// by the values echoed (see `bulk_match.rs`).
+    pub inferred: usize,
 }
 
 impl Salesforce {
@@ -289,8 +313,7 @@ impl Salesforce {
                     .unwrap_or_else(|| format!("the job ended as {state}")),
             ),
         };
-        let mut outcome: Vec<Option<BulkRow>> = vec![None; batch.rows.len()];
-        let mut waiting = Waiting::of(&batch.rows);
+        let mut results = Vec::new();
         for (path, kind) in [
             ("successfulResults", Kind::Saved),
             ("failedResults", Kind::Failed),
@@ -308,18 +331,14 @@ impl Salesforce {
                         e.without_url()
                     ))
                 })?;
-            read_results(&text, kind, batch.columns, &mut waiting, &mut outcome)?;
+            read_results(&text, kind, batch.columns, &mut results)?;
         }
-        let rows = outcome
-            .into_iter()
-            .map(|o| {
-                o.unwrap_or_else(|| BulkRow::Failed("Salesforce gave no result for the row".into()))
-            })
-            .collect();
+        let (rows, inferred) = outcomes(batch, results)?;
         Ok(BulkOutcome {
             rows,
             failure,
             finished_at: ended.system_modstamp,
+            inferred,
         })
     }
 
@@ -352,32 +371,20 @@ enum Kind {
     Unprocessed,
 }
 
-/// Input rows not yet matched to a result, by their values.
-struct Waiting<'a>(HashMap<&'a [String], VecDeque<usize>>);
-
-impl<'a> Waiting<'a> {
-    fn of(rows: &'a [Vec<String>]) -> Self {
-        let mut map: HashMap<&[String], VecDeque<usize>> = HashMap::new();
-        for (i, row) in rows.iter().enumerate() {
-            map.entry(row.as_slice()).or_default().push_back(i);
-        }
-        Self(map)
-    }
-
-    fn take(&mut self, values: &[String]) -> Option<usize> {
-        self.0.get_mut(values).and_then(VecDeque::pop_front)
-    }
+/// One result row: what became of the record, and the values echoed.
+struct Echoed {
+    row: BulkRow,
+    values: Vec<String>,
 }
 
-/// Reads a result CSV and records each row's outcome. Saved and failed
-/// results lead with two columns (`sf__Id` and `sf__Created`, or `sf__Id`
-/// and `sf__Error`); unprocessed records are the columns alone.
+/// Reads a result CSV. Saved and failed results lead with two columns
+/// (`sf__Id` and `sf__Created`, or `sf__Id` and `sf__Error`); unprocessed
+/// records are the columns alone.
 fn read_results(
     text: &[u8],
     kind: Kind,
     columns: usize,
-    waiting: &mut Waiting<'_>,
-    outcome: &mut [Option<BulkRow>],
+    results: &mut Vec<Echoed>,
 ) -> Result<(), SalesforceError> {
     let lead = match kind {
         Kind::Unprocessed => 0,
@@ -397,21 +404,53 @@ fn read_results(
             .take(columns)
             .map(str::to_owned)
             .collect();
-        let Some(at) = waiting.take(&values) else {
-            continue;
-        };
         let first = record.get(0).unwrap_or_default().to_owned();
         let second = record.get(1).unwrap_or_default();
-        outcome[at] = Some(match kind {
+        let row = match kind {
             Kind::Saved => BulkRow::Saved {
                 id: first,
                 created: second.eq_ignore_ascii_case("true"),
             },
             Kind::Failed => BulkRow::Failed(second.to_owned()),
             Kind::Unprocessed => BulkRow::Unprocessed,
-        });
+        };
+        results.push(Echoed { row, values });
     }
     Ok(())
+}
+
+/// Each input row's outcome, in input order, and how many results were
+/// matched by key or likeness. A row Salesforce gave no result for fails.
+/// More results than rows cannot be placed: when one of them saved a
+/// record, the job's outcome cannot be trusted, and it is an error.
+fn outcomes(
+    batch: &BulkBatch,
+    results: Vec<Echoed>,
+) -> Result<(Vec<BulkRow>, usize), SalesforceError> {
+    let (kinds, echoed): (Vec<BulkRow>, Vec<Vec<String>>) =
+        results.into_iter().map(|r| (r.row, r.values)).unzip();
+    let matched = match_results(&batch.rows, &echoed, batch.key);
+    let mut rows: Vec<Option<BulkRow>> = vec![None; batch.rows.len()];
+    for (kind, at) in kinds.into_iter().zip(matched.rows) {
+        match (at, kind) {
+            (Some(at), row) => rows[at] = Some(row),
+            (None, BulkRow::Saved { .. }) => {
+                return Err(SalesforceError::Unreachable(format!(
+                    "Salesforce returned {} results beyond the {} records uploaded",
+                    matched.unmatched,
+                    batch.rows.len()
+                )))
+            }
+            (None, _) => {}
+        }
+    }
+    let rows = rows
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or_else(|| BulkRow::Failed("Salesforce gave no result for the row".into()))
+        })
+        .collect();
+    Ok((rows, matched.inferred))
 }
 
 #[cfg(test)]
@@ -420,28 +459,39 @@ mod tests {
 
     #[test]
     fn results_in_any_order_find_their_rows() {
-        let rows: Vec<Vec<String>> = [["Ada", "a@x"], ["Bob", "b@x"], ["Ada", "a@x"], ["Cy", ""]]
-            .iter()
-            .map(|r| r.iter().map(|v| (*v).to_owned()).collect())
-            .collect();
-        let mut waiting = Waiting::of(&rows);
-        let mut outcome = vec![None; rows.len()];
+        let header = ["LastName".to_owned(), "Email".to_owned()];
+        let mut batch = BulkBatch::new(Operation::Insert, &header).unwrap();
+        for row in [["Ada", "a@x"], ["Bob", "b@x"], ["Ada", "a@x"], ["Cy", ""]] {
+            batch.push(&[Some(row[0]), Some(row[1])]).unwrap();
+        }
+        let mut results = Vec::new();
         let saved = b"\"sf__Id\",\"sf__Created\",LastName,Email\n003B,true,Bob,b@x\n003A,true,Ada,a@x\n003C,true,Ada,a@x\n";
-        read_results(saved, Kind::Saved, 2, &mut waiting, &mut outcome).unwrap();
+        read_results(saved, Kind::Saved, 2, &mut results).unwrap();
         let failed = b"\"sf__Id\",\"sf__Error\",LastName,Email\n,REQUIRED_FIELD_MISSING:Required fields are missing: [Email]:Email --,Cy,\n";
-        read_results(failed, Kind::Failed, 2, &mut waiting, &mut outcome).unwrap();
-        let saved = |id: &str| {
-            Some(BulkRow::Saved {
-                id: id.into(),
-                created: true,
-            })
+        read_results(failed, Kind::Failed, 2, &mut results).unwrap();
+        let (outcome, inferred) = outcomes(&batch, results).unwrap();
+        let saved = |id: &str| BulkRow::Saved {
+            id: id.into(),
+            created: true,
         };
         assert_eq!(outcome[0], saved("003A"));
         assert_eq!(outcome[1], saved("003B"));
         assert_eq!(outcome[2], saved("003C"));
         assert!(
-            matches!(&outcome[3], Some(BulkRow::Failed(e)) if e.starts_with("REQUIRED_FIELD_MISSING"))
+            matches!(&outcome[3], BulkRow::Failed(e) if e.starts_with("REQUIRED_FIELD_MISSING"))
         );
+        assert_eq!(inferred, 0);
+    }
+
+    #[test]
+    fn a_saved_result_beyond_the_rows_uploaded_is_an_error() {
+        let header = ["LastName".to_owned()];
+        let mut batch = BulkBatch::new(Operation::Insert, &header).unwrap();
+        batch.push(&[Some("Ada")]).unwrap();
+        let mut results = Vec::new();
+        let saved = b"\"sf__Id\",\"sf__Created\",LastName\n003A,true,Ada\n003B,true,Bob\n";
+        read_results(saved, Kind::Saved, 1, &mut results).unwrap();
+        assert!(outcomes(&batch, results).is_err());
     }
 
     #[test]

@@ -28,6 +28,7 @@
 //! deployment's settings (the login URL): nothing is compiled in.
 
 mod bulk;
+mod bulk_match;
 mod collections;
 mod describe;
 mod query;

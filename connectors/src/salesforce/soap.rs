@@ -2,8 +2,10 @@
 //! to take records back out of the recycle bin, which a rollback of a
 //! delete needs. Up to 200 ids a call; the session goes in the envelope's
 //! `SessionHeader`, and a refused call is a SOAP fault (HTTP 500) whose
-//! code says why.
+//! code says why. A call refused for a passing reason is sent again as
+//! `retry.rs` says, but not one that may have been carried out.
 
+use super::retry::{Passing, Repeat};
 use super::{Salesforce, SalesforceError, SaveError, SaveResult, API_VERSION, MAX_RECORDS};
 use quick_xml::escape::escape;
 use quick_xml::events::Event;
@@ -35,6 +37,7 @@ impl Salesforce {
             .map(|id| format!("<urn:ids>{}</urn:ids>", escape(id.as_str())))
             .collect();
         let mut renewed = false;
+        let mut tries = 0;
         loop {
             let token = self.access_token.read().await.clone();
             let envelope = format!(
@@ -42,48 +45,70 @@ impl Salesforce {
                 escape(token.as_str())
             );
             self.count_call();
-            let response = self
+            let sent = self
                 .http
                 .post(&url)
                 .header("Content-Type", "text/xml; charset=UTF-8")
                 .header("SOAPAction", "\"\"")
                 .body(envelope)
                 .send()
-                .await
-                .map_err(|e| SalesforceError::Unreachable(e.without_url().to_string()))?;
-            let ok = response.status().is_success();
-            let text = response.text().await.map_err(|e| {
-                SalesforceError::Unreachable(format!("an unreadable answer: {}", e.without_url()))
-            })?;
-            let answer = read(&text)?;
-            if ok {
-                return Ok(answer.results);
+                .await;
+            let (passing, detail) = match sent {
+                Err(e) => (Passing::of_transport(&e), e.without_url().to_string()),
+                Ok(response) => {
+                    let status = response.status();
+                    let text = response.text().await.map_err(|e| {
+                        SalesforceError::Unreachable(format!(
+                            "an unreadable answer: {}",
+                            e.without_url()
+                        ))
+                    })?;
+                    if status.is_success() {
+                        return Ok(read(&text)?.results);
+                    }
+                    // A maintenance page or a proxy's answer is no SOAP.
+                    let answer = read(&text).unwrap_or_default();
+                    let code = answer
+                        .fault
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    match Passing::of_answer(status.as_u16(), &code, &answer.fault_message) {
+                        Some(passing) => (passing, format!("Salesforce answered {status}")),
+                        None => match code.as_str() {
+                            "INVALID_SESSION_ID" if !renewed => {
+                                self.renew(&token).await?;
+                                renewed = true;
+                                continue;
+                            }
+                            "INVALID_SESSION_ID" => return Err(SalesforceError::Reconnect),
+                            "REQUEST_LIMIT_EXCEEDED" => {
+                                return Err(SalesforceError::LimitExceeded(answer.fault_message))
+                            }
+                            _ => {
+                                return Err(SalesforceError::Refused {
+                                    message: super::without_values(&code, &answer.fault_message),
+                                    code,
+                                })
+                            }
+                        },
+                    }
+                }
+            };
+            // An undelete that may have been carried out is not sent again:
+            // a second one would report its records as not in the recycle bin.
+            tries += 1;
+            if !passing.repeats(Repeat::Refused) {
+                let detail = format!(
+                    "{detail}, after the request was sent: it may or may not have been carried out"
+                );
+                return Err(passing.error(tries, detail));
             }
-            let code = answer
-                .fault
-                .rsplit(':')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            match code.as_str() {
-                "INVALID_SESSION_ID" if !renewed => {
-                    self.renew(&token).await?;
-                    renewed = true;
-                }
-                "INVALID_SESSION_ID" => return Err(SalesforceError::Reconnect),
-                "REQUEST_LIMIT_EXCEEDED" if super::retry::is_concurrent(&answer.fault_message) => {
-                    return Err(SalesforceError::ConcurrentLimit { tries: 1 })
-                }
-                "REQUEST_LIMIT_EXCEEDED" => {
-                    return Err(SalesforceError::LimitExceeded(answer.fault_message))
-                }
-                _ => {
-                    return Err(SalesforceError::Refused {
-                        message: super::without_values(&code, &answer.fault_message),
-                        code,
-                    })
-                }
+            if tries >= self.backoff().tries {
+                return Err(passing.error(tries, detail));
             }
+            tokio::time::sleep(self.backoff().delay(tries)).await;
         }
     }
 }

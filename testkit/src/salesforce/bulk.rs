@@ -218,16 +218,17 @@ async fn close(
         .to_owned();
     let mut guard = org.lock().expect("stand-in state");
     let org = &mut *guard;
-    let (fail_after, polls, seed) = (
+    let (fail_after, polls, seed, echo) = (
         org.fail_bulk_after,
         org.polls_to_complete.max(1),
         org.sequence,
+        org.bulk_echo,
     );
     let now = org.store.now();
     let job = org.jobs.get_mut(&path.1).ok_or_else(RestError::not_found)?;
     match (job.state, wanted.as_str()) {
         (State::Open, "UploadComplete") => {
-            job.outcome = Some(process(&mut org.store, job, fail_after, seed));
+            job.outcome = Some(process(&mut org.store, job, fail_after, seed, echo));
             job.content = None;
             job.state = State::UploadComplete;
             job.polls_needed = polls;

@@ -1,6 +1,7 @@
 //! What processing a Bulk API 2.0 job's CSV does to the org: row by row,
 //! with the same checks as any other write.
 
+use super::bulk_echo::Echo;
 use super::bulk_info::{Failure, Job, Operation, Outcome, Success};
 use super::bulk_results::shuffled;
 use super::org::Store;
@@ -13,7 +14,7 @@ use serde_json::Value;
 pub(super) const MID_JOB_FAILURE: &str = "InternalServerError : Retried more than 10 times";
 
 /// How one CSV column sets a record.
-enum Column {
+pub(super) enum Column {
     Id,
     Field(FieldDef),
     Ref {
@@ -30,6 +31,7 @@ pub(super) fn process(
     job: &Job,
     fail_after: Option<usize>,
     seed: u64,
+    echo: Echo,
 ) -> Outcome {
     let content = job.content.as_deref().unwrap_or_default();
     let (header, rows) = match read_csv(job, content) {
@@ -68,7 +70,9 @@ pub(super) fn process(
             continue;
         }
         let (id, changes) = read_row(&columns, &row);
-        match apply(store, job, id.clone(), changes) {
+        let outcome_of = apply(store, job, id.clone(), changes);
+        let row = echo.row(&columns, row);
+        match outcome_of {
             Ok((id, created)) => outcome.successes.push(Success { id, created, row }),
             Err(errors) => {
                 let error = errors.first().map(SaveError::bulk_text).unwrap_or_default();

@@ -131,6 +131,13 @@ impl SalesforceStandIn {
         self.org().fail_bulk_after = Some(records);
     }
 
+    /// Bulk jobs closed from now on echo each value in their results as
+    /// its field's type read it (`1.50` as `1.5`, `retail` as `Retail`),
+    /// not as uploaded; see `bulk_echo.rs`.
+    pub fn normalise_bulk_echoes(&self) {
+        self.org().bulk_echo = super::Echo::Normalised;
+    }
+
     /// Bulk jobs closed from now on process every record.
     pub fn stop_failing_bulk_jobs(&self) {
         self.org().fail_bulk_after = None;

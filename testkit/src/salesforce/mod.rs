@@ -23,9 +23,14 @@
 //! Automation can be switched on ([`SalesforceStandIn::automate`]): records
 //! saved are then touched afterwards by a process of the org's own, which
 //! sets a field and moves `SystemModstamp` (see `automation.rs`).
+//!
+//! Bulk results can echo values as Salesforce's field types read them
+//! rather than as uploaded ([`SalesforceStandIn::normalise_bulk_echoes`],
+//! see `bulk_echo.rs`).
 
 mod automation;
 mod bulk;
+mod bulk_echo;
 mod bulk_info;
 mod bulk_job;
 mod bulk_results;
@@ -51,6 +56,7 @@ mod soql_tokens;
 mod standard;
 mod values;
 
+pub use bulk_echo::Echo;
 pub use faults::Fault;
 pub use org::ApiCallCounts;
 pub use schema::{FieldDef, FieldType, ObjectDef};
@@ -184,6 +190,12 @@ impl SalesforceStandIn {
     /// server under another name.)
     pub fn move_instance(&self, url: &str) {
         self.inner.lock().expect("stand-in state").moved_to = Some(url.to_owned());
+    }
+
+    /// Token answers leave out `instance_url` (the tokens are issued all
+    /// the same), as a gateway in front of the token endpoint may.
+    pub fn omit_instance_url(&self, on: bool) {
+        self.inner.lock().expect("stand-in state").no_instance_url = on;
     }
 
     /// The token endpoint takes `delay` to answer each refresh grant.

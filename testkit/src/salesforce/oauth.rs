@@ -21,6 +21,10 @@
 //! * An org moved to another instance: the token endpoint answers the new
 //!   `instance_url`, and data calls to the old one are refused as an
 //!   invalid session.
+//! * A token answer without `instance_url`: "OAuth 2.0 Web Server Flow for
+//!   Web App Integration" lists it in every answer, but an identity
+//!   gateway or a misconfigured "My Domain" proxy in front of the token
+//!   endpoint can drop it; the tokens are issued all the same.
 //!
 //! Every refresh grant received and every token revoked is recorded.
 
@@ -77,6 +81,8 @@ pub(super) struct Inner {
     pub scopes: HashMap<String, Vec<String>>,
     /// The instance URL the org moved to, once it moved.
     pub moved_to: Option<String>,
+    /// Whether token answers leave out `instance_url`.
+    pub no_instance_url: bool,
     /// The connected app's selected scopes, when a test narrowed them: an
     /// authorization is granted the scopes it asks for among these.
     pub selected: Option<Vec<String>>,
@@ -281,6 +287,11 @@ async fn token(
         "token_type": "Bearer",
         "issued_at": "1764000000000",
     });
+    if inner.no_instance_url {
+        if let Some(fields) = body.as_object_mut() {
+            fields.remove("instance_url");
+        }
+    }
     let rotate = used_refresh.as_ref().is_some_and(|_| inner.rotate);
     // A refresh token comes with the refresh_token (or offline_access) scope.
     let offline = !inner.strict_scopes

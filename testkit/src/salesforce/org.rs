@@ -44,6 +44,8 @@ pub(super) struct Org {
     pub polls_to_complete: u32,
     /// Records a Bulk job processes before it fails, when set.
     pub fail_bulk_after: Option<usize>,
+    /// How a Bulk job's results echo the uploaded values.
+    pub bulk_echo: super::bulk_echo::Echo,
     pub cursors: HashMap<String, Cursor>,
     pub sequence: u64,
     /// The faults the next data-API calls meet, in order.
@@ -59,6 +61,7 @@ impl Default for Org {
             jobs: BTreeMap::new(),
             polls_to_complete: 2,
             fail_bulk_after: None,
+            bulk_echo: super::bulk_echo::Echo::AsUploaded,
             cursors: HashMap::new(),
             sequence: 0,
             faults: VecDeque::new(),

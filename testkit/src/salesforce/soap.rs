@@ -2,12 +2,20 @@
 //! session comes in `SessionHeader/sessionId`, the answer is
 //! `undeleteResponse/result*` with `id`, `success` and `errors`, and a
 //! refused call is a SOAP fault with HTTP 500.
+//!
+//! Queued faults (`faults.rs`) meet SOAP calls too: a maintenance page or
+//! a proxy's answer as the REST API gets them, and the API's own passing
+//! refusals (`SERVER_UNAVAILABLE`, the concurrent request limit,
+//! `UNABLE_TO_LOCK_ROW`) as SOAP faults, as the SOAP API Developer Guide's
+//! "ExceptionCode" lists them.
 
 use super::data::transact;
+use super::faults::{self, Fault};
 use super::ids;
 use super::org::{self, CallKind};
 use super::save::SaveError;
 use super::session::{admit, Denied};
+use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use quick_xml::escape::escape;
 use quick_xml::events::Event;
@@ -120,6 +128,30 @@ fn fault(code: &str, message: &str, api_fault: bool) -> HttpResponse {
 }
 
 async fn call(req: HttpRequest, org: web::Data<org::Shared>, body: web::Bytes) -> HttpResponse {
+    let refused = |code: &str, message: &str| fault(code, message, true);
+    match faults::next(&org, &Method::POST) {
+        None => answer(req, org, body),
+        Some(Fault::ServerUnavailable) => refused(
+            "SERVER_UNAVAILABLE",
+            "Server temporarily unavailable. Please try again later.",
+        ),
+        Some(Fault::ConcurrentLimit) => refused(
+            "REQUEST_LIMIT_EXCEEDED",
+            "ConcurrentPerOrgLongTxn Limit exceeded.",
+        ),
+        Some(Fault::LockedRow) => refused(
+            "UNABLE_TO_LOCK_ROW",
+            "unable to obtain exclusive access to this record",
+        ),
+        Some(fault) if fault.after() => {
+            answer(req, org, body);
+            fault.response()
+        }
+        Some(fault) => fault.response(),
+    }
+}
+
+fn answer(req: HttpRequest, org: web::Data<org::Shared>, body: web::Bytes) -> HttpResponse {
     let envelope = match parse(&String::from_utf8_lossy(&body)) {
         Ok(envelope) => envelope,
         Err(e) => {

@@ -591,6 +591,13 @@ impl Writing<'_> {
                 }
             };
             version = outcome.finished_at.unwrap_or_default();
+            if outcome.inferred > 0 {
+                tracing::info!(
+                    run = %self.run,
+                    matched = outcome.inferred,
+                    "Bulk results matched to rows by key or likeness: Salesforce echoed their values differently"
+                );
+            }
             for (row, result) in rows.into_iter().zip(outcome.rows) {
                 let part = &mut landed[row.part];
                 match result {
@@ -791,7 +798,8 @@ impl BulkJob {
     fn new(writer: &Writer, operation: Operation, limit: usize) -> Result<Self, Stop> {
         Ok(Self {
             batch: BulkBatch::with_limit(operation, &writer.bulk_header(), limit)
-                .map_err(failed)?,
+                .map_err(failed)?
+                .keyed_by(writer.key_field()),
             rows: Vec::new(),
             parts: Vec::new(),
         })
