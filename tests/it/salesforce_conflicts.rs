@@ -61,3 +61,48 @@ async fn automation_touching_records_after_the_run_is_no_conflict() {
         assert_eq!(record["Title"], "Scored", "automation's field is kept");
     }
 }
+
+#[tokio::test]
+async fn two_runs_over_the_same_records_roll_back_newest_first_without_conflicts() {
+    let standin = SalesforceStandIn::start().await;
+    let app = app_for(&standin, 2_000, true).await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let org = connect_org(&app, &owner, &standin).await;
+    standin.insert_records(
+        "Contact",
+        (1..=3).map(|n| {
+            json!({"LastName": format!("Old {n}"), "Email": format!("c{n}@example.com"),
+                   "External_Id__c": format!("C-{n}")})
+        }),
+    );
+    let mapping = json!([
+        {"source": "Key", "target": "External_Id__c"},
+        {"source": "Last", "target": "LastName"},
+    ]);
+    let mut runs = Vec::new();
+    for name in ["First", "Second"] {
+        let csv = (1..=3)
+            .map(|n| format!("C-{n},{name} {n}\n"))
+            .collect::<String>();
+        let upload_id = upload(&app, &owner, format!("Key,Last\n{csv}").into_bytes()).await;
+        let job = upsert_job(&app, &owner, &upload_id, &org, mapping.clone()).await;
+        let done = run(&app, &owner, &job).await;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        runs.push(done);
+    }
+
+    // The second run's rollback puts back what the first wrote; the
+    // first's then finds its own values and puts back the originals.
+    for (done, expected) in runs.iter().rev().zip(["First", "Old"]) {
+        let undone = roll_back(&app, &owner, done, json!({})).await;
+        assert_eq!(undone["status"], "rolled_back", "{undone}");
+        assert_eq!(undone["rows_ok"], 3, "{undone}");
+        let stored = contacts_by_email(&standin);
+        for n in 1..=3 {
+            assert_eq!(
+                stored[&format!("c{n}@example.com")]["LastName"],
+                format!("{expected} {n}")
+            );
+        }
+    }
+}
