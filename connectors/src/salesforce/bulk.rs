@@ -12,6 +12,7 @@ use super::bulk_match::match_results;
 use super::{Operation, Salesforce, SalesforceError};
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 /// The most CSV one job takes (Salesforce allows 150 MB once encoded).
@@ -313,7 +314,7 @@ impl Salesforce {
                     .unwrap_or_else(|| format!("the job ended as {state}")),
             ),
         };
-        let mut results = Vec::new();
+        let mut matching = Matching::new(batch);
         for (path, kind) in [
             ("successfulResults", Kind::Saved),
             ("failedResults", Kind::Failed),
@@ -331,9 +332,9 @@ impl Salesforce {
                         e.without_url()
                     ))
                 })?;
-            read_results(&text, kind, batch.columns, &mut results)?;
+            read_results(&text, kind, batch.columns, &mut matching)?;
         }
-        let (rows, inferred) = outcomes(batch, results)?;
+        let (rows, inferred) = matching.finish(batch)?;
         Ok(BulkOutcome {
             rows,
             failure,
@@ -371,10 +372,73 @@ enum Kind {
     Unprocessed,
 }
 
-/// One result row: what became of the record, and the values echoed.
-struct Echoed {
-    row: BulkRow,
-    values: Vec<String>,
+/// Results being matched to a batch's rows. A result that echoes a row's
+/// values exactly (the common case) takes that row at once; the others wait
+/// for [`Matching::finish`], which matches them as `bulk_match.rs` says.
+struct Matching<'a> {
+    waiting: HashMap<&'a [String], VecDeque<usize>>,
+    rows: Vec<Option<BulkRow>>,
+    /// Results not matched yet, with the values they echo.
+    left: Vec<(BulkRow, Vec<String>)>,
+}
+
+impl<'a> Matching<'a> {
+    fn new(batch: &'a BulkBatch) -> Self {
+        let mut waiting: HashMap<&[String], VecDeque<usize>> = HashMap::new();
+        for (at, row) in batch.rows.iter().enumerate() {
+            waiting.entry(row.as_slice()).or_default().push_back(at);
+        }
+        Self {
+            waiting,
+            rows: vec![None; batch.rows.len()],
+            left: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, outcome: BulkRow, values: Vec<String>) {
+        match self
+            .waiting
+            .get_mut(values.as_slice())
+            .and_then(VecDeque::pop_front)
+        {
+            Some(at) => self.rows[at] = Some(outcome),
+            None => self.left.push((outcome, values)),
+        }
+    }
+
+    /// Each input row's outcome, in input order, and how many results were
+    /// matched by key or likeness. A row Salesforce gave no result for
+    /// fails. Results beyond the rows cannot be placed: when one of them
+    /// saved a record, the job's outcome cannot be trusted, and it is an
+    /// error.
+    fn finish(self, batch: &BulkBatch) -> Result<(Vec<BulkRow>, usize), SalesforceError> {
+        let Self { mut rows, left, .. } = self;
+        let open: Vec<usize> = (0..rows.len()).filter(|at| rows[*at].is_none()).collect();
+        let open_values: Vec<&[String]> =
+            open.iter().map(|at| batch.rows[*at].as_slice()).collect();
+        let (outcomes, echoed): (Vec<BulkRow>, Vec<Vec<String>>) = left.into_iter().unzip();
+        let matched = match_results(&open_values, &echoed, batch.key);
+        for (outcome, at) in outcomes.into_iter().zip(matched.rows) {
+            match (at, outcome) {
+                (Some(at), outcome) => rows[open[at]] = Some(outcome),
+                (None, BulkRow::Saved { .. }) => {
+                    return Err(SalesforceError::Unreachable(format!(
+                        "Salesforce returned {} results beyond the {} records uploaded",
+                        matched.unmatched,
+                        batch.rows.len()
+                    )))
+                }
+                (None, _) => {}
+            }
+        }
+        let rows = rows
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| BulkRow::Failed("Salesforce gave no result for the row".into()))
+            })
+            .collect();
+        Ok((rows, matched.inferred))
+    }
 }
 
 /// Reads a result CSV. Saved and failed results lead with two columns
@@ -384,7 +448,7 @@ fn read_results(
     text: &[u8],
     kind: Kind,
     columns: usize,
-    results: &mut Vec<Echoed>,
+    matching: &mut Matching<'_>,
 ) -> Result<(), SalesforceError> {
     let lead = match kind {
         Kind::Unprocessed => 0,
@@ -414,43 +478,9 @@ fn read_results(
             Kind::Failed => BulkRow::Failed(second.to_owned()),
             Kind::Unprocessed => BulkRow::Unprocessed,
         };
-        results.push(Echoed { row, values });
+        matching.add(row, values);
     }
     Ok(())
-}
-
-/// Each input row's outcome, in input order, and how many results were
-/// matched by key or likeness. A row Salesforce gave no result for fails.
-/// More results than rows cannot be placed: when one of them saved a
-/// record, the job's outcome cannot be trusted, and it is an error.
-fn outcomes(
-    batch: &BulkBatch,
-    results: Vec<Echoed>,
-) -> Result<(Vec<BulkRow>, usize), SalesforceError> {
-    let (kinds, echoed): (Vec<BulkRow>, Vec<Vec<String>>) =
-        results.into_iter().map(|r| (r.row, r.values)).unzip();
-    let matched = match_results(&batch.rows, &echoed, batch.key);
-    let mut rows: Vec<Option<BulkRow>> = vec![None; batch.rows.len()];
-    for (kind, at) in kinds.into_iter().zip(matched.rows) {
-        match (at, kind) {
-            (Some(at), row) => rows[at] = Some(row),
-            (None, BulkRow::Saved { .. }) => {
-                return Err(SalesforceError::Unreachable(format!(
-                    "Salesforce returned {} results beyond the {} records uploaded",
-                    matched.unmatched,
-                    batch.rows.len()
-                )))
-            }
-            (None, _) => {}
-        }
-    }
-    let rows = rows
-        .into_iter()
-        .map(|o| {
-            o.unwrap_or_else(|| BulkRow::Failed("Salesforce gave no result for the row".into()))
-        })
-        .collect();
-    Ok((rows, matched.inferred))
 }
 
 #[cfg(test)]
@@ -464,12 +494,12 @@ mod tests {
         for row in [["Ada", "a@x"], ["Bob", "b@x"], ["Ada", "a@x"], ["Cy", ""]] {
             batch.push(&[Some(row[0]), Some(row[1])]).unwrap();
         }
-        let mut results = Vec::new();
+        let mut results = Matching::new(&batch);
         let saved = b"\"sf__Id\",\"sf__Created\",LastName,Email\n003B,true,Bob,b@x\n003A,true,Ada,a@x\n003C,true,Ada,a@x\n";
         read_results(saved, Kind::Saved, 2, &mut results).unwrap();
         let failed = b"\"sf__Id\",\"sf__Error\",LastName,Email\n,REQUIRED_FIELD_MISSING:Required fields are missing: [Email]:Email --,Cy,\n";
         read_results(failed, Kind::Failed, 2, &mut results).unwrap();
-        let (outcome, inferred) = outcomes(&batch, results).unwrap();
+        let (outcome, inferred) = results.finish(&batch).unwrap();
         let saved = |id: &str| BulkRow::Saved {
             id: id.into(),
             created: true,
@@ -488,10 +518,10 @@ mod tests {
         let header = ["LastName".to_owned()];
         let mut batch = BulkBatch::new(Operation::Insert, &header).unwrap();
         batch.push(&[Some("Ada")]).unwrap();
-        let mut results = Vec::new();
+        let mut results = Matching::new(&batch);
         let saved = b"\"sf__Id\",\"sf__Created\",LastName\n003A,true,Ada\n003B,true,Bob\n";
         read_results(saved, Kind::Saved, 1, &mut results).unwrap();
-        assert!(outcomes(&batch, results).is_err());
+        assert!(results.finish(&batch).is_err());
     }
 
     #[test]

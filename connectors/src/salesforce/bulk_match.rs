@@ -43,8 +43,8 @@ pub struct Matched {
 /// Matches `results` (each the echoed values of one row) to `rows` (the
 /// values uploaded); `key` is the column that names a row's record, and
 /// whether it is a record id.
-pub fn match_results(
-    rows: &[Vec<String>],
+pub fn match_results<R: AsRef<[String]>>(
+    rows: &[R],
     results: &[Vec<String>],
     key: Option<(usize, bool)>,
 ) -> Matched {
@@ -83,9 +83,9 @@ struct State {
 
 impl State {
     /// Matches each result left to the first row left with the same `key`.
-    fn pass<K: Hash + Eq>(
+    fn pass<K: Hash + Eq, R: AsRef<[String]>>(
         &mut self,
-        rows: &[Vec<String>],
+        rows: &[R],
         results: &[Vec<String>],
         key: impl Fn(&[String]) -> Option<K>,
     ) {
@@ -94,7 +94,7 @@ impl State {
         }
         let mut waiting: HashMap<K, VecDeque<usize>> = HashMap::new();
         for (at, row) in rows.iter().enumerate().filter(|(at, _)| !self.taken[*at]) {
-            if let Some(k) = key(row) {
+            if let Some(k) = key(row.as_ref()) {
                 waiting.entry(k).or_default().push_back(at);
             }
         }
@@ -112,11 +112,13 @@ impl State {
 
     /// Matches each result left to the row left it shares the most values
     /// with.
-    fn most_similar(&mut self, rows: &[Vec<String>], results: &[Vec<String>]) {
+    fn most_similar<R: AsRef<[String]>>(&mut self, rows: &[R], results: &[Vec<String>]) {
         let mut left: Vec<usize> = (0..rows.len()).filter(|at| !self.taken[*at]).collect();
         let loosened = |values: &[String]| values.iter().map(|v| loose(v)).collect::<Vec<_>>();
         let left_values: HashMap<usize, Vec<String>> = if left.len() <= MOST_SIMILAR_UP_TO {
-            left.iter().map(|at| (*at, loosened(&rows[*at]))).collect()
+            left.iter()
+                .map(|at| (*at, loosened(rows[*at].as_ref())))
+                .collect()
         } else {
             HashMap::new()
         };
