@@ -38,6 +38,7 @@ mod rollbacks;
 mod salesforce_conflicts;
 mod salesforce_connect;
 mod salesforce_jobs;
+mod salesforce_keys;
 mod salesforce_login;
 mod salesforce_retries;
 mod salesforce_runs;
