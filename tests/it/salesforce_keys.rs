@@ -1,11 +1,15 @@
 //! How runs into a Salesforce org name records, against the stand-in:
-//! keys read in queries whose encoded URL Salesforce takes.
+//! keys read in queries whose encoded URL Salesforce takes, and external
+//! ids matched with or without case as the field says.
 
+use crate::accounts::account;
+use crate::imports::{result_file, upload};
+use crate::salesforce_runs::{app_for, connect_org, contacts_by_email, roll_back, run, upsert_job};
 use crate::salesforce_target::client;
 use serde_json::json;
 use sluice_connectors::journal::Action;
 use sluice_connectors::salesforce::{Operation, Writer};
-use sluice_testkit::salesforce::SalesforceStandIn;
+use sluice_testkit::salesforce::{contact, FieldDef, FieldType, SalesforceStandIn};
 
 /// Rows of mapped values, numbered from 1.
 fn rows(values: Vec<Vec<String>>) -> Vec<(u64, Vec<Option<String>>)> {
@@ -82,4 +86,51 @@ async fn the_before_images_and_versions_of_200_records_by_id_take_one_query_each
     let versions = writer.versions(&sf, &ids).await.unwrap();
     assert_eq!(versions.len(), 200);
     assert_eq!(standin.api_calls() - before, 1, "one query of the versions");
+}
+
+#[tokio::test]
+async fn a_case_sensitive_external_id_keeps_records_apart_by_case_through_a_run_and_its_rollback() {
+    let standin = SalesforceStandIn::start().await;
+    let app = app_for(&standin, 2_000, true).await;
+    standin.define_object(
+        contact().field(
+            FieldDef::new("External_Id__c", FieldType::String)
+                .external_id()
+                .case_sensitive(),
+        ),
+    );
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let org = connect_org(&app, &owner, &standin).await;
+    standin.insert_records(
+        "Contact",
+        [
+            json!({"LastName": "Old lower", "Email": "lower@example.com", "External_Id__c": "K-abc"}),
+            json!({"LastName": "Old upper", "Email": "upper@example.com", "External_Id__c": "K-ABC"}),
+        ],
+    );
+    let csv = "Key,Last\nK-ABC,New upper\nK-abc,New lower\nK-Abc,New mixed\n";
+    let upload_id = upload(&app, &owner, csv.as_bytes().to_vec()).await;
+    let mapping = json!([
+        {"source": "Key", "target": "External_Id__c"},
+        {"source": "Last", "target": "LastName"},
+    ]);
+    let job = upsert_job(&app, &owner, &upload_id, &org, mapping).await;
+    let done = run(&app, &owner, &job).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let success = result_file(&app, &owner, done["id"].as_str().unwrap(), "success").await;
+    let statuses: Vec<&str> = success[1..].iter().map(|r| r[2].as_str()).collect();
+    assert_eq!(statuses, ["updated", "updated", "created"]);
+    let stored = contacts_by_email(&standin);
+    assert_eq!(stored["lower@example.com"]["LastName"], "New lower");
+    assert_eq!(stored["upper@example.com"]["LastName"], "New upper");
+    assert_eq!(standin.records("Contact").len(), 3);
+
+    let undone = roll_back(&app, &owner, &done, json!({})).await;
+    assert_eq!(undone["status"], "rolled_back", "{undone}");
+    let stored = contacts_by_email(&standin);
+    assert_eq!(stored.len(), 2, "the record the run created is gone");
+    assert_eq!(stored["lower@example.com"]["LastName"], "Old lower");
+    assert_eq!(stored["lower@example.com"]["External_Id__c"], "K-abc");
+    assert_eq!(stored["upper@example.com"]["LastName"], "Old upper");
+    assert_eq!(stored["upper@example.com"]["External_Id__c"], "K-ABC");
 }

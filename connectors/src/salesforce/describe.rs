@@ -41,9 +41,26 @@ pub struct Field {
     #[serde(default)]
     pub id_lookup: bool,
     #[serde(default)]
+    pub unique: bool,
+    /// A unique text field that treats `ABC` and `abc` as different values.
+    #[serde(default)]
+    pub case_sensitive: bool,
+    #[serde(default)]
     pub reference_to: Vec<String>,
     #[serde(default)]
     pub relationship_name: Option<String>,
+}
+
+impl Field {
+    /// Whether Salesforce matches the field's values without regard to
+    /// case as an upsert's key: "Custom field matching is case-insensitive
+    /// only if the custom field has the Unique and Treat "ABC" and "abc" as
+    /// duplicate values (case insensitive) attributes selected" (Apex
+    /// Developer Guide, Upserting Records); a standard field (such as an
+    /// `idLookup` one) unless describe calls it case sensitive.
+    pub fn key_ignores_case(&self) -> bool {
+        !self.case_sensitive && (self.unique || !self.name.ends_with("__c"))
+    }
 }
 
 impl Salesforce {
