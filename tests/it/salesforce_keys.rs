@@ -1,12 +1,14 @@
 //! How runs into a Salesforce org name records, against the stand-in:
-//! keys read in queries whose encoded URL Salesforce takes, and external
-//! ids matched with or without case as the field says.
+//! keys read in queries whose encoded URL Salesforce takes, external ids
+//! matched with or without case as the field says, and upserts that leave
+//! the fields required on create to the records they create.
 
 use crate::accounts::account;
 use crate::imports::{result_file, upload};
 use crate::salesforce_runs::{app_for, connect_org, contacts_by_email, roll_back, run, upsert_job};
 use crate::salesforce_target::client;
-use serde_json::json;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 use sluice_connectors::journal::Action;
 use sluice_connectors::salesforce::{Operation, Writer};
 use sluice_testkit::salesforce::{contact, FieldDef, FieldType, SalesforceStandIn};
@@ -133,4 +135,66 @@ async fn a_case_sensitive_external_id_keeps_records_apart_by_case_through_a_run_
     assert_eq!(stored["lower@example.com"]["External_Id__c"], "K-abc");
     assert_eq!(stored["upper@example.com"]["LastName"], "Old upper");
     assert_eq!(stored["upper@example.com"]["External_Id__c"], "K-ABC");
+}
+
+#[tokio::test]
+async fn an_upsert_without_a_field_required_on_create_updates_and_refuses_only_its_creates() {
+    let standin = SalesforceStandIn::start().await;
+    let app = app_for(&standin, 2_000, true).await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let org = connect_org(&app, &owner, &standin).await;
+    standin.insert_records(
+        "Contact",
+        [json!({"LastName": "Lovelace", "Email": "old@example.com", "External_Id__c": "C-1"})],
+    );
+    let csv = "Key,Email\nC-1,ada@example.com\nC-2,charles@example.com\n";
+    let upload_id = upload(&app, &owner, csv.as_bytes().to_vec()).await;
+    // No LastName, which a create needs.
+    let mapping = json!([
+        {"source": "Key", "target": "External_Id__c"},
+        {"source": "Email", "target": "Email"},
+    ]);
+    let job = upsert_job(&app, &owner, &upload_id, &org, mapping).await;
+    let done = run(&app, &owner, &job).await;
+    assert_eq!(done["status"], "partially_succeeded", "{done}");
+    assert_eq!(
+        (done["rows_ok"].as_i64(), done["rows_failed"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let stored = contacts_by_email(&standin);
+    assert_eq!(stored.len(), 1, "no record was created");
+    assert_eq!(stored["ada@example.com"]["LastName"], "Lovelace");
+    let errors = result_file(&app, &owner, done["id"].as_str().unwrap(), "errors").await;
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[1][0], "2");
+    assert!(
+        errors[1][1].contains("REQUIRED_FIELD_MISSING"),
+        "{errors:?}"
+    );
+    assert!(errors[1][1].contains("LastName"), "{errors:?}");
+
+    // An insert still maps every field a create requires.
+    let res = app
+        .client
+        .post(app.url("/v1/jobs"))
+        .bearer_auth(&owner)
+        .json(&json!({
+            "name": "contacts",
+            "source": {"upload_id": upload_id},
+            "target": {"connection_id": org, "object": "Contact"},
+            "operation": "insert",
+            "mapping": [{"source": "Email", "target": "Email"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = res.json().await.unwrap();
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("LastName"),
+        "{error}"
+    );
 }

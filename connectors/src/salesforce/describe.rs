@@ -133,7 +133,10 @@ impl Describe {
     /// Checks a mapping's targets for `operation` before any write: each
     /// names a field the operation may set, none twice; an insert sets
     /// every required field; an upsert's key is an external id field; a
-    /// delete maps only the record id.
+    /// delete maps only the record id. An upsert need not map the fields a
+    /// create requires: the records it updates do without them, and
+    /// Salesforce refuses each record it would create without them
+    /// (`REQUIRED_FIELD_MISSING`), on its own.
     pub fn check(
         &self,
         operation: super::Operation,
@@ -163,7 +166,7 @@ impl Describe {
             }
         }
         match operation {
-            Operation::Insert | Operation::Upsert => {
+            Operation::Insert => {
                 let missing: Vec<&str> = self
                     .fields
                     .iter()
