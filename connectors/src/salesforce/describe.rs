@@ -160,6 +160,11 @@ impl Describe {
             if !allowed {
                 let what = match operation {
                     Operation::Delete => "a delete maps only Id".to_owned(),
+                    Operation::Update if field.createable => format!(
+                        "{}.{} cannot be changed by an update: Salesforce lets it be set only \
+                         when a record is created",
+                        self.name, field.name
+                    ),
                     _ => format!("{}.{} cannot be written", self.name, field.name),
                 };
                 return Err(what);
