@@ -39,6 +39,7 @@ mod salesforce_conflicts;
 mod salesforce_connect;
 mod salesforce_echoes;
 mod salesforce_jobs;
+mod salesforce_keys;
 mod salesforce_login;
 mod salesforce_retries;
 mod salesforce_runs;

@@ -41,9 +41,26 @@ pub struct Field {
     #[serde(default)]
     pub id_lookup: bool,
     #[serde(default)]
+    pub unique: bool,
+    /// A unique text field that treats `ABC` and `abc` as different values.
+    #[serde(default)]
+    pub case_sensitive: bool,
+    #[serde(default)]
     pub reference_to: Vec<String>,
     #[serde(default)]
     pub relationship_name: Option<String>,
+}
+
+impl Field {
+    /// Whether Salesforce matches the field's values without regard to
+    /// case as an upsert's key: "Custom field matching is case-insensitive
+    /// only if the custom field has the Unique and Treat "ABC" and "abc" as
+    /// duplicate values (case insensitive) attributes selected" (Apex
+    /// Developer Guide, Upserting Records); a standard field (such as an
+    /// `idLookup` one) unless describe calls it case sensitive.
+    pub fn key_ignores_case(&self) -> bool {
+        !self.case_sensitive && (self.unique || !self.name.ends_with("__c"))
+    }
 }
 
 impl Salesforce {
@@ -116,7 +133,10 @@ impl Describe {
     /// Checks a mapping's targets for `operation` before any write: each
     /// names a field the operation may set, none twice; an insert sets
     /// every required field; an upsert's key is an external id field; a
-    /// delete maps only the record id.
+    /// delete maps only the record id. An upsert need not map the fields a
+    /// create requires: the records it updates do without them, and
+    /// Salesforce refuses each record it would create without them
+    /// (`REQUIRED_FIELD_MISSING`), on its own.
     pub fn check(
         &self,
         operation: super::Operation,
@@ -140,13 +160,18 @@ impl Describe {
             if !allowed {
                 let what = match operation {
                     Operation::Delete => "a delete maps only Id".to_owned(),
+                    Operation::Update if field.createable => format!(
+                        "{}.{} cannot be changed by an update: Salesforce lets it be set only \
+                         when a record is created",
+                        self.name, field.name
+                    ),
                     _ => format!("{}.{} cannot be written", self.name, field.name),
                 };
                 return Err(what);
             }
         }
         match operation {
-            Operation::Insert | Operation::Upsert => {
+            Operation::Insert => {
                 let missing: Vec<&str> = self
                     .fields
                     .iter()

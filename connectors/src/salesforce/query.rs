@@ -52,16 +52,32 @@ impl Salesforce {
     }
 }
 
-/// The longest SOQL text sent in one query: percent-encoded it stays well
-/// under the 16,384 bytes Salesforce takes in a request URI.
-const MAX_SOQL: usize = 4000;
+/// The longest URL a query is sent with, its SOQL percent-encoded as it
+/// travels: Salesforce refuses a request URI over 16,384 bytes (`414 URI
+/// Too Long`), and a URI and headers over 16,384 bytes together (`431`);
+/// 4 KiB of that are left to the headers (Salesforce Help 000386264).
+const MAX_URL: usize = 16_384 - 4_096;
+
+/// The bytes `text` takes in a URL's query once percent-encoded as a
+/// form value (as the client sends `q`): letters, digits and `*-._` as
+/// they are, a space as `+`, every other byte as `%XX`. A character outside
+/// ASCII is two to four bytes, so six to twelve once encoded.
+fn encoded_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' | b' ' => 1,
+            _ => 3,
+        })
+        .sum()
+}
 
 impl Salesforce {
     /// The records of `object` whose `field` holds one of `values` (record
     /// ids, or an external id's values), with `fields`: what an update or
     /// upsert is about to change, read just before it (the before-images a
     /// rollback restores). As many queries as the values need to keep each
-    /// one's URI within Salesforce's limit; deleted records with `all`.
+    /// one's URL, once encoded, within Salesforce's limit; deleted records
+    /// with `all`.
     pub async fn records_by(
         &self,
         object: &str,
@@ -86,19 +102,38 @@ impl Salesforce {
             "SELECT {} FROM {object} WHERE {field} IN (",
             fields.join(", ")
         );
+        // The URL but the values: `…/query?q=`, the head, and `)`.
+        let url = self.url(if all { "/queryAll" } else { "/query" });
+        let fixed = url.len() + "?q=".len() + encoded_len(&head) + encoded_len(")");
+        let separator = encoded_len(", ");
         let mut records = Vec::new();
         let mut soql = head.clone();
+        let mut size = fixed;
         let mut listed = 0;
         for value in values {
             let literal = literal(value);
-            if listed > 0 && soql.len() + literal.len() + 2 > MAX_SOQL {
+            let more = encoded_len(&literal) + if listed > 0 { separator } else { 0 };
+            if listed > 0 && size + more > MAX_URL {
                 soql.push(')');
                 records.extend(self.query(&soql, all).await?);
                 soql.clone_from(&head);
+                size = fixed;
                 listed = 0;
             }
             if listed > 0 {
                 soql.push_str(", ");
+                size += separator;
+            }
+            size += encoded_len(&literal);
+            if size > MAX_URL {
+                return Err(SalesforceError::Refused {
+                    code: "QUERY_TOO_LONG".into(),
+                    message: format!(
+                        "a query of {object} by {field} reading {} fields is longer than a \
+                         Salesforce URL takes, even for one value: map fewer fields",
+                        fields.len()
+                    ),
+                });
             }
             soql.push_str(&literal);
             listed += 1;
@@ -128,4 +163,24 @@ pub fn literal(value: &str) -> String {
     }
     out.push('\'');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{encoded_len, literal};
+
+    #[test]
+    fn encoded_lengths_are_those_of_the_url_sent() {
+        for text in [
+            "SELECT Id, Name FROM Contact WHERE External_Id__c IN ('K-1', 'k*2.x_')",
+            "O'Brien \\ \"quoted\"\n%20+&=#?/",
+            "日本語のキー, Ωmega, emoji 😀🎉, é",
+        ] {
+            let soql = format!("SELECT Id FROM Contact WHERE Name IN ({})", literal(text));
+            let url =
+                reqwest::Url::parse_with_params("https://x.example/q", [("q", &soql)]).unwrap();
+            let sent = url.query().unwrap().len() - "q=".len();
+            assert_eq!(encoded_len(&soql), sent, "{soql}");
+        }
+    }
 }

@@ -23,6 +23,9 @@ pub struct Writer {
     /// The field that names a row: `Id` (update, delete) or the upsert's
     /// external id field; its place among the targets.
     key: Option<(String, usize)>,
+    /// Whether Salesforce matches an upsert's key without regard to case
+    /// (see [`Field::key_ignores_case`]).
+    key_ignores_case: bool,
 }
 
 /// What a batch's write did to one row.
@@ -41,7 +44,8 @@ pub struct Saved {
 }
 
 /// The records a write changes, as they were just before it: an update's
-/// by their `Id`, an upsert's by their external id in lower case.
+/// by their `Id`, an upsert's by their external id (in lower case when
+/// Salesforce matches it without regard to case).
 pub type BeforeImages = HashMap<String, Map<String, Value>>;
 
 /// A record ready to write: its source row number, the record, its key
@@ -126,11 +130,17 @@ impl Writer {
                 .unwrap_or_default();
             (resolved[at].field.name.clone(), at)
         });
+        let key_ignores_case = operation == Operation::Upsert
+            && key
+                .as_ref()
+                .and_then(|(_, at)| resolved.get(*at))
+                .is_some_and(|t| t.field.key_ignores_case());
         Ok(Self {
             object: describe.name.clone(),
             operation,
             targets: resolved,
             key,
+            key_ignores_case,
         })
     }
 
@@ -345,7 +355,7 @@ impl Writer {
     ) -> Saved {
         let image = match self.operation {
             Operation::Update => before.get(&id).cloned(),
-            Operation::Upsert => key.and_then(|k| before.get(&k.to_lowercase()).cloned()),
+            Operation::Upsert => key.and_then(|k| before.get(&self.matched_by(k)).cloned()),
             _ => None,
         };
         let action = match self.operation {
@@ -387,10 +397,22 @@ impl Writer {
             .collect())
     }
 
+    /// A key value as before-images are found by: an upsert's in lower
+    /// case when Salesforce matches its key without regard to case (a
+    /// unique external id that is not case sensitive), as it is otherwise
+    /// (`ABC` and `abc` are two records).
+    fn matched_by(&self, key: &str) -> String {
+        if self.key_ignores_case {
+            key.to_lowercase()
+        } else {
+            key.to_owned()
+        }
+    }
+
     /// The records an update or upsert is about to change, with the fields
     /// it writes: an update's by their `Id` (as Salesforce gives it, 18
-    /// characters), an upsert's by their external id in lower case
-    /// (Salesforce matches it without regard to case).
+    /// characters), an upsert's by their external id as Salesforce matches
+    /// it (see [`Writer::matched_by`]).
     pub async fn before_images(
         &self,
         sf: &Salesforce,
@@ -418,16 +440,10 @@ impl Writer {
         let found = sf
             .records_by(&self.object, key, keys, &fields, false)
             .await?;
-        let by_id = self.operation == Operation::Update;
         Ok(found
             .into_iter()
             .filter_map(|record| {
-                let value = record.get(key.as_str())?.as_str()?;
-                let value = if by_id {
-                    value.to_owned()
-                } else {
-                    value.to_lowercase()
-                };
+                let value = self.matched_by(record.get(key.as_str())?.as_str()?);
                 Some((value, record))
             })
             .collect())

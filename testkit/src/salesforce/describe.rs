@@ -50,6 +50,7 @@ impl FieldDef {
             "externalId": self.external_id,
             "idLookup": self.id_lookup,
             "unique": self.unique,
+            "caseSensitive": self.case_sensitive,
             "nameField": self.name == "Name",
             "custom": self.name.ends_with("__c"),
             "calculated": false,

@@ -145,23 +145,34 @@ impl Table {
             .is_some_and(|f| f.unique || f.external_id)
     }
 
+    /// A value of `field` as it is matched: in lower case when the field
+    /// ignores case (see `FieldDef::ignores_case`).
+    fn folded(&self, field: &str, value: &str) -> String {
+        match self.def.field_named(field) {
+            Some(f) if !f.ignores_case() => value.to_owned(),
+            _ => value.to_lowercase(),
+        }
+    }
+
     fn keys(&self, record: &Record) -> Vec<(String, String)> {
         self.def
             .fields
             .iter()
             .filter(|f| f.unique || f.external_id)
             .filter_map(|f| match record.get(&f.name) {
-                Some(Value::String(v)) => Some((f.name.to_lowercase(), v.to_lowercase())),
+                Some(Value::String(v)) => Some((f.name.to_lowercase(), self.folded(&f.name, v))),
                 _ => None,
             })
             .collect()
     }
 
-    /// Live records whose `field` equals `value`, ignoring case as Salesforce
-    /// matches external ids and unique values.
+    /// Live records whose `field` equals `value`, as Salesforce matches
+    /// external ids and unique values: ignoring case, unless the field is
+    /// case sensitive (or a custom field that is not unique).
     pub fn lookup(&self, field: &str, value: &str) -> Vec<String> {
+        let folded = self.folded(field, value);
         if self.indexed(field) {
-            let key = (field.to_lowercase(), value.to_lowercase());
+            let key = (field.to_lowercase(), folded);
             return self
                 .index
                 .get(&key)
@@ -175,7 +186,7 @@ impl Table {
             .filter(|(_, r)| {
                 r.iter().any(|(k, v)| {
                     k.eq_ignore_ascii_case(field)
-                        && v.as_str().is_some_and(|v| v.eq_ignore_ascii_case(value))
+                        && v.as_str().is_some_and(|v| self.folded(field, v) == folded)
                 })
             })
             .map(|(id, _)| id.clone())

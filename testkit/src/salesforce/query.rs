@@ -25,13 +25,15 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
 
 /// A resolved select or filter path.
 enum Column {
-    Field(String, FieldType),
+    /// A field of the object; whether `=` compares its text with case.
+    Field(String, FieldType, bool),
     Related {
         via: String,
         relationship: String,
         target: String,
         field: String,
         field_type: FieldType,
+        with_case: bool,
     },
 }
 
@@ -39,9 +41,17 @@ impl Column {
     /// Whether its values are record ids, compared in their 18-character form.
     fn holds_ids(&self) -> bool {
         let t = match self {
-            Self::Field(_, t) | Self::Related { field_type: t, .. } => *t,
+            Self::Field(_, t, _) | Self::Related { field_type: t, .. } => *t,
         };
         matches!(t, FieldType::Id | FieldType::Reference)
+    }
+
+    /// Whether `=` and `IN` compare its text with case (a unique
+    /// case-sensitive field).
+    fn with_case(&self) -> bool {
+        match self {
+            Self::Field(_, _, with_case) | Self::Related { with_case, .. } => *with_case,
+        }
     }
 }
 
@@ -146,7 +156,7 @@ fn select(store: &Store, plan: &Plan, all: bool, version: &str) -> Vec<Value> {
             let value = value_at(store, r, column);
             values
                 .iter()
-                .any(|v| matches(&value, v, column.holds_ids()))
+                .any(|v| matches(&value, v, column.holds_ids(), column.with_case()))
                 == *is
         })
     });
@@ -173,7 +183,7 @@ fn resolve(store: &Store, def: &ObjectDef, path: &Path) -> Result<Column, String
     match path.parts.as_slice() {
         [field] => def
             .field_named(field)
-            .map(|f| Column::Field(f.name.clone(), f.field_type))
+            .map(|f| Column::Field(f.name.clone(), f.field_type, f.compared_with_case()))
             .ok_or_else(|| no_column(field, &def.name)),
         [relationship, field] => {
             let lookup = def.relationship(relationship);
@@ -190,6 +200,7 @@ fn resolve(store: &Store, def: &ObjectDef, path: &Path) -> Result<Column, String
                 target: target.def.name.clone(),
                 field: f.name.clone(),
                 field_type: f.field_type,
+                with_case: f.compared_with_case(),
             })
         }
         _ => Err(no_column(&path.parts.join("."), &def.name)),
@@ -203,20 +214,22 @@ fn parent<'a>(store: &'a Store, record: &Record, via: &str) -> Option<&'a Record
 
 fn value_at(store: &Store, record: &Record, column: &Column) -> Value {
     let value = match column {
-        Column::Field(name, _) => record.get(name),
+        Column::Field(name, _, _) => record.get(name),
         Column::Related { via, field, .. } => parent(store, record, via).and_then(|p| p.get(field)),
     };
     value.cloned().unwrap_or(Value::Null)
 }
 
-/// SOQL's `=`: text ignoring case, ids in either length.
-fn matches(value: &Value, literal: &Literal, by_id: bool) -> bool {
+/// SOQL's `=`: text ignoring case (but in a unique case-sensitive field),
+/// ids in either length.
+fn matches(value: &Value, literal: &Literal, by_id: bool, with_case: bool) -> bool {
     match (value, literal) {
         (Value::Null, Literal::Null) => true,
         (Value::String(a), Literal::Text(b)) if by_id => {
             ids::normalize(b).as_deref() == Some(a.as_str())
         }
-        (Value::String(a), Literal::Text(b)) => a.eq_ignore_ascii_case(b),
+        (Value::String(a), Literal::Text(b)) if with_case => a == b,
+        (Value::String(a), Literal::Text(b)) => a.to_lowercase() == b.to_lowercase(),
         (Value::Number(a), Literal::Number(b)) => a.as_f64() == Some(*b),
         (Value::Bool(a), Literal::Bool(b)) => a == b,
         _ => false,
@@ -260,7 +273,7 @@ fn render(
     );
     for column in columns {
         match column {
-            Column::Field(name, _) => {
+            Column::Field(name, _, _) => {
                 out.insert(
                     name.clone(),
                     record.get(name).cloned().unwrap_or(Value::Null),

@@ -72,6 +72,9 @@ pub struct FieldDef {
     pub external_id: bool,
     pub id_lookup: bool,
     pub unique: bool,
+    /// A unique text field that treats `ABC` and `abc` as different values
+    /// (describe's `caseSensitive`).
+    pub case_sensitive: bool,
     pub reference_to: Vec<String>,
     pub relationship_name: Option<String>,
     pub picklist_values: Vec<String>,
@@ -95,6 +98,7 @@ impl FieldDef {
             external_id: false,
             id_lookup: false,
             unique: false,
+            case_sensitive: false,
             reference_to: Vec::new(),
             relationship_name: None,
             picklist_values: Vec::new(),
@@ -139,6 +143,34 @@ impl FieldDef {
     pub fn unique(mut self) -> Self {
         self.unique = true;
         self
+    }
+
+    /// Unique, treating `ABC` and `abc` as different values (the field
+    /// setting "case sensitive"): `caseSensitive: true` in its describe.
+    pub fn case_sensitive(mut self) -> Self {
+        self.unique = true;
+        self.case_sensitive = true;
+        self
+    }
+
+    /// Whether two values of the field name the same record whatever
+    /// their case: as an upsert's key, in a lookup by external id, and for
+    /// uniqueness. A custom field only when it is unique and not case
+    /// sensitive ("Custom field matching is case-insensitive only if the
+    /// custom field has the Unique and Treat "ABC" and "abc" as duplicate
+    /// values (case insensitive) attributes selected", Apex Developer
+    /// Guide, Upserting Records); a standard field unless it is case
+    /// sensitive.
+    pub(super) fn ignores_case(&self) -> bool {
+        !self.case_sensitive && (self.unique || !self.name.ends_with("__c"))
+    }
+
+    /// Whether SOQL's `=` and `IN` compare the field's text with its case:
+    /// "Comparisons on strings are case-sensitive for unique
+    /// case-sensitive fields. For all other fields, comparisons are
+    /// case-insensitive" (SOQL and SOSL Reference, Comparison Operators).
+    pub(super) fn compared_with_case(&self) -> bool {
+        self.unique && self.case_sensitive
     }
 
     /// A lookup to `object`, reached in SOQL and in writes as `relationship`.

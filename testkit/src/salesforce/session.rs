@@ -16,7 +16,15 @@ use std::future::{ready, Ready};
 /// no limit: a Developer Edition org's.
 pub(super) const DAILY_REQUESTS: u64 = 15_000;
 
-/// The documented ceiling on a REST request's URI, and on URI and headers together.
+/// The documented ceiling on a REST request's URI, and on URI and headers
+/// together: "the maximum length for the combined URI and headers is
+/// 16,384 bytes. A request exceeding this limit returns a 431 Request
+/// Header Fields Too Large error. If the URI itself exceeds this limit, the
+/// request returns a 414 URI Too Long error" (Salesforce Help, "Maximum
+/// number of rows returned by SOQL queries over the REST API", 000386264).
+/// The URI counted is the request's, percent-encoded as it travels. The
+/// body of either answer is not documented: a line of text here, not
+/// Salesforce's JSON errors.
 const URI_AND_HEADERS_LIMIT: usize = 16_384;
 
 /// A REST error as Salesforce answers it: a status and

@@ -1,6 +1,7 @@
 //! Rollbacks of runs to a Salesforce org, newest batch first: records the
 //! run created are deleted, records it updated get their before-images
-//! back, records it deleted come back out of the recycle bin (SOAP
+//! back (but for the fields an update cannot set, see `restore.rs`),
+//! records it deleted come back out of the recycle bin (SOAP
 //! `undelete()`).
 //!
 //! A record in which a field the run wrote no longer holds what Sluice
@@ -40,6 +41,8 @@ use sluice_events::{DomainEvent, RecordedEvent};
 use sluice_schema::ids::{AccountId, RunId};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+mod restore;
 
 /// Why a record changed since the run was left as it is: `fields`, those
 /// the run wrote that hold something else now (none named under the old
@@ -84,6 +87,7 @@ impl RunHandler {
         let resume = self.resume(run).await?;
         let before = resume.api_calls;
         let mut own = Own::default();
+        let fixed = restore::Fixed::default();
         let outcome = async {
             let batches = self.resume(undone).await?.checkpoint.batch;
             let key = self.result_key(account, run).await?;
@@ -111,6 +115,7 @@ impl RunHandler {
                     set: &columns.set,
                     force,
                     again,
+                    fixed: &fixed,
                 };
                 let done = undo(&org.sf, &batch, changes, &mut own)
                     .await
@@ -266,6 +271,8 @@ struct Batch<'a> {
     force: bool,
     /// An earlier attempt may have undone it already.
     again: bool,
+    /// The object's fields an update cannot set.
+    fixed: &'a restore::Fixed,
 }
 
 impl Batch<'_> {
@@ -454,32 +461,7 @@ async fn undo(
             },
         }
     }
-    if !restores.is_empty() {
-        let records = restores
-            .iter()
-            .map(|(_, id, before)| {
-                let mut record = before.clone();
-                record.insert("Id".into(), Value::String(id.clone()));
-                record
-            })
-            .collect();
-        let results = sf.save(Operation::Update, object, None, records).await?;
-        for ((number, id, before), result) in restores.into_iter().zip(results) {
-            if result.success {
-                own.changed.insert(id.clone());
-                // What the rollback wrote: a change of the record in an
-                // older batch compares with it too.
-                own.wrote.entry(id.clone()).or_default().extend(
-                    before
-                        .into_iter()
-                        .filter(|(name, _)| name != "Id" && name != "attributes"),
-                );
-                undone.ok.push((number, id, "restored"));
-            } else {
-                undone.failed.push((number, id, result.reason()));
-            }
-        }
-    }
+    restore::restore(sf, object, batch.fixed, restores, &now, own, &mut undone).await?;
 
     // Deleted records come back out of the recycle bin.
     if !deleted.is_empty() {
