@@ -58,6 +58,7 @@ impl FieldDef {
             "sortable": t != FieldType::Textarea,
             "referenceTo": self.reference_to,
             "relationshipName": self.relationship_name,
+            "polymorphicForeignKey": self.is_polymorphic(),
             "picklistValues": picklist,
         })
     }

@@ -16,6 +16,10 @@
 //! the recycle bin until undeleted. State lives in memory and every answer
 //! is deterministic.
 //!
+//! Lookups may be polymorphic ([`FieldDef::references_any`]): a write that
+//! sets one by another record's external id names that record's object
+//! (`input.rs` for REST, `bulk_job.rs` for Bulk).
+//!
 //! Transient failures can be switched on for the next calls
 //! ([`SalesforceStandIn::fail_next_calls`]) or records
 //! ([`SalesforceStandIn::lock_next_records`]), as `faults.rs` describes.
@@ -54,7 +58,7 @@ mod values;
 pub use faults::Fault;
 pub use org::ApiCallCounts;
 pub use schema::{FieldDef, FieldType, ObjectDef};
-pub use standard::{account, contact};
+pub use standard::{account, contact, opportunity, task};
 
 use crate::standin::Server;
 use actix_web::dev::Service;

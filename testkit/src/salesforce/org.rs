@@ -224,6 +224,7 @@ impl Store {
             "Opportunity" => "006".to_owned(),
             "Lead" => "00Q".to_owned(),
             "Case" => "500".to_owned(),
+            "Task" => "00T".to_owned(),
             _ => {
                 self.next_custom += 1;
                 ids::custom_prefix(self.next_custom - 1)

@@ -148,6 +148,29 @@ impl FieldDef {
         self
     }
 
+    /// A polymorphic lookup: to any of `objects` (the `WhatId` of a Task
+    /// refers to an Account, an Opportunity, …), reached as `relationship`.
+    /// A write that sets it by another record's external id names the
+    /// object that record is of (see `input.rs` and `bulk_job.rs`).
+    pub fn references_any(mut self, objects: &[&str], relationship: &str) -> Self {
+        self.reference_to = objects.iter().map(|o| (*o).to_owned()).collect();
+        self.relationship_name = Some(relationship.into());
+        self
+    }
+
+    /// Whether it refers to more than one object.
+    pub(super) fn is_polymorphic(&self) -> bool {
+        self.reference_to.len() > 1
+    }
+
+    /// The object of `reference_to` named `object` (in any case).
+    pub(super) fn refers_to(&self, object: &str) -> Option<&str> {
+        self.reference_to
+            .iter()
+            .find(|r| r.eq_ignore_ascii_case(object))
+            .map(String::as_str)
+    }
+
     pub fn createable(mut self, createable: bool) -> Self {
         self.createable = createable;
         self

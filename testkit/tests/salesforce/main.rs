@@ -10,6 +10,7 @@ mod collections;
 mod faults;
 mod limits;
 mod oauth;
+mod polymorphic;
 mod query;
 mod soap;
 mod support;
