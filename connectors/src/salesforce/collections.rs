@@ -254,11 +254,14 @@ impl Salesforce {
 }
 
 /// A record's field value from a mapped text value, as the field's type
-/// takes it in JSON; a reference set by another record's external id
-/// becomes the related record (`{"attributes": {"type"}, key: value}`).
+/// takes it in JSON. A reference set by another record's external id
+/// (`by`) becomes the related record under the relationship's name, its
+/// `attributes.type` naming the object it is of (which a polymorphic
+/// reference needs):
+/// `"What": {"attributes": {"type": "Opportunity"}, "External_Id__c": …}`.
 pub fn field_value(
     field: &super::Field,
-    by: Option<&str>,
+    by: Option<&super::RelatedKey>,
     value: Option<&str>,
 ) -> Result<(String, Value), String> {
     let Some(text) = value else {
@@ -266,15 +269,15 @@ pub fn field_value(
         // reference is cleared by its own field, not its relationship.
         return Ok((field.name.clone(), Value::Null));
     };
-    if let Some(key) = by {
-        let related = field.reference_to.first().cloned().unwrap_or_default();
+    if let Some(related) = by {
         let relationship = field
             .relationship_name
             .clone()
             .ok_or_else(|| format!("{} has no relationship name", field.name))?;
+        let key = related.key.as_str();
         return Ok((
             relationship,
-            json!({ "attributes": { "type": related }, key: text }),
+            json!({ "attributes": { "type": related.object }, key: text }),
         ));
     }
     let invalid = |what: &str| {
@@ -372,16 +375,51 @@ mod tests {
             ("Email".to_owned(), Value::Null)
         );
         let account = field("AccountId", "reference");
+        let by = |object: &str| crate::salesforce::RelatedKey {
+            object: object.into(),
+            key: "External_Id__c".into(),
+        };
         assert_eq!(
-            field_value(&account, Some("External_Id__c"), None).unwrap(),
+            field_value(&account, Some(&by("Account")), None).unwrap(),
             ("AccountId".to_owned(), Value::Null)
         );
         assert_eq!(
-            field_value(&account, Some("External_Id__c"), Some("A-1")).unwrap(),
+            field_value(&account, Some(&by("Account")), Some("A-1")).unwrap(),
             (
                 "Account".to_owned(),
                 json!({"attributes": {"type": "Account"}, "External_Id__c": "A-1"})
             )
         );
+    }
+
+    #[test]
+    fn a_polymorphic_reference_names_the_object_its_lookup_names() {
+        let task: crate::salesforce::Describe = serde_json::from_value(json!({
+            "name": "Task",
+            "fields": [{"name": "WhatId", "type": "reference",
+                        "referenceTo": ["Account", "Opportunity"], "relationshipName": "What"}],
+        }))
+        .unwrap();
+        let (what, by) = task.target("WhatId:opportunity.External_Id__c").unwrap();
+        let by = by.unwrap();
+        assert_eq!(
+            (by.object.as_str(), by.key.as_str()),
+            ("Opportunity", "External_Id__c")
+        );
+        assert_eq!(
+            field_value(what, Some(&by), Some("O-1")).unwrap(),
+            (
+                "What".to_owned(),
+                json!({"attributes": {"type": "Opportunity"}, "External_Id__c": "O-1"})
+            )
+        );
+        let unnamed = task.target("What:External_Id__c").unwrap_err();
+        assert!(unnamed.contains("Account or Opportunity"), "{unnamed}");
+        assert!(
+            unnamed.contains("WhatId:Account.External_Id__c"),
+            "{unnamed}"
+        );
+        let other = task.target("WhatId:Case.External_Id__c").unwrap_err();
+        assert!(other.contains("not to Case"), "{other}");
     }
 }
