@@ -186,6 +186,10 @@ fn read_row(columns: &[Column], row: &[String]) -> (Option<String>, Changes) {
                             "value not of required type",
                         ),
                         Bad::Email => ("INVALID_EMAIL_ADDRESS", "invalid email address"),
+                        Bad::Range => (
+                            "NUMBER_OUTSIDE_VALID_RANGE",
+                            "value outside of valid range on numeric field",
+                        ),
                     };
                     let message = format!("{}: {what}: {cell}", field.label);
                     changes

@@ -1,7 +1,8 @@
 //! Reading one REST record (`{"attributes": {"type": …}, field: value, …}`).
 //! As at Salesforce, a field the object lacks or a value its JSON parser
 //! cannot read as the field's type fails the whole request; what is wrong
-//! with a value only once it is read (an email address) fails the record.
+//! with a value only once it is read (an email address, a number too large
+//! for its field) fails the record.
 //!
 //! A lookup set by another record's external id is a nested record under
 //! the relationship's name (REST API Developer Guide, "Relationship Fields
@@ -97,6 +98,19 @@ pub(super) fn read_record(
                 let message = format!("{}: invalid email address: {}", field.label, display(value));
                 let error =
                     SaveError::new("INVALID_EMAIL_ADDRESS", message, vec![field.name.clone()]);
+                record.changes.errors.push(error);
+            }
+            Err(Bad::Range) => {
+                let message = format!(
+                    "{}: value outside of valid range on numeric field: {}",
+                    field.label,
+                    display(value)
+                );
+                let error = SaveError::new(
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    message,
+                    vec![field.name.clone()],
+                );
                 record.changes.errors.push(error);
             }
             Err(Bad::Type) => {

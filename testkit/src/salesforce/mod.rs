@@ -16,6 +16,7 @@
 //! the recycle bin until undeleted. State lives in memory and every answer
 //! is deterministic.
 //!
+//! Numbers, currencies and percents are exact decimals (`decimal.rs`).
 //! Lookups may be polymorphic ([`FieldDef::references_any`]): a write that
 //! sets one by another record's external id names that record's object
 //! (`input.rs` for REST, `bulk_job.rs` for Bulk).
@@ -36,6 +37,7 @@ mod bulk_results;
 mod checks;
 mod control;
 mod data;
+mod decimal;
 mod describe;
 mod faults;
 mod ids;

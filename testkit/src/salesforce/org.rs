@@ -94,7 +94,7 @@ impl Org {
 
 /// The remaining pages of a query, snapshotted when it ran.
 pub(super) struct Cursor {
-    pub records: Vec<Value>,
+    pub records: Vec<Box<serde_json::value::RawValue>>,
     pub batch: usize,
 }
 

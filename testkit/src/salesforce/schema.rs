@@ -12,6 +12,7 @@ pub enum FieldType {
     Int,
     Double,
     Currency,
+    Percent,
     Date,
     Datetime,
     Reference,
@@ -29,6 +30,7 @@ impl FieldType {
             Self::Int => "int",
             Self::Double => "double",
             Self::Currency => "currency",
+            Self::Percent => "percent",
             Self::Date => "date",
             Self::Datetime => "datetime",
             Self::Reference => "reference",
@@ -42,6 +44,21 @@ impl FieldType {
             Self::String | Self::Textarea | Self::Picklist => 255,
             Self::Email => 80,
             _ => 0,
+        }
+    }
+
+    /// A number, currency or percent: a decimal kept exactly (see
+    /// `decimal.rs`).
+    pub(super) fn is_decimal(self) -> bool {
+        matches!(self, Self::Double | Self::Currency | Self::Percent)
+    }
+
+    /// The `precision` and `scale` a new field of the type gets.
+    fn default_digits(self) -> (u32, u32) {
+        match self {
+            Self::Double => (18, 0),
+            Self::Currency | Self::Percent => (18, 2),
+            _ => (0, 0),
         }
     }
 
@@ -65,6 +82,9 @@ pub struct FieldDef {
     pub label: String,
     pub field_type: FieldType,
     pub length: u32,
+    /// A number's most digits in all, and how many of them after the point.
+    pub precision: u32,
+    pub scale: u32,
     pub nillable: bool,
     pub createable: bool,
     pub updateable: bool,
@@ -82,11 +102,14 @@ impl FieldDef {
     pub fn new(name: &str, field_type: FieldType) -> Self {
         let label = name.trim_end_matches("__c").replace('_', " ");
         let boolean = field_type == FieldType::Boolean;
+        let (precision, scale) = field_type.default_digits();
         Self {
             name: name.into(),
             label,
             field_type,
             length: field_type.default_length(),
+            precision,
+            scale,
             // A checkbox is never null: it defaults to false.
             nillable: !boolean,
             createable: true,
@@ -108,6 +131,14 @@ impl FieldDef {
 
     pub fn length(mut self, length: u32) -> Self {
         self.length = length;
+        self
+    }
+
+    /// A number's `precision` (digits in all) and `scale` (digits after
+    /// the point): "Number(16, 2)" in Setup is `digits(18, 2)`.
+    pub fn digits(mut self, precision: u32, scale: u32) -> Self {
+        self.precision = precision;
+        self.scale = scale;
         self
     }
 

@@ -7,6 +7,7 @@
 
 mod bulk;
 mod collections;
+mod decimals;
 mod faults;
 mod limits;
 mod oauth;
