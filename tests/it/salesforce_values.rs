@@ -1,13 +1,15 @@
-//! What runs into a Salesforce org send for lookups, by sObject
+//! What runs into a Salesforce org send for lookups and numbers, by sObject
 //! Collections and by Bulk API 2.0: a polymorphic lookup (a Task's
-//! `WhatId`) set in the object the mapping's lookup names, written and
-//! rolled back.
+//! `WhatId`) set in the object the mapping's lookup names, and decimals
+//! with every digit, both written and rolled back.
 
 use crate::accounts::account;
 use crate::imports::upload;
 use crate::salesforce_runs::{app_for, connect_org, create_job_into, roll_back, run};
 use serde_json::{json, Map, Value};
-use sluice_testkit::salesforce::{opportunity, task, SalesforceStandIn};
+use sluice_testkit::salesforce::{
+    opportunity, task, FieldDef, FieldType, ObjectDef, SalesforceStandIn,
+};
 use sluice_testkit::TestApp;
 
 /// A signed-up owner with the stand-in's org connected, writing by Bulk
@@ -133,4 +135,112 @@ async fn a_bulk_update_names_a_polymorphic_lookups_object_in_its_header_and_is_r
     let undone = roll_back(&app, &owner, &done, json!({})).await;
     assert_eq!(undone["status"], "rolled_back", "{undone}");
     assert_eq!(whats(&standin), [json!(acme), json!(acme), json!(acme)]);
+}
+
+/// Invoices with an external id, a currency, a number, a whole number and
+/// a checkbox.
+fn invoices(standin: &SalesforceStandIn) {
+    standin.define_object(
+        ObjectDef::new("Invoice__c")
+            .field(
+                FieldDef::new("External_Id__c", FieldType::String)
+                    .external_id()
+                    .unique(),
+            )
+            .field(FieldDef::new("Amount__c", FieldType::Currency).digits(18, 2))
+            .field(FieldDef::new("Rate__c", FieldType::Double).digits(18, 0))
+            .field(FieldDef::new("Quantity__c", FieldType::Int))
+            .field(FieldDef::new("Paid__c", FieldType::Boolean)),
+    );
+}
+
+/// Upserts invoices with decimals no `f64` holds, `bulk_above_rows` saying
+/// how: each is kept to its last digit, integers and checkboxes as they
+/// were, and the rollback puts the updated invoice's exact values back.
+async fn decimals_are_written_and_rolled_back_with_every_digit(bulk_above_rows: usize) {
+    let standin = SalesforceStandIn::start().await;
+    let (app, owner, org) = connected(&standin, bulk_above_rows).await;
+    invoices(&standin);
+    standin.insert_records(
+        "Invoice__c",
+        [
+            json!({"External_Id__c": "INV-1", "Amount__c": "1234567890123456.78",
+                "Rate__c": "0.1234567890123456789", "Quantity__c": 7}),
+        ],
+    );
+    let csv = "Key,Amount,Rate,Quantity,Paid\n\
+               INV-1,9876543210987654.32,0.9876543210987654321,42,yes\n\
+               INV-2,1234567890123456.78,-0.000000000000000001,3,no\n\
+               INV-3,12.50,1e3,,\n";
+    let upload_id = upload(&app, &owner, csv.as_bytes().to_vec()).await;
+    let job = json!({
+        "operation": "upsert",
+        "key_fields": ["External_Id__c"],
+        "mapping": [
+            {"source": "Key", "target": "External_Id__c"},
+            {"source": "Amount", "target": "Amount__c"},
+            {"source": "Rate", "target": "Rate__c"},
+            {"source": "Quantity", "target": "Quantity__c"},
+            {"source": "Paid", "target": "Paid__c"},
+        ],
+    });
+    let job = create_job_into(&app, &owner, &upload_id, &org, "Invoice__c", job).await;
+    let before = standin.api_call_counts();
+
+    let done = run(&app, &owner, &job).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let by_bulk = standin.api_call_counts().bulk > before.bulk;
+    assert_eq!(by_bulk, bulk_above_rows < 3);
+    let invoices = records_by(&standin, "Invoice__c", "External_Id__c");
+    let values: Vec<[&Value; 4]> = invoices
+        .iter()
+        .map(|(_, r)| {
+            [
+                &r["Amount__c"],
+                &r["Rate__c"],
+                &r["Quantity__c"],
+                &r["Paid__c"],
+            ]
+        })
+        .collect();
+    // The stand-in keeps decimals as their exact text.
+    assert_eq!(
+        values,
+        [
+            [
+                &json!("9876543210987654.32"),
+                &json!("0.9876543210987654321"),
+                &json!(42),
+                &json!(true)
+            ],
+            [
+                &json!("1234567890123456.78"),
+                &json!("-0.000000000000000001"),
+                &json!(3),
+                &json!(false)
+            ],
+            [&json!("12.5"), &json!("1000"), &Value::Null, &json!(false)],
+        ]
+    );
+
+    let undone = roll_back(&app, &owner, &done, json!({})).await;
+    let errors =
+        crate::imports::result_file(&app, &owner, undone["id"].as_str().unwrap(), "errors").await;
+    assert_eq!(undone["status"], "rolled_back", "{undone} {errors:?}");
+    let invoices = records_by(&standin, "Invoice__c", "External_Id__c");
+    assert_eq!(invoices.len(), 1);
+    let restored = &invoices[0].1;
+    assert_eq!(restored["Amount__c"], "1234567890123456.78");
+    assert_eq!(restored["Rate__c"], "0.1234567890123456789");
+    assert_eq!(restored["Quantity__c"], 7);
+}
+
+#[tokio::test]
+async fn decimals_reach_salesforce_with_every_digit_by_collections() {
+    decimals_are_written_and_rolled_back_with_every_digit(2_000).await;
+}
+
+#[tokio::test]
+async fn decimals_reach_salesforce_with_every_digit_by_bulk() {
+    decimals_are_written_and_rolled_back_with_every_digit(1).await;
 }

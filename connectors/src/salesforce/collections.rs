@@ -254,10 +254,12 @@ impl Salesforce {
 }
 
 /// A record's field value from a mapped text value, as the field's type
-/// takes it in JSON. A reference set by another record's external id
-/// (`by`) becomes the related record under the relationship's name, its
-/// `attributes.type` naming the object it is of (which a polymorphic
-/// reference needs):
+/// takes it in JSON: a number, currency or percent as its exact decimal
+/// text (Salesforce reads a string sent for a number field as a decimal;
+/// a JSON number would go through an `f64` and lose digits). A reference
+/// set by another record's external id (`by`) becomes the related record
+/// under the relationship's name, its `attributes.type` naming the object
+/// it is of (which a polymorphic reference needs):
 /// `"What": {"attributes": {"type": "Opportunity"}, "External_Id__c": …}`.
 pub fn field_value(
     field: &super::Field,
@@ -297,12 +299,9 @@ pub fn field_value(
             Ok(n) => Value::from(n),
             Err(_) => return invalid("a whole number"),
         },
-        "double" | "currency" | "percent" => match text.trim().parse::<f64>() {
-            Ok(n) if n.is_finite() => match serde_json::Number::from_f64(n) {
-                Some(n) => Value::Number(n),
-                None => return invalid("a number"),
-            },
-            _ => return invalid("a number"),
+        "double" | "currency" | "percent" => match super::decimal::canonical(text) {
+            Some(exact) => Value::String(exact),
+            None => return invalid("a number"),
         },
         // Salesforce refuses a whole call for one value it cannot parse as
         // its field's type, so dates are checked here, row by row.
@@ -350,7 +349,17 @@ mod tests {
         let value = |kind: &str, text: &str| field_value(&field("F", kind), None, Some(text));
         assert_eq!(value("boolean", "Yes").unwrap().1, json!(true));
         assert_eq!(value("int", " 42 ").unwrap().1, json!(42));
-        assert_eq!(value("currency", "12.50").unwrap().1, json!(12.5));
+        assert_eq!(value("currency", "12.50").unwrap().1, json!("12.5"));
+        // Decimals go as text, every digit kept.
+        assert_eq!(
+            value("currency", "1234567890123456.78").unwrap().1,
+            json!("1234567890123456.78")
+        );
+        assert_eq!(
+            value("double", "0.1234567890123456789").unwrap().1,
+            json!("0.1234567890123456789")
+        );
+        assert_eq!(value("percent", "1.5e1").unwrap().1, json!("15"));
         assert_eq!(value("date", "2025-02-28").unwrap().1, json!("2025-02-28"));
         assert_eq!(
             value("datetime", "2025-02-28T10:00:00+01:00").unwrap().1,
@@ -361,6 +370,8 @@ mod tests {
             ("boolean", "maybe"),
             ("int", "4.5"),
             ("double", "NaN"),
+            ("double", "inf"),
+            ("currency", "1,5"),
             ("date", "28.02.2025"),
             ("date", "2025-02-30"),
             ("datetime", "2025-02-28 10:00"),

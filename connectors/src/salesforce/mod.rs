@@ -29,6 +29,7 @@
 
 mod bulk;
 mod collections;
+pub mod decimal;
 mod describe;
 mod query;
 mod retry;
