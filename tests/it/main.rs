@@ -45,6 +45,7 @@ mod salesforce_retries;
 mod salesforce_runs;
 mod salesforce_target;
 mod salesforce_tokens;
+mod salesforce_values;
 mod schedules;
 mod support;
 mod uploads;

@@ -62,17 +62,35 @@ pub async fn create_job(
     key_fields: Value,
     mapping: Value,
 ) -> String {
+    let job = json!({
+        "operation": operation,
+        "key_fields": key_fields,
+        "mapping": mapping,
+    });
+    create_job_into(app, token, upload, connection, "Contact", job).await
+}
+
+/// A job writing the rows of `upload` into `object` of the org
+/// `connection`, as `job` (its operation, key fields and mapping) says.
+pub async fn create_job_into(
+    app: &TestApp,
+    token: &str,
+    upload: &str,
+    connection: &str,
+    object: &str,
+    job: Value,
+) -> String {
     let res = app
         .client
         .post(app.url("/v1/jobs"))
         .bearer_auth(token)
         .json(&json!({
-            "name": "contacts to Salesforce",
+            "name": format!("{object} records to Salesforce"),
             "source": {"upload_id": upload},
-            "target": {"connection_id": connection, "object": "Contact"},
-            "operation": operation,
-            "key_fields": key_fields,
-            "mapping": mapping,
+            "target": {"connection_id": connection, "object": object},
+            "operation": job["operation"],
+            "key_fields": job["key_fields"],
+            "mapping": job["mapping"],
         }))
         .send()
         .await

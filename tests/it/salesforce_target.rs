@@ -149,7 +149,7 @@ async fn upserts_tell_created_from_updated_and_references_resolve_by_external_id
     );
     let contact = sf.describe("Contact").await.unwrap();
     let (account_field, by) = contact.target("Account:External_Id__c").unwrap();
-    let (relationship, account) = field_value(account_field, by, Some("ACC-1")).unwrap();
+    let (relationship, account) = field_value(account_field, by.as_ref(), Some("ACC-1")).unwrap();
     assert_eq!(relationship, "Account");
     let ada = |last: &str| {
         let mut r = record(json!({ "External_Id__c": "C-1", "LastName": last }));
@@ -183,7 +183,7 @@ async fn upserts_tell_created_from_updated_and_references_resolve_by_external_id
     let account_id = &standin.records("Account")[0]["Id"];
     assert_eq!(&contacts[0]["AccountId"], account_id);
 
-    let (_, unknown) = field_value(account_field, by, Some("ACC-404")).unwrap();
+    let (_, unknown) = field_value(account_field, by.as_ref(), Some("ACC-404")).unwrap();
     let mut orphan = record(json!({ "External_Id__c": "C-2", "LastName": "Orphan" }));
     orphan.insert(relationship.clone(), unknown);
     let refused = sf

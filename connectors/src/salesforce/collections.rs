@@ -254,11 +254,16 @@ impl Salesforce {
 }
 
 /// A record's field value from a mapped text value, as the field's type
-/// takes it in JSON; a reference set by another record's external id
-/// becomes the related record (`{"attributes": {"type"}, key: value}`).
+/// takes it in JSON: a number, currency or percent as its exact decimal
+/// text (Salesforce reads a string sent for a number field as a decimal;
+/// a JSON number would go through an `f64` and lose digits). A reference
+/// set by another record's external id (`by`) becomes the related record
+/// under the relationship's name, its `attributes.type` naming the object
+/// it is of (which a polymorphic reference needs):
+/// `"What": {"attributes": {"type": "Opportunity"}, "External_Id__c": …}`.
 pub fn field_value(
     field: &super::Field,
-    by: Option<&str>,
+    by: Option<&super::RelatedKey>,
     value: Option<&str>,
 ) -> Result<(String, Value), String> {
     let Some(text) = value else {
@@ -266,15 +271,15 @@ pub fn field_value(
         // reference is cleared by its own field, not its relationship.
         return Ok((field.name.clone(), Value::Null));
     };
-    if let Some(key) = by {
-        let related = field.reference_to.first().cloned().unwrap_or_default();
+    if let Some(related) = by {
         let relationship = field
             .relationship_name
             .clone()
             .ok_or_else(|| format!("{} has no relationship name", field.name))?;
+        let key = related.key.as_str();
         return Ok((
             relationship,
-            json!({ "attributes": { "type": related }, key: text }),
+            json!({ "attributes": { "type": related.object }, key: text }),
         ));
     }
     let invalid = |what: &str| {
@@ -294,12 +299,9 @@ pub fn field_value(
             Ok(n) => Value::from(n),
             Err(_) => return invalid("a whole number"),
         },
-        "double" | "currency" | "percent" => match text.trim().parse::<f64>() {
-            Ok(n) if n.is_finite() => match serde_json::Number::from_f64(n) {
-                Some(n) => Value::Number(n),
-                None => return invalid("a number"),
-            },
-            _ => return invalid("a number"),
+        "double" | "currency" | "percent" => match super::decimal::canonical(text) {
+            Some(exact) => Value::String(exact),
+            None => return invalid("a number"),
         },
         // Salesforce refuses a whole call for one value it cannot parse as
         // its field's type, so dates are checked here, row by row.
@@ -347,7 +349,17 @@ mod tests {
         let value = |kind: &str, text: &str| field_value(&field("F", kind), None, Some(text));
         assert_eq!(value("boolean", "Yes").unwrap().1, json!(true));
         assert_eq!(value("int", " 42 ").unwrap().1, json!(42));
-        assert_eq!(value("currency", "12.50").unwrap().1, json!(12.5));
+        assert_eq!(value("currency", "12.50").unwrap().1, json!("12.5"));
+        // Decimals go as text, every digit kept.
+        assert_eq!(
+            value("currency", "1234567890123456.78").unwrap().1,
+            json!("1234567890123456.78")
+        );
+        assert_eq!(
+            value("double", "0.1234567890123456789").unwrap().1,
+            json!("0.1234567890123456789")
+        );
+        assert_eq!(value("percent", "1.5e1").unwrap().1, json!("15"));
         assert_eq!(value("date", "2025-02-28").unwrap().1, json!("2025-02-28"));
         assert_eq!(
             value("datetime", "2025-02-28T10:00:00+01:00").unwrap().1,
@@ -358,6 +370,8 @@ mod tests {
             ("boolean", "maybe"),
             ("int", "4.5"),
             ("double", "NaN"),
+            ("double", "inf"),
+            ("currency", "1,5"),
             ("date", "28.02.2025"),
             ("date", "2025-02-30"),
             ("datetime", "2025-02-28 10:00"),
@@ -372,16 +386,51 @@ mod tests {
             ("Email".to_owned(), Value::Null)
         );
         let account = field("AccountId", "reference");
+        let by = |object: &str| crate::salesforce::RelatedKey {
+            object: object.into(),
+            key: "External_Id__c".into(),
+        };
         assert_eq!(
-            field_value(&account, Some("External_Id__c"), None).unwrap(),
+            field_value(&account, Some(&by("Account")), None).unwrap(),
             ("AccountId".to_owned(), Value::Null)
         );
         assert_eq!(
-            field_value(&account, Some("External_Id__c"), Some("A-1")).unwrap(),
+            field_value(&account, Some(&by("Account")), Some("A-1")).unwrap(),
             (
                 "Account".to_owned(),
                 json!({"attributes": {"type": "Account"}, "External_Id__c": "A-1"})
             )
         );
+    }
+
+    #[test]
+    fn a_polymorphic_reference_names_the_object_its_lookup_names() {
+        let task: crate::salesforce::Describe = serde_json::from_value(json!({
+            "name": "Task",
+            "fields": [{"name": "WhatId", "type": "reference",
+                        "referenceTo": ["Account", "Opportunity"], "relationshipName": "What"}],
+        }))
+        .unwrap();
+        let (what, by) = task.target("WhatId:opportunity.External_Id__c").unwrap();
+        let by = by.unwrap();
+        assert_eq!(
+            (by.object.as_str(), by.key.as_str()),
+            ("Opportunity", "External_Id__c")
+        );
+        assert_eq!(
+            field_value(what, Some(&by), Some("O-1")).unwrap(),
+            (
+                "What".to_owned(),
+                json!({"attributes": {"type": "Opportunity"}, "External_Id__c": "O-1"})
+            )
+        );
+        let unnamed = task.target("What:External_Id__c").unwrap_err();
+        assert!(unnamed.contains("Account or Opportunity"), "{unnamed}");
+        assert!(
+            unnamed.contains("WhatId:Account.External_Id__c"),
+            "{unnamed}"
+        );
+        let other = task.target("WhatId:Case.External_Id__c").unwrap_err();
+        assert!(other.contains("not to Case"), "{other}");
     }
 }

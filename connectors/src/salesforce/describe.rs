@@ -61,6 +61,22 @@ impl Field {
     pub fn key_ignores_case(&self) -> bool {
         !self.case_sensitive && (self.unique || !self.name.ends_with("__c"))
     }
+
+    /// Whether it refers to more than one object (a Task's `WhatId`, a
+    /// Case's `OwnerId`): a record it is set to by external id must name
+    /// its object.
+    pub fn is_polymorphic(&self) -> bool {
+        self.reference_to.len() > 1
+    }
+}
+
+/// The record a reference is set to by its external id: the object it is
+/// of (one of those the reference refers to, as the describe spells it)
+/// and its external id field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelatedKey {
+    pub object: String,
+    pub key: String,
 }
 
 impl Salesforce {
@@ -99,11 +115,12 @@ impl Describe {
     }
 
     /// The field a mapping target names: a field of the object, or a
-    /// reference set by another object's external id
-    /// (`Account:External_Id__c`, by the relationship's name or the
-    /// reference field's). Returns the field and, for a reference, the
-    /// external id field it is matched on.
-    pub fn target<'a>(&'a self, target: &'a str) -> Result<(&'a Field, Option<&'a str>), String> {
+    /// reference set by another record's external id, by the relationship's
+    /// name or the reference field's: `AccountId:External_Id__c`, or with
+    /// the related record's object, `WhatId:Opportunity.External_Id__c`,
+    /// which a polymorphic reference needs. Returns the field and, for a
+    /// reference, the related record's object and external id field.
+    pub fn target(&self, target: &str) -> Result<(&Field, Option<RelatedKey>), String> {
         let (name, by) = match target.split_once(':') {
             Some((name, by)) => (name, Some(by)),
             None => (target, None),
@@ -118,16 +135,52 @@ impl Describe {
                         .is_some_and(|r| r.eq_ignore_ascii_case(name))
             })
             .ok_or_else(|| format!("{} has no field \"{name}\"", self.name))?;
-        if by.is_some() && field.kind != "reference" {
+        let Some(by) = by else {
+            return Ok((field, None));
+        };
+        if field.kind != "reference" {
             return Err(format!(
                 "{}.{} is not a reference: it cannot be set by another record's key",
                 self.name, field.name
             ));
         }
-        if by.is_some_and(str::is_empty) {
+        let (object, key) = match by.split_once('.') {
+            Some((object, key)) => (Some(object), key),
+            None => (None, by),
+        };
+        if key.is_empty() {
             return Err(format!("name the external id field after \"{name}:\""));
         }
-        Ok((field, by))
+        let refers_to = field.reference_to.join(" or ");
+        let object = match (object, field.reference_to.as_slice()) {
+            (Some(object), objects) => objects
+                .iter()
+                .find(|o| o.eq_ignore_ascii_case(object))
+                .ok_or_else(|| {
+                    format!(
+                        "{}.{} refers to {refers_to}, not to {object}",
+                        self.name, field.name
+                    )
+                })?,
+            (None, [only]) => only,
+            (None, []) => {
+                return Err(format!(
+                    "{}.{} names no object it refers to",
+                    self.name, field.name
+                ))
+            }
+            (None, [first, ..]) => {
+                return Err(format!(
+                    "{}.{} can refer to {refers_to}: name the object of the record, as \"{}:{first}.{key}\"",
+                    self.name, field.name, field.name
+                ))
+            }
+        };
+        let related = RelatedKey {
+            object: object.clone(),
+            key: key.to_owned(),
+        };
+        Ok((field, Some(related)))
     }
 
     /// Checks a mapping's targets for `operation` before any write: each

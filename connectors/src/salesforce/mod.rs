@@ -30,6 +30,7 @@
 mod bulk;
 mod bulk_match;
 mod collections;
+pub mod decimal;
 mod describe;
 mod query;
 mod retry;
@@ -38,7 +39,7 @@ mod writer;
 
 pub use bulk::{BulkBatch, BulkOutcome, BulkRow, Polling, MAX_UPLOAD};
 pub use collections::{field_value, Operation, SaveError, SaveResult, MAX_RECORDS};
-pub use describe::{Describe, Field};
+pub use describe::{Describe, Field, RelatedKey};
 pub use query::literal;
 pub use retry::Backoff;
 pub use writer::{writer_targets, BeforeImages, Prepared, Saved, Writer, Written};

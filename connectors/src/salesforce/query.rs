@@ -1,8 +1,17 @@
 //! SOQL queries (`GET /query?q=`), following `nextRecordsUrl` until done.
+//!
+//! Numbers are read exactly: Salesforce writes a number, currency or
+//! percent with every digit it keeps, more than an `f64` holds. A whole
+//! number that fits in 64 bits is read as a JSON number; any other as its
+//! canonical decimal text (see `decimal.rs`), which is also how the client
+//! sends such values, so a value read back compares equal to the one
+//! written, and a before-image restores every digit.
 
-use super::{Salesforce, SalesforceError, API_VERSION};
+use super::{decimal, Salesforce, SalesforceError, API_VERSION};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -11,12 +20,64 @@ struct Page {
     done: bool,
     #[serde(default)]
     next_records_url: Option<String>,
-    records: Vec<Map<String, Value>>,
+    records: Vec<Box<RawValue>>,
+}
+
+impl Page {
+    /// The page's records, their numbers read exactly.
+    fn records(&self) -> Result<Vec<Map<String, Value>>, SalesforceError> {
+        let unreadable = |e: serde_json::Error| {
+            SalesforceError::Unreachable(format!("an unreadable record: {e}"))
+        };
+        self.records
+            .iter()
+            .map(|raw| match exact(raw).map_err(unreadable)? {
+                Value::Object(record) => Ok(record),
+                _ => Err(SalesforceError::Unreachable(
+                    "a record that is no JSON object".into(),
+                )),
+            })
+            .collect()
+    }
+}
+
+/// A JSON value with its numbers read exactly (see [`number`]).
+fn exact(raw: &RawValue) -> Result<Value, serde_json::Error> {
+    let text = raw.get().trim();
+    match text.as_bytes().first() {
+        Some(b'{') => {
+            let fields: BTreeMap<String, Box<RawValue>> = serde_json::from_str(text)?;
+            let fields = fields
+                .into_iter()
+                .map(|(name, value)| Ok((name, exact(&value)?)))
+                .collect::<Result<Map<String, Value>, serde_json::Error>>()?;
+            Ok(Value::Object(fields))
+        }
+        Some(b'[') => {
+            let items: Vec<Box<RawValue>> = serde_json::from_str(text)?;
+            let items = items.iter().map(|item| exact(item));
+            Ok(Value::Array(items.collect::<Result<_, _>>()?))
+        }
+        Some(b'-' | b'0'..=b'9') => Ok(number(text)),
+        _ => serde_json::from_str(text),
+    }
+}
+
+/// A JSON number as written: a whole number that fits in 64 bits as a
+/// number, any other as its exact decimal text.
+fn number(text: &str) -> Value {
+    match decimal::canonical(text) {
+        Some(exact) => match exact.parse::<i64>() {
+            Ok(whole) => Value::from(whole),
+            Err(_) => Value::String(exact),
+        },
+        None => Value::String(text.to_owned()),
+    }
 }
 
 impl Salesforce {
-    /// Every record `soql` selects (each without its `attributes`); with
-    /// `all`, deleted records too (`queryAll`).
+    /// Every record `soql` selects (each without its `attributes`, its
+    /// numbers read exactly); with `all`, deleted records too (`queryAll`).
     pub async fn query(
         &self,
         soql: &str,
@@ -29,7 +90,7 @@ impl Salesforce {
         let mut page: Page = Self::json(response).await?;
         let mut records = Vec::new();
         loop {
-            records.extend(page.records.into_iter().map(|mut r| {
+            records.extend(page.records()?.into_iter().map(|mut r| {
                 r.remove("attributes");
                 r
             }));
@@ -167,7 +228,9 @@ pub fn literal(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{encoded_len, literal};
+    use super::{encoded_len, exact, literal};
+    use serde_json::json;
+    use serde_json::value::RawValue;
 
     #[test]
     fn encoded_lengths_are_those_of_the_url_sent() {
@@ -182,5 +245,22 @@ mod tests {
             let sent = url.query().unwrap().len() - "q=".len();
             assert_eq!(encoded_len(&soql), sent, "{soql}");
         }
+    }
+
+    #[test]
+    fn numbers_are_read_with_every_digit() {
+        let raw = RawValue::from_string(
+            r#"{"A": 1234567890123456.78, "B": 0.1234567890123456789, "C": 42, "D": 15.0,
+                "E": -1.5E3, "F": "text", "G": null, "H": true,
+                "Account": {"Amount": 0.10, "Names": ["x", 2.50]}}"#
+                .into(),
+        )
+        .unwrap();
+        assert_eq!(
+            exact(&raw).unwrap(),
+            json!({"A": "1234567890123456.78", "B": "0.1234567890123456789", "C": 42, "D": 15,
+                   "E": -1500, "F": "text", "G": null, "H": true,
+                   "Account": {"Amount": "0.1", "Names": ["x", "2.5"]}})
+        );
     }
 }

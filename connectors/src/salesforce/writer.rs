@@ -3,7 +3,7 @@
 //! the records a write changes read just before it (their before-images,
 //! for a rollback), then the write, 200 records a call.
 
-use super::{field_value, Describe, Field, Operation, Salesforce, SalesforceError};
+use super::{field_value, Describe, Field, Operation, RelatedKey, Salesforce, SalesforceError};
 use crate::journal::Action;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -11,8 +11,9 @@ use std::collections::HashMap;
 /// How one mapped field is written.
 struct Target {
     field: Field,
-    /// For a reference set by another record's external id: that field.
-    by: Option<String>,
+    /// For a reference set by another record's external id: that record's
+    /// object and external id field.
+    by: Option<RelatedKey>,
 }
 
 /// A run's writes to one object.
@@ -119,7 +120,7 @@ impl Writer {
             .map(|t| {
                 describe.target(t).map(|(field, by)| Target {
                     field: field.clone(),
-                    by: by.map(str::to_owned),
+                    by,
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -150,7 +151,7 @@ impl Writer {
     pub fn record(&self, values: &[Option<String>]) -> Result<Map<String, Value>, String> {
         let mut record = Map::new();
         for (target, value) in self.targets.iter().zip(values) {
-            let (name, value) = field_value(&target.field, target.by.as_deref(), value.as_deref())?;
+            let (name, value) = field_value(&target.field, target.by.as_ref(), value.as_deref())?;
             if value.is_null() && self.operation == Operation::Insert {
                 continue;
             }
@@ -171,7 +172,7 @@ impl Writer {
             .iter()
             .zip(values)
             .map(|(target, value)| {
-                match field_value(&target.field, target.by.as_deref(), value.as_deref()) {
+                match field_value(&target.field, target.by.as_ref(), value.as_deref()) {
                     Ok((_, Value::Null)) if self.operation == Operation::Insert => not_compared(),
                     Ok((_, Value::Object(_))) | Err(_) => not_compared(),
                     Ok((_, value)) => value,
@@ -208,12 +209,21 @@ impl Writer {
     }
 
     /// The columns of a Bulk upload of this write: the fields, and a
-    /// reference set by an external id as `Account.External_Id__c`.
+    /// reference set by an external id as `Account.External_Id__c`
+    /// (`RelationshipName.IndexedFieldName`), a polymorphic one with the
+    /// related record's object, as `Opportunity:What.External_Id__c`
+    /// (`ObjectType:RelationshipName.IndexedFieldName`: Bulk API 2.0 and
+    /// Bulk API Developer Guide, "Relationship Fields in a Header Row
+    /// (2.0)"; Bulk API refuses the object on a reference that is not
+    /// polymorphic).
     pub fn bulk_header(&self) -> Vec<String> {
         self.targets
             .iter()
             .map(|t| match (&t.by, &t.field.relationship_name) {
-                (Some(by), Some(relationship)) => format!("{relationship}.{by}"),
+                (Some(by), Some(relationship)) if t.field.is_polymorphic() => {
+                    format!("{}:{relationship}.{}", by.object, by.key)
+                }
+                (Some(by), Some(relationship)) => format!("{relationship}.{}", by.key),
                 _ => t.field.name.clone(),
             })
             .collect()
@@ -224,7 +234,7 @@ impl Writer {
     pub fn bulk_values(&self, values: &[Option<String>]) -> Result<Vec<Option<String>>, String> {
         let mut cells = Vec::with_capacity(self.targets.len());
         for (target, value) in self.targets.iter().zip(values) {
-            let (_, json) = field_value(&target.field, target.by.as_deref(), value.as_deref())?;
+            let (_, json) = field_value(&target.field, target.by.as_ref(), value.as_deref())?;
             cells.push(match json {
                 Value::Null => None,
                 Value::String(text) => Some(text),
@@ -457,8 +467,10 @@ fn not_compared() -> Value {
 
 /// The targets a [`Writer`] takes for a mapping's (`plan`): a field set by
 /// a lookup of another object's external id (`{"lookup": {"object":
-/// "Account", "key": "External_Id__c"}}` on `AccountId`) is a reference set
-/// by that id, which Salesforce resolves itself (`AccountId:External_Id__c`).
+/// "Opportunity", "key": "External_Id__c"}}` on `WhatId`) is a reference
+/// set by that id, which Salesforce resolves itself, in the object the
+/// lookup names (`WhatId:Opportunity.External_Id__c`): a polymorphic
+/// reference, which can refer to several objects, is resolved in that one.
 pub fn writer_targets(
     describe: &Describe,
     plan: &crate::mapping::Plan,
@@ -482,11 +494,11 @@ pub fn writer_targets(
             ));
         }
         let (field, _) = describe.target(&targets[at])?;
-        if !field
+        let Some(object) = field
             .reference_to
             .iter()
-            .any(|o| o.eq_ignore_ascii_case(lookup.object.trim()))
-        {
+            .find(|o| o.eq_ignore_ascii_case(lookup.object.trim()))
+        else {
             return Err(format!(
                 "{}.{} refers to {}, not to {}",
                 describe.name,
@@ -494,8 +506,8 @@ pub fn writer_targets(
                 field.reference_to.join(" or "),
                 lookup.object.trim()
             ));
-        }
-        targets[at] = format!("{}:{}", targets[at], lookup.key.trim());
+        };
+        targets[at] = format!("{}:{object}.{}", targets[at], lookup.key.trim());
     }
     Ok(targets)
 }

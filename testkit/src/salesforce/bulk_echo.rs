@@ -66,6 +66,7 @@ fn field_value(field: &FieldDef, cell: &str) -> Option<String> {
         FieldType::Int
         | FieldType::Double
         | FieldType::Currency
+        | FieldType::Percent
         | FieldType::Boolean
         | FieldType::Date => match coerce(field, Raw::Text(cell)).ok()? {
             Value::String(text) => Some(text),

@@ -118,16 +118,39 @@ fn read_csv(job: &Job, content: &[u8]) -> Result<(Vec<String>, Vec<Vec<String>>)
     Ok((header, rows))
 }
 
-/// `Email`, `Id`, or a lookup by external id such as `Account.External_Id__c`.
+/// `Email`, `Id`, or a lookup by external id such as
+/// `Account.External_Id__c`; a polymorphic lookup's names the object of
+/// the record it refers to, as `Opportunity:What.External_Id__c` (Bulk API
+/// 2.0 and Bulk API Developer Guide, "Relationship Fields in a Header Row
+/// (2.0)": `ObjectType:RelationshipName.IndexedFieldName`), and only a
+/// polymorphic lookup's may. The refusal of a polymorphic lookup without
+/// its object, and of an object it does not refer to, are worded by the
+/// stand-in.
 fn column(store: &Store, def: &ObjectDef, name: &str) -> Result<Column, String> {
     let not_found = || format!("InvalidBatch : Field name not found : {name}");
     if let Some((relationship, key)) = name.split_once('.') {
+        let (typed, relationship) = match relationship.split_once(':') {
+            Some((typed, relationship)) => (Some(typed), relationship),
+            None => (None, relationship),
+        };
         let lookup = def.relationship(relationship).ok_or_else(not_found)?;
-        let target = lookup
-            .reference_to
-            .first()
-            .and_then(|t| store.table(t))
-            .ok_or_else(not_found)?;
+        let target = match typed {
+            Some(_) if !lookup.is_polymorphic() => {
+                return Err(format!(
+                    "InvalidBatch : type is not needed for non polymorphic foreign key references: {relationship}"
+                ))
+            }
+            Some(typed) => lookup.refers_to(typed).ok_or_else(|| {
+                format!("InvalidBatch : {relationship} does not refer to {typed}: {name}")
+            })?,
+            None if lookup.is_polymorphic() => {
+                return Err(format!(
+                    "InvalidBatch : type is needed for polymorphic foreign key references: {relationship}"
+                ))
+            }
+            None => lookup.reference_to.first().ok_or_else(not_found)?,
+        };
+        let target = store.table(target).ok_or_else(not_found)?;
         let key = target
             .def
             .field_named(key)
@@ -167,6 +190,10 @@ fn read_row(columns: &[Column], row: &[String]) -> (Option<String>, Changes) {
                             "value not of required type",
                         ),
                         Bad::Email => ("INVALID_EMAIL_ADDRESS", "invalid email address"),
+                        Bad::Range => (
+                            "NUMBER_OUTSIDE_VALID_RANGE",
+                            "value outside of valid range on numeric field",
+                        ),
                     };
                     let message = format!("{}: {what}: {cell}", field.label);
                     changes

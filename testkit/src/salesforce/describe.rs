@@ -10,7 +10,7 @@ impl FieldType {
             Self::Id | Self::Reference => "tns:ID",
             Self::Boolean => "xsd:boolean",
             Self::Int => "xsd:int",
-            Self::Double | Self::Currency => "xsd:double",
+            Self::Double | Self::Currency | Self::Percent => "xsd:double",
             Self::Date => "xsd:date",
             Self::Datetime => "xsd:dateTime",
             _ => "xsd:string",
@@ -21,12 +21,8 @@ impl FieldType {
 impl FieldDef {
     fn describe(&self) -> Value {
         let t = self.field_type;
-        let (precision, scale, digits) = match t {
-            FieldType::Currency => (18, 2, 0),
-            FieldType::Double => (18, 0, 0),
-            FieldType::Int => (0, 0, 9),
-            _ => (0, 0, 0),
-        };
+        let digits = if t == FieldType::Int { 9 } else { 0 };
+        let (precision, scale) = (self.precision, self.scale);
         let picklist: Vec<Value> = self
             .picklist_values
             .iter()
@@ -59,6 +55,7 @@ impl FieldDef {
             "sortable": t != FieldType::Textarea,
             "referenceTo": self.reference_to,
             "relationshipName": self.relationship_name,
+            "polymorphicForeignKey": self.is_polymorphic(),
             "picklistValues": picklist,
         })
     }

@@ -1,10 +1,22 @@
 //! Reading one REST record (`{"attributes": {"type": …}, field: value, …}`).
 //! As at Salesforce, a field the object lacks or a value its JSON parser
 //! cannot read as the field's type fails the whole request; what is wrong
-//! with a value only once it is read (an email address) fails the record.
+//! with a value only once it is read (an email address, a number too large
+//! for its field) fails the record.
+//!
+//! A lookup set by another record's external id is a nested record under
+//! the relationship's name (REST API Developer Guide, "Relationship Fields
+//! in Records"; SOQL and SOSL Reference, "Understanding Relationship Fields
+//! and Polymorphic Fields"): `"What": {"attributes": {"type":
+//! "Opportunity"}, "External_Id__c": "O-1"}`. Its `attributes.type` names
+//! the object the related record is of: a polymorphic lookup (one whose
+//! `referenceTo` lists several objects) needs it, and a type the lookup
+//! does not refer to is refused; the wording of those two refusals is the
+//! stand-in's own.
 
 use super::org::Store;
 use super::save::{Changes, Ref, SaveError};
+use super::schema::FieldDef;
 use super::session::RestError;
 use super::values::{coerce, display, json_token, json_type_word, Bad, Raw};
 use serde_json::{Map, Value};
@@ -70,7 +82,7 @@ pub(super) fn read_record(
             let Some(field) = def.relationship(key) else {
                 return Err(no_such_column(key, &def.name));
             };
-            let r = read_ref(store, &field.name, field.reference_to.first(), nested, key)?;
+            let r = read_ref(store, field, nested, key)?;
             record.changes.refs.push(r);
             continue;
         }
@@ -88,6 +100,19 @@ pub(super) fn read_record(
                     SaveError::new("INVALID_EMAIL_ADDRESS", message, vec![field.name.clone()]);
                 record.changes.errors.push(error);
             }
+            Err(Bad::Range) => {
+                let message = format!(
+                    "{}: value outside of valid range on numeric field: {}",
+                    field.label,
+                    display(value)
+                );
+                let error = SaveError::new(
+                    "NUMBER_OUTSIDE_VALID_RANGE",
+                    message,
+                    vec![field.name.clone()],
+                );
+                record.changes.errors.push(error);
+            }
             Err(Bad::Type) => {
                 let (line, column) = position(body, key, value);
                 let message = format!(
@@ -103,11 +128,11 @@ pub(super) fn read_record(
     Ok(record)
 }
 
-/// `"Account": {"attributes": {"type": "Account"}, "External_Id__c": "A-1"}`.
+/// `"Account": {"attributes": {"type": "Account"}, "External_Id__c": "A-1"}`,
+/// for the lookup `field` reached as `key`.
 fn read_ref(
     store: &Store,
-    field: &str,
-    target: Option<&String>,
+    field: &FieldDef,
     nested: &Map<String, Value>,
     key: &str,
 ) -> Result<Ref, RestError> {
@@ -115,8 +140,25 @@ fn read_ref(
         .get("attributes")
         .and_then(|a| a.get("type"))
         .and_then(Value::as_str);
-    let Some(target) = typed.or(target.map(String::as_str)) else {
-        return Err(unsupported_type(key));
+    let target = match typed {
+        Some(typed) => field.refers_to(typed).ok_or_else(|| {
+            let message = format!(
+                "The relationship {key} cannot refer to a record of {typed}: {} refers to {}",
+                field.name,
+                field.reference_to.join(", ")
+            );
+            RestError::bad_request("INVALID_FIELD", message)
+        })?,
+        None if field.is_polymorphic() => {
+            let message = format!(
+                "The relationship {key} is polymorphic: name the object of the record it refers to in its attributes' type"
+            );
+            return Err(RestError::bad_request("INVALID_FIELD", message));
+        }
+        None => match field.reference_to.first() {
+            Some(target) => target.as_str(),
+            None => return Err(unsupported_type(key)),
+        },
     };
     let Some(table) = store.table(target) else {
         return Err(unsupported_type(target));
@@ -135,7 +177,7 @@ fn read_ref(
         return Err(not_an_external_id(name, &table.def.name));
     };
     Ok(Ref {
-        field: field.to_owned(),
+        field: field.name.clone(),
         target: table.def.name.clone(),
         key: lookup.name.clone(),
         value: display(value),

@@ -16,6 +16,11 @@
 //! the recycle bin until undeleted. State lives in memory and every answer
 //! is deterministic.
 //!
+//! Numbers, currencies and percents are exact decimals (`decimal.rs`).
+//! Lookups may be polymorphic ([`FieldDef::references_any`]): a write that
+//! sets one by another record's external id names that record's object
+//! (`input.rs` for REST, `bulk_job.rs` for Bulk).
+//!
 //! Transient failures can be switched on for the next calls
 //! ([`SalesforceStandIn::fail_next_calls`]) or records
 //! ([`SalesforceStandIn::lock_next_records`]), as `faults.rs` describes.
@@ -37,6 +42,7 @@ mod bulk_results;
 mod checks;
 mod control;
 mod data;
+mod decimal;
 mod describe;
 mod faults;
 mod ids;
@@ -60,7 +66,7 @@ pub use bulk_echo::Echo;
 pub use faults::Fault;
 pub use org::ApiCallCounts;
 pub use schema::{FieldDef, FieldType, ObjectDef};
-pub use standard::{account, contact};
+pub use standard::{account, contact, opportunity, task};
 
 use crate::standin::Server;
 use actix_web::dev::Service;

@@ -97,7 +97,7 @@ impl Org {
 
 /// The remaining pages of a query, snapshotted when it ran.
 pub(super) struct Cursor {
-    pub records: Vec<Value>,
+    pub records: Vec<Box<serde_json::value::RawValue>>,
     pub batch: usize,
 }
 
@@ -238,6 +238,7 @@ impl Store {
             "Opportunity" => "006".to_owned(),
             "Lead" => "00Q".to_owned(),
             "Case" => "500".to_owned(),
+            "Task" => "00T".to_owned(),
             _ => {
                 self.next_custom += 1;
                 ids::custom_prefix(self.next_custom - 1)

@@ -2,7 +2,12 @@
 //! bin, `IsDeleted: true`): `{totalSize, done, records, nextRecordsUrl}`,
 //! 2,000 records a page unless `Sforce-Query-Options: batchSize=N` asks
 //! for fewer, later pages at `…/query/{locator}`.
+//!
+//! Numbers, currencies and percents are written as JSON numbers with every
+//! digit Salesforce keeps (see `decimal.rs`), not rounded to a double;
+//! SOQL orders them by their exact value.
 
+use super::decimal::Decimal;
 use super::ids;
 use super::org::{self, Record, Store};
 use super::query_pages::{batch_size, first_page, more};
@@ -10,7 +15,9 @@ use super::schema::{FieldType, ObjectDef};
 use super::session::{ApiCall, RestError};
 use super::soql::{self, describe_error, Condition, Literal, Path};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Map, Value};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::{to_raw_value, RawValue};
+use serde_json::{json, Value};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -38,12 +45,15 @@ enum Column {
 }
 
 impl Column {
+    fn field_type(&self) -> FieldType {
+        match self {
+            Self::Field(_, t, _) | Self::Related { field_type: t, .. } => *t,
+        }
+    }
+
     /// Whether its values are record ids, compared in their 18-character form.
     fn holds_ids(&self) -> bool {
-        let t = match self {
-            Self::Field(_, t, _) | Self::Related { field_type: t, .. } => *t,
-        };
-        matches!(t, FieldType::Id | FieldType::Reference)
+        matches!(self.field_type(), FieldType::Id | FieldType::Reference)
     }
 
     /// Whether `=` and `IN` compare its text with case (a unique
@@ -142,7 +152,7 @@ fn plan(store: &Store, text: &str) -> Result<Plan, RestError> {
 }
 
 /// The records a plan selects, rendered as the response carries them.
-fn select(store: &Store, plan: &Plan, all: bool, version: &str) -> Vec<Value> {
+fn select(store: &Store, plan: &Plan, all: bool, version: &str) -> Vec<Box<RawValue>> {
     let Some(table) = store.table(&plan.object) else {
         return Vec::new();
     };
@@ -154,15 +164,13 @@ fn select(store: &Store, plan: &Plan, all: bool, version: &str) -> Vec<Value> {
     rows.retain(|r| {
         plan.filters.iter().all(|(column, values, is)| {
             let value = value_at(store, r, column);
-            values
-                .iter()
-                .any(|v| matches(&value, v, column.holds_ids(), column.with_case()))
-                == *is
+            values.iter().any(|v| matches(&value, v, column)) == *is
         })
     });
     if let Some((column, descending)) = &plan.order {
         rows.sort_by(|a, b| {
-            let ordering = compare(&value_at(store, a, column), &value_at(store, b, column));
+            let (a, b) = (value_at(store, a, column), value_at(store, b, column));
+            let ordering = compare(&a, &b, column.field_type().is_decimal());
             if *descending {
                 ordering.reverse()
             } else {
@@ -221,14 +229,20 @@ fn value_at(store: &Store, record: &Record, column: &Column) -> Value {
 }
 
 /// SOQL's `=`: text ignoring case (but in a unique case-sensitive field),
-/// ids in either length.
-fn matches(value: &Value, literal: &Literal, by_id: bool, with_case: bool) -> bool {
+/// ids in either length, decimals by value.
+fn matches(value: &Value, literal: &Literal, column: &Column) -> bool {
     match (value, literal) {
         (Value::Null, Literal::Null) => true,
-        (Value::String(a), Literal::Text(b)) if by_id => {
+        (Value::String(a), Literal::Text(b)) if column.holds_ids() => {
             ids::normalize(b).as_deref() == Some(a.as_str())
         }
-        (Value::String(a), Literal::Text(b)) if with_case => a == b,
+        (Value::String(a), Literal::Number(b)) if column.field_type().is_decimal() => {
+            match (Decimal::parse(a), Decimal::parse(&b.to_string())) {
+                (Some(a), Some(b)) => a.compare(&b).is_eq(),
+                _ => false,
+            }
+        }
+        (Value::String(a), Literal::Text(b)) if column.with_case() => a == b,
         (Value::String(a), Literal::Text(b)) => a.to_lowercase() == b.to_lowercase(),
         (Value::Number(a), Literal::Number(b)) => a.as_f64() == Some(*b),
         (Value::Bool(a), Literal::Bool(b)) => a == b,
@@ -237,11 +251,17 @@ fn matches(value: &Value, literal: &Literal, by_id: bool, with_case: bool) -> bo
 }
 
 /// SOQL's order: nulls first, numbers by value, text ignoring case.
-fn compare(a: &Value, b: &Value) -> Ordering {
+fn compare(a: &Value, b: &Value, decimals: bool) -> Ordering {
     match (a, b) {
         (Value::Null, Value::Null) => Ordering::Equal,
         (Value::Null, _) => Ordering::Less,
         (_, Value::Null) => Ordering::Greater,
+        (Value::String(x), Value::String(y)) if decimals => {
+            match (Decimal::parse(x), Decimal::parse(y)) {
+                (Some(x), Some(y)) => x.compare(&y),
+                _ => x.cmp(y),
+            }
+        }
         (Value::Number(x), Value::Number(y)) => x
             .as_f64()
             .partial_cmp(&y.as_f64())
@@ -259,43 +279,94 @@ fn attributes(object: &str, id: Option<&Value>, version: &str) -> Value {
     json!({"type": object, "url": format!("/services/data/{version}/sobjects/{object}/{id}")})
 }
 
+/// A record's selected fields, in order, each written as JSON already.
+struct Fields(Vec<(String, Box<RawValue>)>);
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+impl Fields {
+    fn put(&mut self, name: &str, value: Box<RawValue>) {
+        match self.0.iter_mut().find(|(n, _)| n == name) {
+            Some((_, old)) => *old = value,
+            None => self.0.push((name.to_owned(), value)),
+        }
+    }
+
+    fn written(&self) -> Box<RawValue> {
+        to_raw_value(self).unwrap_or_else(|_| json_raw(&Value::Null))
+    }
+}
+
+fn json_raw(value: &Value) -> Box<RawValue> {
+    to_raw_value(value).expect("a JSON value is written as JSON")
+}
+
+/// A stored value as a query writes it: a decimal as a JSON number, with
+/// all its digits.
+fn cell(value: Option<&Value>, field_type: FieldType) -> Box<RawValue> {
+    match value {
+        Some(Value::String(text)) if field_type.is_decimal() => {
+            RawValue::from_string(text.clone()).unwrap_or_else(|_| json_raw(&json!(text)))
+        }
+        Some(value) => json_raw(value),
+        None => json_raw(&Value::Null),
+    }
+}
+
 fn render(
     store: &Store,
     object: &str,
     record: &Record,
     columns: &[Column],
     version: &str,
-) -> Value {
-    let mut out = Map::new();
-    out.insert(
-        "attributes".into(),
-        attributes(object, record.get("Id"), version),
+) -> Box<RawValue> {
+    let mut out = Fields(Vec::new());
+    out.put(
+        "attributes",
+        json_raw(&attributes(object, record.get("Id"), version)),
     );
+    // Each relationship's record, as far as it is written yet.
+    let mut related: Vec<(String, Fields)> = Vec::new();
     for column in columns {
         match column {
-            Column::Field(name, _, _) => {
-                out.insert(
-                    name.clone(),
-                    record.get(name).cloned().unwrap_or(Value::Null),
-                );
+            Column::Field(name, field_type, _) => {
+                out.put(name, cell(record.get(name), *field_type));
             }
             Column::Related {
                 via,
                 relationship,
                 target,
                 field,
+                field_type,
                 ..
             } => {
                 let Some(parent) = parent(store, record, via) else {
-                    out.insert(relationship.clone(), Value::Null);
+                    out.put(relationship, json_raw(&Value::Null));
                     continue;
                 };
-                let nested = out.entry(relationship.clone()).or_insert_with(
-                    || json!({"attributes": attributes(target, parent.get("Id"), version)}),
-                );
-                nested[field.as_str()] = parent.get(field).cloned().unwrap_or(Value::Null);
+                let at = match related.iter().position(|(r, _)| r == relationship) {
+                    Some(at) => at,
+                    None => {
+                        let mut nested = Fields(Vec::new());
+                        let attributes = attributes(target, parent.get("Id"), version);
+                        nested.put("attributes", json_raw(&attributes));
+                        related.push((relationship.clone(), nested));
+                        related.len() - 1
+                    }
+                };
+                let nested = &mut related[at].1;
+                nested.put(field, cell(parent.get(field), *field_type));
+                out.put(relationship, nested.written());
             }
         }
     }
-    Value::Object(out)
+    out.written()
 }

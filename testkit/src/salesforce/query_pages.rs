@@ -6,9 +6,20 @@
 use super::org::{self, Cursor};
 use super::session::{ApiCall, RestError};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::value::RawValue;
 
 const PAGE: usize = 2000;
+
+/// A page of records, each written as the query wrote it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Page {
+    total_size: usize,
+    done: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_records_url: Option<String>,
+    records: Vec<Box<RawValue>>,
+}
 
 /// `Sforce-Query-Options: batchSize=N`, between 200 and 2,000.
 pub(super) fn batch_size(req: &HttpRequest) -> usize {
@@ -24,24 +35,29 @@ pub(super) fn batch_size(req: &HttpRequest) -> usize {
 
 pub(super) fn first_page(
     org: &mut org::Org,
-    records: Vec<Value>,
+    records: Vec<Box<RawValue>>,
     batch: usize,
     version: &str,
-) -> Value {
+) -> Page {
     let total = records.len();
     if total <= batch {
-        return json!({"totalSize": total, "done": true, "records": records});
+        return Page {
+            total_size: total,
+            done: true,
+            next_records_url: None,
+            records,
+        };
     }
     let locator = org.next_id("01g");
-    let first: Vec<Value> = records[..batch].to_vec();
+    let first = records[..batch].to_vec();
     org.cursors
         .insert(locator.clone(), Cursor { records, batch });
-    json!({
-        "totalSize": total,
-        "done": false,
-        "nextRecordsUrl": format!("/services/data/{version}/query/{locator}-{batch}"),
-        "records": first,
-    })
+    Page {
+        total_size: total,
+        done: false,
+        next_records_url: Some(format!("/services/data/{version}/query/{locator}-{batch}")),
+        records: first,
+    }
 }
 
 pub(super) async fn more(
@@ -61,14 +77,16 @@ pub(super) async fn more(
     let end = (offset + cursor.batch).min(cursor.records.len());
     let total = cursor.records.len();
     let records = cursor.records[offset..end].to_vec();
-    if end == total {
+    let done = end == total;
+    let next_records_url =
+        (!done).then(|| format!("/services/data/{}/query/{locator}-{end}", api.version));
+    if done {
         org.cursors.remove(locator);
-        return Ok(
-            HttpResponse::Ok().json(json!({"totalSize": total, "done": true, "records": records}))
-        );
     }
-    let next = format!("/services/data/{}/query/{locator}-{end}", api.version);
-    Ok(HttpResponse::Ok().json(
-        json!({"totalSize": total, "done": false, "nextRecordsUrl": next, "records": records}),
-    ))
+    Ok(HttpResponse::Ok().json(Page {
+        total_size: total,
+        done,
+        next_records_url,
+        records,
+    }))
 }

@@ -12,6 +12,7 @@ pub enum FieldType {
     Int,
     Double,
     Currency,
+    Percent,
     Date,
     Datetime,
     Reference,
@@ -29,6 +30,7 @@ impl FieldType {
             Self::Int => "int",
             Self::Double => "double",
             Self::Currency => "currency",
+            Self::Percent => "percent",
             Self::Date => "date",
             Self::Datetime => "datetime",
             Self::Reference => "reference",
@@ -42,6 +44,21 @@ impl FieldType {
             Self::String | Self::Textarea | Self::Picklist => 255,
             Self::Email => 80,
             _ => 0,
+        }
+    }
+
+    /// A number, currency or percent: a decimal kept exactly (see
+    /// `decimal.rs`).
+    pub(super) fn is_decimal(self) -> bool {
+        matches!(self, Self::Double | Self::Currency | Self::Percent)
+    }
+
+    /// The `precision` and `scale` a new field of the type gets.
+    fn default_digits(self) -> (u32, u32) {
+        match self {
+            Self::Double => (18, 0),
+            Self::Currency | Self::Percent => (18, 2),
+            _ => (0, 0),
         }
     }
 
@@ -65,6 +82,9 @@ pub struct FieldDef {
     pub label: String,
     pub field_type: FieldType,
     pub length: u32,
+    /// A number's most digits in all, and how many of them after the point.
+    pub precision: u32,
+    pub scale: u32,
     pub nillable: bool,
     pub createable: bool,
     pub updateable: bool,
@@ -85,11 +105,14 @@ impl FieldDef {
     pub fn new(name: &str, field_type: FieldType) -> Self {
         let label = name.trim_end_matches("__c").replace('_', " ");
         let boolean = field_type == FieldType::Boolean;
+        let (precision, scale) = field_type.default_digits();
         Self {
             name: name.into(),
             label,
             field_type,
             length: field_type.default_length(),
+            precision,
+            scale,
             // A checkbox is never null: it defaults to false.
             nillable: !boolean,
             createable: true,
@@ -112,6 +135,14 @@ impl FieldDef {
 
     pub fn length(mut self, length: u32) -> Self {
         self.length = length;
+        self
+    }
+
+    /// A number's `precision` (digits in all) and `scale` (digits after
+    /// the point): "Number(16, 2)" in Setup is `digits(18, 2)`.
+    pub fn digits(mut self, precision: u32, scale: u32) -> Self {
+        self.precision = precision;
+        self.scale = scale;
         self
     }
 
@@ -178,6 +209,29 @@ impl FieldDef {
         self.reference_to = vec![object.into()];
         self.relationship_name = Some(relationship.into());
         self
+    }
+
+    /// A polymorphic lookup: to any of `objects` (the `WhatId` of a Task
+    /// refers to an Account, an Opportunity, …), reached as `relationship`.
+    /// A write that sets it by another record's external id names the
+    /// object that record is of (see `input.rs` and `bulk_job.rs`).
+    pub fn references_any(mut self, objects: &[&str], relationship: &str) -> Self {
+        self.reference_to = objects.iter().map(|o| (*o).to_owned()).collect();
+        self.relationship_name = Some(relationship.into());
+        self
+    }
+
+    /// Whether it refers to more than one object.
+    pub(super) fn is_polymorphic(&self) -> bool {
+        self.reference_to.len() > 1
+    }
+
+    /// The object of `reference_to` named `object` (in any case).
+    pub(super) fn refers_to(&self, object: &str) -> Option<&str> {
+        self.reference_to
+            .iter()
+            .find(|r| r.eq_ignore_ascii_case(object))
+            .map(String::as_str)
     }
 
     pub fn createable(mut self, createable: bool) -> Self {

@@ -76,3 +76,56 @@ pub fn contact() -> ObjectDef {
                 .unique(),
         )
 }
+
+/// A realistic Opportunity: `Name`, `StageName` and `CloseDate` required,
+/// `AccountId` a lookup to Account, `External_Id__c` a unique external id.
+pub fn opportunity() -> ObjectDef {
+    use FieldType::*;
+    ObjectDef::new("Opportunity")
+        .field(FieldDef::new("Name", String).length(120).required())
+        .field(
+            FieldDef::new("StageName", Picklist)
+                .label("Stage")
+                .picklist(&["Prospecting", "Closed Won", "Closed Lost"])
+                .required(),
+        )
+        .field(
+            FieldDef::new("CloseDate", Date)
+                .label("Close Date")
+                .required(),
+        )
+        .field(FieldDef::new("Amount", Currency))
+        .field(
+            FieldDef::new("AccountId", Reference)
+                .label("Account ID")
+                .references("Account", "Account"),
+        )
+        .field(
+            FieldDef::new("External_Id__c", String)
+                .label("External Id")
+                .external_id()
+                .unique(),
+        )
+}
+
+/// A realistic Task: `Subject` required; `WhatId` ("Related To", the
+/// relationship `What`) a polymorphic lookup to an Account or an
+/// Opportunity, `WhoId` ("Name", `Who`) a lookup to a Contact (in an org,
+/// to a Contact or a Lead: the stand-in has no Lead).
+pub fn task() -> ObjectDef {
+    use FieldType::*;
+    ObjectDef::new("Task")
+        .field(FieldDef::new("Subject", String).required())
+        .field(FieldDef::new("Status", Picklist).picklist(&["Not Started", "Completed"]))
+        .field(FieldDef::new("ActivityDate", Date).label("Due Date Only"))
+        .field(
+            FieldDef::new("WhatId", Reference)
+                .label("Related To ID")
+                .references_any(&["Account", "Opportunity"], "What"),
+        )
+        .field(
+            FieldDef::new("WhoId", Reference)
+                .label("Name ID")
+                .references("Contact", "Who"),
+        )
+}

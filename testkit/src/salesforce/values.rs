@@ -1,8 +1,14 @@
 //! Field values as the APIs take them: JSON values in REST bodies, text in
 //! Bulk CSV cells. Stored values are JSON: text as strings, checkboxes as
-//! booleans, numbers as numbers, dates as `YYYY-MM-DD` and date-times as
+//! booleans, whole numbers as numbers, numbers, currencies and percents as
+//! their exact decimal text (see `decimal.rs`; a query writes them as JSON
+//! numbers), dates as `YYYY-MM-DD` and date-times as
 //! `YYYY-MM-DDTHH:MM:SS.sss+0000`.
+//!
+//! A JSON number sent for a decimal field is read as Salesforce's JSON
+//! parser reads it, as a double: only text keeps every digit.
 
+use super::decimal::Decimal;
 use super::schema::{FieldDef, FieldType};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde_json::Value;
@@ -19,6 +25,8 @@ pub(super) enum Bad {
     Type,
     /// Text that is no email address.
     Email,
+    /// A number with more digits before the point than its field holds.
+    Range,
 }
 
 /// The stored value of `raw` for `field`.
@@ -43,7 +51,7 @@ fn typed_json(field: &FieldDef, value: &Value) -> Result<Value, Bad> {
             Some(i) => Ok(Value::from(i)),
             None => Err(Bad::Type),
         },
-        (FieldType::Double | FieldType::Currency, Value::Number(_)) => Ok(value.clone()),
+        (t, Value::Number(n)) if t.is_decimal() => typed_text(field, &n.to_string()),
         _ => Err(Bad::Type),
     }
 }
@@ -58,12 +66,14 @@ fn typed_text(field: &FieldDef, text: &str) -> Result<Value, Bad> {
             _ => Err(Bad::Type),
         },
         FieldType::Int => t.parse::<i64>().map(Value::from).map_err(|_| Bad::Type),
-        FieldType::Double | FieldType::Currency => t
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number)
-            .ok_or(Bad::Type),
+        f if f.is_decimal() => {
+            let number = Decimal::parse(t).ok_or(Bad::Type)?;
+            let whole = field.precision.saturating_sub(field.scale) as usize;
+            if number.whole_digits() > whole {
+                return Err(Bad::Range);
+            }
+            Ok(Value::String(number.canonical()))
+        }
         FieldType::Date => NaiveDate::parse_from_str(t, "%Y-%m-%d")
             .map(|d| Value::String(d.format("%Y-%m-%d").to_string()))
             .map_err(|_| Bad::Type),
@@ -124,7 +134,7 @@ pub(super) fn json_type_word(t: FieldType) -> &'static str {
     match t {
         FieldType::Boolean => "boolean",
         FieldType::Int => "int",
-        FieldType::Double | FieldType::Currency => "double",
+        FieldType::Double | FieldType::Currency | FieldType::Percent => "double",
         FieldType::Date => "date",
         FieldType::Datetime => "datetime",
         _ => "string",
@@ -158,5 +168,17 @@ mod tests {
         let email = FieldDef::new("Email", FieldType::Email);
         assert_eq!(coerce(&email, Raw::Text("not an email")), Err(Bad::Email));
         assert_eq!(coerce(&email, Raw::Text("#N/A")), Ok(json!(null)));
+        // Decimals are kept exactly, as text; a JSON number is a double.
+        let amount = FieldDef::new("Amount__c", FieldType::Currency).digits(18, 2);
+        let exact = coerce(&amount, Raw::Json(&json!("1234567890123456.78")));
+        assert_eq!(exact, Ok(json!("1234567890123456.78")));
+        let double: serde_json::Value = serde_json::from_str("1234567890123456.78").unwrap();
+        let double = coerce(&amount, Raw::Json(&double));
+        assert_eq!(double, Ok(json!("1234567890123456.8")));
+        assert_eq!(coerce(&amount, Raw::Text("12.500")), Ok(json!("12.5")));
+        assert_eq!(coerce(&amount, Raw::Text("0.125")), Ok(json!("0.125")));
+        let too_big = coerce(&amount, Raw::Text("12345678901234567.89"));
+        assert_eq!(too_big, Err(Bad::Range));
+        assert_eq!(coerce(&amount, Raw::Text("NaN")), Err(Bad::Type));
     }
 }

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 /// Creates a job, uploads `csv`, closes it: the job id.
-async fn run_job(org: &Org, spec: Value, csv: &str) -> String {
+pub(crate) async fn run_job(org: &Org, spec: Value, csv: &str) -> String {
     let (status, job) = org.call(Method::POST, "/jobs/ingest", Some(spec)).await;
     assert_eq!(status, StatusCode::OK, "{job}");
     assert_eq!(job["state"], "Open");
@@ -44,7 +44,7 @@ async fn upload(org: &Org, id: &str, csv: &str) -> StatusCode {
 }
 
 /// Polls the job until it is final: the states seen and its last info.
-async fn poll(org: &Org, id: &str) -> (Vec<String>, Value) {
+pub(crate) async fn poll(org: &Org, id: &str) -> (Vec<String>, Value) {
     let mut states = Vec::new();
     loop {
         let (_, info) = org.get(&format!("/jobs/ingest/{id}")).await;
@@ -60,7 +60,7 @@ async fn poll(org: &Org, id: &str) -> (Vec<String>, Value) {
     }
 }
 
-fn rows(csv: &str) -> Vec<Vec<String>> {
+pub(crate) fn rows(csv: &str) -> Vec<Vec<String>> {
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     reader
         .records()

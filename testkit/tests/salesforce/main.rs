@@ -7,9 +7,11 @@
 
 mod bulk;
 mod collections;
+mod decimals;
 mod faults;
 mod limits;
 mod oauth;
+mod polymorphic;
 mod query;
 mod soap;
 mod support;

@@ -12,10 +12,11 @@
 //! write may change, and `SystemModstamp` may move, without a conflict:
 //! flows, triggers, @future and queueable jobs, roll-up summaries and
 //! managed packages touch records after a run. Values are compared as
-//! Salesforce gives them back against what was sent: numbers by value,
-//! date-times by instant, a cleared field (`null`) as an empty one. A
-//! reference set by an external id, and a field a run left out, are not
-//! compared.
+//! Salesforce gives them back against what was sent: numbers by their
+//! exact decimal value (sent as text or as a JSON number, read back
+//! exactly), date-times by instant, a cleared field (`null`) as an empty one
+//! (a cleared checkbox as false). A reference set by an external id, and a
+//! field a run left out, are not compared.
 //!
 //! A journal written before the values were recorded keeps the rule it
 //! was written under: a record whose `SystemModstamp` is later than the
@@ -35,6 +36,7 @@ use crate::runs::{retry, JobSpec, RunHandler, Stop, Totals, Written};
 use serde_json::{Map, Value};
 use sluice_connectors::journal::{Action, Change};
 use sluice_connectors::postgres::Checkpoint;
+use sluice_connectors::salesforce::decimal::canonical;
 use sluice_connectors::salesforce::{Operation, Salesforce, SalesforceError};
 use sluice_events::event::{RunBatchSent, RunProgressed};
 use sluice_events::{DomainEvent, RecordedEvent};
@@ -218,7 +220,11 @@ fn later(now: &str, version: &str) -> bool {
 /// Whether `now`, a field's value as Salesforce gives it, is what `sent`
 /// wrote there.
 fn same(sent: &Value, now: &Value) -> bool {
-    let number = |text: &str| text.trim().parse::<f64>().ok();
+    let decimal = |value: &Value| match value {
+        Value::Number(n) => canonical(&n.to_string()),
+        Value::String(s) => canonical(s),
+        _ => None,
+    };
     let instant = |text: &str| {
         chrono::DateTime::parse_from_rfc3339(text)
             .or_else(|_| chrono::DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z"))
@@ -227,9 +233,12 @@ fn same(sent: &Value, now: &Value) -> bool {
     match (sent, now) {
         (a, b) if a == b => true,
         (Value::Null, Value::String(s)) | (Value::String(s), Value::Null) => s.is_empty(),
-        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        (Value::String(s), Value::Number(n)) | (Value::Number(n), Value::String(s)) => {
-            number(s).is_some_and(|s| Some(s) == n.as_f64())
+        // A checkbox set to null holds false.
+        (Value::Null, Value::Bool(b)) => !b,
+        (Value::Number(_), Value::Number(_))
+        | (Value::String(_), Value::Number(_))
+        | (Value::Number(_), Value::String(_)) => {
+            decimal(sent).is_some_and(|sent| decimal(now) == Some(sent))
         }
         (Value::String(s), Value::Bool(b)) | (Value::Bool(b), Value::String(s)) => s
             .trim()
@@ -316,7 +325,7 @@ fn holds(record: &Map<String, Value>, before: &Map<String, Value>) -> bool {
     before
         .iter()
         .filter(|(name, _)| name.as_str() != "Id")
-        .all(|(name, value)| record.get(name).unwrap_or(&Value::Null) == value)
+        .all(|(name, value)| same(value, record.get(name).unwrap_or(&Value::Null)))
 }
 
 /// Undoes one batch's changes.
