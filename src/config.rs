@@ -210,3 +210,80 @@ fn default_worker_name() -> String {
         .unwrap_or_else(|_| "worker".into());
     format!("{host}-{}", std::process::id())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use secrecy::ExposeSecret;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn settings(flags: &[&str]) -> Settings {
+        let args = std::iter::once("sluice").chain(flags.iter().copied());
+        Flags::try_parse_from(args).unwrap().settings
+    }
+
+    #[test]
+    fn a_service_set_up_by_half_is_refused_naming_what_to_set() {
+        let half = settings(&["--salesforce-client-id", "app"]);
+        let refused = ServeConfig::check(&half, Roles::WORKER).err().unwrap();
+        assert!(refused
+            .to_string()
+            .contains("SLUICE_SALESFORCE_CLIENT_SECRET"));
+
+        let stripe = settings(&["--stripe-secret-key", "sk_test"]);
+        let refused = ServeConfig::check(&stripe, Roles::API).err().unwrap();
+        assert!(refused.to_string().contains("SLUICE_STRIPE_PRICE_PRO"));
+    }
+
+    #[test]
+    fn dropbox_set_up_by_half_stops_only_the_api_that_uses_it() {
+        let half = settings(&["--dropbox-client-id", "app"]);
+        assert!(ServeConfig::check(&half, Roles::WORKER).is_ok());
+        assert!(ServeConfig::check(&half, Roles::API).is_err());
+        assert!(ServeConfig::check(&half, Roles::ALL).is_err());
+    }
+
+    #[test]
+    fn the_api_and_the_worker_get_the_same_salesforce_app_and_billing() {
+        let settings = settings(&[
+            "--salesforce-client-id",
+            "app",
+            "--salesforce-client-secret",
+            "shh",
+            "--salesforce-login-url",
+            "https://test.salesforce.com",
+            "--stripe-secret-key",
+            "sk_test",
+            "--stripe-webhook-secret",
+            "whsec",
+            "--stripe-price-pro",
+            "price_pro",
+            "--stripe-price-enterprise",
+            "price_ent",
+        ]);
+        let config = ServeConfig::check(&settings, Roles::ALL).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let keyring = Arc::new(SharedKeyring::new(sluice_vault::Keyring::generate(), None));
+
+        let worker = config.worker(store.clone(), keyring.clone());
+        let api = config.api(store, keyring);
+        let (Some(run_app), Some(login_app)) = (worker.salesforce, api.salesforce) else {
+            panic!("both roles reach Salesforce");
+        };
+        assert_eq!(run_app.login_url, login_app.login_url);
+        assert_eq!(run_app.client_id, login_app.client_id);
+        assert_eq!(
+            run_app.client_secret.as_str(),
+            login_app.client_secret.expose_secret()
+        );
+        assert!(worker.plan_limits);
+        assert_eq!(api.billing.unwrap().price_pro, "price_pro");
+    }
+}

@@ -320,3 +320,59 @@ fn fill_values(rows: &mut [Insert], text: &CopyText) {
         row.values = values;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        Table {
+            schema: "crm".into(),
+            name: "people".into(),
+            columns: Vec::new(),
+            primary_key: vec!["id".into()],
+            key_sequence: Some("crm.people_id_seq".into()),
+            unique_keys: vec![vec!["id".into()]],
+        }
+    }
+
+    #[test]
+    fn a_key_taken_from_the_sequence_goes_before_each_rows_text() {
+        let mut text = CopyText::default();
+        text.push_row(&[Some("Ada"), None]);
+        text.push_row(&[Some("Grace"), Some("x\ty")]);
+        assert_eq!(
+            copy_payload(&text, &[41, 42]),
+            b"41\tAda\t\\N\n42\tGrace\tx\\ty\n"
+        );
+        assert_eq!(copy_payload(&text, &[]), b"Ada\t\\N\nGrace\tx\\ty\n");
+
+        let columns = vec![quote("name"), quote("note"), quote("id")];
+        assert_eq!(
+            copy_statement(&table(), &columns, true),
+            "COPY \"crm\".\"people\" (\"id\", \"name\", \"note\") FROM STDIN"
+        );
+        assert_eq!(
+            copy_statement(&table(), &columns[..2], false),
+            "COPY \"crm\".\"people\" (\"name\", \"note\") FROM STDIN"
+        );
+    }
+
+    #[test]
+    fn an_inserted_rows_key_is_read_from_its_values_or_the_keys_taken() {
+        let row = Insert {
+            number: 7,
+            values: vec![Some("Ada".into()), Some("9".into())],
+        };
+        let mapped = Identity::of(&table(), &["name", "id"], false);
+        assert!(mapped.reads_values());
+        assert_eq!(mapped.key_with(0, &row, &[]), ["9"]);
+
+        let generated = Identity::of(&table(), &["name"], true);
+        assert!(!generated.reads_values());
+        assert_eq!(generated.key_with(1, &row, &[40, 41]), ["41"]);
+
+        let unknown = Identity::of(&table(), &["name"], false);
+        assert!(unknown.key_with(0, &row, &[]).is_empty());
+    }
+}
