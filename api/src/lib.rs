@@ -104,27 +104,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Metadata for an event recorded by this request.
-    pub fn metadata(&self, actor: impl Into<String>) -> sluice_events::Metadata {
-        sluice_events::Metadata {
-            request_id: Some(request_id::current()),
-            region: Some(self.region.clone()),
-            ..sluice_events::Metadata::actor(actor)
-        }
-    }
-}
-
-pub struct Application {
-    port: u16,
-    server: Server,
-}
-
-impl Application {
-    /// Binds the listener and builds the server; it runs once awaited.
-    pub fn build(config: &ApiConfig, platform: Platform) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(&config.bind)?;
-        let local = listener.local_addr()?;
-        let port = local.port();
+    /// The state every handler shares, made from the API's configuration
+    /// (the one place that copies it): the Stripe and identity providers'
+    /// HTTP clients are built here, once. `local` is the address bound,
+    /// the public address by default.
+    fn new(
+        config: &ApiConfig,
+        platform: Platform,
+        local: std::net::SocketAddr,
+    ) -> std::io::Result<Self> {
         let public_url = config
             .public_url
             .clone()
@@ -133,8 +121,8 @@ impl Application {
             .to_owned();
         let dummy_hash =
             auth::password::hash(&auth::token::generate("dummy")).map_err(std::io::Error::other)?;
-        let state = web::Data::new(AppState {
-            platform: platform.clone(),
+        Ok(Self {
+            platform,
             region: config.region.clone(),
             keyring: config.keyring.clone(),
             session_ttl: config.session_ttl,
@@ -163,7 +151,31 @@ impl Application {
                 .ops_token
                 .as_ref()
                 .map(|t| Sha256::digest(t.expose_secret().as_bytes()).into()),
-        });
+        })
+    }
+
+    /// Metadata for an event recorded by this request.
+    pub fn metadata(&self, actor: impl Into<String>) -> sluice_events::Metadata {
+        sluice_events::Metadata {
+            request_id: Some(request_id::current()),
+            region: Some(self.region.clone()),
+            ..sluice_events::Metadata::actor(actor)
+        }
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds the listener and builds the server; it runs once awaited.
+    pub fn build(config: &ApiConfig, platform: Platform) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(&config.bind)?;
+        let local = listener.local_addr()?;
+        let port = local.port();
+        let state = web::Data::new(AppState::new(config, platform.clone(), local)?);
         let metrics = web::Data::new(Metrics::new(&platform.metrics));
         let server = HttpServer::new(move || {
             App::new()

@@ -74,6 +74,26 @@ pub struct SalesforceApp {
     pub backoff: Backoff,
 }
 
+impl SalesforceApp {
+    /// The connected app `client_id` (with its secret) under `login_url`,
+    /// with the defaults for Bulk jobs, their polling and retries.
+    pub fn new(
+        login_url: String,
+        client_id: String,
+        client_secret: zeroize::Zeroizing<String>,
+    ) -> Self {
+        Self {
+            login_url,
+            client_id,
+            client_secret,
+            bulk_above_rows: 2_000,
+            bulk_upload_bytes: MAX_UPLOAD,
+            polling: Polling::default(),
+            backoff: Backoff::default(),
+        }
+    }
+}
+
 impl std::fmt::Debug for SalesforceApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SalesforceApp")

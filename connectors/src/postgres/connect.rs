@@ -2,8 +2,8 @@
 //! [`test_connection`] for the check a connection gets when it is added or
 //! tested, with a reason a client can act on.
 
+use super::error::TargetError;
 use super::tls::{self, SslMode};
-use super::TargetError;
 use std::time::Duration;
 use tokio_postgres::{Client, Config, NoTls};
 use zeroize::Zeroizing;

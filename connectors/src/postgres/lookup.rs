@@ -2,7 +2,10 @@
 //! found by that table's key (a company's id found by its domain, say).
 //! Each batch asks once per lookup for all its distinct values.
 
-use super::{check_value, db_error, describe, quote, Column, Insert, Table, TargetError};
+use super::check::check_value;
+use super::error::{db_error, TargetError};
+use super::table::{describe, quote, Column, Table};
+use super::writer::Insert;
 use crate::mapping::Lookup;
 use std::collections::{BTreeSet, HashMap};
 use tokio_postgres::Client;

@@ -6,7 +6,8 @@
 //! of their own, and read on a blocking thread through [`QueryReader`], so
 //! the CSV reader that reads uploads reads them too.
 
-use super::{connect, db_error, PgParams, TargetError};
+use super::connect::{connect, PgParams};
+use super::error::{db_error, describe_error, message_without_values, TargetError};
 use crate::detect::CsvDialect;
 use futures_util::StreamExt;
 use std::io::Read;
@@ -44,7 +45,7 @@ pub async fn describe_query(
         .map_err(|e| {
             TargetError::Invalid(format!(
                 "the query cannot be run as a read: {}",
-                super::describe_error(&e)
+                describe_error(&e)
             ))
         })?;
     let columns: Vec<String> = statement
@@ -82,10 +83,7 @@ pub async fn stream_query(
     let (chunks, inbox) = mpsc::channel::<std::io::Result<bytes::Bytes>>(8);
     tokio::spawn(async move {
         let failed = |e: tokio_postgres::Error| {
-            std::io::Error::other(format!(
-                "the query failed: {}",
-                super::message_without_values(&e)
-            ))
+            std::io::Error::other(format!("the query failed: {}", message_without_values(&e)))
         };
         let transaction = match client.transaction().await {
             Ok(transaction) => transaction,

@@ -28,11 +28,12 @@
 //! together, and should one fail for a reason of the data, the batch is
 //! undone again row by row, each under a savepoint.
 
-use super::{
-    begin, db_error, describe_error, mark, quote, under_savepoint, Checkpoint, Table, TargetError,
-};
+use super::batch::{begin, under_savepoint};
+use super::checkpoint::{checkpoints, mark, Checkpoint};
+use super::error::{db_error, describe_error, TargetError};
+use super::table::{quote, Table};
+use super::undo::{changed_since, why_changed, written_text, Param, Undo};
 use crate::journal::{Action, Change};
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
 
@@ -48,181 +49,20 @@ pub struct Reverted {
     pub versions: Vec<String>,
 }
 
-/// What a rollback undoes, and how.
-pub struct Undo<'a> {
-    pub table: &'a Table,
-    /// The columns that name a row in the journal.
-    pub key_columns: &'a [String],
-    /// The columns the run wrote besides the key: what an update restores.
-    pub written: &'a [String],
-    /// Undo rows changed since the run all the same.
-    pub force: bool,
-    /// Row versions that this rollback's own earlier batches left: a row
-    /// the run changed twice is restored once per change.
-    pub own_versions: &'a [String],
-}
-
-type Param<'p> = &'p (dyn ToSql + Sync);
-
-impl<'a> Undo<'a> {
-    fn sql_type(&self, column: &str) -> &str {
-        self.table
-            .column(column)
-            .map(|c| c.sql_type.as_str())
-            .unwrap_or("text")
-    }
-
-    /// Matches the row by its key, whose values are the next parameters.
-    fn key_match<'p>(&self, change: &'p Change, params: &mut Vec<Param<'p>>) -> String {
-        self.key_columns
-            .iter()
-            .zip(&change.key)
-            .map(|(k, value)| {
-                params.push(value);
-                format!(
-                    "t.{} = ${}::text::{}",
-                    quote(k),
-                    params.len(),
-                    self.sql_type(k)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    }
-
-    /// Whether column `i` of those the run wrote holds what it wrote.
-    fn holds<'p>(
-        &self,
-        i: usize,
-        value: &'p Option<String>,
-        params: &mut Vec<Param<'p>>,
-    ) -> String {
-        params.push(value);
-        let column = &self.written[i];
-        format!(
-            "t.{}::text IS NOT DISTINCT FROM (${}::text::{})::text",
-            quote(column),
-            params.len(),
-            self.sql_type(column)
-        )
-    }
-
-    /// The guard that the row is as the run left it: every column the run
-    /// wrote holds what it wrote (or, for a journal without the values,
-    /// the row's version is the one the run or this rollback left).
-    fn unchanged<'p>(
-        &'p self,
-        change: &'p Change,
-        wrote: &'p Option<Vec<Option<String>>>,
-        params: &mut Vec<Param<'p>>,
-    ) -> String
-    where
-        'a: 'p,
-    {
-        if self.force {
-            return "TRUE".into();
-        }
-        match wrote {
-            Some(values) if values.is_empty() => "TRUE".into(),
-            Some(values) => values
-                .iter()
-                .enumerate()
-                .map(|(i, value)| self.holds(i, value, params))
-                .collect::<Vec<_>>()
-                .join(" AND "),
-            None => {
-                params.push(&change.version);
-                params.push(&self.own_versions);
-                format!(
-                    "(t.xmin::text = ${}::text OR t.xmin::text = ANY(${}::text[]))",
-                    params.len() - 1,
-                    params.len()
-                )
-            }
-        }
-    }
-}
-
-/// A change's written values as text (`None` for a NULL).
-fn written_text(change: &Change) -> Option<Vec<Option<String>>> {
-    change.wrote.as_ref().map(|values| {
-        values
-            .iter()
-            .map(|v| match v {
-                serde_json::Value::Null => None,
-                serde_json::Value::String(s) => Some(s.clone()),
-                other => Some(other.to_string()),
-            })
-            .collect()
-    })
-}
-
-/// Why a row the guard refused was left as it is: `None` if it is gone,
-/// else the columns the run wrote that hold something else now (empty
-/// when the journal has no written values: the row's version moved).
-async fn why_changed(
-    transaction: &Transaction<'_>,
-    undo: &Undo<'_>,
-    change: &Change,
-    wrote: &Option<Vec<Option<String>>>,
-) -> Result<Option<Vec<String>>, tokio_postgres::Error> {
-    let mut params: Vec<Param<'_>> = Vec::new();
-    let matched = undo.key_match(change, &mut params);
-    let checks: Vec<String> = match wrote {
-        Some(values) => values
-            .iter()
-            .enumerate()
-            .map(|(i, value)| undo.holds(i, value, &mut params))
-            .collect(),
-        None => Vec::new(),
-    };
-    let sql = format!(
-        "SELECT ARRAY[{}]::bool[] FROM {} t WHERE {matched}",
-        checks.join(", "),
-        undo.table.qualified()
-    );
-    let Some(row) = transaction.query_opt(&sql, &params).await? else {
-        return Ok(None);
-    };
-    let holding: Vec<bool> = row.get(0);
-    Ok(Some(
-        undo.written
-            .iter()
-            .zip(holding)
-            .filter(|(_, holds)| !holds)
-            .map(|(column, _)| column.clone())
-            .collect(),
-    ))
-}
-
-/// The reason given for a row changed since the run.
-fn changed_since(columns: &[String], forced_does: &str) -> String {
-    if columns.is_empty() {
-        return format!(
-            "changed since the run, so it was left as it is (a forced rollback {forced_does} it)"
-        );
-    }
-    let named: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
-    format!(
-        "changed since the run: {} no longer {} what the run wrote, so it was left as it is \
-         (a forced rollback {forced_does} it)",
-        named.join(", "),
-        if columns.len() == 1 { "holds" } else { "hold" }
-    )
-}
-
+/// What undoing one change came to.
 enum Undone {
     /// What was done, and the version the write left.
     Done(&'static str, Option<String>),
     Conflict(String),
 }
 
+/// Undoes one change of the journal, if the row is still as the run left
+/// it (or the rollback is forced).
 async fn undo_one(
     transaction: &Transaction<'_>,
     undo: &Undo<'_>,
     change: &Change,
 ) -> Result<Undone, tokio_postgres::Error> {
-    let table = undo.table.qualified();
     if change.key.len() != undo.key_columns.len() || change.key.is_empty() {
         return Ok(Undone::Conflict(
             "the row's key is not known (the table has no primary key, or the database made it \
@@ -240,86 +80,112 @@ async fn undo_one(
         ));
     }
     match change.action {
-        Action::Created => {
-            let mut params: Vec<Param<'_>> = Vec::new();
-            let matched = undo.key_match(change, &mut params);
-            let guard = undo.unchanged(change, &wrote, &mut params);
-            let sql = format!("DELETE FROM {table} t WHERE {matched} AND {guard} RETURNING 1");
-            if transaction.query_opt(&sql, &params).await?.is_some() {
-                return Ok(Undone::Done("deleted", None));
-            }
-            Ok(
-                match why_changed(transaction, undo, change, &wrote).await? {
-                    Some(columns) => Undone::Conflict(changed_since(&columns, "deletes")),
-                    None => Undone::Done("already_deleted", None),
-                },
-            )
-        }
-        Action::Updated => {
-            let Some(image) = &change.before else {
-                return Ok(Undone::Conflict(
-                    "someone created the row while the run wrote it, so there is no state \
-                     before the run to restore; it was left as it is"
-                        .into(),
-                ));
-            };
-            let sets: Vec<String> = undo
-                .written
-                .iter()
-                .map(|c| format!("{} = b.{}", quote(c), quote(c)))
-                .collect();
-            let mut params: Vec<Param<'_>> = vec![image];
-            let matched = undo.key_match(change, &mut params);
-            let guard = undo.unchanged(change, &wrote, &mut params);
-            let sql = format!(
-                "UPDATE {table} t SET {} FROM jsonb_populate_record(NULL::{table}, $1::text::jsonb) b \
-                 WHERE {matched} AND {guard} RETURNING t.xmin::text",
-                sets.join(", "),
-            );
-            if let Some(row) = transaction.query_opt(&sql, &params).await? {
-                return Ok(Undone::Done("restored", Some(row.get(0))));
-            }
-            Ok(Undone::Conflict(
-                match why_changed(transaction, undo, change, &wrote).await? {
-                    Some(columns) => changed_since(&columns, "restores"),
-                    None => "deleted since the run, so it was not restored".into(),
-                },
-            ))
-        }
-        Action::Deleted => {
-            let Some(image) = &change.before else {
-                return Ok(Undone::Conflict("the journal has no before-image".into()));
-            };
-            let present: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(image).unwrap_or_default();
-            let columns: Vec<String> = undo
-                .table
-                .columns
-                .iter()
-                .filter(|c| present.contains_key(&c.name))
-                .map(|c| quote(&c.name))
-                .collect();
-            if columns.is_empty() {
-                return Ok(Undone::Conflict(
-                    "the journal's before-image is empty".into(),
-                ));
-            }
-            let columns = columns.join(", ");
-            let sql = format!(
-                "INSERT INTO {table} ({columns}) OVERRIDING SYSTEM VALUE \
-                 SELECT {columns} FROM jsonb_populate_record(NULL::{table}, $1::text::jsonb) \
-                 ON CONFLICT DO NOTHING RETURNING xmin::text"
-            );
-            Ok(match transaction.query_opt(&sql, &[image]).await? {
-                Some(row) => Undone::Done("reinserted", Some(row.get(0))),
-                None => Undone::Conflict(
-                    "a row with the same key (or another unique value) exists again, so it was \
-                     not inserted again"
-                        .into(),
-                ),
-            })
-        }
+        Action::Created => delete_created(transaction, undo, change, &wrote).await,
+        Action::Updated => restore_updated(transaction, undo, change, &wrote).await,
+        Action::Deleted => reinsert_deleted(transaction, undo, change).await,
     }
+}
+
+/// A row the run created is deleted.
+async fn delete_created(
+    transaction: &Transaction<'_>,
+    undo: &Undo<'_>,
+    change: &Change,
+    wrote: &Option<Vec<Option<String>>>,
+) -> Result<Undone, tokio_postgres::Error> {
+    let table = undo.table.qualified();
+    let mut params: Vec<Param<'_>> = Vec::new();
+    let matched = undo.key_match(change, &mut params);
+    let guard = undo.unchanged(change, wrote, &mut params);
+    let sql = format!("DELETE FROM {table} t WHERE {matched} AND {guard} RETURNING 1");
+    if transaction.query_opt(&sql, &params).await?.is_some() {
+        return Ok(Undone::Done("deleted", None));
+    }
+    Ok(match why_changed(transaction, undo, change, wrote).await? {
+        Some(columns) => Undone::Conflict(changed_since(&columns, "deletes")),
+        None => Undone::Done("already_deleted", None),
+    })
+}
+
+/// A row the run updated gets its before-image back, in the columns the
+/// run wrote.
+async fn restore_updated(
+    transaction: &Transaction<'_>,
+    undo: &Undo<'_>,
+    change: &Change,
+    wrote: &Option<Vec<Option<String>>>,
+) -> Result<Undone, tokio_postgres::Error> {
+    let table = undo.table.qualified();
+    let Some(image) = &change.before else {
+        return Ok(Undone::Conflict(
+            "someone created the row while the run wrote it, so there is no state \
+             before the run to restore; it was left as it is"
+                .into(),
+        ));
+    };
+    let sets: Vec<String> = undo
+        .written
+        .iter()
+        .map(|c| format!("{} = b.{}", quote(c), quote(c)))
+        .collect();
+    let mut params: Vec<Param<'_>> = vec![image];
+    let matched = undo.key_match(change, &mut params);
+    let guard = undo.unchanged(change, wrote, &mut params);
+    let sql = format!(
+        "UPDATE {table} t SET {} FROM jsonb_populate_record(NULL::{table}, $1::text::jsonb) b \
+         WHERE {matched} AND {guard} RETURNING t.xmin::text",
+        sets.join(", "),
+    );
+    if let Some(row) = transaction.query_opt(&sql, &params).await? {
+        return Ok(Undone::Done("restored", Some(row.get(0))));
+    }
+    Ok(Undone::Conflict(
+        match why_changed(transaction, undo, change, wrote).await? {
+            Some(columns) => changed_since(&columns, "restores"),
+            None => "deleted since the run, so it was not restored".into(),
+        },
+    ))
+}
+
+/// A row the run deleted is inserted again from its before-image, unless
+/// a row has taken its place.
+async fn reinsert_deleted(
+    transaction: &Transaction<'_>,
+    undo: &Undo<'_>,
+    change: &Change,
+) -> Result<Undone, tokio_postgres::Error> {
+    let table = undo.table.qualified();
+    let Some(image) = &change.before else {
+        return Ok(Undone::Conflict("the journal has no before-image".into()));
+    };
+    let present: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(image).unwrap_or_default();
+    let columns: Vec<String> = undo
+        .table
+        .columns
+        .iter()
+        .filter(|c| present.contains_key(&c.name))
+        .map(|c| quote(&c.name))
+        .collect();
+    if columns.is_empty() {
+        return Ok(Undone::Conflict(
+            "the journal's before-image is empty".into(),
+        ));
+    }
+    let columns = columns.join(", ");
+    let sql = format!(
+        "INSERT INTO {table} ({columns}) OVERRIDING SYSTEM VALUE \
+         SELECT {columns} FROM jsonb_populate_record(NULL::{table}, $1::text::jsonb) \
+         ON CONFLICT DO NOTHING RETURNING xmin::text"
+    );
+    Ok(match transaction.query_opt(&sql, &[image]).await? {
+        Some(row) => Undone::Done("reinserted", Some(row.get(0))),
+        None => Undone::Conflict(
+            "a row with the same key (or another unique value) exists again, so it was \
+             not inserted again"
+                .into(),
+        ),
+    })
 }
 
 fn record(reverted: &mut Reverted, change: &Change, undone: Undone) {
@@ -407,7 +273,7 @@ pub async fn own_versions(
         .query(
             &format!(
                 "SELECT DISTINCT xmin::text FROM {} WHERE run_id = $1",
-                super::checkpoints(table)
+                checkpoints(table)
             ),
             &[&run],
         )

@@ -8,10 +8,11 @@
 //! see), the batch is written again row by row, each under a savepoint,
 //! and the refused rows are reported.
 
-use super::{
-    agreed, begin, db_error, describe_error, mark, quote, under_savepoint, Checkpoint, Insert,
-    Operation, TargetError, Writer, Written,
-};
+use super::batch::{agreed, begin, under_savepoint};
+use super::checkpoint::{mark, Checkpoint};
+use super::error::{db_error, describe_error, TargetError};
+use super::table::quote;
+use super::writer::{Insert, Operation, Writer, Written};
 use crate::journal::{Action, Change};
 use std::collections::HashMap;
 use std::future::Future;
@@ -33,8 +34,40 @@ struct Statements {
 
 impl Statements {
     fn new(writer: &Writer) -> Self {
-        let table = &writer.table;
-        let qualified = table.qualified();
+        let parts = Parts::of(writer);
+        let before = format!(
+            "SELECT s.n, to_jsonb(t)::text FROM {} JOIN {} t ON {} \
+             FOR UPDATE OF t",
+            parts.source, parts.qualified, parts.matches
+        );
+        let write = match writer.operation {
+            Operation::Update => parts.update(),
+            Operation::Upsert => parts.upsert(),
+            Operation::Delete | Operation::Insert => parts.delete(),
+        };
+        Self { before, write }
+    }
+}
+
+/// The pieces the statements of a keyed write are made of.
+struct Parts<'a> {
+    writer: &'a Writer,
+    qualified: String,
+    /// The batch as a relation `s` of (row number `n`, values `v0`...),
+    /// from the statement's arrays.
+    source: String,
+    /// Matches a table row `t` to its batch row `s` by the key fields.
+    matches: String,
+    /// The key fields of `t`, as text.
+    keys_out: String,
+    /// Where the fields besides the key are among the targets.
+    others: Vec<usize>,
+    /// The fields besides the key, of `t`, as text.
+    wrote: String,
+}
+
+impl<'a> Parts<'a> {
+    fn of(writer: &'a Writer) -> Self {
         let width = writer.targets.len();
         let arrays: Vec<String> = (0..width).map(|i| format!("${}::text[]", i + 2)).collect();
         let names: Vec<String> = (0..width).map(|i| format!("v{i}")).collect();
@@ -43,105 +76,145 @@ impl Statements {
             arrays.join(", "),
             names.join(", ")
         );
-        let cast = |i: usize| {
-            let target = &writer.targets[i];
-            let sql_type = table
-                .column(target)
-                .map(|c| c.sql_type.as_str())
-                .unwrap_or("text");
-            format!("s.v{i}::{sql_type}")
+        let mut parts = Self {
+            writer,
+            qualified: writer.table.qualified(),
+            source,
+            matches: String::new(),
+            keys_out: String::new(),
+            others: (0..width)
+                .filter(|i| !writer.key_positions.contains(i))
+                .collect(),
+            wrote: String::new(),
         };
         let matches: Vec<String> = writer
             .key_fields
             .iter()
             .zip(&writer.key_positions)
-            .map(|(k, at)| format!("t.{} = {}", quote(k), cast(*at)))
+            .map(|(k, at)| format!("t.{} = {}", quote(k), parts.cast(*at)))
             .collect();
-        let matches = matches.join(" AND ");
+        parts.matches = matches.join(" AND ");
         let keys_out: Vec<String> = writer
             .key_fields
             .iter()
             .map(|k| format!("t.{}::text", quote(k)))
             .collect();
-        let keys_out = keys_out.join(", ");
-        let others: Vec<usize> = (0..width)
-            .filter(|i| !writer.key_positions.contains(i))
-            .collect();
-        let before = format!(
-            "SELECT s.n, to_jsonb(t)::text FROM {source} JOIN {qualified} t ON {matches} \
-             FOR UPDATE OF t"
-        );
-        let wrote: Vec<String> = others
+        parts.keys_out = keys_out.join(", ");
+        let wrote: Vec<String> = parts
+            .others
             .iter()
             .map(|i| format!("t.{}::text", quote(&writer.targets[*i])))
             .collect();
-        let wrote = wrote.join(", ");
-        let write = match writer.operation {
-            Operation::Update => {
-                let sets: Vec<String> = others
-                    .iter()
-                    .map(|i| format!("{} = {}", quote(&writer.targets[*i]), cast(*i)))
-                    .collect();
-                format!(
-                    "UPDATE {qualified} t SET {} FROM {source} WHERE {matches} \
-                         RETURNING s.n, t.xmin::text, {keys_out}, {wrote}",
-                    sets.join(", ")
-                )
-            }
-            Operation::Upsert => {
-                let columns: Vec<String> = writer.targets.iter().map(|t| quote(t)).collect();
-                let casts: Vec<String> = (0..width).map(cast).collect();
-                let sets: Vec<String> = others
-                    .iter()
-                    .map(|i| {
-                        let column = quote(&writer.targets[*i]);
-                        format!("{column} = EXCLUDED.{column}")
-                    })
-                    .collect();
-                let conflict: Vec<String> = writer.key_fields.iter().map(|k| quote(k)).collect();
-                let returned: Vec<String> = writer
-                    .key_fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, k)| format!("t.{} AS k{i}", quote(k)))
-                    .collect();
-                let joined: Vec<String> = writer
-                    .key_positions
-                    .iter()
-                    .enumerate()
-                    .map(|(i, at)| format!("w.k{i} = {}", cast(*at)))
-                    .collect();
-                let keys: Vec<String> = (0..writer.key_fields.len())
-                    .map(|i| format!("w.k{i}::text"))
-                    .collect();
-                let wrote_as: Vec<String> = others
-                    .iter()
-                    .enumerate()
-                    .map(|(i, at)| format!("t.{}::text AS c{i}", quote(&writer.targets[*at])))
-                    .collect();
-                let wrote_out: Vec<String> = (0..others.len()).map(|i| format!("w.c{i}")).collect();
-                format!(
-                    "WITH w AS (INSERT INTO {qualified} AS t ({}) SELECT {} FROM {source} \
-                         ON CONFLICT ({}) DO UPDATE SET {} \
-                         RETURNING t.xmin::text AS x, t.xmax = 0 AS fresh, {}, {}) \
-                         SELECT s.n, w.x, {}, w.fresh, {} FROM w JOIN {source} ON {}",
-                    columns.join(", "),
-                    casts.join(", "),
-                    conflict.join(", "),
-                    sets.join(", "),
-                    returned.join(", "),
-                    wrote_as.join(", "),
-                    keys.join(", "),
-                    wrote_out.join(", "),
-                    joined.join(" AND ")
-                )
-            }
-            Operation::Delete | Operation::Insert => format!(
-                "DELETE FROM {qualified} t USING {source} WHERE {matches} \
-                 RETURNING s.n, '', {keys_out}, to_jsonb(t)::text"
-            ),
-        };
-        Self { before, write }
+        parts.wrote = wrote.join(", ");
+        parts
+    }
+
+    /// The batch's value `i`, cast to its column's type.
+    fn cast(&self, i: usize) -> String {
+        let target = &self.writer.targets[i];
+        let sql_type = self
+            .writer
+            .table
+            .column(target)
+            .map(|c| c.sql_type.as_str())
+            .unwrap_or("text");
+        format!("s.v{i}::{sql_type}")
+    }
+
+    /// Updates the rows named by the keys: (row number, version, keys,
+    /// columns written).
+    fn update(&self) -> String {
+        let Self {
+            qualified,
+            source,
+            matches,
+            keys_out,
+            wrote,
+            ..
+        } = self;
+        let sets: Vec<String> = self
+            .others
+            .iter()
+            .map(|i| format!("{} = {}", quote(&self.writer.targets[*i]), self.cast(*i)))
+            .collect();
+        format!(
+            "UPDATE {qualified} t SET {} FROM {source} WHERE {matches} \
+                 RETURNING s.n, t.xmin::text, {keys_out}, {wrote}",
+            sets.join(", ")
+        )
+    }
+
+    /// Inserts the rows, or updates those whose keys exist: (row number,
+    /// version, keys, whether the row is new, columns written).
+    fn upsert(&self) -> String {
+        let writer = self.writer;
+        let Self {
+            qualified, source, ..
+        } = self;
+        let columns: Vec<String> = writer.targets.iter().map(|t| quote(t)).collect();
+        let casts: Vec<String> = (0..writer.targets.len()).map(|i| self.cast(i)).collect();
+        let sets: Vec<String> = self
+            .others
+            .iter()
+            .map(|i| {
+                let column = quote(&writer.targets[*i]);
+                format!("{column} = EXCLUDED.{column}")
+            })
+            .collect();
+        let conflict: Vec<String> = writer.key_fields.iter().map(|k| quote(k)).collect();
+        let returned: Vec<String> = writer
+            .key_fields
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("t.{} AS k{i}", quote(k)))
+            .collect();
+        let joined: Vec<String> = writer
+            .key_positions
+            .iter()
+            .enumerate()
+            .map(|(i, at)| format!("w.k{i} = {}", self.cast(*at)))
+            .collect();
+        let keys: Vec<String> = (0..writer.key_fields.len())
+            .map(|i| format!("w.k{i}::text"))
+            .collect();
+        let wrote_as: Vec<String> = self
+            .others
+            .iter()
+            .enumerate()
+            .map(|(i, at)| format!("t.{}::text AS c{i}", quote(&writer.targets[*at])))
+            .collect();
+        let wrote_out: Vec<String> = (0..self.others.len()).map(|i| format!("w.c{i}")).collect();
+        format!(
+            "WITH w AS (INSERT INTO {qualified} AS t ({}) SELECT {} FROM {source} \
+                 ON CONFLICT ({}) DO UPDATE SET {} \
+                 RETURNING t.xmin::text AS x, t.xmax = 0 AS fresh, {}, {}) \
+                 SELECT s.n, w.x, {}, w.fresh, {} FROM w JOIN {source} ON {}",
+            columns.join(", "),
+            casts.join(", "),
+            conflict.join(", "),
+            sets.join(", "),
+            returned.join(", "),
+            wrote_as.join(", "),
+            keys.join(", "),
+            wrote_out.join(", "),
+            joined.join(" AND ")
+        )
+    }
+
+    /// Deletes the rows named by the keys: (row number, an empty version,
+    /// keys, the row removed).
+    fn delete(&self) -> String {
+        let Self {
+            qualified,
+            source,
+            matches,
+            keys_out,
+            ..
+        } = self;
+        format!(
+            "DELETE FROM {qualified} t USING {source} WHERE {matches} \
+             RETURNING s.n, '', {keys_out}, to_jsonb(t)::text"
+        )
     }
 }
 
@@ -214,6 +287,12 @@ async fn apply(
             },
         );
     }
+    Ok(in_row_order(writer, rows, ok))
+}
+
+/// The changes in the order of the batch's rows; a row that changed
+/// nothing is refused, its key naming no row.
+fn in_row_order(writer: &Writer, rows: &[Insert], mut ok: HashMap<i64, Change>) -> Written {
     let mut written = Written::default();
     for row in rows {
         let number = i64::try_from(row.number).unwrap_or(i64::MAX);
@@ -229,9 +308,12 @@ async fn apply(
             )),
         }
     }
-    Ok(written)
+    written
 }
 
+/// Writes a batch of an update, upsert or delete and records its
+/// checkpoint, in one transaction; should the statement fail for a reason
+/// of the data, the batch is written again row by row.
 pub(super) async fn keyed_batch<H, F>(
     writer: &Writer,
     client: &mut Client,

@@ -1,0 +1,116 @@
+//! Rows in COPY's text format: values escaped as `COPY ... FROM STDIN`
+//! reads them, and read back when a batch needs them as values.
+
+/// Rows in COPY's text format, built as rows are read (on the reading
+/// thread) so that a batch's COPY can start at once.
+#[derive(Debug, Default)]
+pub struct CopyText {
+    pub(super) text: Vec<u8>,
+    /// Where each row ends in `text`.
+    pub(super) ends: Vec<usize>,
+}
+
+impl CopyText {
+    pub fn with_capacity(rows: usize) -> Self {
+        Self {
+            text: Vec::with_capacity(rows * 64),
+            ends: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Adds a row's values (in the writer's field order).
+    pub fn push_row<S: AsRef<str>>(&mut self, values: &[Option<S>]) {
+        for (j, value) in values.iter().enumerate() {
+            if j > 0 {
+                self.text.push(b'\t');
+            }
+            match value {
+                None => self.text.extend_from_slice(b"\\N"),
+                Some(v) => escape_copy(v.as_ref(), &mut self.text),
+            }
+        }
+        self.text.push(b'\n');
+        self.ends.push(self.text.len());
+    }
+
+    /// The rows' values read back, for the rare writes that need them as
+    /// values (a row at a time, a key among them).
+    pub(super) fn values(&self) -> Vec<Vec<Option<String>>> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let line = &self.text[start..end.saturating_sub(1).max(start)];
+                start = end;
+                line.split(|b| *b == b'\t')
+                    .map(|field| (field != b"\\N").then(|| unescape_copy(field)))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// A value back from COPY's text format.
+fn unescape_copy(field: &[u8]) -> String {
+    let mut out = Vec::with_capacity(field.len());
+    let mut bytes = field.iter();
+    while let Some(&b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        match bytes.next() {
+            Some(b't') => out.push(b'\t'),
+            Some(b'n') => out.push(b'\n'),
+            Some(b'r') => out.push(b'\r'),
+            Some(&other) => out.push(other),
+            None => out.push(b'\\'),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A value in COPY's text format.
+fn escape_copy(value: &str, out: &mut Vec<u8>) {
+    let plain = !value
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'));
+    if plain {
+        out.extend_from_slice(value.as_bytes());
+        return;
+    }
+    for b in value.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            other => out.push(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_values_are_escaped() {
+        let mut out = Vec::new();
+        escape_copy("a\tb\\c\nd\re", &mut out);
+        assert_eq!(out, b"a\\tb\\\\c\\nd\\re");
+    }
+
+    #[test]
+    fn copy_text_reads_back_as_its_values() {
+        let rows: Vec<Vec<Option<String>>> = vec![
+            vec![Some("a\tb\\c\nd\re".into()), None, Some(String::new())],
+            vec![Some("\\N".into()), Some("plain".into()), None],
+        ];
+        let mut text = CopyText::default();
+        for row in &rows {
+            text.push_row(row);
+        }
+        assert_eq!(text.values(), rows);
+    }
+}

@@ -1,0 +1,100 @@
+//! `sluice api`, `worker` and `all`: the roles that serve until stopped.
+//! Each relays events to RabbitMQ; `worker` consumes the work queues;
+//! `api` serves HTTP.
+
+use crate::config::{Roles, ServeConfig};
+use crate::settings::Settings;
+use crate::LOG_TARGET;
+use anyhow::Context;
+use sluice_api::Application;
+use sluice_events::Platform;
+use sluice_vault::{FileStore, Keyring, KeyringSource, SharedKeyring};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// Serves `roles` until SIGINT or SIGTERM, then stops them in turn.
+pub async fn serve(settings: &Settings, roles: Roles) -> anyhow::Result<ExitCode> {
+    let config = ServeConfig::check(settings, roles)?;
+    let keyring = Arc::new(SharedKeyring::new(
+        load_keyring(settings)?,
+        Some(settings.keyring.clone()),
+    ));
+    let platform = Platform::start(config.platform())?;
+    let store = FileStore::open(&settings.storage).with_context(|| {
+        format!(
+            "opening the storage directory {}",
+            settings.storage.display()
+        )
+    })?;
+    let shutdown = CancellationToken::new();
+    let mut tasks = vec![tokio::spawn(platform.relay().run(shutdown.clone()))];
+    if roles.worker {
+        let worker = config.worker(store.clone(), keyring.clone());
+        tasks.extend(sluice_worker::spawn(&platform, &worker, &shutdown));
+    }
+    let server = if roles.api {
+        let app = Application::build(&config.api(store, keyring), platform)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        tracing::info!(target: LOG_TARGET, bind = %settings.bind, port = app.port(), "API listening");
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Some(handle)
+    } else {
+        None
+    };
+    wait_for_signal().await;
+    tracing::info!(target: LOG_TARGET, "shutting down");
+    shutdown.cancel();
+    if let Some(handle) = server {
+        handle.stop(true).await;
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The keyring; in development a missing one is created (with a warning).
+fn load_keyring(settings: &Settings) -> anyhow::Result<Keyring> {
+    let create = settings.environment == "development";
+    let (keyring, source) =
+        Keyring::load_or_create(&settings.keyring, create).with_context(|| {
+            format!(
+                "SLUICE_KEYRING={} (in production the keyring must exist)",
+                settings.keyring.display()
+            )
+        })?;
+    if source == KeyringSource::Created {
+        tracing::warn!(
+            target: LOG_TARGET,
+            path = %settings.keyring.display(),
+            "created a new keyring for development: back it up, or everything encrypted with it is lost"
+        );
+    }
+    Ok(keyring)
+}
+
+/// Returns on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
