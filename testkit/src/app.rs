@@ -187,7 +187,14 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     tokio::spawn(app.run_until_stopped());
     let app = TestApp {
         address,
-        client: reqwest::Client::new(),
+        // A connection idle for longer than the server keeps it open
+        // (actix closes it after 5 s) is not reused: on a busy machine a
+        // test that blocks for seconds (starting a TLS server) would
+        // otherwise send its next request down a connection being closed.
+        client: reqwest::Client::builder()
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
+            .build()
+            .expect("the test client builds"),
         ops_token: OPS_TOKEN.into(),
         platform,
         proxy,
