@@ -190,8 +190,23 @@ impl From<sluice_events::AppendError> for ApiError {
 }
 
 impl From<diesel::result::Error> for ApiError {
+    /// What a user can act on: a row that is not there is a 404; a database
+    /// that cannot answer right now (a lost connection, a transaction that
+    /// lost a race, a statement cut short) a 503 to retry; anything else is
+    /// a fault of Sluice's, an opaque 500.
     fn from(e: diesel::result::Error) -> Self {
-        Self::Unavailable(e.to_string())
+        use diesel::result::{DatabaseErrorKind as Kind, Error as E};
+        match e {
+            E::NotFound => Self::NotFound,
+            E::DatabaseError(
+                Kind::ClosedConnection
+                | Kind::SerializationFailure
+                | Kind::ReadOnlyTransaction
+                | Kind::Unknown,
+                _,
+            ) => Self::Unavailable(e.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 
@@ -315,4 +330,52 @@ pub async fn json_errors(
         req,
         error.error_response(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::result::{DatabaseErrorKind as Kind, Error as E};
+
+    fn database(kind: Kind) -> E {
+        E::DatabaseError(kind, Box::new("the database's own words".to_owned()))
+    }
+
+    #[test]
+    fn database_errors_answer_as_a_user_expects() {
+        let status = |e: E| ApiError::from(e).status_code();
+        assert_eq!(status(E::NotFound), StatusCode::NOT_FOUND);
+        for passing in [
+            Kind::ClosedConnection,
+            Kind::SerializationFailure,
+            Kind::ReadOnlyTransaction,
+            Kind::Unknown,
+        ] {
+            assert_eq!(status(database(passing)), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        for fault in [
+            Kind::UniqueViolation,
+            Kind::ForeignKeyViolation,
+            Kind::CheckViolation,
+        ] {
+            assert_eq!(status(database(fault)), StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        assert_eq!(
+            status(E::QueryBuilderError("a query built wrong".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[test]
+    fn an_unavailable_database_asks_for_a_retry_and_no_answer_quotes_the_database() {
+        let res = ApiError::from(database(Kind::ClosedConnection)).error_response();
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "5");
+        for e in [
+            database(Kind::ClosedConnection),
+            database(Kind::UniqueViolation),
+        ] {
+            let err = ApiError::from(e);
+            assert!(!err.to_string().contains("own words"), "{err}");
+        }
+    }
 }

@@ -11,8 +11,10 @@ mod operator;
 mod pages;
 pub mod people;
 mod request_id;
+mod response_check;
 mod routes;
 pub mod telemetry;
+mod views;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -162,6 +164,23 @@ impl AppState {
             ..sluice_events::Metadata::actor(actor)
         }
     }
+
+    /// Runs `work` with a pooled connection on the blocking threads, off the
+    /// async executor: the one way a handler reaches the database. A pool
+    /// that has no connection to give is a 503, diesel's errors map as
+    /// [`ApiError`] says.
+    pub async fn db<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut diesel::PgConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.platform.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await?
+    }
 }
 
 pub struct Application {
@@ -194,6 +213,7 @@ impl Application {
                 }))
                 .wrap(from_fn(body_timeout::middleware))
                 .wrap(from_fn(error::json_errors))
+                .wrap(from_fn(response_check::middleware))
                 .wrap(from_fn(pages::headers))
                 .wrap(from_fn(telemetry::middleware))
                 .configure(routes)

@@ -6,7 +6,6 @@
 use crate::error::ApiError;
 use crate::routes::billing::plan;
 use crate::AppState;
-use actix_web::web;
 use sluice_schema::ids::{AccountId, JobId};
 use sluice_schema::plans::{self, Limits};
 use sluice_schema::repo::billing as repo;
@@ -31,11 +30,9 @@ pub async fn check_schedule(
     let Some(allowed) = limits.schedules else {
         return Ok(());
     };
-    let pool = state.platform.pool.clone();
-    let others = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::scheduled_jobs(&mut *pool.get()?, account, job)?.len())
-    })
-    .await??;
+    let others = state
+        .db(move |conn| Ok(repo::scheduled_jobs(conn, account, job)?.len()))
+        .await?;
     if i64::try_from(others).unwrap_or(i64::MAX) < allowed {
         return Ok(());
     }
@@ -62,16 +59,9 @@ pub async fn check_rows(state: &AppState, account: AccountId) -> Result<(), ApiE
     };
     let now = state.platform.clock.now();
     let since = plans::month_start(now);
-    let pool = state.platform.pool.clone();
-    let used = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::rows_read_since(
-            &mut *pool.get()?,
-            account,
-            since,
-            None,
-        )?)
-    })
-    .await??;
+    let used = state
+        .db(move |conn| Ok(repo::rows_read_since(conn, account, since, None)?))
+        .await?;
     if used < allowed {
         return Ok(());
     }

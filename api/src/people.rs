@@ -4,10 +4,9 @@
 
 use crate::auth::password;
 use crate::error::ApiError;
+use crate::views::account as view;
 use crate::AppState;
-use actix_web::web;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{json, Value};
 use sluice_events::event::{EmailClaim, UserRegistered};
 use sluice_events::{AppendError, Claim, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::{AccountId, UserId};
@@ -149,15 +148,14 @@ pub async fn register(
 
     let email_index = state.keyring.get().blind_index("email", &email);
     let stream = email_stream(&email_index);
-    let pool = state.platform.pool.clone();
     let index = email_index;
-    let (version, taken) = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get()?;
-        let (version, claimed) = email_claimed(&mut conn, stream)?;
-        // Users registered before emails were claimed have no stream.
-        Ok((version, claimed || repo::email_taken(&mut conn, &index)?))
-    })
-    .await??;
+    let (version, taken) = state
+        .db(move |conn| {
+            let (version, claimed) = email_claimed(conn, stream)?;
+            // Users registered before emails were claimed have no stream.
+            Ok((version, claimed || repo::email_taken(conn, &index)?))
+        })
+        .await?;
     if taken {
         return Err(email_taken());
     }
@@ -208,12 +206,10 @@ pub async fn register(
 
 /// The account's subject key, unwrapped.
 pub async fn subject_key(state: &AppState, account: AccountId) -> Result<SubjectKey, ApiError> {
-    let pool = state.platform.pool.clone();
-    let (version, wrapped) = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::subject_key(&mut *pool.get()?, account)?)
-    })
-    .await??
-    .ok_or(ApiError::NotFound)?;
+    let (version, wrapped) = state
+        .db(move |conn| Ok(repo::subject_key(conn, account)?))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let version = u32::try_from(version).unwrap_or_default();
     state
         .keyring
@@ -237,14 +233,14 @@ pub fn open(
 }
 
 /// A user as the API shows them.
-pub fn user_json(subject: &SubjectKey, row: &UserRow) -> Result<Value, ApiError> {
+pub fn user_view(subject: &SubjectKey, row: &UserRow) -> Result<view::User, ApiError> {
     let account = AccountId(row.account_id);
     let field = |name, sealed: &str| open(subject, account, "users", row.user_id, name, sealed);
-    Ok(json!({
-        "id": row.user_id,
-        "email": field("email", &row.email)?,
-        "first_name": field("first_name", &row.first_name)?,
-        "last_name": field("last_name", &row.last_name)?,
-        "role": row.role,
-    }))
+    Ok(view::User {
+        id: row.user_id,
+        email: field("email", &row.email)?,
+        first_name: field("first_name", &row.first_name)?,
+        last_name: field("last_name", &row.last_name)?,
+        role: row.role.clone(),
+    })
 }

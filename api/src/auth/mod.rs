@@ -7,10 +7,15 @@ pub mod dropbox;
 pub mod hashing;
 pub mod oauth;
 pub mod password;
+mod roles;
 pub mod salesforce;
 pub mod token;
 mod user;
 
+pub use roles::{
+    AccountAdmin, AccountOwner, ChangeSettings, EraseAccount, ExportData, ForceRollback,
+    ManageBilling, ManageConnections, ManageJobs, Work,
+};
 pub use user::{page_user, AuthUser, Role};
 
 use actix_web::HttpRequest;

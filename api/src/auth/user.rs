@@ -108,16 +108,15 @@ async fn authenticate(state: &AppState, presented: String) -> Result<AuthUser, A
         return Err(ApiError::WrongRegion(region.to_owned()));
     }
     let digest = token::sha256(&presented);
-    let pool = state.platform.pool.clone();
-    let found = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get()?;
-        Ok(sluice_schema::repo::tokens::authenticate(
-            &mut conn,
-            &digest,
-            chrono::Utc::now(),
-        )?)
-    })
-    .await??;
+    let found = state
+        .db(move |conn| {
+            Ok(sluice_schema::repo::tokens::authenticate(
+                conn,
+                &digest,
+                chrono::Utc::now(),
+            )?)
+        })
+        .await?;
     let (token, user) = found.ok_or(ApiError::Unauthorized)?;
     let role = Role::parse(&user.role).ok_or_else(|| ApiError::Internal("unknown role".into()))?;
     Ok(AuthUser {

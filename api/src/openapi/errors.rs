@@ -139,6 +139,9 @@ pub enum JsonBody {
     /// `bad_request`: the body is not JSON.
     #[response(status = 400)]
     BadRequest(ErrorBody),
+    /// `request_timeout`: the body stopped coming before it was whole.
+    #[response(status = 408)]
+    Stalled(ErrorBody),
     /// `payload_too_large`: the body is over 256 KiB.
     #[response(status = 413)]
     TooLarge(ErrorBody),

@@ -21,14 +21,12 @@
 //! The web pages (`pages::routes`) are HTML for browsers, not part of the
 //! API, and are not in the document.
 
-pub mod account_bodies;
 mod errors;
-pub mod import_bodies;
 
+pub use crate::views::imports::FieldMapping;
 pub use errors::{
     Authenticated, ErrorBody, ErrorCode, ErrorDetail, Failures, JsonBody, OperatorOnly,
 };
-pub use import_bodies::FieldMapping;
 
 use crate::error::ApiError;
 use crate::routes::jobs::{previews, runs};

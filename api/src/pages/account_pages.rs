@@ -37,11 +37,9 @@ pub async fn connections(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let account = viewer.user.account_id;
-    let pool = state.platform.pool.clone();
-    let rows = web::block(move || -> Result<_, ApiError> {
-        Ok(connections::list(&mut *pool.get()?, account)?)
-    })
-    .await??;
+    let rows = state
+        .db(move |conn| Ok(connections::list(conn, account)?))
+        .await?;
     let subject = crate::people::subject_key(&state, account).await?;
     let instances = crate::routes::connection_details::open_all(&subject, rows)?
         .into_iter()
@@ -118,17 +116,12 @@ pub async fn settings(
     let account = viewer.user.account_id;
     let (row, billing, limits) = plan(&state, account).await?;
     let card = card(&state, account, billing.as_ref()).await?;
-    let card = if card.is_null() {
-        String::new()
-    } else {
+    let card = card.map_or_else(String::new, |card| {
         format!(
             "{} ending in {}, expires {:02}/{}",
-            card["brand"].as_str().unwrap_or_default(),
-            card["last4"].as_str().unwrap_or_default(),
-            card["exp_month"].as_i64().unwrap_or_default(),
-            card["exp_year"].as_i64().unwrap_or_default()
+            card.brand, card.last4, card.exp_month, card.exp_year
         )
-    };
+    });
     let default_days = state.result_ttl.num_days();
     let role = viewer.user.role;
     Ok(render::ok(&SettingsPage {

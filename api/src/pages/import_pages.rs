@@ -62,11 +62,9 @@ pub async fn new_import(
     query: web::Query<NewImportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let account = viewer.user.account_id;
-    let pool = state.platform.pool.clone();
-    let rows = web::block(move || -> Result<_, ApiError> {
-        Ok(connections::list(&mut *pool.get()?, account)?)
-    })
-    .await??;
+    let rows = state
+        .db(move |conn| Ok(connections::list(conn, account)?))
+        .await?;
     let subject = crate::people::subject_key(&state, account).await?;
     let targets = open_all(&subject, rows)?
         .into_iter()
@@ -131,13 +129,12 @@ struct RunsPage {
 
 pub async fn runs(viewer: Viewer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let account = viewer.user.account_id;
-    let pool = state.platform.pool.clone();
-    let (rows, jobs) = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get()?;
-        let jobs = jobs::list(&mut conn, account)?;
-        Ok((jobs::latest_runs(&mut conn, account, 100)?, jobs))
-    })
-    .await??;
+    let (rows, jobs) = state
+        .db(move |conn| {
+            let jobs = jobs::list(conn, account)?;
+            Ok((jobs::latest_runs(conn, account, 100)?, jobs))
+        })
+        .await?;
     let subject = crate::people::subject_key(&state, account).await?;
     let names: HashMap<Uuid, String> = jobs
         .into_iter()
@@ -189,12 +186,10 @@ pub async fn run(
 ) -> Result<HttpResponse, ApiError> {
     let account = viewer.user.account_id;
     let id = RunId(path.into_inner());
-    let pool = state.platform.pool.clone();
-    let run = web::block(move || -> Result<_, ApiError> {
-        Ok(jobs::run(&mut *pool.get()?, account, id)?)
-    })
-    .await??
-    .ok_or(ApiError::NotFound)?;
+    let run = state
+        .db(move |conn| Ok(jobs::run(conn, account, id)?))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let mut opened = crate::routes::jobs::open_runs(&state, account, vec![run]).await?;
     let run = opened.pop().ok_or(ApiError::NotFound)?;
     let now = state.platform.clock.now();

@@ -10,7 +10,7 @@
 //! its events hold is sealed under the destroyed subject key and can no
 //! longer be read. Replay rebuilds the account as erased.
 
-use crate::auth::{AuthUser, Role};
+use crate::auth::{AccountOwner, EraseAccount};
 use crate::billing::describe;
 use crate::error::ApiError;
 use crate::openapi::{Authenticated, ErrorBody, JsonBody};
@@ -56,15 +56,11 @@ pub struct Erase {
 )]
 #[delete("/v1/account")]
 pub async fn erase(
-    user: AuthUser,
+    owner: AccountOwner<EraseAccount>,
     state: web::Data<AppState>,
     body: web::Json<Erase>,
 ) -> Result<HttpResponse, ApiError> {
-    if user.role != Role::Owner {
-        return Err(ApiError::Forbidden(
-            "only the account's owner erases it".into(),
-        ));
-    }
+    let user = owner.user;
     if body.confirm != CONFIRM {
         return Err(invalid(
             "confirm",
@@ -72,29 +68,28 @@ pub async fn erase(
         ));
     }
     let account = user.account_id;
-    let pool = state.platform.pool.clone();
-    let (uploads, runs, working, people) = web::block(move || -> Result<_, ApiError> {
-        use diesel::prelude::*;
-        use sluice_schema::schema::{runs, uploads};
-        let mut conn = pool.get()?;
-        let uploads: Vec<Uuid> = uploads::table
-            .filter(uploads::account_id.eq(account.0))
-            .select(uploads::upload_id)
-            .load(&mut conn)?;
-        let runs: Vec<(Uuid, bool)> = runs::table
-            .filter(runs::account_id.eq(account.0))
-            .select((runs::run_id, runs::finished_at.is_null()))
-            .load(&mut conn)?;
-        let working = runs.iter().any(|(_, working)| *working);
-        let people = sluice_schema::repo::accounts::list_users(&mut conn, account)?;
-        Ok((
-            uploads,
-            runs.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
-            working,
-            people,
-        ))
-    })
-    .await??;
+    let (uploads, runs, working, people) = state
+        .db(move |conn| {
+            use diesel::prelude::*;
+            use sluice_schema::schema::{runs, uploads};
+            let uploads: Vec<Uuid> = uploads::table
+                .filter(uploads::account_id.eq(account.0))
+                .select(uploads::upload_id)
+                .load(conn)?;
+            let runs: Vec<(Uuid, bool)> = runs::table
+                .filter(runs::account_id.eq(account.0))
+                .select((runs::run_id, runs::finished_at.is_null()))
+                .load(conn)?;
+            let working = runs.iter().any(|(_, working)| *working);
+            let people = sluice_schema::repo::accounts::list_users(conn, account)?;
+            Ok((
+                uploads,
+                runs.into_iter().map(|(id, _)| id).collect::<Vec<_>>(),
+                working,
+                people,
+            ))
+        })
+        .await?;
     if working {
         return Err(ApiError::Conflict(
             "a run of this account is queued or working; erase the account once it has finished"
@@ -103,14 +98,9 @@ pub async fn erase(
     }
     // What the account connected is revoked at the provider first, while
     // its tokens can still be read.
-    let pool = state.platform.pool.clone();
-    let linked = web::block(move || -> Result<_, ApiError> {
-        Ok(sluice_schema::repo::connections::list(
-            &mut *pool.get()?,
-            account,
-        )?)
-    })
-    .await??;
+    let linked = state
+        .db(move |conn| Ok(sluice_schema::repo::connections::list(conn, account)?))
+        .await?;
     for row in linked {
         if let Some(provider) = Provider::of_kind(&row.kind) {
             let revoked = connections::revoke(provider, &state, &user, &row).await;

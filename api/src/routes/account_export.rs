@@ -8,12 +8,12 @@
 //! in memory or written to disk. The export itself is recorded
 //! (`account.exported`).
 
-use crate::auth::{AuthUser, Role};
+use crate::auth::{AccountAdmin, ExportData};
 use crate::error::ApiError;
 use crate::openapi::{Authenticated, ErrorBody};
 use crate::people;
 use crate::routes::account_settings::record;
-use crate::routes::jobs::{job_json, open_job, open_run, run_json};
+use crate::routes::jobs::{job_view, open_job, open_run, run_view};
 use crate::AppState;
 use actix_web::{post, web, HttpResponse};
 use serde_json::{json, Value};
@@ -59,12 +59,11 @@ impl Write for Sending {
     )
 )]
 #[post("/v1/account/export")]
-pub async fn export(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if user.role < Role::Admin {
-        return Err(ApiError::Forbidden(
-            "only owners and admins export the account's data".into(),
-        ));
-    }
+pub async fn export(
+    admin: AccountAdmin<ExportData>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let user = admin.user;
     let account = user.account_id;
     let subject = people::subject_key(&state, account).await?;
     let exported = DomainEvent::AccountExported(AccountExported {});
@@ -159,10 +158,10 @@ fn write_archive(
             }),
         )?;
     }
-    let users: Vec<Value> = repo::accounts::list_users(&mut conn, account)
+    let users: Vec<_> = repo::accounts::list_users(&mut conn, account)
         .map_err(other)?
         .iter()
-        .map(|u| people::user_json(subject, u).map_err(other))
+        .map(|u| people::user_view(subject, u).map_err(other))
         .collect::<Result<_, _>>()?;
     json_file(&mut zip, "users.json", &json!(users))?;
     let connections = repo::connections::list(&mut conn, account).map_err(other)?;
@@ -180,12 +179,12 @@ fn write_archive(
         })
         .collect();
     json_file(&mut zip, "connections.json", &json!(connections))?;
-    let jobs: Vec<Value> = repo::jobs::list(&mut conn, account)
+    let jobs: Vec<_> = repo::jobs::list(&mut conn, account)
         .map_err(other)?
         .into_iter()
         .map(|row| {
             open_job(subject, row)
-                .map(|job| job_json(&job))
+                .map(|job| job_view(&job))
                 .map_err(other)
         })
         .collect::<Result<_, _>>()?;
@@ -196,11 +195,11 @@ fn write_archive(
         .select(sluice_schema::models::RunRow::as_select())
         .load(&mut conn)
         .map_err(other)?;
-    let runs: Vec<Value> = run_rows
+    let runs: Vec<_> = run_rows
         .iter()
         .map(|row| {
             open_run(subject, row.clone())
-                .map(|run| run_json(&run))
+                .map(|run| run_view(&run))
                 .map_err(other)
         })
         .collect::<Result<_, _>>()?;

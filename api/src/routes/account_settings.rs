@@ -7,15 +7,15 @@
 //! `POST /v1/ops/accounts/{id}/plan` is the operator's way to move an
 //! account to another plan.
 
-use crate::auth::{AuthUser, Role};
+use crate::auth::{AccountAdmin, AuthUser, ChangeSettings};
 use crate::error::ApiError;
-use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, JsonBody, OperatorOnly};
+use crate::openapi::{Authenticated, ErrorBody, JsonBody, OperatorOnly};
 use crate::operator::Operator;
 use crate::people::invalid;
+use crate::views::account as view;
 use crate::AppState;
 use actix_web::{get, post, put, web, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 use sluice_events::event::{AccountPlanChanged, AccountSettingsChanged};
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::AccountId;
@@ -50,39 +50,39 @@ pub(crate) async fn record(
 }
 
 async fn account(state: &AppState, id: AccountId) -> Result<AccountRow, ApiError> {
-    let pool = state.platform.pool.clone();
-    web::block(move || -> Result<_, ApiError> {
-        repo::find_account(&mut *pool.get()?, id)?.ok_or(ApiError::NotFound)
-    })
-    .await?
+    state
+        .db(move |conn| repo::find_account(conn, id)?.ok_or(ApiError::NotFound))
+        .await
 }
 
-fn settings_json(state: &AppState, account: &AccountRow) -> serde_json::Value {
+fn settings_view(state: &AppState, account: &AccountRow) -> view::AccountSettings {
     let default_days = state.result_ttl.num_days();
-    json!({
-        "plan": account.plan,
-        "store_results": account.store_results,
-        "result_retention_days": if account.store_results {
-            account.result_retention_days.map_or(default_days, i64::from)
+    view::AccountSettings {
+        plan: account.plan.clone(),
+        store_results: account.store_results,
+        result_retention_days: if account.store_results {
+            account
+                .result_retention_days
+                .map_or(default_days, i64::from)
         } else {
             0
         },
-        "default_result_retention_days": default_days,
-        "rollback": account.store_results,
-        "can_change": Limits::of(&account.plan, state.billing.is_some()).retention_control,
-    })
+        default_result_retention_days: default_days,
+        rollback: account.store_results,
+        can_change: Limits::of(&account.plan, state.billing.is_some()).retention_control,
+    }
 }
 
 /// How long the account's result files are kept, and whether it may
 /// choose.
 #[utoipa::path(
     security(("bearer" = []), ("session" = [])),
-    responses(Authenticated, (status = 200, description = "The settings.", body = doc::AccountSettings))
+    responses(Authenticated, (status = 200, description = "The settings.", body = view::AccountSettings))
 )]
 #[get("/v1/account/settings")]
 pub async fn show(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let account = account(&state, user.account_id).await?;
-    Ok(HttpResponse::Ok().json(settings_json(&state, &account)))
+    Ok(HttpResponse::Ok().json(settings_view(&state, &account)))
 }
 
 /// The settings an Enterprise account chooses.
@@ -112,7 +112,7 @@ fn yes() -> bool {
     responses(
         Authenticated,
         JsonBody,
-        (status = 200, description = "The settings, changed.", body = doc::AccountSettings),
+        (status = 200, description = "The settings, changed.", body = view::AccountSettings),
         (status = 403, description = "`forbidden`: a member, or an account whose plan does not \
             choose its retention.", body = ErrorBody),
         (status = 422, description = "`invalid`: days out of 0 to 30, or days given with \
@@ -121,15 +121,11 @@ fn yes() -> bool {
 )]
 #[put("/v1/account/settings")]
 pub async fn change(
-    user: AuthUser,
+    admin: AccountAdmin<ChangeSettings>,
     state: web::Data<AppState>,
     body: web::Json<Settings>,
 ) -> Result<HttpResponse, ApiError> {
-    if user.role < Role::Admin {
-        return Err(ApiError::Forbidden(
-            "only owners and admins change the account's settings".into(),
-        ));
-    }
+    let user = admin.user;
     let current = account(&state, user.account_id).await?;
     if !Limits::of(&current.plan, state.billing.is_some()).retention_control {
         return Err(ApiError::Forbidden(format!(
@@ -172,7 +168,7 @@ pub async fn change(
     )
     .await?;
     let account = account(&state, user.account_id).await?;
-    Ok(HttpResponse::Ok().json(settings_json(&state, &account)))
+    Ok(HttpResponse::Ok().json(settings_view(&state, &account)))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -2,13 +2,13 @@
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, Failures, JsonBody};
+use crate::openapi::{Authenticated, ErrorBody, Failures, JsonBody};
 use crate::people::{self, invalid, text, Person};
+use crate::views::account as view;
 use crate::AppState;
 use actix_web::{get, post, web, HttpResponse};
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 use sluice_events::event::AccountCreated;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::AccountId;
@@ -37,7 +37,7 @@ pub struct Signup {
     responses(
         Failures,
         JsonBody,
-        (status = 201, description = "The account is open; log in next.", body = doc::SignedUp),
+        (status = 201, description = "The account is open; log in next.", body = view::SignedUp),
         (status = 409, description = "`conflict`: the email has an account already.", body = ErrorBody),
         (status = 422, description = "`invalid`, naming the field: a name, company or country \
             that is empty or too long, an unusable email, a weak password; or a field is \
@@ -50,11 +50,11 @@ pub async fn signup(
     body: web::Json<Signup>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, account) = open_account(&state, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "user_id": user,
-        "account_id": account,
-        "region": state.region,
-    })))
+    Ok(HttpResponse::Created().json(view::SignedUp {
+        user_id: user.0,
+        account_id: account.0,
+        region: state.region.clone(),
+    }))
 }
 
 /// Opens an account, with the person who signs up as its owner.
@@ -117,29 +117,36 @@ pub async fn open_account(
 /// The caller and their account.
 #[utoipa::path(
     security(("bearer" = []), ("session" = [])),
-    responses(Authenticated, (status = 200, description = "The caller and their account.", body = doc::Me))
+    responses(Authenticated, (status = 200, description = "The caller and their account.", body = view::Me))
 )]
 #[get("/v1/me")]
 pub async fn me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let pool = state.platform.pool.clone();
-    let (account, me) = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get()?;
-        let account = repo::find_account(&mut conn, user.account_id)?.ok_or(ApiError::NotFound)?;
-        let me =
-            repo::find_user(&mut conn, user.account_id, user.user_id)?.ok_or(ApiError::NotFound)?;
-        Ok((account, me))
-    })
-    .await??;
+    let (account, me) = state
+        .db(move |conn| {
+            let account = repo::find_account(conn, user.account_id)?.ok_or(ApiError::NotFound)?;
+            let me =
+                repo::find_user(conn, user.account_id, user.user_id)?.ok_or(ApiError::NotFound)?;
+            Ok((account, me))
+        })
+        .await?;
     let account_id = AccountId(account.account_id);
     let subject = people::subject_key(&state, account_id).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "user": people::user_json(&subject, &me)?,
-        "account": {
-            "id": account.account_id,
-            "company": people::open(&subject, account_id, "accounts", account_id, "company", &account.company)?,
-            "country": account.country,
-            "plan": account.plan,
-            "region": account.region,
+    let company = people::open(
+        &subject,
+        account_id,
+        "accounts",
+        account_id,
+        "company",
+        &account.company,
+    )?;
+    Ok(HttpResponse::Ok().json(view::Me {
+        user: people::user_view(&subject, &me)?,
+        account: view::Account {
+            id: account.account_id,
+            company,
+            country: account.country,
+            plan: account.plan,
+            region: account.region,
         },
-    })))
+    }))
 }

@@ -5,13 +5,13 @@
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
-use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, JsonBody};
+use crate::openapi::{Authenticated, ErrorBody, JsonBody};
 use crate::routes::sessions::{issue, revoke, Grant};
+use crate::views::account as view;
 use crate::AppState;
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::Duration;
 use serde::Deserialize;
-use serde_json::json;
 use sluice_schema::ids::TokenId;
 use sluice_schema::repo::tokens as repo;
 use sluice_vault::owner;
@@ -35,7 +35,7 @@ pub struct NewToken {
     responses(
         Authenticated,
         JsonBody,
-        (status = 201, description = "The token.", body = doc::ApiTokenCreated),
+        (status = 201, description = "The token.", body = view::ApiTokenCreated),
         (status = 422, description = "`invalid`: a name that is empty, too long or not \
             printable, or days out of 1 to 365; or a field is missing, unknown or of the wrong \
             type.", body = ErrorBody),
@@ -70,30 +70,24 @@ pub async fn create(
         secrets: Vec::new(),
     };
     let (id, token, expires_at) = issue(&state, owner, grant).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": id,
-        "name": name,
-        "token": token,
-        "expires_at": expires_at,
-    })))
+    Ok(HttpResponse::Created().json(view::ApiTokenCreated {
+        id: id.0,
+        name,
+        token,
+        expires_at,
+    }))
 }
 
 /// The caller's API tokens, without their secrets.
 #[utoipa::path(
     security(("bearer" = []), ("session" = [])),
-    responses(Authenticated, (status = 200, description = "The tokens.", body = doc::ApiTokens))
+    responses(Authenticated, (status = 200, description = "The tokens.", body = view::ApiTokens))
 )]
 #[get("/v1/api-tokens")]
 pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let pool = state.platform.pool.clone();
-    let rows = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::list_api_tokens(
-            &mut *pool.get()?,
-            user.account_id,
-            user.user_id,
-        )?)
-    })
-    .await??;
+    let rows = state
+        .db(move |conn| Ok(repo::list_api_tokens(conn, user.account_id, user.user_id)?))
+        .await?;
     // The subject key is unwrapped only if a name was sealed under it.
     let subject = if rows.iter().any(|t| t.sealed_name.is_some()) {
         Some(crate::people::subject_key(&state, user.account_id).await?)
@@ -112,16 +106,16 @@ pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
                     .map(|plain| plain.to_string())
                     .map_err(|e| ApiError::Internal(format!("token {}: {e}", t.token_id)))
             })?;
-            Ok(json!({
-                "id": t.token_id,
-                "name": name,
-                "created_at": t.created_at,
-                "expires_at": t.expires_at,
-                "revoked_at": t.revoked_at,
-            }))
+            Ok(view::ApiToken {
+                id: t.token_id,
+                name,
+                created_at: t.created_at,
+                expires_at: t.expires_at,
+                revoked_at: t.revoked_at,
+            })
         })
         .collect::<Result<_, ApiError>>()?;
-    Ok(HttpResponse::Ok().json(json!({ "api_tokens": tokens })))
+    Ok(HttpResponse::Ok().json(view::ApiTokens { api_tokens: tokens }))
 }
 
 /// Revokes an API token: members their own, owners and admins any of the
@@ -143,12 +137,10 @@ pub async fn delete(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = TokenId(path.into_inner());
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
-    let found = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::find_token(&mut *pool.get()?, account, id)?)
-    })
-    .await??;
+    let found = state
+        .db(move |conn| Ok(repo::find_token(conn, account, id)?))
+        .await?;
     let allowed = found.filter(|t| {
         t.kind == "api"
             && t.revoked_at.is_none()

@@ -5,15 +5,15 @@
 //! What Stripe then does reaches Sluice by webhook
 //! ([`super::stripe_webhook`]); the plan changes only when it does.
 
-use crate::auth::{AuthUser, Role};
+use crate::auth::{AccountAdmin, AuthUser, ManageBilling};
 use crate::billing::{describe, BillingConfig};
 use crate::error::ApiError;
-use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, JsonBody};
+use crate::openapi::{Authenticated, ErrorBody, JsonBody};
 use crate::people::{invalid, subject_key};
+use crate::views::account as view;
 use crate::AppState;
 use actix_web::{get, post, web, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Value};
 use sluice_events::event::BillingCustomerCreated;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::AccountId;
@@ -39,13 +39,12 @@ pub async fn plan(
     state: &AppState,
     account: AccountId,
 ) -> Result<(AccountRow, Option<BillingRow>, Limits), ApiError> {
-    let pool = state.platform.pool.clone();
-    let (row, billing) = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get()?;
-        let row = accounts::find_account(&mut conn, account)?.ok_or(ApiError::NotFound)?;
-        Ok((row, repo::find(&mut conn, account)?))
-    })
-    .await??;
+    let (row, billing) = state
+        .db(move |conn| {
+            let row = accounts::find_account(conn, account)?.ok_or(ApiError::NotFound)?;
+            Ok((row, repo::find(conn, account)?))
+        })
+        .await?;
     let limits = Limits::of(&row.plan, state.billing.is_some());
     Ok((row, billing, limits))
 }
@@ -54,7 +53,7 @@ pub async fn plan(
 /// summary.
 #[utoipa::path(
     security(("bearer" = []), ("session" = [])),
-    responses(Authenticated, (status = 200, description = "The billing.", body = doc::Billing))
+    responses(Authenticated, (status = 200, description = "The billing.", body = view::Billing))
 )]
 #[get("/v1/billing")]
 pub async fn show(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -62,49 +61,50 @@ pub async fn show(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
     let (row, billing, limits) = plan(&state, account).await?;
     let now = state.platform.clock.now();
     let since = plans::month_start(now);
-    let pool = state.platform.pool.clone();
-    let (rows, schedules) = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get()?;
-        Ok((
-            repo::rows_read_since(&mut conn, account, since, None)?,
-            repo::scheduled_jobs(&mut conn, account, None)?.len(),
-        ))
-    })
-    .await??;
+    let (rows, schedules) = state
+        .db(move |conn| {
+            Ok((
+                repo::rows_read_since(conn, account, since, None)?,
+                repo::scheduled_jobs(conn, account, None)?.len(),
+            ))
+        })
+        .await?;
     let card = card(&state, account, billing.as_ref()).await?;
     let subscription = billing
         .as_ref()
         .and_then(|b| b.subscription_id.as_ref().map(|id| (id, b)))
-        .map(|(id, b)| json!({"id": id, "status": b.subscription_status}));
-    Ok(HttpResponse::Ok().json(json!({
-        "plan": row.plan,
-        "billing_enabled": state.billing.is_some(),
-        "subscription": subscription,
-        "card": card,
-        "payment_failed_at": billing.as_ref().and_then(|b| b.payment_failed_at),
-        "limits": {
-            "rows_per_month": limits.rows_per_month,
-            "schedules": limits.schedules,
-            "retention_control": limits.retention_control,
+        .map(|(id, b)| view::Subscription {
+            id: id.clone(),
+            status: b.subscription_status.clone(),
+        });
+    Ok(HttpResponse::Ok().json(view::Billing {
+        plan: row.plan,
+        billing_enabled: state.billing.is_some(),
+        subscription,
+        card,
+        payment_failed_at: billing.as_ref().and_then(|b| b.payment_failed_at),
+        limits: view::PlanLimits {
+            rows_per_month: limits.rows_per_month,
+            schedules: limits.schedules,
+            retention_control: limits.retention_control,
         },
-        "usage": {
-            "rows_this_month": rows,
-            "month_started_at": since,
-            "month_ends_at": plans::next_month_start(now),
-            "schedules": schedules,
+        usage: view::Usage {
+            rows_this_month: rows,
+            month_started_at: since,
+            month_ends_at: plans::next_month_start(now),
+            schedules: i64::try_from(schedules).unwrap_or(i64::MAX),
         },
-    })))
+    }))
 }
 
-/// The card summary `{brand, last4, exp_month, exp_year}`, opened; null
-/// when there is none.
+/// The card's summary, opened; none when there is none.
 pub async fn card(
     state: &AppState,
     account: AccountId,
     billing: Option<&BillingRow>,
-) -> Result<Value, ApiError> {
+) -> Result<Option<view::Card>, ApiError> {
     let Some(sealed) = billing.and_then(|b| b.card.as_deref()) else {
-        return Ok(Value::Null);
+        return Ok(None);
     };
     let subject = subject_key(state, account).await?;
     let opened = subject
@@ -128,7 +128,7 @@ pub struct Checkout {
     responses(
         Authenticated,
         JsonBody,
-        (status = 201, description = "The session: send the browser to its `url`.", body = doc::CheckoutSession),
+        (status = 201, description = "The session: send the browser to its `url`.", body = view::CheckoutSession),
         (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
         (status = 404, description = "`not_found`: this deployment does not bill.", body = ErrorBody),
         (status = 409, description = "`conflict`: the account has a live subscription already \
@@ -140,11 +140,12 @@ pub struct Checkout {
 )]
 #[post("/v1/billing/checkout")]
 pub async fn checkout(
-    user: AuthUser,
+    admin: AccountAdmin<ManageBilling>,
     state: web::Data<AppState>,
     body: web::Json<Checkout>,
 ) -> Result<HttpResponse, ApiError> {
-    let (config, client) = manager(&user, &state)?;
+    let user = admin.user;
+    let (config, client) = billing(&state)?;
     let chosen = body.into_inner().plan;
     let price = config
         .price_of(&chosen)
@@ -185,12 +186,12 @@ pub async fn checkout(
         .await
         .map_err(upstream)?;
     tracing::info!(account = %user.account_id, session = %session.id, plan = %chosen, "checkout session created");
-    Ok(HttpResponse::Created().json(json!({
-        "session_id": session.id.as_str(),
-        "url": session.url,
-        "plan": chosen,
-        "expires_at": chrono::DateTime::from_timestamp(session.expires_at, 0),
-    })))
+    Ok(HttpResponse::Created().json(view::CheckoutSession {
+        session_id: session.id.as_str().to_owned(),
+        url: session.url,
+        plan: chosen,
+        expires_at: chrono::DateTime::from_timestamp(session.expires_at, 0),
+    }))
 }
 
 /// Owners and admins: a session of Stripe's customer portal, to change the
@@ -199,7 +200,7 @@ pub async fn checkout(
     security(("bearer" = []), ("session" = [])),
     responses(
         Authenticated,
-        (status = 201, description = "The session: send the browser to its `url`.", body = doc::PortalSession),
+        (status = 201, description = "The session: send the browser to its `url`.", body = view::PortalSession),
         (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
         (status = 404, description = "`not_found`: this deployment does not bill.", body = ErrorBody),
         (status = 409, description = "`conflict`: the account has no billing yet (subscribe first).", body = ErrorBody),
@@ -207,8 +208,12 @@ pub async fn checkout(
     )
 )]
 #[post("/v1/billing/portal")]
-pub async fn portal(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (_, client) = manager(&user, &state)?;
+pub async fn portal(
+    admin: AccountAdmin<ManageBilling>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let user = admin.user;
+    let (_, client) = billing(&state)?;
     let (_, billing, _) = plan(&state, user.account_id).await?;
     let Some(billing) = billing else {
         return Err(ApiError::Conflict(
@@ -221,24 +226,16 @@ pub async fn portal(user: AuthUser, state: web::Data<AppState>) -> Result<HttpRe
         .send(client)
         .await
         .map_err(upstream)?;
-    Ok(HttpResponse::Created().json(json!({ "url": session.url })))
+    Ok(HttpResponse::Created().json(view::PortalSession { url: session.url }))
 }
 
-/// Billing is managed by owners and admins, on a deployment that bills:
-/// its settings and its Stripe client.
-fn manager<'a>(
-    user: &AuthUser,
-    state: &'a AppState,
-) -> Result<(&'a BillingConfig, &'a stripe::Client), ApiError> {
-    let (Some(config), Some(client)) = (state.billing.as_ref(), state.stripe.as_ref()) else {
-        return Err(ApiError::NotFound);
-    };
-    if user.role < Role::Admin {
-        return Err(ApiError::Forbidden(
-            "only owners and admins manage the account's billing".into(),
-        ));
+/// The billing settings and the Stripe client of a deployment that bills;
+/// on one that does not, billing's paths do not exist.
+fn billing(state: &AppState) -> Result<(&BillingConfig, &stripe::Client), ApiError> {
+    match (state.billing.as_ref(), state.stripe.as_ref()) {
+        (Some(config), Some(client)) => Ok((config, client)),
+        _ => Err(ApiError::NotFound),
     }
-    Ok((config, client))
 }
 
 /// Whether Stripe's status of a subscription is one of [`LIVE`].

@@ -79,16 +79,19 @@ pub(crate) fn shown_params(row: &ConnectionRow) -> Value {
     params
 }
 
-/// A connection's last test, `null` when it has never been tested.
-pub(crate) fn last_test(row: &ConnectionRow) -> Value {
+/// A connection's last test, none when it has never been tested.
+pub(crate) fn last_test(row: &ConnectionRow) -> Option<crate::views::imports::LastTest> {
     match (row.last_tested_at, row.last_test_ok) {
-        (Some(at), Some(ok)) => json!({
-            "at": at,
-            "ok": ok,
-            "reason": row.last_test_reason,
-            "message": row.last_test_reason.as_deref().map(reason_message),
+        (Some(at), Some(ok)) => Some(crate::views::imports::LastTest {
+            at,
+            ok,
+            reason: row.last_test_reason.clone(),
+            message: row
+                .last_test_reason
+                .as_deref()
+                .map(|code| reason_message(code).to_owned()),
         }),
-        _ => Value::Null,
+        _ => None,
     }
 }
 

@@ -5,16 +5,17 @@
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
-use crate::openapi::{import_bodies as docs, Authenticated, ErrorBody, JsonBody};
+use crate::openapi::{Authenticated, ErrorBody, JsonBody};
 use crate::people::{invalid, subject_key, text};
 use crate::routes::connection_checks as checks;
 use crate::routes::connection_details::{open_all, open_connection, sealed};
 use crate::routes::provider_connect::{self, Provider};
+use crate::views::imports as views;
 use crate::AppState;
 use actix_web::{delete, get, post, web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use sluice_events::event::{ConnectionDisconnected, ConnectionFailure};
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::{AccountId, ConnectionId};
@@ -113,15 +114,16 @@ fn check_host(host: &str, allow_local: bool) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn metadata(row: &ConnectionRow) -> Value {
-    json!({
-        "id": row.connection_id,
-        "name": row.name,
-        "kind": row.kind,
-        "params": checks::shown_params(row),
-        "created_at": row.created_at,
-        "last_test": checks::last_test(row),
-    })
+fn metadata(row: &ConnectionRow) -> views::Connection {
+    views::Connection {
+        id: row.connection_id,
+        // An opened row always has its name.
+        name: row.name.clone().unwrap_or_default(),
+        kind: row.kind.clone(),
+        params: checks::shown_params(row),
+        created_at: Some(row.created_at),
+        last_test: checks::last_test(row),
+    }
 }
 
 /// Owners and admins: connects a PostgreSQL database. Its password is
@@ -131,7 +133,7 @@ fn metadata(row: &ConnectionRow) -> Value {
     responses(
         Authenticated,
         JsonBody,
-        (status = 201, description = "The connection, without its password.", body = docs::Connection),
+        (status = 201, description = "The connection, without its password.", body = views::Connection),
         (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
         (status = 422, description = "`invalid`, naming the field: a kind other than postgres, a \
             host that is not one (or this machine), port 0, an empty name, an sslmode other than \
@@ -235,7 +237,7 @@ pub async fn create(
 /// The account's connections: metadata only.
 #[utoipa::path(
     security(("bearer" = []), ("session" = [])),
-    responses(Authenticated, (status = 200, description = "The connections.", body = docs::Connections))
+    responses(Authenticated, (status = 200, description = "The connections.", body = views::Connections))
 )]
 #[get("/v1/connections")]
 pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -245,8 +247,8 @@ pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
     })
     .await??;
     let subject = subject_key(&state, user.account_id).await?;
-    let items: Vec<Value> = open_all(&subject, rows)?.iter().map(metadata).collect();
-    Ok(HttpResponse::Ok().json(json!({ "connections": items })))
+    let connections = open_all(&subject, rows)?.iter().map(metadata).collect();
+    Ok(HttpResponse::Ok().json(views::Connections { connections }))
 }
 
 /// A connection of the caller's account, its name and parameters opened.
@@ -271,7 +273,7 @@ pub(crate) async fn find(
     params(("id" = Uuid, Path, description = "The connection.")),
     responses(
         Authenticated,
-        (status = 200, description = "The connection.", body = docs::Connection),
+        (status = 200, description = "The connection.", body = views::Connection),
         (status = 404, description = "`not_found`: no such connection in the account.", body = ErrorBody),
     )
 )]
@@ -294,7 +296,7 @@ pub async fn show(
         Authenticated,
         (status = 200, description = "Whether the system answered (Salesforce: a data call at \
             the org's instance, the REST API's limits; Dropbox: who the token belongs to; an \
-            expired access token is renewed and kept).", body = docs::ConnectionTest),
+            expired access token is renewed and kept).", body = views::ConnectionTest),
         (status = 404, description = "`not_found`: no such connection in the account.", body = ErrorBody),
     )
 )]
@@ -328,10 +330,16 @@ pub async fn test(
     let failure = outcome.as_ref().err().map(|(reason, _)| *reason);
     checks::record_test(&state, actor, account, row.connection_id, failure).await?;
     Ok(HttpResponse::Ok().json(match outcome {
-        Ok(()) => json!({ "ok": true }),
-        Err((reason, message)) => {
-            json!({ "ok": false, "reason": reason.code(), "message": message })
-        }
+        Ok(()) => views::ConnectionTest {
+            ok: true,
+            reason: None,
+            message: None,
+        },
+        Err((reason, message)) => views::ConnectionTest {
+            ok: false,
+            reason: Some(reason.code().to_owned()),
+            message: Some(message),
+        },
     }))
 }
 

@@ -1,12 +1,12 @@
 //! `GET /v1/ops/dead-letters`: deliveries that exhausted their retries.
 
 use crate::error::ApiError;
-use crate::openapi::{account_bodies as doc, ErrorBody, OperatorOnly};
+use crate::openapi::{ErrorBody, OperatorOnly};
 use crate::operator::Operator;
+use crate::views::account as view;
 use crate::AppState;
 use actix_web::{get, web, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::IntoParams;
 
 #[derive(Deserialize, IntoParams)]
@@ -24,7 +24,7 @@ pub struct Query {
     params(Query),
     responses(
         OperatorOnly,
-        (status = 200, description = "The dead letters.", body = doc::DeadLetters),
+        (status = 200, description = "The dead letters.", body = view::DeadLetters),
         (status = 400, description = "`bad_request`: the query string is not `limit=<number>`.", body = ErrorBody),
         (status = 422, description = "`invalid`: `limit` is not between 1 and 1000.", body = ErrorBody),
     )
@@ -42,24 +42,21 @@ pub async fn list(
             message: "limit must be between 1 and 1000".into(),
         });
     }
-    let pool = state.platform.pool.clone();
-    let rows = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get()?;
-        Ok(sluice_schema::repo::list_dead_letters(&mut conn, limit)?)
-    })
-    .await??;
+    let rows = state
+        .db(move |conn| Ok(sluice_schema::repo::list_dead_letters(conn, limit)?))
+        .await?;
     let items: Vec<_> = rows
         .into_iter()
-        .map(|r| {
-            json!({
-                "event_id": r.event_id,
-                "event_type": r.event_type,
-                "queue": r.queue,
-                "reason": r.reason,
-                "delivery_count": r.delivery_count,
-                "dead_lettered_at": r.dead_lettered_at,
-            })
+        .map(|r| view::DeadLetter {
+            event_id: r.event_id,
+            event_type: r.event_type,
+            queue: r.queue,
+            reason: r.reason,
+            delivery_count: r.delivery_count,
+            dead_lettered_at: r.dead_lettered_at,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "dead_letters": items })))
+    Ok(HttpResponse::Ok().json(view::DeadLetters {
+        dead_letters: items,
+    }))
 }

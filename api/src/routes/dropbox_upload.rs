@@ -7,9 +7,10 @@
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::openapi::{import_bodies as docs, Authenticated, ErrorBody, JsonBody};
+use crate::openapi::{Authenticated, ErrorBody, JsonBody};
 use crate::people::{invalid, text};
 use crate::routes::{connections, provider_connect, uploads};
+use crate::views::imports as views;
 use crate::AppState;
 use actix_web::{post, web, HttpResponse};
 use futures_util::StreamExt;
@@ -39,7 +40,7 @@ pub struct FromDropbox {
     responses(
         Authenticated,
         JsonBody,
-        (status = 201, description = "The upload, described.", body = docs::Upload),
+        (status = 201, description = "The upload, described.", body = views::Upload),
         (status = 404, description = "`not_found`: this deployment has no Dropbox app.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: the file is over \
             `SLUICE_UPLOAD_MAX_BYTES`.", body = ErrorBody),

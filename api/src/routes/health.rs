@@ -4,26 +4,28 @@
 //! OpenAPI document).
 
 use crate::error::ApiError;
-use crate::openapi::{account_bodies as doc, ErrorBody};
+use crate::openapi::ErrorBody;
 use crate::telemetry::Metrics;
+use crate::views::account as view;
 use crate::AppState;
 use actix_web::{get, web, HttpResponse};
-use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// The process answers.
-#[utoipa::path(responses((status = 200, description = "The process answers.", body = doc::Health)))]
+#[utoipa::path(responses((status = 200, description = "The process answers.", body = view::Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(view::Health {
+        status: "ok".into(),
+    })
 }
 
 /// Whether the database answers, the broker connection is up, and the
 /// relay has published every event older than `SLUICE_RELAY_MAX_LAG`.
 #[utoipa::path(responses(
-    (status = 200, description = "Both are reachable.", body = doc::Readiness),
-    (status = 503, description = "One is not: `checks` says which.", body = doc::Readiness,
+    (status = 200, description = "Both are reachable.", body = view::Readiness),
+    (status = 503, description = "One is not: `checks` says which.", body = view::Readiness,
         headers(("Retry-After" = u64, description = "Seconds to wait before asking again (5)."))),
 ))]
 #[get("/readyz")]
@@ -49,15 +51,22 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let broker = state.platform.broker_up.load(Ordering::Relaxed);
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     let ready = database && broker && relay;
-    let body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
-        "checks": {
-            "database": word(database),
-            "broker": word(broker),
-            "relay": if relay { "ok" } else if database { "lagging" } else { "unavailable" },
+    let relay = if relay {
+        "ok"
+    } else if database {
+        "lagging"
+    } else {
+        "unavailable"
+    };
+    let body = view::Readiness {
+        status: if ready { "ready" } else { "unavailable" }.into(),
+        checks: view::ReadinessChecks {
+            database: word(database).into(),
+            broker: word(broker).into(),
+            relay: relay.into(),
         },
-        "relay_lag_seconds": lag.as_secs(),
-    });
+        relay_lag_seconds: lag.as_secs(),
+    };
     if ready {
         HttpResponse::Ok().json(body)
     } else {

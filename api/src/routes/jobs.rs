@@ -13,9 +13,10 @@
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
-use crate::openapi::{import_bodies as docs, Authenticated, ErrorBody, JsonBody};
+use crate::openapi::{Authenticated, ErrorBody, JsonBody};
 use crate::people::{invalid, subject_key, text};
 use crate::routes::{connections, salesforce_target, uploads};
+use crate::views::imports as views;
 use crate::AppState;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use serde::Deserialize;
@@ -104,41 +105,42 @@ fn manager(user: &AuthUser) -> Result<(), ApiError> {
     }
 }
 
-pub(crate) fn job_json(job: &Job) -> Value {
+/// A job as the API shows it: `job` opened (see [`open_job`]).
+pub(crate) fn job_view(job: &Job) -> views::Job {
     let (row, details) = (&job.row, &job.details);
-    json!({
-        "id": row.job_id,
-        "name": details.name,
-        "source": details.source,
-        "target": details.target,
-        "operation": row.operation,
-        "key_fields": details.key_fields,
-        "mapping": details.mapping,
-        "schedule": row.schedule,
-        "created_at": row.created_at,
-    })
+    views::Job {
+        id: row.job_id,
+        name: details.name.clone(),
+        source: details.source.clone(),
+        target: details.target.clone(),
+        operation: row.operation.clone(),
+        key_fields: details.key_fields.clone(),
+        mapping: details.mapping.clone(),
+        schedule: row.schedule.clone(),
+        created_at: row.created_at,
+    }
 }
 
 /// A run as the API shows it: `row` opened (see [`open_run`]).
-pub(crate) fn run_json(row: &RunRow) -> Value {
-    json!({
-        "id": row.run_id,
-        "job_id": row.job_id,
-        "kind": row.kind,
-        "status": row.status,
-        "rows_total": row.rows_total,
-        "rows_read": row.rows_read,
-        "rows_ok": row.rows_ok,
-        "rows_failed": row.rows_failed,
-        "message": row.message,
-        "requested_at": row.requested_at,
-        "started_at": row.started_at,
-        "finished_at": row.finished_at,
-        "results_expire_at": row.results_expire_at,
-        "rollback_of": row.rollback_of,
-        "rolled_back_by": row.rolled_back_by,
-        "api_calls": row.api_calls,
-    })
+pub(crate) fn run_view(row: &RunRow) -> views::Run {
+    views::Run {
+        id: row.run_id,
+        job_id: row.job_id,
+        kind: row.kind.clone(),
+        status: row.status.clone(),
+        rows_total: row.rows_total,
+        rows_read: row.rows_read,
+        rows_ok: row.rows_ok,
+        rows_failed: row.rows_failed,
+        message: row.message.clone(),
+        requested_at: row.requested_at,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        results_expire_at: row.results_expire_at,
+        rollback_of: row.rollback_of,
+        rolled_back_by: row.rolled_back_by,
+        api_calls: row.api_calls,
+    }
 }
 
 const SOURCE: &str = "source.connection_id";
@@ -151,7 +153,7 @@ const TARGET: &str = "target.connection_id";
     responses(
         Authenticated,
         JsonBody,
-        (status = 201, description = "The job.", body = docs::Job),
+        (status = 201, description = "The job.", body = views::Job),
         (status = 402, description = "`plan_limit`: the plan allows no more scheduled jobs.", body = ErrorBody),
         (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
         (status = 422, description = "`invalid`, naming the field: an upload that is not there \
@@ -176,7 +178,7 @@ pub async fn create(
     let created = DomainEvent::JobCreatedV2(sealed_definition(&subject, &user, id, definition)?);
     record(&state, &user, id, ExpectedVersion::NoStream, created).await?;
     let row = find(&state, &user, id.0).await?;
-    Ok(HttpResponse::Created().json(job_json(&row)))
+    Ok(HttpResponse::Created().json(job_view(&row)))
 }
 
 /// Records an event of the job's, by `user`.
@@ -235,7 +237,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     responses(
         Authenticated,
         JsonBody,
-        (status = 200, description = "The job, changed.", body = docs::Job),
+        (status = 200, description = "The job, changed.", body = views::Job),
         (status = 402, description = "`plan_limit`: the plan allows no more scheduled jobs.", body = ErrorBody),
         (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such job in the account.", body = ErrorBody),
@@ -274,7 +276,7 @@ pub async fn update(
     let updated = DomainEvent::JobUpdatedV2(sealed_definition(&subject, &user, job, definition)?);
     record(&state, &user, job, ExpectedVersion::Any, updated).await?;
     let row = find(&state, &user, job.0).await?;
-    Ok(HttpResponse::Ok().json(job_json(&row)))
+    Ok(HttpResponse::Ok().json(job_view(&row)))
 }
 
 /// A job of the caller's account, what the customer typed of it opened.
@@ -293,7 +295,7 @@ async fn find(state: &AppState, user: &AuthUser, id: Uuid) -> Result<Job, ApiErr
 /// The account's jobs.
 #[utoipa::path(
     security(("bearer" = []), ("session" = [])),
-    responses(Authenticated, (status = 200, description = "The jobs.", body = docs::Jobs))
+    responses(Authenticated, (status = 200, description = "The jobs.", body = views::Jobs))
 )]
 #[get("/v1/jobs")]
 pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -305,9 +307,9 @@ pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
     let subject = subject_key(&state, user.account_id).await?;
     let items = rows
         .into_iter()
-        .map(|row| open_job(&subject, row).map(|job| job_json(&job)))
-        .collect::<Result<Vec<Value>, ApiError>>()?;
-    Ok(HttpResponse::Ok().json(json!({ "jobs": items })))
+        .map(|row| open_job(&subject, row).map(|job| job_view(&job)))
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(HttpResponse::Ok().json(views::Jobs { jobs: items }))
 }
 
 /// A job.
@@ -316,7 +318,7 @@ pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
     params(("id" = Uuid, Path, description = "The job.")),
     responses(
         Authenticated,
-        (status = 200, description = "The job.", body = docs::Job),
+        (status = 200, description = "The job.", body = views::Job),
         (status = 404, description = "`not_found`: no such job in the account.", body = ErrorBody),
     )
 )]
@@ -327,7 +329,7 @@ pub async fn show(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let row = find(&state, &user, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(job_json(&row)))
+    Ok(HttpResponse::Ok().json(job_view(&row)))
 }
 
 /// Owners and admins: deletes a job; its runs' history stays.

@@ -10,7 +10,6 @@
 use crate::auth::oauth::{OAuthApp, TokenResponse};
 use crate::error::ApiError;
 use crate::AppState;
-use actix_web::web;
 use chrono::{Duration, Utc};
 use oauth2::{
     AuthorizationCode, CsrfToken, PkceCodeChallenge, PkceCodeVerifier, RequestTokenError, Scope,
@@ -54,22 +53,22 @@ pub(crate) async fn begin(
         .keyring
         .get()
         .seal(verifier.secret().as_bytes(), &verifier_aad(&state_hash));
-    let pool = state.platform.pool.clone();
     let provider = app.provider;
-    web::block(move || -> Result<(), ApiError> {
-        let now = Utc::now();
-        let expires = now + Duration::minutes(STATE_TTL_MINUTES);
-        Ok(oauth::save_state(
-            &mut *pool.get()?,
-            provider,
-            &state_hash,
-            &sealed.0,
-            &purpose,
-            now,
-            expires,
-        )?)
-    })
-    .await??;
+    state
+        .db(move |conn| {
+            let now = Utc::now();
+            let expires = now + Duration::minutes(STATE_TTL_MINUTES);
+            Ok(oauth::save_state(
+                conn,
+                provider,
+                &state_hash,
+                &sealed.0,
+                &purpose,
+                now,
+                expires,
+            )?)
+        })
+        .await?;
     Ok(url.to_string())
 }
 
@@ -101,19 +100,12 @@ pub(crate) async fn complete(
         || ApiError::BadRequest("this link was used already or has expired; start again".into());
     let presented = query.state.ok_or_else(invalid_state)?;
     let state_hash = crate::auth::token::sha256(&presented);
-    let pool = state.platform.pool.clone();
     let lookup = state_hash.clone();
     let provider = app.provider;
-    let taken = web::block(move || -> Result<_, ApiError> {
-        Ok(oauth::take_state(
-            &mut *pool.get()?,
-            provider,
-            &lookup,
-            Utc::now(),
-        )?)
-    })
-    .await??
-    .ok_or_else(invalid_state)?;
+    let taken = state
+        .db(move |conn| Ok(oauth::take_state(conn, provider, &lookup, Utc::now())?))
+        .await?
+        .ok_or_else(invalid_state)?;
     // A state made for logging in cannot connect a system, nor the other way.
     if matches!(taken.purpose, Purpose::Connect { .. }) != connect {
         return Err(invalid_state());

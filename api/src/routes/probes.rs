@@ -2,11 +2,11 @@
 //! relay → RabbitMQ → worker → log, to check and measure the whole path.
 
 use crate::error::ApiError;
-use crate::openapi::{account_bodies as doc, OperatorOnly};
+use crate::openapi::OperatorOnly;
 use crate::operator::Operator;
+use crate::views::account as view;
 use crate::AppState;
 use actix_web::{get, post, web, HttpResponse};
-use serde_json::json;
 use sluice_events::event::ProbeRequested;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::ProbeId;
@@ -18,7 +18,7 @@ use uuid::Uuid;
     security(("operator" = [])),
     responses(
         OperatorOnly,
-        (status = 202, description = "`probe.requested` is recorded.", body = doc::ProbeQueued),
+        (status = 202, description = "`probe.requested` is recorded.", body = view::ProbeQueued),
     )
 )]
 #[post("/v1/ops/probes")]
@@ -28,13 +28,16 @@ pub async fn create(_: Operator, state: web::Data<AppState>) -> Result<HttpRespo
     let event = NewEvent::new(DomainEvent::ProbeRequested(ProbeRequested {}), metadata);
     let request = AppendRequest::new("probe", probe.0, ExpectedVersion::NoStream, vec![event]);
     state.platform.appender.append(request).await?;
-    Ok(HttpResponse::Accepted().json(json!({ "probe_id": probe, "status": "queued" })))
+    Ok(HttpResponse::Accepted().json(view::ProbeQueued {
+        probe_id: probe.0,
+        status: "queued".into(),
+    }))
 }
 
 /// A probe: queued, or completed and by which worker.
 #[utoipa::path(
     security(("operator" = [])),
-    responses(OperatorOnly, (status = 200, description = "The probe.", body = doc::Probe))
+    responses(OperatorOnly, (status = 200, description = "The probe.", body = view::Probe))
 )]
 #[get("/v1/ops/probes/{id}")]
 pub async fn show(
@@ -43,18 +46,15 @@ pub async fn show(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ProbeId(path.into_inner());
-    let pool = state.platform.pool.clone();
-    let row = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get()?;
-        Ok(sluice_schema::repo::find_probe(&mut conn, id)?)
-    })
-    .await??
-    .ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "probe_id": row.probe_id,
-        "status": row.status,
-        "requested_at": row.requested_at,
-        "completed_at": row.completed_at,
-        "completed_by": row.completed_by,
-    })))
+    let row = state
+        .db(move |conn| Ok(sluice_schema::repo::find_probe(conn, id)?))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(view::Probe {
+        probe_id: row.probe_id,
+        status: row.status,
+        requested_at: row.requested_at,
+        completed_at: row.completed_at,
+        completed_by: row.completed_by,
+    }))
 }

@@ -12,14 +12,14 @@
 //! revokes the tokens at the provider.
 
 use crate::auth::oauth::{OAuthApp, ProviderError};
-use crate::auth::{dropbox, salesforce, AuthUser, Role};
+use crate::auth::{dropbox, salesforce, AuthUser, ManageConnections};
 use crate::error::ApiError;
-use crate::openapi::{
-    account_bodies as doc, import_bodies as docs, Authenticated, ErrorBody, Failures,
-};
+use crate::openapi::{Authenticated, ErrorBody, Failures};
 use crate::people::text;
 use crate::routes::connections::secret_aad;
 use crate::routes::oauth_flow::{begin, complete, Callback};
+use crate::views::account as view;
+use crate::views::imports as views;
 use crate::AppState;
 use actix_web::{get, web, HttpResponse};
 use oauth2::{RefreshToken, TokenResponse};
@@ -121,7 +121,7 @@ pub struct Start {
     params(Start),
     responses(
         Authenticated,
-        (status = 200, description = "Salesforce's authorization URL.", body = doc::AuthorizeUrl),
+        (status = 200, description = "Salesforce's authorization URL.", body = view::AuthorizeUrl),
         (status = 400, description = "`bad_request`: the query string is not `name=`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
         (status = 404, description = "`not_found`: this deployment has no Salesforce app.", body = ErrorBody),
@@ -144,7 +144,7 @@ pub async fn start_salesforce(
     params(Start),
     responses(
         Authenticated,
-        (status = 200, description = "Dropbox's authorization URL.", body = doc::AuthorizeUrl),
+        (status = 200, description = "Dropbox's authorization URL.", body = view::AuthorizeUrl),
         (status = 400, description = "`bad_request`: the query string is not `name=`.", body = ErrorBody),
         (status = 403, description = "`forbidden`: a member.", body = ErrorBody),
         (status = 404, description = "`not_found`: this deployment has no Dropbox app.", body = ErrorBody),
@@ -167,7 +167,7 @@ pub async fn start_dropbox(
     params(Callback),
     responses(
         Failures,
-        (status = 201, description = "The connection.", body = docs::Connection),
+        (status = 201, description = "The connection.", body = views::Connection),
         (status = 400, description = "`bad_request`: the state is unknown, used, expired or made \
             for logging in, or the redirect carries no code; or the query string is unreadable.", body = ErrorBody),
         (status = 401, description = "`provider_refused`: Salesforce refused the code, or gave no \
@@ -192,7 +192,7 @@ pub async fn callback_salesforce(
     params(Callback),
     responses(
         Failures,
-        (status = 201, description = "The connection.", body = docs::Connection),
+        (status = 201, description = "The connection.", body = views::Connection),
         (status = 400, description = "`bad_request`: the state is unknown, used, expired or made \
             for logging in, or the redirect carries no code; or the query string is unreadable.", body = ErrorBody),
         (status = 401, description = "`provider_refused`: Dropbox refused the code, or gave no \
@@ -217,11 +217,7 @@ async fn start(
     query: Start,
 ) -> Result<HttpResponse, ApiError> {
     let app = provider.app(state)?;
-    if user.role < Role::Admin {
-        return Err(ApiError::Forbidden(
-            "only owners and admins manage connections".into(),
-        ));
-    }
+    let user = user.admin_for::<ManageConnections>()?.user;
     let label = text("name", &query.name, 100)?;
     let purpose = Purpose::Connect {
         account: user.account_id,
@@ -229,7 +225,7 @@ async fn start(
         label,
     };
     let url = begin(state, &app, purpose, provider.callback(), provider.scopes()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "authorize_url": url })))
+    Ok(HttpResponse::Ok().json(view::AuthorizeUrl { authorize_url: url }))
 }
 
 async fn callback(
@@ -290,13 +286,14 @@ async fn callback(
             sealed,
         });
     let recorded = state.platform.appender.append(request).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "id": id,
-        "name": label,
-        "kind": kind,
-        "params": params,
-        "created_at": recorded.events().first().map(|e| e.recorded_at),
-    })))
+    Ok(HttpResponse::Created().json(views::Connection {
+        id: id.0,
+        name: label,
+        kind: kind.to_owned(),
+        params,
+        created_at: recorded.events().first().map(|e| e.recorded_at),
+        last_test: None,
+    }))
 }
 
 /// The connection's params, when the provider's answer makes a working
@@ -427,16 +424,9 @@ pub(crate) async fn keep(
     tokens: &ProviderTokens,
 ) -> Result<(), ApiError> {
     let sealed = seal(state, account, id, tokens)?;
-    let pool = state.platform.pool.clone();
-    web::block(move || -> Result<(), ApiError> {
-        Ok(repo::update_secret(
-            &mut *pool.get()?,
-            account,
-            id,
-            &sealed,
-        )?)
-    })
-    .await?
+    state
+        .db(move |conn| Ok(repo::update_secret(conn, account, id, &sealed)?))
+        .await
 }
 
 /// Asks the provider who the connection's user is; an expired access token

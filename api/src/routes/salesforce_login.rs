@@ -9,15 +9,15 @@ use crate::auth::oauth::ProviderError;
 use crate::auth::salesforce::{self, SalesforceConfig};
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, Failures};
+use crate::openapi::{Authenticated, ErrorBody, Failures};
 use crate::routes::oauth_flow::{begin, complete, Callback};
 use crate::routes::sessions::{issue, Grant};
+use crate::views::account as view;
 use crate::AppState;
 use actix_web::http::header;
 use actix_web::{get, web, HttpResponse};
 use chrono::Utc;
 use oauth2::TokenResponse;
-use serde_json::json;
 use sluice_events::SecretWrite;
 use sluice_schema::ids::{AccountId, UserId};
 use sluice_schema::repo::oauth::Purpose;
@@ -64,7 +64,7 @@ pub async fn start(state: web::Data<AppState>) -> Result<HttpResponse, ApiError>
     params(Callback),
     responses(
         Failures,
-        (status = 200, description = "The session.", body = doc::SessionToken),
+        (status = 200, description = "The session.", body = view::SessionToken),
         (status = 400, description = "`bad_request`: the state is unknown, used or expired, or \
             the redirect carries no code; or the query string is unreadable.", body = ErrorBody),
         (status = 401, description = "`provider_refused`: Salesforce refused the code, has no \
@@ -132,7 +132,11 @@ pub async fn callback(
     let (_, token, expires_at) = issue(&state, (account, user_id), grant).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "token": token, "token_type": "Bearer", "expires_at": expires_at })))
+        .json(view::SessionToken {
+            token,
+            token_type: "Bearer".into(),
+            expires_at,
+        }))
 }
 
 /// `GET /v1/auth/salesforce/identity`: the Salesforce user linked to the
@@ -145,7 +149,7 @@ pub async fn callback(
     security(("bearer" = []), ("session" = [])),
     responses(
         Authenticated,
-        (status = 200, description = "The Salesforce user.", body = doc::SalesforceIdentity),
+        (status = 200, description = "The Salesforce user.", body = view::SalesforceIdentity),
         (status = 401, description = "`unauthorized` or `wrong_region` (see the token); \
             `provider_refused`: the Salesforce session expired and cannot be renewed (log in \
             with Salesforce again).", body = ErrorBody),
@@ -160,17 +164,10 @@ pub async fn identity(
 ) -> Result<HttpResponse, ApiError> {
     let config = config(&state)?;
     let (account, user_id) = (user.account_id, user.user_id);
-    let pool = state.platform.pool.clone();
-    let tokens = web::block(move || -> Result<_, ApiError> {
-        Ok(oauth::find_tokens(
-            &mut *pool.get()?,
-            account,
-            user_id,
-            PROVIDER,
-        )?)
-    })
-    .await??
-    .ok_or(ApiError::NotFound)?;
+    let tokens = state
+        .db(move |conn| Ok(oauth::find_tokens(conn, account, user_id, PROVIDER)?))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let access = tokens.access;
     let aad = |field| Aad::new(account, "oauth_tokens", user_id, field);
     let open = |sealed: Vec<u8>, field| -> Result<String, ApiError> {
@@ -192,12 +189,12 @@ pub async fn identity(
         }
         Err(e) => return Err(ApiError::Unavailable(e.to_string())),
     };
-    Ok(HttpResponse::Ok().json(json!({
-        "email": info.email,
-        "email_verified": info.email_verified,
-        "user_id": info.user_id,
-        "organization_id": info.organization_id,
-    })))
+    Ok(HttpResponse::Ok().json(view::SalesforceIdentity {
+        email: info.email,
+        email_verified: info.email_verified,
+        user_id: info.user_id,
+        organization_id: info.organization_id,
+    }))
 }
 
 /// The expired log-in access token `stale` renewed: under a row lock on the
@@ -284,10 +281,8 @@ async fn find_user(
     let email = crate::people::normalize_email(&email)
         .map_err(|_| ApiError::Provider("Salesforce gave an unusable email".into()))?;
     let index = state.keyring.get().blind_index("email", &email);
-    let pool = state.platform.pool.clone();
-    web::block(move || -> Result<_, ApiError> {
-        Ok(accounts::find_by_email(&mut *pool.get()?, &index)?)
-    })
-    .await??
-    .ok_or_else(|| ApiError::Provider("no Sluice account has this email; sign up first".into()))
+    state
+        .db(move |conn| Ok(accounts::find_by_email(conn, &index)?))
+        .await?
+        .ok_or_else(|| ApiError::Provider("no Sluice account has this email; sign up first".into()))
 }

@@ -187,7 +187,7 @@ pub(crate) async fn preview(
     row: &ConnectionRow,
     plan: &Plan,
     rows: Vec<Row>,
-) -> Result<Value, ApiError> {
+) -> Result<crate::views::imports::Preview, ApiError> {
     let stored = |what: &str| ApiError::Internal(format!("the job's {what} cannot be read"));
     let job_operation =
         pg::Operation::parse(&job.row.operation).ok_or_else(|| stored("operation"))?;
@@ -200,9 +200,9 @@ pub(crate) async fn preview(
 /// Each row's mapped values by target field, and what is wrong with it: a
 /// row the source or the mapping could not read, or one that cannot become
 /// a record (a value its field's type cannot take, a missing key).
-fn shown(writer: &Writer, plan: &Plan, rows: Vec<Row>) -> Value {
+fn shown(writer: &Writer, plan: &Plan, rows: Vec<Row>) -> crate::views::imports::Preview {
     let targets = plan.targets();
-    let rows: Vec<Value> = rows
+    let rows = rows
         .into_iter()
         .map(|row| {
             let (values, errors) = match row.fields.and_then(|f| plan.apply(&f)) {
@@ -217,8 +217,15 @@ fn shown(writer: &Writer, plan: &Plan, rows: Vec<Row>) -> Value {
                 .zip(&values)
                 .map(|(target, value)| ((*target).to_owned(), json!(value)))
                 .collect();
-            json!({ "row": row.number, "values": values, "errors": errors })
+            crate::views::imports::PreviewRow {
+                row: row.number,
+                values,
+                errors,
+            }
         })
         .collect();
-    json!({ "fields": targets, "rows": rows })
+    crate::views::imports::Preview {
+        fields: targets.iter().map(|t| (*t).to_owned()).collect(),
+        rows,
+    }
 }

@@ -2,14 +2,14 @@
 
 use crate::auth::{password, token, AuthUser};
 use crate::error::ApiError;
-use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, Failures, JsonBody};
+use crate::openapi::{Authenticated, ErrorBody, Failures, JsonBody};
 use crate::people::normalize_email;
+use crate::views::account as view;
 use crate::AppState;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use serde_json::json;
 use sluice_events::event::{TokenIssuedV2, TokenRevoked};
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::{AccountId, TokenId, UserId};
@@ -40,7 +40,7 @@ pub struct Login {
     responses(
         Failures,
         JsonBody,
-        (status = 200, description = "The session.", body = doc::SessionToken),
+        (status = 200, description = "The session.", body = view::SessionToken),
         (status = 401, description = "`invalid_credentials`: the email or the password is wrong \
             (the answer does not say which).", body = ErrorBody),
         (status = 429, description = "`too_many_requests`: too many failures lately.", body = ErrorBody,
@@ -55,11 +55,11 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let (token, expires_at) = log_in(&req, &state, &body.email, body.password).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "token": token,
-        "token_type": "Bearer",
-        "expires_at": expires_at,
-    })))
+    Ok(HttpResponse::Ok().json(view::SessionToken {
+        token,
+        token_type: "Bearer".into(),
+        expires_at,
+    }))
 }
 
 /// Checks a log-in by password, throttled per account and per client
@@ -81,15 +81,14 @@ pub async fn log_in(
         format!("address:{address}"),
     ];
 
-    let pool = state.platform.pool.clone();
     let lookup_keys = keys.clone();
-    let (blocked, found) = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get()?;
-        let blocked = throttle::blocked_for(&mut conn, &lookup_keys, Utc::now())?;
-        let found = sluice_schema::repo::accounts::find_login(&mut conn, &index)?;
-        Ok((blocked, found))
-    })
-    .await??;
+    let (blocked, found) = state
+        .db(move |conn| {
+            let blocked = throttle::blocked_for(conn, &lookup_keys, Utc::now())?;
+            let found = sluice_schema::repo::accounts::find_login(conn, &index)?;
+            Ok((blocked, found))
+        })
+        .await?;
     if let Some(left) = blocked {
         return Err(too_many(left));
     }

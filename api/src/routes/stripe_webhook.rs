@@ -24,8 +24,9 @@
 
 use crate::billing::signature;
 use crate::error::ApiError;
-use crate::openapi::{account_bodies as doc, ErrorBody, Failures};
+use crate::openapi::{ErrorBody, Failures};
 use crate::routes::billing::{card_aad, live_status, record};
+use crate::views::account as view;
 use crate::AppState;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -72,7 +73,7 @@ struct EventData {
         Failures,
         (status = 200, description = "Taken in: recorded, or answered and ignored (another \
             type, a customer this deployment does not know, a repeated delivery).",
-            body = doc::WebhookReceipt),
+            body = view::WebhookReceipt),
         (status = 400, description = "`bad_request`: the signature is missing, forged, for \
             another body or more than 5 minutes old; or the body is not a Stripe event.", body = ErrorBody),
         (status = 404, description = "`not_found`: this deployment does not bill.", body = ErrorBody),
@@ -111,14 +112,13 @@ pub async fn receive(
     let Some(customer) = customer_of(&event.data.object) else {
         return Ok(ignored(&event, "names no customer"));
     };
-    let pool = state.platform.pool.clone();
-    let billing = web::block(move || -> Result<_, ApiError> {
-        Ok(sluice_schema::repo::billing::find_by_customer(
-            &mut *pool.get()?,
-            &customer,
-        )?)
-    })
-    .await??;
+    let billing = state
+        .db(move |conn| {
+            Ok(sluice_schema::repo::billing::find_by_customer(
+                conn, &customer,
+            )?)
+        })
+        .await?;
     let Some(billing) = billing else {
         return Ok(ignored(
             &event,
@@ -155,12 +155,18 @@ pub async fn receive(
     new.event_id = EventId(Uuid::new_v5(&NAMESPACE, event.id.as_bytes()));
     record(&state, account, new).await?;
     tracing::info!(account = %account, stripe_event = %event.id, event_type = %event.type_, "Stripe event recorded");
-    Ok(HttpResponse::Ok().json(json!({ "received": true, "recorded": true })))
+    Ok(HttpResponse::Ok().json(view::WebhookReceipt {
+        received: true,
+        recorded: true,
+    }))
 }
 
 fn ignored(event: &StripeEvent, why: &str) -> HttpResponse {
     tracing::info!(stripe_event = %event.id, event_type = %event.type_, "Stripe event ignored: it {why}");
-    HttpResponse::Ok().json(json!({ "received": true, "recorded": false }))
+    HttpResponse::Ok().json(view::WebhookReceipt {
+        received: true,
+        recorded: false,
+    })
 }
 
 /// The customer an object belongs to (its `customer`, an id or, expanded,
@@ -281,14 +287,15 @@ async fn card_attached(
     if !valid {
         return Ok(None);
     }
-    let summary = json!({
-        "brand": brand,
-        "last4": last4,
-        "exp_month": exp_month,
-        "exp_year": exp_year,
-    });
+    let summary = view::Card {
+        brand: brand.to_owned(),
+        last4: last4.to_owned(),
+        exp_month,
+        exp_year,
+    };
+    let summary = serde_json::to_string(&summary).map_err(|e| ApiError::Internal(e.to_string()))?;
     let subject = crate::people::subject_key(state, account).await?;
-    let sealed = subject.encrypt(&summary.to_string(), &card_aad(account));
+    let sealed = subject.encrypt(&summary, &card_aad(account));
     Ok(Some(DomainEvent::BillingCardChanged(BillingCardChanged {
         stripe,
         card: sealed,

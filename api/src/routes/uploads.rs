@@ -12,12 +12,12 @@
 
 use crate::auth::AuthUser;
 use crate::error::ApiError;
-use crate::openapi::{import_bodies as docs, Authenticated, ErrorBody};
+use crate::openapi::{Authenticated, ErrorBody};
 use crate::people::{invalid, subject_key};
+use crate::views::imports as views;
 use crate::AppState;
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sluice_connectors::detect::{Format, ACCEPTED};
 use sluice_events::event::UploadRemoved;
 use sluice_schema::ids::{AccountId, UploadId};
@@ -61,7 +61,7 @@ struct ShapeDetails {
     columns: Vec<String>,
     sheets: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    csv: Option<serde_json::Value>,
+    csv: Option<views::CsvDialect>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -106,21 +106,26 @@ pub(crate) fn promised_format(name: &str) -> Result<Format, ApiError> {
         description = "The file: a `multipart/form-data` part `file`, or the raw body with \
             `?filename=`.",
         content(
-            (docs::UploadForm = "multipart/form-data"),
+            (views::UploadForm = "multipart/form-data"),
             (Vec<u8> = "application/octet-stream"),
         )
     ),
     responses(
         Authenticated,
-        (status = 201, description = "The upload, described.", body = docs::Upload),
+        (status = 201, description = "The upload, described.", body = views::Upload),
         (status = 400, description = "`bad_request`: a broken form, a part other than `file`, \
             more than one file, a body that broke off; or the query string is unreadable.", body = ErrorBody),
+        (status = 408, description = "`request_timeout`: the body stopped coming for longer \
+            than `SLUICE_BODY_IDLE_TIMEOUT`; the connection closes.", body = ErrorBody),
         (status = 413, description = "`payload_too_large`: over `SLUICE_UPLOAD_MAX_BYTES`; the \
             connection closes.", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: a name that is not a CSV or a \
             spreadsheet, or content that is not what the name says.", body = ErrorBody),
         (status = 422, description = "`invalid`: no file name, no file, or a file that is \
             empty, broken or a compression bomb.", body = ErrorBody),
+        (status = 429, description = "`too_many_requests`: the caller is sending as many \
+            uploads at once as one user may.", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying (5)."))),
     )
 )]
 #[post("/v1/uploads")]
@@ -145,7 +150,7 @@ pub async fn create(
     }
 }
 
-fn show_json(
+fn show_view(
     id: UploadId,
     filename: &str,
     format: &str,
@@ -153,33 +158,28 @@ fn show_json(
     shape: &ShapeDetails,
     created_at: chrono::DateTime<chrono::Utc>,
     expires_at: chrono::DateTime<chrono::Utc>,
-) -> serde_json::Value {
-    let mut body = json!({
-        "id": id,
-        "filename": filename,
-        "format": format,
-        "size_bytes": size_bytes,
-        "columns": shape.columns,
-        "sheets": shape.sheets,
-        "created_at": created_at,
-        "expires_at": expires_at,
-    });
-    if let Some(csv) = &shape.csv {
-        body["csv"] = csv.clone();
+) -> views::Upload {
+    views::Upload {
+        id: id.0,
+        filename: filename.to_owned(),
+        format: format.to_owned(),
+        size_bytes,
+        columns: shape.columns.clone(),
+        sheets: shape.sheets.clone(),
+        csv: shape.csv.clone(),
+        created_at,
+        expires_at,
     }
-    body
 }
 
 /// The caller's account's upload, if it is still there: an expired one is
 /// refused with 410 even before the sweep has destroyed it.
 async fn find_live(state: &AppState, user: &AuthUser, id: Uuid) -> Result<UploadRow, ApiError> {
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
-    let row = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::find(&mut *pool.get()?, account, UploadId(id))?)
-    })
-    .await??
-    .ok_or(ApiError::NotFound)?;
+    let row = state
+        .db(move |conn| Ok(repo::find(conn, account, UploadId(id))?))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     match row.removed_reason.as_deref() {
         Some("deleted") => return Err(ApiError::NotFound),
         Some(_) => return Err(expired(&row)),
@@ -246,7 +246,7 @@ pub(crate) fn open_file(
     params(("id" = Uuid, Path, description = "The upload.")),
     responses(
         Authenticated,
-        (status = 200, description = "The upload.", body = docs::Upload),
+        (status = 200, description = "The upload.", body = views::Upload),
         (status = 404, description = "`not_found`: no such upload in the account, or deleted.", body = ErrorBody),
         (status = 410, description = "`gone`: the upload expired (even before the sweep ran).", body = ErrorBody),
     )
@@ -266,7 +266,7 @@ pub async fn show(
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let details: Details =
         serde_json::from_str(&plain).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(HttpResponse::Ok().json(show_json(
+    Ok(HttpResponse::Ok().json(show_view(
         id,
         &details.filename,
         &row.format,

@@ -5,13 +5,13 @@
 
 use crate::auth::{AuthUser, Role};
 use crate::error::ApiError;
-use crate::openapi::{account_bodies as doc, Authenticated, ErrorBody, JsonBody};
+use crate::openapi::{Authenticated, ErrorBody, JsonBody};
 use crate::people::{self, Person};
+use crate::views::account as view;
 use crate::AppState;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 use sluice_events::event::{UserRemoved, UserRoleChanged};
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::UserId;
@@ -70,7 +70,7 @@ fn account_request(by: &AuthUser, event: DomainEvent, state: &AppState) -> Appen
     responses(
         Authenticated,
         JsonBody,
-        (status = 201, description = "The user.", body = doc::UserRole),
+        (status = 201, description = "The user.", body = view::UserRole),
         (status = 403, description = "`forbidden`: the role is not below the caller's.", body = ErrorBody),
         (status = 409, description = "`conflict`: the email has an account already.", body = ErrorBody),
         (status = 422, description = "`invalid`, naming the field: a role other than admin or \
@@ -108,39 +108,38 @@ pub async fn create(
         .append(request)
         .await
         .map_err(people::claim_conflict)?;
-    Ok(HttpResponse::Created().json(json!({ "id": user, "role": role.as_str() })))
+    Ok(HttpResponse::Created().json(view::UserRole {
+        id: user.0,
+        role: role.as_str().into(),
+    }))
 }
 
 /// The account's people.
 #[utoipa::path(
     security(("bearer" = []), ("session" = [])),
-    responses(Authenticated, (status = 200, description = "The people.", body = doc::Users))
+    responses(Authenticated, (status = 200, description = "The people.", body = view::Users))
 )]
 #[get("/v1/users")]
 pub async fn list(by: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let pool = state.platform.pool.clone();
     let account = by.account_id;
-    let rows = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::list_users(&mut *pool.get()?, account)?)
-    })
-    .await??;
+    let rows = state
+        .db(move |conn| Ok(repo::list_users(conn, account)?))
+        .await?;
     let subject = people::subject_key(&state, account).await?;
     let users = rows
         .iter()
-        .map(|row| people::user_json(&subject, row))
+        .map(|row| people::user_view(&subject, row))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(json!({ "users": users })))
+    Ok(HttpResponse::Ok().json(view::Users { users }))
 }
 
 /// The account's user with this id, or 404.
 async fn target(state: &AppState, by: &AuthUser, id: Uuid) -> Result<UserRow, ApiError> {
-    let pool = state.platform.pool.clone();
     let account = by.account_id;
-    web::block(move || -> Result<_, ApiError> {
-        Ok(repo::find_user(&mut *pool.get()?, account, UserId(id))?)
-    })
-    .await??
-    .ok_or(ApiError::NotFound)
+    state
+        .db(move |conn| Ok(repo::find_user(conn, account, UserId(id))?))
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 /// The owner changes someone's role.
@@ -150,7 +149,7 @@ async fn target(state: &AppState, by: &AuthUser, id: Uuid) -> Result<UserRow, Ap
     responses(
         Authenticated,
         JsonBody,
-        (status = 200, description = "The user's role, changed.", body = doc::UserRole),
+        (status = 200, description = "The user's role, changed.", body = view::UserRole),
         (status = 403, description = "`forbidden`: the caller is not the owner, or the user is.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such user in the account.", body = ErrorBody),
         (status = 422, description = "`invalid`: a role other than admin or member; or a field \
@@ -178,7 +177,10 @@ pub async fn change_role(
         .appender
         .append(account_request(&by, event, &state))
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "id": user.user_id, "role": role.as_str() })))
+    Ok(HttpResponse::Ok().json(view::UserRole {
+        id: user.user_id,
+        role: role.as_str().into(),
+    }))
 }
 
 /// Removes someone below the caller's role: their sessions, tokens and

@@ -22,7 +22,7 @@ pub struct PreviewQuery {
     params(PreviewQuery),
     responses(
         Authenticated,
-        (status = 200, description = "The rows, mapped.", body = docs::Preview),
+        (status = 200, description = "The rows, mapped.", body = views::Preview),
         (status = 400, description = "`bad_request`: the query string is not `rows=<number>`.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such job in the account, or its target \
             connection is gone.", body = ErrorBody),
@@ -70,7 +70,7 @@ async fn postgres_preview(
     connection_id: Uuid,
     mapping: &[FieldMapping],
     wanted: usize,
-) -> Result<Value, ApiError> {
+) -> Result<views::Preview, ApiError> {
     let object = job.details.target["object"]
         .as_str()
         .unwrap_or_default()
@@ -123,7 +123,7 @@ async fn postgres_preview(
         }
     }
     drop(client);
-    let rows: Vec<Value> = mapped
+    let rows = mapped
         .into_iter()
         .map(|(number, values, mut errors)| {
             if errors.is_empty() {
@@ -144,10 +144,17 @@ async fn postgres_preview(
                 .zip(values.iter())
                 .map(|(t, v)| (t.clone(), json!(v)))
                 .collect();
-            json!({ "row": number, "values": shown, "errors": errors })
+            views::PreviewRow {
+                row: number,
+                values: shown,
+                errors,
+            }
         })
         .collect();
-    Ok(json!({ "fields": targets, "rows": rows }))
+    Ok(views::Preview {
+        fields: targets,
+        rows,
+    })
 }
 
 /// A job's source's header and its first `wanted` rows.
@@ -229,18 +236,12 @@ pub(super) async fn read_rows(
 ) -> Result<(Vec<String>, Vec<sluice_connectors::source::Row>), ApiError> {
     use sluice_connectors::detect::Format;
     use sluice_connectors::source::{read_sheet, CsvSource};
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
     let id = sluice_schema::ids::UploadId(upload.upload_id);
-    let key = web::block(move || -> Result<_, ApiError> {
-        Ok(sluice_schema::repo::uploads::key(
-            &mut *pool.get()?,
-            account,
-            id,
-        )?)
-    })
-    .await??
-    .ok_or_else(|| ApiError::Gone("the upload's file is deleted".into()))?;
+    let key = state
+        .db(move |conn| Ok(sluice_schema::repo::uploads::key(conn, account, id)?))
+        .await?
+        .ok_or_else(|| ApiError::Gone("the upload's file is deleted".into()))?;
     let reader = uploads::open_file(state, upload, key)?;
     let format = Format::from_name(&format!("x.{}", upload.format))
         .ok_or_else(|| ApiError::Internal("an upload of an unknown format".into()))?;

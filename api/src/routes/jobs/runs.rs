@@ -9,7 +9,7 @@ use super::*;
     params(("id" = Uuid, Path, description = "The job.")),
     responses(
         Authenticated,
-        (status = 202, description = "The run is queued.", body = docs::RunQueued),
+        (status = 202, description = "The run is queued.", body = views::RunQueued),
         (status = 402, description = "`plan_limit`: the account's imports have read the plan's \
             rows for this month.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such job in the account.", body = ErrorBody),
@@ -58,7 +58,10 @@ async fn queue(
             vec![event],
         ))
         .await?;
-    Ok(HttpResponse::Accepted().json(json!({ "run_id": id, "status": "queued" })))
+    Ok(HttpResponse::Accepted().json(views::RunQueued {
+        run_id: id.0,
+        status: "queued".into(),
+    }))
 }
 
 const NOTHING_KEPT: &str = "this account keeps no result files (its settings say to store \
@@ -107,7 +110,8 @@ async fn run_row(state: &AppState, user: &AuthUser, id: RunId) -> Result<RunRow,
         description = "Optional: `{\"force\": true}` (owners and admins)."),
     responses(
         Authenticated,
-        (status = 202, description = "The rollback run is queued.", body = docs::RunQueued),
+        (status = 202, description = "The rollback run is queued.", body = views::RunQueued),
+        (status = 400, description = "`bad_request`: the body is not JSON.", body = ErrorBody),
         (status = 403, description = "`forbidden`: a member asking to force it.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such run in the account.", body = ErrorBody),
         (status = 409, description = "`conflict`: a rollback, a run still working, one that \
@@ -115,6 +119,7 @@ async fn run_row(state: &AppState, user: &AuthUser, id: RunId) -> Result<RunRow,
             keeps no result files.", body = ErrorBody),
         (status = 410, description = "`gone`: the run's record of what it changed expired with \
             its result files.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over 256 KiB.", body = ErrorBody),
         (status = 422, description = "`invalid`: the body is not a rollback request.", body = ErrorBody),
     )
 )]
@@ -197,7 +202,7 @@ pub async fn rollback(
     params(("id" = Uuid, Path, description = "The job.")),
     responses(
         Authenticated,
-        (status = 200, description = "The runs.", body = docs::Runs),
+        (status = 200, description = "The runs.", body = views::Runs),
         (status = 404, description = "`not_found`: no such job in the account.", body = ErrorBody),
     )
 )]
@@ -219,8 +224,8 @@ pub async fn list(
     })
     .await??;
     let rows = open_runs(&state, account, rows).await?;
-    let items: Vec<Value> = rows.iter().map(run_json).collect();
-    Ok(HttpResponse::Ok().json(json!({ "runs": items })))
+    let runs = rows.iter().map(run_view).collect();
+    Ok(HttpResponse::Ok().json(views::Runs { runs }))
 }
 
 /// A run: its status and counts.
@@ -229,7 +234,7 @@ pub async fn list(
     params(("id" = Uuid, Path, description = "The run.")),
     responses(
         Authenticated,
-        (status = 200, description = "The run.", body = docs::Run),
+        (status = 200, description = "The run.", body = views::Run),
         (status = 404, description = "`not_found`: no such run in the account.", body = ErrorBody),
     )
 )]
@@ -242,7 +247,7 @@ pub async fn show(
     let row = run_row(&state, &user, RunId(path.into_inner())).await?;
     let mut opened = open_runs(&state, user.account_id, vec![row]).await?;
     let row = opened.pop().ok_or(ApiError::NotFound)?;
-    Ok(HttpResponse::Ok().json(run_json(&row)))
+    Ok(HttpResponse::Ok().json(run_view(&row)))
 }
 
 /// The run's `success.csv`, streamed: `ROW, ID, STATUS` for each row

@@ -3,7 +3,7 @@
 //! to disk, then described and recorded.
 
 use super::{
-    details_aad, file_name, file_owner, promised_format, show_json, Details, RawUpload,
+    details_aad, file_name, file_owner, promised_format, show_view, Details, RawUpload,
     ShapeDetails, KIND,
 };
 use crate::auth::AuthUser;
@@ -61,7 +61,7 @@ pub(super) async fn accept(
     req: HttpRequest,
     query: web::Query<RawUpload>,
     payload: web::Payload,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<crate::views::imports::Upload, ApiError> {
     let limit = state.upload_max_bytes;
     let declared = req
         .headers()
@@ -145,7 +145,7 @@ pub(crate) async fn receive(
     filename: String,
     format: Format,
     mut body: impl Stream<Item = Result<Bytes, String>> + Unpin,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<crate::views::imports::Upload, ApiError> {
     let _slot = state.uploads_in_flight.acquire(user.user_id)?;
     let account = user.account_id;
     let id = UploadId(Uuid::now_v7());
@@ -243,7 +243,10 @@ pub(crate) async fn receive(
             csv: shape
                 .csv
                 .as_ref()
-                .and_then(|c| serde_json::to_value(c).ok()),
+                .map(|c| crate::views::imports::CsvDialect {
+                    encoding: c.encoding.clone(),
+                    delimiter: c.delimiter.clone(),
+                }),
         },
     };
     let plain = serde_json::to_string(&details).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -285,7 +288,7 @@ pub(crate) async fn receive(
         .first()
         .map(|e| e.recorded_at)
         .unwrap_or_else(|| state.platform.clock.now());
-    Ok(show_json(
+    Ok(show_view(
         id,
         &filename,
         format.as_str(),

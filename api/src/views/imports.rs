@@ -1,7 +1,8 @@
-//! The shapes of what the operations about connections, uploads, jobs and
-//! runs answer, and of a job's mapping (whose types live in
-//! `sluice_connectors`, which knows nothing of the document). Like those
-//! of [`super::account_bodies`], these types exist only to describe answers.
+//! What the operations about connections, uploads, jobs and runs answer.
+//! A job's source, target and mapping are sent as they were defined; the
+//! types here that describe them (`FieldMapping`, `Transform`) only
+//! describe them, as their own types live in `sluice_connectors`, which
+//! knows nothing of the document.
 
 #![expect(
     dead_code,
@@ -15,29 +16,30 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A connection's metadata: never its password or tokens.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Connection {
-    id: Uuid,
-    name: String,
+    pub id: Uuid,
+    pub name: String,
     /// `postgres`, `salesforce` or `dropbox`.
-    kind: String,
-    params: ConnectionParams,
-    created_at: Option<DateTime<Utc>>,
+    pub kind: String,
+    #[schema(value_type = ConnectionParams)]
+    pub params: serde_json::Value,
+    pub created_at: Option<DateTime<Utc>>,
     /// The last test (when it was added, or on request); `null`: never
     /// tested (saved with `"test": false`, or connected through a provider).
-    last_test: Option<LastTest>,
+    pub last_test: Option<LastTest>,
 }
 
 /// A connection's last test.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct LastTest {
-    at: DateTime<Utc>,
-    ok: bool,
+    pub at: DateTime<Utc>,
+    pub ok: bool,
     /// Why not, when `ok` is false: `unreachable`, `authentication_failed`,
     /// `no_such_database`, `tls_failed` or `provider_refused`.
-    reason: Option<String>,
+    pub reason: Option<String>,
     /// The reason in words.
-    message: Option<String>,
+    pub message: Option<String>,
 }
 
 /// What identifies the system, by the connection's kind.
@@ -84,133 +86,141 @@ pub struct DropboxParams {
     account_id: String,
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Connections {
-    connections: Vec<Connection>,
+    pub connections: Vec<Connection>,
 }
 
 /// Whether the system answered with the stored credentials.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionTest {
-    ok: bool,
+    pub ok: bool,
     /// Why not, when `ok` is false: `unreachable`, `authentication_failed`,
     /// `no_such_database`, `tls_failed` or `provider_refused`.
     #[schema(nullable = false)]
-    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The reason in words (never the password nor the server's own text).
     #[schema(nullable = false)]
-    message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// An upload: a file kept encrypted until `expires_at`.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Upload {
-    id: Uuid,
-    filename: String,
+    pub id: Uuid,
+    pub filename: String,
     /// `csv`, `xlsx`, `xls` or `ods`.
-    format: String,
-    size_bytes: i64,
+    pub format: String,
+    pub size_bytes: i64,
     /// The header row (of the first sheet, for a workbook).
-    columns: Vec<String>,
+    pub columns: Vec<String>,
     /// A workbook's sheets, in order; none for a CSV.
-    sheets: Vec<String>,
+    pub sheets: Vec<String>,
     /// A CSV's dialect.
     #[schema(nullable = false)]
-    csv: Option<CsvDialect>,
-    created_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csv: Option<CsvDialect>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
-#[derive(ToSchema)]
+/// How a CSV is written (kept sealed with the upload, as this JSON).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct CsvDialect {
     /// The encoding's WHATWG name (`UTF-8`, `windows-1252`, `UTF-16LE`...).
-    encoding: String,
-    delimiter: String,
+    pub encoding: String,
+    pub delimiter: String,
 }
 
 /// An import job.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Job {
-    id: Uuid,
-    name: String,
-    source: crate::routes::jobs::Source,
-    target: crate::routes::jobs::Target,
+    pub id: Uuid,
+    pub name: String,
+    #[schema(value_type = crate::routes::jobs::Source)]
+    pub source: serde_json::Value,
+    #[schema(value_type = crate::routes::jobs::Target)]
+    pub target: serde_json::Value,
     /// `insert`, `update`, `upsert` or `delete`.
-    operation: String,
-    key_fields: Vec<String>,
-    mapping: Vec<FieldMapping>,
+    pub operation: String,
+    pub key_fields: Vec<String>,
+    #[schema(value_type = Vec<FieldMapping>)]
+    pub mapping: serde_json::Value,
     /// When the job runs by itself: a cron expression of five fields,
     /// minute hour day-of-month month day-of-week, in UTC, with the days
     /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
-    schedule: Option<String>,
-    created_at: DateTime<Utc>,
+    pub schedule: Option<String>,
+    pub created_at: DateTime<Utc>,
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Jobs {
-    jobs: Vec<Job>,
+    pub jobs: Vec<Job>,
 }
 
 /// A run of a job: an import, or the rollback of one.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Run {
-    id: Uuid,
-    job_id: Uuid,
+    pub id: Uuid,
+    pub job_id: Uuid,
     /// `import` or `rollback`.
-    kind: String,
+    pub kind: String,
     /// `queued`, `running`, `succeeded`, `partially_succeeded`, `failed`,
     /// `rolling_back` or `rolled_back`.
-    status: String,
+    pub status: String,
     /// Rows in the source, once known.
-    rows_total: Option<i64>,
-    rows_read: i64,
-    rows_ok: i64,
-    rows_failed: i64,
+    pub rows_total: Option<i64>,
+    pub rows_read: i64,
+    pub rows_ok: i64,
+    pub rows_failed: i64,
     /// Why the run failed, or what it noted.
-    message: Option<String>,
-    requested_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
+    pub message: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
     /// When `success.csv` and `errors.csv` are deleted.
-    results_expire_at: Option<DateTime<Utc>>,
+    pub results_expire_at: Option<DateTime<Utc>>,
     /// For a rollback: the run it undoes.
-    rollback_of: Option<Uuid>,
+    pub rollback_of: Option<Uuid>,
     /// For a run rolled back: its latest rollback.
-    rolled_back_by: Option<Uuid>,
+    pub rolled_back_by: Option<Uuid>,
     /// Calls the run made to its target's API (Salesforce).
-    api_calls: Option<i64>,
+    pub api_calls: Option<i64>,
 }
 
 /// A job's runs, newest first.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Runs {
-    runs: Vec<Run>,
+    pub runs: Vec<Run>,
 }
 
 /// A run accepted: the workers take it from the queue.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RunQueued {
-    run_id: Uuid,
+    pub run_id: Uuid,
     #[schema(example = "queued")]
-    status: String,
+    pub status: String,
 }
 
 /// The source's first rows mapped as a run would write them.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Preview {
     /// The target's fields, in the mapping's order.
-    fields: Vec<String>,
-    rows: Vec<PreviewRow>,
+    pub fields: Vec<String>,
+    pub rows: Vec<PreviewRow>,
 }
 
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PreviewRow {
     /// The row's number in the source (the header is row 1).
-    row: u64,
-    /// Each target field's value, null when empty.
-    values: BTreeMap<String, Option<String>>,
+    pub row: u64,
+    /// Each target field's value, null when empty, in the mapping's order.
+    #[schema(value_type = BTreeMap<String, Option<String>>)]
+    pub values: serde_json::Map<String, serde_json::Value>,
     /// What stops the row from being written; none when it would be.
-    errors: Vec<String>,
+    pub errors: Vec<String>,
 }
 
 /// One target field of a job's mapping: its value comes from a source
@@ -219,11 +229,9 @@ pub struct PreviewRow {
 pub struct FieldMapping {
     /// The source column, by its header; absent with a `constant` or
     /// `default` transform.
-    #[schema(nullable = false)]
     source: Option<String>,
     target: String,
     /// One transform, or a list applied in order (a `lookup` last).
-    #[schema(nullable = false)]
     transform: Option<Transforms>,
 }
 
@@ -254,7 +262,6 @@ pub enum Transform {
     /// given, else stay as they are.
     ValueMap {
         map: BTreeMap<String, String>,
-        #[schema(nullable = false)]
         otherwise: Option<String>,
     },
     /// Parses a date or time in `format` (strftime) and gives it in ISO
@@ -262,7 +269,6 @@ pub enum Transform {
     /// name; UTC by default).
     Date {
         format: String,
-        #[schema(nullable = false)]
         time_zone: Option<String>,
     },
     /// Parses a number written the way `locale` writes them (`en`:
@@ -276,7 +282,6 @@ pub enum Transform {
     Lookup {
         object: String,
         key: String,
-        #[schema(nullable = false)]
         field: Option<String>,
     },
 }
