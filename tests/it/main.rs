@@ -22,6 +22,7 @@ mod customer_text;
 mod dropbox_connect;
 mod dropbox_source;
 mod erasure;
+mod event_log_fixture;
 mod faults;
 mod hostile;
 mod imports;
