@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod ids;
+pub mod kinds;
 pub mod models;
 pub mod plans;
 pub mod repo;

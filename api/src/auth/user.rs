@@ -9,31 +9,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use sluice_schema::ids::{AccountId, TokenId, UserId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Member,
-    Admin,
-    Owner,
-}
-
-impl Role {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "owner" => Some(Self::Owner),
-            "admin" => Some(Self::Admin),
-            "member" => Some(Self::Member),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Owner => "owner",
-            Self::Admin => "admin",
-            Self::Member => "member",
-        }
-    }
-}
+pub use sluice_schema::kinds::Role;
 
 #[derive(Debug, Clone)]
 pub struct AuthUser {
@@ -118,7 +94,10 @@ async fn authenticate(state: &AppState, presented: String) -> Result<AuthUser, A
         })
         .await?;
     let (token, user) = found.ok_or(ApiError::Unauthorized)?;
-    let role = Role::parse(&user.role).ok_or_else(|| ApiError::Internal("unknown role".into()))?;
+    let role: Role = user
+        .role
+        .parse()
+        .map_err(|e| ApiError::Internal(format!("user: {e}")))?;
     Ok(AuthUser {
         user_id: UserId(user.user_id),
         account_id: AccountId(user.account_id),

@@ -42,8 +42,8 @@ pub struct RoleChange {
 
 /// A role someone may be given (never `owner`: an account has one).
 fn assignable(role: &str) -> Result<Role, ApiError> {
-    match Role::parse(role) {
-        Some(role @ (Role::Admin | Role::Member)) => Ok(role),
+    match role.parse() {
+        Ok(role @ (Role::Admin | Role::Member)) => Ok(role),
         _ => Err(people::invalid("role", "role must be admin or member")),
     }
 }
@@ -165,7 +165,7 @@ pub async fn change_role(
 ) -> Result<HttpResponse, ApiError> {
     let user = target(&state, &by, path.into_inner()).await?;
     let role = assignable(&body.role)?;
-    if by.role != Role::Owner || user.role == "owner" {
+    if by.role != Role::Owner || user.role == Role::Owner.as_str() {
         return Err(forbidden());
     }
     let event = DomainEvent::UserRoleChanged(UserRoleChanged {
@@ -202,7 +202,10 @@ pub async fn remove(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let user = target(&state, &by, path.into_inner()).await?;
-    let role = Role::parse(&user.role).ok_or_else(|| ApiError::Internal("unknown role".into()))?;
+    let role: Role = user
+        .role
+        .parse()
+        .map_err(|e| ApiError::Internal(format!("user: {e}")))?;
     if role >= by.role {
         return Err(forbidden());
     }
