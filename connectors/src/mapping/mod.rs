@@ -1,11 +1,18 @@
 //! Mapping: each target field takes a source column (or a constant) through
 //! a chain of transforms. A blank cell is no value (NULL) unless a transform
 //! gives it one.
+//!
+//! This module holds what a mapping is (its types, as a job stores them)
+//! and its bounds; `transform` what each transform does to a value, and
+//! `plan` a mapping resolved against a source's header, applied to rows.
 
-use crate::source::Fields;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
+
+mod plan;
+mod transform;
+
+pub use plan::{lookups, Plan};
 
 /// One target field and where its value comes from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,108 +169,6 @@ pub const MAX_VALUE_CHARS: usize = crate::bounds::MAX_CELL_CHARS;
 /// The most entries of one value map.
 pub const MAX_VALUE_MAP: usize = 10_000;
 
-/// Languages that write decimals with a point.
-const DECIMAL_POINT: &[&str] = &[
-    "en", "ja", "zh", "ko", "he", "th", "hi", "ms", "ga", "mt", "fil", "sw",
-];
-
-/// Languages that write decimals with a comma.
-const DECIMAL_COMMA: &[&str] = &[
-    "de", "fr", "es", "it", "nl", "pt", "ru", "pl", "sv", "da", "fi", "nb", "no", "cs", "sk", "tr",
-    "ro", "hu", "el", "bg", "hr", "sl", "et", "lv", "lt", "uk", "id",
-];
-
-impl Transform {
-    /// Checks what can be checked before any row: names and formats.
-    pub fn check(&self) -> Result<(), String> {
-        match self {
-            Self::Date { format, time_zone } => {
-                if format.trim().is_empty() {
-                    return Err("a date transform needs a format, such as %d.%m.%Y".into());
-                }
-                let broken = chrono::format::StrftimeItems::new(format)
-                    .any(|item| matches!(item, chrono::format::Item::Error));
-                if broken {
-                    return Err(
-                        "the date format is not one chrono reads: each % starts a field such as \
-                         %d, %m, %Y, %H, %M (%% for a percent sign)"
-                            .into(),
-                    );
-                }
-                if let Some(zone) = time_zone {
-                    zone.parse::<chrono_tz::Tz>().map_err(|_| {
-                        format!("{zone} is not a time zone name (such as Europe/Berlin)")
-                    })?;
-                }
-                Ok(())
-            }
-            Self::Number { locale } => {
-                if known_locale(locale) {
-                    Ok(())
-                } else {
-                    Err(
-                        "the number transform's locale is not one Sluice knows: give a language \
-                         such as en, de or fr, with a region if you like (de-CH, en_GB)"
-                            .into(),
-                    )
-                }
-            }
-            Self::Lookup(lookup) => {
-                if lookup.object.trim().is_empty() || lookup.key.trim().is_empty() {
-                    return Err("a lookup needs an object and its key column".into());
-                }
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Applies the transform; an error says why the value does not fit. A
-    /// value the transform leaves as it is stays borrowed.
-    pub fn apply<'a>(&self, value: Option<Cow<'a, str>>) -> Result<Option<Cow<'a, str>>, String> {
-        let owned = |v: &String| Cow::Owned(v.clone());
-        Ok(match self {
-            Self::Trim => value.map(trimmed).filter(|v| !v.is_empty()),
-            Self::Upper => value.map(|v| Cow::Owned(v.to_uppercase())),
-            Self::Lower => value.map(|v| Cow::Owned(v.to_lowercase())),
-            Self::Default { value: default } => value.or_else(|| Some(owned(default))),
-            Self::Constant { value } => Some(owned(value)),
-            Self::ValueMap { map, otherwise } => value.map(|v| match map.get(v.as_ref()) {
-                Some(mapped) => owned(mapped),
-                None => otherwise.as_ref().map(owned).unwrap_or(v),
-            }),
-            Self::Date { format, time_zone } => match value {
-                None => None,
-                Some(v) => Some(Cow::Owned(parse_date(&v, format, time_zone.as_deref())?)),
-            },
-            Self::Number { locale } => match value {
-                None => None,
-                Some(v) => Some(Cow::Owned(parse_number(&v, locale)?)),
-            },
-            // Resolved against the target database, a batch at a time.
-            Self::Lookup(_) => value,
-        })
-    }
-}
-
-/// Whether `locale` is a language Sluice knows the decimal mark of, with
-/// an optional region (`de`, `de-CH`, `en_GB`, `es-419`).
-fn known_locale(locale: &str) -> bool {
-    let mut parts = locale.split(['-', '_']);
-    let language = parts.next().unwrap_or_default().to_ascii_lowercase();
-    let region_ok = match (parts.next(), parts.next()) {
-        (None, _) => true,
-        (Some(region), None) => {
-            (region.len() == 2 && region.chars().all(|c| c.is_ascii_alphabetic()))
-                || (region.len() == 3 && region.chars().all(|c| c.is_ascii_digit()))
-        }
-        _ => false,
-    };
-    region_ok
-        && (DECIMAL_COMMA.contains(&language.as_str())
-            || DECIMAL_POINT.contains(&language.as_str()))
-}
-
 /// Checks a mapping against its documented bounds ([`MAX_FIELDS`],
 /// [`MAX_TRANSFORMS`], [`MAX_NAME_CHARS`], [`MAX_VALUE_CHARS`],
 /// [`MAX_VALUE_MAP`]) and refuses a NUL character anywhere in it (no
@@ -343,201 +248,9 @@ pub fn check_bounds(mapping: &[FieldMapping]) -> Result<(), String> {
     Ok(())
 }
 
-/// A value without the white space around it.
-fn trimmed(value: Cow<'_, str>) -> Cow<'_, str> {
-    match value {
-        Cow::Borrowed(v) => Cow::Borrowed(v.trim()),
-        Cow::Owned(v) if v.trim().len() == v.len() => Cow::Owned(v),
-        Cow::Owned(v) => Cow::Owned(v.trim().to_owned()),
-    }
-}
-
-fn parse_date(value: &str, format: &str, zone: Option<&str>) -> Result<String, String> {
-    use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone};
-    let value = value.trim();
-    if let Ok(with_offset) = DateTime::parse_from_str(value, format) {
-        return Ok(with_offset.to_rfc3339());
-    }
-    if let Ok(local) = NaiveDateTime::parse_from_str(value, format) {
-        let zone: chrono_tz::Tz = zone
-            .unwrap_or("UTC")
-            .parse()
-            .map_err(|_| "unknown time zone".to_owned())?;
-        return match zone.from_local_datetime(&local) {
-            chrono::LocalResult::Single(at) | chrono::LocalResult::Ambiguous(at, _) => {
-                Ok(at.with_timezone(&chrono::Utc).to_rfc3339())
-            }
-            chrono::LocalResult::None => {
-                Err(format!("{value} does not exist in {zone} (a clock change)"))
-            }
-        };
-    }
-    if let Ok(date) = NaiveDate::parse_from_str(value, format) {
-        return Ok(date.format("%Y-%m-%d").to_string());
-    }
-    Err(format!(
-        "\"{}\" is not a date in the format {format}",
-        shorten(value)
-    ))
-}
-
-fn parse_number(value: &str, locale: &str) -> Result<String, String> {
-    let language = locale
-        .split(['-', '_'])
-        .next()
-        .unwrap_or(locale)
-        .to_ascii_lowercase();
-    let comma = DECIMAL_COMMA.contains(&language.as_str());
-    let (decimal, grouping): (char, &[char]) = if comma {
-        (',', &['.', ' ', '\u{a0}', '\u{202f}', '\''])
-    } else {
-        ('.', &[',', ' ', '\u{a0}', '\u{202f}', '\''])
-    };
-    let cleaned: String = value
-        .trim()
-        .chars()
-        .filter(|c| !grouping.contains(c))
-        .map(|c| if c == decimal { '.' } else { c })
-        .collect();
-    let valid = !cleaned.is_empty()
-        && cleaned
-            .trim_start_matches(['-', '+'])
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '.')
-        && cleaned.matches('.').count() <= 1
-        && cleaned.chars().any(|c| c.is_ascii_digit());
-    if valid {
-        Ok(cleaned.trim_start_matches('+').to_owned())
-    } else {
-        Err(format!(
-            "\"{}\" is not a number as {locale} writes them",
-            shorten(value)
-        ))
-    }
-}
-
-/// A value cut short for a message.
-fn shorten(value: &str) -> String {
-    let mut out: String = value.chars().take(40).collect();
-    if value.chars().count() > 40 {
-        out.push('…');
-    }
-    out
-}
-
-/// The fields of `mapping` set by a lookup: their position, and where to
-/// look.
-pub fn lookups<'a>(mapping: impl IntoIterator<Item = &'a FieldMapping>) -> Vec<(usize, Lookup)> {
-    mapping
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, f)| match f.transform.list().last() {
-            Some(Transform::Lookup(lookup)) => Some((i, lookup.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A mapping ready to apply to rows with a given header.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    fields: Vec<(Option<usize>, FieldMapping)>,
-}
-
-impl Plan {
-    /// Resolves source columns against `header`; a missing column or a bad
-    /// transform is an error naming it.
-    pub fn new(mapping: &[FieldMapping], header: &[String]) -> Result<Self, String> {
-        if mapping.is_empty() {
-            return Err("the mapping is empty: map at least one field".into());
-        }
-        check_bounds(mapping)?;
-        let mut fields = Vec::with_capacity(mapping.len());
-        for field in mapping {
-            let transforms = field.transform.list();
-            for (i, transform) in transforms.iter().enumerate() {
-                transform
-                    .check()
-                    .map_err(|e| format!("{}: {e}", field.target))?;
-                if matches!(transform, Transform::Lookup(_)) && i + 1 != transforms.len() {
-                    return Err(format!(
-                        "{}: a lookup is the last transform of its field",
-                        field.target
-                    ));
-                }
-            }
-            let index = match &field.source {
-                Some(source) => Some(
-                    header
-                        .iter()
-                        .position(|h| h == source)
-                        .ok_or_else(|| format!("the source has no column \"{source}\""))?,
-                ),
-                None => {
-                    let constant = field.transform.list().iter().any(|t| {
-                        matches!(t, Transform::Constant { .. } | Transform::Default { .. })
-                    });
-                    if !constant {
-                        return Err(format!(
-                            "{}: give a source column, or a constant or default transform",
-                            field.target
-                        ));
-                    }
-                    None
-                }
-            };
-            fields.push((index, field.clone()));
-        }
-        Ok(Self { fields })
-    }
-
-    pub fn targets(&self) -> Vec<&str> {
-        self.fields.iter().map(|(_, f)| f.target.as_str()).collect()
-    }
-
-    /// The fields set by a lookup: their position among the targets, and
-    /// where to look.
-    pub fn lookups(&self) -> Vec<(usize, Lookup)> {
-        lookups(self.fields.iter().map(|(_, f)| f))
-    }
-
-    /// The target values of one row, in [`Plan::targets`] order; the error
-    /// names the field.
-    pub fn apply(&self, row: &[String]) -> Result<Vec<Option<String>>, String> {
-        self.values(|i| row.get(i).map(String::as_str))
-            .map(|values| values.into_iter().map(|v| v.map(Cow::into_owned)).collect())
-    }
-
-    /// The target values of one row as a source reads it: a value that no
-    /// transform changes borrows the row's text.
-    pub fn apply_to<'r>(&self, row: &'r Fields) -> Result<Vec<Option<Cow<'r, str>>>, String> {
-        self.values(|i| row.get(i))
-    }
-
-    fn values<'r>(
-        &self,
-        field: impl Fn(usize) -> Option<&'r str>,
-    ) -> Result<Vec<Option<Cow<'r, str>>>, String> {
-        self.fields
-            .iter()
-            .map(|(index, mapping)| {
-                let raw = index
-                    .and_then(&field)
-                    .filter(|v| !v.is_empty())
-                    .map(Cow::Borrowed);
-                mapping
-                    .transform
-                    .list()
-                    .iter()
-                    .try_fold(raw, |value, t| t.apply(value))
-                    .map_err(|e| format!("{}: {e}", mapping.target))
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::transform::parse_number;
     use super::*;
     use serde_json::json;
 
