@@ -30,48 +30,38 @@
 //! on.
 
 use crate::crash::{self, Phase};
-use crate::results::{Ended, Note, Outcome, Results, SourceRows};
+use crate::results::{Note, Outcome, Results, SourceRows};
 use futures_util::future::BoxFuture;
 use sluice_connectors::detect::Format;
 use sluice_connectors::mapping::{FieldMapping, Plan};
 use sluice_connectors::postgres::{self as pg, Checkpoint, Insert, PgParams, TargetError};
 use sluice_connectors::source::{read_sheet, CsvSource, Record, RowSink};
 use sluice_events::consumer::{HandlerError, Incoming};
-use sluice_events::event::{
-    RunFinished, RunProgressed, RunRequested, RunResultsRemoved, RunStarted,
-};
-use sluice_events::{
-    AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, Platform, RecordedEvent,
-    SecretWrite,
-};
+use sluice_events::{Platform, RecordedEvent};
 use sluice_schema::ids::{AccountId, ConnectionId, JobId, RunId, UploadId};
-use sluice_schema::repo::{connections, jobs, uploads};
-use sluice_vault::{owner, FileKey, FileStore, Sealed, SharedKeyring};
+use sluice_schema::repo::{connections, uploads};
+use sluice_vault::{owner, FileStore, Sealed, SharedKeyring};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::BufReader;
 use std::sync::Arc;
-use uuid::Uuid;
 
 mod allowance;
+mod ending;
+mod job;
+mod lock;
 mod org_tokens;
+mod progress;
+mod result_files;
 mod rollback;
 mod salesforce;
 mod sealed;
 
+use job::{command, json_uuid, JobSpec};
+pub use lock::lock_key;
+use progress::Progress;
+
 pub const CONSUMER: &str = "imports";
-
-/// The advisory-lock key of a run in Sluice's database.
-pub fn lock_key(run: Uuid) -> i64 {
-    let (high, low) = run.as_u64_pair();
-    i64::from_ne_bytes((high ^ low).to_ne_bytes())
-}
-
-/// How often a run's progress is recorded, at most.
-const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// How often a worker waiting for a run's lock tries again.
-const LOCK_POLL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where runs read their uploads from.
 const UPLOADS: &str = "uploads";
@@ -141,17 +131,6 @@ fn again(stop: Stop) -> HandlerError {
     match stop {
         Stop::Retry(reason) | Stop::Fail(reason) => HandlerError::Retry(reason),
     }
-}
-
-/// How a run ends: its last event, and what becomes of its result files.
-struct Ending {
-    finished: RunFinished,
-    results: Option<Arc<Results>>,
-    /// The batches the result files are joined from.
-    batches: i64,
-    /// Whether the account keeps the files (if not, they are deleted just
-    /// before the run's end is recorded, and their key destroyed with it).
-    keep: bool,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -287,270 +266,6 @@ impl RunHandler {
             };
             self.finish(&cause, run, ending).await.map_err(again)
         })
-    }
-
-    /// Works the run to its end: writes its batches (or undoes another
-    /// run's), decides how it ends, and joins its result files if the
-    /// account keeps them, then records that they are whole.
-    async fn end(&self, cause: &RecordedEvent, run: RunId) -> Result<Ending, Stop> {
-        let mut written = Written::default();
-        let rollback = matches!(
-            &cause.event,
-            DomainEvent::RunRequested(r) if r.rollback_of.is_some()
-        );
-        let outcome = if rollback {
-            self.rollback(cause, run, &mut written).await
-        } else {
-            self.execute(cause, run, &mut written).await
-        };
-        if let Err(Stop::Retry(reason)) = outcome {
-            return Err(Stop::Retry(reason));
-        }
-        // Whatever was committed gets its result files, even when the
-        // run stopped part-way; an account that keeps none has them
-        // destroyed as the run ends.
-        let keep = self.retention(cause.account_id).await?;
-        let (totals, status, message) = match outcome {
-            Ok(totals) => {
-                let status = if totals.failed == 0 && rollback {
-                    "rolled_back"
-                } else if totals.failed == 0 {
-                    "succeeded"
-                } else if totals.ok > 0 {
-                    "partially_succeeded"
-                } else {
-                    "failed"
-                };
-                (totals, status, None)
-            }
-            Err(Stop::Fail(message)) => (written.totals, "failed", Some(message)),
-            Err(Stop::Retry(reason)) => return Err(Stop::Retry(reason)),
-        };
-        let results_expire_at = match (&written.results, keep) {
-            (Some(_), Some(ttl)) => Some(self.platform.clock.now() + ttl),
-            _ => None,
-        };
-        let finished = RunFinished {
-            status: status.into(),
-            rows_total: totals.read,
-            rows_ok: totals.ok,
-            rows_failed: totals.failed,
-            message,
-            results_expire_at,
-            api_calls: written.api_calls,
-        };
-        if let (Some(results), true) = (&written.results, keep.is_some()) {
-            let ended = Ended {
-                batches: written.batches,
-                finished: finished.clone(),
-            };
-            let results = results.clone();
-            tokio::task::spawn_blocking(move || {
-                results.assemble(ended.batches)?;
-                results.record_end(&ended)
-            })
-            .await
-            .map_err(retry)?
-            .map_err(|e| Stop::Retry(format!("result files: {e}")))?;
-            crash::at(Phase::Assembled);
-        }
-        Ok(Ending {
-            finished,
-            results: written.results,
-            batches: written.batches,
-            keep: keep.is_some(),
-        })
-    }
-
-    /// How the run ends, if a worker before this one recorded it once the
-    /// run's files were whole.
-    async fn ended(&self, cause: &RecordedEvent, run: RunId) -> Result<Option<Ending>, Stop> {
-        let Some(account) = cause.account_id else {
-            return Ok(None);
-        };
-        let Some((version, wrapped)) = self.db(move |c| jobs::result_key(c, account, run)).await?
-        else {
-            return Ok(None);
-        };
-        let key = self
-            .keyring
-            .file_key(&owner::result_key(account, run), version, &wrapped)
-            .map_err(|e| Stop::Retry(format!("result key: {e}")))?;
-        let results = self.results(Arc::new(key), account, run, Vec::new());
-        let reader = results.clone();
-        let ended = tokio::task::spawn_blocking(move || reader.ended())
-            .await
-            .map_err(retry)?
-            .map_err(|e| Stop::Retry(format!("result files: {e}")))?;
-        Ok(ended.map(|ended| {
-            tracing::info!(run = %run, "the run's files were whole when its worker stopped; finishing it");
-            Ending {
-                finished: ended.finished,
-                results: Some(results),
-                batches: ended.batches,
-                keep: true,
-            }
-        }))
-    }
-
-    /// Deletes the pieces of the run's result files (every file of the run
-    /// if the account keeps none), then records the run's end:
-    /// `run.finished.v2` with the processed marker (and
-    /// `run.results_removed`, which destroys the files' key, if they are not
-    /// kept); its message, if any, is sealed under the account's subject key
-    /// here. A redelivery after that is skipped, so nothing may be left to do
-    /// after the append; a worker killed before it does this again.
-    async fn finish(&self, cause: &RecordedEvent, run: RunId, ending: Ending) -> Result<(), Stop> {
-        let finished = self
-            .sealed_ending(cause.account_id, run, ending.finished)
-            .await?;
-        tracing::info!(
-            run = %run,
-            status = finished.status,
-            rows_ok = finished.rows_ok,
-            rows_failed = finished.rows_failed,
-            "run finished"
-        );
-        let mut events = vec![DomainEvent::RunFinishedV2(finished)];
-        match ending.results {
-            Some(results) if ending.keep => {
-                let batches = ending.batches;
-                tokio::task::spawn_blocking(move || results.remove_pieces(batches))
-                    .await
-                    .map_err(retry)?
-                    .map_err(|e| Stop::Retry(format!("result files: {e}")))?;
-            }
-            Some(_) => {
-                let stored = self.stored(run).await?;
-                let store = self.store.clone();
-                tokio::task::spawn_blocking(move || {
-                    stored
-                        .iter()
-                        .try_for_each(|id| store.remove(crate::results::KIND, id).map(drop))
-                })
-                .await
-                .map_err(retry)?
-                .map_err(|e| Stop::Retry(format!("result files: {e}")))?;
-                events.push(DomainEvent::RunResultsRemoved(RunResultsRemoved {}));
-            }
-            None => {}
-        }
-        let destroy = events.len() > 1;
-        let events = events
-            .into_iter()
-            .map(|event| {
-                let event = NewEvent::new(
-                    event,
-                    Metadata::caused_by(cause, format!("worker:{}", self.worker)),
-                );
-                match cause.account_id {
-                    Some(account) => event.for_account(account),
-                    None => event,
-                }
-            })
-            .collect();
-        let mut request = AppendRequest::new("run", run.0, ExpectedVersion::Any, events)
-            .processing(CONSUMER, cause.event_id);
-        if destroy {
-            request = request.with_secret(SecretWrite::DestroyResultKey { run_id: run.0 });
-        }
-        crash::at(Phase::FinishBuilt);
-        self.platform
-            .appender
-            .append(request)
-            .await
-            .map_err(retry)?;
-        crash::at(Phase::Finished);
-        Ok(())
-    }
-
-    /// The ids of the run's files in the store.
-    async fn stored(&self, run: RunId) -> Result<Vec<String>, Stop> {
-        let store = self.store.clone();
-        let prefix = format!("{run}.");
-        tokio::task::spawn_blocking(move || store.list(crate::results::KIND))
-            .await
-            .map_err(retry)?
-            .map_err(retry)
-            .map(|files| {
-                files
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .filter(|id| id.starts_with(&prefix))
-                    .collect()
-            })
-    }
-
-    /// How long the account keeps its runs' result files: its own choice
-    /// (Enterprise) or the deployment's; `None` when it keeps none.
-    async fn retention(
-        &self,
-        account: Option<AccountId>,
-    ) -> Result<Option<chrono::Duration>, Stop> {
-        let Some(account) = account else {
-            return Ok(Some(self.result_ttl));
-        };
-        let row = self
-            .db(move |c| sluice_schema::repo::accounts::find_account(c, account))
-            .await?;
-        Ok(match row {
-            Some(row) if !row.store_results => None,
-            Some(row) => Some(
-                row.result_retention_days
-                    .map_or(self.result_ttl, |d| chrono::Duration::days(i64::from(d))),
-            ),
-            None => Some(self.result_ttl),
-        })
-    }
-
-    /// Takes the run's lock on a connection of its own, waiting while
-    /// another worker holds it; `None` once the run turns out finished.
-    async fn lock(&self, run: RunId) -> Result<Option<diesel::PgConnection>, Stop> {
-        use diesel::{Connection, RunQueryDsl};
-        #[derive(diesel::QueryableByName)]
-        struct Locked {
-            #[diesel(sql_type = diesel::sql_types::Bool)]
-            locked: bool,
-        }
-        let url = self.platform.config.database_url.clone();
-        let mut conn = tokio::task::spawn_blocking(move || diesel::PgConnection::establish(&url))
-            .await
-            .map_err(retry)?
-            .map_err(retry)?;
-        let key = lock_key(run.0);
-        let mut waited = false;
-        loop {
-            let finished = self
-                .db(move |c| jobs::run_any(c, run))
-                .await?
-                .is_some_and(|r| r.finished_at.is_some());
-            if finished {
-                return Ok(None);
-            }
-            let (back, locked) = tokio::task::spawn_blocking(move || {
-                let locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
-                    .bind::<diesel::sql_types::BigInt, _>(key)
-                    .get_result::<Locked>(&mut conn)
-                    .map(|l| l.locked);
-                (conn, locked)
-            })
-            .await
-            .map_err(retry)?;
-            conn = back;
-            if locked.map_err(retry)? {
-                // The run may have finished while this worker waited.
-                let finished = self
-                    .db(move |c| jobs::run_any(c, run))
-                    .await?
-                    .is_some_and(|r| r.finished_at.is_some());
-                return Ok((!finished).then_some(conn));
-            }
-            if !waited {
-                tracing::info!(run = %run, "another worker is on this run; waiting for it");
-                waited = true;
-            }
-            tokio::time::sleep(LOCK_POLL).await;
-        }
     }
 
     async fn db<T: Send + 'static>(
@@ -829,105 +544,6 @@ impl RunHandler {
         }
     }
 
-    /// The kind of the job's target connection: `postgres` or `salesforce`.
-    async fn target_kind(&self, account: AccountId, id: ConnectionId) -> Result<String, Stop> {
-        self.db(move |c| connections::find(c, account, id))
-            .await?
-            .map(|row| row.kind)
-            .ok_or_else(|| Stop::Fail("the target connection was disconnected".into()))
-    }
-
-    /// The run's job, read for running (deleted or not, but the account's).
-    async fn job(&self, account: AccountId, id: JobId) -> Result<JobSpec, Stop> {
-        let (row, details) = self.opened_job(account, id).await?;
-        let mapping = serde_json::from_value(details.mapping)
-            .map_err(|e| Stop::Fail(format!("the job's mapping cannot be read: {e}")))?;
-        let operation = pg::Operation::parse(&row.operation).ok_or_else(|| {
-            Stop::Fail(format!(
-                "the job's operation \"{}\" is unknown",
-                row.operation
-            ))
-        })?;
-        let object = details.target["object"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let connection = json_uuid(&details.target["connection_id"])
-            .map(ConnectionId)
-            .ok_or_else(|| Stop::Fail("the job has no target".into()))?;
-        Ok(JobSpec {
-            source: details.source,
-            mapping,
-            operation,
-            key_fields: details.key_fields,
-            object,
-            connection,
-        })
-    }
-
-    /// Records that the run started (or resumed after `checkpoint`).
-    async fn started(
-        &self,
-        cause: &RecordedEvent,
-        run: RunId,
-        account: AccountId,
-        checkpoint: Checkpoint,
-    ) -> Result<(), Stop> {
-        let started = DomainEvent::RunStarted(RunStarted {
-            worker: self.worker.clone(),
-            resumed_after_batch: checkpoint.batch,
-        });
-        self.record(cause, account, run, started).await?;
-        if checkpoint.batch > 0 {
-            tracing::info!(run = %run, after_batch = checkpoint.batch, "resuming a run");
-        }
-        Ok(())
-    }
-
-    /// Appends one of the run's own events and waits for it.
-    async fn record(
-        &self,
-        cause: &RecordedEvent,
-        account: AccountId,
-        run: RunId,
-        event: DomainEvent,
-    ) -> Result<(), Stop> {
-        let event = NewEvent::new(
-            event,
-            Metadata::caused_by(cause, format!("worker:{}", self.worker)),
-        )
-        .for_account(account);
-        self.platform
-            .appender
-            .append(AppendRequest::new(
-                "run",
-                run.0,
-                ExpectedVersion::Any,
-                vec![event],
-            ))
-            .await
-            .map(drop)
-            .map_err(retry)
-    }
-
-    /// The run's result files (and journal), under `key`; `header` is the
-    /// source's columns.
-    fn results(
-        &self,
-        key: Arc<FileKey>,
-        account: AccountId,
-        run: RunId,
-        header: Vec<String>,
-    ) -> Arc<Results> {
-        Arc::new(Results {
-            store: self.store.clone(),
-            key,
-            account,
-            run,
-            header,
-        })
-    }
-
     /// The upload's plaintext, as a reader that decrypts as it goes.
     async fn open_upload(
         &self,
@@ -968,22 +584,6 @@ impl RunHandler {
         Ok((BufReader::with_capacity(256 * 1024, reader), format))
     }
 
-    /// The run's result-file key: made on its first start, the same on resume.
-    async fn result_key(&self, account: AccountId, run: RunId) -> Result<Arc<FileKey>, Stop> {
-        let fresh = FileKey::generate();
-        let key_owner = owner::result_key(account, run);
-        let (version, wrapped) = fresh.wrap(&self.keyring.get(), &key_owner);
-        let version = i32::try_from(version).unwrap_or(i32::MAX);
-        let (version, wrapped) = self
-            .db(move |c| jobs::keep_result_key(c, account, run, version, &wrapped))
-            .await?;
-        let key = self
-            .keyring
-            .file_key(&key_owner, version, &wrapped)
-            .map_err(|e| Stop::Retry(format!("result key: {e}")))?;
-        Ok(Arc::new(key))
-    }
-
     /// A PostgreSQL connection's settings and password; `role` (source or
     /// target) names it in messages.
     async fn connection(
@@ -1015,114 +615,8 @@ impl RunHandler {
     }
 }
 
-/// Records a run's progress (`run.progressed`) at most about once a second
-/// (and after the first batch), in the background while the next batch is
-/// written; one record at a time.
-struct Progress<'a> {
-    handler: &'a RunHandler,
-    cause: &'a RecordedEvent,
-    account: AccountId,
-    run: RunId,
-    recorded_at: Option<std::time::Instant>,
-    recording: Option<tokio::task::JoinHandle<Result<(), sluice_events::AppendError>>>,
-}
-
-impl<'a> Progress<'a> {
-    fn new(
-        handler: &'a RunHandler,
-        cause: &'a RecordedEvent,
-        account: AccountId,
-        run: RunId,
-    ) -> Self {
-        Self {
-            handler,
-            cause,
-            account,
-            run,
-            recorded_at: None,
-            recording: None,
-        }
-    }
-
-    async fn record(&mut self, batch: i64, totals: Totals) -> Result<(), Stop> {
-        if self
-            .recorded_at
-            .is_some_and(|at| at.elapsed() < PROGRESS_EVERY)
-        {
-            return Ok(());
-        }
-        self.recorded_at = Some(std::time::Instant::now());
-        let progress = NewEvent::new(
-            DomainEvent::RunProgressed(RunProgressed {
-                batch,
-                rows_read: totals.read,
-                rows_ok: totals.ok,
-                rows_failed: totals.failed,
-                api_calls: None,
-            }),
-            Metadata::caused_by(self.cause, format!("worker:{}", self.handler.worker)),
-        )
-        .for_account(self.account);
-        self.wait().await?;
-        let appender = self.handler.platform.appender.clone();
-        let run = self.run.0;
-        self.recording = Some(tokio::spawn(async move {
-            appender
-                .append(AppendRequest::new(
-                    "run",
-                    run,
-                    ExpectedVersion::Any,
-                    vec![progress],
-                ))
-                .await
-                .map(|_| ())
-        }));
-        Ok(())
-    }
-
-    async fn wait(&mut self) -> Result<(), Stop> {
-        if let Some(previous) = self.recording.take() {
-            previous.await.map_err(retry)?.map_err(retry)?;
-        }
-        Ok(())
-    }
-
-    /// Waits for the last record.
-    async fn finish(mut self) -> Result<(), Stop> {
-        self.wait().await
-    }
-}
-
-/// What a run needs of its job.
-struct JobSpec {
-    /// Where the rows come from (`upload_id` and `sheet`, or
-    /// `connection_id` and `query`), opened.
-    source: serde_json::Value,
-    mapping: Vec<FieldMapping>,
-    operation: pg::Operation,
-    key_fields: Vec<String>,
-    /// The target table.
-    object: String,
-    connection: ConnectionId,
-}
-
-/// The run command's account and request.
-fn command(cause: &RecordedEvent) -> Result<(AccountId, &RunRequested), Stop> {
-    let DomainEvent::RunRequested(requested) = &cause.event else {
-        return Err(Stop::Fail("not a run command".into()));
-    };
-    let account = cause
-        .account_id
-        .ok_or_else(|| Stop::Fail("the run names no account".into()))?;
-    Ok((account, requested))
-}
-
 /// The mapping's target fields and the source's columns.
 type Header = (Vec<String>, Vec<String>);
-
-fn json_uuid(value: &serde_json::Value) -> Option<Uuid> {
-    value.as_str().and_then(|s| Uuid::parse_str(s).ok())
-}
 
 /// Reads the upload (on a blocking thread): a CSV in its detected dialect,
 /// or a workbook's sheet. The mapping is resolved against the header (sent
