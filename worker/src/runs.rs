@@ -32,18 +32,12 @@
 use crate::crash::{self, Phase};
 use crate::results::{Note, Outcome, Results, SourceRows};
 use futures_util::future::BoxFuture;
-use sluice_connectors::detect::Format;
-use sluice_connectors::mapping::{FieldMapping, Plan};
-use sluice_connectors::postgres::{self as pg, Checkpoint, Insert, PgParams, TargetError};
-use sluice_connectors::source::{read_sheet, CsvSource, Record, RowSink};
+use sluice_connectors::postgres::{self as pg, Checkpoint, PgParams, TargetError};
 use sluice_events::consumer::{HandlerError, Incoming};
 use sluice_events::{Platform, RecordedEvent};
-use sluice_schema::ids::{AccountId, ConnectionId, JobId, RunId, UploadId};
-use sluice_schema::repo::{connections, uploads};
+use sluice_schema::ids::{AccountId, ConnectionId, JobId, RunId};
+use sluice_schema::repo::connections;
 use sluice_vault::{owner, FileStore, Sealed, SharedKeyring};
-use std::borrow::Cow;
-use std::collections::HashSet;
-use std::io::BufReader;
 use std::sync::Arc;
 
 mod allowance;
@@ -56,15 +50,14 @@ mod result_files;
 mod rollback;
 mod salesforce;
 mod sealed;
+mod source;
 
-use job::{command, json_uuid, JobSpec};
+use job::{command, JobSpec};
 pub use lock::lock_key;
 use progress::Progress;
+use source::{read_batches, Batch, Header, Input, Mapped};
 
 pub const CONSUMER: &str = "imports";
-
-/// Where runs read their uploads from.
-const UPLOADS: &str = "uploads";
 
 pub struct RunHandler {
     pub platform: Platform,
@@ -138,22 +131,6 @@ struct Totals {
     read: i64,
     ok: i64,
     failed: i64,
-}
-
-/// A batch of mapped rows, from the reading thread.
-struct Batch {
-    /// 1 for the first.
-    index: i64,
-    read: i64,
-    /// The rows as read (without fields where a row could not be read),
-    /// for the result files.
-    raw: SourceRows,
-    inserts: Vec<Insert>,
-    /// The inserts in COPY's format, when the run builds it while reading.
-    copy: Option<pg::CopyText>,
-    refused: Vec<(u64, String)>,
-    /// The key values of the batch's rows (update, upsert, delete).
-    keys: HashSet<Vec<String>>,
 }
 
 /// A batch on its way to the target: its connection comes back with the
@@ -513,77 +490,6 @@ impl RunHandler {
         Ok(totals)
     }
 
-    /// Where the job's rows come from: its upload, or its query run on the
-    /// source connection.
-    async fn input(&self, account: AccountId, source: &serde_json::Value) -> Result<Input, Stop> {
-        match (
-            json_uuid(&source["upload_id"]),
-            json_uuid(&source["connection_id"]),
-            source["query"].as_str(),
-        ) {
-            (Some(upload), _, _) => {
-                let sheet = source["sheet"].as_str().map(str::to_owned);
-                let (reader, format) = self.open_upload(account, UploadId(upload)).await?;
-                Ok(Input::Upload(reader, format, sheet))
-            }
-            (None, Some(source), Some(query)) => {
-                let params = self
-                    .connection(account, ConnectionId(source), "source")
-                    .await?;
-                let reader = pg::stream_query(&params, query, None)
-                    .await
-                    .map_err(|e| match e {
-                        TargetError::Connect(reason) => {
-                            Stop::Fail(format!("the source database cannot be reached: {reason}"))
-                        }
-                        other => Stop::Fail(other.to_string()),
-                    })?;
-                Ok(Input::Query(reader))
-            }
-            _ => Err(Stop::Fail("the job has no source".into())),
-        }
-    }
-
-    /// The upload's plaintext, as a reader that decrypts as it goes.
-    async fn open_upload(
-        &self,
-        account: AccountId,
-        id: UploadId,
-    ) -> Result<
-        (
-            BufReader<sluice_vault::DecryptReader<std::fs::File>>,
-            Format,
-        ),
-        Stop,
-    > {
-        let upload = self
-            .db(move |c| uploads::find_any(c, id))
-            .await?
-            .filter(|u| u.account_id == account.0)
-            .ok_or_else(|| Stop::Fail("the upload no longer exists".into()))?;
-        if upload.removed_at.is_some() || upload.expires_at <= self.platform.clock.now() {
-            return Err(Stop::Fail(
-                "the upload has expired and its file is deleted; upload the file again".into(),
-            ));
-        }
-        let (version, wrapped) = self
-            .db(move |c| uploads::key(c, account, id))
-            .await?
-            .ok_or_else(|| Stop::Fail("the upload's key is gone".into()))?;
-        let file_owner = owner::upload_file(account, id);
-        let key = self
-            .keyring
-            .file_key(&file_owner, version, &wrapped)
-            .map_err(|e| Stop::Retry(format!("upload key: {e}")))?;
-        let reader = self
-            .store
-            .reader(UPLOADS, &id.to_string(), &key, &file_owner)
-            .map_err(|e| Stop::Fail(format!("the upload's file cannot be read: {e}")))?;
-        let format = Format::from_name(&format!("x.{}", upload.format))
-            .ok_or_else(|| Stop::Fail("the upload's format is not one a run reads".into()))?;
-        Ok((BufReader::with_capacity(256 * 1024, reader), format))
-    }
-
     /// A PostgreSQL connection's settings and password; `role` (source or
     /// target) names it in messages.
     async fn connection(
@@ -612,230 +518,5 @@ impl RunHandler {
             .map_err(|e| Stop::Retry(format!("connection secret: {e}")))?;
         let password = zeroize::Zeroizing::new(String::from_utf8_lossy(&password).into_owned());
         Ok(PgParams::from_json(&row.params, password))
-    }
-}
-
-/// The mapping's target fields and the source's columns.
-type Header = (Vec<String>, Vec<String>);
-
-/// Reads the upload (on a blocking thread): a CSV in its detected dialect,
-/// or a workbook's sheet. The mapping is resolved against the header (sent
-/// first), then batches of mapped and checked rows are sent until the end
-/// or until the receiver goes.
-/// How rows are mapped and checked.
-struct Mapped {
-    mapping: Vec<FieldMapping>,
-    /// The target table's columns.
-    columns: Vec<pg::Column>,
-    /// Where the key fields are among the mapped values: a batch holds a
-    /// key once (a row whose key is already in the batch starts the next).
-    key_positions: Vec<usize>,
-    /// Where the fields set by lookups are: they are checked once looked up.
-    looked_up: Vec<usize>,
-    /// Whether rows are also put in COPY's format as they are read (an
-    /// insert whose values are final once mapped).
-    copy_text: bool,
-    /// A batch ends once its rows as read take this many bytes, or at
-    /// `batch_rows` rows.
-    batch_bytes: usize,
-    /// The most rows the run may read (the account's plan).
-    row_limit: Option<allowance::RowLimit>,
-}
-
-/// Where a run's rows come from.
-enum Input {
-    /// An upload (decrypted as it is read), its format and the sheet to read.
-    Upload(
-        BufReader<sluice_vault::DecryptReader<std::fs::File>>,
-        Format,
-        Option<String>,
-    ),
-    /// A query's rows, as CSV.
-    Query(pg::QueryReader),
-}
-
-fn read_batches(
-    input: Input,
-    mapped: Mapped,
-    batch_rows: usize,
-    header: tokio::sync::oneshot::Sender<Result<Header, String>>,
-    batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
-) {
-    let mut sink = BatchSink {
-        read: 0,
-        capped: false,
-        mapped,
-        batch_rows,
-        header: Some(header),
-        batches,
-        plan: None,
-        fields: Vec::new(),
-        batch: Batch::new(1, batch_rows),
-    };
-    let read = match input {
-        Input::Upload(input, Format::Csv, _) => {
-            CsvSource::detect(input).and_then(|source| source.feed(&mut sink))
-        }
-        Input::Upload(input, format, sheet) => {
-            read_sheet(input, format, sheet.as_deref(), &mut sink)
-        }
-        Input::Query(rows) => {
-            CsvSource::open(rows, &pg::query_dialect()).and_then(|source| source.feed(&mut sink))
-        }
-    };
-    // The rows read before a failure are written; the failure ends the run.
-    if sink.batch.read > 0 {
-        let batch = std::mem::replace(&mut sink.batch, Batch::new(0, 0));
-        let _ = sink.batches.blocking_send(Ok(batch));
-    }
-    if let (true, Some(limit)) = (sink.capped, &sink.mapped.row_limit) {
-        let _ = sink.batches.blocking_send(Err(limit.message.clone()));
-        return;
-    }
-    if let Err(e) = read {
-        match sink.header.take() {
-            Some(header) => {
-                let _ = header.send(Err(e.to_string()));
-            }
-            None => {
-                let _ = sink
-                    .batches
-                    .blocking_send(Err(format!("the file cannot be read to its end: {e}")));
-            }
-        }
-    }
-}
-
-impl Batch {
-    fn new(index: i64, batch_rows: usize) -> Self {
-        Self {
-            index,
-            read: 0,
-            raw: SourceRows::with_capacity(batch_rows),
-            inserts: Vec::with_capacity(batch_rows),
-            copy: None,
-            refused: Vec::new(),
-            keys: HashSet::new(),
-        }
-    }
-}
-
-/// Maps and checks rows as the source yields them, in batches.
-struct BatchSink {
-    /// Rows read so far, from the source's start.
-    read: u64,
-    /// Whether reading stopped at the run's row limit.
-    capped: bool,
-    mapped: Mapped,
-    batch_rows: usize,
-    header: Option<tokio::sync::oneshot::Sender<Result<Header, String>>>,
-    batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
-    plan: Option<Plan>,
-    fields: Vec<Option<pg::Column>>,
-    batch: Batch,
-}
-
-impl BatchSink {
-    /// Sends the batch on and starts the next; false once nobody listens.
-    fn send_batch(&mut self) -> bool {
-        let next = Batch::new(self.batch.index + 1, self.batch_rows);
-        let full = std::mem::replace(&mut self.batch, next);
-        self.batches.blocking_send(Ok(full)).is_ok()
-    }
-}
-
-impl RowSink for BatchSink {
-    fn header(&mut self, source_header: Vec<String>) -> bool {
-        let Some(header) = self.header.take() else {
-            return false;
-        };
-        let plan = match Plan::new(&self.mapped.mapping, &source_header) {
-            Ok(plan) => plan,
-            Err(e) => {
-                let _ = header.send(Err(format!("the mapping does not fit the file: {e}")));
-                return false;
-            }
-        };
-        let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
-        self.fields = targets
-            .iter()
-            .map(|t| self.mapped.columns.iter().find(|c| &c.name == t).cloned())
-            .collect();
-        self.plan = Some(plan);
-        header.send(Ok((targets, source_header))).is_ok()
-    }
-
-    fn row(&mut self, row: Record<'_>) -> bool {
-        let Some(plan) = &self.plan else {
-            return false;
-        };
-        if let Some(limit) = &self.mapped.row_limit {
-            if self.read >= limit.rows {
-                self.capped = true;
-                return false;
-            }
-        }
-        self.read += 1;
-        // Values that no transform changes borrow the row as read.
-        let values = row.fields.ok().map(|fields| plan.apply_to(fields));
-        let key: Option<Vec<String>> = match &values {
-            Some(Ok(values)) if !self.mapped.key_positions.is_empty() => self
-                .mapped
-                .key_positions
-                .iter()
-                .map(|at| values.get(*at).cloned().flatten().map(Cow::into_owned))
-                .collect(),
-            _ => None,
-        };
-        if key.as_ref().is_some_and(|k| self.batch.keys.contains(k)) && !self.send_batch() {
-            return false;
-        }
-        let batch = &mut self.batch;
-        batch.read += 1;
-        batch.raw.push(row.number, row.fields.ok());
-        let checked = match (row.fields, values) {
-            (Ok(_), Some(values)) => values,
-            (Ok(_), None) => Err("the row cannot be mapped".into()),
-            (Err(reason), _) => Err(reason.to_owned()),
-        };
-        let key_positions = &self.mapped.key_positions;
-        let looked_up = &self.mapped.looked_up;
-        let checked = checked.and_then(|values| {
-            for (i, (value, column)) in values.iter().zip(&self.fields).enumerate() {
-                if value.is_none() && key_positions.contains(&i) {
-                    let name = column.as_ref().map(|c| c.name.as_str()).unwrap_or("key");
-                    return Err(format!("{name}: a key field needs a value"));
-                }
-                if let Some(column) = column.as_ref().filter(|_| !looked_up.contains(&i)) {
-                    pg::check_value(column, value.as_deref())?;
-                }
-            }
-            Ok(values)
-        });
-        match checked {
-            Ok(values) => {
-                batch.keys.extend(key);
-                // An insert whose values are final goes to COPY's text as it
-                // is read; other writes keep the values.
-                let values = if self.mapped.copy_text {
-                    batch
-                        .copy
-                        .get_or_insert_with(|| pg::CopyText::with_capacity(self.batch_rows))
-                        .push_row(&values);
-                    Vec::new()
-                } else {
-                    values.into_iter().map(|v| v.map(Cow::into_owned)).collect()
-                };
-                batch.inserts.push(Insert {
-                    number: row.number,
-                    values,
-                })
-            }
-            Err(reason) => batch.refused.push((row.number, reason)),
-        }
-        if batch.read as usize >= self.batch_rows || batch.raw.bytes() >= self.mapped.batch_bytes {
-            return self.send_batch();
-        }
-        true
     }
 }
