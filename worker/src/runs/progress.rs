@@ -77,7 +77,7 @@ impl<'a> Progress<'a> {
         Ok(())
     }
 
-    async fn wait(&mut self) -> Result<(), Stop> {
+    pub(super) async fn wait(&mut self) -> Result<(), Stop> {
         if let Some(previous) = self.recording.take() {
             previous.await.map_err(retry)?.map_err(retry)?;
         }

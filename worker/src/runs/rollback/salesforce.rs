@@ -31,7 +31,7 @@
 //! an updated record that already holds its before-image as restored.
 
 use crate::results::{Note, Outcome, Results, RowFields};
-use crate::runs::salesforce::{calls, failed};
+use crate::runs::target::salesforce::org::{calls, failed};
 use crate::runs::{retry, JobSpec, RunHandler, Stop, Totals, Written};
 use serde_json::{Map, Value};
 use sluice_connectors::journal::{Action, Change};
