@@ -50,6 +50,7 @@ mod result_files;
 mod rollback;
 mod sealed;
 mod source;
+mod status;
 mod target;
 
 use job::{command, JobSpec};

@@ -4,6 +4,7 @@
 //! appended; a worker that takes over after the record finishes the run as
 //! recorded. Each step is a named crash point (`crash::Phase`).
 
+use super::status::{status, Kind};
 use super::{retry, RunHandler, Stop, Written, CONSUMER};
 use crate::crash::{self, Phase};
 use crate::results::{Ended, Results};
@@ -33,14 +34,13 @@ impl RunHandler {
     /// account keeps them, then records that they are whole.
     pub(super) async fn end(&self, cause: &RecordedEvent, run: RunId) -> Result<Ending, Stop> {
         let mut written = Written::default();
-        let rollback = matches!(
-            &cause.event,
-            DomainEvent::RunRequested(r) if r.rollback_of.is_some()
-        );
-        let outcome = if rollback {
-            self.rollback(cause, run, &mut written).await
-        } else {
-            self.execute(cause, run, &mut written).await
+        let kind = match &cause.event {
+            DomainEvent::RunRequested(r) if r.rollback_of.is_some() => Kind::Rollback,
+            _ => Kind::Import,
+        };
+        let outcome = match kind {
+            Kind::Rollback => self.rollback(cause, run, &mut written).await,
+            Kind::Import => self.execute(cause, run, &mut written).await,
         };
         if let Err(Stop::Retry(reason)) = outcome {
             return Err(Stop::Retry(reason));
@@ -49,22 +49,12 @@ impl RunHandler {
         // run stopped part-way; an account that keeps none has them
         // destroyed as the run ends.
         let keep = self.retention(cause.account_id).await?;
-        let (totals, status, message) = match outcome {
-            Ok(totals) => {
-                let status = if totals.failed == 0 && rollback {
-                    "rolled_back"
-                } else if totals.failed == 0 {
-                    "succeeded"
-                } else if totals.ok > 0 {
-                    "partially_succeeded"
-                } else {
-                    "failed"
-                };
-                (totals, status, None)
-            }
-            Err(Stop::Fail(message)) => (written.totals, "failed", Some(message)),
+        let (totals, message) = match outcome {
+            Ok(totals) => (totals, None),
+            Err(Stop::Fail(message)) => (written.totals, Some(message)),
             Err(Stop::Retry(reason)) => return Err(Stop::Retry(reason)),
         };
+        let status = status(kind, totals, message.is_some());
         let results_expire_at = match (&written.results, keep) {
             (Some(_), Some(ttl)) => Some(self.platform.clock.now() + ttl),
             _ => None,
