@@ -28,6 +28,21 @@
 //! job or connection is gone, or the target cannot be reached or does not
 //! fit the mapping; rows that do not fit fail one by one and the run goes
 //! on.
+//!
+//! Where each part lives:
+//! - `import`: an import, from a [`source::Source`] to a
+//!   [`target::Target`], knowing neither; `rollback`: a rollback, undoing
+//!   a journal through a `Revert` per target (each holding its target's
+//!   conflict rule);
+//! - `source` (`upload`, `query`, `batches`) and `target` (`postgres`,
+//!   `salesforce`);
+//! - `ending` (the end of a run and its crash points), `status` (how a
+//!   run ends, from its totals), `lock`, `job`, `progress`, `allowance`
+//!   (the plan's row limit), `result_files`, `sealed` (what the customer
+//!   typed, opened; why a run failed, sealed), `org_tokens`.
+//!
+//! How a CSV row becomes a PostgreSQL row: `source/upload.rs`,
+//! `source/batches.rs`, `target/postgres.rs` (see `import`).
 
 use crate::results::Results;
 use futures_util::future::BoxFuture;

@@ -1,7 +1,7 @@
 //! What a run records of itself as it works: that it started (or
 //! resumed), and its progress (`run.progressed`).
 
-use super::{retry, RunHandler, Stop, Totals};
+use super::{retry, RunCtx, RunHandler, Stop, Totals};
 use sluice_connectors::postgres::Checkpoint;
 use sluice_events::event::{RunProgressed, RunStarted};
 use sluice_events::{
@@ -134,5 +134,14 @@ impl RunHandler {
             .await
             .map(drop)
             .map_err(retry)
+    }
+}
+
+impl RunCtx<'_> {
+    /// Appends one of the run's own events and waits for it.
+    pub(super) async fn record(&self, event: DomainEvent) -> Result<(), Stop> {
+        self.handler
+            .record(self.cause, self.account, self.run, event)
+            .await
     }
 }

@@ -12,7 +12,7 @@
 
 use super::{totals_of, write_undone, Revert};
 use crate::results::Results;
-use crate::runs::target::salesforce::org::{calls, failed, Org, Resume};
+use crate::runs::target::salesforce::org::{calls, close, failed, Org, Resume};
 use crate::runs::{retry, JobSpec, RunCtx, Stop, Totals, Written};
 use serde_json::{Map, Value};
 use sluice_connectors::journal::{Change, Columns};
@@ -83,14 +83,6 @@ impl<'a> OrgRevert<'a> {
             fixed: restore::Fixed::default(),
         })
     }
-
-    /// Appends one of the rollback's own events.
-    async fn record(&self, event: DomainEvent) -> Result<(), Stop> {
-        let ctx = self.ctx;
-        ctx.handler
-            .record(ctx.cause, ctx.account, ctx.run, event)
-            .await
-    }
 }
 
 impl Revert for OrgRevert<'_> {
@@ -117,7 +109,7 @@ impl Revert for OrgRevert<'_> {
                 through: step,
                 bulk_job: None,
             };
-            self.record(DomainEvent::RunBatchSent(sent)).await?;
+            self.ctx.record(DomainEvent::RunBatchSent(sent)).await?;
         }
         let batch = Batch {
             object: &self.object,
@@ -136,14 +128,15 @@ impl Revert for OrgRevert<'_> {
 
     async fn committed(&mut self, step: i64, totals: Totals) -> Result<(), Stop> {
         let calls = self.resume.api_calls + calls(&self.org.sf);
-        self.record(DomainEvent::RunProgressed(RunProgressed {
-            batch: step,
-            rows_read: totals.read,
-            rows_ok: totals.ok,
-            rows_failed: totals.failed,
-            api_calls: Some(calls),
-        }))
-        .await?;
+        self.ctx
+            .record(DomainEvent::RunProgressed(RunProgressed {
+                batch: step,
+                rows_read: totals.read,
+                rows_ok: totals.ok,
+                rows_failed: totals.failed,
+                api_calls: Some(calls),
+            }))
+            .await?;
         crate::crash::at(crate::crash::Phase::BatchCommitted);
         Ok(())
     }
@@ -157,11 +150,15 @@ impl Revert for OrgRevert<'_> {
         outcome: Result<Totals, Stop>,
         written: &mut Written,
     ) -> Result<Totals, Stop> {
-        written.api_calls = Some(self.resume.api_calls + calls(&self.org.sf));
-        let kept = self.ctx.handler.keep_tokens(&mut self.org).await;
-        let totals = outcome?;
-        kept?;
-        Ok(totals)
+        let handler = self.ctx.handler;
+        close(
+            handler,
+            &mut self.org,
+            self.resume.api_calls,
+            outcome,
+            written,
+        )
+        .await
     }
 }
 

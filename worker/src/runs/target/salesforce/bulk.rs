@@ -8,7 +8,7 @@ use super::Writing;
 use crate::runs::source::Batch;
 use crate::runs::Stop;
 use sluice_connectors::salesforce::{
-    self as sf, BulkBatch, BulkRow, Operation, SalesforceError, Saved, Writer,
+    self as sf, BeforeImages, BulkBatch, BulkRow, Operation, SalesforceError, Saved, Writer,
 };
 
 impl Writing<'_> {
@@ -70,26 +70,7 @@ impl Writing<'_> {
                     "Bulk results matched to rows by key or likeness: Salesforce echoed their values differently"
                 );
             }
-            for (row, result) in rows.into_iter().zip(outcome.rows) {
-                let part = &mut landed[row.part];
-                match result {
-                    BulkRow::Saved { id, created } => part.saved.push(Saved {
-                        wrote: row.wrote,
-                        ..self.state.writer.saved(
-                            row.number,
-                            id,
-                            row.key.as_deref(),
-                            Some(created),
-                            &before,
-                        )
-                    }),
-                    BulkRow::Failed(reason) => part.failed.push((row.number, reason)),
-                    BulkRow::Unprocessed => part.failed.push((
-                        row.number,
-                        "Salesforce did not process this row: the Bulk job ended before it".into(),
-                    )),
-                }
-            }
+            self.attach(&mut landed, rows, outcome.rows, &before);
             failure = outcome.failure;
         }
         self.land(landed, |_| version.clone()).await?;
@@ -100,6 +81,36 @@ impl Writing<'_> {
                 sf::without_values("", &reason)
             ))),
             None => Ok(()),
+        }
+    }
+
+    /// Puts each row's result (in the job's order) with its batch.
+    fn attach(
+        &self,
+        landed: &mut [Landed],
+        rows: Vec<BulkInput>,
+        results: Vec<BulkRow>,
+        before: &BeforeImages,
+    ) {
+        for (row, result) in rows.into_iter().zip(results) {
+            let part = &mut landed[row.part];
+            match result {
+                BulkRow::Saved { id, created } => part.saved.push(Saved {
+                    wrote: row.wrote,
+                    ..self.state.writer.saved(
+                        row.number,
+                        id,
+                        row.key.as_deref(),
+                        Some(created),
+                        before,
+                    )
+                }),
+                BulkRow::Failed(reason) => part.failed.push((row.number, reason)),
+                BulkRow::Unprocessed => part.failed.push((
+                    row.number,
+                    "Salesforce did not process this row: the Bulk job ended before it".into(),
+                )),
+            }
         }
     }
 

@@ -77,19 +77,13 @@ impl Writing<'_> {
         let totals = self.written.totals;
         let calls = self.calls_before + calls(self.sf);
         self.ctx
-            .handler
-            .record(
-                self.ctx.cause,
-                self.ctx.account,
-                self.ctx.run,
-                DomainEvent::RunProgressed(RunProgressed {
-                    batch: last,
-                    rows_read: self.state.read,
-                    rows_ok: totals.ok,
-                    rows_failed: totals.failed,
-                    api_calls: Some(calls),
-                }),
-            )
+            .record(DomainEvent::RunProgressed(RunProgressed {
+                batch: last,
+                rows_read: self.state.read,
+                rows_ok: totals.ok,
+                rows_failed: totals.failed,
+                api_calls: Some(calls),
+            }))
             .await?;
         crate::crash::at(crate::crash::Phase::BatchCommitted);
         self.state.checkpoint = Checkpoint {

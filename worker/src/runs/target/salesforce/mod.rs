@@ -40,7 +40,7 @@ use crate::runs::source::{Batch, Header, Mapped};
 use crate::runs::{retry, JobSpec, RunCtx, Stop, Totals, Written};
 use crate::SalesforceApp;
 use bulk::{BulkJob, BulkPart};
-use org::{calls, failed, Org, Resume};
+use org::{close, failed, Org, Resume};
 use sluice_connectors::journal;
 use sluice_connectors::mapping::Plan;
 use sluice_connectors::postgres::Checkpoint;
@@ -283,11 +283,15 @@ impl Target for OrgTarget<'_> {
         outcome: Result<Totals, Stop>,
         written: &mut Written,
     ) -> Result<Totals, Stop> {
-        written.api_calls = Some(self.resume.api_calls + calls(&self.org.sf));
-        let kept = self.ctx.handler.keep_tokens(&mut self.org).await;
-        let totals = outcome?;
-        kept?;
-        Ok(totals)
+        let handler = self.ctx.handler;
+        close(
+            handler,
+            &mut self.org,
+            self.resume.api_calls,
+            outcome,
+            written,
+        )
+        .await
     }
 }
 
@@ -342,13 +346,7 @@ impl Writing<'_> {
             bulk_job: job,
         };
         self.ctx
-            .handler
-            .record(
-                self.ctx.cause,
-                self.ctx.account,
-                self.ctx.run,
-                DomainEvent::RunBatchSent(sent.clone()),
-            )
+            .record(DomainEvent::RunBatchSent(sent.clone()))
             .await?;
         self.state.sent = Some(sent);
         Ok(())

@@ -3,7 +3,7 @@
 //! and where an earlier attempt of the run stopped, from its events.
 
 use crate::runs::org_tokens::StoredTokens;
-use crate::runs::{retry, RunHandler, Stop};
+use crate::runs::{retry, RunHandler, Stop, Totals, Written};
 use sluice_connectors::postgres::Checkpoint;
 use sluice_connectors::salesforce::{self as sf, Salesforce, SalesforceError};
 use sluice_connectors::tokens::ProviderTokens;
@@ -133,4 +133,21 @@ impl RunHandler {
 /// The calls `sf` made, as events count them.
 pub(in crate::runs) fn calls(sf: &Salesforce) -> i64 {
     i64::try_from(sf.api_calls()).unwrap_or(i64::MAX)
+}
+
+/// Ends a run's use of `org`, however the run went (`outcome`): the API
+/// calls of this attempt and those before it (`before`) are counted, and
+/// the tokens kept.
+pub(in crate::runs) async fn close(
+    handler: &RunHandler,
+    org: &mut Org,
+    before: i64,
+    outcome: Result<Totals, Stop>,
+    written: &mut Written,
+) -> Result<Totals, Stop> {
+    written.api_calls = Some(before + calls(&org.sf));
+    let kept = handler.keep_tokens(org).await;
+    let totals = outcome?;
+    kept?;
+    Ok(totals)
 }
