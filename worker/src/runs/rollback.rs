@@ -1,22 +1,92 @@
 //! Rollbacks: a run of its own that undoes another run from its journal,
-//! newest batch first. Each journal batch is undone in one target
-//! transaction with the rollback's checkpoint marker, so a rollback whose
-//! worker dies resumes where it stopped, like an import.
+//! newest batch first. Each journal batch is undone in one step, recorded
+//! with the rollback's checkpoint (for PostgreSQL, in one target
+//! transaction with its checkpoint marker), so a rollback whose worker
+//! dies resumes where it stopped, like an import.
 //!
 //! The journal is kept, encrypted under the run's result key, for as long
 //! as the run's result files: once they expire, the run can no longer be
-//! rolled back.
+//! rolled back (`eligible`).
+//!
+//! This module knows neither target: it drives a [`Revert`], one per
+//! target, which undoes one journal batch and holds the target's conflict
+//! rule (what counts as a record changed by someone since the run):
+//! `postgres` (the rule is SQL, in `sluice_connectors::postgres::undo` and
+//! `revert`) and `salesforce` (the rule in `salesforce/conflict.rs`).
 
-use super::{command, retry, Progress, RunHandler, Stop, Totals, Written};
-
-mod salesforce;
-use crate::results::{Note, Outcome, RowFields};
-use sluice_connectors::postgres::{self as pg, Checkpoint};
+use super::{command, retry, RunCtx, RunHandler, Stop, Totals, Written};
+use crate::results::{Note, Outcome, Results, RowFields};
+use postgres::TableRevert;
+use salesforce::OrgRevert;
+use sluice_connectors::journal::{Change, Columns};
+use sluice_connectors::postgres::Checkpoint;
 use sluice_events::RecordedEvent;
 use sluice_schema::ids::{JobId, RunId};
+use sluice_schema::models::RunRow;
 use sluice_schema::repo::jobs;
 use sluice_vault::owner;
 use std::sync::Arc;
+
+mod postgres;
+mod salesforce;
+
+/// A target's way of undoing a run's journal, batch by batch. The
+/// rollback calls, in order: `plan`, `start`, then `undo` and `committed`
+/// for each journal batch (newest first), `finish`, and `close` whatever
+/// happened before it.
+trait Revert {
+    /// Where the rollback resumes (its last step recorded), and how many
+    /// batches the run it undoes committed.
+    async fn plan(&mut self, undone: RunId) -> Result<(Checkpoint, i64), Stop>;
+
+    /// The undoing is about to start after `checkpoint`.
+    fn start(&mut self, checkpoint: Checkpoint, written: &mut Written) {
+        let _ = (checkpoint, written);
+    }
+
+    /// Undoes one journal batch (`columns` and `changes`) as step `step`
+    /// of the rollback (after `checkpoint`), and writes the step's result
+    /// pieces to `results`: the rows undone and the rows left as they are.
+    async fn undo(
+        &mut self,
+        step: i64,
+        piece: (Columns, Vec<Change>),
+        results: &Arc<Results>,
+        checkpoint: Checkpoint,
+    ) -> Result<(i64, i64), Stop>;
+
+    /// Step `step` is done, the rollback's counts now `totals`.
+    async fn committed(&mut self, step: i64, totals: Totals) -> Result<(), Stop>;
+
+    /// Ends the undoing (after `checkpoint`, the last step).
+    async fn finish(&mut self, checkpoint: Checkpoint) -> Result<(), Stop>;
+
+    /// Closes the target after the rollback, however it went.
+    async fn close(
+        self,
+        outcome: Result<Totals, Stop>,
+        written: &mut Written,
+    ) -> Result<Totals, Stop>;
+}
+
+/// Whether run `original` may still be rolled back: its record of what it
+/// changed is kept with its result files. (The API decides so too, before
+/// it accepts a rollback; this is the worker's check at the start.)
+fn eligible(original: &RunRow, now: chrono::DateTime<chrono::Utc>) -> Result<(), Stop> {
+    let live = original.results_expire_at.is_some_and(|at| at > now);
+    if original.results_removed_at.is_some() || !live {
+        return Err(expired());
+    }
+    Ok(())
+}
+
+fn expired() -> Stop {
+    Stop::Fail(
+        "the run's record of what it changed expired with its result files, so it can no \
+         longer be rolled back"
+            .into(),
+    )
+}
 
 impl RunHandler {
     pub(super) async fn rollback(
@@ -36,17 +106,7 @@ impl RunHandler {
             .await?
             .filter(|r| r.account_id == account.0)
             .ok_or_else(|| Stop::Fail("the run to roll back no longer exists".into()))?;
-        let expired = Stop::Fail(
-            "the run's record of what it changed expired with its result files, so it can no \
-             longer be rolled back"
-                .into(),
-        );
-        let live = original
-            .results_expire_at
-            .is_some_and(|at| at > self.platform.clock.now());
-        if original.results_removed_at.is_some() || !live {
-            return Err(expired);
-        }
+        eligible(&original, self.platform.clock.now())?;
         // The target is the job's (it cannot change once the job has
         // runs); what to restore is in the journal.
         let job = self.job(account, JobId(original.job_id)).await?;
@@ -54,129 +114,128 @@ impl RunHandler {
         let (version, wrapped) = self
             .db(move |c| jobs::result_key(c, account, undone))
             .await?
-            .ok_or(expired)?;
+            .ok_or_else(expired)?;
         let journal_key = self
             .keyring
             .file_key(&owner::result_key(account, undone), version, &wrapped)
             .map_err(|e| Stop::Retry(format!("result key: {e}")))?;
         let journal = self.results(Arc::new(journal_key), account, undone, Vec::new());
-
-        if self.target_kind(account, job.connection).await? == "salesforce" {
-            return self
-                .roll_back_org(
-                    cause,
-                    run,
-                    written,
-                    account,
-                    requested.force,
-                    undone,
-                    journal,
-                    job,
-                )
-                .await;
-        }
-        let params = self.connection(account, job.connection, "target").await?;
-        let mut client = pg::connect(&params).await?;
-        let table = pg::describe(&client, &job.object).await?;
-        let mut checkpoint = pg::last_checkpoint(&client, &table, run.0).await?;
-        let batches = pg::last_checkpoint(&client, &table, undone.0).await?.batch;
-        let mut own = pg::own_versions(&client, &table, run.0).await?;
-        let key = self.result_key(account, run).await?;
-        let results = self.results(key, account, run, Vec::new());
-        written.results = Some(results.clone());
-        written.batches = checkpoint.batch;
-        self.started(cause, run, account, checkpoint).await?;
-
-        let mut totals = Totals {
-            read: checkpoint.rows_ok + checkpoint.rows_failed,
-            ok: checkpoint.rows_ok,
-            failed: checkpoint.rows_failed,
+        let ctx = RunCtx {
+            handler: self,
+            cause,
+            account,
+            run,
         };
-        let mut progress = Progress::new(self, cause, account, run);
-        // Step 1 undoes the run's last batch.
-        for step in (checkpoint.batch + 1)..=batches {
-            let (columns, changes) = journal_piece(&journal, batches + 1 - step).await?;
-            let undo = pg::Undo {
-                table: &table,
-                key_columns: &columns.key,
-                written: &columns.set,
-                force: requested.force,
-                own_versions: &own,
-            };
-            let reverted =
-                pg::revert_batch(&mut client, &undo, changes, run.0, checkpoint, |done| {
-                    let success: Vec<Outcome> = done
-                        .ok
-                        .iter()
-                        .map(|(number, key, what)| Outcome {
-                            number: *number,
-                            note: Note::Text(key),
-                            status: what,
-                            fields: RowFields::NONE,
-                        })
-                        .collect();
-                    let reasons: Vec<String> = done
-                        .failed
-                        .iter()
-                        .map(|(_, key, reason)| format!("{reason} (key {key})"))
-                        .collect();
-                    let errors: Vec<Outcome> = done
-                        .failed
-                        .iter()
-                        .zip(&reasons)
-                        .map(|((number, _, _), reason)| Outcome {
-                            number: *number,
-                            note: Note::Text(reason),
-                            status: "",
-                            fields: RowFields::NONE,
-                        })
-                        .collect();
-                    results
-                        .write_part(step, &success, &errors)
-                        .map_err(|e| format!("result files: {e}"))
-                })
-                .await?;
-            own.extend(reverted.versions);
-            own.sort_unstable();
-            own.dedup();
-            written.batches = step;
-            let ok = reverted.ok.len() as i64;
-            let failed = reverted.failed.len() as i64;
-            checkpoint = Checkpoint {
-                batch: step,
-                rows_ok: checkpoint.rows_ok + ok,
-                rows_failed: checkpoint.rows_failed + failed,
-            };
-            totals = Totals {
-                read: checkpoint.rows_ok + checkpoint.rows_failed,
-                ok: checkpoint.rows_ok,
-                failed: checkpoint.rows_failed,
-            };
-            written.totals = totals;
-            crate::crash::at(crate::crash::Phase::BatchCommitted);
-            progress.record(step, totals).await?;
+        let force = requested.force;
+        if self.target_kind(account, job.connection).await? == "salesforce" {
+            let revert = OrgRevert::open(ctx, &job, force).await?;
+            return revert_all(ctx, revert, undone, journal, written).await;
         }
-        progress.finish().await?;
-        if checkpoint.batch > 0 {
-            pg::flush(&client, &table, run.0, checkpoint).await?;
-        }
-        Ok(totals)
+        let revert = TableRevert::open(ctx, &job, force).await?;
+        revert_all(ctx, revert, undone, journal, written).await
+    }
+}
+
+/// Undoes run `undone` from its `journal` with `revert`, which is closed
+/// after, however it went.
+async fn revert_all<R: Revert>(
+    ctx: RunCtx<'_>,
+    mut revert: R,
+    undone: RunId,
+    journal: Arc<Results>,
+    written: &mut Written,
+) -> Result<Totals, Stop> {
+    let outcome = undo_all(ctx, &mut revert, undone, journal, written).await;
+    revert.close(outcome, written).await
+}
+
+async fn undo_all<R: Revert>(
+    ctx: RunCtx<'_>,
+    revert: &mut R,
+    undone: RunId,
+    journal: Arc<Results>,
+    written: &mut Written,
+) -> Result<Totals, Stop> {
+    let handler = ctx.handler;
+    let (mut checkpoint, batches) = revert.plan(undone).await?;
+    let key = handler.result_key(ctx.account, ctx.run).await?;
+    let results = handler.results(key, ctx.account, ctx.run, Vec::new());
+    written.results = Some(results.clone());
+    written.batches = checkpoint.batch;
+    revert.start(checkpoint, written);
+    handler
+        .started(ctx.cause, ctx.run, ctx.account, checkpoint)
+        .await?;
+    let mut totals = totals_of(checkpoint);
+    // Step 1 undoes the run's last batch.
+    for step in (checkpoint.batch + 1)..=batches {
+        let piece = journal_piece(&journal, batches + 1 - step).await?;
+        let (ok, failed) = revert.undo(step, piece, &results, checkpoint).await?;
+        written.batches = step;
+        checkpoint = Checkpoint {
+            batch: step,
+            rows_ok: checkpoint.rows_ok + ok,
+            rows_failed: checkpoint.rows_failed + failed,
+        };
+        totals = totals_of(checkpoint);
+        written.totals = totals;
+        revert.committed(step, totals).await?;
+    }
+    revert.finish(checkpoint).await?;
+    Ok(totals)
+}
+
+/// Writes a rollback step's pieces of success.csv (the row's key or
+/// record id, and what was done) and errors.csv (why a row was not undone,
+/// naming its `noun` and key).
+fn write_undone(
+    results: &Results,
+    step: i64,
+    ok: &[(u64, String, &'static str)],
+    failed: &[(u64, String, String)],
+    noun: &str,
+) -> Result<(), String> {
+    let success: Vec<Outcome> = ok
+        .iter()
+        .map(|(number, key, what)| Outcome {
+            number: *number,
+            note: Note::Text(key),
+            status: what,
+            fields: RowFields::NONE,
+        })
+        .collect();
+    let reasons: Vec<String> = failed
+        .iter()
+        .map(|(_, key, reason)| format!("{reason} ({noun} {key})"))
+        .collect();
+    let errors: Vec<Outcome> = failed
+        .iter()
+        .zip(&reasons)
+        .map(|((number, _, _), reason)| Outcome {
+            number: *number,
+            note: Note::Text(reason),
+            status: "",
+            fields: RowFields::NONE,
+        })
+        .collect();
+    results
+        .write_part(step, &success, &errors)
+        .map_err(|e| format!("result files: {e}"))
+}
+
+/// A rollback's counts after `checkpoint`: every row it looked at is read.
+fn totals_of(checkpoint: Checkpoint) -> Totals {
+    Totals {
+        read: checkpoint.rows_ok + checkpoint.rows_failed,
+        ok: checkpoint.rows_ok,
+        failed: checkpoint.rows_failed,
     }
 }
 
 /// Batch `piece` of a run's journal: the columns it wrote and its changes;
 /// a failure if the piece was lost (the batches after it are undone, it
 /// and those before it are not).
-pub(super) async fn journal_piece(
-    journal: &Arc<crate::results::Results>,
-    piece: i64,
-) -> Result<
-    (
-        sluice_connectors::journal::Columns,
-        Vec<sluice_connectors::journal::Change>,
-    ),
-    Stop,
-> {
+async fn journal_piece(journal: &Arc<Results>, piece: i64) -> Result<(Columns, Vec<Change>), Stop> {
     let reader = journal.clone();
     tokio::task::spawn_blocking(move || reader.read_changes(piece))
         .await

@@ -8,7 +8,8 @@
 //! another is reported, by name (never its values): the record is
 //! restored but for it, and the row goes to errors.csv.
 
-use super::{field, same, Own, Undone};
+use super::conflict::{field, same};
+use super::{Own, Undone};
 use serde_json::{Map, Value};
 use sluice_connectors::salesforce::{Operation, Salesforce, SalesforceError};
 use std::collections::{HashMap, HashSet};

@@ -1,0 +1,231 @@
+//! Rows read into batches, on a blocking thread: each row as the source
+//! gives it is mapped (the job's mapping and transforms), checked against
+//! the target's columns, and gathered into batches, which go to the
+//! target a couple of batches ahead of its writes.
+
+use super::Source;
+use crate::results::SourceRows;
+use crate::runs::allowance;
+use sluice_connectors::mapping::{FieldMapping, Plan};
+use sluice_connectors::postgres::{self as pg, Insert};
+use sluice_connectors::source::{Record, RowSink};
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+/// A batch of mapped rows, from the reading thread.
+pub(in crate::runs) struct Batch {
+    /// 1 for the first.
+    pub(in crate::runs) index: i64,
+    pub(in crate::runs) read: i64,
+    /// The rows as read (without fields where a row could not be read),
+    /// for the result files.
+    pub(in crate::runs) raw: SourceRows,
+    pub(in crate::runs) inserts: Vec<Insert>,
+    /// The inserts in COPY's format, when the run builds it while reading.
+    pub(in crate::runs) copy: Option<pg::CopyText>,
+    pub(in crate::runs) refused: Vec<(u64, String)>,
+    /// The key values of the batch's rows (update, upsert, delete).
+    pub(in crate::runs) keys: HashSet<Vec<String>>,
+}
+
+/// The mapping's target fields and the source's columns.
+pub(in crate::runs) type Header = (Vec<String>, Vec<String>);
+
+/// How rows are mapped and checked.
+pub(in crate::runs) struct Mapped {
+    pub(in crate::runs) mapping: Vec<FieldMapping>,
+    /// The target table's columns.
+    pub(in crate::runs) columns: Vec<pg::Column>,
+    /// Where the key fields are among the mapped values: a batch holds a
+    /// key once (a row whose key is already in the batch starts the next).
+    pub(in crate::runs) key_positions: Vec<usize>,
+    /// Where the fields set by lookups are: they are checked once looked up.
+    pub(in crate::runs) looked_up: Vec<usize>,
+    /// Whether rows are also put in COPY's format as they are read (an
+    /// insert whose values are final once mapped).
+    pub(in crate::runs) copy_text: bool,
+    /// A batch ends once its rows as read take this many bytes, or at
+    /// `batch_rows` rows.
+    pub(in crate::runs) batch_bytes: usize,
+    /// The most rows the run may read (the account's plan).
+    pub(in crate::runs) row_limit: Option<allowance::RowLimit>,
+}
+
+/// Reads `source` (on a blocking thread). The mapping is resolved against
+/// its header (sent first), then batches of mapped and checked rows are
+/// sent until the end or until the receiver goes.
+pub(in crate::runs) fn read_batches(
+    source: impl Source,
+    mapped: Mapped,
+    batch_rows: usize,
+    header: tokio::sync::oneshot::Sender<Result<Header, String>>,
+    batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
+) {
+    let mut sink = BatchSink {
+        read: 0,
+        capped: false,
+        mapped,
+        batch_rows,
+        header: Some(header),
+        batches,
+        plan: None,
+        fields: Vec::new(),
+        batch: Batch::new(1, batch_rows),
+    };
+    let read = source.read(&mut sink);
+    // The rows read before a failure are written; the failure ends the run.
+    if sink.batch.read > 0 {
+        let batch = std::mem::replace(&mut sink.batch, Batch::new(0, 0));
+        let _ = sink.batches.blocking_send(Ok(batch));
+    }
+    if let (true, Some(limit)) = (sink.capped, &sink.mapped.row_limit) {
+        let _ = sink.batches.blocking_send(Err(limit.message.clone()));
+        return;
+    }
+    if let Err(e) = read {
+        match sink.header.take() {
+            Some(header) => {
+                let _ = header.send(Err(e.to_string()));
+            }
+            None => {
+                let _ = sink
+                    .batches
+                    .blocking_send(Err(format!("the file cannot be read to its end: {e}")));
+            }
+        }
+    }
+}
+
+impl Batch {
+    pub(in crate::runs) fn new(index: i64, batch_rows: usize) -> Self {
+        Self {
+            index,
+            read: 0,
+            raw: SourceRows::with_capacity(batch_rows),
+            inserts: Vec::with_capacity(batch_rows),
+            copy: None,
+            refused: Vec::new(),
+            keys: HashSet::new(),
+        }
+    }
+}
+
+/// Maps and checks rows as the source yields them, in batches.
+struct BatchSink {
+    /// Rows read so far, from the source's start.
+    read: u64,
+    /// Whether reading stopped at the run's row limit.
+    capped: bool,
+    mapped: Mapped,
+    batch_rows: usize,
+    header: Option<tokio::sync::oneshot::Sender<Result<Header, String>>>,
+    batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
+    plan: Option<Plan>,
+    fields: Vec<Option<pg::Column>>,
+    batch: Batch,
+}
+
+impl BatchSink {
+    /// Sends the batch on and starts the next; false once nobody listens.
+    fn send_batch(&mut self) -> bool {
+        let next = Batch::new(self.batch.index + 1, self.batch_rows);
+        let full = std::mem::replace(&mut self.batch, next);
+        self.batches.blocking_send(Ok(full)).is_ok()
+    }
+}
+
+impl RowSink for BatchSink {
+    fn header(&mut self, source_header: Vec<String>) -> bool {
+        let Some(header) = self.header.take() else {
+            return false;
+        };
+        let plan = match Plan::new(&self.mapped.mapping, &source_header) {
+            Ok(plan) => plan,
+            Err(e) => {
+                let _ = header.send(Err(format!("the mapping does not fit the file: {e}")));
+                return false;
+            }
+        };
+        let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
+        self.fields = targets
+            .iter()
+            .map(|t| self.mapped.columns.iter().find(|c| &c.name == t).cloned())
+            .collect();
+        self.plan = Some(plan);
+        header.send(Ok((targets, source_header))).is_ok()
+    }
+
+    fn row(&mut self, row: Record<'_>) -> bool {
+        let Some(plan) = &self.plan else {
+            return false;
+        };
+        if let Some(limit) = &self.mapped.row_limit {
+            if self.read >= limit.rows {
+                self.capped = true;
+                return false;
+            }
+        }
+        self.read += 1;
+        // Values that no transform changes borrow the row as read.
+        let values = row.fields.ok().map(|fields| plan.apply_to(fields));
+        let key: Option<Vec<String>> = match &values {
+            Some(Ok(values)) if !self.mapped.key_positions.is_empty() => self
+                .mapped
+                .key_positions
+                .iter()
+                .map(|at| values.get(*at).cloned().flatten().map(Cow::into_owned))
+                .collect(),
+            _ => None,
+        };
+        if key.as_ref().is_some_and(|k| self.batch.keys.contains(k)) && !self.send_batch() {
+            return false;
+        }
+        let batch = &mut self.batch;
+        batch.read += 1;
+        batch.raw.push(row.number, row.fields.ok());
+        let checked = match (row.fields, values) {
+            (Ok(_), Some(values)) => values,
+            (Ok(_), None) => Err("the row cannot be mapped".into()),
+            (Err(reason), _) => Err(reason.to_owned()),
+        };
+        let key_positions = &self.mapped.key_positions;
+        let looked_up = &self.mapped.looked_up;
+        let checked = checked.and_then(|values| {
+            for (i, (value, column)) in values.iter().zip(&self.fields).enumerate() {
+                if value.is_none() && key_positions.contains(&i) {
+                    let name = column.as_ref().map(|c| c.name.as_str()).unwrap_or("key");
+                    return Err(format!("{name}: a key field needs a value"));
+                }
+                if let Some(column) = column.as_ref().filter(|_| !looked_up.contains(&i)) {
+                    pg::check_value(column, value.as_deref())?;
+                }
+            }
+            Ok(values)
+        });
+        match checked {
+            Ok(values) => {
+                batch.keys.extend(key);
+                // An insert whose values are final goes to COPY's text as it
+                // is read; other writes keep the values.
+                let values = if self.mapped.copy_text {
+                    batch
+                        .copy
+                        .get_or_insert_with(|| pg::CopyText::with_capacity(self.batch_rows))
+                        .push_row(&values);
+                    Vec::new()
+                } else {
+                    values.into_iter().map(|v| v.map(Cow::into_owned)).collect()
+                };
+                batch.inserts.push(Insert {
+                    number: row.number,
+                    values,
+                })
+            }
+            Err(reason) => batch.refused.push((row.number, reason)),
+        }
+        if batch.read as usize >= self.batch_rows || batch.raw.bytes() >= self.mapped.batch_bytes {
+            return self.send_batch();
+        }
+        true
+    }
+}

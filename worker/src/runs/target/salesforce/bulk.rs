@@ -1,0 +1,241 @@
+//! Batches written to Salesforce by Bulk API 2.0 jobs, for runs of more
+//! than `bulk_above_rows` rows: each job takes as many batches as fit in
+//! one upload. A job in doubt after a crash is picked up by its id.
+
+use super::landing::Landed;
+use super::org::failed;
+use super::Writing;
+use crate::runs::source::Batch;
+use crate::runs::Stop;
+use sluice_connectors::salesforce::{
+    self as sf, BeforeImages, BulkBatch, BulkRow, Operation, SalesforceError, Saved, Writer,
+};
+
+impl Writing<'_> {
+    /// Writes a Bulk job's batches.
+    pub(super) async fn bulk(&mut self, job: BulkJob) -> Result<(), Stop> {
+        let BulkJob {
+            batch, rows, parts, ..
+        } = job;
+        let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
+            return Ok(());
+        };
+        let (first, last) = (first.index, last.index);
+        let mut landed: Vec<Landed> = parts
+            .into_iter()
+            .map(|part| Landed {
+                index: part.index,
+                raw: part.raw,
+                failed: part.refused,
+                saved: Vec::new(),
+            })
+            .collect();
+        let mut version = String::new();
+        let mut failure = None;
+        if !batch.is_empty() {
+            let doubt = self.in_doubt(first);
+            let keys: Vec<String> = rows.iter().filter_map(|r| r.key.clone()).collect();
+            let before = self.before_images(first, &keys, doubt.is_some()).await?;
+            let resumed = match doubt.and_then(|d| d.bulk_job) {
+                Some(job) => match self.sf.bulk_resume(&job, &batch, self.polling).await {
+                    Ok(outcome) => outcome,
+                    Err(e) => return self.lost(landed, rows, &job, first, last, e).await,
+                },
+                None => None,
+            };
+            let outcome = match resumed {
+                Some(outcome) => outcome,
+                None => {
+                    let external = match self.state.writer.operation() {
+                        Operation::Upsert => self.state.writer.key_field(),
+                        _ => None,
+                    };
+                    let job = self
+                        .sf
+                        .bulk_open(&self.state.object, self.state.writer.operation(), external)
+                        .await
+                        .map_err(failed)?;
+                    self.sending(first, last, Some(job.clone())).await?;
+                    match self.sf.bulk_run(&job, batch, self.polling).await {
+                        Ok(outcome) => outcome,
+                        Err(e) => return self.lost(landed, rows, &job, first, last, e).await,
+                    }
+                }
+            };
+            version = outcome.finished_at.unwrap_or_default();
+            if outcome.inferred > 0 {
+                tracing::info!(
+                    run = %self.ctx.run,
+                    matched = outcome.inferred,
+                    "Bulk results matched to rows by key or likeness: Salesforce echoed their values differently"
+                );
+            }
+            self.attach(&mut landed, rows, outcome.rows, &before);
+            failure = outcome.failure;
+        }
+        self.land(landed, |_| version.clone()).await?;
+        self.done(first, last).await?;
+        match failure {
+            Some(reason) => Err(Stop::Fail(format!(
+                "the Salesforce Bulk job ended early: {}",
+                sf::without_values("", &reason)
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Puts each row's result (in the job's order) with its batch.
+    fn attach(
+        &self,
+        landed: &mut [Landed],
+        rows: Vec<BulkInput>,
+        results: Vec<BulkRow>,
+        before: &BeforeImages,
+    ) {
+        for (row, result) in rows.into_iter().zip(results) {
+            let part = &mut landed[row.part];
+            match result {
+                BulkRow::Saved { id, created } => part.saved.push(Saved {
+                    wrote: row.wrote,
+                    ..self.state.writer.saved(
+                        row.number,
+                        id,
+                        row.key.as_deref(),
+                        Some(created),
+                        before,
+                    )
+                }),
+                BulkRow::Failed(reason) => part.failed.push((row.number, reason)),
+                BulkRow::Unprocessed => part.failed.push((
+                    row.number,
+                    "Salesforce did not process this row: the Bulk job ended before it".into(),
+                )),
+            }
+        }
+    }
+
+    /// A Bulk job's outcome cannot be known (Salesforce stopped answering,
+    /// or the org's request limit was reached, after the upload went): its
+    /// rows are reported as such, naming the job, and the run ends.
+    async fn lost(
+        &mut self,
+        mut landed: Vec<Landed>,
+        rows: Vec<BulkInput>,
+        job: &str,
+        first: i64,
+        last: i64,
+        error: SalesforceError,
+    ) -> Result<(), Stop> {
+        let reason = format!(
+            "the run stopped while Salesforce's Bulk job {job} was writing this row, so its \
+             outcome is unknown: look the job up in Salesforce (Bulk Data Load Jobs)"
+        );
+        for row in rows {
+            landed[row.part].failed.push((row.number, reason.clone()));
+        }
+        self.land(landed, |_| String::new()).await?;
+        self.done(first, last).await?;
+        Err(failed(error))
+    }
+}
+
+/// One input row of a Bulk job.
+struct BulkInput {
+    number: u64,
+    key: Option<String>,
+    /// What its cells send to each field, as the journal keeps it.
+    wrote: Vec<serde_json::Value>,
+    /// Its batch, among the job's.
+    part: usize,
+}
+
+/// A row's number, key value, Bulk cells, and what they send (as the
+/// journal keeps it).
+type BulkCells = (
+    u64,
+    Option<String>,
+    Vec<Option<String>>,
+    Vec<serde_json::Value>,
+);
+
+/// A batch's rows as Bulk cells.
+pub(super) struct BulkPart {
+    index: i64,
+    raw: crate::results::SourceRows,
+    refused: Vec<(u64, String)>,
+    cells: Vec<BulkCells>,
+}
+
+impl BulkPart {
+    pub(super) fn of(writer: &Writer, batch: Batch) -> Self {
+        let mut refused = batch.refused;
+        let mut cells = Vec::with_capacity(batch.inserts.len());
+        for row in batch.inserts {
+            match writer.bulk_values(&row.values) {
+                Ok(values) => {
+                    let wrote = writer.bulk_wrote(&values);
+                    cells.push((row.number, writer.key_of(&row.values), values, wrote))
+                }
+                Err(reason) => refused.push((row.number, reason)),
+            }
+        }
+        Self {
+            index: batch.index,
+            raw: batch.raw,
+            refused,
+            cells,
+        }
+    }
+}
+
+/// A Bulk job being filled: its upload, its rows, and the batches they are
+/// from.
+pub(super) struct BulkJob {
+    batch: BulkBatch,
+    rows: Vec<BulkInput>,
+    pub(super) parts: Vec<BulkPart>,
+}
+
+impl BulkJob {
+    pub(super) fn new(writer: &Writer, operation: Operation, limit: usize) -> Result<Self, Stop> {
+        Ok(Self {
+            batch: BulkBatch::with_limit(operation, &writer.bulk_header(), limit)
+                .map_err(failed)?
+                .keyed_by(writer.key_field()),
+            rows: Vec::new(),
+            parts: Vec::new(),
+        })
+    }
+
+    /// Whether the batch's rows fit in this job's upload (an empty job
+    /// takes any batch).
+    pub(super) fn fits(&self, part: &BulkPart) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        self.batch
+            .fits(part.cells.iter().map(|(_, _, cells, _)| cells.as_slice()))
+    }
+
+    pub(super) fn push(&mut self, mut part: BulkPart) -> Result<(), Stop> {
+        let at = self.parts.len();
+        for (number, key, values, wrote) in std::mem::take(&mut part.cells) {
+            let cells: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
+            if self.batch.push(&cells).map_err(failed)? {
+                self.rows.push(BulkInput {
+                    number,
+                    key,
+                    wrote,
+                    part: at,
+                });
+            } else {
+                part.refused.push((
+                    number,
+                    "the row is larger than a Bulk upload takes (100 MB)".into(),
+                ));
+            }
+        }
+        self.parts.push(part);
+        Ok(())
+    }
+}
