@@ -17,6 +17,7 @@ pub mod projection;
 pub mod quarantine;
 pub mod relay;
 pub mod replay;
+pub mod rules;
 pub mod schedule;
 pub mod secrets;
 pub mod topology;
