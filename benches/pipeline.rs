@@ -62,7 +62,7 @@ async fn group_commit(n: usize, writers: usize) {
     let db = TestDb::new();
     let pool = sluice_schema::pool(&db.url, 4).unwrap();
     let metrics = sluice_events::EventMetrics::default();
-    let appender = sluice_events::Appender::start(pool, metrics.clone());
+    let appender = sluice_events::Appender::start(pool, metrics.clone(), Default::default());
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|_| {

@@ -6,6 +6,7 @@
 //! request that conflicts fails alone. The projections and the consumer's
 //! "processed" marker are written in the same transaction as the events.
 
+use crate::clock::Clock;
 use crate::envelope::{NewEvent, RecordedEvent};
 use crate::hash::event_hash;
 use crate::projection;
@@ -178,11 +179,21 @@ pub fn append_batch(
     conn: &mut PgConnection,
     requests: &[AppendRequest],
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, AppendError> {
-    match conn.transaction(|conn| write_group(conn, requests)) {
+    append_batch_at(conn, requests, &Clock::default())
+}
+
+/// [`append_batch`], the events recorded at `clock`'s time: the process's
+/// clock, which the scheduler and every expiry read too.
+pub fn append_batch_at(
+    conn: &mut PgConnection,
+    requests: &[AppendRequest],
+    clock: &Clock,
+) -> Result<Vec<Result<AppendOutcome, AppendError>>, AppendError> {
+    match conn.transaction(|conn| write_group(conn, requests, clock)) {
         Err(AppendError::Unavailable(_)) if requests.len() > 1 && is_usable(conn) => Ok(requests
             .iter()
             .map(|request| {
-                conn.transaction(|conn| write_group(conn, std::slice::from_ref(request)))
+                conn.transaction(|conn| write_group(conn, std::slice::from_ref(request), clock))
                     .and_then(|mut outcomes| {
                         outcomes
                             .pop()
@@ -208,13 +219,14 @@ struct Known {
 fn write_group(
     conn: &mut PgConnection,
     requests: &[AppendRequest],
+    clock: &Clock,
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, AppendError> {
     let (mut last_seq, mut last_hash): (i64, Vec<u8>) = event_log_head::table
         .select((event_log_head::last_seq, event_log_head::last_hash))
         .for_update()
         .first(conn)?;
     let mut known = read_known(conn, requests)?;
-    let now = now_micros();
+    let now = micros(clock.now());
     let mut rows = Vec::new();
     let mut markers = Vec::new();
     let mut secrets = Vec::new();
@@ -494,9 +506,8 @@ fn build(
     Ok(out)
 }
 
-/// Now, at PostgreSQL's precision, so the hash computed here matches the row read back.
-fn now_micros() -> DateTime<Utc> {
-    let now = Utc::now();
+/// `now` at PostgreSQL's precision, so the hash computed here matches the row read back.
+fn micros(now: DateTime<Utc>) -> DateTime<Utc> {
     let micros = now.timestamp_micros();
     DateTime::from_timestamp_micros(micros).unwrap_or(now)
 }

@@ -5,7 +5,8 @@
 //! collects whatever requests arrived while the previous transaction was
 //! committing and writes them together; each still gets its own outcome.
 
-use crate::append::{append_batch, AppendError, AppendOutcome, AppendRequest};
+use crate::append::{append_batch_at, AppendError, AppendOutcome, AppendRequest};
+use crate::clock::Clock;
 use crate::metrics::EventMetrics;
 use sluice_schema::PgPool;
 use std::sync::Arc;
@@ -23,11 +24,12 @@ pub struct Appender {
 }
 
 impl Appender {
-    /// Starts the appender task on the current tokio runtime.
-    pub fn start(pool: PgPool, metrics: EventMetrics) -> Self {
+    /// Starts the appender task on the current tokio runtime; events are
+    /// recorded at `clock`'s time.
+    pub fn start(pool: PgPool, metrics: EventMetrics, clock: Clock) -> Self {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let appended = Arc::new(Notify::new());
-        tokio::spawn(run(pool, rx, appended.clone(), metrics));
+        tokio::spawn(run(pool, rx, appended.clone(), metrics, clock));
         Self { jobs, appended }
     }
 
@@ -53,16 +55,17 @@ async fn run(
     mut rx: mpsc::Receiver<(AppendRequest, Reply)>,
     appended: Arc<Notify>,
     metrics: EventMetrics,
+    clock: Clock,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (requests, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-        let pool = pool.clone();
+        let (pool, clock) = (pool.clone(), clock.clone());
         let result = tokio::task::spawn_blocking(move || {
             let mut conn = pool
                 .get()
                 .map_err(|e| AppendError::Unavailable(e.to_string()))?;
-            append_batch(&mut conn, &requests)
+            append_batch_at(&mut conn, &requests, &clock)
         })
         .await
         .unwrap_or_else(|e| Err(AppendError::Unavailable(e.to_string())));

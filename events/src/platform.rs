@@ -38,14 +38,15 @@ impl Platform {
     pub fn start(config: PlatformConfig) -> Result<Self, sluice_schema::DbError> {
         let pool = sluice_schema::pool(&config.database_url, config.database_pool_size)?;
         let metrics = EventMetrics::default();
-        let appender = Appender::start(pool.clone(), metrics.clone());
+        let clock = Clock::default();
+        let appender = Appender::start(pool.clone(), metrics.clone(), clock.clone());
         Ok(Self {
             config,
             pool,
             appender,
             metrics,
             broker_up: Arc::new(AtomicBool::new(false)),
-            clock: Clock::default(),
+            clock,
         })
     }
 

@@ -195,7 +195,7 @@ async fn the_appender_commits_concurrent_requests_with_their_own_outcomes() {
     let db = TestDb::new();
     let pool = sluice_schema::pool(&db.url, 4).unwrap();
     let metrics = sluice_events::EventMetrics::default();
-    let appender = sluice_events::Appender::start(pool, metrics.clone());
+    let appender = sluice_events::Appender::start(pool, metrics.clone(), Default::default());
     let tasks: Vec<_> = (0..200)
         .map(|_| {
             let appender = appender.clone();

@@ -606,7 +606,7 @@ async fn after_a_downgrade_only_the_oldest_scheduled_jobs_the_plan_allows_run() 
     let connection = connect_target(&app, &owner, &target).await;
     // The jobs are made early in a minute, so that no slot comes by itself
     // before the plan changes.
-    crate::schedules::early_in_a_minute(&app).await;
+    crate::schedules::to_next_minute(&app);
     let mut jobs = Vec::new();
     for i in 0..JOBS {
         let res = app

@@ -51,16 +51,6 @@ pub fn to_next_minute(app: &TestApp) {
         .advance(chrono::Duration::milliseconds(61_000 - past));
 }
 
-/// Waits, in real time, until the platform's clock is early in a minute:
-/// a job's schedule starts when its event is recorded, by the wall clock,
-/// so the platform's clock cannot be moved ahead of it instead.
-pub async fn early_in_a_minute(app: &TestApp) {
-    let second = chrono::Timelike::second(&app.platform.clock.now());
-    if second >= 40 {
-        tokio::time::sleep(Duration::from_secs(u64::from(61 - second))).await;
-    }
-}
-
 async fn runs_of(app: &TestApp, token: &str, job: &str) -> Vec<Value> {
     let res = call(app, Method::GET, &format!("/v1/jobs/{job}/runs"), token).await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -99,7 +89,7 @@ async fn a_job_schedule_fires_each_slot_once_with_two_workers_and_missed_slots_o
     let from = connect_target(&app, &owner, &source).await;
     // The job is made early in a minute, so that no slot comes by itself
     // while the test looks.
-    early_in_a_minute(&app).await;
+    to_next_minute(&app);
     let res = app
         .client
         .post(app.url("/v1/jobs"))

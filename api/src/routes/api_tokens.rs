@@ -3,7 +3,7 @@
 //! sealed under the account's subject key (`token.issued.v2`) and opened
 //! for the list; a token issued before sealing has it in clear.
 
-use crate::auth::{AuthUser, Role};
+use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::openapi::{Authenticated, ErrorBody, JsonBody};
 use crate::routes::sessions::{issue, revoke, Grant};
@@ -144,7 +144,7 @@ pub async fn delete(
     let allowed = found.filter(|t| {
         t.kind == "api"
             && t.revoked_at.is_none()
-            && (t.user_id == user.user_id.0 || user.role >= Role::Admin)
+            && (t.user_id == user.user_id.0 || user.is_admin())
     });
     if allowed.is_none() {
         return Err(ApiError::NotFound);

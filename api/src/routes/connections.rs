@@ -3,7 +3,7 @@
 //! Owners and admins add and disconnect; everyone in the account may list
 //! and test.
 
-use crate::auth::{AuthUser, Role};
+use crate::auth::{AccountAdmin, AuthUser, ManageConnections};
 use crate::error::ApiError;
 use crate::openapi::{Authenticated, ErrorBody, JsonBody};
 use crate::people::{invalid, subject_key, text};
@@ -76,16 +76,6 @@ pub(crate) fn secret_aad(account: AccountId, id: ConnectionId) -> Aad {
     sluice_vault::owner::connection_secret(account, id)
 }
 
-fn manager(user: &AuthUser) -> Result<(), ApiError> {
-    if user.role >= Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "only owners and admins manage connections".into(),
-        ))
-    }
-}
-
 /// Hosts on this machine (or its Unix sockets) would let a user reach
 /// Sluice's own services; they are refused unless the operator allows them.
 fn check_host(host: &str, allow_local: bool) -> Result<(), ApiError> {
@@ -146,11 +136,10 @@ fn metadata(row: &ConnectionRow) -> views::Connection {
 )]
 #[post("/v1/connections")]
 pub async fn create(
-    user: AuthUser,
+    AccountAdmin { user, .. }: AccountAdmin<ManageConnections>,
     state: web::Data<AppState>,
     body: web::Json<NewConnection>,
 ) -> Result<HttpResponse, ApiError> {
-    manager(&user)?;
     let body = body.into_inner();
     let name = text("name", &body.name, 100)?;
     if body.kind != "postgres" {
@@ -241,11 +230,8 @@ pub async fn create(
 )]
 #[get("/v1/connections")]
 pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let pool = state.platform.pool.clone();
-    let rows = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::list(&mut *pool.get()?, user.account_id)?)
-    })
-    .await??;
+    let account = user.account_id;
+    let rows = state.db(move |conn| Ok(repo::list(conn, account)?)).await?;
     let subject = subject_key(&state, user.account_id).await?;
     let connections = open_all(&subject, rows)?.iter().map(metadata).collect();
     Ok(HttpResponse::Ok().json(views::Connections { connections }))
@@ -257,13 +243,11 @@ pub(crate) async fn find(
     user: &AuthUser,
     id: Uuid,
 ) -> Result<ConnectionRow, ApiError> {
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
-    let row = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::find(&mut *pool.get()?, account, ConnectionId(id))?)
-    })
-    .await??
-    .ok_or(ApiError::NotFound)?;
+    let row = state
+        .db(move |conn| Ok(repo::find(conn, account, ConnectionId(id))?))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     open_connection(&subject_key(state, account).await?, row)
 }
 
@@ -349,9 +333,9 @@ pub(crate) async fn sealed_secret(
     account: AccountId,
     id: ConnectionId,
 ) -> Result<Vec<u8>, ApiError> {
-    let pool = state.platform.pool.clone();
-    web::block(move || -> Result<_, ApiError> { Ok(repo::secret(&mut *pool.get()?, account, id)?) })
-        .await??
+    state
+        .db(move |conn| Ok(repo::secret(conn, account, id)?))
+        .await?
         .ok_or(ApiError::NotFound)
 }
 
@@ -413,12 +397,11 @@ pub(crate) async fn postgres_params(
 )]
 #[delete("/v1/connections/{id}")]
 pub async fn disconnect(
-    user: AuthUser,
+    AccountAdmin { user, .. }: AccountAdmin<ManageConnections>,
     state: web::Data<AppState>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let row = find(&state, &user, path.into_inner()).await?;
-    manager(&user)?;
     let revoked_at_provider = match Provider::of_kind(&row.kind) {
         Some(provider) => Some(revoke(provider, &state, &user, &row).await),
         None => None,

@@ -11,7 +11,7 @@
 //! Owners and admins define, change and delete jobs and force rollbacks;
 //! everyone in the account may run them and roll runs back.
 
-use crate::auth::{AuthUser, Role};
+use crate::auth::{AccountAdmin, AuthUser, ManageJobs};
 use crate::error::ApiError;
 use crate::openapi::{Authenticated, ErrorBody, JsonBody};
 use crate::people::{invalid, subject_key, text};
@@ -95,16 +95,6 @@ pub struct Target {
     object: String,
 }
 
-fn manager(user: &AuthUser) -> Result<(), ApiError> {
-    if user.role >= Role::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "only owners and admins define and delete jobs".into(),
-        ))
-    }
-}
-
 /// A job as the API shows it: `job` opened (see [`open_job`]).
 pub(crate) fn job_view(job: &Job) -> views::Job {
     let (row, details) = (&job.row, &job.details);
@@ -167,11 +157,10 @@ const TARGET: &str = "target.connection_id";
 )]
 #[post("/v1/jobs")]
 pub async fn create(
-    user: AuthUser,
+    AccountAdmin { user, .. }: AccountAdmin<ManageJobs>,
     state: web::Data<AppState>,
     body: web::Json<NewJob>,
 ) -> Result<HttpResponse, ApiError> {
-    manager(&user)?;
     let definition = define(&state, &user, body.into_inner(), None).await?;
     let id = JobId::new();
     let subject = subject_key(&state, user.account_id).await?;
@@ -250,21 +239,18 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 )]
 #[patch("/v1/jobs/{id}")]
 pub async fn update(
-    user: AuthUser,
+    AccountAdmin { user, .. }: AccountAdmin<ManageJobs>,
     state: web::Data<AppState>,
     path: web::Path<Uuid>,
     body: web::Json<JobPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let job_row = find(&state, &user, path.into_inner()).await?;
-    manager(&user)?;
     let patch = body.into_inner();
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
     let job = JobId(job_row.row.job_id);
-    let runs = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::runs_of(&mut *pool.get()?, account, job)?)
-    })
-    .await??;
+    let runs = state
+        .db(move |conn| Ok(repo::runs_of(conn, account, job)?))
+        .await?;
     if runs.iter().any(|r| r.finished_at.is_none()) {
         return Err(ApiError::Conflict(
             "a run of this job is queued or working; change the job once it has finished".into(),
@@ -281,13 +267,11 @@ pub async fn update(
 
 /// A job of the caller's account, what the customer typed of it opened.
 async fn find(state: &AppState, user: &AuthUser, id: Uuid) -> Result<Job, ApiError> {
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
-    let row = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::find(&mut *pool.get()?, account, JobId(id))?)
-    })
-    .await??
-    .ok_or(ApiError::NotFound)?;
+    let row = state
+        .db(move |conn| Ok(repo::find(conn, account, JobId(id))?))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     let subject = subject_key(state, account).await?;
     open_job(&subject, row)
 }
@@ -299,11 +283,8 @@ async fn find(state: &AppState, user: &AuthUser, id: Uuid) -> Result<Job, ApiErr
 )]
 #[get("/v1/jobs")]
 pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let pool = state.platform.pool.clone();
-    let rows = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::list(&mut *pool.get()?, user.account_id)?)
-    })
-    .await??;
+    let account = user.account_id;
+    let rows = state.db(move |conn| Ok(repo::list(conn, account)?)).await?;
     let subject = subject_key(&state, user.account_id).await?;
     let items = rows
         .into_iter()
@@ -345,12 +326,11 @@ pub async fn show(
 )]
 #[delete("/v1/jobs/{id}")]
 pub async fn delete(
-    user: AuthUser,
+    AccountAdmin { user, .. }: AccountAdmin<ManageJobs>,
     state: web::Data<AppState>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let job = find(&state, &user, path.into_inner()).await?;
-    manager(&user)?;
     let deleted = DomainEvent::JobDeleted(JobDeleted {});
     record(
         &state,

@@ -297,7 +297,7 @@ pub async fn delete(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let row = find_live(&state, &user, path.into_inner()).await?;
-    if row.user_id != user.user_id.0 && user.role < crate::auth::Role::Admin {
+    if row.user_id != user.user_id.0 && !user.is_admin() {
         return Err(ApiError::Forbidden(
             "only the uploader, owners and admins delete an upload".into(),
         ));

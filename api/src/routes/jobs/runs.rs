@@ -2,6 +2,7 @@
 //! history, a run's result files, and rollbacks.
 
 use super::*;
+use crate::auth::ForceRollback;
 
 /// Queues a run: `run.requested` goes to the import workers.
 #[utoipa::path(
@@ -73,15 +74,13 @@ const NOTHING_KEPT_ROLLBACK: &str = "this account keeps no record of what its ru
 
 /// Whether the caller's account keeps result files (and journals).
 async fn stores_results(state: &AppState, user: &AuthUser) -> Result<bool, ApiError> {
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
-    web::block(move || -> Result<_, ApiError> {
-        Ok(
-            sluice_schema::repo::accounts::find_account(&mut *pool.get()?, account)?
-                .is_none_or(|a| a.store_results),
-        )
-    })
-    .await?
+    state
+        .db(move |conn| {
+            Ok(sluice_schema::repo::accounts::find_account(conn, account)?
+                .is_none_or(|a| a.store_results))
+        })
+        .await
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -93,10 +92,10 @@ pub struct RollbackRequest {
 }
 
 async fn run_row(state: &AppState, user: &AuthUser, id: RunId) -> Result<RunRow, ApiError> {
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
-    web::block(move || -> Result<_, ApiError> { Ok(repo::run(&mut *pool.get()?, account, id)?) })
-        .await??
+    state
+        .db(move |conn| Ok(repo::run(conn, account, id)?))
+        .await?
         .ok_or(ApiError::NotFound)
 }
 
@@ -136,8 +135,7 @@ pub async fn rollback(
         serde_json::from_slice(&body).map_err(ApiError::from)?
     };
     if request.force {
-        manager(&user)
-            .map_err(|_| ApiError::Forbidden("only owners and admins force a rollback".into()))?;
+        user.clone().admin_for::<ForceRollback>()?;
     }
     let run = run_row(&state, &user, RunId(path.into_inner())).await?;
     if run.rollback_of.is_some() {
@@ -213,16 +211,11 @@ pub async fn list(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let job = find(&state, &user, path.into_inner()).await?;
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
-    let rows = web::block(move || -> Result<_, ApiError> {
-        Ok(repo::runs_of(
-            &mut *pool.get()?,
-            account,
-            JobId(job.row.job_id),
-        )?)
-    })
-    .await??;
+    let job = JobId(job.row.job_id);
+    let rows = state
+        .db(move |conn| Ok(repo::runs_of(conn, account, job)?))
+        .await?;
     let rows = open_runs(&state, account, rows).await?;
     let runs = rows.iter().map(run_view).collect();
     Ok(HttpResponse::Ok().json(views::Runs { runs }))
@@ -307,15 +300,14 @@ async fn result_file(
     run: RunId,
     name: &'static str,
 ) -> Result<HttpResponse, ApiError> {
-    let pool = state.platform.pool.clone();
     let account = user.account_id;
-    let (row, key) = web::block(move || -> Result<_, ApiError> {
-        let mut conn = pool.get()?;
-        let row = repo::run(&mut conn, account, run)?;
-        let key = repo::result_key(&mut conn, account, run)?;
-        Ok((row, key))
-    })
-    .await??;
+    let (row, key) = state
+        .db(move |conn| {
+            let row = repo::run(conn, account, run)?;
+            let key = repo::result_key(conn, account, run)?;
+            Ok((row, key))
+        })
+        .await?;
     let row = row.ok_or(ApiError::NotFound)?;
     if row.finished_at.is_none() {
         return Err(ApiError::Conflict(
