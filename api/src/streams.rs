@@ -7,7 +7,7 @@
 use crate::auth::AuthUser;
 use crate::error::ApiError;
 use crate::AppState;
-use sluice_events::aggregate::{LoadError, Refusal};
+use sluice_events::aggregate::{self, Aggregate, LoadError, Loaded, Refusal};
 use sluice_events::{AppendError, AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use std::future::Future;
 use uuid::Uuid;
@@ -33,6 +33,16 @@ impl From<LoadError> for ApiError {
             LoadError::Decode(e) => Self::Internal(e.to_string()),
         }
     }
+}
+
+/// Aggregate `A` of stream `id`, read off the async executor.
+pub async fn load<A>(state: &AppState, id: Uuid) -> Result<Loaded<A>, ApiError>
+where
+    A: Aggregate + Send + 'static,
+{
+    state
+        .db(move |conn| Ok(aggregate::load::<A>(conn, id)?))
+        .await
 }
 
 /// Appends what `decide` decides (it loads what it needs and states the
@@ -73,4 +83,22 @@ pub fn request(
         })
         .collect();
     AppendRequest::new(stream_type, id, expected, events)
+}
+
+/// A request to append `events` by `user` to the stream `loaded` was read
+/// from, at the version read.
+pub fn request_on<A: Aggregate>(
+    state: &AppState,
+    user: &AuthUser,
+    loaded: &Loaded<A>,
+    events: Vec<DomainEvent>,
+) -> AppendRequest {
+    request(
+        state,
+        user,
+        A::STREAM_TYPE,
+        loaded.id,
+        loaded.expected(),
+        events,
+    )
 }
