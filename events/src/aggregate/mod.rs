@@ -9,6 +9,7 @@
 //! and deciding again on the stream as it is then gives the answer it
 //! would have had if it had come second.
 
+pub mod connection;
 pub mod job;
 pub mod run;
 
