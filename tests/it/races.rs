@@ -90,6 +90,15 @@ where
     statuses
 }
 
+/// How many events of `event_type` the log holds.
+fn recorded(app: &TestApp, event_type: &str) -> i64 {
+    events::table
+        .filter(events::event_type.eq(event_type))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap()
+}
+
 /// A job of `owner`'s importing three contacts into a fresh table: its id.
 async fn contacts_job(app: &TestApp, owner: &str, target: &TestDb) -> String {
     let connection = connect_target(app, owner, target).await;
@@ -140,12 +149,7 @@ async fn a_job_deleted_twice_at_the_same_moment_is_deleted_once() {
     let path = format!("/v1/jobs/{job}");
     let statuses = at_once(2, |_| call(&app, Method::DELETE, &path, &owner)).await;
     assert_eq!(statuses, [StatusCode::NO_CONTENT, StatusCode::NOT_FOUND]);
-    let deletions: i64 = events::table
-        .filter(events::event_type.eq("job.deleted"))
-        .count()
-        .get_result(&mut app.conn())
-        .unwrap();
-    assert_eq!(deletions, 1);
+    assert_eq!(recorded(&app, "job.deleted"), 1);
 }
 
 #[tokio::test]
@@ -157,12 +161,7 @@ async fn a_connection_disconnected_twice_at_the_same_moment_is_disconnected_once
     let path = format!("/v1/connections/{connection}");
     let statuses = at_once(2, |_| call(&app, Method::DELETE, &path, &owner)).await;
     assert_eq!(statuses, [StatusCode::NO_CONTENT, StatusCode::NOT_FOUND]);
-    let disconnections: i64 = events::table
-        .filter(events::event_type.eq("connection.disconnected"))
-        .count()
-        .get_result(&mut app.conn())
-        .unwrap();
-    assert_eq!(disconnections, 1);
+    assert_eq!(recorded(&app, "connection.disconnected"), 1);
 }
 
 #[tokio::test]

@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sluice_schema::schema::jobs;
 
-/// A job's columns but its schedule: a job recorded before sealing keeps
-/// its customer text in clear columns; one recorded since keeps ids in
-/// clear and the rest in `details`.
+/// A job's definition columns: a job recorded before sealing keeps its
+/// customer text in clear columns; one recorded since keeps ids in clear
+/// and the rest in `details`. A change writes every one (none is null).
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = jobs, treat_none_as_null = true)]
 pub(super) struct JobColumns<'a> {
     name: Option<&'a str>,
     source: &'a serde_json::Value,
@@ -20,6 +22,7 @@ pub(super) struct JobColumns<'a> {
     key_fields: Option<serde_json::Value>,
     mapping: Option<&'a serde_json::Value>,
     details: Option<&'a str>,
+    schedule: Option<&'a str>,
 }
 
 pub(super) fn clear(job: &JobCreated) -> JobColumns<'_> {
@@ -31,6 +34,7 @@ pub(super) fn clear(job: &JobCreated) -> JobColumns<'_> {
         key_fields: Some(serde_json::json!(job.key_fields)),
         mapping: Some(&job.mapping),
         details: None,
+        schedule: job.schedule.as_deref(),
     }
 }
 
@@ -43,6 +47,7 @@ pub(super) fn sealed(job: &JobDefined) -> JobColumns<'_> {
         key_fields: None,
         mapping: None,
         details: Some(&job.details),
+        schedule: job.schedule.as_deref(),
     }
 }
 
@@ -50,27 +55,20 @@ pub(super) fn created(
     conn: &mut PgConnection,
     event: &RecordedEvent,
     job: &JobColumns<'_>,
-    schedule: &Option<String>,
 ) -> QueryResult<()> {
     let Some(account) = event.account_id else {
         return Ok(());
     };
+    let schedule = job.schedule.map(str::to_owned);
     diesel::insert_into(jobs::table)
         .values((
+            job,
             jobs::job_id.eq(event.stream_id),
             jobs::account_id.eq(account.0),
-            jobs::name.eq(job.name),
-            jobs::source.eq(job.source),
-            jobs::target.eq(job.target),
-            jobs::operation.eq(job.operation),
-            jobs::key_fields.eq(&job.key_fields),
-            jobs::mapping.eq(job.mapping),
-            jobs::details.eq(job.details),
-            jobs::schedule.eq(schedule),
             jobs::schedule_since.eq(rules::schedule_since(
                 &None,
                 None,
-                schedule,
+                &schedule,
                 event.recorded_at,
             )),
             jobs::created_at.eq(event.recorded_at),
@@ -84,7 +82,6 @@ pub(super) fn updated(
     conn: &mut PgConnection,
     event: &RecordedEvent,
     job: &JobColumns<'_>,
-    schedule: &Option<String>,
 ) -> QueryResult<()> {
     let before: Option<(Option<String>, Option<DateTime<Utc>>)> = jobs::table
         .find(event.stream_id)
@@ -94,23 +91,10 @@ pub(super) fn updated(
     let Some((before, since)) = before else {
         return Ok(());
     };
+    let schedule = job.schedule.map(str::to_owned);
+    let since = rules::schedule_since(&before, since, &schedule, event.recorded_at);
     diesel::update(jobs::table.find(event.stream_id))
-        .set((
-            jobs::name.eq(job.name),
-            jobs::source.eq(job.source),
-            jobs::target.eq(job.target),
-            jobs::operation.eq(job.operation),
-            jobs::key_fields.eq(&job.key_fields),
-            jobs::mapping.eq(job.mapping),
-            jobs::details.eq(job.details),
-            jobs::schedule.eq(schedule),
-            jobs::schedule_since.eq(rules::schedule_since(
-                &before,
-                since,
-                schedule,
-                event.recorded_at,
-            )),
-        ))
+        .set((job, jobs::schedule_since.eq(since)))
         .execute(conn)?;
     Ok(())
 }

@@ -141,48 +141,16 @@ fn apply_work(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()>
         DomainEvent::ConnectionTested(tested) => connections::tested(conn, event, tested),
         DomainEvent::UploadReceived(upload) => uploads::received(conn, event, upload),
         DomainEvent::UploadRemoved(removed) => uploads::removed(conn, event, removed),
-        DomainEvent::JobCreated(job) => {
-            jobs::created(conn, event, &jobs::clear(job), &job.schedule)
-        }
-        DomainEvent::JobCreatedV2(job) => {
-            jobs::created(conn, event, &jobs::sealed(job), &job.schedule)
-        }
-        DomainEvent::JobUpdated(job) => {
-            jobs::updated(conn, event, &jobs::clear(job), &job.schedule)
-        }
-        DomainEvent::JobUpdatedV2(job) => {
-            jobs::updated(conn, event, &jobs::sealed(job), &job.schedule)
-        }
+        DomainEvent::JobCreated(job) => jobs::created(conn, event, &jobs::clear(job)),
+        DomainEvent::JobCreatedV2(job) => jobs::created(conn, event, &jobs::sealed(job)),
+        DomainEvent::JobUpdated(job) => jobs::updated(conn, event, &jobs::clear(job)),
+        DomainEvent::JobUpdatedV2(job) => jobs::updated(conn, event, &jobs::sealed(job)),
         DomainEvent::JobDeleted(_) => jobs::deleted(conn, event),
         DomainEvent::RunRequested(requested) => runs::requested(conn, event, requested),
         DomainEvent::RunStarted(started) => runs::started(conn, event, &started.worker),
         DomainEvent::RunProgressed(progress) => runs::progressed(conn, event, progress),
-        DomainEvent::RunFinished(f) => {
-            let ending = runs::RunEnding {
-                status: &f.status,
-                rows_total: f.rows_total,
-                rows_ok: f.rows_ok,
-                rows_failed: f.rows_failed,
-                message: f.message.as_deref(),
-                sealed_message: None,
-                results_expire_at: f.results_expire_at,
-                api_calls: f.api_calls,
-            };
-            runs::finished(conn, event, &ending)
-        }
-        DomainEvent::RunFinishedV2(f) => {
-            let ending = runs::RunEnding {
-                status: &f.status,
-                rows_total: f.rows_total,
-                rows_ok: f.rows_ok,
-                rows_failed: f.rows_failed,
-                message: None,
-                sealed_message: f.message.as_deref(),
-                results_expire_at: f.results_expire_at,
-                api_calls: f.api_calls,
-            };
-            runs::finished(conn, event, &ending)
-        }
+        DomainEvent::RunFinished(f) => runs::finished(conn, event, &f.into()),
+        DomainEvent::RunFinishedV2(f) => runs::finished(conn, event, &f.into()),
         DomainEvent::RunResultsRemoved(_) => runs::results_removed(conn, event),
         DomainEvent::ScheduleFired(fired) => schedules::fired(conn, event, fired),
         DomainEvent::KeyRotationRequested(r) => key_rotations::requested(conn, event, r),

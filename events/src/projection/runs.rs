@@ -2,7 +2,7 @@
 //! counts, result files' expiry, and which rollback undid which run.
 
 use crate::envelope::RecordedEvent;
-use crate::event::{RunProgressed, RunRequested};
+use crate::event::{RunFinished, RunFinishedV2, RunProgressed, RunRequested};
 use crate::rules;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -84,14 +84,44 @@ pub(super) fn progressed(
 /// A run's end, from `run.finished` (message in clear) or
 /// `run.finished.v2` (message sealed).
 pub(super) struct RunEnding<'a> {
-    pub status: &'a str,
-    pub rows_total: i64,
-    pub rows_ok: i64,
-    pub rows_failed: i64,
-    pub message: Option<&'a str>,
-    pub sealed_message: Option<&'a str>,
-    pub results_expire_at: Option<DateTime<Utc>>,
-    pub api_calls: Option<i64>,
+    status: &'a str,
+    rows_total: i64,
+    rows_ok: i64,
+    rows_failed: i64,
+    message: Option<&'a str>,
+    sealed_message: Option<&'a str>,
+    results_expire_at: Option<DateTime<Utc>>,
+    api_calls: Option<i64>,
+}
+
+impl<'a> From<&'a RunFinished> for RunEnding<'a> {
+    fn from(f: &'a RunFinished) -> Self {
+        Self {
+            status: &f.status,
+            rows_total: f.rows_total,
+            rows_ok: f.rows_ok,
+            rows_failed: f.rows_failed,
+            message: f.message.as_deref(),
+            sealed_message: None,
+            results_expire_at: f.results_expire_at,
+            api_calls: f.api_calls,
+        }
+    }
+}
+
+impl<'a> From<&'a RunFinishedV2> for RunEnding<'a> {
+    fn from(f: &'a RunFinishedV2) -> Self {
+        Self {
+            status: &f.status,
+            rows_total: f.rows_total,
+            rows_ok: f.rows_ok,
+            rows_failed: f.rows_failed,
+            message: None,
+            sealed_message: f.message.as_deref(),
+            results_expire_at: f.results_expire_at,
+            api_calls: f.api_calls,
+        }
+    }
 }
 
 pub(super) fn finished(
