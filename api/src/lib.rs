@@ -13,6 +13,7 @@ pub mod people;
 mod request_id;
 mod response_check;
 mod routes;
+mod streams;
 pub mod telemetry;
 mod views;
 

@@ -2,6 +2,7 @@
 //! a SHA-256 hash chain, group commit, projections, the transactional-outbox
 //! relay to RabbitMQ, idempotent consumers, replay and audit verification.
 
+pub mod aggregate;
 pub mod amqp;
 pub mod append;
 pub mod appender;
@@ -17,6 +18,7 @@ pub mod projection;
 pub mod quarantine;
 pub mod relay;
 pub mod replay;
+pub mod rules;
 pub mod schedule;
 pub mod secrets;
 pub mod topology;

@@ -10,13 +10,15 @@ use crate::people::{invalid, subject_key, text};
 use crate::routes::connection_checks as checks;
 use crate::routes::connection_details::{open_all, open_connection, sealed};
 use crate::routes::provider_connect::{self, Provider};
+use crate::streams;
 use crate::views::imports as views;
 use crate::AppState;
 use actix_web::{delete, get, post, web, HttpResponse};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::json;
-use sluice_events::event::{ConnectionDisconnected, ConnectionFailure};
+use sluice_events::aggregate::connection::Connection;
+use sluice_events::event::ConnectionFailure;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::{AccountId, ConnectionId};
 use sluice_schema::models::{ConnectionDetails, ConnectionRow};
@@ -406,23 +408,19 @@ pub async fn disconnect(
         Some(provider) => Some(revoke(provider, &state, &user, &row).await),
         None => None,
     };
-    let event = NewEvent::new(
-        DomainEvent::ConnectionDisconnected(ConnectionDisconnected {
-            revoked_at_provider,
-        }),
-        state.metadata(format!("user:{}", user.user_id)),
-    )
-    .for_account(user.account_id);
-    let request = AppendRequest::new(
-        "connection",
-        row.connection_id,
-        ExpectedVersion::Any,
-        vec![event],
-    )
-    .with_secret(SecretWrite::DestroyConnectionSecret {
-        connection_id: row.connection_id,
-    });
-    state.platform.appender.append(request).await?;
+    // Decided on the connection's stream: of two disconnections at once,
+    // the second finds the connection gone (404).
+    let id = row.connection_id;
+    let (state, user): (&AppState, &AuthUser) = (&state, &user);
+    streams::decide(state, || async move {
+        let loaded = streams::load::<Connection>(state, id).await?;
+        let events = loaded
+            .state
+            .disconnect(user.account_id, revoked_at_provider)?;
+        Ok(streams::request_on(state, user, &loaded, events)
+            .with_secret(SecretWrite::DestroyConnectionSecret { connection_id: id }))
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::openapi::{Authenticated, ErrorBody, JsonBody};
 use crate::people::{invalid, subject_key, text};
 use crate::routes::{connections, salesforce_target, uploads};
+use crate::streams;
 use crate::views::imports as views;
 use crate::AppState;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
@@ -23,7 +24,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sluice_connectors::mapping::{FieldMapping, Plan};
 use sluice_connectors::postgres::{self as pg, TargetError};
-use sluice_events::event::{JobDefined, JobDeleted, RunRequested};
+use sluice_events::aggregate::job::{Job as JobStream, JobCommand};
+use sluice_events::event::{JobDefined, RunRequested};
 use sluice_events::schedule::Schedule;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::{JobId, RunId};
@@ -69,7 +71,7 @@ pub struct NewJob {
 
 /// What a job reads: `upload_id` (and a workbook's `sheet`), or
 /// `connection_id` (PostgreSQL) with `query`.
-#[derive(Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = JobSource)]
 pub struct Source {
@@ -87,7 +89,7 @@ pub struct Source {
 
 /// Where a job writes: a table (`table` or `schema.table`) of a PostgreSQL
 /// connection, or an object of a Salesforce connection.
-#[derive(Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = JobTarget)]
 pub struct Target {
@@ -189,7 +191,7 @@ async fn record(
 }
 
 /// A change to a job: the fields given replace the job's.
-#[derive(Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobPatch {
     #[schema(nullable = false)]
@@ -244,24 +246,36 @@ pub async fn update(
     path: web::Path<Uuid>,
     body: web::Json<JobPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let job_row = find(&state, &user, path.into_inner()).await?;
+    let id = path.into_inner();
     let patch = body.into_inner();
-    let account = user.account_id;
-    let job = JobId(job_row.row.job_id);
-    let runs = state
-        .db(move |conn| Ok(repo::runs_of(conn, account, job)?))
-        .await?;
-    if runs.iter().any(|r| r.finished_at.is_none()) {
-        return Err(ApiError::Conflict(
-            "a run of this job is queued or working; change the job once it has finished".into(),
-        ));
-    }
-    let merged = merged(patch, job_row, !runs.is_empty())?;
-    let definition = define(&state, &user, merged, Some(job)).await?;
-    let subject = subject_key(&state, user.account_id).await?;
-    let updated = DomainEvent::JobUpdatedV2(sealed_definition(&subject, &user, job, definition)?);
-    record(&state, &user, job, ExpectedVersion::Any, updated).await?;
-    let row = find(&state, &user, job.0).await?;
+    let (state, user, patch): (&AppState, &AuthUser, &JobPatch) = (&state, &user, &patch);
+    // Decided on the job's stream, merged into the job as the version read
+    // left it: of two changes at once, the second is merged on top of the
+    // first (and checked again), so neither is lost.
+    streams::decide(state, || async move {
+        let loaded = streams::load::<JobStream>(state, id).await?;
+        loaded.state.live(user.account_id)?;
+        let job_row = find(state, user, id).await?;
+        let account = user.account_id;
+        let job = JobId(id);
+        let runs = state
+            .db(move |conn| Ok(repo::runs_of(conn, account, job)?))
+            .await?;
+        if runs.iter().any(|r| r.finished_at.is_none()) {
+            return Err(ApiError::Conflict(
+                "a run of this job is queued or working; change the job once it has finished"
+                    .into(),
+            ));
+        }
+        let merged = merged(patch.clone(), job_row, !runs.is_empty())?;
+        let definition = define(state, user, merged, Some(job)).await?;
+        let subject = subject_key(state, account).await?;
+        let defined = sealed_definition(&subject, user, job, definition)?;
+        let events = loaded.state.decide(account, JobCommand::Change(defined))?;
+        Ok(streams::request_on(state, user, &loaded, events))
+    })
+    .await?;
+    let row = find(state, user, id).await?;
     Ok(HttpResponse::Ok().json(job_view(&row)))
 }
 
@@ -330,15 +344,15 @@ pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let job = find(&state, &user, path.into_inner()).await?;
-    let deleted = DomainEvent::JobDeleted(JobDeleted {});
-    record(
-        &state,
-        &user,
-        JobId(job.row.job_id),
-        ExpectedVersion::Any,
-        deleted,
-    )
+    let id = path.into_inner();
+    let (state, user): (&AppState, &AuthUser) = (&state, &user);
+    // Decided on the job's stream: of two deletions at once, the second
+    // finds the job gone (404).
+    streams::decide(state, || async move {
+        let loaded = streams::load::<JobStream>(state, id).await?;
+        let events = loaded.state.decide(user.account_id, JobCommand::Delete)?;
+        Ok(streams::request_on(state, user, &loaded, events))
+    })
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }

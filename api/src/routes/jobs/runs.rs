@@ -3,6 +3,8 @@
 
 use super::*;
 use crate::auth::ForceRollback;
+use crate::streams;
+use sluice_events::aggregate::run as run_aggregate;
 
 /// Queues a run: `run.requested` goes to the import workers.
 #[utoipa::path(
@@ -67,10 +69,6 @@ async fn queue(
 
 const NOTHING_KEPT: &str = "this account keeps no result files (its settings say to store \
                             nothing): they were destroyed when the run ended";
-
-const NOTHING_KEPT_ROLLBACK: &str = "this account keeps no record of what its runs changed (its \
-                                     settings say to store nothing), so runs cannot be rolled \
-                                     back; keep result files for some days to roll back";
 
 /// Whether the caller's account keeps result files (and journals).
 async fn stores_results(state: &AppState, user: &AuthUser) -> Result<bool, ApiError> {
@@ -137,61 +135,46 @@ pub async fn rollback(
     if request.force {
         user.clone().admin_for::<ForceRollback>()?;
     }
-    let run = run_row(&state, &user, RunId(path.into_inner())).await?;
-    if run.rollback_of.is_some() {
-        return Err(ApiError::Conflict(
-            "a rollback cannot be rolled back".into(),
-        ));
-    }
-    if run.finished_at.is_none() {
-        return Err(ApiError::Conflict(
-            "the run has not finished; roll it back once it has".into(),
-        ));
-    }
-    if run.rows_ok == 0 {
-        return Err(ApiError::Conflict(
-            "the run changed no rows: there is nothing to roll back".into(),
-        ));
-    }
-    if !stores_results(&state, &user).await? {
-        return Err(ApiError::Conflict(NOTHING_KEPT_ROLLBACK.into()));
-    }
-    let live = run
-        .results_expire_at
-        .is_some_and(|at| at > state.platform.clock.now());
-    if run.results_removed_at.is_some() || !live {
-        return Err(ApiError::Gone(
-            "the run's record of what it changed expired with its result files, so it can no \
-             longer be rolled back"
-                .into(),
-        ));
-    }
-    if let Some(previous) = run.rolled_back_by {
-        let previous = run_row(&state, &user, RunId(previous)).await?;
-        if previous.finished_at.is_none() {
-            return Err(ApiError::Conflict(format!(
-                "rollback {} of this run is under way",
-                previous.run_id
-            )));
-        }
-        if previous.status == "rolled_back" {
-            return Err(ApiError::Conflict(format!(
-                "the run was rolled back by {}",
-                previous.run_id
-            )));
-        }
-    }
-    queue(
-        &state,
-        &user,
-        RunRequested {
-            job_id: run.job_id,
-            kind: "rollback".into(),
-            rollback_of: Some(run.run_id),
-            force: request.force,
-        },
-    )
-    .await
+    let id = path.into_inner();
+    let force = request.force;
+    let (state, user): (&AppState, &AuthUser) = (&state, &user);
+    // Decided once, by the run aggregate, on the run and the rollbacks
+    // asked of it. The rollback's id derives from them: of two requests at
+    // once, one opens its stream and the other, deciding again, finds that
+    // rollback under way.
+    let rollback = streams::decide(state, || async move {
+        let account = user.account_id;
+        let (history, store_results, results_expire_at) = state
+            .db(move |conn| {
+                let history = run_aggregate::load_history(conn, account, id)?;
+                let store_results = sluice_schema::repo::accounts::find_account(conn, account)?
+                    .is_none_or(|a| a.store_results);
+                let expires =
+                    repo::run(conn, account, RunId(id))?.and_then(|r| r.results_expire_at);
+                Ok((history, store_results, expires))
+            })
+            .await?;
+        let context = run_aggregate::RollbackContext {
+            now: state.platform.clock.now(),
+            store_results,
+            results_expire_at,
+            force,
+        };
+        let decided = history.request_rollback(account, &context)?;
+        Ok(streams::request(
+            state,
+            user,
+            "run",
+            decided.id,
+            ExpectedVersion::NoStream,
+            vec![DomainEvent::RunRequested(decided.requested)],
+        ))
+    })
+    .await?;
+    Ok(HttpResponse::Accepted().json(views::RunQueued {
+        run_id: rollback,
+        status: "queued".into(),
+    }))
 }
 
 /// The job's runs, newest first.

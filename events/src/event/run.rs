@@ -1,0 +1,101 @@
+//! Runs of a job (imports and rollbacks): requested, started, progressed, finished, their results removed.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequested {
+    pub job_id: Uuid,
+    /// `import` or `rollback`.
+    pub kind: String,
+    /// For a rollback: the run it undoes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<Uuid>,
+    /// For a rollback: undo rows changed since the run all the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunStarted {
+    pub worker: String,
+    /// Batches already committed by an earlier attempt (0 on a fresh start).
+    pub resumed_after_batch: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunProgressed {
+    pub batch: i64,
+    pub rows_read: i64,
+    pub rows_ok: i64,
+    pub rows_failed: i64,
+    /// Calls made to the target's API so far (targets that count them
+    /// against a limit: Salesforce).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_calls: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunBatchSent {
+    /// The first batch of the write.
+    pub batch: i64,
+    /// The last batch of the write (a Bulk job takes several).
+    pub through: i64,
+    /// The Bulk API job that writes them, once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulk_job: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFinished {
+    /// `succeeded`, `partially_succeeded` or `failed`; a rollback ends
+    /// `rolled_back` when it undid every row.
+    pub status: String,
+    pub rows_total: i64,
+    pub rows_ok: i64,
+    pub rows_failed: i64,
+    /// Why a run failed as a whole (no row data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When its success.csv and errors.csv are deleted (none when the run
+    /// wrote none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_expire_at: Option<DateTime<Utc>>,
+    /// Calls the run made to the target's API (Salesforce).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_calls: Option<i64>,
+}
+
+/// A run's end as recorded since customer text is sealed: as
+/// [`RunFinished`], but why it failed is sealed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFinishedV2 {
+    /// `succeeded`, `partially_succeeded` or `failed`; a rollback ends
+    /// `rolled_back` when it undid every row.
+    pub status: String,
+    pub rows_total: i64,
+    pub rows_ok: i64,
+    pub rows_failed: i64,
+    /// Sealed: why a run failed as a whole (no row data, but it may quote
+    /// a column, a table or object, a host or the target's own error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When its success.csv and errors.csv are deleted (none when the run
+    /// wrote none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_expire_at: Option<DateTime<Utc>>,
+    /// Calls the run made to the target's API (Salesforce).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_calls: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunResultsRemoved {}
