@@ -187,4 +187,3 @@ fn shorten(value: &str) -> String {
     }
     out
 }
-

@@ -43,10 +43,10 @@ pub use bulk::{BulkBatch, BulkOutcome, BulkRow, Polling, MAX_UPLOAD};
 pub use collections::{field_value, Operation, SaveError, SaveResult, MAX_RECORDS};
 pub use describe::{Describe, Field, RelatedKey};
 pub use query::literal;
-pub use redact::without_values;
 use redact::without_url;
-pub use renewal::{refresh_grant, renew_stored, Grant, Refresh, Renewal, Renewed};
+pub use redact::without_values;
 use renewal::Renewer;
+pub use renewal::{refresh_grant, renew_stored, Grant, Refresh, Renewal, Renewed};
 pub use retry::Backoff;
 pub use writer::{writer_targets, BeforeImages, Prepared, Saved, Writer, Written};
 

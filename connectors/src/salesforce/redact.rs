@@ -43,4 +43,3 @@ pub fn without_values(code: &str, message: &str) -> String {
 pub(super) fn without_url(e: reqwest::Error) -> String {
     e.without_url().to_string()
 }
-

@@ -169,5 +169,4 @@ impl Salesforce {
         *current = renewed.access_token;
         Ok(())
     }
-
 }

@@ -191,4 +191,3 @@ impl<R: Read> CsvSource<R> {
         Ok(())
     }
 }
-

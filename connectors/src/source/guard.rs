@@ -176,4 +176,3 @@ impl<R: Read> Read for RecordLimit<R> {
         Ok(given)
     }
 }
-

@@ -192,4 +192,3 @@ pub fn read_sheet<R: Read + std::io::Seek>(
     }
     Ok(())
 }
-
