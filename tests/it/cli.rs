@@ -6,7 +6,8 @@ use serde_json::Value;
 use sluice_testkit::TestDb;
 use std::process::Command;
 
-fn sluice(db: &TestDb, args: &[&str]) -> (i32, Value) {
+/// Runs the `sluice` binary against `db`: its exit code and its JSON report.
+pub(crate) fn sluice(db: &TestDb, args: &[&str]) -> (i32, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(args)
         .env("SLUICE_DATABASE_URL", &db.url)

@@ -32,17 +32,7 @@ use std::process::Command;
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/event-log.sql");
 const HEADER: &str = "-- migrations: ";
 
-fn sluice(db: &TestDb, args: &[&str]) -> (i32, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .env("SLUICE_DATABASE_URL", &db.url)
-        .env("SLUICE_LOG", "warn")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let report = serde_json::from_str(&stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), report)
-}
+use crate::cli::sluice;
 
 /// The versions of every migration there is, in order.
 fn versions() -> Vec<String> {
