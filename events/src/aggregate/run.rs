@@ -30,6 +30,21 @@ pub const NOTHING_KEPT: &str = "this account keeps no record of what its runs ch
                                 settings say to store nothing), so runs cannot be rolled back; \
                                 keep result files for some days to roll back";
 
+/// Whether a run's journal (its record of what it changed) is still kept:
+/// it goes with the run's result files, removed or expired. The one rule
+/// both the API (deciding a rollback) and the worker (starting one) apply.
+pub fn journal_kept(
+    results_removed: bool,
+    results_expire_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    let live = results_expire_at.is_some_and(|at| at > now);
+    if results_removed || !live {
+        return Err(Refusal::Gone(JOURNAL_EXPIRED.into()));
+    }
+    Ok(())
+}
+
 /// A run as its stream holds it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Run {
@@ -165,10 +180,7 @@ impl RunHistory {
         if !context.store_results {
             return Err(Refusal::Conflict(NOTHING_KEPT.into()));
         }
-        let live = context.results_expire_at.is_some_and(|at| at > context.now);
-        if run.results_removed || !live {
-            return Err(Refusal::Gone(JOURNAL_EXPIRED.into()));
-        }
+        journal_kept(run.results_removed, context.results_expire_at, context.now)?;
         if let Some(previous) = self.rollbacks.last() {
             match &previous.state.finished {
                 None => {
@@ -207,6 +219,17 @@ mod tests {
 
     const RUN: Uuid = Uuid::from_u128(11);
     const JOB: Uuid = Uuid::from_u128(12);
+
+    #[test]
+    fn a_journal_is_kept_until_its_result_files_expire_or_are_removed() {
+        let now = Utc::now();
+        let later = now + chrono::Duration::days(1);
+        assert_eq!(journal_kept(false, Some(later), now), Ok(()));
+        let gone = Err(Refusal::Gone(JOURNAL_EXPIRED.into()));
+        assert_eq!(journal_kept(false, Some(now), now), gone);
+        assert_eq!(journal_kept(false, None, now), gone);
+        assert_eq!(journal_kept(true, Some(later), now), gone);
+    }
 
     fn requested(rollback_of: Option<Uuid>) -> DomainEvent {
         DomainEvent::RunRequested(RunRequested {
