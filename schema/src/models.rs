@@ -215,7 +215,7 @@ pub struct UploadRow {
 #[diesel(table_name = key_rotations, check_for_backend(diesel::pg::Pg))]
 pub struct KeyRotationRow {
     pub rotation_id: Uuid,
-    pub primary_key: i32,
+    pub primary_key: crate::key_version::KeyVersion,
     pub requested_at: DateTime<Utc>,
     /// Rows rewrapped so far, by table.
     pub progress: serde_json::Value,

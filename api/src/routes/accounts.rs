@@ -12,6 +12,7 @@ use serde::Deserialize;
 use sluice_events::event::AccountCreated;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::AccountId;
+use sluice_schema::key_version::KeyVersion;
 use sluice_schema::repo::accounts as repo;
 use sluice_vault::{Aad, SubjectKey};
 use utoipa::ToSchema;
@@ -100,7 +101,7 @@ pub async fn open_account(
     )
     .with_secret(SecretWrite::SubjectKey {
         account_id: account.0,
-        kek_version: i32::try_from(kek_version).unwrap_or(i32::MAX),
+        kek_version: KeyVersion(kek_version),
         wrapped_key,
     })
     .with_secret(registration.password_hash)

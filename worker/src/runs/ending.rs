@@ -107,7 +107,7 @@ impl RunHandler {
         };
         let key = self
             .keyring
-            .file_key(&owner::result_key(account, run), version, &wrapped)
+            .file_key(&owner::result_key(account, run), version.get(), &wrapped)
             .map_err(|e| Stop::Retry(format!("result key: {e}")))?;
         let results = self.results(Arc::new(key), account, run, Vec::new());
         let reader = results.clone();

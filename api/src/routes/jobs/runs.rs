@@ -315,7 +315,7 @@ async fn result_file(
     let key_owner = sluice_vault::owner::result_key(account, run);
     let key = state
         .keyring
-        .file_key(&key_owner, version, &wrapped)
+        .file_key(&key_owner, version.get(), &wrapped)
         .map_err(|e| ApiError::Internal(format!("result key: {e}")))?;
     let file_owner = sluice_vault::owner::result_file(account, run, name, None);
     let mut reader = state
