@@ -3,6 +3,7 @@
 //! how a shorter retention reaches the files already kept, when a schedule
 //! holds from). The projections only write what these say.
 
+use sluice_schema::kinds::RunStatus;
 use chrono::{DateTime, Duration, Utc};
 
 /// The plan whose accounts choose their own retention.
@@ -72,11 +73,11 @@ pub fn schedule_since(
 }
 
 /// The status of a run a worker has started: a rollback is rolling back.
-pub fn working_status(rollback: bool) -> &'static str {
+pub fn working_status(rollback: bool) -> RunStatus {
     if rollback {
-        "rolling_back"
+        RunStatus::RollingBack
     } else {
-        "running"
+        RunStatus::Running
     }
 }
 
@@ -145,7 +146,7 @@ mod tests {
 
     #[test]
     fn a_started_rollback_is_rolling_back() {
-        assert_eq!(working_status(true), "rolling_back");
-        assert_eq!(working_status(false), "running");
+        assert_eq!(working_status(true), RunStatus::RollingBack);
+        assert_eq!(working_status(false), RunStatus::Running);
     }
 }

@@ -459,12 +459,12 @@ async fn run_messages_and_token_names_recorded_in_clear_before_sealing_still_rea
     let ran = old(vec![
         DomainEvent::RunRequested(RunRequested {
             job_id: job,
-            kind: "import".into(),
+            kind: sluice_schema::kinds::RunKind::Import,
             rollback_of: None,
             force: false,
         }),
         DomainEvent::RunFinished(RunFinished {
-            status: "failed".into(),
+            status: sluice_schema::kinds::RunStatus::Failed,
             rows_total: 0,
             rows_ok: 0,
             rows_failed: 0,

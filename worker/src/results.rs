@@ -525,7 +525,7 @@ mod tests {
         let ended = Ended {
             batches: 2,
             finished: RunFinished {
-                status: "succeeded".into(),
+                status: sluice_schema::kinds::RunStatus::Succeeded,
                 rows_total: 4,
                 rows_ok: 2,
                 rows_failed: 2,

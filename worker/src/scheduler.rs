@@ -19,6 +19,7 @@
 //! A job's slot requests no run while another run of the job is queued or
 //! working: the slot is recorded, and the run skipped (logged).
 
+use sluice_schema::kinds::RunKind;
 use crate::retry_on;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
@@ -287,7 +288,7 @@ async fn request_run(
     let requested = NewEvent::new(
         DomainEvent::RunRequested(RunRequested {
             job_id: job,
-            kind: "import".into(),
+            kind: RunKind::Import,
             rollback_of: None,
             force: false,
         }),

@@ -148,8 +148,8 @@ pub async fn runs(viewer: Viewer, state: web::Data<AppState>) -> Result<HttpResp
                 .get(&r.job_id)
                 .cloned()
                 .unwrap_or_else(|| "(deleted job)".into()),
-            kind: r.kind,
-            status: r.status.replace('_', " "),
+            kind: r.kind.to_string(),
+            status: r.status.as_str().replace('_', " "),
             rows_ok: r.rows_ok,
             rows_failed: r.rows_failed,
             requested_at: when(&r.requested_at),
@@ -196,8 +196,8 @@ pub async fn run(
     Ok(render::ok(&RunPage {
         csrf: viewer.csrf,
         id: run.run_id.to_string(),
-        kind: run.kind,
-        status: run.status,
+        kind: run.kind.to_string(),
+        status: run.status.to_string(),
         rows_read: run.rows_read,
         rows_ok: run.rows_ok,
         rows_failed: run.rows_failed,

@@ -8,6 +8,7 @@
 //! the stream; the other is a version conflict and, decided again, finds
 //! the rollback under way.
 
+use sluice_schema::kinds::{RunKind, RunStatus};
 use super::{owned_by, read_stream, Aggregate, LoadError, Loaded, Refusal};
 use crate::envelope::RecordedEvent;
 use crate::event::{DomainEvent, RunRequested};
@@ -59,7 +60,7 @@ pub struct Run {
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finished {
-    pub status: String,
+    pub status: RunStatus,
     pub rows_ok: i64,
 }
 
@@ -75,13 +76,13 @@ impl Aggregate for Run {
             }
             DomainEvent::RunFinished(f) => {
                 self.finished = Some(Finished {
-                    status: f.status.clone(),
+                    status: f.status,
                     rows_ok: f.rows_ok,
                 });
             }
             DomainEvent::RunFinishedV2(f) => {
                 self.finished = Some(Finished {
-                    status: f.status.clone(),
+                    status: f.status,
                     rows_ok: f.rows_ok,
                 });
             }
@@ -189,7 +190,7 @@ impl RunHistory {
                         previous.id
                     )))
                 }
-                Some(ended) if ended.status == "rolled_back" => {
+                Some(ended) if ended.status == RunStatus::RolledBack => {
                     return Err(Refusal::Conflict(format!(
                         "the run was rolled back by {}",
                         previous.id
@@ -202,7 +203,7 @@ impl RunHistory {
             id: rollback_id(self.run.id, self.rollbacks.len()),
             requested: RunRequested {
                 job_id,
-                kind: "rollback".into(),
+                kind: RunKind::Rollback,
                 rollback_of: Some(self.run.id),
                 force: context.force,
             },
@@ -235,11 +236,10 @@ mod tests {
         DomainEvent::RunRequested(RunRequested {
             job_id: JOB,
             kind: if rollback_of.is_some() {
-                "rollback"
+                RunKind::Rollback
             } else {
-                "import"
-            }
-            .into(),
+                RunKind::Import
+            },
             rollback_of,
             force: false,
         })
@@ -247,7 +247,7 @@ mod tests {
 
     fn finished(status: &str, rows_ok: i64) -> DomainEvent {
         DomainEvent::RunFinishedV2(RunFinishedV2 {
-            status: status.into(),
+            status: status.parse().unwrap(),
             rows_total: rows_ok,
             rows_ok,
             rows_failed: 0,
@@ -295,7 +295,7 @@ mod tests {
         let decided = done.request_rollback(ACCOUNT, &context()).unwrap();
         assert_eq!(decided.id, rollback_id(RUN, 0));
         assert_eq!(decided.requested.rollback_of, Some(RUN));
-        assert_eq!(decided.requested.kind, "rollback");
+        assert_eq!(decided.requested.kind, RunKind::Rollback);
         assert_eq!(decided.requested.job_id, JOB);
         // A second request decided on the same history derives the same id.
         assert_eq!(done.request_rollback(ACCOUNT, &context()).unwrap(), decided);

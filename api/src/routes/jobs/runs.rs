@@ -1,6 +1,7 @@
 //! `/v1/jobs/{id}/runs` and `/v1/runs`: queueing a job's runs, the run
 //! history, a run's result files, and rollbacks.
 
+use sluice_schema::kinds::RunKind;
 use super::*;
 use crate::auth::ForceRollback;
 use crate::streams;
@@ -31,7 +32,7 @@ pub async fn start(
         &user,
         RunRequested {
             job_id: job.row.job_id,
-            kind: "import".into(),
+            kind: RunKind::Import,
             rollback_of: None,
             force: false,
         },
