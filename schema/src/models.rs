@@ -65,7 +65,7 @@ pub struct AccountRow {
     /// Encrypted under the account's subject key.
     pub company: String,
     pub country: String,
-    pub plan: String,
+    pub plan: crate::kinds::Plan,
     pub created_at: DateTime<Utc>,
     /// Days result files are kept, when the account chose (Enterprise).
     pub result_retention_days: Option<i32>,

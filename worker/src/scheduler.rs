@@ -19,7 +19,6 @@
 //! A job's slot requests no run while another run of the job is queued or
 //! working: the slot is recorded, and the run skipped (logged).
 
-use sluice_schema::kinds::RunKind;
 use crate::retry_on;
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
@@ -30,6 +29,7 @@ use sluice_events::{
     AppendError, AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, Platform,
 };
 use sluice_schema::ids::AccountId;
+use sluice_schema::kinds::RunKind;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -322,10 +322,9 @@ fn over_plan(
     if !plan_limits {
         return Ok(false);
     }
-    let plan = accounts::find_account(conn, account)?
-        .map(|a| a.plan)
-        .unwrap_or_default();
-    let Some(allowed) = Limits::of(&plan, true).schedules else {
+    let plan =
+        accounts::find_account(conn, account)?.map_or(sluice_schema::kinds::Plan::Free, |a| a.plan);
+    let Some(allowed) = Limits::of(plan, true).schedules else {
         return Ok(false);
     };
     let scheduled = billing::scheduled_jobs(conn, account, None)?;

@@ -128,7 +128,7 @@ pub async fn settings(
         csrf: viewer.csrf,
         owner: role == crate::auth::Role::Owner,
         manager: role >= crate::auth::Role::Admin,
-        plan: Limits::title(&row.plan).to_owned(),
+        plan: Limits::title(row.plan).to_owned(),
         retention_control: limits.retention_control,
         store_results: row.store_results,
         retention_days: row.result_retention_days.map_or(default_days, i64::from),

@@ -13,6 +13,7 @@ use sluice_events::event::AccountCreated;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::AccountId;
 use sluice_schema::key_version::KeyVersion;
+use sluice_schema::kinds::Plan;
 use sluice_schema::repo::accounts as repo;
 use sluice_vault::{Aad, SubjectKey};
 use utoipa::ToSchema;
@@ -87,7 +88,7 @@ pub async fn open_account(
     let created = DomainEvent::AccountCreated(AccountCreated {
         region: state.region.clone(),
         country,
-        plan: "free".into(),
+        plan: Plan::Free,
         company: subject.encrypt(&company, &Aad::new(account, "accounts", account, "company")),
     });
     let request = AppendRequest::new(
@@ -146,7 +147,7 @@ pub async fn me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpRespon
             id: account.account_id,
             company,
             country: account.country,
-            plan: account.plan,
+            plan: account.plan.to_string(),
             region: account.region,
         },
     }))

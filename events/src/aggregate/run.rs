@@ -8,13 +8,13 @@
 //! the stream; the other is a version conflict and, decided again, finds
 //! the rollback under way.
 
-use sluice_schema::kinds::{RunKind, RunStatus};
 use super::{owned_by, read_stream, Aggregate, LoadError, Loaded, Refusal};
 use crate::envelope::RecordedEvent;
 use crate::event::{DomainEvent, RunRequested};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sluice_schema::ids::AccountId;
+use sluice_schema::kinds::{RunKind, RunStatus};
 use sluice_schema::schema::events;
 use uuid::Uuid;
 

@@ -1,13 +1,13 @@
 //! The `runs` table: runs of jobs (imports and rollbacks), their status,
 //! counts, result files' expiry, and which rollback undid which run.
 
-use sluice_schema::kinds::RunStatus;
 use crate::envelope::RecordedEvent;
 use crate::event::{RunFinished, RunFinishedV2, RunProgressed, RunRequested};
 use crate::rules;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Timestamptz, Uuid as SqlUuid};
+use sluice_schema::kinds::RunStatus;
 use sluice_schema::schema::runs;
 
 pub(super) fn requested(

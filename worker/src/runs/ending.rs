@@ -5,7 +5,6 @@
 //! recorded. Each step is a named crash point (`crash::Phase`).
 
 use super::status::status;
-use sluice_schema::kinds::RunKind;
 use super::{retry, RunHandler, Stop, Written, CONSUMER};
 use crate::crash::{self, Phase};
 use crate::results::{Ended, Results};
@@ -14,6 +13,7 @@ use sluice_events::{
     AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, RecordedEvent, SecretWrite,
 };
 use sluice_schema::ids::{AccountId, RunId};
+use sluice_schema::kinds::RunKind;
 use sluice_schema::repo::jobs;
 use sluice_vault::owner;
 use std::sync::Arc;

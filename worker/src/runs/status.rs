@@ -32,12 +32,18 @@ mod tests {
 
     #[test]
     fn an_import_with_no_row_failed_succeeded() {
-        assert_eq!(status(RunKind::Import, totals(10, 0), false), RunStatus::Succeeded);
+        assert_eq!(
+            status(RunKind::Import, totals(10, 0), false),
+            RunStatus::Succeeded
+        );
     }
 
     #[test]
     fn an_import_of_no_rows_succeeded() {
-        assert_eq!(status(RunKind::Import, totals(0, 0), false), RunStatus::Succeeded);
+        assert_eq!(
+            status(RunKind::Import, totals(0, 0), false),
+            RunStatus::Succeeded
+        );
     }
 
     #[test]
@@ -50,24 +56,42 @@ mod tests {
 
     #[test]
     fn an_import_whose_every_row_failed_failed() {
-        assert_eq!(status(RunKind::Import, totals(0, 3), false), RunStatus::Failed);
+        assert_eq!(
+            status(RunKind::Import, totals(0, 3), false),
+            RunStatus::Failed
+        );
     }
 
     #[test]
     fn an_import_that_stopped_failed_whatever_it_wrote() {
-        assert_eq!(status(RunKind::Import, totals(5, 0), true), RunStatus::Failed);
-        assert_eq!(status(RunKind::Import, totals(5, 2), true), RunStatus::Failed);
-        assert_eq!(status(RunKind::Import, totals(0, 0), true), RunStatus::Failed);
+        assert_eq!(
+            status(RunKind::Import, totals(5, 0), true),
+            RunStatus::Failed
+        );
+        assert_eq!(
+            status(RunKind::Import, totals(5, 2), true),
+            RunStatus::Failed
+        );
+        assert_eq!(
+            status(RunKind::Import, totals(0, 0), true),
+            RunStatus::Failed
+        );
     }
 
     #[test]
     fn a_rollback_with_no_row_failed_rolled_back() {
-        assert_eq!(status(RunKind::Rollback, totals(4, 0), false), RunStatus::RolledBack);
+        assert_eq!(
+            status(RunKind::Rollback, totals(4, 0), false),
+            RunStatus::RolledBack
+        );
     }
 
     #[test]
     fn a_rollback_of_nothing_rolled_back() {
-        assert_eq!(status(RunKind::Rollback, totals(0, 0), false), RunStatus::RolledBack);
+        assert_eq!(
+            status(RunKind::Rollback, totals(0, 0), false),
+            RunStatus::RolledBack
+        );
     }
 
     #[test]
@@ -80,11 +104,17 @@ mod tests {
 
     #[test]
     fn a_rollback_whose_every_row_conflicted_failed() {
-        assert_eq!(status(RunKind::Rollback, totals(0, 2), false), RunStatus::Failed);
+        assert_eq!(
+            status(RunKind::Rollback, totals(0, 2), false),
+            RunStatus::Failed
+        );
     }
 
     #[test]
     fn a_rollback_that_stopped_failed() {
-        assert_eq!(status(RunKind::Rollback, totals(3, 0), true), RunStatus::Failed);
+        assert_eq!(
+            status(RunKind::Rollback, totals(3, 0), true),
+            RunStatus::Failed
+        );
     }
 }

@@ -1,11 +1,11 @@
 //! `/v1/jobs/{id}/runs` and `/v1/runs`: queueing a job's runs, the run
 //! history, a run's result files, and rollbacks.
 
-use sluice_schema::kinds::RunKind;
 use super::*;
 use crate::auth::ForceRollback;
 use crate::streams;
 use sluice_events::aggregate::run as run_aggregate;
+use sluice_schema::kinds::RunKind;
 
 /// Queues a run: `run.requested` goes to the import workers.
 #[utoipa::path(
