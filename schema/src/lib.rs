@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod ids;
+pub mod job;
 pub mod kinds;
 pub mod models;
 pub mod plans;
