@@ -273,13 +273,18 @@ pub(crate) fn describe_data_error(serde_message: &str) -> (String, String) {
             .filter(|f| !f.is_empty() && f.len() <= 64)
             .map(str::to_owned)
     };
-    // The transforms' own refusals (see `sluice_connectors::mapping`) name
+    // The transforms' own refusals (see `sluice_schema::job`) name
     // what is wrong without quoting the value: they are passed on.
     let own = serde_message
         .rsplit_once(" at line ")
         .map_or(serde_message, |(message, _)| message);
     if own.starts_with("a ") && own.contains(" transform") && own.len() <= 200 {
         return ("mapping".into(), own.to_owned());
+    }
+    // A job's source and operation say what to give in words of their own
+    // (see `routes::jobs::field_of`).
+    if let Some(field) = crate::routes::jobs::field_of(own) {
+        return (field.into(), own.to_owned());
     }
     if let Some(field) = named("missing field `") {
         let message = format!("{field} is required");

@@ -79,6 +79,8 @@ macro_rules! names {
     };
 }
 
+pub(crate) use names;
+
 names! {
     /// What a user may do in their account; ordered from least to most.
     "role" Role {

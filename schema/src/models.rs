@@ -1,5 +1,7 @@
 //! Rows as diesel reads and writes them.
 
+pub use crate::job::JobDetails;
+use crate::job::Operation;
 use crate::schema::*;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -240,7 +242,7 @@ pub struct JobRow {
     pub source: serde_json::Value,
     /// `{"connection_id"}` (likewise).
     pub target: serde_json::Value,
-    pub operation: String,
+    pub operation: Operation,
     /// In clear only for a job recorded before sealing.
     pub key_fields: Option<serde_json::Value>,
     /// In clear only for a job recorded before sealing.
@@ -255,39 +257,24 @@ pub struct JobRow {
     pub details: Option<String>,
 }
 
-/// What a customer typed of a job: sealed as one JSON blob.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct JobDetails {
-    pub name: String,
-    /// `{"upload_id", "sheet"?}` or `{"connection_id", "query"}`.
-    pub source: serde_json::Value,
-    /// `{"connection_id", "object"}`.
-    pub target: serde_json::Value,
-    pub key_fields: Vec<String>,
-    pub mapping: serde_json::Value,
-}
-
 impl JobRow {
     /// The job's name, source, target, key fields and mapping: opened from
     /// `details` by `open` (the subject key), or, for a job recorded before
-    /// sealing, its clear columns.
+    /// sealing, read from its clear columns. Either is an error when it does
+    /// not read as a job's definition (nothing is made up).
     pub fn details<E>(
         &self,
         open: impl FnOnce(&str) -> Result<String, E>,
     ) -> Result<JobDetails, DetailsError<E>> {
         match &self.details {
             Some(sealed) => opened(sealed, open),
-            None => Ok(JobDetails {
-                name: self.name.clone().unwrap_or_default(),
-                source: self.source.clone(),
-                target: self.target.clone(),
-                key_fields: match &self.key_fields {
-                    Some(fields) => serde_json::from_value(fields.clone())?,
-                    None => Vec::new(),
-                },
-                mapping: self.mapping.clone().unwrap_or_default(),
-            }),
+            None => Ok(serde_json::from_value(serde_json::json!({
+                "name": self.name,
+                "source": self.source,
+                "target": self.target,
+                "key_fields": self.key_fields.clone().unwrap_or_else(|| serde_json::json!([])),
+                "mapping": self.mapping,
+            }))?),
         }
     }
 }

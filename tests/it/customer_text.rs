@@ -288,15 +288,17 @@ async fn jobs_and_connections_recorded_in_clear_before_sealing_still_read_and_re
                        "sslmode": "verify-full"}),
     });
     append(&mut conn, &old("connection", connection, created)).unwrap();
-    let defined = DomainEvent::JobCreated(JobCreated {
-        name: "old job".into(),
-        source: json!({"connection_id": connection, "query": "SELECT 1 AS one"}),
-        target: json!({"connection_id": connection, "object": "contacts"}),
-        operation: "insert".into(),
-        key_fields: vec![],
-        mapping: json!([{"source": "one", "target": "id"}]),
-        schedule: None,
-    });
+    // As earlier code wrote it: the definition in clear.
+    let defined: JobCreated = serde_json::from_value(json!({
+        "name": "old job",
+        "source": {"connection_id": connection, "query": "SELECT 1 AS one"},
+        "target": {"connection_id": connection, "object": "contacts"},
+        "operation": "insert",
+        "key_fields": [],
+        "mapping": [{"source": "one", "target": "id"}],
+    }))
+    .unwrap();
+    let defined = DomainEvent::JobCreated(defined);
     append(&mut conn, &old("job", job, defined)).unwrap();
 
     let shown = call_json(

@@ -23,7 +23,6 @@
 
 mod errors;
 
-pub use crate::views::imports::FieldMapping;
 pub use errors::{
     Authenticated, ErrorBody, ErrorCode, ErrorDetail, Failures, JsonBody, OperatorOnly,
 };

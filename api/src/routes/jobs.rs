@@ -22,14 +22,15 @@ use crate::AppState;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sluice_connectors::mapping::{FieldMapping, Plan};
+use sluice_connectors::mapping::Plan;
 use sluice_connectors::postgres::{self as pg, TargetError};
 use sluice_events::aggregate::job::{Job as JobStream, JobCommand};
 use sluice_events::event::{JobDefined, RunRequested};
 use sluice_events::schedule::Schedule;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::{JobId, RunId};
-use sluice_schema::models::{JobDetails, JobRow, RunRow};
+use sluice_schema::job::{FieldMapping, JobDetails, Operation, Source, SourceError, Target};
+use sluice_schema::models::{JobRow, RunRow};
 use sluice_schema::repo::jobs as repo;
 use sluice_vault::SubjectKey;
 use utoipa::{IntoParams, ToSchema};
@@ -52,14 +53,13 @@ pub struct NewJob {
     name: String,
     source: Source,
     target: Target,
-    /// `insert`, `update`, `upsert` or `delete`.
-    operation: String,
+    #[serde(deserialize_with = "operation")]
+    operation: Operation,
     /// The fields that name a row: for an update, upsert or delete into
     /// PostgreSQL, unique in the table; into Salesforce, an upsert's one
     /// external id field (updates and deletes go by `Id`).
     #[serde(default)]
     key_fields: Vec<String>,
-    #[schema(value_type = Vec<crate::openapi::FieldMapping>)]
     mapping: Vec<FieldMapping>,
     /// When the job runs by itself: a cron expression of five fields,
     /// minute hour day-of-month month day-of-week, in UTC, with the days
@@ -69,32 +69,34 @@ pub struct NewJob {
     schedule: Option<String>,
 }
 
-/// What a job reads: `upload_id` (and a workbook's `sheet`), or
-/// `connection_id` (PostgreSQL) with `query`.
-#[derive(Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = JobSource)]
-pub struct Source {
-    #[schema(nullable = false)]
-    upload_id: Option<Uuid>,
-    /// A workbook's sheet (the first by default).
-    #[schema(nullable = false)]
-    sheet: Option<String>,
-    #[schema(nullable = false)]
-    connection_id: Option<Uuid>,
-    /// One read-only statement.
-    #[schema(nullable = false)]
-    query: Option<String>,
+/// What an unknown operation is told (serde's own message quotes it).
+const UNKNOWN_OPERATION: &str = "the operation is one of insert, update, upsert, delete";
+
+/// An operation by its name.
+fn operation<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Operation, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse()
+        .map_err(|_| serde::de::Error::custom(UNKNOWN_OPERATION))
 }
 
-/// Where a job writes: a table (`table` or `schema.table`) of a PostgreSQL
-/// connection, or an object of a Salesforce connection.
-#[derive(Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(as = JobTarget)]
-pub struct Target {
-    connection_id: Uuid,
-    object: String,
+/// An operation by its name, or none.
+fn some_operation<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Operation>, D::Error> {
+    #[derive(Deserialize)]
+    struct Named(#[serde(deserialize_with = "operation")] Operation);
+    Ok(Option::<Named>::deserialize(d)?.map(|Named(operation)| operation))
+}
+
+/// The field a refusal of a job's body is about, when the refusal is one
+/// of the job types' own (they say what to give without quoting what was
+/// sent; see `error::describe_data_error`).
+pub(crate) fn field_of(message: &str) -> Option<&'static str> {
+    if message == UNKNOWN_OPERATION {
+        return Some("operation");
+    }
+    SourceError::ALL
+        .into_iter()
+        .find(|e| e.to_string() == message)
+        .map(SourceError::field)
 }
 
 /// A job as the API shows it: `job` opened (see [`open_job`]).
@@ -105,7 +107,7 @@ pub(crate) fn job_view(job: &Job) -> views::Job {
         name: details.name.clone(),
         source: details.source.clone(),
         target: details.target.clone(),
-        operation: row.operation.clone(),
+        operation: row.operation,
         key_fields: details.key_fields.clone(),
         mapping: details.mapping.clone(),
         schedule: row.schedule.clone(),
@@ -201,11 +203,12 @@ pub struct JobPatch {
     /// Not once the job has runs.
     #[schema(nullable = false)]
     target: Option<Target>,
+    #[serde(default, deserialize_with = "some_operation")]
     #[schema(nullable = false)]
-    operation: Option<String>,
+    operation: Option<Operation>,
     #[schema(nullable = false)]
     key_fields: Option<Vec<String>>,
-    #[schema(value_type = Option<Vec<crate::openapi::FieldMapping>>, nullable = false)]
+    #[schema(nullable = false)]
     mapping: Option<Vec<FieldMapping>>,
     /// The new schedule, five fields as when the job is created; absent:
     /// kept; `null`: removed.

@@ -21,7 +21,6 @@ use crate::AppState;
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 use sluice_connectors::mapping::Plan;
-use sluice_connectors::postgres as pg;
 use sluice_connectors::salesforce::{
     writer_targets, App, Backoff, Describe, Operation, Salesforce, SalesforceError, Writer,
 };
@@ -162,7 +161,7 @@ pub(crate) async fn writer(
     user: &AuthUser,
     row: &ConnectionRow,
     object: &str,
-    job_operation: pg::Operation,
+    operation: Operation,
     plan: &Plan,
     key_fields: &[String],
 ) -> Result<Writer, ApiError> {
@@ -170,7 +169,6 @@ pub(crate) async fn writer(
     let described = org.sf.describe(object).await;
     org.keep_renewed(state).await?;
     let describe = described.map_err(salesforce_error)?;
-    let operation = Operation::from(job_operation);
     check_keys(&describe, operation, key_fields)?;
     let targets = writer_targets(&describe, plan).map_err(|e| invalid("mapping", e))?;
     let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
@@ -188,12 +186,18 @@ pub(crate) async fn preview(
     plan: &Plan,
     rows: Vec<Row>,
 ) -> Result<crate::views::imports::Preview, ApiError> {
-    let stored = |what: &str| ApiError::Internal(format!("the job's {what} cannot be read"));
-    let job_operation =
-        pg::Operation::parse(&job.row.operation).ok_or_else(|| stored("operation"))?;
     let key_fields = &job.details.key_fields;
-    let object = job.details.target["object"].as_str().unwrap_or_default();
-    let writer = writer(state, user, row, object, job_operation, plan, key_fields).await?;
+    let object = &job.details.target.object;
+    let writer = writer(
+        state,
+        user,
+        row,
+        object,
+        job.row.operation,
+        plan,
+        key_fields,
+    )
+    .await?;
     Ok(shown(&writer, plan, rows))
 }
 

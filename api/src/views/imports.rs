@@ -1,17 +1,12 @@
 //! What the operations about connections, uploads, jobs and runs answer.
-//! A job's source, target and mapping are sent as they were defined; the
-//! types here that describe them (`FieldMapping`, `Transform`) only
-//! describe them, as their own types live in `sluice_connectors`, which
-//! knows nothing of the document.
-
-#![expect(
-    dead_code,
-    reason = "these types describe answers in the document; nothing builds them"
-)]
+//! A job's source, target, operation and mapping are sent as the types of
+//! `sluice_schema::job`, which the document describes too. A connection's
+//! parameters are sent as they were stored; the types here that describe
+//! them (`ConnectionParams`) only describe them.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use sluice_schema::job::{FieldMapping, Operation, Source, Target};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -43,6 +38,10 @@ pub struct LastTest {
 }
 
 /// What identifies the system, by the connection's kind.
+#[expect(
+    dead_code,
+    reason = "describes `Connection::params` in the document; nothing builds it"
+)]
 #[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum ConnectionParams {
@@ -139,15 +138,11 @@ pub struct CsvDialect {
 pub struct Job {
     pub id: Uuid,
     pub name: String,
-    #[schema(value_type = crate::routes::jobs::Source)]
-    pub source: serde_json::Value,
-    #[schema(value_type = crate::routes::jobs::Target)]
-    pub target: serde_json::Value,
-    /// `insert`, `update`, `upsert` or `delete`.
-    pub operation: String,
+    pub source: Source,
+    pub target: Target,
+    pub operation: Operation,
     pub key_fields: Vec<String>,
-    #[schema(value_type = Vec<FieldMapping>)]
-    pub mapping: serde_json::Value,
+    pub mapping: Vec<FieldMapping>,
     /// When the job runs by itself: a cron expression of five fields,
     /// minute hour day-of-month month day-of-week, in UTC, with the days
     /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
@@ -223,70 +218,11 @@ pub struct PreviewRow {
     pub errors: Vec<String>,
 }
 
-/// One target field of a job's mapping: its value comes from a source
-/// column, through transforms applied in order.
-#[derive(ToSchema)]
-pub struct FieldMapping {
-    /// The source column, by its header; absent with a `constant` or
-    /// `default` transform.
-    source: Option<String>,
-    target: String,
-    /// One transform, or a list applied in order (a `lookup` last).
-    transform: Option<Transforms>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum Transforms {
-    One(Transform),
-    Many(Vec<Transform>),
-}
-
-/// A transform of a field's value, by its `type`.
-#[derive(Serialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Transform {
-    /// Spaces removed at both ends.
-    Trim,
-    Upper,
-    Lower,
-    /// Used when there is no value.
-    Default {
-        value: String,
-    },
-    /// Always this value.
-    Constant {
-        value: String,
-    },
-    /// Replaces the values found in `map`; others become `otherwise` if
-    /// given, else stay as they are.
-    ValueMap {
-        map: BTreeMap<String, String>,
-        otherwise: Option<String>,
-    },
-    /// Parses a date or time in `format` (strftime) and gives it in ISO
-    /// 8601; a time without an offset is taken in `time_zone` (an IANA
-    /// name; UTC by default).
-    Date {
-        format: String,
-        time_zone: Option<String>,
-    },
-    /// Parses a number written the way `locale` writes them (`en`:
-    /// 1,234.5; `de`: 1.234,5) and gives it with a point.
-    Number {
-        locale: String,
-    },
-    /// Sets a reference by another record's key: the value is looked up in
-    /// `object`'s `key` column (a Salesforce object's external id field)
-    /// and replaced by that row's `field` (its primary key by default).
-    Lookup {
-        object: String,
-        key: String,
-        field: Option<String>,
-    },
-}
-
 /// `POST /v1/uploads` as a form: one part, `file`, with its file name.
+#[expect(
+    dead_code,
+    reason = "describes the form in the document; the handler reads it as multipart"
+)]
 #[derive(ToSchema)]
 pub struct UploadForm {
     #[schema(value_type = String, format = Binary)]

@@ -2,159 +2,17 @@
 //! a chain of transforms. A blank cell is no value (NULL) unless a transform
 //! gives it one.
 //!
-//! This module holds what a mapping is (its types, as a job stores them)
-//! and its bounds; `transform` what each transform does to a value, and
-//! `plan` a mapping resolved against a source's header, applied to rows.
-
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+//! What a mapping is (its types, as a job keeps them) is
+//! `sluice_schema::job`'s, re-exported here; this module holds its bounds,
+//! `transform` what each transform does to a value ([`Apply`]), and `plan`
+//! a mapping resolved against a source's header, applied to rows.
 
 mod plan;
 mod transform;
 
 pub use plan::{lookups, Plan};
-
-/// One target field and where its value comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FieldMapping {
-    /// The source column (by its header); none with a `constant` transform.
-    #[serde(default)]
-    pub source: Option<String>,
-    pub target: String,
-    /// One transform or a list, applied in order.
-    #[serde(default, skip_serializing_if = "Transforms::is_empty")]
-    pub transform: Transforms,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Transforms {
-    #[default]
-    None,
-    One(Transform),
-    Many(Vec<Transform>),
-}
-
-/// Read by hand so that a transform's `type` must be its name (serde would
-/// also take a variant's position, `"type": 0`), and that a transform with
-/// no settings (`trim`, `upper`, `lower`) refuses keys it does not know.
-impl<'de> Deserialize<'de> for Transforms {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        fn one<E: Error>(value: serde_json::Value) -> Result<Transform, E> {
-            let object = value
-                .as_object()
-                .ok_or_else(|| E::custom("a transform is an object with a \"type\""))?;
-            let kind = match object.get("type") {
-                Some(serde_json::Value::String(kind)) => kind.clone(),
-                Some(_) => return Err(E::custom("a transform's type is its name, a string")),
-                None => return Err(E::custom("a transform needs a \"type\"")),
-            };
-            if matches!(kind.as_str(), "trim" | "upper" | "lower") && object.len() > 1 {
-                return Err(E::custom(format!(
-                    "a {kind} transform takes no settings besides its type"
-                )));
-            }
-            serde_json::from_value(value).map_err(|e| {
-                // serde's message can quote the value; only its kind is passed on.
-                if e.to_string().starts_with("unknown variant") {
-                    E::custom(
-                        "a transform's type is one of trim, upper, lower, default, \
-                               constant, value_map, date, number, lookup",
-                    )
-                } else if e.to_string().starts_with("unknown field") {
-                    E::custom(format!(
-                        "a {kind} transform was given a setting it does not take"
-                    ))
-                } else {
-                    E::custom(format!(
-                        "a {kind} transform's settings are incomplete or of the wrong type"
-                    ))
-                }
-            })
-        }
-        match serde_json::Value::deserialize(deserializer)? {
-            serde_json::Value::Null => Ok(Self::None),
-            serde_json::Value::Array(list) => Ok(Self::Many(
-                list.into_iter().map(one).collect::<Result<_, _>>()?,
-            )),
-            other => Ok(Self::One(one(other)?)),
-        }
-    }
-}
-
-impl Transforms {
-    pub fn is_empty(&self) -> bool {
-        match self {
-            Self::None => true,
-            Self::One(_) => false,
-            Self::Many(list) => list.is_empty(),
-        }
-    }
-
-    pub fn list(&self) -> &[Transform] {
-        match self {
-            Self::None => &[],
-            Self::One(one) => std::slice::from_ref(one),
-            Self::Many(list) => list,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Transform {
-    /// Spaces removed at both ends.
-    Trim,
-    Upper,
-    Lower,
-    /// Used when there is no value.
-    Default {
-        value: String,
-    },
-    /// Always this value.
-    Constant {
-        value: String,
-    },
-    /// Replaces values found in `map`; others become `otherwise` if given,
-    /// else stay as they are.
-    ValueMap {
-        map: BTreeMap<String, String>,
-        #[serde(default)]
-        otherwise: Option<String>,
-    },
-    /// Parses a date or time in `format` (strftime, as chrono reads it) and
-    /// gives it in ISO 8601; a time without an offset is taken in
-    /// `time_zone` (IANA name, UTC by default).
-    Date {
-        format: String,
-        #[serde(default)]
-        time_zone: Option<String>,
-    },
-    /// Parses a number written the way `locale` writes them (`en`: 1,234.5;
-    /// `de`: 1.234,5; `fr`: 1 234,5) and gives it with a point.
-    Number {
-        locale: String,
-    },
-    /// Sets a reference by another record's key: the value is looked up in
-    /// `object`'s `key` column and replaced by that row's `field` (its
-    /// primary key by default). The last transform of a chain.
-    Lookup(Lookup),
-}
-
-/// Where a lookup finds its value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Lookup {
-    /// The table to look in (`table`, or `schema.table`).
-    pub object: String,
-    /// Its column the value is matched against.
-    pub key: String,
-    /// Its column whose value is taken (the primary key by default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
+pub use sluice_schema::job::{FieldMapping, Lookup, Transform, Transforms};
+pub use transform::Apply;
 
 /// The most fields a mapping may set.
 pub const MAX_FIELDS: usize = 1_000;

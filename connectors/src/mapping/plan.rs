@@ -1,7 +1,7 @@
 //! A mapping resolved against a source's header ([`Plan`]), applied to each
 //! row; and the fields a lookup sets.
 
-use super::{check_bounds, FieldMapping, Lookup, Transform};
+use super::{check_bounds, Apply, FieldMapping, Lookup, Transform};
 use crate::source::Fields;
 use std::borrow::Cow;
 

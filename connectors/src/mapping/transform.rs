@@ -15,9 +15,18 @@ const DECIMAL_COMMA: &[&str] = &[
     "ro", "hu", "el", "bg", "hr", "sl", "et", "lv", "lt", "uk", "id",
 ];
 
-impl Transform {
+/// What a transform does: checked once, then applied to each value.
+pub trait Apply {
     /// Checks what can be checked before any row: names and formats.
-    pub fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), String>;
+
+    /// Applies the transform; an error says why the value does not fit. A
+    /// value the transform leaves as it is stays borrowed.
+    fn apply<'a>(&self, value: Option<Cow<'a, str>>) -> Result<Option<Cow<'a, str>>, String>;
+}
+
+impl Apply for Transform {
+    fn check(&self) -> Result<(), String> {
         match self {
             Self::Date { format, time_zone } => {
                 if format.trim().is_empty() {
@@ -60,9 +69,7 @@ impl Transform {
         }
     }
 
-    /// Applies the transform; an error says why the value does not fit. A
-    /// value the transform leaves as it is stays borrowed.
-    pub fn apply<'a>(&self, value: Option<Cow<'a, str>>) -> Result<Option<Cow<'a, str>>, String> {
+    fn apply<'a>(&self, value: Option<Cow<'a, str>>) -> Result<Option<Cow<'a, str>>, String> {
         let owned = |v: &String| Cow::Owned(v.clone());
         Ok(match self {
             Self::Trim => value.map(trimmed).filter(|v| !v.is_empty()),

@@ -10,6 +10,7 @@ use super::insert::insert_batch;
 use super::table::Table;
 use super::write;
 use crate::journal::Change;
+pub use sluice_schema::job::Operation;
 use std::future::Future;
 use std::sync::Arc;
 use tokio_postgres::Client;
@@ -29,30 +30,6 @@ pub struct Written {
     pub ok: Vec<Change>,
     /// Source row number and why it was refused.
     pub failed: Vec<(u64, String)>,
-}
-
-/// What a run does to its target's rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Insert,
-    /// Changes the rows named by the key fields.
-    Update,
-    /// Changes the rows named by the key fields, inserting those missing.
-    Upsert,
-    /// Deletes the rows named by the key fields.
-    Delete,
-}
-
-impl Operation {
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "insert" => Some(Self::Insert),
-            "update" => Some(Self::Update),
-            "upsert" => Some(Self::Upsert),
-            "delete" => Some(Self::Delete),
-            _ => None,
-        }
-    }
 }
 
 /// A run's writes to its table: the operation, the mapped fields and the

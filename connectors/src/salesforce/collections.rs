@@ -10,31 +10,9 @@ use serde_json::{json, Map, Value};
 /// The most records one call takes.
 pub const MAX_RECORDS: usize = 200;
 
-/// What a run does to an object's records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    Insert,
-    /// Changes the records named by their `Id`.
-    Update,
-    /// Changes the records named by an external id, creating those missing.
-    Upsert,
-    /// Deletes the records named by their `Id`.
-    Delete,
-}
-
-/// A job's operation (parsed with the PostgreSQL one: the names are the
-/// same).
-impl From<crate::postgres::Operation> for Operation {
-    fn from(operation: crate::postgres::Operation) -> Self {
-        use crate::postgres::Operation as Pg;
-        match operation {
-            Pg::Insert => Self::Insert,
-            Pg::Update => Self::Update,
-            Pg::Upsert => Self::Upsert,
-            Pg::Delete => Self::Delete,
-        }
-    }
-}
+/// What a run does to an object's records: a job's operation (updates and
+/// deletes name their records by `Id`; an upsert by an external id field).
+pub use sluice_schema::job::Operation;
 
 /// What became of one record.
 #[derive(Debug, Clone, Deserialize)]

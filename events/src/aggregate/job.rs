@@ -68,13 +68,19 @@ mod tests {
     use super::*;
     use crate::aggregate::fold;
     use crate::aggregate::testing::{recorded, ACCOUNT};
+    use sluice_schema::ids::{ConnectionId, UploadId};
+    use sluice_schema::job::{Operation, SourceIds, TargetIds};
     use uuid::Uuid;
 
     fn defined() -> JobDefined {
         JobDefined {
-            source: serde_json::json!({}),
-            target: serde_json::json!({}),
-            operation: "insert".into(),
+            source: SourceIds::Upload {
+                upload_id: UploadId(Uuid::from_u128(3)),
+            },
+            target: TargetIds {
+                connection_id: ConnectionId(Uuid::from_u128(4)),
+            },
+            operation: Operation::Insert,
             schedule: None,
             details: "sealed".into(),
         }

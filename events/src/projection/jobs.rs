@@ -7,6 +7,8 @@ use crate::event::{JobCreated, JobDefined};
 use crate::rules;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use serde::Serialize;
+use sluice_schema::job::Operation;
 use sluice_schema::schema::jobs;
 
 /// A job's definition columns: a job recorded before sealing keeps its
@@ -16,39 +18,44 @@ use sluice_schema::schema::jobs;
 #[diesel(table_name = jobs, treat_none_as_null = true)]
 pub(super) struct JobColumns<'a> {
     name: Option<&'a str>,
-    source: &'a serde_json::Value,
-    target: &'a serde_json::Value,
-    operation: &'a str,
+    source: serde_json::Value,
+    target: serde_json::Value,
+    operation: Operation,
     key_fields: Option<serde_json::Value>,
-    mapping: Option<&'a serde_json::Value>,
+    mapping: Option<serde_json::Value>,
     details: Option<&'a str>,
     schedule: Option<&'a str>,
 }
 
-pub(super) fn clear(job: &JobCreated) -> JobColumns<'_> {
-    JobColumns {
-        name: Some(&job.name),
-        source: &job.source,
-        target: &job.target,
-        operation: &job.operation,
-        key_fields: Some(serde_json::json!(job.key_fields)),
-        mapping: Some(&job.mapping),
-        details: None,
-        schedule: job.schedule.as_deref(),
-    }
+/// `value` as the JSON its event holds it in.
+fn json(value: &impl Serialize) -> QueryResult<serde_json::Value> {
+    serde_json::to_value(value).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
 }
 
-pub(super) fn sealed(job: &JobDefined) -> JobColumns<'_> {
-    JobColumns {
+pub(super) fn clear(job: &JobCreated) -> QueryResult<JobColumns<'_>> {
+    Ok(JobColumns {
+        name: Some(&job.name),
+        source: json(&job.source)?,
+        target: json(&job.target)?,
+        operation: job.operation,
+        key_fields: Some(json(&job.key_fields)?),
+        mapping: Some(json(&job.mapping)?),
+        details: None,
+        schedule: job.schedule.as_deref(),
+    })
+}
+
+pub(super) fn sealed(job: &JobDefined) -> QueryResult<JobColumns<'_>> {
+    Ok(JobColumns {
         name: None,
-        source: &job.source,
-        target: &job.target,
-        operation: &job.operation,
+        source: json(&job.source)?,
+        target: json(&job.target)?,
+        operation: job.operation,
         key_fields: None,
         mapping: None,
         details: Some(&job.details),
         schedule: job.schedule.as_deref(),
-    }
+    })
 }
 
 pub(super) fn created(

@@ -2,21 +2,18 @@
 //! starts.
 
 use super::{RunHandler, Stop};
-use sluice_connectors::mapping::FieldMapping;
-use sluice_connectors::postgres as pg;
 use sluice_events::event::RunRequested;
 use sluice_events::{DomainEvent, RecordedEvent};
 use sluice_schema::ids::{AccountId, ConnectionId, JobId};
+use sluice_schema::job::{FieldMapping, JobDetails, Operation, Source, Target};
 use sluice_schema::repo::connections;
-use uuid::Uuid;
 
 /// What a run needs of its job.
 pub(super) struct JobSpec {
-    /// Where the rows come from (`upload_id` and `sheet`, or
-    /// `connection_id` and `query`), opened.
-    pub(super) source: serde_json::Value,
+    /// Where the rows come from, opened.
+    pub(super) source: Source,
     pub(super) mapping: Vec<FieldMapping>,
-    pub(super) operation: pg::Operation,
+    pub(super) operation: Operation,
     pub(super) key_fields: Vec<String>,
     /// The target table.
     pub(super) object: String,
@@ -34,10 +31,6 @@ pub(super) fn command(cause: &RecordedEvent) -> Result<(AccountId, &RunRequested
     Ok((account, requested))
 }
 
-pub(super) fn json_uuid(value: &serde_json::Value) -> Option<Uuid> {
-    value.as_str().and_then(|s| Uuid::parse_str(s).ok())
-}
-
 impl RunHandler {
     /// The kind of the job's target connection: `postgres` or `salesforce`.
     pub(super) async fn target_kind(
@@ -52,30 +45,27 @@ impl RunHandler {
     }
 
     /// The run's job, read for running (deleted or not, but the account's).
+    /// A definition that does not read as a job's fails the run (see
+    /// `opened_job`).
     pub(super) async fn job(&self, account: AccountId, id: JobId) -> Result<JobSpec, Stop> {
         let (row, details) = self.opened_job(account, id).await?;
-        let mapping = serde_json::from_value(details.mapping)
-            .map_err(|e| Stop::Fail(format!("the job's mapping cannot be read: {e}")))?;
-        let operation = pg::Operation::parse(&row.operation).ok_or_else(|| {
-            Stop::Fail(format!(
-                "the job's operation \"{}\" is unknown",
-                row.operation
-            ))
-        })?;
-        let object = details.target["object"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let connection = json_uuid(&details.target["connection_id"])
-            .map(ConnectionId)
-            .ok_or_else(|| Stop::Fail("the job has no target".into()))?;
-        Ok(JobSpec {
-            source: details.source,
+        let JobDetails {
+            source,
+            target: Target {
+                connection_id,
+                object,
+            },
+            key_fields,
             mapping,
-            operation,
-            key_fields: details.key_fields,
+            ..
+        } = details;
+        Ok(JobSpec {
+            source,
+            mapping,
+            operation: row.operation,
+            key_fields,
             object,
-            connection,
+            connection: connection_id,
         })
     }
 }

@@ -3,16 +3,17 @@
 
 use super::sealing::Definition;
 use super::*;
+use sluice_schema::ids::UploadId;
 
 /// An upload as a job's source: the source as the job keeps it, and the
 /// columns of the file (or of its chosen sheet).
 async fn upload_source(
     state: &AppState,
     user: &AuthUser,
-    upload_id: Uuid,
+    upload_id: UploadId,
     sheet: &Option<String>,
-) -> Result<(Value, Vec<String>), ApiError> {
-    let (upload, columns) = match uploads::described(state, user, upload_id).await {
+) -> Result<(Source, Vec<String>), ApiError> {
+    let (upload, columns) = match uploads::described(state, user, upload_id.0).await {
         Err(ApiError::NotFound) => return Err(invalid("source.upload_id", "no such upload")),
         other => other?,
     };
@@ -23,15 +24,15 @@ async fn upload_source(
     };
     // A workbook's header is read from its file: the upload describes the
     // first sheet only.
-    Ok(match sheet {
+    let columns = match &sheet {
         Some(name) => {
-            let columns = read_rows(state, user, &upload, Some(name.clone()), 0)
+            read_rows(state, user, &upload, Some(name.clone()), 0)
                 .await?
-                .0;
-            (json!({ "upload_id": upload_id, "sheet": name }), columns)
+                .0
         }
-        None => (json!({ "upload_id": upload_id }), columns),
-    })
+        None => columns,
+    };
+    Ok((Source::Upload { upload_id, sheet }, columns))
 }
 
 pub(super) fn source_error(e: TargetError) -> ApiError {
@@ -71,7 +72,7 @@ pub(super) async fn define(
         None | Some("") => None,
         Some(expression) => {
             Schedule::parse(expression).map_err(|e| invalid("schedule", e))?;
-            if body.source.upload_id.is_some() {
+            if matches!(body.source, Source::Upload { .. }) {
                 return Err(invalid(
                     "schedule",
                     "a scheduled job reads its source anew at each run: give it a query over a \
@@ -82,47 +83,38 @@ pub(super) async fn define(
             Some(expression.split_whitespace().collect::<Vec<_>>().join(" "))
         }
     };
-    let operation = pg::Operation::parse(&body.operation).ok_or_else(|| {
-        invalid(
-            "operation",
-            "the operation is one of insert, update, upsert, delete",
-        )
-    })?;
-    let (source, columns) = match (
-        &body.source.upload_id,
-        &body.source.connection_id,
-        &body.source.query,
-    ) {
-        (Some(id), None, None) => upload_source(state, user, *id, &body.source.sheet).await?,
-        (None, Some(connection), Some(query)) => {
-            if body.source.sheet.is_some() {
-                return Err(invalid("source.sheet", "a query has no sheets"));
-            }
+    let operation = body.operation;
+    let (source, columns) = match &body.source {
+        Source::Upload { upload_id, sheet } => {
+            upload_source(state, user, *upload_id, sheet).await?
+        }
+        Source::Query {
+            connection_id,
+            query,
+        } => {
             let query = pg::normalize_query(query).map_err(|e| invalid("source.query", e))?;
-            let params = match connections::postgres_params(state, user, *connection, SOURCE).await
-            {
-                Err(ApiError::NotFound) => return Err(invalid(SOURCE, "no such connection")),
-                other => other?,
-            };
+            let params =
+                match connections::postgres_params(state, user, connection_id.0, SOURCE).await {
+                    Err(ApiError::NotFound) => return Err(invalid(SOURCE, "no such connection")),
+                    other => other?,
+                };
             let mut client = pg::connect(&params).await.map_err(source_error)?;
             let columns = pg::describe_query(&mut client, &query)
                 .await
                 .map_err(source_error)?;
+            let connection_id = *connection_id;
             (
-                json!({ "connection_id": connection, "query": query }),
+                Source::Query {
+                    connection_id,
+                    query,
+                },
                 columns,
             )
-        }
-        _ => {
-            return Err(invalid(
-                "source",
-                "give source.upload_id, or source.connection_id with source.query",
-            ))
         }
     };
     let plan = Plan::new(&body.mapping, &columns).map_err(|e| invalid("mapping", e))?;
     let object = text("target.object", &body.target.object, 200)?;
-    let target = match connections::find(state, user, body.target.connection_id).await {
+    let target = match connections::find(state, user, body.target.connection_id.0).await {
         Err(ApiError::NotFound) => return Err(invalid(TARGET, "no such connection")),
         other => other?,
     };
@@ -152,17 +144,18 @@ pub(super) async fn define(
         }
     }
 
-    let mapping =
-        serde_json::to_value(&body.mapping).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Definition {
         details: JobDetails {
             name,
             source,
-            target: json!({ "connection_id": body.target.connection_id, "object": object }),
+            target: Target {
+                connection_id: body.target.connection_id,
+                object,
+            },
             key_fields: body.key_fields,
-            mapping,
+            mapping: body.mapping,
         },
-        operation: body.operation,
+        operation,
         schedule,
     })
 }
@@ -173,7 +166,7 @@ pub(super) async fn define(
 async fn check_postgres_target(
     params: &pg::PgParams,
     object: &str,
-    operation: pg::Operation,
+    operation: Operation,
     plan: &Plan,
     key_fields: &[String],
 ) -> Result<(), ApiError> {

@@ -42,19 +42,15 @@ pub async fn preview(
 ) -> Result<HttpResponse, ApiError> {
     let wanted = query.rows.unwrap_or(20).clamp(1, 200);
     let job = find(&state, &user, path.into_inner()).await?;
-    let mapping: Vec<FieldMapping> = serde_json::from_value(job.details.mapping.clone())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let connection_id = job.details.target["connection_id"]
-        .as_str()
-        .and_then(|s| Uuid::parse_str(s).ok())
-        .ok_or_else(|| ApiError::Internal("the job has no target".into()))?;
+    let mapping = &job.details.mapping;
+    let connection_id = job.details.target.connection_id.0;
     let target = connections::find(&state, &user, connection_id).await?;
     let shown = if target.kind == "salesforce" {
         let (header, source_rows) = first_rows(&state, &user, &job.details.source, wanted).await?;
-        let plan = Plan::new(&mapping, &header).map_err(|e| invalid("mapping", e))?;
+        let plan = Plan::new(mapping, &header).map_err(|e| invalid("mapping", e))?;
         salesforce_target::preview(&state, &user, &job, &target, &plan, source_rows).await?
     } else {
-        postgres_preview(&state, &user, &job, connection_id, &mapping, wanted).await?
+        postgres_preview(&state, &user, &job, connection_id, mapping, wanted).await?
     };
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
@@ -71,13 +67,10 @@ async fn postgres_preview(
     mapping: &[FieldMapping],
     wanted: usize,
 ) -> Result<views::Preview, ApiError> {
-    let object = job.details.target["object"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let object = &job.details.target.object;
     let params = connections::postgres_params(state, user, connection_id, TARGET).await?;
     let client = pg::connect(&params).await.map_err(target_error)?;
-    let table = pg::describe(&client, &object).await.map_err(target_error)?;
+    let table = pg::describe(&client, object).await.map_err(target_error)?;
     let (header, source_rows) = first_rows(state, user, &job.details.source, wanted).await?;
     let plan = Plan::new(mapping, &header).map_err(|e| invalid("mapping", e))?;
     let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
@@ -161,17 +154,12 @@ async fn postgres_preview(
 async fn first_rows(
     state: &AppState,
     user: &AuthUser,
-    source: &Value,
+    source: &Source,
     wanted: usize,
 ) -> Result<(Vec<String>, Vec<sluice_connectors::source::Row>), ApiError> {
-    let uuid = |k: &str| source[k].as_str().and_then(|s| Uuid::parse_str(s).ok());
-    match (
-        uuid("upload_id"),
-        uuid("connection_id"),
-        source["query"].as_str(),
-    ) {
-        (Some(upload_id), _, _) => {
-            let (upload, _) = match uploads::described(state, user, upload_id).await {
+    match source {
+        Source::Upload { upload_id, sheet } => {
+            let (upload, _) = match uploads::described(state, user, upload_id.0).await {
                 Err(ApiError::NotFound) => {
                     return Err(ApiError::Gone(
                         "the job's upload was deleted; upload the file again and define the \
@@ -181,11 +169,13 @@ async fn first_rows(
                 }
                 other => other?,
             };
-            let sheet = source["sheet"].as_str().map(str::to_owned);
-            read_rows(state, user, &upload, sheet, wanted).await
+            read_rows(state, user, &upload, sheet.clone(), wanted).await
         }
-        (None, Some(connection), Some(query)) => {
-            let params = connections::postgres_params(state, user, connection, SOURCE).await?;
+        Source::Query {
+            connection_id,
+            query,
+        } => {
+            let params = connections::postgres_params(state, user, connection_id.0, SOURCE).await?;
             let reader = pg::stream_query(&params, query, Some(wanted))
                 .await
                 .map_err(source_error)?;
@@ -202,7 +192,6 @@ async fn first_rows(
             })
             .await?
         }
-        _ => Err(ApiError::Internal("the job has no source".into())),
     }
 }
 

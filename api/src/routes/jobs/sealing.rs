@@ -18,7 +18,7 @@ pub(crate) struct Job {
 /// A job's definition as checked, before it is sealed.
 pub(super) struct Definition {
     pub details: JobDetails,
-    pub operation: String,
+    pub operation: Operation,
     pub schedule: Option<String>,
 }
 
@@ -61,15 +61,6 @@ pub(crate) async fn open_runs(
         .collect()
 }
 
-/// Only the ids of a source or target (`upload_id`, `connection_id`).
-fn ids_of(value: &Value) -> Value {
-    let ids: serde_json::Map<String, Value> = ["upload_id", "connection_id"]
-        .into_iter()
-        .filter_map(|key| value.get(key).map(|id| (key.to_owned(), id.clone())))
-        .collect();
-    Value::Object(ids)
-}
-
 /// The payload that records `definition` for job `id`: ids, operation and
 /// schedule in clear, the rest sealed.
 pub(super) fn sealed_definition(
@@ -83,8 +74,8 @@ pub(super) fn sealed_definition(
             .map_err(|e| ApiError::Internal(e.to_string()))?,
     );
     Ok(JobDefined {
-        source: ids_of(&definition.details.source),
-        target: ids_of(&definition.details.target),
+        source: definition.details.source.ids(),
+        target: definition.details.target.ids(),
         operation: definition.operation,
         schedule: definition.schedule,
         details: subject.encrypt(&plain, &owner::job_details(user.account_id, id)),
@@ -94,16 +85,9 @@ pub(super) fn sealed_definition(
 /// The job as `patch` changes it: the fields given replace the job's. The
 /// target of a job with runs cannot move.
 pub(super) fn merged(patch: JobPatch, job: Job, has_runs: bool) -> Result<NewJob, ApiError> {
-    let stored = |what: &str, e: serde_json::Error| {
-        ApiError::Internal(format!("the job's {what} cannot be read: {e}"))
-    };
     let Job { row, details } = job;
-    let current_target: Target =
-        serde_json::from_value(details.target).map_err(|e| stored("target", e))?;
     if let Some(target) = &patch.target {
-        let moved = target.connection_id != current_target.connection_id
-            || target.object != current_target.object;
-        if moved && has_runs {
+        if *target != details.target && has_runs {
             return Err(invalid(
                 "target",
                 "the target of a job with runs cannot change (their history and rollbacks \
@@ -113,20 +97,11 @@ pub(super) fn merged(patch: JobPatch, job: Job, has_runs: bool) -> Result<NewJob
     }
     Ok(NewJob {
         name: patch.name.unwrap_or(details.name),
-        source: match patch.source {
-            Some(source) => source,
-            None => serde_json::from_value(details.source).map_err(|e| stored("source", e))?,
-        },
-        target: patch.target.unwrap_or(current_target),
+        source: patch.source.unwrap_or(details.source),
+        target: patch.target.unwrap_or(details.target),
         operation: patch.operation.unwrap_or(row.operation),
         key_fields: patch.key_fields.unwrap_or(details.key_fields),
-        mapping: match patch.mapping {
-            Some(mapping) => mapping,
-            None => serde_json::from_value(details.mapping).map_err(|e| stored("mapping", e))?,
-        },
-        schedule: match patch.schedule {
-            Some(schedule) => schedule,
-            None => row.schedule,
-        },
+        mapping: patch.mapping.unwrap_or(details.mapping),
+        schedule: patch.schedule.unwrap_or(row.schedule),
     })
 }

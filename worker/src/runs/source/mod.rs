@@ -6,10 +6,10 @@
 //! stored PostgreSQL connection (`query`). `batches` reads any source into
 //! the mapped and checked batches a target writes.
 
-use super::job::json_uuid;
 use super::{RunHandler, Stop};
 use sluice_connectors::source::{RowSink, SourceError};
-use sluice_schema::ids::{AccountId, ConnectionId, UploadId};
+use sluice_schema::ids::AccountId;
+use sluice_schema::job::Source as JobSource;
 
 pub(super) mod batches;
 mod query;
@@ -45,25 +45,20 @@ impl RunHandler {
     pub(super) async fn input(
         &self,
         account: AccountId,
-        source: &serde_json::Value,
+        source: &JobSource,
     ) -> Result<Input, Stop> {
-        match (
-            json_uuid(&source["upload_id"]),
-            json_uuid(&source["connection_id"]),
-            source["query"].as_str(),
-        ) {
-            (Some(upload), _, _) => {
-                let sheet = source["sheet"].as_str().map(str::to_owned);
-                let upload = self.open_upload(account, UploadId(upload), sheet).await?;
+        match source {
+            JobSource::Upload { upload_id, sheet } => {
+                let upload = self.open_upload(account, *upload_id, sheet.clone()).await?;
                 Ok(Input::Upload(upload))
             }
-            (None, Some(source), Some(query)) => {
-                let query = self
-                    .open_query(account, ConnectionId(source), query)
-                    .await?;
+            JobSource::Query {
+                connection_id,
+                query,
+            } => {
+                let query = self.open_query(account, *connection_id, query).await?;
                 Ok(Input::Query(query))
             }
-            _ => Err(Stop::Fail("the job has no source".into())),
         }
     }
 }

@@ -138,7 +138,7 @@ impl<'a> OrgTarget<'a> {
 
 impl Target for OrgTarget<'_> {
     async fn check(&mut self, job: &JobSpec) -> Result<Reading, Stop> {
-        let operation = Operation::from(job.operation);
+        let operation = job.operation;
         let describe = self.org.sf.describe(&job.object).await.map_err(failed)?;
         // The field that names a row (none for an insert): a batch holds
         // each record once.
