@@ -138,7 +138,7 @@ pub struct ConnectionRow {
     pub account_id: Uuid,
     /// In clear only for a connection recorded before sealing.
     pub name: Option<String>,
-    pub kind: String,
+    pub kind: crate::kinds::ConnectionKind,
     pub params: serde_json::Value,
     pub created_at: DateTime<Utc>,
     /// The last test's time, whether it passed, and why not (a code);

@@ -283,7 +283,7 @@ async fn jobs_and_connections_recorded_in_clear_before_sealing_still_read_and_re
     let mut conn = app.conn();
     let created = DomainEvent::ConnectionCreated(ConnectionCreated {
         name: "old warehouse".into(),
-        kind: "postgres".into(),
+        kind: sluice_schema::kinds::ConnectionKind::Postgres,
         params: json!({"host": "db.example", "port": 5432, "dbname": "sales", "user": "u",
                        "sslmode": "verify-full"}),
     });

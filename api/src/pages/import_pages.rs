@@ -11,6 +11,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 use sluice_schema::ids::RunId;
+use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::repo::{connections, jobs};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -68,7 +69,7 @@ pub async fn new_import(
     let subject = crate::people::subject_key(&state, account).await?;
     let targets = open_all(&subject, rows)?
         .into_iter()
-        .filter(|c| c.kind == "postgres" || c.kind == "salesforce")
+        .filter(|c| c.kind != ConnectionKind::Dropbox)
         .map(|c| Target {
             id: c.connection_id.to_string(),
             label: format!("{} ({})", c.name.unwrap_or_default(), c.kind),

@@ -20,6 +20,7 @@ use sluice_events::aggregate::connection::Connection;
 use sluice_events::event::ConnectionFailure;
 use sluice_events::SecretWrite;
 use sluice_schema::ids::{AccountId, ConnectionId};
+use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::models::ConnectionRow;
 use sluice_schema::repo::connections as repo;
 use sluice_vault::{Aad, Sealed};
@@ -34,7 +35,7 @@ fn metadata(row: &ConnectionRow) -> views::Connection {
         id: row.connection_id,
         // An opened row always has its name.
         name: row.name.clone().unwrap_or_default(),
-        kind: row.kind.clone(),
+        kind: row.kind.to_string(),
         params: checks::shown_params(row),
         created_at: Some(row.created_at),
         last_test: checks::last_test(row),
@@ -112,7 +113,7 @@ pub async fn test(
     let id = ConnectionId(row.connection_id);
     let account = user.account_id;
     let sealed = sealed_secret(&state, account, id).await?;
-    let outcome = match Provider::of_kind(&row.kind) {
+    let outcome = match Provider::of_kind(row.kind) {
         Some(Provider::Salesforce) => crate::routes::salesforce_target::check(&state, &user, &row)
             .await?
             .map_err(|message| (ConnectionFailure::ProviderRefused, message)),
@@ -184,7 +185,7 @@ pub(crate) async fn postgres_params(
     field: &str,
 ) -> Result<sluice_connectors::postgres::PgParams, ApiError> {
     let row = find(state, user, id).await?;
-    if row.kind != "postgres" {
+    if row.kind != ConnectionKind::Postgres {
         return Err(invalid(
             field,
             "imports read from and go to PostgreSQL connections for now",
@@ -220,7 +221,7 @@ pub async fn disconnect(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let row = find(&state, &user, path.into_inner()).await?;
-    let revoked_at_provider = match Provider::of_kind(&row.kind) {
+    let revoked_at_provider = match Provider::of_kind(row.kind) {
         Some(provider) => Some(revoke(provider, &state, &user, &row).await),
         None => None,
     };

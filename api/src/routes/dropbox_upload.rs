@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use sluice_connectors::dropbox::{Dropbox, DropboxError};
 use sluice_schema::ids::ConnectionId;
+use sluice_schema::kinds::ConnectionKind;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -65,7 +66,7 @@ pub async fn create(
         Err(ApiError::NotFound) => return Err(invalid("connection_id", "no such connection")),
         other => other?,
     };
-    if row.kind != "dropbox" {
+    if row.kind != ConnectionKind::Dropbox {
         return Err(invalid("connection_id", "this is not a Dropbox connection"));
     }
     let account = user.account_id;

@@ -25,6 +25,7 @@ use crate::AppState;
 use actix_web::{get, web, HttpResponse};
 use connect::{callback, start};
 use serde::Deserialize;
+use sluice_schema::kinds::ConnectionKind;
 use utoipa::IntoParams;
 
 /// A provider whose accounts can be connected.
@@ -36,18 +37,18 @@ pub(crate) enum Provider {
 
 impl Provider {
     /// The connection kind, also the provider's name in flows.
-    pub(crate) fn kind(self) -> &'static str {
+    pub(crate) fn kind(self) -> ConnectionKind {
         match self {
-            Self::Salesforce => "salesforce",
-            Self::Dropbox => "dropbox",
+            Self::Salesforce => ConnectionKind::Salesforce,
+            Self::Dropbox => ConnectionKind::Dropbox,
         }
     }
 
-    pub(crate) fn of_kind(kind: &str) -> Option<Self> {
+    pub(crate) fn of_kind(kind: ConnectionKind) -> Option<Self> {
         match kind {
-            "salesforce" => Some(Self::Salesforce),
-            "dropbox" => Some(Self::Dropbox),
-            _ => None,
+            ConnectionKind::Salesforce => Some(Self::Salesforce),
+            ConnectionKind::Dropbox => Some(Self::Dropbox),
+            ConnectionKind::Postgres => None,
         }
     }
 

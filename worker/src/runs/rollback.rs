@@ -23,6 +23,7 @@ use sluice_connectors::postgres::Checkpoint;
 use sluice_events::aggregate::run::{journal_kept, JOURNAL_EXPIRED};
 use sluice_events::RecordedEvent;
 use sluice_schema::ids::{JobId, RunId};
+use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::models::RunRow;
 use sluice_schema::repo::jobs;
 use sluice_vault::owner;
@@ -126,7 +127,7 @@ impl RunHandler {
             run,
         };
         let force = requested.force;
-        if self.target_kind(account, job.connection).await? == "salesforce" {
+        if self.target_kind(account, job.connection).await? == ConnectionKind::Salesforce {
             let revert = OrgRevert::open(ctx, &job, force).await?;
             return revert_all(ctx, revert, undone, journal, written).await;
         }

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::ConnectionId;
+use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::models::{ConnectionDetails, ConnectionRow};
 use utoipa::ToSchema;
 
@@ -157,7 +158,13 @@ pub async fn create(
         params: params.clone(),
     };
     let subject = subject_key(&state, user.account_id).await?;
-    let added = sealed(&subject, user.account_id, id, "postgres", &details)?;
+    let added = sealed(
+        &subject,
+        user.account_id,
+        id,
+        ConnectionKind::Postgres,
+        &details,
+    )?;
     let actor = format!("user:{}", user.user_id);
     let mut events = vec![NewEvent::new(
         DomainEvent::ConnectionCreatedV2(added),
@@ -192,7 +199,7 @@ pub async fn create(
         connection_id: id.0,
         account_id: user.account_id.0,
         name: Some(details.name),
-        kind: "postgres".into(),
+        kind: ConnectionKind::Postgres,
         params,
         created_at: created_at.unwrap_or_default(),
         last_tested_at: body.test.then_some(created_at).flatten(),

@@ -98,7 +98,7 @@ pub(super) async fn callback(
     Ok(HttpResponse::Created().json(views::Connection {
         id: id.0,
         name: label,
-        kind: kind.to_owned(),
+        kind: kind.to_string(),
         params,
         created_at: recorded.events().first().map(|e| e.recorded_at),
         last_test: None,
@@ -160,6 +160,6 @@ async fn discard(provider: Provider, state: &AppState, tokens: &ProviderTokens) 
         },
     };
     if let Err(e) = outcome {
-        tracing::warn!(provider = provider.kind(), error = %e, "the tokens of a refused connection were not revoked");
+        tracing::warn!(provider = %provider.kind(), error = %e, "the tokens of a refused connection were not revoked");
     }
 }

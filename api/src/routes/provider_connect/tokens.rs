@@ -156,7 +156,7 @@ pub(crate) async fn revoke(
     match outcome {
         Ok(()) => true,
         Err(e) => {
-            tracing::warn!(connection = %id, provider = provider.kind(), error = %e, "the provider did not confirm the revocation");
+            tracing::warn!(connection = %id, provider = %provider.kind(), error = %e, "the provider did not confirm the revocation");
             false
         }
     }
