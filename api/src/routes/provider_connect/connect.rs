@@ -2,10 +2,10 @@
 //! callback that accepts the provider's answer and records the connection,
 //! or revokes the tokens of one it refuses.
 
-use super::tokens::seal;
+use super::tokens::{revoke_salesforce, seal};
 use super::{unconfigured, Provider, ProviderTokens, Start};
 use crate::auth::oauth::OAuthApp;
-use crate::auth::{dropbox, salesforce, AuthUser, ManageConnections};
+use crate::auth::{dropbox, AuthUser, ManageConnections};
 use crate::error::ApiError;
 use crate::people::text;
 use crate::routes::oauth_flow::{begin, complete, Callback};
@@ -144,16 +144,7 @@ fn accept(
 /// Revokes tokens nothing will keep; a failure is logged (without them).
 async fn discard(provider: Provider, state: &AppState, tokens: &ProviderTokens) {
     let outcome = match provider {
-        Provider::Salesforce => match state.salesforce.as_ref() {
-            Some(config) => {
-                let token = tokens
-                    .refresh_token
-                    .as_deref()
-                    .unwrap_or(&tokens.access_token);
-                salesforce::revoke(&state.http, config, token).await
-            }
-            None => Err(unconfigured()),
-        },
+        Provider::Salesforce => revoke_salesforce(state, tokens).await,
         Provider::Dropbox => match state.dropbox.as_ref() {
             Some(config) => dropbox::revoke(&state.http, config, &tokens.access_token).await,
             None => Err(unconfigured()),

@@ -125,16 +125,7 @@ pub(crate) async fn revoke(
         return false;
     };
     let outcome = match provider {
-        Provider::Salesforce => match state.salesforce.as_ref() {
-            Some(config) => {
-                let token = tokens
-                    .refresh_token
-                    .as_deref()
-                    .unwrap_or(&tokens.access_token);
-                salesforce::revoke(&state.http, config, token).await
-            }
-            None => Err(unconfigured()),
-        },
+        Provider::Salesforce => revoke_salesforce(state, &tokens).await,
         Provider::Dropbox => match state.dropbox.as_ref() {
             Some(config) => {
                 match dropbox::revoke(&state.http, config, &tokens.access_token).await {
@@ -159,5 +150,23 @@ pub(crate) async fn revoke(
             tracing::warn!(connection = %id, provider = %provider.kind(), error = %e, "the provider did not confirm the revocation");
             false
         }
+    }
+}
+
+/// Revokes a Salesforce session at Salesforce, by its refresh token (the
+/// access token when there is none).
+pub(super) async fn revoke_salesforce(
+    state: &AppState,
+    tokens: &ProviderTokens,
+) -> Result<(), ProviderError> {
+    match state.salesforce.as_ref() {
+        Some(config) => {
+            let token = tokens
+                .refresh_token
+                .as_deref()
+                .unwrap_or(&tokens.access_token);
+            salesforce::revoke(&state.http, config, token).await
+        }
+        None => Err(unconfigured()),
     }
 }
