@@ -7,7 +7,7 @@
 //! enums stay in clear.
 
 use crate::accounts::{account, call_json};
-use crate::imports::{run_to_end, upload};
+use crate::imports::{run_to_end, upload, wait_for_run};
 use crate::support::{read_audit_wire, relay_reached};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -316,6 +316,60 @@ async fn jobs_and_connections_recorded_in_clear_before_sealing_still_read_and_re
     assert_eq!(shown["mapping"][0]["source"], "one", "{shown}");
     let report = sluice_events::replay::replay(&mut conn, false).unwrap();
     assert!(report.is_equal(), "{report:?}");
+}
+
+/// A job whose stored definition does not read as one (here an old job's
+/// clear target, its object gone) fails its run saying so, rather than
+/// running with a blank object.
+#[tokio::test]
+async fn a_run_of_a_job_whose_definition_does_not_read_fails_saying_so() {
+    let app = spawn_app().await;
+    let (token, account) = account(&app, "ada@example.com").await;
+    let account = AccountId(account["account_id"].as_str().unwrap().parse().unwrap());
+    let (connection, job, run) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let request = |stream: &str, id: uuid::Uuid, event: DomainEvent| {
+        let event = NewEvent::new(event, Metadata::actor("user:old")).for_account(account);
+        AppendRequest::new(stream, id, ExpectedVersion::NoStream, vec![event])
+    };
+    let mut conn = app.conn();
+    let defined: JobCreated = serde_json::from_value(json!({
+        "name": "old job",
+        "source": {"connection_id": connection, "query": "SELECT 1 AS one"},
+        "target": {"connection_id": connection, "object": "contacts"},
+        "operation": "insert",
+        "key_fields": [],
+        "mapping": [{"source": "one", "target": "id"}],
+    }))
+    .unwrap();
+    append(
+        &mut conn,
+        &request("job", job, DomainEvent::JobCreated(defined)),
+    )
+    .unwrap();
+    conn.batch_execute(&format!(
+        "UPDATE jobs SET target = '{{\"connection_id\": \"{connection}\"}}' WHERE job_id = '{job}'"
+    ))
+    .unwrap();
+    let requested = DomainEvent::RunRequested(RunRequested {
+        job_id: job,
+        kind: "import".into(),
+        rollback_of: None,
+        force: false,
+    });
+    append(&mut conn, &request("run", run, requested)).unwrap();
+
+    let shown = wait_for_run(&app, &token, &run.to_string()).await;
+    assert_eq!(shown["status"], "failed", "{shown}");
+    let message = shown["message"].as_str().unwrap();
+    assert!(
+        message.contains("the job's definition cannot be read"),
+        "{message}"
+    );
+    assert!(message.contains("object"), "{message}");
 }
 
 /// Drops the job's marked target table, then runs the job: the run fails
