@@ -1,11 +1,25 @@
 //! An import end to end against `psql \copy` of the same file into the same
-//! table: `cargo bench --bench imports [-- <rows>]` (1,000,000 by default).
+//! table: `cargo bench --bench imports [-- <rows>] [--rounds N]
+//! [--rollback] [--compare /path/to/another/sluice]`.
+//!
+//! The file is shaped like users' files (generated with a fixed seed, so
+//! every run of the benchmark reads the same bytes): a text primary key,
+//! an email, names with commas, apostrophes and non-ASCII letters,
+//! `numeric(14,2)` amounts, dates, `timestamptz` values with offsets, and
+//! free text with quotes and blanks; 1,000,000 rows by default (about
+//! 110 MiB).
 //!
 //! Runs the release `sluice api` and `sluice worker` as their own processes
-//! on a fresh database and broker namespace, uploads a generated CSV, and
-//! times a run from `POST /v1/jobs/{id}/runs` to its end; then the worker's
-//! peak resident memory (VmHWM). The baseline is `psql \copy` of the same
-//! file into an identical empty table, timed in the same session.
+//! on a fresh database and broker namespace, uploads the file once, and for
+//! each round times a run from `POST /v1/jobs/{id}/runs` to its end into a
+//! fresh target database, and (with `--rollback`) the rollback of that run.
+//! The baseline, `psql \copy` of the same file into an identical empty
+//! table, is timed in the same rounds, alternating with the runs, so load
+//! that comes and goes falls on both. `--compare` times another build of
+//! Sluice (an earlier commit's) in the same rounds. Prints the median and
+//! range of each, its ratio to the baseline's median, the CPU the worker
+//! and PostgreSQL spent (read from `/proc`), the worker's peak memory and
+//! the load average before and after.
 #![expect(clippy::unwrap_used, reason = "a benchmark stops on any failure")]
 
 mod common;
@@ -16,21 +30,145 @@ use common::Process;
 use diesel::connection::SimpleConnection;
 use serde_json::{json, Value};
 use sluice_testkit::{TestBroker, TestDb};
-use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const TABLE: &str = "CREATE TABLE contacts (
-    id SERIAL PRIMARY KEY, email TEXT NOT NULL, first_name TEXT, amount NUMERIC, joined DATE)";
+    external_id TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    first_name TEXT,
+    last_name TEXT,
+    amount NUMERIC(14,2),
+    joined DATE,
+    last_seen TIMESTAMPTZ,
+    notes TEXT)";
+
+const COLUMNS: [&str; 8] = [
+    "external_id",
+    "email",
+    "first_name",
+    "last_name",
+    "amount",
+    "joined",
+    "last_seen",
+    "notes",
+];
+
+const FIRST: [&str; 12] = [
+    "Ada",
+    "José",
+    "Zoë",
+    "Łukasz",
+    "Ngozi",
+    "Søren",
+    "Anaïs",
+    "Mary-Jane",
+    "Dmitrij",
+    "Siobhán",
+    "Chloé",
+    "Björn",
+];
+const LAST: [&str; 12] = [
+    "O'Connor",
+    "García, Jr.",
+    "Müller",
+    "Nguyễn",
+    "Smith",
+    "D'Angelo",
+    "Kowalczyk",
+    "Ødegård",
+    "van der Berg",
+    "Okafor, PhD",
+    "Jones",
+    "Ó Súilleabháin",
+];
+const NOTES: [&str; 6] = [
+    "",
+    "Met at the \"Data Days\" conference, asked for a demo",
+    "Prefers email; no calls before 10:00",
+    "Said: \"call me back next week\", then \"maybe\"",
+    "Key account — renewal in Q3, see contract #4411",
+    "",
+];
+const OFFSETS: [&str; 5] = ["+00:00", "+02:00", "-05:00", "+05:30", "Z"];
+
+/// SplitMix64: a fixed sequence of numbers from a seed.
+struct Seeded(u64);
+
+impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[self.below(from.len() as u64) as usize]
+    }
+}
+
+/// Writes the benchmark's file of `rows` rows.
+fn generate(path: &Path, rows: usize) {
+    let mut out = csv::Writer::from_path(path).unwrap();
+    out.write_record(COLUMNS).unwrap();
+    let mut random = Seeded(20_261_203);
+    for i in 0..rows {
+        let first = random.pick(&FIRST);
+        let last = random.pick(&LAST);
+        let cents = random.below(100_000_000_000) as i64 - 2_000_000_000;
+        let amount = format!(
+            "{}{}.{:02}",
+            if cents < 0 { "-" } else { "" },
+            cents.abs() / 100,
+            cents.abs() % 100
+        );
+        let joined = format!(
+            "{}-{:02}-{:02}",
+            1990 + random.below(36),
+            1 + random.below(12),
+            1 + random.below(28)
+        );
+        let seen = format!(
+            "2025-{:02}-{:02}T{:02}:{:02}:{:02}{}",
+            1 + random.below(12),
+            1 + random.below(28),
+            random.below(24),
+            random.below(60),
+            random.below(60),
+            random.pick(&OFFSETS)
+        );
+        let record = [
+            format!("C-{:08X}-{i}", random.next() as u32),
+            format!("person.{i}@example.com"),
+            first.to_owned(),
+            last.to_owned(),
+            amount,
+            joined,
+            seen,
+            random.pick(&NOTES).to_owned(),
+        ];
+        out.write_record(&record).unwrap();
+    }
+    out.flush().unwrap();
+}
 
 fn sluice(
+    binary: &Path,
     command: &str,
     db: &TestDb,
     broker: &TestBroker,
-    dir: &std::path::Path,
+    dir: &Path,
     port: u16,
 ) -> Process {
-    common::sluice(
+    common::sluice_binary(
+        binary,
         command,
         &[
             ("SLUICE_DATABASE_URL", db.url.clone()),
@@ -49,159 +187,325 @@ fn sluice(
     )
 }
 
-#[tokio::main]
-async fn main() {
-    let rows: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
-    let csv = dir.path().join("contacts.csv");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&csv).unwrap());
-        writeln!(out, "email,first_name,amount,joined").unwrap();
-        for i in 0..rows {
-            writeln!(
-                out,
-                "person{i}@example.com,Person {i},{}.{:02},2025-{:02}-{:02}",
-                i % 9973,
-                i % 100,
-                i % 12 + 1,
-                i % 28 + 1
-            )
-            .unwrap();
-        }
-    }
-    let size_mib = std::fs::metadata(&csv).unwrap().len() as f64 / 1048576.0;
+/// One build of Sluice running as two processes, with an account, and the
+/// benchmark's file uploaded.
+struct Deployment {
+    // Fields drop in this order: the processes stop before their database,
+    // broker namespace and directory go.
+    _api: Process,
+    worker: Process,
+    _db: TestDb,
+    _broker: TestBroker,
+    _dir: tempfile::TempDir,
+    name: String,
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    upload: Value,
+    upload_time: Duration,
+}
 
-    // Baseline: psql \copy into an identical table.
-    let baseline_db = TestDb::empty();
-    baseline_db.connect().batch_execute(TABLE).unwrap();
-    let baseline_pg_cpu = cpu::postgres_cpu_seconds();
-    let started = Instant::now();
-    let status = Command::new("psql")
-        .args([
-            "-q",
-            "-d",
-            &baseline_db.url,
-            "-c",
-            &format!("\\copy contacts (email, first_name, amount, joined) FROM '{}' WITH (FORMAT csv, HEADER)", csv.display()),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let baseline = started.elapsed();
-    let baseline_pg_cpu = cpu::postgres_cpu_seconds() - baseline_pg_cpu;
+/// What one round of a deployment measured.
+struct Round {
+    run: Duration,
+    worker_cpu: f64,
+    pg_cpu: f64,
+    rollback: Option<Duration>,
+}
 
-    let db = TestDb::new();
-    let target = TestDb::empty();
-    target.connect().batch_execute(TABLE).unwrap();
-    let broker = TestBroker::new();
-    let port = common::free_port();
-    let _api = sluice("api", &db, &broker, dir.path(), port);
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let worker = sluice("worker", &db, &broker, dir.path(), 0);
-    let token = common::account(&client, &base).await;
-    let post = |path: &str, body: Value| {
-        client
-            .post(format!("{base}{path}"))
+impl Deployment {
+    async fn start(name: String, binary: &Path, csv: &Path) -> Self {
+        let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+        let db = TestDb::new();
+        let broker = TestBroker::new();
+        let port = common::free_port();
+        let api = sluice(binary, "api", &db, &broker, dir.path(), port);
+        let worker = sluice(binary, "worker", &db, &broker, dir.path(), 0);
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let token = common::account(&client, &base).await;
+        let started = Instant::now();
+        let upload: Value = client
+            .post(format!("{base}/v1/uploads?filename=contacts.csv"))
             .bearer_auth(&token)
-            .json(&body)
-            .send()
-    };
-    let socket = sluice_testkit::database_server_url();
-    let host = socket
-        .split_once("host=")
-        .map(|(_, h)| h.split('&').next().unwrap().to_owned())
-        .unwrap_or_else(|| "127.0.0.1".into());
-    let connection: Value = post(
-        "/v1/connections",
-        json!({"name": "target", "kind": "postgres", "params": {
-            "host": host, "port": 5432, "dbname": target.name,
-            "user": std::env::var("USER").unwrap_or_else(|_| "root".into()),
-            "password": "unused", "sslmode": "disable"}}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let upload_started = Instant::now();
-    let upload: Value = client
-        .post(format!("{base}/v1/uploads?filename=contacts.csv"))
-        .bearer_auth(&token)
-        .body(std::fs::read(&csv).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let upload_time = upload_started.elapsed();
-    let mapping: Vec<Value> = ["email", "first_name", "amount", "joined"]
-        .iter()
-        .map(|c| json!({"source": c, "target": c}))
-        .collect();
-    let job: Value = post(
-        "/v1/jobs",
-        json!({"name": "bench", "source": {"upload_id": upload["id"]},
-               "target": {"connection_id": connection["id"], "object": "contacts"},
-               "operation": "insert", "mapping": mapping}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let job_id = job["id"].as_str().unwrap();
-    let worker_cpu = cpu::cpu_seconds(&worker.0);
-    let pg_cpu = cpu::postgres_cpu_seconds();
-    let started = Instant::now();
-    let queued: Value = post(&format!("/v1/jobs/{job_id}/runs"), json!({}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let run = queued["run_id"].as_str().unwrap();
-    let finished = loop {
-        let shown: Value = client
-            .get(format!("{base}/v1/runs/{run}"))
-            .bearer_auth(&token)
+            .body(std::fs::read(csv).unwrap())
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        if shown["finished_at"].is_string() {
-            break shown;
+        let upload_time = started.elapsed();
+        assert!(upload["id"].is_string(), "{upload}");
+        Self {
+            _api: api,
+            worker,
+            _db: db,
+            _broker: broker,
+            _dir: dir,
+            name,
+            client,
+            base,
+            token,
+            upload,
+            upload_time,
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Polls run `id` until it has finished.
+    async fn finished(&self, id: &str) -> Value {
+        loop {
+            let shown: Value = self
+                .client
+                .get(format!("{}/v1/runs/{id}", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if shown["finished_at"].is_string() {
+                return shown;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A run of the file into a fresh table, and its rollback if asked.
+    async fn round(&self, rows: usize, rollback: bool) -> Round {
+        let target = TestDb::empty();
+        target.connect().batch_execute(TABLE).unwrap();
+        let socket = sluice_testkit::database_server_url();
+        let host = socket
+            .split_once("host=")
+            .map(|(_, h)| h.split('&').next().unwrap().to_owned())
+            .unwrap_or_else(|| "127.0.0.1".into());
+        let connection = self
+            .post(
+                "/v1/connections",
+                json!({"name": target.name, "kind": "postgres", "params": {
+                    "host": host, "port": 5432, "dbname": target.name,
+                    "user": std::env::var("USER").unwrap_or_else(|_| "root".into()),
+                    "password": "unused", "sslmode": "disable"}}),
+            )
+            .await;
+        let mapping: Vec<Value> = COLUMNS
+            .iter()
+            .map(|c| json!({"source": c, "target": c}))
+            .collect();
+        let job = self
+            .post(
+                "/v1/jobs",
+                json!({"name": target.name, "source": {"upload_id": self.upload["id"]},
+                       "target": {"connection_id": connection["id"], "object": "contacts"},
+                       "operation": "insert", "mapping": mapping}),
+            )
+            .await;
+        let job_id = job["id"].as_str().unwrap();
+        let worker_cpu = cpu::cpu_seconds(&self.worker.0);
+        let pg_cpu = cpu::postgres_cpu_seconds();
+        let started = Instant::now();
+        let queued = self
+            .post(&format!("/v1/jobs/{job_id}/runs"), json!({}))
+            .await;
+        let run_id = queued["run_id"].as_str().unwrap().to_owned();
+        let run = self.finished(&run_id).await;
+        let elapsed = started.elapsed();
+        let worker_cpu = cpu::cpu_seconds(&self.worker.0) - worker_cpu;
+        let pg_cpu = cpu::postgres_cpu_seconds() - pg_cpu;
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(run["rows_ok"], rows);
+        let rollback = if rollback {
+            let started = Instant::now();
+            let asked = self
+                .post(&format!("/v1/runs/{run_id}/rollback"), json!({}))
+                .await;
+            let undo = asked["run_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{asked}"))
+                .to_owned();
+            let undone = self.finished(&undo).await;
+            assert_eq!(undone["status"], "rolled_back", "{undone}");
+            Some(started.elapsed())
+        } else {
+            None
+        };
+        Round {
+            run: elapsed,
+            worker_cpu,
+            pg_cpu,
+            rollback,
+        }
+    }
+}
+
+/// `psql \copy` of the file into a fresh identical table: its time and
+/// PostgreSQL's CPU.
+fn baseline(csv: &Path) -> (Duration, f64) {
+    let db = TestDb::empty();
+    db.connect().batch_execute(TABLE).unwrap();
+    let pg_cpu = cpu::postgres_cpu_seconds();
+    let started = Instant::now();
+    let status = Command::new("psql")
+        .args([
+            "-q",
+            "-d",
+            &db.url,
+            "-c",
+            &format!(
+                "\\copy contacts ({}) FROM '{}' WITH (FORMAT csv, HEADER)",
+                COLUMNS.join(", "),
+                csv.display()
+            ),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    (started.elapsed(), cpu::postgres_cpu_seconds() - pg_cpu)
+}
+
+/// The median and range of `values`, as `median (low–high)`.
+fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let median = if sorted.len() % 2 == 1 {
+        sorted[sorted.len() / 2]
+    } else {
+        (sorted[sorted.len() / 2 - 1] + sorted[sorted.len() / 2]) / 2.0
     };
-    let elapsed = started.elapsed();
-    let worker_cpu = cpu::cpu_seconds(&worker.0) - worker_cpu;
-    let pg_cpu = cpu::postgres_cpu_seconds() - pg_cpu;
-    assert_eq!(finished["status"], "succeeded", "{finished}");
-    assert_eq!(finished["rows_ok"], rows);
-    let rss = common::peak_rss_mib(&worker.0);
-    let rate = |d: Duration| rows as f64 / d.as_secs_f64();
-    println!("| what | rows | file | time | rows/s | note |");
-    println!("| --- | ---: | ---: | ---: | ---: | --- |");
+    (median, sorted[0], sorted[sorted.len() - 1])
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+struct Options {
+    rows: usize,
+    rounds: usize,
+    rollback: bool,
+    compare: Option<PathBuf>,
+}
+
+fn options() -> Options {
+    let mut options = Options {
+        rows: 1_000_000,
+        rounds: 3,
+        rollback: false,
+        compare: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--rounds" => options.rounds = args.next().and_then(|n| n.parse().ok()).unwrap(),
+            "--rollback" => options.rollback = true,
+            "--compare" => options.compare = args.next().map(PathBuf::from),
+            "--bench" => {}
+            other => {
+                if let Ok(rows) = other.parse() {
+                    options.rows = rows;
+                }
+            }
+        }
+    }
+    options
+}
+
+#[tokio::main]
+async fn main() {
+    let options = options();
+    let rows = options.rows;
+    let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
+    let csv = dir.path().join("contacts.csv");
+    generate(&csv, rows);
+    let size_mib = std::fs::metadata(&csv).unwrap().len() as f64 / 1_048_576.0;
+    let load_before = load_average();
+
+    let this: PathBuf = env!("CARGO_BIN_EXE_sluice").into();
+    let mut deployments = vec![Deployment::start("this build".into(), &this, &csv).await];
+    if let Some(other) = &options.compare {
+        deployments.push(Deployment::start(other.display().to_string(), other, &csv).await);
+    }
+
+    let mut baselines = Vec::new();
+    let mut rounds: Vec<Vec<Round>> = deployments.iter().map(|_| Vec::new()).collect();
+    for round in 0..options.rounds {
+        // Alternate who goes first, so a slow spell does not always fall on
+        // the same one.
+        if round % 2 == 0 {
+            baselines.push(baseline(&csv));
+        }
+        for (deployment, measured) in deployments.iter().zip(rounds.iter_mut()) {
+            measured.push(deployment.round(rows, options.rollback).await);
+        }
+        if round % 2 == 1 {
+            baselines.push(baseline(&csv));
+        }
+    }
+
+    let seconds: Vec<f64> = baselines.iter().map(|b| b.0.as_secs_f64()).collect();
+    let (base_median, base_low, base_high) = spread(&seconds);
+    let (base_cpu, _, _) = spread(&baselines.iter().map(|b| b.1).collect::<Vec<_>>());
     println!(
-        "| `psql \\copy` (baseline) | {rows} | {size_mib:.0} MiB | {:.2} s | {:.0} | PostgreSQL CPU {baseline_pg_cpu:.2} s |",
-        baseline.as_secs_f64(),
-        rate(baseline)
+        "{rows} rows, {size_mib:.0} MiB, {} rounds; load average before {load_before}, after {}",
+        options.rounds,
+        load_average()
     );
+    println!();
+    println!("| what | median | range | ratio | note |");
+    println!("| --- | ---: | ---: | ---: | --- |");
     println!(
-        "| upload (`POST /v1/uploads`) | {rows} | {size_mib:.0} MiB | {:.2} s | | streamed and encrypted |",
-        upload_time.as_secs_f64()
+        "| `psql \\copy` (baseline) | {base_median:.2} s | {base_low:.2}–{base_high:.2} s | 1.00 | PostgreSQL CPU {base_cpu:.2} s |"
     );
-    println!(
-        "| run (request → finished) | {rows} | {size_mib:.0} MiB | {:.2} s | {:.0} | {:.2}× the baseline; worker peak RSS {rss:.0} MiB; CPU: worker {worker_cpu:.2} s, PostgreSQL {pg_cpu:.2} s |",
-        elapsed.as_secs_f64(),
-        rate(elapsed),
-        elapsed.as_secs_f64() / baseline.as_secs_f64()
-    );
+    for (deployment, measured) in deployments.iter().zip(&rounds) {
+        let runs: Vec<f64> = measured.iter().map(|r| r.run.as_secs_f64()).collect();
+        let (median, low, high) = spread(&runs);
+        let (worker_cpu, _, _) = spread(&measured.iter().map(|r| r.worker_cpu).collect::<Vec<_>>());
+        let (pg_cpu, _, _) = spread(&measured.iter().map(|r| r.pg_cpu).collect::<Vec<_>>());
+        println!(
+            "| upload, {} | {:.2} s | | | streamed and encrypted |",
+            deployment.name,
+            deployment.upload_time.as_secs_f64()
+        );
+        println!(
+            "| run (request → finished), {} | {median:.2} s | {low:.2}–{high:.2} s | **{:.2}×** ({:.2}–{:.2}×) | CPU: worker {worker_cpu:.2} s, PostgreSQL {pg_cpu:.2} s; worker peak RSS {:.0} MiB |",
+            deployment.name,
+            median / base_median,
+            low / base_median,
+            high / base_median,
+            common::peak_rss_mib(&deployment.worker.0),
+        );
+        if options.rollback {
+            let undo: Vec<f64> = measured
+                .iter()
+                .filter_map(|r| r.rollback.map(|d| d.as_secs_f64()))
+                .collect();
+            let (median_undo, low_undo, high_undo) = spread(&undo);
+            println!(
+                "| rollback of that run, {} | {median_undo:.2} s | {low_undo:.2}–{high_undo:.2} s | {:.2}× | {:.2}× the run |",
+                deployment.name,
+                median_undo / base_median,
+                median_undo / median,
+            );
+        }
+    }
 }

@@ -7,12 +7,13 @@ use crate::error::ApiError;
 use crate::routes::billing::plan;
 use crate::AppState;
 use sluice_schema::ids::{AccountId, JobId};
+use sluice_schema::kinds::Plan;
 use sluice_schema::plans::{self, Limits};
 use sluice_schema::repo::billing as repo;
 
 /// What lifts a limit, as the error says it.
-fn upgrade(plan: &str) -> &'static str {
-    if plan == "enterprise" {
+fn upgrade(plan: Plan) -> &'static str {
+    if plan == Plan::Enterprise {
         ""
     } else {
         " Upgrade the plan (POST /v1/billing/checkout) to raise it."
@@ -36,16 +37,16 @@ pub async fn check_schedule(
     if i64::try_from(others).unwrap_or(i64::MAX) < allowed {
         return Ok(());
     }
-    let title = Limits::title(&row.plan);
+    let title = Limits::title(row.plan);
     Err(ApiError::PlanLimit(if allowed == 0 {
         format!(
             "the {title} plan has no scheduled jobs.{}",
-            upgrade(&row.plan)
+            upgrade(row.plan)
         )
     } else {
         format!(
             "the {title} plan allows {allowed} scheduled jobs and the account has {others}.{}",
-            upgrade(&row.plan)
+            upgrade(row.plan)
         )
     }))
 }
@@ -68,8 +69,8 @@ pub async fn check_rows(state: &AppState, account: AccountId) -> Result<(), ApiE
     Err(ApiError::PlanLimit(format!(
         "the account's imports have read {used} rows this month, the {} plan's limit of \
          {allowed}; the count starts anew on {}.{}",
-        Limits::title(&row.plan),
+        Limits::title(row.plan),
         plans::next_month_start(now).format("%Y-%m-%d"),
-        upgrade(&row.plan)
+        upgrade(row.plan)
     )))
 }

@@ -210,10 +210,9 @@ pub async fn subject_key(state: &AppState, account: AccountId) -> Result<Subject
         .db(move |conn| Ok(repo::subject_key(conn, account)?))
         .await?
         .ok_or(ApiError::NotFound)?;
-    let version = u32::try_from(version).unwrap_or_default();
     state
         .keyring
-        .with(|k| SubjectKey::unwrap(k, &account.to_string(), version, &wrapped))
+        .with(|k| SubjectKey::unwrap(k, &account.to_string(), version.get(), &wrapped))
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 

@@ -15,8 +15,15 @@ impl Drop for Process {
 }
 
 /// Starts `sluice <command>` with `env` added to its environment.
+#[allow(dead_code, reason = "not every benchmark starts this build")]
 pub fn sluice(command: &str, env: &[(&str, String)]) -> Process {
-    let mut sluice = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    sluice_binary(env!("CARGO_BIN_EXE_sluice").as_ref(), command, env)
+}
+
+/// Starts `binary <command>` (a build of Sluice) with `env` added to its
+/// environment.
+pub fn sluice_binary(binary: &std::path::Path, command: &str, env: &[(&str, String)]) -> Process {
+    let mut sluice = Command::new(binary);
     sluice.arg(command).stdout(Stdio::null());
     for (key, value) in env {
         sluice.env(key, value);

@@ -6,17 +6,18 @@
 //! request that conflicts fails alone. The projections and the consumer's
 //! "processed" marker are written in the same transaction as the events.
 
+mod build;
+mod check;
+pub mod request;
+
 use crate::clock::Clock;
-use crate::envelope::{NewEvent, RecordedEvent};
-use crate::hash::event_hash;
+use crate::envelope::RecordedEvent;
 use crate::projection;
-use crate::secrets::SecretWrite;
-use chrono::{DateTime, Utc};
+use build::{build, micros};
+use check::{decide, read_known, Decision};
 use diesel::prelude::*;
-use sluice_schema::ids::EventId;
-use sluice_schema::models::EventRow;
+use request::{AppendRequest, ExpectedVersion};
 use sluice_schema::schema::{event_log_head, events, processed_events};
-use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// The most bytes an event's payload and metadata may take, as JSON. Far
@@ -24,90 +25,6 @@ use uuid::Uuid;
 /// that every recorded event can be published; inputs are bounded at the
 /// edge well within it, and this is the backstop.
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
-
-/// The stream version an append expects to find (optimistic concurrency).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpectedVersion {
-    /// Append whatever the stream's version is.
-    Any,
-    /// The stream must not exist yet.
-    NoStream,
-    /// The stream's last event must have exactly this version.
-    Exactly(i64),
-}
-
-/// A consumer recording that it has handled an event, atomically with its effects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProcessedMarker {
-    pub consumer: String,
-    pub event_id: EventId,
-}
-
-/// Events for one stream, appended all or nothing.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AppendRequest {
-    pub stream_type: String,
-    pub stream_id: Uuid,
-    pub expected: ExpectedVersion,
-    pub events: Vec<NewEvent>,
-    pub processed: Option<ProcessedMarker>,
-    /// Secrets written with the events, all or nothing.
-    pub secrets: Vec<SecretWrite>,
-    /// Events on other streams that must be appended with these, at the
-    /// versions they expect, or not at all: how a uniqueness (an email) is
-    /// claimed atomically with what needs it.
-    pub claims: Vec<Claim>,
-}
-
-/// One event on a stream of its own, appended with a request all or
-/// nothing, at the version it expects.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Claim {
-    pub stream_type: String,
-    pub stream_id: Uuid,
-    pub expected: ExpectedVersion,
-    pub event: NewEvent,
-}
-
-impl AppendRequest {
-    pub fn new(
-        stream_type: impl Into<String>,
-        stream_id: Uuid,
-        expected: ExpectedVersion,
-        events: Vec<NewEvent>,
-    ) -> Self {
-        Self {
-            stream_type: stream_type.into(),
-            stream_id,
-            expected,
-            events,
-            processed: None,
-            secrets: Vec::new(),
-            claims: Vec::new(),
-        }
-    }
-
-    /// Appends `claim` with the request, all or nothing.
-    pub fn with_claim(mut self, claim: Claim) -> Self {
-        self.claims.push(claim);
-        self
-    }
-
-    /// Writes `secret` in the same transaction as the events.
-    pub fn with_secret(mut self, secret: SecretWrite) -> Self {
-        self.secrets.push(secret);
-        self
-    }
-
-    /// Records that `consumer` handled `event_id` in the same transaction.
-    pub fn processing(mut self, consumer: impl Into<String>, event_id: EventId) -> Self {
-        self.processed = Some(ProcessedMarker {
-            consumer: consumer.into(),
-            event_id,
-        });
-        self
-    }
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AppendOutcome {
@@ -209,13 +126,6 @@ fn is_usable(conn: &mut PgConnection) -> bool {
     diesel::sql_query("SELECT 1").execute(conn).is_ok()
 }
 
-/// What the log holds of the group's ids and streams, read once.
-struct Known {
-    event_ids: HashSet<Uuid>,
-    processed: HashSet<(String, Uuid)>,
-    versions: HashMap<Uuid, i64>,
-}
-
 fn write_group(
     conn: &mut PgConnection,
     requests: &[AppendRequest],
@@ -288,226 +198,4 @@ fn write_group(
         ))
         .execute(conn)?;
     Ok(outcomes)
-}
-
-fn read_known(conn: &mut PgConnection, requests: &[AppendRequest]) -> QueryResult<Known> {
-    let ids: Vec<Uuid> = requests
-        .iter()
-        .flat_map(|r| {
-            r.events
-                .iter()
-                .chain(r.claims.iter().map(|c| &c.event))
-                .map(|e| e.event_id.0)
-        })
-        .collect();
-    let event_ids = events::table
-        .filter(events::event_id.eq_any(&ids))
-        .select(events::event_id)
-        .load::<Uuid>(conn)?
-        .into_iter()
-        .collect();
-    let marked: Vec<Uuid> = requests
-        .iter()
-        .filter_map(|r| r.processed.as_ref().map(|m| m.event_id.0))
-        .collect();
-    let processed = if marked.is_empty() {
-        HashSet::new()
-    } else {
-        processed_events::table
-            .filter(processed_events::event_id.eq_any(&marked))
-            .select((processed_events::consumer, processed_events::event_id))
-            .load::<(String, Uuid)>(conn)?
-            .into_iter()
-            .collect()
-    };
-    let streams: Vec<Uuid> = requests
-        .iter()
-        .flat_map(|r| std::iter::once(r.stream_id).chain(r.claims.iter().map(|c| c.stream_id)))
-        .collect();
-    let versions = events::table
-        .filter(events::stream_id.eq_any(&streams))
-        .group_by(events::stream_id)
-        .select((events::stream_id, diesel::dsl::max(events::stream_version)))
-        .load::<(Uuid, Option<i64>)>(conn)?
-        .into_iter()
-        .filter_map(|(stream, version)| version.map(|v| (stream, v)))
-        .collect();
-    Ok(Known {
-        event_ids,
-        processed,
-        versions,
-    })
-}
-
-impl Known {
-    /// Records what an accepted request adds, for the requests after it.
-    fn remember(&mut self, request: &AppendRequest, first_version: i64) {
-        self.event_ids
-            .extend(request.events.iter().map(|e| e.event_id.0));
-        if let Some(marker) = &request.processed {
-            self.processed
-                .insert((marker.consumer.clone(), marker.event_id.0));
-        }
-        self.versions.insert(
-            request.stream_id,
-            first_version + request.events.len() as i64 - 1,
-        );
-        for claim in &request.claims {
-            self.event_ids.insert(claim.event.event_id.0);
-            let version = self.versions.get(&claim.stream_id).copied().unwrap_or(0);
-            self.versions.insert(claim.stream_id, version + 1);
-        }
-    }
-}
-
-enum Decision {
-    AlreadyRecorded,
-    Append { first_version: i64 },
-}
-
-/// Checks one request against the log and the requests before it in the group.
-fn decide(request: &AppendRequest, known: &Known) -> Result<Decision, AppendError> {
-    if request.events.is_empty() {
-        return Err(AppendError::Invalid(
-            "an append needs at least one event".into(),
-        ));
-    }
-    if let Some(marker) = &request.processed {
-        if known
-            .processed
-            .contains(&(marker.consumer.clone(), marker.event_id.0))
-        {
-            return Ok(Decision::AlreadyRecorded);
-        }
-    }
-    let recorded = request
-        .events
-        .iter()
-        .filter(|e| known.event_ids.contains(&e.event_id.0))
-        .count();
-    if recorded == request.events.len() {
-        return Ok(Decision::AlreadyRecorded);
-    }
-    if recorded > 0 {
-        return Err(AppendError::Invalid(
-            "some of these event ids are recorded and some are not".into(),
-        ));
-    }
-    let actual = check_version(known, request.stream_id, request.expected)?;
-    for claim in &request.claims {
-        if claim.stream_id == request.stream_id || known.event_ids.contains(&claim.event.event_id.0)
-        {
-            return Err(AppendError::Invalid(
-                "a claim must be a new event on another stream".into(),
-            ));
-        }
-        check_version(known, claim.stream_id, claim.expected)?;
-    }
-    let mut ids = HashSet::new();
-    if !request.events.iter().all(|e| ids.insert(e.event_id.0)) {
-        return Err(AppendError::Invalid("an event id appears twice".into()));
-    }
-    Ok(Decision::Append {
-        first_version: actual + 1,
-    })
-}
-
-/// The version of `stream`, if it is the one `expected`.
-fn check_version(
-    known: &Known,
-    stream: Uuid,
-    expected: ExpectedVersion,
-) -> Result<i64, AppendError> {
-    let current = known.versions.get(&stream).copied();
-    let actual = current.unwrap_or(0);
-    let ok = match expected {
-        ExpectedVersion::Any => true,
-        ExpectedVersion::NoStream => current.is_none(),
-        ExpectedVersion::Exactly(v) => v == actual,
-    };
-    if ok {
-        Ok(actual)
-    } else {
-        Err(AppendError::Conflict {
-            stream_id: stream,
-            expected,
-            actual,
-        })
-    }
-}
-
-/// The rows (with sequence numbers and chained hashes) and their recorded
-/// events: the request's, then its claims', each claim at the version after
-/// its stream's.
-fn build(
-    request: &AppendRequest,
-    first_version: i64,
-    known: &Known,
-    last_seq: i64,
-    last_hash: &[u8],
-    now: DateTime<Utc>,
-) -> Result<Vec<(EventRow, RecordedEvent)>, AppendError> {
-    let planned = request
-        .events
-        .iter()
-        .enumerate()
-        .map(|(i, new)| {
-            (
-                &request.stream_type,
-                request.stream_id,
-                first_version + i as i64,
-                new,
-            )
-        })
-        .chain(request.claims.iter().map(|claim| {
-            let version = known.versions.get(&claim.stream_id).copied().unwrap_or(0) + 1;
-            (&claim.stream_type, claim.stream_id, version, &claim.event)
-        }));
-    let mut out = Vec::with_capacity(request.events.len() + request.claims.len());
-    let mut prev_hash = last_hash.to_vec();
-    for (i, (stream_type, stream_id, stream_version, new)) in planned.enumerate() {
-        let (event_type, payload) = new.event.to_columns()?;
-        let metadata = serde_json::to_value(&new.metadata)?;
-        let bytes = serde_json::to_vec(&payload)?.len() + serde_json::to_vec(&metadata)?.len();
-        if bytes > MAX_EVENT_BYTES {
-            return Err(AppendError::TooLarge { event_type, bytes });
-        }
-        let mut row = EventRow {
-            global_seq: last_seq + i as i64 + 1,
-            event_id: new.event_id.0,
-            stream_type: stream_type.clone(),
-            stream_id,
-            stream_version,
-            account_id: new.account_id.map(|a| a.0),
-            event_type,
-            payload,
-            metadata,
-            recorded_at: now,
-            prev_hash,
-            hash: Vec::new(),
-        };
-        row.hash = event_hash(&row);
-        prev_hash = row.hash.clone();
-        let event = RecordedEvent {
-            global_seq: row.global_seq,
-            event_id: new.event_id,
-            stream_type: row.stream_type.clone(),
-            stream_id: row.stream_id,
-            stream_version: row.stream_version,
-            account_id: new.account_id,
-            event: new.event.clone(),
-            metadata: new.metadata.clone(),
-            recorded_at: now,
-            prev_hash: row.prev_hash.clone(),
-            hash: row.hash.clone(),
-        };
-        out.push((row, event));
-    }
-    Ok(out)
-}
-
-/// `now` at PostgreSQL's precision, so the hash computed here matches the row read back.
-fn micros(now: DateTime<Utc>) -> DateTime<Utc> {
-    let micros = now.timestamp_micros();
-    DateTime::from_timestamp_micros(micros).unwrap_or(now)
 }

@@ -5,7 +5,8 @@
 //! collects whatever requests arrived while the previous transaction was
 //! committing and writes them together; each still gets its own outcome.
 
-use crate::append::{append_batch_at, AppendError, AppendOutcome, AppendRequest};
+use crate::append::request::AppendRequest;
+use crate::append::{append_batch_at, AppendError, AppendOutcome};
 use crate::clock::Clock;
 use crate::metrics::EventMetrics;
 use sluice_schema::PgPool;

@@ -24,10 +24,8 @@ pub mod secrets;
 pub mod topology;
 pub mod verify;
 
-pub use append::{
-    append, append_batch, AppendError, AppendOutcome, AppendRequest, Claim, ExpectedVersion,
-    MAX_EVENT_BYTES,
-};
+pub use append::request::{AppendRequest, Claim, ExpectedVersion};
+pub use append::{append, append_batch, AppendError, AppendOutcome, MAX_EVENT_BYTES};
 pub use appender::Appender;
 pub use clock::Clock;
 pub use envelope::{Metadata, NewEvent, RecordedEvent};

@@ -106,7 +106,7 @@ pub fn settle(
     outcome: QuarantineOutcome,
     actor: &str,
 ) -> Result<(), QuarantineError> {
-    let stream = crate::relay::quarantine_stream(&quarantined.cursor_name);
+    let stream = crate::relay::quarantine::quarantine_stream(&quarantined.cursor_name);
     let event = NewEvent::new(
         DomainEvent::RelayQuarantineReleased(RelayQuarantineReleased {
             global_seq: quarantined.global_seq,

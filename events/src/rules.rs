@@ -4,14 +4,14 @@
 //! holds from). The projections only write what these say.
 
 use chrono::{DateTime, Duration, Utc};
-
-/// The plan whose accounts choose their own retention.
-const RETENTION_PLAN: &str = "enterprise";
+use sluice_schema::kinds::{Plan, RunStatus};
+use sluice_schema::plans::Limits;
 
 /// Whether an account on `plan` keeps its own retention settings; on
-/// another plan it has the deployment's (the settings are reset).
-pub fn plan_keeps_retention_settings(plan: &str) -> bool {
-    plan == RETENTION_PLAN
+/// another plan it has the deployment's (the settings are reset). The
+/// plan's limits say so, billed or not.
+pub fn plan_keeps_retention_settings(plan: Plan) -> bool {
+    Limits::of(plan, false).retention_control
 }
 
 /// Whether a Stripe event of `created` still says something: not when a
@@ -72,11 +72,11 @@ pub fn schedule_since(
 }
 
 /// The status of a run a worker has started: a rollback is rolling back.
-pub fn working_status(rollback: bool) -> &'static str {
+pub fn working_status(rollback: bool) -> RunStatus {
     if rollback {
-        "rolling_back"
+        RunStatus::RollingBack
     } else {
-        "running"
+        RunStatus::Running
     }
 }
 
@@ -90,9 +90,9 @@ mod tests {
 
     #[test]
     fn only_enterprise_keeps_its_retention_settings() {
-        assert!(plan_keeps_retention_settings("enterprise"));
-        assert!(!plan_keeps_retention_settings("pro"));
-        assert!(!plan_keeps_retention_settings("free"));
+        assert!(plan_keeps_retention_settings(Plan::Enterprise));
+        assert!(!plan_keeps_retention_settings(Plan::Pro));
+        assert!(!plan_keeps_retention_settings(Plan::Free));
     }
 
     #[test]
@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn a_started_rollback_is_rolling_back() {
-        assert_eq!(working_status(true), "rolling_back");
-        assert_eq!(working_status(false), "running");
+        assert_eq!(working_status(true), RunStatus::RollingBack);
+        assert_eq!(working_status(false), RunStatus::Running);
     }
 }

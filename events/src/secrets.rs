@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use sluice_schema::key_version::KeyVersion;
 use sluice_schema::schema::{
     connection_secrets, login_throttle, oauth_states, oauth_tokens, password_hashes, result_keys,
     subject_keys, token_hashes, tokens, upload_keys, users,
@@ -16,7 +17,7 @@ pub enum SecretWrite {
     /// An account's subject key, wrapped by the keyring's primary key.
     SubjectKey {
         account_id: Uuid,
-        kek_version: i32,
+        kek_version: KeyVersion,
         wrapped_key: Vec<u8>,
     },
     /// An argon2id password hash (PHC string).
@@ -45,7 +46,7 @@ pub enum SecretWrite {
     UploadKey {
         upload_id: Uuid,
         account_id: Uuid,
-        kek_version: i32,
+        kek_version: KeyVersion,
         wrapped_key: Vec<u8>,
     },
     /// Destroy an upload's data key: its file can never be read again.

@@ -5,6 +5,7 @@
 pub mod db;
 pub mod ids;
 pub mod job;
+pub mod key_version;
 pub mod kinds;
 pub mod models;
 pub mod plans;

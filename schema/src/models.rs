@@ -67,7 +67,7 @@ pub struct AccountRow {
     /// Encrypted under the account's subject key.
     pub company: String,
     pub country: String,
-    pub plan: String,
+    pub plan: crate::kinds::Plan,
     pub created_at: DateTime<Utc>,
     /// Days result files are kept, when the account chose (Enterprise).
     pub result_retention_days: Option<i32>,
@@ -138,7 +138,7 @@ pub struct ConnectionRow {
     pub account_id: Uuid,
     /// In clear only for a connection recorded before sealing.
     pub name: Option<String>,
-    pub kind: String,
+    pub kind: crate::kinds::ConnectionKind,
     pub params: serde_json::Value,
     pub created_at: DateTime<Utc>,
     /// The last test's time, whether it passed, and why not (a code);
@@ -217,7 +217,7 @@ pub struct UploadRow {
 #[diesel(table_name = key_rotations, check_for_backend(diesel::pg::Pg))]
 pub struct KeyRotationRow {
     pub rotation_id: Uuid,
-    pub primary_key: i32,
+    pub primary_key: crate::key_version::KeyVersion,
     pub requested_at: DateTime<Utc>,
     /// Rows rewrapped so far, by table.
     pub progress: serde_json::Value,
@@ -285,8 +285,8 @@ pub struct RunRow {
     pub run_id: Uuid,
     pub account_id: Uuid,
     pub job_id: Uuid,
-    pub kind: String,
-    pub status: String,
+    pub kind: crate::kinds::RunKind,
+    pub status: crate::kinds::RunStatus,
     pub rows_read: i64,
     pub rows_ok: i64,
     pub rows_failed: i64,

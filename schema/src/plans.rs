@@ -3,10 +3,8 @@
 //! enforces none of them (see [`Limits::of`]). Retention control is an
 //! Enterprise setting either way.
 
+use crate::kinds::Plan;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
-
-/// The plans an account can be on, cheapest first.
-pub const PLANS: &[&str] = &["free", "pro", "enterprise"];
 
 /// What a plan allows; `None` is no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,10 +19,10 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The limits of `plan` (an unknown plan has the free plan's), where
-    /// `billing` says whether the deployment bills through Stripe.
-    pub fn of(plan: &str, billing: bool) -> Self {
-        let retention_control = plan == "enterprise";
+    /// The limits of `plan`, where `billing` says whether the deployment
+    /// bills through Stripe.
+    pub fn of(plan: Plan, billing: bool) -> Self {
+        let retention_control = plan == Plan::Enterprise;
         if !billing {
             return Self {
                 rows_per_month: None,
@@ -33,9 +31,9 @@ impl Limits {
             };
         }
         let (rows_per_month, schedules) = match plan {
-            "enterprise" => (None, None),
-            "pro" => (Some(1_000_000), Some(10)),
-            _ => (Some(10_000), Some(0)),
+            Plan::Enterprise => (None, None),
+            Plan::Pro => (Some(1_000_000), Some(10)),
+            Plan::Free => (Some(10_000), Some(0)),
         };
         Self {
             rows_per_month,
@@ -45,11 +43,11 @@ impl Limits {
     }
 
     /// The plan's name as people read it.
-    pub fn title(plan: &str) -> &'static str {
+    pub fn title(plan: Plan) -> &'static str {
         match plan {
-            "enterprise" => "Enterprise",
-            "pro" => "Pro",
-            _ => "Free",
+            Plan::Enterprise => "Enterprise",
+            Plan::Pro => "Pro",
+            Plan::Free => "Free",
         }
     }
 }
@@ -93,12 +91,13 @@ mod tests {
 
     #[test]
     fn without_billing_only_retention_depends_on_the_plan() {
-        let free = Limits::of("free", false);
+        let free = Limits::of(Plan::Free, false);
         assert_eq!(free.rows_per_month, None);
         assert_eq!(free.schedules, None);
         assert!(!free.retention_control);
-        assert!(Limits::of("enterprise", false).retention_control);
-        assert_eq!(Limits::of("free", true).rows_per_month, Some(10_000));
-        assert_eq!(Limits::of("unknown", true), Limits::of("free", true));
+        assert!(Limits::of(Plan::Enterprise, false).retention_control);
+        assert_eq!(Limits::of(Plan::Free, true).rows_per_month, Some(10_000));
+        // A plan the code does not know is refused where it is read.
+        assert!("unknown".parse::<Plan>().is_err());
     }
 }

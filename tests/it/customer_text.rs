@@ -301,7 +301,7 @@ async fn jobs_and_connections_recorded_in_clear_before_sealing_still_read_and_re
     let mut conn = app.conn();
     let created = DomainEvent::ConnectionCreated(ConnectionCreated {
         name: "old warehouse".into(),
-        kind: "postgres".into(),
+        kind: sluice_schema::kinds::ConnectionKind::Postgres,
         params: json!({"host": "db.example", "port": 5432, "dbname": "sales", "user": "u",
                        "sslmode": "verify-full"}),
     });
@@ -348,7 +348,7 @@ async fn a_run_of_a_job_whose_definition_does_not_read_fails_saying_so() {
     .unwrap();
     let requested = DomainEvent::RunRequested(RunRequested {
         job_id: job,
-        kind: "import".into(),
+        kind: sluice_schema::kinds::RunKind::Import,
         rollback_of: None,
         force: false,
     });
@@ -507,12 +507,12 @@ async fn run_messages_and_token_names_recorded_in_clear_before_sealing_still_rea
     let ran = old(vec![
         DomainEvent::RunRequested(RunRequested {
             job_id: job,
-            kind: "import".into(),
+            kind: sluice_schema::kinds::RunKind::Import,
             rollback_of: None,
             force: false,
         }),
         DomainEvent::RunFinished(RunFinished {
-            status: "failed".into(),
+            status: sluice_schema::kinds::RunStatus::Failed,
             rows_total: 0,
             rows_ok: 0,
             rows_failed: 0,

@@ -53,7 +53,7 @@ async fn queue_runs(app: &TestApp, account: AccountId, job: &str, count: usize) 
         let event = NewEvent::new(
             DomainEvent::RunRequested(RunRequested {
                 job_id: job,
-                kind: "import".into(),
+                kind: sluice_schema::kinds::RunKind::Import,
                 rollback_of: None,
                 force: false,
             }),

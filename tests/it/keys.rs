@@ -215,3 +215,38 @@ async fn a_queued_rotation_waits_for_a_worker_and_is_done_once() {
         .unwrap();
     assert_eq!(done, 1);
 }
+
+#[test]
+fn a_key_version_is_kept_exactly_or_refused_never_clamped() {
+    use diesel::prelude::*;
+    use sluice_schema::key_version::KeyVersion;
+    use sluice_schema::schema::result_keys;
+    let db = sluice_testkit::TestDb::new();
+    let mut conn = db.connect();
+    let read = |conn: &mut diesel::PgConnection| {
+        result_keys::table
+            .select(result_keys::kek_version)
+            .get_results::<KeyVersion>(conn)
+    };
+    diesel::sql_query(
+        "INSERT INTO result_keys (run_id, account_id, kek_version, wrapped_key) \
+         VALUES (gen_random_uuid(), gen_random_uuid(), 2147483647, '\\x00')",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    assert_eq!(read(&mut conn).unwrap(), vec![KeyVersion(i32::MAX as u32)]);
+
+    // A version the column cannot hold is an error, not another version.
+    let beyond = KeyVersion(i32::MAX as u32 + 1);
+    let counted = result_keys::table
+        .filter(result_keys::kek_version.eq(beyond))
+        .count()
+        .get_result::<i64>(&mut conn);
+    assert!(counted.is_err(), "{counted:?}");
+
+    // A negative version read back is an error too.
+    diesel::sql_query("UPDATE result_keys SET kek_version = -1")
+        .execute(&mut conn)
+        .unwrap();
+    assert!(read(&mut conn).is_err());
+}

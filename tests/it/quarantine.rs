@@ -301,7 +301,9 @@ async fn readiness_says_lagging_while_an_old_event_is_unpublished() {
         "INSERT INTO relay_cursors (name, last_seq, updated_at) VALUES ($1, 3, now()) \
          ON CONFLICT (name) DO UPDATE SET last_seq = 3",
     )
-    .bind::<diesel::sql_types::Text, _>(sluice_events::relay::cursor_name(&app.broker.topology))
+    .bind::<diesel::sql_types::Text, _>(sluice_events::relay::cursor::cursor_name(
+        &app.broker.topology,
+    ))
     .execute(&mut app.conn())
     .unwrap();
     let (status, body) = readiness().await;

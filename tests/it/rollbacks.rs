@@ -237,6 +237,83 @@ async fn an_upsert_is_rolled_back_except_rows_changed_since_unless_forced() {
     );
 }
 
+/// A batch undone set-wise (no key twice): the rows changed or gone since
+/// are told apart from the rest, each with its own reason, and everything
+/// else is undone.
+#[tokio::test]
+async fn a_batch_rolled_back_at_once_still_names_each_row_changed_or_gone_since() {
+    let app = spawn_app().await;
+    let target = target_db();
+    seed(&target, 500);
+    let before = rows(&target);
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let lines = (1..=1500).map(|i| (i, format!("New {i}")));
+    let upload = upload(&app, &owner, people_csv(lines)).await;
+    let job = job_id(
+        create_keyed_job(
+            &app,
+            &owner,
+            &upload,
+            &connection,
+            "upsert",
+            json!(["email"]),
+            named_mapping(),
+        )
+        .await,
+    )
+    .await;
+    let imported = run(&app, &owner, &job).await;
+    assert_eq!(imported["rows_ok"], 1500, "{imported}");
+
+    // Since the run: two rows edited, an updated row and a created row deleted.
+    execute(
+        &target,
+        "UPDATE contacts SET first_name = 'Edited' \
+         WHERE email IN ('person7@example.com', 'person900@example.com'); \
+         DELETE FROM contacts \
+         WHERE email IN ('person5@example.com', 'person1200@example.com')",
+    );
+    let rollback = roll_back(&app, &owner, &imported, json!({})).await;
+    assert_eq!(rollback["status"], "partially_succeeded", "{rollback}");
+    assert_eq!(rollback["rows_ok"], 1497);
+    assert_eq!(rollback["rows_failed"], 3);
+
+    let errors = result_file(&app, &owner, rollback["id"].as_str().unwrap(), "errors").await;
+    let reason = |row: &str| {
+        errors
+            .iter()
+            .find(|e| e[0] == row)
+            .map(|e| e[1].clone())
+            .unwrap_or_else(|| panic!("row {row} not in {errors:?}"))
+    };
+    assert!(reason("7").contains("changed since the run"));
+    assert!(reason("900").contains("changed since the run"));
+    assert!(reason("5").contains("deleted since the run"));
+    let success = result_file(&app, &owner, rollback["id"].as_str().unwrap(), "success").await;
+    let status = |row: &str| success.iter().find(|r| r[0] == row).map(|r| r[2].clone());
+    assert_eq!(status("1200").as_deref(), Some("already_deleted"));
+    assert_eq!(status("1").as_deref(), Some("restored"));
+    assert_eq!(status("1499").as_deref(), Some("deleted"));
+
+    let rolled = rows(&target);
+    assert_eq!(
+        rolled.len(),
+        500,
+        "the new rows are gone but person900; person5 is gone"
+    );
+    assert!(rolled.iter().any(|r| r.email == "person900@example.com"));
+    let mut kept = before.iter().filter(|r| r.email != "person5@example.com");
+    for now in rolled.iter().filter(|r| r.email != "person900@example.com") {
+        let was = kept.next().unwrap();
+        if now.email == "person7@example.com" {
+            assert_eq!(now.first_name.as_deref(), Some("Edited"));
+        } else {
+            assert_eq!(now, was, "restored from its before-image");
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_insert_rollback_deletes_the_rows_it_created() {
     let app = spawn_app().await;

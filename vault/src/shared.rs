@@ -95,11 +95,10 @@ impl SharedKeyring {
     pub fn file_key(
         &self,
         owner: &crate::Aad,
-        kek_version: i32,
+        kek_version: u32,
         wrapped: &[u8],
     ) -> Result<crate::FileKey, VaultError> {
-        let version = u32::try_from(kek_version).map_err(|_| VaultError::Malformed)?;
-        self.with(|k| crate::FileKey::unwrap(k, owner, version, wrapped))
+        self.with(|k| crate::FileKey::unwrap(k, owner, kek_version, wrapped))
     }
 }
 

@@ -15,6 +15,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Bytea, Integer};
 use serde::Serialize;
+use sluice_schema::key_version::KeyVersion;
 use sluice_schema::schema::{
     connection_secrets, oauth_states, oauth_tokens, result_keys, subject_keys, upload_keys,
 };
@@ -62,7 +63,7 @@ pub fn rewrap_all(
     mut progress: impl FnMut(&str, u64),
 ) -> Result<RewrapReport, RewrapError> {
     let primary = keyring.primary_version();
-    let primary_i32 = i32::try_from(primary).unwrap_or(i32::MAX);
+    let primary_version = KeyVersion(primary);
     let mut report = RewrapReport {
         primary,
         ..RewrapReport::default()
@@ -70,8 +71,8 @@ pub fn rewrap_all(
 
     loop {
         let done = conn.transaction(|conn| -> Result<u64, RewrapError> {
-            let rows: Vec<(Uuid, i32, Vec<u8>)> = subject_keys::table
-                .filter(subject_keys::kek_version.ne(primary_i32))
+            let rows: Vec<(Uuid, KeyVersion, Vec<u8>)> = subject_keys::table
+                .filter(subject_keys::kek_version.ne(primary_version))
                 .select((
                     subject_keys::account_id,
                     subject_keys::kek_version,
@@ -85,7 +86,7 @@ pub fn rewrap_all(
                 let account_text = account.to_string();
                 let owner = Aad::new(&account_text, "subject_keys", &account_text, "key");
                 let (new_version, rewrapped) = keyring
-                    .rewrap(u32::try_from(*version).unwrap_or_default(), wrapped, &owner)
+                    .rewrap(version.get(), wrapped, &owner)
                     .map_err(|source| RewrapError::Vault {
                         table: "subject_keys",
                         row: account_text.clone(),
@@ -93,8 +94,7 @@ pub fn rewrap_all(
                     })?;
                 diesel::update(subject_keys::table.find(account))
                     .set((
-                        subject_keys::kek_version
-                            .eq(i32::try_from(new_version).unwrap_or(i32::MAX)),
+                        subject_keys::kek_version.eq(KeyVersion(new_version)),
                         subject_keys::wrapped_key.eq(rewrapped),
                     ))
                     .execute(conn)?;
@@ -220,8 +220,8 @@ pub fn rewrap_all(
     }
     loop {
         let done = conn.transaction(|conn| -> Result<u64, RewrapError> {
-            let rows: Vec<(Uuid, Uuid, i32, Vec<u8>)> = upload_keys::table
-                .filter(upload_keys::kek_version.ne(primary_i32))
+            let rows: Vec<(Uuid, Uuid, KeyVersion, Vec<u8>)> = upload_keys::table
+                .filter(upload_keys::kek_version.ne(primary_version))
                 .select((
                     upload_keys::upload_id,
                     upload_keys::account_id,
@@ -235,7 +235,7 @@ pub fn rewrap_all(
             for (upload, account, version, wrapped) in &rows {
                 let owner = sluice_vault::owner::upload_file(account, upload);
                 let (new_version, rewrapped) = keyring
-                    .rewrap(u32::try_from(*version).unwrap_or_default(), wrapped, &owner)
+                    .rewrap(version.get(), wrapped, &owner)
                     .map_err(|source| RewrapError::Vault {
                         table: "upload_keys",
                         row: upload.to_string(),
@@ -243,7 +243,7 @@ pub fn rewrap_all(
                     })?;
                 diesel::update(upload_keys::table.find(upload))
                     .set((
-                        upload_keys::kek_version.eq(i32::try_from(new_version).unwrap_or(i32::MAX)),
+                        upload_keys::kek_version.eq(KeyVersion(new_version)),
                         upload_keys::wrapped_key.eq(rewrapped),
                     ))
                     .execute(conn)?;
@@ -258,8 +258,8 @@ pub fn rewrap_all(
     }
     loop {
         let done = conn.transaction(|conn| -> Result<u64, RewrapError> {
-            let rows: Vec<(Uuid, Uuid, i32, Vec<u8>)> = result_keys::table
-                .filter(result_keys::kek_version.ne(primary_i32))
+            let rows: Vec<(Uuid, Uuid, KeyVersion, Vec<u8>)> = result_keys::table
+                .filter(result_keys::kek_version.ne(primary_version))
                 .select((
                     result_keys::run_id,
                     result_keys::account_id,
@@ -273,7 +273,7 @@ pub fn rewrap_all(
             for (run, account, version, wrapped) in &rows {
                 let owner = sluice_vault::owner::result_key(account, run);
                 let (new_version, rewrapped) = keyring
-                    .rewrap(u32::try_from(*version).unwrap_or_default(), wrapped, &owner)
+                    .rewrap(version.get(), wrapped, &owner)
                     .map_err(|source| RewrapError::Vault {
                         table: "result_keys",
                         row: run.to_string(),
@@ -281,7 +281,7 @@ pub fn rewrap_all(
                     })?;
                 diesel::update(result_keys::table.find(run))
                     .set((
-                        result_keys::kek_version.eq(i32::try_from(new_version).unwrap_or(i32::MAX)),
+                        result_keys::kek_version.eq(KeyVersion(new_version)),
                         result_keys::wrapped_key.eq(rewrapped),
                     ))
                     .execute(conn)?;
@@ -316,9 +316,9 @@ where
 
 /// How many data keys `version` still wraps.
 pub fn usage(conn: &mut PgConnection, version: u32) -> QueryResult<i64> {
-    let as_i32 = i32::try_from(version).unwrap_or(i32::MAX);
+    let as_column = KeyVersion(version);
     let subject: i64 = subject_keys::table
-        .filter(subject_keys::kek_version.eq(as_i32))
+        .filter(subject_keys::kek_version.eq(as_column))
         .count()
         .get_result(conn)?;
     let bytes = version_bytes(version);
@@ -339,11 +339,11 @@ pub fn usage(conn: &mut PgConnection, version: u32) -> QueryResult<i64> {
         .count()
         .get_result(conn)?;
     let uploads: i64 = upload_keys::table
-        .filter(upload_keys::kek_version.eq(as_i32))
+        .filter(upload_keys::kek_version.eq(as_column))
         .count()
         .get_result(conn)?;
     let results: i64 = result_keys::table
-        .filter(result_keys::kek_version.eq(as_i32))
+        .filter(result_keys::kek_version.eq(as_column))
         .count()
         .get_result(conn)?;
     Ok(subject + access + refresh + states + connections + uploads + results)

@@ -50,6 +50,7 @@ use sluice_connectors::postgres::{PgParams, TargetError};
 use sluice_events::consumer::{HandlerError, Incoming};
 use sluice_events::{Platform, RecordedEvent};
 use sluice_schema::ids::{AccountId, ConnectionId, RunId};
+use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::repo::connections;
 use sluice_vault::{owner, FileStore, Sealed, SharedKeyring};
 use std::sync::Arc;
@@ -213,7 +214,7 @@ impl RunHandler {
             .opened_connection(account, id)
             .await?
             .ok_or_else(|| Stop::Fail(format!("the {role} connection was disconnected")))?;
-        if row.kind != "postgres" {
+        if row.kind != ConnectionKind::Postgres {
             return Err(Stop::Fail(format!(
                 "the {role} connection is not a PostgreSQL database"
             )));

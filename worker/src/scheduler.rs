@@ -19,11 +19,14 @@
 //! A job's slot requests no run while another run of the job is queued or
 //! working: the slot is recorded, and the run skipped (logged).
 
-use crate::retry_on;
+mod job_slot;
+mod system_slots;
+
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
+use job_slot::request_run;
 use sluice_events::consumer::{Handler, HandlerError, Incoming};
-use sluice_events::event::{KeyRotationDue, RetentionPurged, RunRequested, ScheduleFired};
+use sluice_events::event::ScheduleFired;
 use sluice_events::schedule::{self, Schedule};
 use sluice_events::{
     AppendError, AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, Platform,
@@ -32,6 +35,7 @@ use sluice_schema::ids::AccountId;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use system_slots::{remind, sweep};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -231,210 +235,4 @@ impl Handler for ScheduleHandler {
             }
         })
     }
-}
-
-/// A job's slot: the run is requested, under the slot's event id (so a
-/// slot delivered twice requests one run), unless the job is gone or a run
-/// of it is still queued or working.
-async fn request_run(
-    platform: &Platform,
-    cause: &sluice_events::RecordedEvent,
-    job: Uuid,
-    actor: &str,
-    plan_limits: bool,
-) -> Result<(), HandlerError> {
-    let Some(account) = cause.account_id else {
-        return Err(HandlerError::Reject("a job's slot names no account".into()));
-    };
-    let pool = platform.pool.clone();
-    let (live, busy, over) = tokio::task::spawn_blocking(move || {
-        use diesel::prelude::*;
-        use sluice_schema::schema::{jobs, runs};
-        let mut conn = pool.get().map_err(|e| e.to_string())?;
-        let over = over_plan(&mut conn, plan_limits, account, job).map_err(|e| e.to_string())?;
-        let live = jobs::table
-            .find(job)
-            .filter(jobs::account_id.eq(account.0))
-            .filter(jobs::deleted_at.is_null())
-            .filter(jobs::schedule.is_not_null())
-            .count()
-            .get_result::<i64>(&mut conn)
-            .map_err(|e| e.to_string())?
-            > 0;
-        let busy = runs::table
-            .filter(runs::job_id.eq(job))
-            .filter(runs::finished_at.is_null())
-            .count()
-            .get_result::<i64>(&mut conn)
-            .map_err(|e| e.to_string())?
-            > 0;
-        Ok::<_, String>((live, busy, over))
-    })
-    .await
-    .map_err(|e| HandlerError::Retry(e.to_string()))?
-    .map_err(HandlerError::Retry)?;
-    if !live {
-        return Ok(());
-    }
-    if busy {
-        tracing::info!(job = %job, "a scheduled run is skipped: the job's last run has not finished");
-        return Ok(());
-    }
-    if over {
-        tracing::info!(job = %job, "a scheduled run is skipped: the account's plan allows fewer scheduled jobs");
-        return Ok(());
-    }
-    let requested = NewEvent::new(
-        DomainEvent::RunRequested(RunRequested {
-            job_id: job,
-            kind: "import".into(),
-            rollback_of: None,
-            force: false,
-        }),
-        Metadata::caused_by(cause, actor),
-    )
-    .for_account(account);
-    let request = AppendRequest::new(
-        "run",
-        cause.event_id.0,
-        ExpectedVersion::NoStream,
-        vec![requested],
-    )
-    .processing(CONSUMER, cause.event_id);
-    match platform.appender.append(request).await {
-        Ok(_) | Err(AppendError::Conflict { .. }) => Ok(()),
-        Err(e) => Err(retry_on(e)),
-    }
-}
-
-/// Whether `job` is past the scheduled jobs the account's plan allows (an
-/// account that moved to a smaller plan keeps its schedules, and its
-/// oldest scheduled jobs go on running).
-fn over_plan(
-    conn: &mut diesel::PgConnection,
-    plan_limits: bool,
-    account: sluice_schema::ids::AccountId,
-    job: Uuid,
-) -> diesel::QueryResult<bool> {
-    use sluice_schema::plans::Limits;
-    use sluice_schema::repo::{accounts, billing};
-    if !plan_limits {
-        return Ok(false);
-    }
-    let plan = accounts::find_account(conn, account)?
-        .map(|a| a.plan)
-        .unwrap_or_default();
-    let Some(allowed) = Limits::of(&plan, true).schedules else {
-        return Ok(false);
-    };
-    let scheduled = billing::scheduled_jobs(conn, account, None)?;
-    let allowed = usize::try_from(allowed).unwrap_or(0);
-    Ok(!scheduled.iter().take(allowed).any(|j| *j == job))
-}
-
-/// The retention slot: the sweep, and a record of what it destroyed.
-async fn sweep(
-    platform: &Platform,
-    cause: &sluice_events::RecordedEvent,
-    store: &sluice_vault::FileStore,
-    worker: &str,
-) -> Result<(), HandlerError> {
-    let report = crate::retention::sweep_uploads(platform, store, worker)
-        .await
-        .map_err(|e| HandlerError::Retry(e.to_string()))?;
-    if report.uploads.is_empty() && report.runs.is_empty() {
-        return Ok(());
-    }
-    tracing::info!(
-        uploads = report.uploads.len(),
-        runs = report.runs.len(),
-        leftovers = report.leftovers,
-        "retention sweep"
-    );
-    let purged = NewEvent::new(
-        DomainEvent::RetentionPurged(RetentionPurged {
-            uploads: report.uploads,
-            runs: report.runs,
-        }),
-        Metadata::caused_by(cause, format!("worker:{worker}")),
-    );
-    // A stream of its own: the schedule's stream holds its slots alone.
-    let request = AppendRequest::new(
-        "retention",
-        stream_id("retention.purged"),
-        ExpectedVersion::Any,
-        vec![purged],
-    )
-    .processing(CONSUMER, cause.event_id);
-    platform.appender.append(request).await.map_err(retry_on)?;
-    Ok(())
-}
-
-/// The reminder slot: a `keys.rotation_due` event (and a warning) when the
-/// primary key has been primary for longer than `rotate_after_days`: since
-/// the last rotation finished, or since the log's first event.
-async fn remind(
-    platform: &Platform,
-    cause: &sluice_events::RecordedEvent,
-    keyring: Option<Arc<sluice_vault::SharedKeyring>>,
-    rotate_after_days: i64,
-    actor: &str,
-) -> Result<(), HandlerError> {
-    let pool = platform.pool.clone();
-    let since = tokio::task::spawn_blocking(move || {
-        use diesel::prelude::*;
-        use sluice_schema::schema::{events, key_rotations};
-        let mut conn = pool.get().map_err(|e| e.to_string())?;
-        let rotated: Option<Option<DateTime<Utc>>> = key_rotations::table
-            .filter(key_rotations::finished_at.is_not_null())
-            .order(key_rotations::finished_at.desc())
-            .select(key_rotations::finished_at)
-            .first(&mut conn)
-            .optional()
-            .map_err(|e| e.to_string())?;
-        match rotated.flatten() {
-            Some(at) => Ok(Some(at)),
-            None => events::table
-                .order(events::global_seq.asc())
-                .select(events::recorded_at)
-                .first(&mut conn)
-                .optional()
-                .map_err(|e| e.to_string()),
-        }
-    })
-    .await
-    .map_err(|e| HandlerError::Retry(e.to_string()))?
-    .map_err(HandlerError::Retry)?;
-    let Some(since) = since else {
-        return Ok(());
-    };
-    let age_days = (platform.clock.now() - since).num_days();
-    if age_days < rotate_after_days {
-        return Ok(());
-    }
-    let primary = keyring
-        .map(|k| k.get().primary_version())
-        .unwrap_or_default();
-    tracing::warn!(
-        primary,
-        age_days,
-        "the primary key has been in use for {age_days} days: run `sluice keys rotate`"
-    );
-    let due = NewEvent::new(
-        DomainEvent::KeyRotationDue(KeyRotationDue {
-            primary,
-            since,
-            age_days,
-        }),
-        Metadata::caused_by(cause, actor),
-    );
-    let request = AppendRequest::new(
-        "keys",
-        stream_id("keys.rotation_due"),
-        ExpectedVersion::Any,
-        vec![due],
-    )
-    .processing(CONSUMER, cause.event_id);
-    platform.appender.append(request).await.map_err(retry_on)?;
-    Ok(())
 }

@@ -10,6 +10,7 @@
 pub mod signature;
 
 use secrecy::{ExposeSecret, SecretString};
+use sluice_schema::kinds::Plan;
 use stripe::{Client, StripeError};
 
 /// The deployment's Stripe account and the prices its plans are sold at.
@@ -45,20 +46,20 @@ impl BillingConfig {
     }
 
     /// The price a paid plan is sold at.
-    pub fn price_of(&self, plan: &str) -> Option<&str> {
+    pub fn price_of(&self, plan: Plan) -> Option<&str> {
         match plan {
-            "pro" => Some(&self.price_pro),
-            "enterprise" => Some(&self.price_enterprise),
-            _ => None,
+            Plan::Pro => Some(&self.price_pro),
+            Plan::Enterprise => Some(&self.price_enterprise),
+            Plan::Free => None,
         }
     }
 
     /// The plan a price sells, if it is one of the plans'.
-    pub fn plan_of(&self, price: &str) -> Option<&'static str> {
+    pub fn plan_of(&self, price: &str) -> Option<Plan> {
         if price == self.price_pro {
-            Some("pro")
+            Some(Plan::Pro)
         } else if price == self.price_enterprise {
-            Some("enterprise")
+            Some(Plan::Enterprise)
         } else {
             None
         }

@@ -88,7 +88,7 @@ endpoints![
     provider_connect::callback_salesforce,
     provider_connect::start_dropbox,
     provider_connect::callback_dropbox,
-    connections::create,
+    connections::postgres::create,
     connections::list,
     connections::show,
     connections::disconnect,

@@ -7,6 +7,7 @@ use crate::routes::billing::{card, live_status, plan};
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::plans::Limits;
 use sluice_schema::repo::connections;
 
@@ -45,16 +46,18 @@ pub async fn connections(
         .into_iter()
         .map(|c| {
             let p = &c.params;
-            let detail = match c.kind.as_str() {
-                "postgres" => format!(
+            let detail = match c.kind {
+                ConnectionKind::Postgres => format!(
                     "{}@{}:{}/{}",
                     p["user"].as_str().unwrap_or_default(),
                     p["host"].as_str().unwrap_or_default(),
                     p["port"],
                     p["dbname"].as_str().unwrap_or_default()
                 ),
-                "salesforce" => p["instance_url"].as_str().unwrap_or_default().to_owned(),
-                _ => String::new(),
+                ConnectionKind::Salesforce => {
+                    p["instance_url"].as_str().unwrap_or_default().to_owned()
+                }
+                ConnectionKind::Dropbox => String::new(),
             };
             let shown = crate::routes::connection_checks::shown_params(&c);
             let tls = match (shown["sslmode"].as_str(), shown["tls"].as_str()) {
@@ -75,7 +78,7 @@ pub async fn connections(
             Instance {
                 id: c.connection_id.to_string(),
                 name: c.name.unwrap_or_default(),
-                kind: c.kind,
+                kind: c.kind.to_string(),
                 detail,
                 tls,
                 last_test,
@@ -128,7 +131,7 @@ pub async fn settings(
         csrf: viewer.csrf,
         owner: role == crate::auth::Role::Owner,
         manager: role >= crate::auth::Role::Admin,
-        plan: Limits::title(&row.plan).to_owned(),
+        plan: Limits::title(row.plan).to_owned(),
         retention_control: limits.retention_control,
         store_results: row.store_results,
         retention_days: row.result_retention_days.map_or(default_days, i64::from),

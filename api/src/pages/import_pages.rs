@@ -11,6 +11,7 @@ use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 use sluice_schema::ids::RunId;
+use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::repo::{connections, jobs};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -68,7 +69,7 @@ pub async fn new_import(
     let subject = crate::people::subject_key(&state, account).await?;
     let targets = open_all(&subject, rows)?
         .into_iter()
-        .filter(|c| c.kind == "postgres" || c.kind == "salesforce")
+        .filter(|c| c.kind != ConnectionKind::Dropbox)
         .map(|c| Target {
             id: c.connection_id.to_string(),
             label: format!("{} ({})", c.name.unwrap_or_default(), c.kind),
@@ -148,8 +149,8 @@ pub async fn runs(viewer: Viewer, state: web::Data<AppState>) -> Result<HttpResp
                 .get(&r.job_id)
                 .cloned()
                 .unwrap_or_else(|| "(deleted job)".into()),
-            kind: r.kind,
-            status: r.status.replace('_', " "),
+            kind: r.kind.to_string(),
+            status: r.status.as_str().replace('_', " "),
             rows_ok: r.rows_ok,
             rows_failed: r.rows_failed,
             requested_at: when(&r.requested_at),
@@ -196,8 +197,8 @@ pub async fn run(
     Ok(render::ok(&RunPage {
         csrf: viewer.csrf,
         id: run.run_id.to_string(),
-        kind: run.kind,
-        status: run.status,
+        kind: run.kind.to_string(),
+        status: run.status.to_string(),
         rows_read: run.rows_read,
         rows_ok: run.rows_ok,
         rows_failed: run.rows_failed,

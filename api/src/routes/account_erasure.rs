@@ -102,7 +102,7 @@ pub async fn erase(
         .db(move |conn| Ok(sluice_schema::repo::connections::list(conn, account)?))
         .await?;
     for row in linked {
-        if let Some(provider) = Provider::of_kind(&row.kind) {
+        if let Some(provider) = Provider::of_kind(row.kind) {
             let revoked = connections::revoke(provider, &state, &user, &row).await;
             tracing::info!(connection = %row.connection_id, revoked, "connection revoked for erasure");
         }

@@ -223,7 +223,7 @@ fn write_archive(
             .keyring
             .file_key(
                 &sluice_vault::owner::result_key(account, id),
-                version,
+                version.get(),
                 &wrapped,
             )
             .map_err(other)?;

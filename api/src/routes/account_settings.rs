@@ -19,8 +19,9 @@ use serde::Deserialize;
 use sluice_events::event::{AccountPlanChanged, AccountSettingsChanged};
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::AccountId;
+use sluice_schema::kinds::Plan;
 use sluice_schema::models::AccountRow;
-use sluice_schema::plans::{Limits, PLANS};
+use sluice_schema::plans::Limits;
 use sluice_schema::repo::accounts as repo;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -58,7 +59,7 @@ async fn account(state: &AppState, id: AccountId) -> Result<AccountRow, ApiError
 fn settings_view(state: &AppState, account: &AccountRow) -> view::AccountSettings {
     let default_days = state.result_ttl.num_days();
     view::AccountSettings {
-        plan: account.plan.clone(),
+        plan: account.plan.to_string(),
         store_results: account.store_results,
         result_retention_days: if account.store_results {
             account
@@ -69,7 +70,7 @@ fn settings_view(state: &AppState, account: &AccountRow) -> view::AccountSetting
         },
         default_result_retention_days: default_days,
         rollback: account.store_results,
-        can_change: Limits::of(&account.plan, state.billing.is_some()).retention_control,
+        can_change: Limits::of(account.plan, state.billing.is_some()).retention_control,
     }
 }
 
@@ -127,7 +128,7 @@ pub async fn change(
 ) -> Result<HttpResponse, ApiError> {
     let user = admin.user;
     let current = account(&state, user.account_id).await?;
-    if !Limits::of(&current.plan, state.billing.is_some()).retention_control {
+    if !Limits::of(current.plan, state.billing.is_some()).retention_control {
         return Err(ApiError::Forbidden(format!(
             "result retention is chosen on the Enterprise plan; this account is on {}, and \
              keeps result files for the deployment's {} days",
@@ -201,10 +202,11 @@ pub async fn change_plan(
     body: web::Json<PlanChange>,
 ) -> Result<HttpResponse, ApiError> {
     let id = AccountId(path.into_inner());
-    let plan = body.into_inner().plan;
-    if !PLANS.contains(&plan.as_str()) {
-        return Err(invalid("plan", "the plan is one of free, pro, enterprise"));
-    }
+    let plan: Plan = body
+        .into_inner()
+        .plan
+        .parse()
+        .map_err(|_| invalid("plan", "the plan is one of free, pro, enterprise"))?;
     account(&state, id).await?;
     let changed = DomainEvent::AccountPlanChanged(AccountPlanChanged { plan });
     record(&state, id, "operator".into(), changed).await?;

@@ -12,6 +12,8 @@ use serde::Deserialize;
 use sluice_events::event::AccountCreated;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::AccountId;
+use sluice_schema::key_version::KeyVersion;
+use sluice_schema::kinds::Plan;
 use sluice_schema::repo::accounts as repo;
 use sluice_vault::{Aad, SubjectKey};
 use utoipa::ToSchema;
@@ -86,7 +88,7 @@ pub async fn open_account(
     let created = DomainEvent::AccountCreated(AccountCreated {
         region: state.region.clone(),
         country,
-        plan: "free".into(),
+        plan: Plan::Free,
         company: subject.encrypt(&company, &Aad::new(account, "accounts", account, "company")),
     });
     let request = AppendRequest::new(
@@ -100,7 +102,7 @@ pub async fn open_account(
     )
     .with_secret(SecretWrite::SubjectKey {
         account_id: account.0,
-        kek_version: i32::try_from(kek_version).unwrap_or(i32::MAX),
+        kek_version: KeyVersion(kek_version),
         wrapped_key,
     })
     .with_secret(registration.password_hash)
@@ -145,7 +147,7 @@ pub async fn me(user: AuthUser, state: web::Data<AppState>) -> Result<HttpRespon
             id: account.account_id,
             company,
             country: account.country,
-            plan: account.plan,
+            plan: account.plan.to_string(),
             region: account.region,
         },
     }))

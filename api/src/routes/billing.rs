@@ -17,6 +17,7 @@ use serde::Deserialize;
 use sluice_events::event::BillingCustomerCreated;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::AccountId;
+use sluice_schema::kinds::Plan;
 use sluice_schema::models::{AccountRow, BillingRow};
 use sluice_schema::plans::{self, Limits};
 use sluice_schema::repo::{accounts, billing as repo};
@@ -45,7 +46,7 @@ pub async fn plan(
             Ok((row, repo::find(conn, account)?))
         })
         .await?;
-    let limits = Limits::of(&row.plan, state.billing.is_some());
+    let limits = Limits::of(row.plan, state.billing.is_some());
     Ok((row, billing, limits))
 }
 
@@ -78,7 +79,7 @@ pub async fn show(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
             status: b.subscription_status.clone(),
         });
     Ok(HttpResponse::Ok().json(view::Billing {
-        plan: row.plan,
+        plan: row.plan.to_string(),
         billing_enabled: state.billing.is_some(),
         subscription,
         card,
@@ -147,8 +148,10 @@ pub async fn checkout(
     let user = admin.user;
     let (config, client) = billing(&state)?;
     let chosen = body.into_inner().plan;
-    let price = config
-        .price_of(&chosen)
+    let price = chosen
+        .parse::<Plan>()
+        .ok()
+        .and_then(|plan| config.price_of(plan))
         .ok_or_else(|| invalid("plan", "the plans to subscribe to are pro and enterprise"))?
         .to_owned();
     let (row, billing, _) = plan(&state, user.account_id).await?;

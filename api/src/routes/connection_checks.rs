@@ -11,6 +11,7 @@ use sluice_connectors::postgres::{self as pg, FailureKind, SslMode, MAX_CA_CERT}
 use sluice_events::event::{ConnectionFailure, ConnectionTested};
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::AccountId;
+use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::models::ConnectionRow;
 use uuid::Uuid;
 
@@ -55,7 +56,7 @@ pub(crate) fn tls_choice(
 /// only as whether there is one, and the TLS mode with what it protects.
 pub(crate) fn shown_params(row: &ConnectionRow) -> Value {
     let mut params = row.params.clone();
-    if row.kind != "postgres" {
+    if row.kind != ConnectionKind::Postgres {
         return params;
     }
     let Some(fields) = params.as_object_mut() else {

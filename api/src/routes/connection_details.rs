@@ -9,6 +9,7 @@ use crate::error::ApiError;
 use serde_json::{json, Value};
 use sluice_events::event::ConnectionAdded;
 use sluice_schema::ids::{AccountId, ConnectionId};
+use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::models::{ConnectionDetails, ConnectionRow};
 use sluice_vault::{owner, SubjectKey};
 
@@ -17,14 +18,14 @@ pub(crate) fn sealed(
     subject: &SubjectKey,
     account: AccountId,
     id: ConnectionId,
-    kind: &str,
+    kind: ConnectionKind,
     details: &ConnectionDetails,
 ) -> Result<ConnectionAdded, ApiError> {
     let plain = zeroize::Zeroizing::new(
         serde_json::to_string(details).map_err(|e| ApiError::Internal(e.to_string()))?,
     );
     Ok(ConnectionAdded {
-        kind: kind.to_owned(),
+        kind,
         params: clear_params(&details.params),
         details: subject.encrypt(&plain, &owner::connection_details(account, id)),
     })

@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use sluice_connectors::dropbox::{Dropbox, DropboxError};
 use sluice_schema::ids::ConnectionId;
+use sluice_schema::kinds::ConnectionKind;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -65,13 +66,13 @@ pub async fn create(
         Err(ApiError::NotFound) => return Err(invalid("connection_id", "no such connection")),
         other => other?,
     };
-    if row.kind != "dropbox" {
+    if row.kind != ConnectionKind::Dropbox {
         return Err(invalid("connection_id", "this is not a Dropbox connection"));
     }
     let account = user.account_id;
     let id = ConnectionId(row.connection_id);
     let sealed = connections::sealed_secret(&state, account, id).await?;
-    let mut tokens = provider_connect::open_tokens(&state, account, id, sealed)?;
+    let mut tokens = provider_connect::tokens::open_tokens(&state, account, id, sealed)?;
     let mut dropbox = Dropbox::new(
         state.http.clone(),
         config.app(),
@@ -81,7 +82,7 @@ pub async fn create(
     let opened = dropbox.open(&path).await;
     if let Some(renewed) = dropbox.renewed_access_token() {
         tokens.access_token = renewed.to_string();
-        provider_connect::keep(&state, account, id, &tokens).await?;
+        provider_connect::tokens::keep(&state, account, id, &tokens).await?;
     }
     let (info, content) = opened.map_err(|e| match e {
         DropboxError::NotFound(_) => invalid("path", e.to_string()),

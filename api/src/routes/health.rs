@@ -31,12 +31,12 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let pool = state.platform.pool.clone();
-    let cursor = sluice_events::relay::cursor_name(&state.platform.config.topology);
+    let cursor = sluice_events::relay::cursor::cursor_name(&state.platform.config.topology);
     let oldest = web::block(move || {
         let mut conn = pool.get_timeout(Duration::from_secs(2))?;
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(sluice_events::relay::oldest_unpublished(
-            &mut conn, &cursor,
-        )?)
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+            sluice_events::relay::cursor::oldest_unpublished(&mut conn, &cursor)?,
+        )
     })
     .await
     .ok()

@@ -120,8 +120,8 @@ pub(crate) fn run_view(row: &RunRow) -> views::Run {
     views::Run {
         id: row.run_id,
         job_id: row.job_id,
-        kind: row.kind.clone(),
-        status: row.status.clone(),
+        kind: row.kind.to_string(),
+        status: row.status.to_string(),
         rows_total: row.rows_total,
         rows_read: row.rows_read,
         rows_ok: row.rows_ok,

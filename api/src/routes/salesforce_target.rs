@@ -59,7 +59,7 @@ pub(crate) async fn open(
     let account = user.account_id;
     let id = ConnectionId(row.connection_id);
     let sealed = connections::sealed_secret(state, account, id).await?;
-    let tokens = provider_connect::open_tokens(state, account, id, sealed)?;
+    let tokens = provider_connect::tokens::open_tokens(state, account, id, sealed)?;
     let app = state.salesforce.as_ref().map(|config| App {
         login_url: &config.login_url,
         client_id: &config.client_id,

@@ -38,6 +38,7 @@ use sluice_events::event::{
 };
 use sluice_events::{DomainEvent, Metadata, NewEvent};
 use sluice_schema::ids::{AccountId, EventId};
+use sluice_schema::kinds::Plan;
 use sluice_schema::models::BillingRow;
 use uuid::Uuid;
 
@@ -201,13 +202,14 @@ fn checkout_completed(
     }
     let plan = session["metadata"]["plan"]
         .as_str()
-        .filter(|p| matches!(*p, "pro" | "enterprise"))?;
+        .and_then(|p| p.parse::<Plan>().ok())
+        .filter(|p| *p != Plan::Free)?;
     Some(DomainEvent::BillingSubscriptionChanged(
         BillingSubscriptionChanged {
             stripe,
             subscription_id: text(&session["subscription"])?,
             status: "active".into(),
-            plan: Some(plan.into()),
+            plan: Some(plan),
         },
     ))
 }
@@ -238,9 +240,9 @@ fn subscription_changed(
         if plan.is_none() {
             tracing::warn!(subscription = %id, "a subscription's price is not one of the plans'; the plan is left as it is");
         }
-        plan.map(str::to_owned)
+        plan
     } else {
-        Some("free".to_owned())
+        Some(Plan::Free)
     };
     Some(DomainEvent::BillingSubscriptionChanged(
         BillingSubscriptionChanged {

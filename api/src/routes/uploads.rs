@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sluice_connectors::detect::{Format, ACCEPTED};
 use sluice_events::event::UploadRemoved;
 use sluice_schema::ids::{AccountId, UploadId};
+use sluice_schema::key_version::KeyVersion;
 use sluice_schema::models::UploadRow;
 use sluice_schema::repo::uploads as repo;
 use sluice_vault::{Aad, FileStore};
@@ -224,14 +225,14 @@ pub(crate) async fn described(
 pub(crate) fn open_file(
     state: &AppState,
     row: &UploadRow,
-    key: (i32, Vec<u8>),
+    key: (KeyVersion, Vec<u8>),
 ) -> Result<BufReader<sluice_vault::DecryptReader<std::fs::File>>, ApiError> {
     let id = UploadId(row.upload_id);
     let owner = file_owner(AccountId(row.account_id), id);
     let (version, wrapped) = key;
     let key = state
         .keyring
-        .file_key(&owner, version, &wrapped)
+        .file_key(&owner, version.get(), &wrapped)
         .map_err(|e| ApiError::Internal(format!("upload key: {e}")))?;
     let reader = state
         .store

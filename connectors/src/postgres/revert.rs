@@ -24,9 +24,10 @@
 //! overwritten, forced or not.
 //!
 //! Each journal batch is undone in one transaction with its checkpoint
-//! marker, like a run's batch; the statements of a batch are sent
-//! together, and should one fail for a reason of the data, the batch is
-//! undone again row by row, each under a savepoint.
+//! marker, like a run's batch, with one statement for each kind of change
+//! where the batch allows it (see [`set`]), else one a row, sent together;
+//! should a statement fail for a reason of the data, the batch is undone
+//! again row by row, each under a savepoint.
 
 use super::batch::{begin, under_savepoint};
 use super::checkpoint::{checkpoints, mark, Checkpoint};
@@ -36,6 +37,8 @@ use super::undo::{changed_since, why_changed, written_text, Param, Undo};
 use crate::journal::{Action, Change};
 use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
+
+mod set;
 
 /// What undoing a batch did.
 #[derive(Debug, Default)]
@@ -214,26 +217,27 @@ pub async fn revert_batch(
 ) -> Result<Reverted, TargetError> {
     changes.reverse();
     let transaction = begin(client).await?;
-    let all = futures_util::future::join_all(
-        changes
-            .iter()
-            .map(|change| undo_one(&transaction, undo, change)),
-    )
-    .await;
+    let attempt = if set::fits(undo, &changes) {
+        set::undo_all(&transaction, undo, &changes).await
+    } else {
+        futures_util::future::join_all(
+            changes
+                .iter()
+                .map(|change| undo_one(&transaction, undo, change)),
+        )
+        .await
+        .into_iter()
+        .collect()
+    };
     let mut reverted = Reverted::default();
-    let mut failed_statement = None;
-    for (change, undone) in changes.iter().zip(all) {
-        match undone {
-            Ok(undone) => record(&mut reverted, change, undone),
-            Err(e) => {
-                failed_statement = Some(e);
-                break;
+    let transaction = match attempt {
+        Ok(all) => {
+            for (change, undone) in changes.iter().zip(all) {
+                record(&mut reverted, change, undone);
             }
+            transaction
         }
-    }
-    let transaction = match failed_statement {
-        None => transaction,
-        Some(e) if e.as_db_error().is_some() => {
+        Err(e) if e.as_db_error().is_some() => {
             transaction.rollback().await.map_err(db_error)?;
             reverted = Reverted::default();
             let transaction = begin(client).await?;
@@ -251,7 +255,7 @@ pub async fn revert_batch(
             }
             transaction
         }
-        Some(e) => return Err(db_error(e)),
+        Err(e) => return Err(db_error(e)),
     };
     let next = checkpoint.next(reverted.ok.len() as i64, reverted.failed.len() as i64);
     let version = mark(&transaction, undo.table, run, next).await?;

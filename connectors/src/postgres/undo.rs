@@ -26,7 +26,7 @@ pub struct Undo<'a> {
 pub(super) type Param<'p> = &'p (dyn ToSql + Sync);
 
 impl<'a> Undo<'a> {
-    fn sql_type(&self, column: &str) -> &str {
+    pub(super) fn sql_type(&self, column: &str) -> &str {
         self.table
             .column(column)
             .map(|c| c.sql_type.as_str())

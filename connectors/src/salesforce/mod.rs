@@ -39,7 +39,8 @@ mod retry;
 mod soap;
 mod writer;
 
-pub use bulk::{BulkBatch, BulkOutcome, BulkRow, Polling, MAX_UPLOAD};
+pub use bulk::batch::{BulkBatch, MAX_UPLOAD};
+pub use bulk::{BulkOutcome, BulkRow, Polling};
 pub use collections::{field_value, Operation, SaveError, SaveResult, MAX_RECORDS};
 pub use describe::{Describe, Field, RelatedKey};
 pub use query::literal;
@@ -48,7 +49,8 @@ pub use redact::without_values;
 use renewal::Renewer;
 pub use renewal::{refresh_grant, renew_stored, Grant, Refresh, Renewal, Renewed};
 pub use retry::Backoff;
-pub use writer::{writer_targets, BeforeImages, Prepared, Saved, Writer, Written};
+pub use writer::targets::writer_targets;
+pub use writer::{BeforeImages, Prepared, Saved, Writer, Written};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use zeroize::Zeroizing;

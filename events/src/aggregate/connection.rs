@@ -65,7 +65,7 @@ mod tests {
 
     fn added() -> DomainEvent {
         DomainEvent::ConnectionCreatedV2(ConnectionAdded {
-            kind: "postgres".into(),
+            kind: sluice_schema::kinds::ConnectionKind::Postgres,
             params: serde_json::json!({}),
             details: "sealed".into(),
         })

@@ -14,6 +14,7 @@ use crate::event::{DomainEvent, RunRequested};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sluice_schema::ids::AccountId;
+use sluice_schema::kinds::{RunKind, RunStatus};
 use sluice_schema::schema::events;
 use uuid::Uuid;
 
@@ -30,6 +31,21 @@ pub const NOTHING_KEPT: &str = "this account keeps no record of what its runs ch
                                 settings say to store nothing), so runs cannot be rolled back; \
                                 keep result files for some days to roll back";
 
+/// Whether a run's journal (its record of what it changed) is still kept:
+/// it goes with the run's result files, removed or expired. The one rule
+/// both the API (deciding a rollback) and the worker (starting one) apply.
+pub fn journal_kept(
+    results_removed: bool,
+    results_expire_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    let live = results_expire_at.is_some_and(|at| at > now);
+    if results_removed || !live {
+        return Err(Refusal::Gone(JOURNAL_EXPIRED.into()));
+    }
+    Ok(())
+}
+
 /// A run as its stream holds it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Run {
@@ -44,7 +60,7 @@ pub struct Run {
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finished {
-    pub status: String,
+    pub status: RunStatus,
     pub rows_ok: i64,
 }
 
@@ -60,13 +76,13 @@ impl Aggregate for Run {
             }
             DomainEvent::RunFinished(f) => {
                 self.finished = Some(Finished {
-                    status: f.status.clone(),
+                    status: f.status,
                     rows_ok: f.rows_ok,
                 });
             }
             DomainEvent::RunFinishedV2(f) => {
                 self.finished = Some(Finished {
-                    status: f.status.clone(),
+                    status: f.status,
                     rows_ok: f.rows_ok,
                 });
             }
@@ -165,10 +181,7 @@ impl RunHistory {
         if !context.store_results {
             return Err(Refusal::Conflict(NOTHING_KEPT.into()));
         }
-        let live = context.results_expire_at.is_some_and(|at| at > context.now);
-        if run.results_removed || !live {
-            return Err(Refusal::Gone(JOURNAL_EXPIRED.into()));
-        }
+        journal_kept(run.results_removed, context.results_expire_at, context.now)?;
         if let Some(previous) = self.rollbacks.last() {
             match &previous.state.finished {
                 None => {
@@ -177,7 +190,7 @@ impl RunHistory {
                         previous.id
                     )))
                 }
-                Some(ended) if ended.status == "rolled_back" => {
+                Some(ended) if ended.status == RunStatus::RolledBack => {
                     return Err(Refusal::Conflict(format!(
                         "the run was rolled back by {}",
                         previous.id
@@ -190,7 +203,7 @@ impl RunHistory {
             id: rollback_id(self.run.id, self.rollbacks.len()),
             requested: RunRequested {
                 job_id,
-                kind: "rollback".into(),
+                kind: RunKind::Rollback,
                 rollback_of: Some(self.run.id),
                 force: context.force,
             },
@@ -208,15 +221,25 @@ mod tests {
     const RUN: Uuid = Uuid::from_u128(11);
     const JOB: Uuid = Uuid::from_u128(12);
 
+    #[test]
+    fn a_journal_is_kept_until_its_result_files_expire_or_are_removed() {
+        let now = Utc::now();
+        let later = now + chrono::Duration::days(1);
+        assert_eq!(journal_kept(false, Some(later), now), Ok(()));
+        let gone = Err(Refusal::Gone(JOURNAL_EXPIRED.into()));
+        assert_eq!(journal_kept(false, Some(now), now), gone);
+        assert_eq!(journal_kept(false, None, now), gone);
+        assert_eq!(journal_kept(true, Some(later), now), gone);
+    }
+
     fn requested(rollback_of: Option<Uuid>) -> DomainEvent {
         DomainEvent::RunRequested(RunRequested {
             job_id: JOB,
             kind: if rollback_of.is_some() {
-                "rollback"
+                RunKind::Rollback
             } else {
-                "import"
-            }
-            .into(),
+                RunKind::Import
+            },
             rollback_of,
             force: false,
         })
@@ -224,7 +247,7 @@ mod tests {
 
     fn finished(status: &str, rows_ok: i64) -> DomainEvent {
         DomainEvent::RunFinishedV2(RunFinishedV2 {
-            status: status.into(),
+            status: status.parse().unwrap(),
             rows_total: rows_ok,
             rows_ok,
             rows_failed: 0,
@@ -272,7 +295,7 @@ mod tests {
         let decided = done.request_rollback(ACCOUNT, &context()).unwrap();
         assert_eq!(decided.id, rollback_id(RUN, 0));
         assert_eq!(decided.requested.rollback_of, Some(RUN));
-        assert_eq!(decided.requested.kind, "rollback");
+        assert_eq!(decided.requested.kind, RunKind::Rollback);
         assert_eq!(decided.requested.job_id, JOB);
         // A second request decided on the same history derives the same id.
         assert_eq!(done.request_rollback(ACCOUNT, &context()).unwrap(), decided);

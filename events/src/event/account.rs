@@ -1,6 +1,7 @@
 //! An account's life: sign-up, plan, retention settings, export and erasure.
 
 use serde::{Deserialize, Serialize};
+use sluice_schema::kinds::Plan;
 use uuid::Uuid;
 
 /// Fields marked *sealed* hold personal data encrypted under the account's
@@ -11,7 +12,7 @@ pub struct AccountCreated {
     pub region: String,
     /// ISO 3166-1 alpha-2.
     pub country: String,
-    pub plan: String,
+    pub plan: Plan,
     /// Sealed.
     pub company: String,
 }
@@ -20,7 +21,7 @@ pub struct AccountCreated {
 #[serde(deny_unknown_fields)]
 pub struct AccountPlanChanged {
     /// `free`, `pro` or `enterprise`.
-    pub plan: String,
+    pub plan: Plan,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

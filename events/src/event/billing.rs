@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sluice_schema::kinds::Plan;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +38,7 @@ pub struct BillingSubscriptionChanged {
     /// active, trialing or past due (Stripe still retries), `free` once it
     /// ended; none when its price is not one of the plans' (left as it was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<String>,
+    pub plan: Option<Plan>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
 //! Connections to a team's systems: added, tested, disconnected.
 
 use serde::{Deserialize, Serialize};
+use sluice_schema::kinds::ConnectionKind;
 
 /// A connection as recorded before customer text was sealed: its name and
 /// parameters in clear. Still replayed, no longer written (see
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub struct ConnectionCreated {
     pub name: String,
     /// `postgres`.
-    pub kind: String,
+    pub kind: ConnectionKind,
     /// What is not secret: host, port, database, user, TLS mode.
     pub params: serde_json::Value,
 }
@@ -20,7 +21,7 @@ pub struct ConnectionCreated {
 #[serde(deny_unknown_fields)]
 pub struct ConnectionAdded {
     /// `postgres`, `salesforce` or `dropbox`.
-    pub kind: String,
+    pub kind: ConnectionKind,
     /// What is Sluice's own: a PostgreSQL connection's TLS mode
     /// (`{"sslmode": ...}`); empty for the others.
     pub params: serde_json::Value,

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use sluice_schema::kinds::{RunKind, RunStatus};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -9,7 +10,7 @@ use uuid::Uuid;
 pub struct RunRequested {
     pub job_id: Uuid,
     /// `import` or `rollback`.
-    pub kind: String,
+    pub kind: RunKind,
     /// For a rollback: the run it undoes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<Uuid>,
@@ -56,7 +57,7 @@ pub struct RunBatchSent {
 pub struct RunFinished {
     /// `succeeded`, `partially_succeeded` or `failed`; a rollback ends
     /// `rolled_back` when it undid every row.
-    pub status: String,
+    pub status: RunStatus,
     pub rows_total: i64,
     pub rows_ok: i64,
     pub rows_failed: i64,
@@ -79,7 +80,7 @@ pub struct RunFinished {
 pub struct RunFinishedV2 {
     /// `succeeded`, `partially_succeeded` or `failed`; a rollback ends
     /// `rolled_back` when it undid every row.
-    pub status: String,
+    pub status: RunStatus,
     pub rows_total: i64,
     pub rows_ok: i64,
     pub rows_failed: i64,

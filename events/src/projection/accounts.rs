@@ -5,6 +5,7 @@ use crate::envelope::RecordedEvent;
 use crate::event::{AccountCreated, AccountSettingsChanged};
 use crate::rules;
 use diesel::prelude::*;
+use sluice_schema::kinds::Plan;
 use sluice_schema::models::AccountRow;
 use sluice_schema::schema::accounts;
 
@@ -22,7 +23,7 @@ pub(super) fn created(
             region: created.region.clone(),
             company: created.company.clone(),
             country: created.country.clone(),
-            plan: created.plan.clone(),
+            plan: created.plan,
             created_at: event.recorded_at,
             result_retention_days: None,
             store_results: true,
@@ -35,7 +36,7 @@ pub(super) fn created(
 
 /// Puts the account on `plan`, its retention settings reset where the
 /// plan does not keep them (see [`rules::plan_keeps_retention_settings`]).
-pub(super) fn plan(conn: &mut PgConnection, account: uuid::Uuid, plan: &str) -> QueryResult<()> {
+pub(super) fn plan(conn: &mut PgConnection, account: uuid::Uuid, plan: Plan) -> QueryResult<()> {
     diesel::update(accounts::table.find(account))
         .set(accounts::plan.eq(plan))
         .execute(conn)?;

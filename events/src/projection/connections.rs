@@ -4,6 +4,7 @@
 use crate::envelope::RecordedEvent;
 use crate::event::{ConnectionAdded, ConnectionCreated, ConnectionTested};
 use diesel::prelude::*;
+use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::models::ConnectionRow;
 use sluice_schema::schema::connections;
 
@@ -15,7 +16,7 @@ pub(super) fn created(
 ) -> QueryResult<()> {
     insert(conn, event, |account| ConnectionRow {
         name: Some(created.name.clone()),
-        ..row(event, account, &created.kind, &created.params, None)
+        ..row(event, account, created.kind, &created.params, None)
     })
 }
 
@@ -27,7 +28,7 @@ pub(super) fn added(
 ) -> QueryResult<()> {
     let details = Some(added.details.clone());
     insert(conn, event, |account| {
-        row(event, account, &added.kind, &added.params, details)
+        row(event, account, added.kind, &added.params, details)
     })
 }
 
@@ -59,7 +60,7 @@ pub(super) fn erased(conn: &mut PgConnection, account: uuid::Uuid) -> QueryResul
 fn row(
     event: &RecordedEvent,
     account: uuid::Uuid,
-    kind: &str,
+    kind: ConnectionKind,
     params: &serde_json::Value,
     details: Option<String>,
 ) -> ConnectionRow {
@@ -67,7 +68,7 @@ fn row(
         connection_id: event.stream_id,
         account_id: account,
         name: None,
-        kind: kind.to_owned(),
+        kind,
         params: params.clone(),
         created_at: event.recorded_at,
         last_tested_at: None,

@@ -5,6 +5,7 @@ use crate::envelope::RecordedEvent;
 use crate::event::{KeyRewrapProgress, KeyRotationFinished, KeyRotationRequested};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
+use sluice_schema::key_version::KeyVersion;
 use sluice_schema::schema::key_rotations;
 
 pub(super) fn requested(
@@ -15,7 +16,7 @@ pub(super) fn requested(
     diesel::insert_into(key_rotations::table)
         .values((
             key_rotations::rotation_id.eq(event.stream_id),
-            key_rotations::primary_key.eq(i32::try_from(requested.primary).unwrap_or(i32::MAX)),
+            key_rotations::primary_key.eq(KeyVersion(requested.primary)),
             key_rotations::requested_at.eq(event.recorded_at),
         ))
         .on_conflict_do_nothing()

@@ -84,7 +84,7 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
     let stream = event.stream_id;
     match &event.event {
         DomainEvent::AccountCreated(created) => accounts::created(conn, event, created),
-        DomainEvent::AccountPlanChanged(changed) => accounts::plan(conn, stream, &changed.plan),
+        DomainEvent::AccountPlanChanged(changed) => accounts::plan(conn, stream, changed.plan),
         DomainEvent::AccountSettingsChanged(settings) => {
             accounts::settings(conn, event, settings)?;
             let cutoff = rules::retention_cutoff_days(
@@ -112,7 +112,7 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
         DomainEvent::BillingSubscriptionChanged(changed) => {
             let applied = billing::subscription_changed(conn, event, changed)?;
             match &changed.plan {
-                Some(plan) if applied => accounts::plan(conn, stream, plan),
+                Some(plan) if applied => accounts::plan(conn, stream, *plan),
                 _ => Ok(()),
             }
         }

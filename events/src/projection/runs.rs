@@ -7,6 +7,7 @@ use crate::rules;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Timestamptz, Uuid as SqlUuid};
+use sluice_schema::kinds::RunStatus;
 use sluice_schema::schema::runs;
 
 pub(super) fn requested(
@@ -22,8 +23,8 @@ pub(super) fn requested(
             runs::run_id.eq(event.stream_id),
             runs::account_id.eq(account.0),
             runs::job_id.eq(requested.job_id),
-            runs::kind.eq(&requested.kind),
-            runs::status.eq("queued"),
+            runs::kind.eq(requested.kind),
+            runs::status.eq(RunStatus::Queued),
             runs::requested_at.eq(event.recorded_at),
             runs::rollback_of.eq(requested.rollback_of),
         ))
@@ -84,7 +85,7 @@ pub(super) fn progressed(
 /// A run's end, from `run.finished` (message in clear) or
 /// `run.finished.v2` (message sealed).
 pub(super) struct RunEnding<'a> {
-    status: &'a str,
+    status: RunStatus,
     rows_total: i64,
     rows_ok: i64,
     rows_failed: i64,
@@ -97,7 +98,7 @@ pub(super) struct RunEnding<'a> {
 impl<'a> From<&'a RunFinished> for RunEnding<'a> {
     fn from(f: &'a RunFinished) -> Self {
         Self {
-            status: &f.status,
+            status: f.status,
             rows_total: f.rows_total,
             rows_ok: f.rows_ok,
             rows_failed: f.rows_failed,
@@ -112,7 +113,7 @@ impl<'a> From<&'a RunFinished> for RunEnding<'a> {
 impl<'a> From<&'a RunFinishedV2> for RunEnding<'a> {
     fn from(f: &'a RunFinishedV2) -> Self {
         Self {
-            status: &f.status,
+            status: f.status,
             rows_total: f.rows_total,
             rows_ok: f.rows_ok,
             rows_failed: f.rows_failed,

@@ -1,6 +1,7 @@
 //! Accounts and users.
 
 use crate::ids::{AccountId, UserId};
+use crate::key_version::KeyVersion;
 use crate::models::{AccountRow, UserRow};
 use crate::schema::{accounts, password_hashes, subject_keys, users};
 use diesel::prelude::*;
@@ -63,7 +64,7 @@ pub fn find_account(
 pub fn subject_key(
     conn: &mut PgConnection,
     account: AccountId,
-) -> QueryResult<Option<(i32, Vec<u8>)>> {
+) -> QueryResult<Option<(KeyVersion, Vec<u8>)>> {
     subject_keys::table
         .find(account.0)
         .select((subject_keys::kek_version, subject_keys::wrapped_key))

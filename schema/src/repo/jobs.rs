@@ -1,6 +1,7 @@
 //! Jobs and their runs.
 
 use crate::ids::{AccountId, JobId, RunId};
+use crate::key_version::KeyVersion;
 use crate::models::{JobRow, RunRow};
 use crate::schema::{jobs, runs};
 use diesel::prelude::*;
@@ -83,7 +84,7 @@ pub fn result_key(
     conn: &mut PgConnection,
     account: AccountId,
     run: RunId,
-) -> QueryResult<Option<(i32, Vec<u8>)>> {
+) -> QueryResult<Option<(KeyVersion, Vec<u8>)>> {
     use crate::schema::result_keys;
     result_keys::table
         .filter(result_keys::account_id.eq(account.0))
@@ -99,9 +100,9 @@ pub fn keep_result_key(
     conn: &mut PgConnection,
     account: AccountId,
     run: RunId,
-    kek_version: i32,
+    kek_version: KeyVersion,
     wrapped: &[u8],
-) -> QueryResult<(i32, Vec<u8>)> {
+) -> QueryResult<(KeyVersion, Vec<u8>)> {
     use crate::schema::result_keys;
     diesel::insert_into(result_keys::table)
         .values((

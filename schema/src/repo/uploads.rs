@@ -1,6 +1,7 @@
 //! Uploaded files and their wrapped data keys.
 
 use crate::ids::{AccountId, UploadId};
+use crate::key_version::KeyVersion;
 use crate::models::UploadRow;
 use crate::schema::{upload_keys, uploads};
 use chrono::{DateTime, Utc};
@@ -34,7 +35,7 @@ pub fn key(
     conn: &mut PgConnection,
     account: AccountId,
     id: UploadId,
-) -> QueryResult<Option<(i32, Vec<u8>)>> {
+) -> QueryResult<Option<(KeyVersion, Vec<u8>)>> {
     upload_keys::table
         .filter(upload_keys::account_id.eq(account.0))
         .filter(upload_keys::upload_id.eq(id.0))

@@ -8,6 +8,7 @@
 
 use super::{RunHandler, Stop};
 use sluice_schema::ids::{AccountId, RunId};
+use sluice_schema::kinds::Plan;
 use sluice_schema::plans::{self, Limits};
 
 /// How many rows a run may read, and what it says when it stops there.
@@ -33,21 +34,20 @@ impl RunHandler {
         let (plan, used) = self
             .db(move |c| {
                 let plan = sluice_schema::repo::accounts::find_account(c, account)?
-                    .map(|a| a.plan)
-                    .unwrap_or_default();
+                    .map_or(Plan::Free, |a| a.plan);
                 let used =
                     sluice_schema::repo::billing::rows_read_since(c, account, since, Some(run))?;
                 Ok((plan, used))
             })
             .await?;
-        let Some(allowed) = Limits::of(&plan, true).rows_per_month else {
+        let Some(allowed) = Limits::of(plan, true).rows_per_month else {
             return Ok(None);
         };
         let left = allowed.saturating_sub(used).max(0);
         let reached = format!(
             "the account reached the {} plan's limit of {allowed} rows a month; the count \
              starts anew on {}, or upgrade the plan to raise it",
-            Limits::title(&plan),
+            Limits::title(plan),
             plans::next_month_start(now).format("%Y-%m-%d"),
         );
         if left == 0 {

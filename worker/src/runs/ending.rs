@@ -4,7 +4,7 @@
 //! appended; a worker that takes over after the record finishes the run as
 //! recorded. Each step is a named crash point (`crash::Phase`).
 
-use super::status::{status, Kind};
+use super::status::status;
 use super::{retry, RunHandler, Stop, Written, CONSUMER};
 use crate::crash::{self, Phase};
 use crate::results::{Ended, Results};
@@ -13,6 +13,7 @@ use sluice_events::{
     AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, RecordedEvent, SecretWrite,
 };
 use sluice_schema::ids::{AccountId, RunId};
+use sluice_schema::kinds::RunKind;
 use sluice_schema::repo::jobs;
 use sluice_vault::owner;
 use std::sync::Arc;
@@ -35,12 +36,12 @@ impl RunHandler {
     pub(super) async fn end(&self, cause: &RecordedEvent, run: RunId) -> Result<Ending, Stop> {
         let mut written = Written::default();
         let kind = match &cause.event {
-            DomainEvent::RunRequested(r) if r.rollback_of.is_some() => Kind::Rollback,
-            _ => Kind::Import,
+            DomainEvent::RunRequested(r) if r.rollback_of.is_some() => RunKind::Rollback,
+            _ => RunKind::Import,
         };
         let outcome = match kind {
-            Kind::Rollback => self.rollback(cause, run, &mut written).await,
-            Kind::Import => self.execute(cause, run, &mut written).await,
+            RunKind::Rollback => self.rollback(cause, run, &mut written).await,
+            RunKind::Import => self.execute(cause, run, &mut written).await,
         };
         if let Err(Stop::Retry(reason)) = outcome {
             return Err(Stop::Retry(reason));
@@ -60,7 +61,7 @@ impl RunHandler {
             _ => None,
         };
         let finished = RunFinished {
-            status: status.into(),
+            status,
             rows_total: totals.read,
             rows_ok: totals.ok,
             rows_failed: totals.failed,
@@ -107,7 +108,7 @@ impl RunHandler {
         };
         let key = self
             .keyring
-            .file_key(&owner::result_key(account, run), version, &wrapped)
+            .file_key(&owner::result_key(account, run), version.get(), &wrapped)
             .map_err(|e| Stop::Retry(format!("result key: {e}")))?;
         let results = self.results(Arc::new(key), account, run, Vec::new());
         let reader = results.clone();
@@ -144,7 +145,7 @@ impl RunHandler {
             .await?;
         tracing::info!(
             run = %run,
-            status = finished.status,
+            status = %finished.status,
             rows_ok = finished.rows_ok,
             rows_failed = finished.rows_failed,
             "run finished"

@@ -19,6 +19,7 @@ use super::target::{Flow, Target};
 use super::{command, retry, JobSpec, RunCtx, RunHandler, Stop, Totals, Written};
 use sluice_events::RecordedEvent;
 use sluice_schema::ids::{JobId, RunId};
+use sluice_schema::kinds::ConnectionKind;
 use std::collections::VecDeque;
 
 /// A batch as the reading thread sends it, or why reading stopped.
@@ -41,7 +42,7 @@ impl RunHandler {
             account,
             run,
         };
-        if self.target_kind(account, job.connection).await? == "salesforce" {
+        if self.target_kind(account, job.connection).await? == ConnectionKind::Salesforce {
             let target = OrgTarget::open(ctx, job.connection).await?;
             return import(ctx, target, job, input, written).await;
         }

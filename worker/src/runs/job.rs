@@ -6,6 +6,7 @@ use sluice_events::event::RunRequested;
 use sluice_events::{DomainEvent, RecordedEvent};
 use sluice_schema::ids::{AccountId, ConnectionId, JobId};
 use sluice_schema::job::{FieldMapping, JobDetails, Operation, Source, Target};
+use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::repo::connections;
 
 /// What a run needs of its job.
@@ -37,7 +38,7 @@ impl RunHandler {
         &self,
         account: AccountId,
         id: ConnectionId,
-    ) -> Result<String, Stop> {
+    ) -> Result<ConnectionKind, Stop> {
         self.db(move |c| connections::find(c, account, id))
             .await?
             .map(|row| row.kind)

@@ -5,6 +5,7 @@ use super::{RunHandler, Stop};
 use crate::results::{Note, Outcome, Results, SourceRows};
 use sluice_connectors::postgres as pg;
 use sluice_schema::ids::{AccountId, RunId};
+use sluice_schema::key_version::KeyVersion;
 use sluice_schema::repo::jobs;
 use sluice_vault::{owner, FileKey};
 use std::sync::Arc;
@@ -37,13 +38,13 @@ impl RunHandler {
         let fresh = FileKey::generate();
         let key_owner = owner::result_key(account, run);
         let (version, wrapped) = fresh.wrap(&self.keyring.get(), &key_owner);
-        let version = i32::try_from(version).unwrap_or(i32::MAX);
+        let version = KeyVersion(version);
         let (version, wrapped) = self
             .db(move |c| jobs::keep_result_key(c, account, run, version, &wrapped))
             .await?;
         let key = self
             .keyring
-            .file_key(&key_owner, version, &wrapped)
+            .file_key(&key_owner, version.get(), &wrapped)
             .map_err(|e| Stop::Retry(format!("result key: {e}")))?;
         Ok(Arc::new(key))
     }

@@ -20,8 +20,10 @@ use postgres::TableRevert;
 use salesforce::OrgRevert;
 use sluice_connectors::journal::{Change, Columns};
 use sluice_connectors::postgres::Checkpoint;
+use sluice_events::aggregate::run::{journal_kept, JOURNAL_EXPIRED};
 use sluice_events::RecordedEvent;
 use sluice_schema::ids::{JobId, RunId};
+use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::models::RunRow;
 use sluice_schema::repo::jobs;
 use sluice_vault::owner;
@@ -70,22 +72,20 @@ trait Revert {
 }
 
 /// Whether run `original` may still be rolled back: its record of what it
-/// changed is kept with its result files. (The API decides so too, before
-/// it accepts a rollback; this is the worker's check at the start.)
+/// changed is kept with its result files. The rule is the run aggregate's,
+/// which the API applies before it accepts a rollback; this is the worker's
+/// check at the start, as the journal may have expired since.
 fn eligible(original: &RunRow, now: chrono::DateTime<chrono::Utc>) -> Result<(), Stop> {
-    let live = original.results_expire_at.is_some_and(|at| at > now);
-    if original.results_removed_at.is_some() || !live {
-        return Err(expired());
-    }
-    Ok(())
+    journal_kept(
+        original.results_removed_at.is_some(),
+        original.results_expire_at,
+        now,
+    )
+    .map_err(|_| expired())
 }
 
 fn expired() -> Stop {
-    Stop::Fail(
-        "the run's record of what it changed expired with its result files, so it can no \
-         longer be rolled back"
-            .into(),
-    )
+    Stop::Fail(JOURNAL_EXPIRED.into())
 }
 
 impl RunHandler {
@@ -117,7 +117,7 @@ impl RunHandler {
             .ok_or_else(expired)?;
         let journal_key = self
             .keyring
-            .file_key(&owner::result_key(account, undone), version, &wrapped)
+            .file_key(&owner::result_key(account, undone), version.get(), &wrapped)
             .map_err(|e| Stop::Retry(format!("result key: {e}")))?;
         let journal = self.results(Arc::new(journal_key), account, undone, Vec::new());
         let ctx = RunCtx {
@@ -127,7 +127,7 @@ impl RunHandler {
             run,
         };
         let force = requested.force;
-        if self.target_kind(account, job.connection).await? == "salesforce" {
+        if self.target_kind(account, job.connection).await? == ConnectionKind::Salesforce {
             let revert = OrgRevert::open(ctx, &job, force).await?;
             return revert_all(ctx, revert, undone, journal, written).await;
         }

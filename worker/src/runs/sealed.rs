@@ -23,9 +23,8 @@ impl RunHandler {
             .db(move |c| accounts::subject_key(c, account))
             .await?
             .ok_or_else(|| Stop::Fail("the account's key is gone (erased)".into()))?;
-        let version = u32::try_from(version).unwrap_or_default();
         self.keyring
-            .with(|k| SubjectKey::unwrap(k, &account.to_string(), version, &wrapped))
+            .with(|k| SubjectKey::unwrap(k, &account.to_string(), version.get(), &wrapped))
             .map_err(|e| Stop::Retry(format!("subject key: {e}")))
     }
 

@@ -2,6 +2,7 @@
 //! would write them, each with what is wrong with it. Nothing is written.
 
 use super::*;
+use sluice_schema::kinds::ConnectionKind;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +46,7 @@ pub async fn preview(
     let mapping = &job.details.mapping;
     let connection_id = job.details.target.connection_id.0;
     let target = connections::find(&state, &user, connection_id).await?;
-    let shown = if target.kind == "salesforce" {
+    let shown = if target.kind == ConnectionKind::Salesforce {
         let (header, source_rows) = first_rows(&state, &user, &job.details.source, wanted).await?;
         let plan = Plan::new(mapping, &header).map_err(|e| invalid("mapping", e))?;
         salesforce_target::preview(&state, &user, &job, &target, &plan, source_rows).await?

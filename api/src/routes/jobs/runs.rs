@@ -5,6 +5,7 @@ use super::*;
 use crate::auth::ForceRollback;
 use crate::streams;
 use sluice_events::aggregate::run as run_aggregate;
+use sluice_schema::kinds::RunKind;
 
 /// Queues a run: `run.requested` goes to the import workers.
 #[utoipa::path(
@@ -31,7 +32,7 @@ pub async fn start(
         &user,
         RunRequested {
             job_id: job.row.job_id,
-            kind: "import".into(),
+            kind: RunKind::Import,
             rollback_of: None,
             force: false,
         },
@@ -315,7 +316,7 @@ async fn result_file(
     let key_owner = sluice_vault::owner::result_key(account, run);
     let key = state
         .keyring
-        .file_key(&key_owner, version, &wrapped)
+        .file_key(&key_owner, version.get(), &wrapped)
         .map_err(|e| ApiError::Internal(format!("result key: {e}")))?;
     let file_owner = sluice_vault::owner::result_file(account, run, name, None);
     let mut reader = state

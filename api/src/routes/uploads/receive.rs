@@ -19,6 +19,7 @@ use sluice_connectors::detect::{self, DetectError, Format, Shape, HEAD};
 use sluice_events::event::UploadReceived;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent, SecretWrite};
 use sluice_schema::ids::UploadId;
+use sluice_schema::key_version::KeyVersion;
 use sluice_vault::FileKey;
 use std::io::{BufReader, BufWriter, Write};
 use uuid::Uuid;
@@ -272,7 +273,7 @@ pub(crate) async fn receive(
         .with_secret(SecretWrite::UploadKey {
             upload_id: id.0,
             account_id: account.0,
-            kek_version: i32::try_from(kek_version).unwrap_or(i32::MAX),
+            kek_version: KeyVersion(kek_version),
             wrapped_key,
         });
     let recorded = match state.platform.appender.append(request).await {

@@ -56,7 +56,7 @@ impl RunHandler {
         let file_owner = owner::upload_file(account, id);
         let key = self
             .keyring
-            .file_key(&file_owner, version, &wrapped)
+            .file_key(&file_owner, version.get(), &wrapped)
             .map_err(|e| Stop::Retry(format!("upload key: {e}")))?;
         let reader = self
             .store
