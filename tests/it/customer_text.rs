@@ -7,7 +7,7 @@
 //! enums stay in clear.
 
 use crate::accounts::{account, call_json};
-use crate::imports::{run_to_end, upload};
+use crate::imports::{run_to_end, upload, wait_for_run};
 use crate::support::{read_audit_wire, relay_reached};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
@@ -270,25 +270,15 @@ fn subject_keys_of(conn: &mut PgConnection, account: uuid::Uuid) -> i64 {
         .unwrap()
 }
 
-#[tokio::test]
-async fn jobs_and_connections_recorded_in_clear_before_sealing_still_read_and_replay() {
-    let app = spawn_app().await;
-    let (token, account) = account(&app, "ada@example.com").await;
-    let account = AccountId(account["account_id"].as_str().unwrap().parse().unwrap());
-    let (connection, job) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
-    let old = |stream: &str, id: uuid::Uuid, event: DomainEvent| {
-        let event = NewEvent::new(event, Metadata::actor("user:old")).for_account(account);
-        AppendRequest::new(stream, id, ExpectedVersion::NoStream, vec![event])
-    };
-    let mut conn = app.conn();
-    let created = DomainEvent::ConnectionCreated(ConnectionCreated {
-        name: "old warehouse".into(),
-        kind: sluice_schema::kinds::ConnectionKind::Postgres,
-        params: json!({"host": "db.example", "port": 5432, "dbname": "sales", "user": "u",
-                       "sslmode": "verify-full"}),
-    });
-    append(&mut conn, &old("connection", connection, created)).unwrap();
-    // As earlier code wrote it: the definition in clear.
+/// `event` appended to stream `id` for `account` as earlier code did it.
+fn as_old(account: AccountId, stream: &str, id: uuid::Uuid, event: DomainEvent) -> AppendRequest {
+    let event = NewEvent::new(event, Metadata::actor("user:old")).for_account(account);
+    AppendRequest::new(stream, id, ExpectedVersion::NoStream, vec![event])
+}
+
+/// A job reading a query on `connection` into its `contacts`, as earlier
+/// code recorded it: the definition in clear.
+fn old_job(connection: uuid::Uuid) -> DomainEvent {
     let defined: JobCreated = serde_json::from_value(json!({
         "name": "old job",
         "source": {"connection_id": connection, "query": "SELECT 1 AS one"},
@@ -298,8 +288,25 @@ async fn jobs_and_connections_recorded_in_clear_before_sealing_still_read_and_re
         "mapping": [{"source": "one", "target": "id"}],
     }))
     .unwrap();
-    let defined = DomainEvent::JobCreated(defined);
-    append(&mut conn, &old("job", job, defined)).unwrap();
+    DomainEvent::JobCreated(defined)
+}
+
+#[tokio::test]
+async fn jobs_and_connections_recorded_in_clear_before_sealing_still_read_and_replay() {
+    let app = spawn_app().await;
+    let (token, account) = account(&app, "ada@example.com").await;
+    let account = AccountId(account["account_id"].as_str().unwrap().parse().unwrap());
+    let (connection, job) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let old = |stream: &str, id: uuid::Uuid, event: DomainEvent| as_old(account, stream, id, event);
+    let mut conn = app.conn();
+    let created = DomainEvent::ConnectionCreated(ConnectionCreated {
+        name: "old warehouse".into(),
+        kind: sluice_schema::kinds::ConnectionKind::Postgres,
+        params: json!({"host": "db.example", "port": 5432, "dbname": "sales", "user": "u",
+                       "sslmode": "verify-full"}),
+    });
+    append(&mut conn, &old("connection", connection, created)).unwrap();
+    append(&mut conn, &old("job", job, old_job(connection))).unwrap();
 
     let shown = call_json(
         &app,
@@ -316,6 +323,45 @@ async fn jobs_and_connections_recorded_in_clear_before_sealing_still_read_and_re
     assert_eq!(shown["mapping"][0]["source"], "one", "{shown}");
     let report = sluice_events::replay::replay(&mut conn, false).unwrap();
     assert!(report.is_equal(), "{report:?}");
+}
+
+/// A job whose stored definition does not read as one (here an old job's
+/// clear target, its object gone) fails its run saying so, rather than
+/// running with a blank object.
+#[tokio::test]
+async fn a_run_of_a_job_whose_definition_does_not_read_fails_saying_so() {
+    let app = spawn_app().await;
+    let (token, account) = account(&app, "ada@example.com").await;
+    let account = AccountId(account["account_id"].as_str().unwrap().parse().unwrap());
+    let (connection, job, run) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
+    let request =
+        |stream: &str, id: uuid::Uuid, event: DomainEvent| as_old(account, stream, id, event);
+    let mut conn = app.conn();
+    append(&mut conn, &request("job", job, old_job(connection))).unwrap();
+    conn.batch_execute(&format!(
+        "UPDATE jobs SET target = '{{\"connection_id\": \"{connection}\"}}' WHERE job_id = '{job}'"
+    ))
+    .unwrap();
+    let requested = DomainEvent::RunRequested(RunRequested {
+        job_id: job,
+        kind: sluice_schema::kinds::RunKind::Import,
+        rollback_of: None,
+        force: false,
+    });
+    append(&mut conn, &request("run", run, requested)).unwrap();
+
+    let shown = wait_for_run(&app, &token, &run.to_string()).await;
+    assert_eq!(shown["status"], "failed", "{shown}");
+    let message = shown["message"].as_str().unwrap();
+    assert!(
+        message.contains("the job's definition cannot be read"),
+        "{message}"
+    );
+    assert!(message.contains("object"), "{message}");
 }
 
 /// Drops the job's marked target table, then runs the job: the run fails

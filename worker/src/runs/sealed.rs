@@ -68,16 +68,24 @@ impl RunHandler {
         account: AccountId,
         id: JobId,
     ) -> Result<(JobRow, JobDetails), Stop> {
+        let unreadable =
+            |e: String| Stop::Fail(format!("the job's definition cannot be read: {e}"));
+        // A row that does not read as a job (an operation the code does not
+        // know) fails the run: reading it again would not help.
         let row = self
-            .db(move |c| jobs::find_any(c, id))
+            .db(move |c| match jobs::find_any(c, id) {
+                Err(diesel::result::Error::DeserializationError(e)) => Ok(Err(e.to_string())),
+                other => other.map(Ok),
+            })
             .await?
+            .map_err(unreadable)?
             .filter(|j| j.account_id == account.0)
             .ok_or_else(|| Stop::Fail("the job no longer exists".into()))?;
         let subject = self.subject(account).await?;
         let aad = owner::job_details(account, id);
         let details = row
             .details(|sealed| open(&subject, &aad, sealed))
-            .map_err(|e| Stop::Fail(format!("the job's definition cannot be read: {e}")))?;
+            .map_err(|e| unreadable(e.to_string()))?;
         Ok((row, details))
     }
 
