@@ -378,6 +378,14 @@ fn baseline(csv: &Path) -> (Duration, f64) {
     (started.elapsed(), cpu::postgres_cpu_seconds() - pg_cpu)
 }
 
+/// Writes PostgreSQL's dirty pages out now, so that the next measurement
+/// does not pay for the last one's (it needs a superuser, as the test
+/// server's user is; without one the benchmark goes on as it is).
+fn checkpoint() {
+    let server = TestDb::empty();
+    let _ = server.connect().batch_execute("CHECKPOINT");
+}
+
 /// The median and range of `values`, as `median (low–high)`.
 fn spread(values: &[f64]) -> (f64, f64, f64) {
     let mut sorted = values.to_vec();
@@ -449,16 +457,17 @@ async fn main() {
     let mut baselines = Vec::new();
     let mut rounds: Vec<Vec<Round>> = deployments.iter().map(|_| Vec::new()).collect();
     for round in 0..options.rounds {
-        // Alternate who goes first, so a slow spell does not always fall on
-        // the same one.
-        if round % 2 == 0 {
-            baselines.push(baseline(&csv));
-        }
-        for (deployment, measured) in deployments.iter().zip(rounds.iter_mut()) {
-            measured.push(deployment.round(rows, options.rollback).await);
-        }
-        if round % 2 == 1 {
-            baselines.push(baseline(&csv));
+        // Each round starts with another one (psql, then this build, then
+        // the other), so what one leaves behind (dirty pages, a checkpoint
+        // under way) does not always fall on the same one; and each starts
+        // after a checkpoint.
+        let turns = deployments.len() + 1;
+        for turn in 0..turns {
+            checkpoint();
+            match (round + turn) % turns {
+                0 => baselines.push(baseline(&csv)),
+                d => rounds[d - 1].push(deployments[d - 1].round(rows, options.rollback).await),
+            }
         }
     }
 

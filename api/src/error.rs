@@ -282,8 +282,8 @@ pub(crate) fn describe_data_error(serde_message: &str) -> (String, String) {
         return ("mapping".into(), own.to_owned());
     }
     // A job's source and operation say what to give in words of their own
-    // (see `routes::jobs::field_of`).
-    if let Some(field) = crate::routes::jobs::field_of(own) {
+    // (see `sluice_schema::job::field_of`).
+    if let Some(field) = sluice_schema::job::field_of(own) {
         return (field.into(), own.to_owned());
     }
     if let Some(field) = named("missing field `") {

@@ -29,7 +29,7 @@ use sluice_events::event::{JobDefined, RunRequested};
 use sluice_events::schedule::Schedule;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::{JobId, RunId};
-use sluice_schema::job::{FieldMapping, JobDetails, Operation, Source, SourceError, Target};
+use sluice_schema::job::{FieldMapping, JobDetails, Operation, Source, Target, UNKNOWN_OPERATION};
 use sluice_schema::models::{JobRow, RunRow};
 use sluice_schema::repo::jobs as repo;
 use sluice_vault::SubjectKey;
@@ -69,9 +69,6 @@ pub struct NewJob {
     schedule: Option<String>,
 }
 
-/// What an unknown operation is told (serde's own message quotes it).
-const UNKNOWN_OPERATION: &str = "the operation is one of insert, update, upsert, delete";
-
 /// An operation by its name.
 fn operation<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Operation, D::Error> {
     let name = String::deserialize(d)?;
@@ -84,19 +81,6 @@ fn some_operation<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Opera
     #[derive(Deserialize)]
     struct Named(#[serde(deserialize_with = "operation")] Operation);
     Ok(Option::<Named>::deserialize(d)?.map(|Named(operation)| operation))
-}
-
-/// The field a refusal of a job's body is about, when the refusal is one
-/// of the job types' own (they say what to give without quoting what was
-/// sent; see `error::describe_data_error`).
-pub(crate) fn field_of(message: &str) -> Option<&'static str> {
-    if message == UNKNOWN_OPERATION {
-        return Some("operation");
-    }
-    SourceError::ALL
-        .into_iter()
-        .find(|e| e.to_string() == message)
-        .map(SourceError::field)
 }
 
 /// A job as the API shows it: `job` opened (see [`open_job`]).

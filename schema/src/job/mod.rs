@@ -113,6 +113,22 @@ impl SourceError {
     }
 }
 
+/// What an unknown operation is told (serde's own message would quote it).
+pub const UNKNOWN_OPERATION: &str = "the operation is one of insert, update, upsert, delete";
+
+/// The request field a refusal of a job's body is about, when the refusal
+/// is one of the job types' own (they say what to give without quoting
+/// what was sent).
+pub fn field_of(message: &str) -> Option<&'static str> {
+    if message == UNKNOWN_OPERATION {
+        return Some("operation");
+    }
+    SourceError::ALL
+        .into_iter()
+        .find(|e| e.to_string() == message)
+        .map(SourceError::field)
+}
+
 impl TryFrom<SourceFields> for Source {
     type Error = SourceError;
 
