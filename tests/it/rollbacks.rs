@@ -105,18 +105,24 @@ pub fn execute(target: &TestDb, sql: &str) {
     target.connect().batch_execute(sql).unwrap();
 }
 
-#[tokio::test]
-async fn an_upsert_is_rolled_back_except_rows_changed_since_unless_forced() {
+/// An upsert run of `lines` by email into a table of 500 contacts.
+struct Upserted {
+    app: TestApp,
+    target: TestDb,
+    /// The table before the run.
+    before: Vec<Row>,
+    owner: String,
+    job: String,
+    imported: Value,
+}
+
+async fn upserted(lines: impl IntoIterator<Item = (usize, String)>) -> Upserted {
     let app = spawn_app().await;
     let target = target_db();
     seed(&target, 500);
     let before = rows(&target);
     let (owner, _) = account(&app, "ada@example.com").await;
     let connection = connect_target(&app, &owner, &target).await;
-    // 1,500 rows: the first 500 exist, the rest are new; person10 comes
-    // twice, and the later row wins.
-    let mut lines: Vec<(usize, String)> = (1..=1500).map(|i| (i, format!("New {i}"))).collect();
-    lines.insert(20, (10, "Newer 10".into()));
     let upload = upload(&app, &owner, people_csv(lines)).await;
     let job = job_id(
         create_keyed_job(
@@ -131,8 +137,31 @@ async fn an_upsert_is_rolled_back_except_rows_changed_since_unless_forced() {
         .await,
     )
     .await;
-
     let imported = run(&app, &owner, &job).await;
+    Upserted {
+        app,
+        target,
+        before,
+        owner,
+        job,
+        imported,
+    }
+}
+
+#[tokio::test]
+async fn an_upsert_is_rolled_back_except_rows_changed_since_unless_forced() {
+    // 1,500 rows: the first 500 exist, the rest are new; person10 comes
+    // twice, and the later row wins.
+    let mut lines: Vec<(usize, String)> = (1..=1500).map(|i| (i, format!("New {i}"))).collect();
+    lines.insert(20, (10, "Newer 10".into()));
+    let Upserted {
+        app,
+        target,
+        before,
+        owner,
+        job,
+        imported,
+    } = upserted(lines).await;
     assert_eq!(imported["status"], "succeeded", "{imported}");
     assert_eq!(imported["rows_ok"], 1501);
     let after = rows(&target);
@@ -242,28 +271,15 @@ async fn an_upsert_is_rolled_back_except_rows_changed_since_unless_forced() {
 /// else is undone.
 #[tokio::test]
 async fn a_batch_rolled_back_at_once_still_names_each_row_changed_or_gone_since() {
-    let app = spawn_app().await;
-    let target = target_db();
-    seed(&target, 500);
-    let before = rows(&target);
-    let (owner, _) = account(&app, "ada@example.com").await;
-    let connection = connect_target(&app, &owner, &target).await;
     let lines = (1..=1500).map(|i| (i, format!("New {i}")));
-    let upload = upload(&app, &owner, people_csv(lines)).await;
-    let job = job_id(
-        create_keyed_job(
-            &app,
-            &owner,
-            &upload,
-            &connection,
-            "upsert",
-            json!(["email"]),
-            named_mapping(),
-        )
-        .await,
-    )
-    .await;
-    let imported = run(&app, &owner, &job).await;
+    let Upserted {
+        app,
+        target,
+        before,
+        owner,
+        imported,
+        ..
+    } = upserted(lines).await;
     assert_eq!(imported["rows_ok"], 1500, "{imported}");
 
     // Since the run: two rows edited, an updated row and a created row deleted.
