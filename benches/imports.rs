@@ -1,13 +1,22 @@
 //! An import end to end against `psql \copy` of the same file into the same
 //! table: `cargo bench --bench imports [-- <rows>] [--rounds N]
-//! [--rollback] [--compare /path/to/another/sluice]`.
+//! [--rollback] [--operation insert|update|upsert] [--ordered]
+//! [--compare /path/to/another/sluice]`.
 //!
 //! The file is shaped like users' files (generated with a fixed seed, so
 //! every run of the benchmark reads the same bytes): a text primary key,
 //! an email, names with commas, apostrophes and non-ASCII letters,
 //! `numeric(14,2)` amounts, dates, `timestamptz` values with offsets, and
 //! free text with quotes and blanks; 1,000,000 rows by default (about
-//! 110 MiB).
+//! 137 MiB). The key is eight random hex digits and the row number, so rows
+//! reach the key's index in random order; `--ordered` makes it the row
+//! number alone, in order, as an export from another system often is.
+//!
+//! `--operation update` runs over a table that already holds every row (put
+//! there by `psql \copy`, untimed) with a file of the same keys whose other
+//! values changed; `--operation upsert` over a table that holds every other
+//! row, so that half the file updates and half inserts. With `--rollback`
+//! the rollback then restores what the table held.
 //!
 //! Runs the release `sluice api` and `sluice worker` as their own processes
 //! on a fresh database and broker namespace, uploads the file once, and for
@@ -114,15 +123,24 @@ impl Seeded {
     }
 }
 
+/// How the benchmark's file is made.
+#[derive(Clone, Copy)]
+struct Shape {
+    /// The key is the row number alone, in order.
+    ordered: bool,
+    /// Every value but the key differs from the file made without it.
+    changed: bool,
+}
+
 /// Writes the benchmark's file of `rows` rows.
-fn generate(path: &Path, rows: usize) {
+fn generate(path: &Path, rows: usize, shape: Shape) {
     let mut out = csv::Writer::from_path(path).unwrap();
     out.write_record(COLUMNS).unwrap();
     let mut random = Seeded(20_261_203);
     for i in 0..rows {
         let first = random.pick(&FIRST);
         let last = random.pick(&LAST);
-        let cents = random.below(100_000_000_000) as i64 - 2_000_000_000;
+        let cents = random.below(100_000_000_000) as i64 - 2_000_000_000 + shape.changed as i64;
         let amount = format!(
             "{}{}.{:02}",
             if cents < 0 { "-" } else { "" },
@@ -144,11 +162,17 @@ fn generate(path: &Path, rows: usize) {
             random.below(60),
             random.pick(&OFFSETS)
         );
+        let tag = random.next() as u32;
+        let key = if shape.ordered {
+            format!("C-{i:010}")
+        } else {
+            format!("C-{tag:08X}-{i}")
+        };
         let record = [
-            format!("C-{:08X}-{i}", random.next() as u32),
+            key,
             format!("person.{i}@example.com"),
-            first.to_owned(),
-            last.to_owned(),
+            if shape.changed { last } else { first }.to_owned(),
+            if shape.changed { first } else { last }.to_owned(),
             amount,
             joined,
             seen,
@@ -285,10 +309,24 @@ impl Deployment {
         }
     }
 
-    /// A run of the file into a fresh table, and its rollback if asked.
-    async fn round(&self, rows: usize, rollback: bool) -> Round {
+    /// A run of the file into a fresh table (holding what the operation
+    /// needs first), and its rollback if asked.
+    async fn round(&self, rows: usize, options: &Options, original: &Path) -> Round {
         let target = TestDb::empty();
         target.connect().batch_execute(TABLE).unwrap();
+        let operation = options.operation.as_str();
+        if operation != "insert" {
+            copy_into(&target, original);
+            let mut conn = target.connect();
+            if operation == "upsert" {
+                conn.batch_execute(
+                    "DELETE FROM contacts WHERE right(external_id, 1) IN ('0','2','4','6','8')",
+                )
+                .unwrap();
+            }
+            conn.batch_execute("VACUUM ANALYZE contacts").unwrap();
+            checkpoint();
+        }
         let socket = sluice_testkit::database_server_url();
         let host = socket
             .split_once("host=")
@@ -312,7 +350,8 @@ impl Deployment {
                 "/v1/jobs",
                 json!({"name": target.name, "source": {"upload_id": self.upload["id"]},
                        "target": {"connection_id": connection["id"], "object": "contacts"},
-                       "operation": "insert", "mapping": mapping}),
+                       "operation": operation, "mapping": mapping,
+                       "key_fields": if operation == "insert" { json!([]) } else { json!(["external_id"]) }}),
             )
             .await;
         let job_id = job["id"].as_str().unwrap();
@@ -329,7 +368,7 @@ impl Deployment {
         let pg_cpu = cpu::postgres_cpu_seconds() - pg_cpu;
         assert_eq!(run["status"], "succeeded", "{run}");
         assert_eq!(run["rows_ok"], rows);
-        let rollback = if rollback {
+        let rollback = if options.rollback {
             let started = Instant::now();
             let asked = self
                 .post(&format!("/v1/runs/{run_id}/rollback"), json!({}))
@@ -360,6 +399,12 @@ fn baseline(csv: &Path) -> (Duration, f64) {
     db.connect().batch_execute(TABLE).unwrap();
     let pg_cpu = cpu::postgres_cpu_seconds();
     let started = Instant::now();
+    copy_into(&db, csv);
+    (started.elapsed(), cpu::postgres_cpu_seconds() - pg_cpu)
+}
+
+/// `psql \copy` of `csv` into `db`'s table.
+fn copy_into(db: &TestDb, csv: &Path) {
     let status = Command::new("psql")
         .args([
             "-q",
@@ -375,7 +420,6 @@ fn baseline(csv: &Path) -> (Duration, f64) {
         .status()
         .unwrap();
     assert!(status.success());
-    (started.elapsed(), cpu::postgres_cpu_seconds() - pg_cpu)
 }
 
 /// Writes PostgreSQL's dirty pages out now, so that the next measurement
@@ -411,6 +455,9 @@ struct Options {
     rows: usize,
     rounds: usize,
     rollback: bool,
+    /// insert, update or upsert.
+    operation: String,
+    ordered: bool,
     compare: Option<PathBuf>,
 }
 
@@ -419,6 +466,8 @@ fn options() -> Options {
         rows: 1_000_000,
         rounds: 3,
         rollback: false,
+        operation: "insert".into(),
+        ordered: false,
         compare: None,
     };
     let mut args = std::env::args().skip(1);
@@ -426,6 +475,8 @@ fn options() -> Options {
         match arg.as_str() {
             "--rounds" => options.rounds = args.next().and_then(|n| n.parse().ok()).unwrap(),
             "--rollback" => options.rollback = true,
+            "--ordered" => options.ordered = true,
+            "--operation" => options.operation = args.next().unwrap(),
             "--compare" => options.compare = args.next().map(PathBuf::from),
             "--bench" => {}
             other => {
@@ -443,8 +494,28 @@ async fn main() {
     let options = options();
     let rows = options.rows;
     let dir = tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap();
-    let csv = dir.path().join("contacts.csv");
-    generate(&csv, rows);
+    assert!(
+        ["insert", "update", "upsert"].contains(&options.operation.as_str()),
+        "--operation is insert, update or upsert"
+    );
+    let original = dir.path().join("contacts.csv");
+    let shape = Shape {
+        ordered: options.ordered,
+        changed: false,
+    };
+    generate(&original, rows, shape);
+    // An update or upsert writes the same keys with other values.
+    let csv = if options.operation == "insert" {
+        original.clone()
+    } else {
+        let changed = dir.path().join("changed.csv");
+        let shape = Shape {
+            changed: true,
+            ..shape
+        };
+        generate(&changed, rows, shape);
+        changed
+    };
     let size_mib = std::fs::metadata(&csv).unwrap().len() as f64 / 1_048_576.0;
     let load_before = load_average();
 
@@ -466,7 +537,7 @@ async fn main() {
             checkpoint();
             match (round + turn) % turns {
                 0 => baselines.push(baseline(&csv)),
-                d => rounds[d - 1].push(deployments[d - 1].round(rows, options.rollback).await),
+                d => rounds[d - 1].push(deployments[d - 1].round(rows, &options, &original).await),
             }
         }
     }
@@ -475,7 +546,9 @@ async fn main() {
     let (base_median, base_low, base_high) = spread(&seconds);
     let (base_cpu, _, _) = spread(&baselines.iter().map(|b| b.1).collect::<Vec<_>>());
     println!(
-        "{rows} rows, {size_mib:.0} MiB, {} rounds; load average before {load_before}, after {}",
+        "{rows} rows, {size_mib:.0} MiB, {}, key {}, {} rounds; load average before {load_before}, after {}",
+        options.operation,
+        if options.ordered { "in order" } else { "in random order" },
         options.rounds,
         load_average()
     );
@@ -483,7 +556,7 @@ async fn main() {
     println!("| what | median | range | ratio | note |");
     println!("| --- | ---: | ---: | ---: | --- |");
     println!(
-        "| `psql \\copy` (baseline) | {base_median:.2} s | {base_low:.2}–{base_high:.2} s | 1.00 | PostgreSQL CPU {base_cpu:.2} s |"
+        "| `psql \\copy` into an empty table (baseline) | {base_median:.2} s | {base_low:.2}–{base_high:.2} s | 1.00 | PostgreSQL CPU {base_cpu:.2} s |"
     );
     for (deployment, measured) in deployments.iter().zip(&rounds) {
         let runs: Vec<f64> = measured.iter().map(|r| r.run.as_secs_f64()).collect();
