@@ -28,6 +28,7 @@ pub fn cpu_seconds(child: &Child) -> f64 {
 
 /// The CPU time of every PostgreSQL process on this machine so far, those
 /// that have ended included (their parent has counted them), in seconds.
+#[allow(dead_code, reason = "not every benchmark measures PostgreSQL")]
 pub fn postgres_cpu_seconds() -> f64 {
     let mut total = 0.0;
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {

@@ -26,6 +26,21 @@ impl SalesforceStandIn {
         org.store.define(contact());
     }
 
+    /// Empties the org: `Account` and `Contact` as [`Self::define_account_and_contact`]
+    /// declares them, without records (a benchmark's next round starts
+    /// as the first did).
+    pub fn reset_records(&self) {
+        let mut org = self.org();
+        org.store = Default::default();
+        org.store.define(account());
+        org.store.define(contact());
+    }
+
+    /// How many live records `object` has.
+    pub fn record_count(&self, object: &str) -> usize {
+        self.org().store.table(object).map_or(0, |t| t.live.len())
+    }
+
     /// The live records of `object`, in the order they were created.
     pub fn records(&self, object: &str) -> Vec<Map<String, Value>> {
         let org = self.org();
