@@ -110,6 +110,7 @@ impl<'a> ServeConfig<'a> {
             }),
             plan_limits: self.billing.is_some(),
             max_runs: usize::from(settings.worker_runs),
+            target_connections: usize::from(settings.worker_target_connections),
         }
     }
 

@@ -179,9 +179,16 @@ pub struct Settings {
     pub worker_prefetch: u16,
 
     /// Runs (imports and rollbacks) one worker works at once; each holds up
-    /// to three PostgreSQL connections and two to its target.
+    /// to three PostgreSQL connections and SLUICE_WORKER_TARGET_CONNECTIONS
+    /// to its target.
     #[arg(long, env = "SLUICE_WORKER_RUNS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub worker_runs: u16,
+
+    /// Connections a run writes to a PostgreSQL table with: as many batches
+    /// are written at once (parallel COPY streams), committing in order.
+    /// More help where the target database has cores to spare.
+    #[arg(long, env = "SLUICE_WORKER_TARGET_CONNECTIONS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub worker_target_connections: u16,
 
     /// Seconds a transiently failing delivery is retried in place before it
     /// returns to the queue and counts against the delivery limit.

@@ -45,6 +45,8 @@ pub struct AppOptions {
     pub uploads_per_user: usize,
     /// How old an unpublished event may be before `/readyz` says 503.
     pub relay_max_lag: Duration,
+    /// Connections a run writes to a PostgreSQL target with.
+    pub target_connections: usize,
 }
 
 impl Default for AppOptions {
@@ -66,6 +68,7 @@ impl Default for AppOptions {
             body_idle_timeout: Duration::from_secs(30),
             uploads_per_user: 4,
             relay_max_lag: Duration::from_secs(60),
+            target_connections: 2,
         }
     }
 }
@@ -90,6 +93,8 @@ pub struct TestApp {
     pub scheduler: bool,
     /// Whether the plans' limits apply (billing is configured).
     pub plan_limits: bool,
+    /// Connections a run writes to a PostgreSQL target with.
+    pub target_connections: usize,
     _keyring_dir: tempfile::TempDir,
     server: actix_web::dev::ServerHandle,
     // Dropped last: the service must stop before its database goes.
@@ -219,6 +224,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             }),
         scheduler: options.scheduler,
         plan_limits: options.billing.is_some(),
+        target_connections: options.target_connections,
         _keyring_dir: keyring_dir,
         server,
         broker,
@@ -259,6 +265,7 @@ impl TestApp {
             salesforce: self.salesforce.clone(),
             plan_limits: self.plan_limits,
             max_runs: 4,
+            target_connections: self.target_connections,
         };
         sluice_worker::spawn(&self.platform, &config, &self.shutdown);
     }

@@ -214,6 +214,89 @@ async fn a_csv_is_imported_with_its_mapping_in_batches() {
     assert_eq!(history["runs"][0]["id"], run["id"]);
 }
 
+/// Runs the contacts file of `rows` rows into a fresh table with a worker
+/// that writes over `connections` connections: the run, its target and how
+/// many sessions the target database saw during it.
+async fn run_over_connections(
+    connections: usize,
+    rows: usize,
+) -> (Value, TestDb, Vec<Vec<String>>, i64) {
+    let app = sluice_testkit::spawn_app_with(sluice_testkit::AppOptions {
+        target_connections: connections,
+        ..Default::default()
+    })
+    .await;
+    let target = target_db();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let upload = upload(&app, &owner, contacts_csv(rows)).await;
+    let res = create_job(&app, &owner, &upload, &connection, contacts_mapping()).await;
+    let job: Value = res.json().await.unwrap();
+    let sessions = || {
+        #[derive(QueryableByName)]
+        struct S {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            sessions: i64,
+        }
+        let mut conn = target.connect();
+        diesel::sql_query(
+            "SELECT sessions FROM pg_stat_database WHERE datname = current_database()",
+        )
+        .get_result::<S>(&mut conn)
+        .unwrap()
+        .sessions
+    };
+    let before = sessions();
+    let run = run_to_end(&app, &owner, job["id"].as_str().unwrap()).await;
+    // A session is counted once it has ended and its statistics are flushed.
+    let during =
+        sluice_testkit::eventually(Duration::from_secs(10), "the sessions counted", || async {
+            let seen = sessions() - before;
+            (seen >= connections as i64).then_some(seen)
+        })
+        .await;
+    let success = result_file(&app, &owner, run["id"].as_str().unwrap(), "success").await;
+    (run, target, success, during)
+}
+
+#[tokio::test]
+async fn batches_written_over_one_or_several_connections_land_whole_and_in_order() {
+    for connections in [1, 4] {
+        let (run, target, success, sessions) = run_over_connections(connections, 9_500).await;
+        assert_eq!(run["status"], "succeeded", "{connections}: {run}");
+        assert_eq!(run["rows_ok"], 9_500);
+        assert!(sessions >= connections as i64, "{connections}: {sessions}");
+        #[derive(QueryableByName)]
+        struct Counts {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            rows: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            emails: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            checkpoints: i64,
+        }
+        let counts: Counts = diesel::sql_query(
+            "SELECT (SELECT count(*) FROM contacts) AS rows,
+                    (SELECT count(DISTINCT email) FROM contacts) AS emails,
+                    (SELECT count(*) FROM _sluice_checkpoints) AS checkpoints",
+        )
+        .get_result(&mut target.connect())
+        .unwrap();
+        assert_eq!(
+            (counts.rows, counts.emails),
+            (9_500, 9_500),
+            "{connections}"
+        );
+        assert_eq!(
+            counts.checkpoints, 10,
+            "{connections}: ten batches of 1,000"
+        );
+        // success.csv names every row once, in the file's order.
+        let numbers: Vec<u64> = success[1..].iter().map(|r| r[0].parse().unwrap()).collect();
+        assert_eq!(numbers, (1..=9_500).collect::<Vec<_>>(), "{connections}");
+    }
+}
+
 #[tokio::test]
 async fn bad_rows_fail_one_by_one_and_the_run_goes_on() {
     let app = spawn_app().await;

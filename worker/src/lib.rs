@@ -51,7 +51,13 @@ pub struct WorkerConfig {
     pub plan_limits: bool,
     /// Runs (imports and rollbacks) worked at once.
     pub max_runs: usize,
+    /// Connections a run to a PostgreSQL table writes with: as many
+    /// batches are under way at once, committing in order.
+    pub target_connections: usize,
 }
+
+/// The most connections a run writes to one PostgreSQL target with.
+pub const MAX_TARGET_CONNECTIONS: usize = 16;
 
 /// How runs reach Salesforce.
 #[derive(Clone)]
@@ -135,6 +141,9 @@ pub fn spawn(
                         store: store.clone(),
                         worker: config.name.clone(),
                         batch_rows: config.batch_rows,
+                        target_connections: config
+                            .target_connections
+                            .clamp(1, MAX_TARGET_CONNECTIONS),
                         result_ttl: config.result_ttl,
                         salesforce: config.salesforce.clone(),
                         http: reqwest::Client::builder()

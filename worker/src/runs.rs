@@ -82,6 +82,9 @@ pub struct RunHandler {
     pub worker: String,
     /// Rows per batch (and per target transaction).
     pub batch_rows: usize,
+    /// Connections a run to a PostgreSQL table writes with (1 to
+    /// [`crate::MAX_TARGET_CONNECTIONS`]).
+    pub target_connections: usize,
     /// How long result files are kept.
     pub result_ttl: chrono::Duration,
     /// How runs reach Salesforce (none: runs to an org fail, saying so).
@@ -90,8 +93,8 @@ pub struct RunHandler {
     /// Whether plans' limits apply (the deployment bills through Stripe).
     pub plan_limits: bool,
     /// Runs this worker works at once. Each holds up to three database
-    /// connections (its lock, two to the target); the deliveries beyond
-    /// wait here, holding none.
+    /// connections of Sluice's own and `target_connections` to its target;
+    /// the deliveries beyond wait here, holding none.
     pub slots: Arc<tokio::sync::Semaphore>,
 }
 

@@ -4,8 +4,9 @@
 //! committed together with its checkpoint marker and the rows' versions in
 //! the target database, so a resumed run starts after the last batch
 //! committed and writes none twice (`sluice_connectors::postgres::Writer`
-//! does the writing). Two batches are under way at a time, on two target
-//! connections: one writes its rows while the one before it commits; they
+//! does the writing). Several batches are under way at a time, each on a
+//! target connection of its own (two by default,
+//! `SLUICE_WORKER_TARGET_CONNECTIONS`): they write their rows at once and
 //! commit in order. Progress is recorded as batches commit.
 
 use super::{Flow, Reading, Target};
@@ -199,10 +200,12 @@ impl Target for TableTarget<'_> {
             flying: Flying::default(),
             previous: None,
         });
-        // Two batches are under way at a time, each on a connection of its
-        // own.
-        let second = pg::connect(&self.params).await?;
-        self.free.push(second);
+        // As many batches are under way at a time as the run has
+        // connections, each on its own.
+        while self.free.len() < self.ctx.handler.target_connections {
+            let another = pg::connect(&self.params).await?;
+            self.free.push(another);
+        }
         Ok(())
     }
 
