@@ -8,7 +8,19 @@ use std::time::{Duration, Instant};
 pub struct Process(pub Child);
 
 impl Drop for Process {
+    /// Asks the process to stop (SIGTERM), as an operator would, so that a
+    /// profiler it runs under writes its output; kills it after 60 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -21,9 +33,20 @@ pub fn sluice(command: &str, env: &[(&str, String)]) -> Process {
 }
 
 /// Starts `binary <command>` (a build of Sluice) with `env` added to its
-/// environment.
+/// environment. `SLUICE_BENCH_WORKER_PREFIX` runs `sluice worker` under
+/// another program, a profiler (e.g. `valgrind --tool=callgrind
+/// --callgrind-out-file=worker.%p.out`): its words go before the binary's.
 pub fn sluice_binary(binary: &std::path::Path, command: &str, env: &[(&str, String)]) -> Process {
-    let mut sluice = Command::new(binary);
+    let prefix = std::env::var("SLUICE_BENCH_WORKER_PREFIX").unwrap_or_default();
+    let mut words = prefix.split_whitespace().filter(|_| command == "worker");
+    let mut sluice = match words.next() {
+        Some(program) => {
+            let mut wrapped = Command::new(program);
+            wrapped.args(words).arg(binary);
+            wrapped
+        }
+        None => Command::new(binary),
+    };
     sluice.arg(command).stdout(Stdio::null());
     for (key, value) in env {
         sluice.env(key, value);

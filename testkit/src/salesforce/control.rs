@@ -36,6 +36,11 @@ impl SalesforceStandIn {
         org.store.define(contact());
     }
 
+    /// How many Bulk ingest jobs have been created.
+    pub fn bulk_jobs(&self) -> usize {
+        self.org().jobs.len()
+    }
+
     /// How many live records `object` has.
     pub fn record_count(&self, object: &str) -> usize {
         self.org().store.table(object).map_or(0, |t| t.live.len())
