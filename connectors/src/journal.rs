@@ -20,9 +20,15 @@
 //! A journal is written as CSV: a record naming the key columns, one
 //! naming the columns the run wrote besides the key (what restoring an
 //! updated row puts back), then one record per row changed; a change's
-//! sixth cell, when there, holds the written values (a JSON array in the
-//! order of those columns, `null` for a NULL). Callers keep it encrypted.
+//! sixth cell, when there, holds the written values in the order of those
+//! columns: a JSON array (`null` for a NULL), or, for rows PostgreSQL's
+//! COPY wrote, `copy:` and the row as COPY's text format has it (fields
+//! separated by tabs, `\N` for a NULL), which costs nothing to write and is
+//! read back into values only when a rollback reads the journal. Callers
+//! keep it encrypted.
 
+use crate::postgres::copy_text::row_values;
+use crate::postgres::CopyText;
 use std::io::{Read, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,8 +97,18 @@ pub struct Columns {
     pub set: Vec<String>,
 }
 
-/// Writes a journal: its columns, then the changes.
-pub fn write(out: impl Write, columns: &Columns, changes: &[Change]) -> std::io::Result<()> {
+/// The mark before a row's written values kept as COPY's text.
+const COPY_MARK: &[u8] = b"copy:";
+
+/// Writes a journal: its columns, then the changes. With `copied`, change
+/// `i`'s written values are row `i` of that text (see the module's
+/// documentation).
+pub fn write(
+    out: impl Write,
+    columns: &Columns,
+    changes: &[Change],
+    copied: Option<&CopyText>,
+) -> std::io::Result<()> {
     let mut csv = csv::WriterBuilder::new().flexible(true).from_writer(out);
     csv.write_record(std::iter::once(KEY_MARK).chain(columns.key.iter().map(String::as_str)))?;
     csv.write_record(std::iter::once(SET_MARK).chain(columns.set.iter().map(String::as_str)))?;
@@ -100,11 +116,14 @@ pub fn write(out: impl Write, columns: &Columns, changes: &[Change]) -> std::io:
     let mut key = Vec::new();
     let mut wrote = Vec::new();
     let mut number = itoa::Buffer::new();
-    for change in changes {
+    for (i, change) in changes.iter().enumerate() {
         key.clear();
         serde_json::to_writer(&mut key, &change.key).map_err(std::io::Error::other)?;
         wrote.clear();
-        if let Some(values) = &change.wrote {
+        if let Some(text) = copied {
+            wrote.extend_from_slice(COPY_MARK);
+            wrote.extend_from_slice(text.row(i));
+        } else if let Some(values) = &change.wrote {
             serde_json::to_writer(&mut wrote, values).map_err(std::io::Error::other)?;
         }
         csv.write_record([
@@ -154,11 +173,21 @@ pub fn read(input: impl Read) -> Result<(Columns, Vec<Change>), String> {
         let before = Some(field(4)).filter(|b| !b.is_empty()).map(str::to_owned);
         // A journal written before the values were recorded has no sixth
         // cell.
-        let wrote = Some(field(5))
-            .filter(|w| !w.is_empty())
-            .map(serde_json::from_str::<Vec<serde_json::Value>>)
-            .transpose()
-            .map_err(|_| broken("written values cannot be read"))?;
+        let wrote = match field(5) {
+            "" => None,
+            cell => match cell.as_bytes().strip_prefix(COPY_MARK) {
+                Some(text) => Some(
+                    row_values(text)
+                        .into_iter()
+                        .map(|v| v.map_or(serde_json::Value::Null, serde_json::Value::String))
+                        .collect(),
+                ),
+                None => Some(
+                    serde_json::from_str::<Vec<serde_json::Value>>(cell)
+                        .map_err(|_| broken("written values cannot be read"))?,
+                ),
+            },
+        };
         if wrote.as_ref().is_some_and(|w| w.len() != columns.set.len()) {
             return Err(broken("written values do not match its columns"));
         }
@@ -211,11 +240,51 @@ mod tests {
             key: vec!["id".into(), "email".into()],
             set: vec!["note".into()],
         };
-        write(&mut out, &columns, &changes).unwrap();
+        write(&mut out, &columns, &changes, None).unwrap();
         let (back_columns, back) = read(out.as_slice()).unwrap();
         assert_eq!(back_columns, columns);
         assert_eq!(back, changes);
         assert!(read(&b"1,created,5,[],\n"[..]).is_err());
+    }
+
+    #[test]
+    fn values_kept_as_copy_text_read_back_as_the_values_written() {
+        let mut text = CopyText::default();
+        text.push_row(&[Some("Ada, \"the\" first"), None, Some("tab\there\\")]);
+        text.push_row(&[Some("[not json]"), Some("copy:"), Some("")]);
+        let created = |number, key: &str| Change {
+            number,
+            action: Action::Created,
+            key: vec![key.into()],
+            version: "731".into(),
+            before: None,
+            wrote: None,
+        };
+        let changes = [created(2, "a"), created(3, "b")];
+        let columns = Columns {
+            key: vec!["id".into()],
+            set: vec!["name".into(), "note".into(), "tag".into()],
+        };
+        let mut out = Vec::new();
+        write(&mut out, &columns, &changes, Some(&text)).unwrap();
+        let (_, back) = read(out.as_slice()).unwrap();
+        let s = |v: &str| serde_json::Value::String(v.into());
+        assert_eq!(
+            back[0].wrote,
+            Some(vec![
+                s("Ada, \"the\" first"),
+                serde_json::Value::Null,
+                s("tab\there\\")
+            ])
+        );
+        assert_eq!(
+            back[1].wrote,
+            Some(vec![s("[not json]"), s("copy:"), s("")])
+        );
+        assert_eq!(
+            (back[1].number, back[1].key.clone()),
+            (3, vec!["b".to_owned()])
+        );
     }
 
     #[test]

@@ -33,21 +33,52 @@ impl CopyText {
         self.ends.push(self.text.len());
     }
 
+    /// How many rows it holds.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Row `i`'s text, without its line end (empty past the last row).
+    pub fn row(&self, i: usize) -> &[u8] {
+        let start = i
+            .checked_sub(1)
+            .and_then(|j| self.ends.get(j))
+            .copied()
+            .unwrap_or(0);
+        match self.ends.get(i) {
+            Some(&end) => &self.text[start..end.saturating_sub(1).max(start)],
+            None => &[],
+        }
+    }
+
     /// The rows' values read back, for the rare writes that need them as
-    /// values (a row at a time, a key among them).
+    /// values (a row at a time).
     pub(super) fn values(&self) -> Vec<Vec<Option<String>>> {
-        let mut start = 0;
-        self.ends
+        (0..self.len()).map(|i| row_values(self.row(i))).collect()
+    }
+
+    /// The values of the fields at `positions` of row `i` (`None` where the
+    /// row has no such field or holds NULL there), without reading the others.
+    pub(super) fn fields(&self, i: usize, positions: &[usize]) -> Vec<(usize, Option<String>)> {
+        let fields: Vec<&[u8]> = self.row(i).split(|b| *b == b'\t').collect();
+        positions
             .iter()
-            .map(|&end| {
-                let line = &self.text[start..end.saturating_sub(1).max(start)];
-                start = end;
-                line.split(|b| *b == b'\t')
-                    .map(|field| (field != b"\\N").then(|| unescape_copy(field)))
-                    .collect()
-            })
+            .map(|&at| (at, fields.get(at).and_then(|f| field_value(f))))
             .collect()
     }
+}
+
+/// A row of COPY's text format (without its line end) as its values.
+pub fn row_values(line: &[u8]) -> Vec<Option<String>> {
+    line.split(|b| *b == b'\t').map(field_value).collect()
+}
+
+fn field_value(field: &[u8]) -> Option<String> {
+    (field != b"\\N").then(|| unescape_copy(field))
 }
 
 /// A value back from COPY's text format.

@@ -55,16 +55,15 @@ where
     let copy = copy_statement(table, &columns, !keys.is_empty());
     let identity = Identity::of(table, targets, !keys.is_empty());
     let mut rows = rows;
-    let text = copy_text_of(&mut rows, copy_text, &identity);
+    let (text, from_text) = copy_text_of(&mut rows, copy_text, &identity);
     let payload = bytes::Bytes::from(copy_payload(&text, &keys));
-    // The journal keeps the values sent (a rollback compares them in the
-    // column's type), so rows that came as COPY's text alone get theirs.
-    if rows.iter().any(|r| r.values.len() != targets.len()) {
-        fill_values(&mut rows, &text);
-    }
     let count = rows.len() as i64;
+    // The journal keeps the values sent (a rollback compares them in the
+    // column's type): as COPY's text when the rows came as that alone.
+    let text = Arc::new(text);
+    let as_text = from_text.then(|| text.clone());
 
-    let written = written_as(&rows, &identity, &keys, &version);
+    let written = written_as(&rows, &identity, &keys, &version, &as_text);
     let copied = copy_attempt(
         transaction,
         &copy,
@@ -83,14 +82,14 @@ where
     // more before writing row by row.
     let transaction = begin(client).await?;
     let version = transaction_version(&transaction).await?;
-    let written = written_as(&rows, &identity, &keys, &version);
+    let written = written_as(&rows, &identity, &keys, &version, &as_text);
     let copied = copy_attempt(transaction, &copy, payload, &written, &before_commit);
     if let Some(transaction) = copied.await? {
         let next = previous.next(count, refused);
         commit_copied(transaction, table, run, next).await?;
         return Ok((written, next));
     }
-    if rows.iter().any(|r| r.values.len() != targets.len()) {
+    if from_text {
         fill_values(&mut rows, &text);
     }
     let batch = RowByRow {
@@ -146,23 +145,34 @@ fn copy_statement(table: &Table, columns: &[String], key_first: bool) -> String 
     )
 }
 
-/// The batch's rows in COPY's text format: as they came, when they came
-/// so (the values of a mapped key are then read back from it), or built
-/// from their values.
-fn copy_text_of(rows: &mut [Insert], copy_text: Option<CopyText>, identity: &Identity) -> CopyText {
+/// The batch's rows in COPY's text format, and whether they came so (the
+/// values of a mapped key are then read back from it, and no other), or
+/// built from their values.
+fn copy_text_of(
+    rows: &mut [Insert],
+    copy_text: Option<CopyText>,
+    identity: &Identity,
+) -> (CopyText, bool) {
     match copy_text {
-        Some(text) if text.ends.len() == rows.len() => {
-            if identity.reads_values() {
-                fill_values(rows, &text);
+        Some(text) if text.len() == rows.len() => {
+            let positions = identity.value_positions();
+            if !positions.is_empty() {
+                let width = positions.iter().max().map_or(0, |at| at + 1);
+                for (i, row) in rows.iter_mut().enumerate() {
+                    row.values = vec![None; width];
+                    for (at, value) in text.fields(i, &positions) {
+                        row.values[at] = value;
+                    }
+                }
             }
-            text
+            (text, true)
         }
         _ => {
             let mut text = CopyText::default();
             for row in rows.iter() {
                 text.push_row(&row.values);
             }
-            text
+            (text, false)
         }
     }
 }
@@ -186,8 +196,15 @@ fn copy_payload(text: &CopyText, keys: &[i64]) -> Vec<u8> {
 }
 
 /// Every row of the batch as created, at `version`, as the journal
-/// records them once COPY has written them.
-fn written_as(rows: &[Insert], identity: &Identity, keys: &[i64], version: &str) -> Arc<Written> {
+/// records them once COPY has written them: the values written are the
+/// rows' text in `copied` when they came as that, or their own.
+fn written_as(
+    rows: &[Insert],
+    identity: &Identity,
+    keys: &[i64],
+    version: &str,
+    copied: &Option<Arc<CopyText>>,
+) -> Arc<Written> {
     let ok = rows
         .iter()
         .enumerate()
@@ -197,12 +214,13 @@ fn written_as(rows: &[Insert], identity: &Identity, keys: &[i64], version: &str)
             key: identity.key_with(i, r, keys),
             version: version.to_owned(),
             before: None,
-            wrote: Some(sent(&r.values)),
+            wrote: copied.is_none().then(|| sent(&r.values)),
         })
         .collect();
     Arc::new(Written {
         ok,
         failed: Vec::new(),
+        copied: copied.clone(),
     })
 }
 
@@ -279,11 +297,13 @@ impl Identity {
         }
     }
 
-    /// Whether the key is read from the rows' values.
-    fn reads_values(&self) -> bool {
+    /// Where the key's mapped columns are among the rows' values.
+    fn value_positions(&self) -> Vec<usize> {
         self.positions
-            .as_ref()
-            .is_some_and(|p| p.iter().any(Option::is_some))
+            .iter()
+            .flatten()
+            .filter_map(|at| *at)
+            .collect()
     }
 
     /// Row `i`'s key (taken from `generated` where the sequence made it);
@@ -365,14 +385,40 @@ mod tests {
             values: vec![Some("Ada".into()), Some("9".into())],
         };
         let mapped = Identity::of(&table(), &["name", "id"], false);
-        assert!(mapped.reads_values());
+        assert_eq!(mapped.value_positions(), [1]);
         assert_eq!(mapped.key_with(0, &row, &[]), ["9"]);
 
         let generated = Identity::of(&table(), &["name"], true);
-        assert!(!generated.reads_values());
+        assert!(generated.value_positions().is_empty());
         assert_eq!(generated.key_with(1, &row, &[40, 41]), ["41"]);
 
         let unknown = Identity::of(&table(), &["name"], false);
         assert!(unknown.key_with(0, &row, &[]).is_empty());
+    }
+
+    #[test]
+    fn rows_that_came_as_copy_text_get_their_key_alone_and_keep_their_text() {
+        let mut text = CopyText::default();
+        text.push_row(&[Some("Ada\tLovelace"), Some("9"), None]);
+        text.push_row(&[Some("Grace"), Some("1\\0"), Some("x")]);
+        let mut rows: Vec<Insert> = [3, 4]
+            .map(|number| Insert {
+                number,
+                values: Vec::new(),
+            })
+            .into();
+        let identity = Identity::of(&table(), &["name", "id", "note"], false);
+        let (text, from_text) = copy_text_of(&mut rows, Some(text), &identity);
+        assert!(from_text);
+        assert_eq!(rows[0].values, [None, Some("9".into())]);
+        assert_eq!(identity.key_with(1, &rows[1], &[]), ["1\\0"]);
+        let copied = Some(Arc::new(text));
+        let written = written_as(&rows, &identity, &[], "77", &copied);
+        assert_eq!(written.ok[1].key, ["1\\0"]);
+        assert_eq!(written.ok[0].wrote, None, "kept as the text");
+        let kept = written.copied.as_ref().unwrap();
+        assert_eq!(kept.row(0), b"Ada\\tLovelace\t9\t\\N");
+        assert_eq!(kept.row(1), b"Grace\t1\\\\0\tx");
+        assert_eq!(kept.row(2), b"");
     }
 }

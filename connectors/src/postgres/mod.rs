@@ -16,7 +16,7 @@ mod batch;
 mod check;
 mod checkpoint;
 mod connect;
-mod copy_text;
+pub(crate) mod copy_text;
 mod error;
 mod insert;
 mod lookup;

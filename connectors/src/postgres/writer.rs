@@ -30,6 +30,10 @@ pub struct Written {
     pub ok: Vec<Change>,
     /// Source row number and why it was refused.
     pub failed: Vec<(u64, String)>,
+    /// When COPY wrote the rows: their text, row `i` for `ok[i]`, which
+    /// the journal keeps as the values written (their `wrote` is `None`:
+    /// the text is not read back into values unless a rollback needs them).
+    pub copied: Option<Arc<CopyText>>,
 }
 
 /// A run's writes to its table: the operation, the mapped fields and the

@@ -23,14 +23,18 @@ impl Results {
         })
     }
 
-    /// Writes a batch's journal.
+    /// Writes a batch's journal; with `copied`, the changes' written
+    /// values are its rows (see [`journal::write`]).
     pub fn write_changes(
         &self,
         batch: i64,
         columns: &journal::Columns,
         changes: &[Change],
+        copied: Option<&sluice_connectors::postgres::CopyText>,
     ) -> std::io::Result<()> {
-        self.write_piece(CHANGES, batch, |out| journal::write(out, columns, changes))
+        self.write_piece(CHANGES, batch, |out| {
+            journal::write(out, columns, changes, copied)
+        })
     }
 
     /// Reads a batch's journal back; `None` if it is not there (lost in a

@@ -90,8 +90,12 @@ impl Pieces {
         self.results
             .write_part(self.index, &success, &errors)
             .and_then(|()| {
-                self.results
-                    .write_changes(self.index, &self.journal, &done.ok)
+                self.results.write_changes(
+                    self.index,
+                    &self.journal,
+                    &done.ok,
+                    done.copied.as_deref(),
+                )
             })
             .map_err(|e| format!("result files: {e}"))
     }

@@ -52,6 +52,7 @@ impl Writing<'_> {
                     })
                     .collect(),
                 failed: batch.failed,
+                copied: None,
             };
             let totals = &mut self.written.totals;
             totals.ok += done.ok.len() as i64;
