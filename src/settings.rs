@@ -166,6 +166,16 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
+    /// The API's TLS certificate chain (PEM, leaf first): with
+    /// SLUICE_TLS_KEY, `sluice api` and `all` serve HTTPS only, and take up
+    /// a new pair put in place of the files without a restart.
+    #[arg(long, env = "SLUICE_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of SLUICE_TLS_CERT (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SLUICE_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
+
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "SLUICE_HTTP_WORKERS", default_value_t = 0)]
     pub http_workers: usize,

@@ -15,6 +15,7 @@ mod response_check;
 mod routes;
 mod streams;
 pub mod telemetry;
+pub mod tls;
 mod views;
 
 use actix_web::dev::Server;
@@ -46,8 +47,12 @@ pub struct ApiConfig {
     /// How long a log-in session lasts.
     pub session_ttl: chrono::Duration,
     /// The address users reach this API at (for OAuth redirect URIs); by
-    /// default `http://` and the bound address.
+    /// default `https://` (with `tls`) or `http://` and the bound address.
+    /// An `https://` address also turns on HSTS (a TLS proxy in front).
     pub public_url: Option<String>,
+    /// Serve HTTPS with this certificate and key (reloaded when the files
+    /// change); none serves plain HTTP.
+    pub tls: Option<Arc<tls::CertResolver>>,
     /// Log in with Salesforce and connect orgs, when configured.
     pub salesforce: Option<auth::salesforce::SalesforceConfig>,
     /// Connect Dropbox accounts, when configured.
@@ -116,10 +121,15 @@ impl AppState {
         platform: Platform,
         local: std::net::SocketAddr,
     ) -> std::io::Result<Self> {
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let public_url = config
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{local}"))
+            .unwrap_or_else(|| format!("{scheme}://{local}"))
             .trim_end_matches('/')
             .to_owned();
         let dummy_hash =
@@ -222,8 +232,15 @@ impl Application {
                 .default_service(web::to(unrouted))
         })
         .workers(config.workers.max(1))
-        .disable_signals()
-        .listen(listener)?
+        .disable_signals();
+        let server = match &config.tls {
+            Some(resolver) => {
+                let tls = resolver.server_config().map_err(std::io::Error::other)?;
+                tokio::spawn(tls::watch(Arc::downgrade(resolver)));
+                server.listen_rustls_0_23(listener, tls)?
+            }
+            None => server.listen(listener)?,
+        }
         .run();
         Ok(Self { port, server })
     }

@@ -45,6 +45,8 @@ pub struct AppOptions {
     pub uploads_per_user: usize,
     /// How old an unpublished event may be before `/readyz` says 503.
     pub relay_max_lag: Duration,
+    /// The address users reach the API at (default: the bound one).
+    pub public_url: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -66,6 +68,7 @@ impl Default for AppOptions {
             body_idle_timeout: Duration::from_secs(30),
             uploads_per_user: 4,
             relay_max_lag: Duration::from_secs(60),
+            public_url: None,
         }
     }
 }
@@ -166,7 +169,8 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             region: options.region.clone(),
             keyring: keyring.clone(),
             session_ttl: chrono::Duration::hours(12),
-            public_url: None,
+            public_url: options.public_url.clone(),
+            tls: None,
             salesforce: options.salesforce.clone(),
             dropbox: options.dropbox.clone(),
             allow_local_connections: true,
