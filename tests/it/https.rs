@@ -242,12 +242,13 @@ async fn the_api_serves_pages_and_json_over_https_and_takes_up_a_new_certificate
     let next = res.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(next, "/app/runs");
     let session = secure_cookie(&res, "sluice_session");
-    let res = client
-        .get(format!("{base}{next}"))
-        .header("Cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let read = |path: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .header("Cookie", &session)
+            .send()
+    };
+    let res = read(&next).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_hsts(&res);
     let page = res.text().await.unwrap();
@@ -262,12 +263,7 @@ async fn the_api_serves_pages_and_json_over_https_and_takes_up_a_new_certificate
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/login");
-    let res = client
-        .get(format!("{base}/v1/me"))
-        .header("Cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let res = read("/v1/me").await.unwrap();
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "logged out");
 
     // Plain HTTP to the same port gets no answer.
