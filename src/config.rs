@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use sluice_api::auth::dropbox::DropboxConfig;
 use sluice_api::auth::salesforce::SalesforceConfig;
 use sluice_api::billing::BillingConfig;
+use sluice_api::client_address::TrustedProxies;
 use sluice_api::tls::{CertResolver, TlsFiles};
 use sluice_api::ApiConfig;
 use sluice_events::{PlatformConfig, Topology};
@@ -55,6 +56,7 @@ pub struct ServeConfig<'a> {
     /// HTTPS: the API's certificate and key, loaded (only when the process
     /// serves the API).
     tls: Option<Arc<CertResolver>>,
+    trusted_proxies: TrustedProxies,
     upload_ttl: chrono::Duration,
     result_ttl: chrono::Duration,
 }
@@ -69,6 +71,8 @@ impl<'a> ServeConfig<'a> {
             dropbox: if roles.api { dropbox(settings)? } else { None },
             billing: billing(settings)?,
             tls: if roles.api { tls(settings)? } else { None },
+            trusted_proxies: TrustedProxies::new(settings.trusted_proxies.clone())
+                .map_err(|e| anyhow::anyhow!("SLUICE_TRUSTED_PROXIES: {e}"))?,
             upload_ttl: chrono::Duration::from_std(*settings.upload_ttl)
                 .context("SLUICE_UPLOAD_TTL is too long")?,
             result_ttl: chrono::Duration::from_std(*settings.result_ttl)
@@ -134,6 +138,7 @@ impl<'a> ServeConfig<'a> {
             session_ttl: chrono::Duration::hours(settings.session_hours),
             public_url: settings.public_url.clone(),
             tls: self.tls.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
             salesforce: self.salesforce.clone(),
             dropbox: self.dropbox.clone(),
             allow_local_connections: settings.allow_local_connections,

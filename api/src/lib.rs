@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod billing;
 mod body_timeout;
+pub mod client_address;
 pub mod error;
 mod limits;
 mod openapi;
@@ -50,6 +51,9 @@ pub struct ApiConfig {
     /// default `https://` (with `tls`) or `http://` and the bound address.
     /// An `https://` address also turns on HSTS (a TLS proxy in front).
     pub public_url: Option<String>,
+    /// Proxies (a TLS proxy in front) whose `X-Forwarded-For` names the
+    /// client address the log-in throttle counts.
+    pub trusted_proxies: client_address::TrustedProxies,
     /// Serve HTTPS with this certificate and key (reloaded when the files
     /// change); none serves plain HTTP.
     pub tls: Option<Arc<tls::CertResolver>>,
@@ -91,6 +95,7 @@ pub struct AppState {
     pub salesforce: Option<auth::salesforce::SalesforceConfig>,
     pub dropbox: Option<auth::dropbox::DropboxConfig>,
     pub allow_local_connections: bool,
+    pub trusted_proxies: client_address::TrustedProxies,
     pub store: sluice_vault::FileStore,
     pub upload_ttl: chrono::Duration,
     pub upload_max_bytes: u64,
@@ -143,6 +148,7 @@ impl AppState {
             salesforce: config.salesforce.clone(),
             dropbox: config.dropbox.clone(),
             allow_local_connections: config.allow_local_connections,
+            trusted_proxies: config.trusted_proxies.clone(),
             store: config.store.clone(),
             upload_ttl: config.upload_ttl,
             upload_max_bytes: config.upload_max_bytes,

@@ -47,6 +47,8 @@ pub struct AppOptions {
     pub relay_max_lag: Duration,
     /// The address users reach the API at (default: the bound one).
     pub public_url: Option<String>,
+    /// Proxies whose X-Forwarded-For names the client address.
+    pub trusted_proxies: sluice_api::client_address::TrustedProxies,
 }
 
 impl Default for AppOptions {
@@ -69,6 +71,7 @@ impl Default for AppOptions {
             uploads_per_user: 4,
             relay_max_lag: Duration::from_secs(60),
             public_url: None,
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -171,6 +174,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             session_ttl: chrono::Duration::hours(12),
             public_url: options.public_url.clone(),
             tls: None,
+            trusted_proxies: options.trusted_proxies.clone(),
             salesforce: options.salesforce.clone(),
             dropbox: options.dropbox.clone(),
             allow_local_connections: true,
