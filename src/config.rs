@@ -10,6 +10,8 @@ use secrecy::ExposeSecret;
 use sluice_api::auth::dropbox::DropboxConfig;
 use sluice_api::auth::salesforce::SalesforceConfig;
 use sluice_api::billing::BillingConfig;
+use sluice_api::client_address::TrustedProxies;
+use sluice_api::tls::{CertResolver, TlsFiles};
 use sluice_api::ApiConfig;
 use sluice_events::{PlatformConfig, Topology};
 use sluice_vault::{FileStore, SharedKeyring};
@@ -51,6 +53,10 @@ pub struct ServeConfig<'a> {
     dropbox: Option<DropboxConfig>,
     /// Billing, and with it the plans' limits.
     billing: Option<BillingConfig>,
+    /// HTTPS: the API's certificate and key, loaded (only when the process
+    /// serves the API).
+    tls: Option<Arc<CertResolver>>,
+    trusted_proxies: TrustedProxies,
     upload_ttl: chrono::Duration,
     result_ttl: chrono::Duration,
 }
@@ -64,6 +70,9 @@ impl<'a> ServeConfig<'a> {
             salesforce: salesforce(settings)?,
             dropbox: if roles.api { dropbox(settings)? } else { None },
             billing: billing(settings)?,
+            tls: if roles.api { tls(settings)? } else { None },
+            trusted_proxies: TrustedProxies::new(settings.trusted_proxies.clone())
+                .map_err(|e| anyhow::anyhow!("SLUICE_TRUSTED_PROXIES: {e}"))?,
             upload_ttl: chrono::Duration::from_std(*settings.upload_ttl)
                 .context("SLUICE_UPLOAD_TTL is too long")?,
             result_ttl: chrono::Duration::from_std(*settings.result_ttl)
@@ -129,6 +138,8 @@ impl<'a> ServeConfig<'a> {
             keyring,
             session_ttl: chrono::Duration::hours(settings.session_hours),
             public_url: settings.public_url.clone(),
+            tls: self.tls.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
             salesforce: self.salesforce.clone(),
             dropbox: self.dropbox.clone(),
             allow_local_connections: settings.allow_local_connections,
@@ -176,6 +187,25 @@ fn dropbox(settings: &Settings) -> anyhow::Result<Option<DropboxConfig>> {
         _ => anyhow::bail!(
             "set both SLUICE_DROPBOX_CLIENT_ID and SLUICE_DROPBOX_CLIENT_SECRET, or neither"
         ),
+    }
+}
+
+/// HTTPS, when the certificate and key are both set: both files are read
+/// and checked now, so that a wrong one stops the start with its reason.
+fn tls(settings: &Settings) -> anyhow::Result<Option<Arc<CertResolver>>> {
+    match (&settings.tls_cert, &settings.tls_key) {
+        (Some(cert), Some(key)) => {
+            let files = TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            };
+            let resolver = CertResolver::load(files).context(
+                "SLUICE_TLS_CERT and SLUICE_TLS_KEY must be a PEM certificate and its key",
+            )?;
+            Ok(Some(resolver))
+        }
+        (None, None) => Ok(None),
+        _ => anyhow::bail!("set both SLUICE_TLS_CERT and SLUICE_TLS_KEY, or neither"),
     }
 }
 
@@ -248,6 +278,16 @@ mod tests {
         assert!(ServeConfig::check(&half, Roles::WORKER).is_ok());
         assert!(ServeConfig::check(&half, Roles::API).is_err());
         assert!(ServeConfig::check(&half, Roles::ALL).is_err());
+    }
+
+    #[test]
+    fn https_set_up_by_half_stops_only_the_roles_that_serve_it() {
+        let half = settings(&["--tls-cert", "/nonexistent/cert.pem"]);
+        assert!(ServeConfig::check(&half, Roles::WORKER).is_ok());
+        for roles in [Roles::API, Roles::ALL] {
+            let refused = ServeConfig::check(&half, roles).err().unwrap();
+            assert!(refused.to_string().contains("SLUICE_TLS_KEY"), "{refused}");
+        }
     }
 
     #[test]

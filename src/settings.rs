@@ -3,6 +3,7 @@
 
 use clap::Args;
 use secrecy::SecretString;
+use sluice_api::client_address::IpRange;
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -165,6 +166,22 @@ pub struct Settings {
     /// Address the HTTP API listens on.
     #[arg(long, env = "SLUICE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
+
+    /// The API's TLS certificate chain (PEM, leaf first): with
+    /// SLUICE_TLS_KEY, `sluice api` and `all` serve HTTPS only, and take up
+    /// a new pair put in place of the files without a restart.
+    #[arg(long, env = "SLUICE_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of SLUICE_TLS_CERT (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "SLUICE_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// Proxies in front of the API (IP addresses or ranges such as
+    /// 172.16.0.0/12, comma-separated) whose X-Forwarded-For names the
+    /// client address the log-in throttle counts; unset, it is the TCP peer.
+    #[arg(long, env = "SLUICE_TRUSTED_PROXIES", value_delimiter = ',', value_parser = clap::value_parser!(IpRange))]
+    pub trusted_proxies: Vec<IpRange>,
 
     /// HTTP worker threads (0: one per core).
     #[arg(long, env = "SLUICE_HTTP_WORKERS", default_value_t = 0)]

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod billing;
 mod body_timeout;
+pub mod client_address;
 pub mod error;
 mod limits;
 mod openapi;
@@ -15,6 +16,7 @@ mod response_check;
 mod routes;
 mod streams;
 pub mod telemetry;
+pub mod tls;
 mod views;
 
 use actix_web::dev::Server;
@@ -46,8 +48,15 @@ pub struct ApiConfig {
     /// How long a log-in session lasts.
     pub session_ttl: chrono::Duration,
     /// The address users reach this API at (for OAuth redirect URIs); by
-    /// default `http://` and the bound address.
+    /// default `https://` (with `tls`) or `http://` and the bound address.
+    /// An `https://` address also turns on HSTS (a TLS proxy in front).
     pub public_url: Option<String>,
+    /// Proxies (a TLS proxy in front) whose `X-Forwarded-For` names the
+    /// client address the log-in throttle counts.
+    pub trusted_proxies: client_address::TrustedProxies,
+    /// Serve HTTPS with this certificate and key (reloaded when the files
+    /// change); none serves plain HTTP.
+    pub tls: Option<Arc<tls::CertResolver>>,
     /// Log in with Salesforce and connect orgs, when configured.
     pub salesforce: Option<auth::salesforce::SalesforceConfig>,
     /// Connect Dropbox accounts, when configured.
@@ -86,6 +95,7 @@ pub struct AppState {
     pub salesforce: Option<auth::salesforce::SalesforceConfig>,
     pub dropbox: Option<auth::dropbox::DropboxConfig>,
     pub allow_local_connections: bool,
+    pub trusted_proxies: client_address::TrustedProxies,
     pub store: sluice_vault::FileStore,
     pub upload_ttl: chrono::Duration,
     pub upload_max_bytes: u64,
@@ -116,10 +126,15 @@ impl AppState {
         platform: Platform,
         local: std::net::SocketAddr,
     ) -> std::io::Result<Self> {
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let public_url = config
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{local}"))
+            .unwrap_or_else(|| format!("{scheme}://{local}"))
             .trim_end_matches('/')
             .to_owned();
         let dummy_hash =
@@ -133,6 +148,7 @@ impl AppState {
             salesforce: config.salesforce.clone(),
             dropbox: config.dropbox.clone(),
             allow_local_connections: config.allow_local_connections,
+            trusted_proxies: config.trusted_proxies.clone(),
             store: config.store.clone(),
             upload_ttl: config.upload_ttl,
             upload_max_bytes: config.upload_max_bytes,
@@ -222,8 +238,15 @@ impl Application {
                 .default_service(web::to(unrouted))
         })
         .workers(config.workers.max(1))
-        .disable_signals()
-        .listen(listener)?
+        .disable_signals();
+        let server = match &config.tls {
+            Some(resolver) => {
+                let tls = resolver.server_config().map_err(std::io::Error::other)?;
+                tokio::spawn(tls::watch(Arc::downgrade(resolver)));
+                server.listen_rustls_0_23(listener, tls)?
+            }
+            None => server.listen(listener)?,
+        }
         .run();
         Ok(Self { port, server })
     }

@@ -47,6 +47,10 @@ pub struct AppOptions {
     pub relay_max_lag: Duration,
     /// Connections a run writes to a PostgreSQL target with.
     pub target_connections: usize,
+    /// The address users reach the API at (default: the bound one).
+    pub public_url: Option<String>,
+    /// Proxies whose X-Forwarded-For names the client address.
+    pub trusted_proxies: sluice_api::client_address::TrustedProxies,
 }
 
 impl Default for AppOptions {
@@ -69,6 +73,8 @@ impl Default for AppOptions {
             uploads_per_user: 4,
             relay_max_lag: Duration::from_secs(60),
             target_connections: 2,
+            public_url: None,
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -171,7 +177,9 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
             region: options.region.clone(),
             keyring: keyring.clone(),
             session_ttl: chrono::Duration::hours(12),
-            public_url: None,
+            public_url: options.public_url.clone(),
+            tls: None,
+            trusted_proxies: options.trusted_proxies.clone(),
             salesforce: options.salesforce.clone(),
             dropbox: options.dropbox.clone(),
             allow_local_connections: true,

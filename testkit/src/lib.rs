@@ -10,6 +10,7 @@
 
 mod app;
 mod broker;
+mod certs;
 mod db;
 pub mod dropbox;
 mod logs;
@@ -21,6 +22,7 @@ mod tls_postgres;
 
 pub use app::{fast_backoff, fast_polling, spawn_app, spawn_app_with, AppOptions, TestApp, REGION};
 pub use broker::TestBroker;
+pub use certs::{ServerCert, TestCa};
 pub use db::TestDb;
 pub use logs::capture_logs;
 pub use proxy::BrokerProxy;

@@ -6,9 +6,7 @@
 //! As root (CI), the server runs as the `postgres` user through `runuser`,
 //! its files given to that user.
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
+use crate::TestCa;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -52,31 +50,13 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-fn test_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key")).expect("CA")
-}
-
 impl TlsPostgres {
     /// Starts a server whose certificate names `names` (host names or IP
     /// addresses, such as `localhost`), signed by a fresh test CA.
     pub fn start(names: &[&str]) -> Self {
-        let ca = test_ca("Sluice test CA");
-        let other = test_ca("Sluice unrelated test CA");
-        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = CertificateParams::new(names).expect("server certificate parameters");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "sluice test server");
-        let key = KeyPair::generate().expect("server key");
-        let cert = params.signed_by(&key, &ca).expect("server certificate");
+        let ca = TestCa::new("Sluice test CA");
+        let other = TestCa::new("Sluice unrelated test CA");
+        let cert = ca.server_cert(names);
 
         let dir = tempfile::Builder::new()
             .prefix("sluice-tls-pg-")
@@ -88,8 +68,8 @@ impl TlsPostgres {
             std::fs::write(&file, text).expect("write a server file");
             set_mode(&file, 0o600);
         };
-        write("server.crt", &cert.pem());
-        write("server.key", &key.serialize_pem());
+        write("server.crt", &cert.cert_pem);
+        write("server.key", &cert.key_pem);
         write("password", TLS_PG_PASSWORD);
         set_mode(path, 0o700);
         let as_postgres = is_root();

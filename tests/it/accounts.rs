@@ -1,6 +1,6 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sluice_testkit::{spawn_app, TestApp};
+use sluice_testkit::{spawn_app, spawn_app_with, AppOptions, TestApp};
 use std::time::{Duration, Instant};
 
 pub const PASSWORD: &str = "violet kettle marching softly";
@@ -246,6 +246,39 @@ async fn repeated_failures_are_throttled_with_retry_after() {
     );
     // Another account from the same address is not blocked by this one.
     account(&app, "grace@example.com").await;
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_address_throttle_counts_each_client_apart() {
+    let app = spawn_app_with(AppOptions {
+        trusted_proxies: sluice_api::client_address::TrustedProxies::new(vec!["127.0.0.1"
+            .parse()
+            .unwrap()])
+        .unwrap(),
+        worker: false,
+        ..AppOptions::default()
+    })
+    .await;
+    account(&app, "ada@example.com").await;
+    let from = |client: &'static str, email: String, password: &'static str| {
+        app.client
+            .post(app.url("/v1/login"))
+            .header("X-Forwarded-For", client)
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+    };
+    let wrong = "not the password at all";
+    // 50 failures from one client, each for another (unknown) email, so
+    // that only the per-address limit counts them.
+    for i in 0..50 {
+        let res = from("203.0.113.7", format!("guess{i}@example.com"), wrong);
+        assert_eq!(res.await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = from("203.0.113.7", "one-more@example.com".into(), wrong);
+    assert_eq!(res.await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    // Another client through the same proxy still logs in.
+    let res = from("203.0.113.8", "ada@example.com".into(), PASSWORD);
+    assert_eq!(res.await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]

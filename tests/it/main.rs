@@ -25,6 +25,7 @@ mod erasure;
 mod event_log_fixture;
 mod faults;
 mod hostile;
+mod https;
 mod imports;
 mod keys;
 mod logs;

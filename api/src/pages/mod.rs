@@ -6,7 +6,8 @@
 //!
 //! Every response carries the security headers of [`headers`]: a content
 //! security policy that allows only this origin's scripts and styles, no
-//! framing, no sniffing, no referrer to other sites.
+//! framing, no sniffing, no referrer to other sites; and, where users reach
+//! Sluice over HTTPS, HSTS ([`HSTS`]).
 
 mod account_pages;
 mod auth_pages;
@@ -57,13 +58,35 @@ async fn style() -> HttpResponse {
         .body(include_str!("../../static/app.css"))
 }
 
+/// Browsers that saw it use only HTTPS for this host, and its subdomains,
+/// for a year.
+pub const HSTS: &str = "max-age=31536000; includeSubDomains";
+
+/// Whether users reach this server over HTTPS: it serves TLS itself, or
+/// its public address is `https://` (a TLS proxy in front). A browser
+/// ignores HSTS received over plain HTTP, so sending it to a request that
+/// came past the proxy is harmless.
+fn over_https(req: &ServiceRequest) -> bool {
+    req.app_config().secure()
+        || req
+            .app_data::<web::Data<crate::AppState>>()
+            .is_some_and(|state| state.public_url.starts_with("https://"))
+}
+
 /// The security headers, on every response (the JSON API's too).
 pub async fn headers(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let https = over_https(&req);
     let mut res = next.call(req).await?;
     let set = res.headers_mut();
+    if https {
+        set.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     let fixed = [
         (
             header::CONTENT_SECURITY_POLICY,

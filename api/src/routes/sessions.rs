@@ -73,9 +73,10 @@ pub async fn log_in(
     // A malformed email cannot belong to anyone: the same answer as a wrong one.
     let email = normalize_email(email).unwrap_or_default();
     let index = state.keyring.get().blind_index("email", &email);
-    let address = req
-        .peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string());
+    let address = state
+        .trusted_proxies
+        .client_of(req)
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string());
     let keys = vec![
         format!("account:{}", hex::encode(index)),
         format!("address:{address}"),
