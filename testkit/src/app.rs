@@ -1,7 +1,7 @@
 //! The whole service (API, relay, worker) in the test's runtime, on a free port,
 //! with its own database and broker namespace.
 
-use crate::{BrokerProxy, TestBroker, TestDb};
+use crate::{BrokerProxy, TestBroker, TestDb, TestObjectStore};
 use secrecy::{ExposeSecret, SecretString};
 use sluice_api::{ApiConfig, Application};
 use sluice_events::{Platform, PlatformConfig};
@@ -45,6 +45,9 @@ pub struct AppOptions {
     pub uploads_per_user: usize,
     /// How old an unpublished event may be before `/readyz` says 503.
     pub relay_max_lag: Duration,
+    /// Keep the files in a [`TestObjectStore`] (the local directory only
+    /// stages them).
+    pub object_store: bool,
 }
 
 impl Default for AppOptions {
@@ -66,6 +69,7 @@ impl Default for AppOptions {
             body_idle_timeout: Duration::from_secs(30),
             uploads_per_user: 4,
             relay_max_lag: Duration::from_secs(60),
+            object_store: false,
         }
     }
 }
@@ -92,6 +96,8 @@ pub struct TestApp {
     pub plan_limits: bool,
     _keyring_dir: tempfile::TempDir,
     server: actix_web::dev::ServerHandle,
+    /// The S3-compatible server the files are kept in, if any.
+    pub object_store: Option<TestObjectStore>,
     // Dropped last: the service must stop before its database goes.
     pub broker: TestBroker,
     pub db: TestDb,
@@ -150,7 +156,14 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     Keyring::generate()
         .save(&keyring_file)
         .expect("write the keyring");
-    let store = FileStore::open(keyring_dir.path().join("storage")).expect("the file store");
+    let staging = keyring_dir.path().join("storage");
+    let object_store = options.object_store.then(TestObjectStore::start);
+    let store = match &object_store {
+        Some(server) => {
+            FileStore::open_object_store(&staging, &server.config("app")).expect("the object store")
+        }
+        None => FileStore::open(staging).expect("the file store"),
+    };
     let upload_ttl = chrono::Duration::hours(1);
     let keyring = Arc::new(SharedKeyring::new(
         Keyring::load(&keyring_file).expect("read the keyring"),
@@ -221,6 +234,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         plan_limits: options.billing.is_some(),
         _keyring_dir: keyring_dir,
         server,
+        object_store,
         broker,
         db,
     };

@@ -13,6 +13,7 @@ mod broker;
 mod db;
 pub mod dropbox;
 mod logs;
+pub mod object_store;
 mod proxy;
 pub mod salesforce;
 mod standin;
@@ -23,6 +24,7 @@ pub use app::{fast_backoff, fast_polling, spawn_app, spawn_app_with, AppOptions,
 pub use broker::TestBroker;
 pub use db::TestDb;
 pub use logs::capture_logs;
+pub use object_store::TestObjectStore;
 pub use proxy::BrokerProxy;
 pub use tls_postgres::{TlsPostgres, TLS_PG_PASSWORD, TLS_PG_USER};
 

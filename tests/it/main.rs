@@ -28,6 +28,8 @@ mod hostile;
 mod imports;
 mod keys;
 mod logs;
+mod object_store;
+mod object_store_hosts;
 mod openapi;
 mod phases;
 mod quarantine;

@@ -20,7 +20,7 @@ pub use envelope::Sealed;
 pub use file::{DecryptReader, EncryptWriter, FileError, FileKey, CHUNK};
 pub use keyring::{Keyring, KeyringSource};
 pub use shared::SharedKeyring;
-pub use store::{FileStore, Staged};
+pub use store::{FileStore, ObjectStoreConfig, ObjectStoreConfigError, Staged};
 pub use subject::SubjectKey;
 
 #[derive(Debug, thiserror::Error)]
