@@ -10,6 +10,7 @@ use crate::imports::{
     connect_target, contacts_csv, contacts_mapping, create_job, result_file, run_to_end, target_db,
     upload,
 };
+use crate::support::files_under;
 use reqwest::Method;
 use serde_json::Value;
 use sluice_testkit::{spawn_app_with, AppOptions, TestApp, TestObjectStore};
@@ -23,22 +24,6 @@ fn on_object_store() -> AppOptions {
         object_store: true,
         ..AppOptions::default()
     }
-}
-
-/// The regular files under `dir`, at any depth.
-pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                found.extend(files_under(&path));
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found
 }
 
 /// Every object of `kind` in the bucket, as stored: its id and bytes.

@@ -5,8 +5,11 @@
 //! run is rolled back.
 
 use crate::accounts::{account, call};
-use crate::imports::{connect_target, create_job, result_file, target_db, upload};
-use crate::object_store::files_under;
+use crate::imports::{
+    connect_target, create_job, result_file, target_db, upload, wait_for_run_within,
+};
+use crate::phases::{numbers, people_csv};
+use crate::support::files_under;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
@@ -19,23 +22,11 @@ use std::time::Duration;
 /// Twelve batches of 5,000 rows (the worker's batch size).
 const ROWS: u64 = 60_000;
 
-/// Every 1,000th row's name does not fit `first_name VARCHAR(20)`.
-fn refused(number: u64) -> bool {
-    number.is_multiple_of(1_000)
-}
+/// How long a run that a killed worker slows down may take.
+const LONG: Duration = Duration::from_secs(300);
 
-fn people_csv() -> Vec<u8> {
-    let mut csv = String::from("Email,Name\n");
-    for i in 1..=ROWS {
-        let name = if refused(i) {
-            format!("A name far too long for the column {i}")
-        } else {
-            format!("Person {i}")
-        };
-        csv.push_str(&format!("person{i}@example.com,{name}\n"));
-    }
-    csv.into_bytes()
-}
+/// Every 1,000th row's name does not fit `first_name VARCHAR(20)`.
+const REFUSED_EVERY: u64 = 1_000;
 
 /// A `sluice` process, killed when dropped (a failed test leaves none).
 struct Process(std::process::Child);
@@ -114,14 +105,6 @@ fn emails(target: &sluice_testkit::TestDb) -> BTreeSet<String> {
         .collect()
 }
 
-fn numbers(file: &[Vec<String>]) -> (BTreeSet<u64>, usize) {
-    let rows = &file[1..];
-    (
-        rows.iter().map(|r| r[0].parse().unwrap()).collect(),
-        rows.len(),
-    )
-}
-
 #[tokio::test]
 async fn an_api_and_two_workers_sharing_only_database_broker_and_bucket_survive_a_killed_worker() {
     let mut app = spawn_app_with(AppOptions {
@@ -169,7 +152,7 @@ async fn an_api_and_two_workers_sharing_only_database_broker_and_bucket_survive_
     let before = emails(&target);
     let (owner, _) = account(&app, "ada@example.com").await;
     let connection = connect_target(&app, &owner, &target).await;
-    let upload = upload(&app, &owner, people_csv()).await;
+    let upload = upload(&app, &owner, people_csv(ROWS, REFUSED_EVERY)).await;
     let mapping = json!([
         {"source": "Email", "target": "email"},
         {"source": "Name", "target": "first_name"},
@@ -210,9 +193,13 @@ async fn an_api_and_two_workers_sharing_only_database_broker_and_bucket_survive_
     };
     drop(workers[killed].take());
 
-    let ended = wait_for_run_long(&app, &owner, &run).await;
-    let written: BTreeSet<u64> = (1..=ROWS).filter(|n| !refused(*n)).collect();
-    let failed: BTreeSet<u64> = (1..=ROWS).filter(|n| refused(*n)).collect();
+    let ended = wait_for_run_within(&app, &owner, &run, LONG).await;
+    let written: BTreeSet<u64> = (1..=ROWS)
+        .filter(|n| !n.is_multiple_of(REFUSED_EVERY))
+        .collect();
+    let failed: BTreeSet<u64> = (1..=ROWS)
+        .filter(|n| n.is_multiple_of(REFUSED_EVERY))
+        .collect();
     assert_eq!(ended["status"], "partially_succeeded", "{ended}");
     assert_eq!(ended["rows_ok"], written.len(), "{ended}");
     assert_eq!(ended["rows_failed"], failed.len(), "{ended}");
@@ -246,7 +233,7 @@ async fn an_api_and_two_workers_sharing_only_database_broker_and_bucket_survive_
     .await
     .unwrap();
     let rollback = rollback["run_id"].as_str().unwrap().to_owned();
-    let undone = wait_for_run_long(&app, &owner, &rollback).await;
+    let undone = wait_for_run_within(&app, &owner, &rollback, LONG).await;
     assert_eq!(undone["status"], "rolled_back", "{undone}");
     assert_eq!(emails(&target), before, "the table is as it was");
     let success = result_file(&app, &owner, &rollback, "success").await;
@@ -267,21 +254,4 @@ async fn an_api_and_two_workers_sharing_only_database_broker_and_bucket_survive_
         .status();
     assert_eq!(status, StatusCode::OK);
     drop(workers);
-}
-
-/// As `imports::wait_for_run`, for a run that a restart slows down.
-async fn wait_for_run_long(app: &TestApp, token: &str, run: &str) -> Value {
-    let path = format!("/v1/runs/{run}");
-    sluice_testkit::eventually(Duration::from_secs(300), "the run to end", || {
-        let path = path.clone();
-        async move {
-            let shown: Value = call(app, Method::GET, &path, token)
-                .await
-                .json()
-                .await
-                .ok()?;
-            shown["finished_at"].is_string().then_some(shown)
-        }
-    })
-    .await
 }

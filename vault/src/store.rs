@@ -23,6 +23,9 @@ use std::time::SystemTime;
 
 const SUFFIX: &str = "slcf";
 const STAGING: &str = "part";
+/// How old a staging file of an object store's is before a new process
+/// deletes it as left over.
+const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[derive(Debug, Clone)]
 pub struct FileStore {
@@ -72,10 +75,35 @@ impl FileStore {
             ObjectStoreConfigError::Client(format!("the local staging directory: {e}"))
         })?;
         let remote = Remote::connect(config)?;
-        Ok(Self {
+        let store = Self {
             root,
             remote: Some(Arc::new(remote)),
-        })
+        };
+        store.remove_stale_staging();
+        Ok(store)
+    }
+
+    /// Deletes the staging files an earlier process on this host left
+    /// (killed while writing them): with an object store, no other host's
+    /// sweep sees them. A file written in the last hour may be another
+    /// process's and stays.
+    fn remove_stale_staging(&self) {
+        let Ok(kinds) = fs::read_dir(&self.root) else {
+            return;
+        };
+        let Some(stale) = SystemTime::now().checked_sub(STALE_STAGING) else {
+            return;
+        };
+        for kind in kinds.flatten() {
+            let Some(kind) = kind.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            for (id, modified) in self.list_local(&kind).unwrap_or_default() {
+                if modified < stale {
+                    let _ = self.remove_staging(&kind, &id);
+                }
+            }
+        }
     }
 
     /// The local directory: the files, or (an object store) the staging area.
