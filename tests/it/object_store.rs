@@ -243,3 +243,28 @@ fn bad_object_store_settings_are_refused_at_start_with_the_reason() {
     assert!(said.contains("bucket cannot be listed"), "{said}");
     assert!(!said.contains("wrong-secret-for-the-bucket"), "{said}");
 }
+
+#[test]
+fn staging_files_a_killed_process_left_go_when_the_next_one_starts() {
+    let server = TestObjectStore::start();
+    let staging = tempfile::tempdir().unwrap();
+    std::fs::create_dir(staging.path().join("results")).unwrap();
+    let old = staging.path().join("results").join("old.part");
+    let recent = staging.path().join("results").join("recent.part");
+    for path in [&old, &recent] {
+        std::fs::write(path, b"ciphertext").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    FileStore::open_object_store(staging.path(), &server.config("left")).unwrap();
+    assert!(!old.exists(), "left over by a process killed long ago");
+    assert!(
+        recent.exists(),
+        "maybe another process's, still being written"
+    );
+}
