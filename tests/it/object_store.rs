@@ -200,6 +200,13 @@ fn a_file_larger_than_a_part_is_sent_in_parts_and_reads_back_whole() {
         .collect();
     listed.sort();
     assert_eq!(listed, ["big", "small"]);
+    let starting: Vec<String> = store
+        .list_starting("uploads", "bi")
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(starting, ["big"], "listed by the prefix of their ids");
     assert!(store.remove("uploads", "big").unwrap());
     assert!(!store.remove("uploads", "big").unwrap(), "already gone");
     let missing = store.open_file("uploads", "big").unwrap_err();

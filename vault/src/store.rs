@@ -236,6 +236,20 @@ impl FileStore {
         Ok(files)
     }
 
+    /// The files of `kind` whose ids start with `start` (a run's files:
+    /// `"<run>."`); an object store lists only those.
+    pub fn list_starting(&self, kind: &str, start: &str) -> io::Result<Vec<(String, SystemTime)>> {
+        let mut files: Vec<_> = self
+            .list_local(kind)?
+            .into_iter()
+            .filter(|(id, _)| id.starts_with(start))
+            .collect();
+        if let Some(remote) = &self.remote {
+            files.extend(remote.list_starting(kind, start)?);
+        }
+        Ok(files)
+    }
+
     fn list_local(&self, kind: &str) -> io::Result<Vec<(String, SystemTime)>> {
         let dir = self.root.join(kind);
         let entries = match fs::read_dir(&dir) {
@@ -289,6 +303,8 @@ mod tests {
         let (staged, _) = store.stage("uploads", "b").unwrap();
         drop(staged);
         assert_eq!(store.list("uploads").unwrap().len(), 1, "abandoned");
+        assert_eq!(store.list_starting("uploads", "a").unwrap().len(), 1);
+        assert!(store.list_starting("uploads", "b").unwrap().is_empty());
         assert!(store.remove("uploads", "a").unwrap());
         assert!(!store.remove("uploads", "a").unwrap());
     }

@@ -317,17 +317,51 @@ impl Remote {
             let mut listed = client.list(Some(&dir));
             let mut files = Vec::new();
             while let Some(meta) = listed.next().await {
-                let meta = meta.map_err(storage)?;
-                let Some(name) = meta.location.filename() else {
-                    continue;
-                };
-                if let Some(id) = name.strip_suffix(&format!(".{}", super::SUFFIX)) {
-                    files.push((id.to_owned(), SystemTime::from(meta.last_modified)));
-                }
+                files.extend(entry(&meta.map_err(storage)?));
             }
             Ok(files)
         })
     }
+
+    /// The objects of `kind` whose ids start with `start`, listed by that
+    /// prefix alone (not every object of the kind).
+    pub(super) fn list_starting(
+        &self,
+        kind: &str,
+        start: &str,
+    ) -> io::Result<Vec<(String, SystemTime)>> {
+        use object_store::list::{PaginatedListOptions, PaginatedListStore};
+        let client = self.client.clone();
+        let prefix = format!("{}/{start}", self.dir(kind).as_ref());
+        self.run(async move {
+            let mut files = Vec::new();
+            let mut page_token = None;
+            loop {
+                let options = PaginatedListOptions {
+                    page_token,
+                    ..PaginatedListOptions::default()
+                };
+                let page = client
+                    .list_paginated(Some(&prefix), options)
+                    .await
+                    .map_err(storage)?;
+                files.extend(page.result.objects.iter().filter_map(entry));
+                match page.page_token {
+                    Some(next) => page_token = Some(next),
+                    None => return Ok(files),
+                }
+            }
+        })
+    }
+}
+
+/// A listed object as a file of the store: its id and when it was written.
+fn entry(meta: &object_store::ObjectMeta) -> Option<(String, SystemTime)> {
+    let id = meta
+        .location
+        .filename()?
+        .strip_suffix(&format!(".{}", super::SUFFIX))?;
+    Some((id.to_owned(), SystemTime::from(meta.last_modified)))
 }
 
 /// Reads the staged file a part at a time into the upload, with at most
