@@ -12,9 +12,10 @@
 //! ciphertext is ever written. Local directories are 0700 and files 0600.
 
 mod object;
+mod object_config;
 
 use object::Remote;
-pub use object::{ObjectStoreConfig, ObjectStoreConfigError};
+pub use object_config::{ObjectStoreConfig, ObjectStoreConfigError};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
