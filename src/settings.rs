@@ -128,9 +128,41 @@ pub struct Settings {
     #[arg(long, env = "SLUICE_ALLOW_LOCAL_CONNECTIONS", default_value_t = false)]
     pub allow_local_connections: bool,
 
-    /// The directory encrypted files (uploads) are kept in.
+    /// The directory encrypted files (uploads, result files) are kept in;
+    /// with SLUICE_STORAGE_URL, only this process's staging area.
     #[arg(long, env = "SLUICE_STORAGE", default_value = "data/storage")]
     pub storage: std::path::PathBuf,
+
+    /// Keep the files in an S3-compatible bucket instead:
+    /// `s3://bucket` or `s3://bucket/prefix`.
+    #[arg(long, env = "SLUICE_STORAGE_URL")]
+    pub storage_url: Option<String>,
+
+    /// The S3-compatible server (`https://minio.example.com:9000`); unset: AWS S3.
+    #[arg(long, env = "SLUICE_STORAGE_ENDPOINT")]
+    pub storage_endpoint: Option<String>,
+
+    /// The bucket's region.
+    #[arg(long, env = "SLUICE_STORAGE_REGION", default_value = "us-east-1")]
+    pub storage_region: String,
+
+    /// The object store's access key id (with the secret; neither: the
+    /// machine's own credentials, such as an instance role).
+    #[arg(long, env = "SLUICE_STORAGE_ACCESS_KEY_ID", hide_env_values = true, value_parser = secret)]
+    pub storage_access_key_id: Option<SecretString>,
+
+    /// The object store's secret access key.
+    #[arg(long, env = "SLUICE_STORAGE_SECRET_ACCESS_KEY", hide_env_values = true, value_parser = secret)]
+    pub storage_secret_access_key: Option<SecretString>,
+
+    /// Allow plain HTTP to an endpoint on another machine (a private
+    /// network only); loopback is always allowed.
+    #[arg(long, env = "SLUICE_STORAGE_ALLOW_HTTP", default_value_t = false)]
+    pub storage_allow_http: bool,
+
+    /// Files larger than this many MiB are uploaded in parts of this size.
+    #[arg(long, env = "SLUICE_STORAGE_PART_MIB", default_value_t = 16, value_parser = clap::value_parser!(u32).range(5..=1024))]
+    pub storage_part_mib: u32,
 
     /// How long an upload is kept (`90m`, `1h`...), at most a week.
     #[arg(long, env = "SLUICE_UPLOAD_TTL", default_value = "1h", value_parser = ttl)]

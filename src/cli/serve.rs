@@ -8,7 +8,7 @@ use crate::LOG_TARGET;
 use anyhow::Context;
 use sluice_api::Application;
 use sluice_events::Platform;
-use sluice_vault::{FileStore, Keyring, KeyringSource, SharedKeyring};
+use sluice_vault::{FileStore, Keyring, KeyringSource, ObjectStoreConfig, SharedKeyring};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -16,17 +16,16 @@ use tokio_util::sync::CancellationToken;
 /// Serves `roles` until SIGINT or SIGTERM, then stops them in turn.
 pub async fn serve(settings: &Settings, roles: Roles) -> anyhow::Result<ExitCode> {
     let config = ServeConfig::check(settings, roles)?;
+    // Checking the bucket waits on the network: on the blocking pool.
+    let store = {
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || open_store(&settings)).await??
+    };
     let keyring = Arc::new(SharedKeyring::new(
         load_keyring(settings)?,
         Some(settings.keyring.clone()),
     ));
     let platform = Platform::start(config.platform())?;
-    let store = FileStore::open(&settings.storage).with_context(|| {
-        format!(
-            "opening the storage directory {}",
-            settings.storage.display()
-        )
-    })?;
     let shutdown = CancellationToken::new();
     let mut tasks = vec![tokio::spawn(platform.relay().run(shutdown.clone()))];
     if roles.worker {
@@ -53,6 +52,30 @@ pub async fn serve(settings: &Settings, roles: Roles) -> anyhow::Result<ExitCode
         let _ = task.await;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The file store: the local directory, or the object store with the
+/// directory as its staging area (its bucket checked).
+pub fn open_store(settings: &Settings) -> anyhow::Result<FileStore> {
+    let Some(url) = &settings.storage_url else {
+        return FileStore::open(&settings.storage).with_context(|| {
+            format!(
+                "opening the storage directory {}",
+                settings.storage.display()
+            )
+        });
+    };
+    let config = ObjectStoreConfig {
+        url: url.clone(),
+        endpoint: settings.storage_endpoint.clone(),
+        region: settings.storage_region.clone(),
+        access_key_id: settings.storage_access_key_id.clone(),
+        secret_access_key: settings.storage_secret_access_key.clone(),
+        allow_http: settings.storage_allow_http,
+        part_size: settings.storage_part_mib as usize * 1024 * 1024,
+    };
+    FileStore::open_object_store(&settings.storage, &config)
+        .context("SLUICE_STORAGE_URL and the SLUICE_STORAGE_* settings")
 }
 
 /// The keyring; in development a missing one is created (with a warning).

@@ -1,7 +1,7 @@
 //! The whole service (API, relay, worker) in the test's runtime, on a free port,
 //! with its own database and broker namespace.
 
-use crate::{BrokerProxy, TestBroker, TestDb};
+use crate::{BrokerProxy, TestBroker, TestDb, TestObjectStore};
 use secrecy::{ExposeSecret, SecretString};
 use sluice_api::{ApiConfig, Application};
 use sluice_events::{Platform, PlatformConfig};
@@ -51,6 +51,9 @@ pub struct AppOptions {
     pub public_url: Option<String>,
     /// Proxies whose X-Forwarded-For names the client address.
     pub trusted_proxies: sluice_api::client_address::TrustedProxies,
+    /// Keep the files in a [`TestObjectStore`] (the local directory only
+    /// stages them).
+    pub object_store: bool,
 }
 
 impl Default for AppOptions {
@@ -75,6 +78,7 @@ impl Default for AppOptions {
             target_connections: 2,
             public_url: None,
             trusted_proxies: Default::default(),
+            object_store: false,
         }
     }
 }
@@ -103,6 +107,8 @@ pub struct TestApp {
     pub target_connections: usize,
     _keyring_dir: tempfile::TempDir,
     server: actix_web::dev::ServerHandle,
+    /// The S3-compatible server the files are kept in, if any.
+    pub object_store: Option<TestObjectStore>,
     // Dropped last: the service must stop before its database goes.
     pub broker: TestBroker,
     pub db: TestDb,
@@ -161,7 +167,14 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
     Keyring::generate()
         .save(&keyring_file)
         .expect("write the keyring");
-    let store = FileStore::open(keyring_dir.path().join("storage")).expect("the file store");
+    let staging = keyring_dir.path().join("storage");
+    let object_store = options.object_store.then(TestObjectStore::start);
+    let store = match &object_store {
+        Some(server) => {
+            FileStore::open_object_store(&staging, &server.config("app")).expect("the object store")
+        }
+        None => FileStore::open(staging).expect("the file store"),
+    };
     let upload_ttl = chrono::Duration::hours(1);
     let keyring = Arc::new(SharedKeyring::new(
         Keyring::load(&keyring_file).expect("read the keyring"),
@@ -235,6 +248,7 @@ pub async fn spawn_app_with(options: AppOptions) -> TestApp {
         target_connections: options.target_connections,
         _keyring_dir: keyring_dir,
         server,
+        object_store,
         broker,
         db,
     };

@@ -14,6 +14,7 @@ mod certs;
 mod db;
 pub mod dropbox;
 mod logs;
+pub mod object_store;
 mod proxy;
 pub mod salesforce;
 mod standin;
@@ -25,6 +26,7 @@ pub use broker::TestBroker;
 pub use certs::{ServerCert, TestCa};
 pub use db::TestDb;
 pub use logs::capture_logs;
+pub use object_store::TestObjectStore;
 pub use proxy::BrokerProxy;
 pub use tls_postgres::{TlsPostgres, TLS_PG_PASSWORD, TLS_PG_USER};
 

@@ -111,8 +111,18 @@ pub async fn run_to_end(app: &TestApp, token: &str, job: &str) -> Value {
 }
 
 pub async fn wait_for_run(app: &TestApp, token: &str, run: &str) -> Value {
+    wait_for_run_within(app, token, run, Duration::from_secs(60)).await
+}
+
+/// Waits up to `timeout` for `run` to end: the run as shown.
+pub async fn wait_for_run_within(
+    app: &TestApp,
+    token: &str,
+    run: &str,
+    timeout: Duration,
+) -> Value {
     let path = format!("/v1/runs/{run}");
-    sluice_testkit::eventually(Duration::from_secs(60), "the run to end", || {
+    sluice_testkit::eventually(timeout, "the run to end", || {
         let path = path.clone();
         async move {
             let shown: Value = call(app, Method::GET, &path, token)

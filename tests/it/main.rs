@@ -29,6 +29,8 @@ mod https;
 mod imports;
 mod keys;
 mod logs;
+mod object_store;
+mod object_store_hosts;
 mod openapi;
 mod phases;
 mod quarantine;

@@ -21,14 +21,18 @@ use std::time::Duration;
 const ROWS: u64 = 12_000;
 
 /// Every 250th row's name does not fit `first_name VARCHAR(20)`: it fails.
+const REFUSED_EVERY: u64 = 250;
+
 fn refused(number: u64) -> bool {
-    number.is_multiple_of(250)
+    number.is_multiple_of(REFUSED_EVERY)
 }
 
-fn people_csv() -> Vec<u8> {
+/// `rows` people, every `refused_every`th with a name too long for
+/// `first_name VARCHAR(20)`.
+pub fn people_csv(rows: u64, refused_every: u64) -> Vec<u8> {
     let mut csv = String::from("Email,Name\n");
-    for i in 1..=ROWS {
-        let name = if refused(i) {
+    for i in 1..=rows {
+        let name = if i.is_multiple_of(refused_every) {
             format!("A name far too long for the column {i}")
         } else {
             format!("Person {i}")
@@ -138,7 +142,7 @@ async fn resumed(app: &TestApp, token: &str, run: &str, kept: &[&str]) -> Value 
 
 /// The row numbers of a result file (its header left out), and how many
 /// rows it has.
-fn numbers(file: &[Vec<String>]) -> (BTreeSet<u64>, usize) {
+pub fn numbers(file: &[Vec<String>]) -> (BTreeSet<u64>, usize) {
     let rows = &file[1..];
     let numbers = rows.iter().map(|r| r[0].parse::<u64>().unwrap()).collect();
     (numbers, rows.len())
@@ -176,7 +180,7 @@ async fn import_job(app: &TestApp) -> (String, TestDb, String) {
     let target = target_db();
     let (owner, _) = account(app, "ada@example.com").await;
     let connection = connect_target(app, &owner, &target).await;
-    let upload = upload(app, &owner, people_csv()).await;
+    let upload = upload(app, &owner, people_csv(ROWS, REFUSED_EVERY)).await;
     let mapping = json!([
         {"source": "Email", "target": "email"},
         {"source": "Name", "target": "first_name"},

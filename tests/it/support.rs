@@ -110,3 +110,19 @@ pub async fn relay_reached(app: &sluice_testkit::TestApp, seq: i64, timeout: Dur
     })
     .await
 }
+
+/// The regular files under `dir`, at any depth.
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                found.extend(files_under(&path));
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}

@@ -66,20 +66,13 @@ pub async fn upload_raw(
 
 /// Every file under the storage directory, with its bytes.
 fn stored_files(app: &TestApp) -> Vec<(std::path::PathBuf, Vec<u8>)> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else {
-                let bytes = std::fs::read(&path).unwrap();
-                out.push((path, bytes));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(app.store.root(), &mut out);
-    out
+    crate::support::files_under(app.store.root())
+        .into_iter()
+        .map(|path| {
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect()
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {

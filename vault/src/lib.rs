@@ -5,7 +5,8 @@
 //! row does not decrypt; per-account subject keys for personal data, whose
 //! destruction erases that data (crypto-shredding); and blind indexes, keyed
 //! hashes that let a unique value (an email) be found without storing it in
-//! clear; and the store of encrypted files on disk.
+//! clear; and the store of encrypted files, in a local directory or an
+//! S3-compatible bucket (only ciphertext leaves the process either way).
 
 mod aad;
 mod envelope;
@@ -20,7 +21,7 @@ pub use envelope::Sealed;
 pub use file::{DecryptReader, EncryptWriter, FileError, FileKey, CHUNK};
 pub use keyring::{Keyring, KeyringSource};
 pub use shared::SharedKeyring;
-pub use store::{FileStore, Staged};
+pub use store::{FileStore, ObjectStoreConfig, ObjectStoreConfigError, Staged};
 pub use subject::SubjectKey;
 
 #[derive(Debug, thiserror::Error)]

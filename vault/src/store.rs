@@ -1,19 +1,38 @@
-//! Encrypted files on disk: `<root>/<kind>/<id>.slcf`, each written by
-//! [`crate::FileKey::writer`] to a staging file first and renamed into place
-//! once complete, so a file under its final name is always whole. Only
-//! ciphertext is ever written here. Directories are 0700 and files 0600.
+//! Encrypted files, kept in one of two places behind this one interface:
+//!
+//! * **a local directory** (the default): `<root>/<kind>/<id>.slcf`, each
+//!   written by [`crate::FileKey::writer`] to a staging file first and
+//!   renamed into place once complete;
+//! * **an S3-compatible bucket** ([`FileStore::open_object_store`]):
+//!   `<prefix>/<kind>/<id>.slcf`, the local directory holding only the
+//!   staging files of this process and the unnamed files reads download to
+//!   (see [`object`]).
+//!
+//! Either way a file under its final name is always whole, and only
+//! ciphertext is ever written. Local directories are 0700 and files 0600.
 
+mod object;
+mod object_config;
+
+use object::Remote;
+pub use object_config::{ObjectStoreConfig, ObjectStoreConfigError};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 const SUFFIX: &str = "slcf";
 const STAGING: &str = "part";
+/// How old a staging file of an object store's is before a new process
+/// deletes it as left over.
+const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[derive(Debug, Clone)]
 pub struct FileStore {
+    /// The files (a local store), or the staging area (an object store).
     root: PathBuf,
+    remote: Option<Arc<Remote>>,
 }
 
 /// A file being written: removed on drop unless committed.
@@ -42,11 +61,60 @@ impl FileStore {
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         create_private_dir(&root)?;
-        Ok(Self { root })
+        Ok(Self { root, remote: None })
     }
 
+    /// Opens the store in an S3-compatible bucket, staging files in the
+    /// local directory `staging` (created if needed), after checking that
+    /// the bucket answers.
+    pub fn open_object_store(
+        staging: impl Into<PathBuf>,
+        config: &ObjectStoreConfig,
+    ) -> Result<Self, ObjectStoreConfigError> {
+        let root = staging.into();
+        create_private_dir(&root).map_err(|e| {
+            ObjectStoreConfigError::Client(format!("the local staging directory: {e}"))
+        })?;
+        let remote = Remote::connect(config)?;
+        let store = Self {
+            root,
+            remote: Some(Arc::new(remote)),
+        };
+        store.remove_stale_staging();
+        Ok(store)
+    }
+
+    /// Deletes the staging files an earlier process on this host left
+    /// (killed while writing them): with an object store, no other host's
+    /// sweep sees them. A file written in the last hour may be another
+    /// process's and stays.
+    fn remove_stale_staging(&self) {
+        let Ok(kinds) = fs::read_dir(&self.root) else {
+            return;
+        };
+        let Some(stale) = SystemTime::now().checked_sub(STALE_STAGING) else {
+            return;
+        };
+        for kind in kinds.flatten() {
+            let Some(kind) = kind.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            for (id, modified) in self.list_local(&kind).unwrap_or_default() {
+                if modified < stale {
+                    let _ = self.remove_staging(&kind, &id);
+                }
+            }
+        }
+    }
+
+    /// The local directory: the files, or (an object store) the staging area.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Whether the files are kept in an object store.
+    pub fn is_object_store(&self) -> bool {
+        self.remote.is_some()
     }
 
     fn dir(&self, kind: &str) -> io::Result<PathBuf> {
@@ -55,7 +123,7 @@ impl FileStore {
         Ok(dir)
     }
 
-    /// Where the file `id` of `kind` lives once committed.
+    /// Where the file `id` of `kind` lives once committed (in a local store).
     pub fn path(&self, kind: &str, id: &str) -> PathBuf {
         self.root.join(kind).join(format!("{id}.{SUFFIX}"))
     }
@@ -80,29 +148,41 @@ impl FileStore {
         ))
     }
 
-    /// Moves a complete staging file to its final name (after `sync_all`).
-    pub fn commit(&self, mut staged: Staged, kind: &str, id: &str) -> io::Result<PathBuf> {
-        let path = self.path(kind, id);
-        fs::rename(&staged.path, &path)?;
-        staged.committed = true;
-        if let Ok(dir) = File::open(self.root.join(kind)) {
-            let _ = dir.sync_all();
+    /// Moves a complete staging file to its final name (after `sync_all`),
+    /// or uploads it to the object store (and deletes it here). Blocking
+    /// I/O: call it on the blocking pool.
+    pub fn commit(&self, staged: Staged, kind: &str, id: &str) -> io::Result<()> {
+        self.put(staged, kind, id, true)
+    }
+
+    /// As [`FileStore::commit`], without forcing the directory to disk (for
+    /// files whose loss in a power cut is handled).
+    pub fn commit_unsynced(&self, staged: Staged, kind: &str, id: &str) -> io::Result<()> {
+        self.put(staged, kind, id, false)
+    }
+
+    fn put(&self, mut staged: Staged, kind: &str, id: &str, durable: bool) -> io::Result<()> {
+        if let Some(remote) = &self.remote {
+            // `staged` deletes the local copy as it goes.
+            return remote.upload(&staged.path, kind, id);
         }
-        Ok(path)
-    }
-
-    /// Moves a complete staging file to its final name without forcing the
-    /// directory to disk (for files whose loss in a power cut is handled).
-    pub fn commit_unsynced(&self, mut staged: Staged, kind: &str, id: &str) -> io::Result<PathBuf> {
-        let path = self.path(kind, id);
-        fs::rename(&staged.path, &path)?;
+        fs::rename(&staged.path, self.path(kind, id))?;
         staged.committed = true;
-        Ok(path)
+        if durable {
+            if let Ok(dir) = File::open(self.root.join(kind)) {
+                let _ = dir.sync_all();
+            }
+        }
+        Ok(())
     }
 
-    /// Opens the committed file `id` of `kind`.
+    /// Opens the committed file `id` of `kind` (downloaded, from an object
+    /// store: blocking I/O, call it on the blocking pool).
     pub fn open_file(&self, kind: &str, id: &str) -> io::Result<File> {
-        File::open(self.path(kind, id))
+        match &self.remote {
+            Some(remote) => remote.download(&self.root, kind, id),
+            None => File::open(self.path(kind, id)),
+        }
     }
 
     /// Opens the committed file `id` of `kind` for reading its plaintext,
@@ -141,12 +221,37 @@ impl FileStore {
                 Err(e) => return Err(e),
             }
         }
+        if let Some(remote) = &self.remote {
+            removed |= remote.delete(kind, id)?;
+        }
         Ok(removed)
     }
 
-    /// Every file of `kind` (committed or staging): its id and when it was
-    /// last written.
+    /// Every file of `kind` (committed, or staging here): its id and when
+    /// it was last written.
     pub fn list(&self, kind: &str) -> io::Result<Vec<(String, SystemTime)>> {
+        let mut files = self.list_local(kind)?;
+        if let Some(remote) = &self.remote {
+            files.extend(remote.list(kind)?);
+        }
+        Ok(files)
+    }
+
+    /// The files of `kind` whose ids start with `start` (a run's files:
+    /// `"<run>."`); an object store lists only those.
+    pub fn list_starting(&self, kind: &str, start: &str) -> io::Result<Vec<(String, SystemTime)>> {
+        let mut files: Vec<_> = self
+            .list_local(kind)?
+            .into_iter()
+            .filter(|(id, _)| id.starts_with(start))
+            .collect();
+        if let Some(remote) = &self.remote {
+            files.extend(remote.list_starting(kind, start)?);
+        }
+        Ok(files)
+    }
+
+    fn list_local(&self, kind: &str) -> io::Result<Vec<(String, SystemTime)>> {
         let dir = self.root.join(kind);
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
@@ -199,6 +304,8 @@ mod tests {
         let (staged, _) = store.stage("uploads", "b").unwrap();
         drop(staged);
         assert_eq!(store.list("uploads").unwrap().len(), 1, "abandoned");
+        assert_eq!(store.list_starting("uploads", "a").unwrap().len(), 1);
+        assert!(store.list_starting("uploads", "b").unwrap().is_empty());
         assert!(store.remove("uploads", "a").unwrap());
         assert!(!store.remove("uploads", "a").unwrap());
     }

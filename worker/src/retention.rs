@@ -91,10 +91,30 @@ pub async fn destroy_results(
     platform.appender.append(request).await?;
     // Every file of the run: the result files, their pieces, the journal.
     let prefix = format!("{run}.");
-    for name in stored.iter().filter(|n| n.starts_with(&prefix)) {
-        store.remove(crate::results::KIND, name)?;
-    }
-    Ok(())
+    let names: Vec<String> = stored
+        .iter()
+        .filter(|n| n.starts_with(&prefix))
+        .cloned()
+        .collect();
+    blocking(store, move |store| {
+        names
+            .iter()
+            .try_for_each(|name| store.remove(crate::results::KIND, name).map(drop))
+    })
+    .await
+}
+
+/// Runs `work` on the store on the blocking pool (an object store waits on
+/// the network).
+async fn blocking<T: Send + 'static>(
+    store: &FileStore,
+    work: impl FnOnce(&FileStore) -> std::io::Result<T> + Send + 'static,
+) -> Result<T, SweepError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || work(&store))
+        .await
+        .map_err(|e| SweepError::Storage(std::io::Error::other(e)))?
+        .map_err(SweepError::Storage)
 }
 
 /// Runs one sweep at the platform clock's time.
@@ -119,7 +139,10 @@ pub async fn sweep_uploads(
                     Metadata::actor(format!("worker:{worker}")),
                 ))
                 .await?;
-            store.remove(UPLOADS, &upload.to_string())?;
+            blocking(store, move |store| {
+                store.remove(UPLOADS, &upload.to_string())
+            })
+            .await?;
             report.uploads.push(upload);
         }
     }
@@ -129,8 +152,8 @@ pub async fn sweep_uploads(
         if due.is_empty() {
             break;
         }
-        let stored: Vec<String> = store
-            .list(crate::results::KIND)?
+        let stored: Vec<String> = blocking(store, |store| store.list(crate::results::KIND))
+            .await?
             .into_iter()
             .map(|(name, _)| name)
             .collect();

@@ -207,17 +207,11 @@ impl RunHandler {
     pub(super) async fn stored(&self, run: RunId) -> Result<Vec<String>, Stop> {
         let store = self.store.clone();
         let prefix = format!("{run}.");
-        tokio::task::spawn_blocking(move || store.list(crate::results::KIND))
+        tokio::task::spawn_blocking(move || store.list_starting(crate::results::KIND, &prefix))
             .await
             .map_err(retry)?
             .map_err(retry)
-            .map(|files| {
-                files
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .filter(|id| id.starts_with(&prefix))
-                    .collect()
-            })
+            .map(|files| files.into_iter().map(|(id, _)| id).collect())
     }
 
     /// How long the account keeps its runs' result files: its own choice

@@ -319,14 +319,11 @@ async fn result_file(
         .file_key(&key_owner, version.get(), &wrapped)
         .map_err(|e| ApiError::Internal(format!("result key: {e}")))?;
     let file_owner = sluice_vault::owner::result_file(account, run, name, None);
-    let mut reader = state
-        .store
-        .reader(
-            "results",
-            &sluice_vault::owner::result_file_id(run, name, None),
-            &key,
-            &file_owner,
-        )
+    let store = state.store.clone();
+    let file_id = sluice_vault::owner::result_file_id(run, name, None);
+    // Opening may download the file from the object store: blocking I/O.
+    let mut reader = web::block(move || store.reader("results", &file_id, &key, &file_owner))
+        .await?
         .map_err(|e| ApiError::Internal(format!("result file: {e}")))?;
     // A blocking thread reads and decrypts; the response streams what it sends.
     let (chunks, inbox) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);

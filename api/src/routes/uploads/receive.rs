@@ -255,9 +255,11 @@ pub(crate) async fn receive(
     let expires_at = (state.platform.clock.now() + state.upload_ttl).trunc_subsecs(0);
     let size_bytes = i64::try_from(size).unwrap_or(i64::MAX);
 
-    store
-        .commit(staged, KIND, &id.to_string())
-        .map_err(|e| ApiError::Internal(format!("upload storage: {e}")))?;
+    // Renamed into place, or uploaded to the object store.
+    let committing = store.clone();
+    web::block(move || committing.commit(staged, KIND, &id.to_string()))
+        .await?
+        .map_err(storage)?;
     let event = NewEvent::new(
         DomainEvent::UploadReceived(UploadReceived {
             user_id: user.user_id.0,
@@ -279,7 +281,7 @@ pub(crate) async fn receive(
     let recorded = match state.platform.appender.append(request).await {
         Ok(recorded) => recorded,
         Err(e) => {
-            let _ = store.remove(KIND, &id.to_string());
+            let _ = web::block(move || store.remove(KIND, &id.to_string())).await;
             return Err(e.into());
         }
     };

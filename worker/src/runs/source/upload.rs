@@ -58,10 +58,20 @@ impl RunHandler {
             .keyring
             .file_key(&file_owner, version.get(), &wrapped)
             .map_err(|e| Stop::Retry(format!("upload key: {e}")))?;
-        let reader = self
-            .store
-            .reader(UPLOADS, &id.to_string(), &key, &file_owner)
-            .map_err(|e| Stop::Fail(format!("the upload's file cannot be read: {e}")))?;
+        let store = self.store.clone();
+        // Opening may download the file from the object store: blocking I/O.
+        let reader = tokio::task::spawn_blocking(move || {
+            store.reader(UPLOADS, &id.to_string(), &key, &file_owner)
+        })
+        .await
+        .map_err(|e| Stop::Retry(format!("the upload's file: {e}")))?
+        .map_err(|e| match e {
+            // The object store did not answer: another try may do.
+            sluice_vault::FileError::Io(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Stop::Retry(format!("the upload's file: {e}"))
+            }
+            e => Stop::Fail(format!("the upload's file cannot be read: {e}")),
+        })?;
         let format = Format::from_name(&format!("x.{}", upload.format))
             .ok_or_else(|| Stop::Fail("the upload's format is not one a run reads".into()))?;
         Ok(Upload {
