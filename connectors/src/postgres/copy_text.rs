@@ -64,11 +64,22 @@ impl CopyText {
     /// The values of the fields at `positions` of row `i` (`None` where the
     /// row has no such field or holds NULL there), without reading the others.
     pub(super) fn fields(&self, i: usize, positions: &[usize]) -> Vec<(usize, Option<String>)> {
-        let fields: Vec<&[u8]> = self.row(i).split(|b| *b == b'\t').collect();
-        positions
-            .iter()
-            .map(|&at| (at, fields.get(at).and_then(|f| field_value(f))))
-            .collect()
+        let mut found: Vec<(usize, Option<String>)> =
+            positions.iter().map(|&at| (at, None)).collect();
+        let last = positions.iter().copied().max().unwrap_or(0);
+        for (at, field) in self
+            .row(i)
+            .split(|b| *b == b'\t')
+            .enumerate()
+            .take(last + 1)
+        {
+            for (wanted, value) in found.iter_mut() {
+                if *wanted == at {
+                    *value = field_value(field);
+                }
+            }
+        }
+        found
     }
 }
 
