@@ -15,6 +15,14 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 const MAX_BATCH: usize = 512;
 
+/// Under load (the last transaction carried more than one request), how
+/// many times the appender lets other tasks run before it writes, taking
+/// the requests they send meanwhile, as long as each turn brings some. The
+/// writers the last commit answered are sending their next requests:
+/// without this, a fixed set of busy writers splits into halves that take
+/// turns, each transaction carrying half of them.
+const GATHER_TURNS: usize = 8;
+
 type Reply = oneshot::Sender<Result<AppendOutcome, AppendError>>;
 
 /// A handle to the process's appender task. Cheap to clone.
@@ -51,6 +59,27 @@ impl Appender {
     }
 }
 
+/// Adds the requests that other tasks send while they keep coming (see
+/// [`GATHER_TURNS`]) to `batch`.
+async fn gather(
+    rx: &mut mpsc::Receiver<(AppendRequest, Reply)>,
+    batch: &mut Vec<(AppendRequest, Reply)>,
+) {
+    for _ in 0..GATHER_TURNS {
+        tokio::task::yield_now().await;
+        let before = batch.len();
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        if batch.len() == before || batch.len() >= MAX_BATCH {
+            return;
+        }
+    }
+}
+
 async fn run(
     pool: PgPool,
     mut rx: mpsc::Receiver<(AppendRequest, Reply)>,
@@ -59,7 +88,12 @@ async fn run(
     clock: Clock,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut loaded = false;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        if loaded {
+            gather(&mut rx, &mut batch).await;
+        }
+        loaded = batch.len() > 1;
         let (requests, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
         let (pool, clock) = (pool.clone(), clock.clone());
         let result = tokio::task::spawn_blocking(move || {
