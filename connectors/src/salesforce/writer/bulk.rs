@@ -7,12 +7,12 @@ use serde_json::Value;
 impl Writer {
     /// What a Bulk upload's cells send to each mapped field (see
     /// [`Writer::wrote`]): an empty cell writes nothing.
-    pub fn bulk_wrote(&self, cells: &[Option<String>]) -> Vec<Value> {
+    pub fn bulk_wrote<'a>(&self, cells: impl IntoIterator<Item = Option<&'a str>>) -> Vec<Value> {
         self.targets
             .iter()
             .zip(cells)
             .map(|(target, cell)| match cell {
-                Some(text) if target.by.is_none() => Value::String(text.clone()),
+                Some(text) if target.by.is_none() => Value::String(text.to_owned()),
                 _ => not_compared(),
             })
             .collect()

@@ -15,7 +15,9 @@ impl Writing<'_> {
     /// Writes a Bulk job's batches.
     pub(super) async fn bulk(&mut self, job: BulkJob) -> Result<(), Stop> {
         let BulkJob {
-            batch, rows, parts, ..
+            mut batch,
+            rows,
+            parts,
         } = job;
         let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
             return Ok(());
@@ -56,7 +58,7 @@ impl Writing<'_> {
                         .await
                         .map_err(failed)?;
                     self.sending(first, last, Some(job.clone())).await?;
-                    match self.sf.bulk_run(&job, batch, self.polling).await {
+                    match self.sf.bulk_run(&job, &mut batch, self.polling).await {
                         Ok(outcome) => outcome,
                         Err(e) => return self.lost(landed, rows, &job, first, last, e).await,
                     }
@@ -70,7 +72,7 @@ impl Writing<'_> {
                     "Bulk results matched to rows by key or likeness: Salesforce echoed their values differently"
                 );
             }
-            self.attach(&mut landed, rows, outcome.rows, &before);
+            self.attach(&mut landed, rows, outcome.rows, &before, &batch);
             failure = outcome.failure;
         }
         self.land(landed, |_| version.clone()).await?;
@@ -84,19 +86,21 @@ impl Writing<'_> {
         }
     }
 
-    /// Puts each row's result (in the job's order) with its batch.
+    /// Puts each row's result (in the job's order) with its batch; what a
+    /// saved row wrote is read from its cells in the upload.
     fn attach(
         &self,
         landed: &mut [Landed],
         rows: Vec<BulkInput>,
         results: Vec<BulkRow>,
         before: &BeforeImages,
+        batch: &BulkBatch,
     ) {
-        for (row, result) in rows.into_iter().zip(results) {
+        for (at, (row, result)) in rows.into_iter().zip(results).enumerate() {
             let part = &mut landed[row.part];
             match result {
                 BulkRow::Saved { id, created } => part.saved.push(Saved {
-                    wrote: row.wrote,
+                    wrote: self.state.writer.bulk_wrote(batch.values(at)),
                     ..self.state.writer.saved(
                         row.number,
                         id,
@@ -143,20 +147,12 @@ impl Writing<'_> {
 struct BulkInput {
     number: u64,
     key: Option<String>,
-    /// What its cells send to each field, as the journal keeps it.
-    wrote: Vec<serde_json::Value>,
     /// Its batch, among the job's.
     part: usize,
 }
 
-/// A row's number, key value, Bulk cells, and what they send (as the
-/// journal keeps it).
-type BulkCells = (
-    u64,
-    Option<String>,
-    Vec<Option<String>>,
-    Vec<serde_json::Value>,
-);
+/// A row's number, key value and Bulk cells.
+type BulkCells = (u64, Option<String>, Vec<Option<String>>);
 
 /// A batch's rows as Bulk cells.
 pub(super) struct BulkPart {
@@ -172,10 +168,7 @@ impl BulkPart {
         let mut cells = Vec::with_capacity(batch.inserts.len());
         for row in batch.inserts {
             match writer.bulk_values(&row.values) {
-                Ok(values) => {
-                    let wrote = writer.bulk_wrote(&values);
-                    cells.push((row.number, writer.key_of(&row.values), values, wrote))
-                }
+                Ok(values) => cells.push((row.number, writer.key_of(&row.values), values)),
                 Err(reason) => refused.push((row.number, reason)),
             }
         }
@@ -213,19 +206,21 @@ impl BulkJob {
         if self.batch.is_empty() {
             return true;
         }
-        self.batch
-            .fits(part.cells.iter().map(|(_, _, cells, _)| cells.as_slice()))
+        self.batch.fits(
+            part.cells
+                .iter()
+                .map(|(_, _, cells)| cells.iter().map(Option::as_deref)),
+        )
     }
 
     pub(super) fn push(&mut self, mut part: BulkPart) -> Result<(), Stop> {
         let at = self.parts.len();
-        for (number, key, values, wrote) in std::mem::take(&mut part.cells) {
+        for (number, key, values) in std::mem::take(&mut part.cells) {
             let cells: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
             if self.batch.push(&cells).map_err(failed)? {
                 self.rows.push(BulkInput {
                     number,
                     key,
-                    wrote,
                     part: at,
                 });
             } else {
