@@ -151,33 +151,62 @@ struct BulkInput {
     part: usize,
 }
 
-/// A row's number, key value and Bulk cells.
-type BulkCells = (u64, Option<String>, Vec<Option<String>>);
-
-/// A batch's rows as Bulk cells.
+/// A batch's rows as Bulk cells, kept in one buffer until the batch joins
+/// a job.
 pub(super) struct BulkPart {
     index: i64,
     raw: crate::results::SourceRows,
     refused: Vec<(u64, String)>,
-    cells: Vec<BulkCells>,
+    /// Each row's number, and the end of its cells in `cells`.
+    rows: Vec<(u64, usize)>,
+    /// Each row's key value.
+    keys: Vec<Option<String>>,
+    /// The rows' cells, one after another: a range of `text`, `None` for
+    /// a cell without a value.
+    cells: Vec<Option<(usize, usize)>>,
+    text: String,
 }
 
 impl BulkPart {
     pub(super) fn of(writer: &Writer, batch: Batch) -> Self {
-        let mut refused = batch.refused;
-        let mut cells = Vec::with_capacity(batch.inserts.len());
-        for row in batch.inserts {
-            match writer.bulk_values(&row.values) {
-                Ok(values) => cells.push((row.number, writer.key_of(&row.values), values)),
-                Err(reason) => refused.push((row.number, reason)),
-            }
-        }
-        Self {
+        let mut part = Self {
             index: batch.index,
             raw: batch.raw,
-            refused,
-            cells,
+            refused: batch.refused,
+            rows: Vec::with_capacity(batch.inserts.len()),
+            keys: Vec::with_capacity(batch.inserts.len()),
+            cells: Vec::new(),
+            text: String::new(),
+        };
+        for row in batch.inserts {
+            match writer.bulk_values(&row.values) {
+                Ok(values) => {
+                    for value in values {
+                        let start = part.text.len();
+                        part.cells.push(value.map(|text| {
+                            part.text.push_str(&text);
+                            (start, part.text.len())
+                        }));
+                    }
+                    part.keys.push(writer.key_of(&row.values));
+                    part.rows.push((row.number, part.cells.len()));
+                }
+                Err(reason) => part.refused.push((row.number, reason)),
+            }
         }
+        part
+    }
+
+    /// Each row's cells.
+    fn cells(&self) -> impl Iterator<Item = impl Iterator<Item = Option<&str>> + '_> + '_ {
+        let starts = std::iter::once(0).chain(self.rows.iter().map(|(_, end)| *end));
+        starts.zip(&self.rows).map(|(start, (_, end))| {
+            self.cells
+                .get(start..*end)
+                .unwrap_or_default()
+                .iter()
+                .map(|cell| cell.map(|(from, to)| self.text.get(from..to).unwrap_or_default()))
+        })
     }
 }
 
@@ -203,20 +232,18 @@ impl BulkJob {
     /// Whether the batch's rows fit in this job's upload (an empty job
     /// takes any batch).
     pub(super) fn fits(&self, part: &BulkPart) -> bool {
-        if self.batch.is_empty() {
-            return true;
-        }
-        self.batch.fits(
-            part.cells
-                .iter()
-                .map(|(_, _, cells)| cells.iter().map(Option::as_deref)),
-        )
+        self.batch.is_empty() || self.batch.fits(part.cells())
     }
 
     pub(super) fn push(&mut self, mut part: BulkPart) -> Result<(), Stop> {
         let at = self.parts.len();
-        for (number, key, values) in std::mem::take(&mut part.cells) {
-            let cells: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
+        let keys = std::mem::take(&mut part.keys);
+        let mut refused = Vec::new();
+        let mut cells: Vec<Option<&str>> = Vec::new();
+        for (((number, _), key), row) in part.rows.iter().zip(keys).zip(part.cells()) {
+            let number = *number;
+            cells.clear();
+            cells.extend(row);
             if self.batch.push(&cells).map_err(failed)? {
                 self.rows.push(BulkInput {
                     number,
@@ -224,12 +251,17 @@ impl BulkJob {
                     part: at,
                 });
             } else {
-                part.refused.push((
+                refused.push((
                     number,
                     "the row is larger than a Bulk upload takes (100 MB)".into(),
                 ));
             }
         }
+        drop(cells);
+        part.refused.append(&mut refused);
+        part.rows = Vec::new();
+        part.cells = Vec::new();
+        part.text = String::new();
         self.parts.push(part);
         Ok(())
     }
