@@ -23,7 +23,7 @@ impl Writing<'_> {
             return Ok(());
         };
         let (first, last) = (first.index, last.index);
-        let mut landed: Vec<Landed> = parts
+        let landed: Vec<Landed> = parts
             .into_iter()
             .map(|part| Landed {
                 index: part.index,
@@ -32,9 +32,10 @@ impl Writing<'_> {
                 saved: Vec::new(),
             })
             .collect();
-        let mut version = String::new();
         let mut failure = None;
-        if !batch.is_empty() {
+        if batch.is_empty() {
+            self.land(landed, |_| String::new()).await?;
+        } else {
             let doubt = self.in_doubt(first);
             let keys: Vec<String> = rows.iter().filter_map(|r| r.key.clone()).collect();
             let before = self.before_images(first, &keys, doubt.is_some()).await?;
@@ -64,7 +65,7 @@ impl Writing<'_> {
                     }
                 }
             };
-            version = outcome.finished_at.unwrap_or_default();
+            let version = outcome.finished_at.unwrap_or_default();
             if outcome.inferred > 0 {
                 tracing::info!(
                     run = %self.ctx.run,
@@ -72,10 +73,15 @@ impl Writing<'_> {
                     "Bulk results matched to rows by key or likeness: Salesforce echoed their values differently"
                 );
             }
-            self.attach(&mut landed, rows, outcome.rows, &before, &batch);
+            let results = Results {
+                rows,
+                outcomes: outcome.rows,
+                before: &before,
+                batch: &batch,
+            };
+            self.land_results(landed, results, &version).await?;
             failure = outcome.failure;
         }
-        self.land(landed, |_| version.clone()).await?;
         self.done(first, last).await?;
         match failure {
             Some(reason) => Err(Stop::Fail(format!(
@@ -86,35 +92,55 @@ impl Writing<'_> {
         }
     }
 
-    /// Puts each row's result (in the job's order) with its batch; what a
-    /// saved row wrote is read from its cells in the upload.
+    /// Lands each batch with its rows' results, a batch at a time: the
+    /// journal values of a whole job's rows at once would take memory in
+    /// proportion to the job.
+    async fn land_results(
+        &mut self,
+        landed: Vec<Landed>,
+        results: Results<'_>,
+        version: &str,
+    ) -> Result<(), Stop> {
+        let Results {
+            rows,
+            outcomes,
+            before,
+            batch,
+        } = results;
+        let mut rows = rows.into_iter().zip(outcomes).enumerate().peekable();
+        for (place, mut part) in landed.into_iter().enumerate() {
+            while let Some((at, (row, outcome))) = rows.next_if(|(_, (row, _))| row.part == place) {
+                self.attach(&mut part, at, row, outcome, before, batch);
+            }
+            self.land(vec![part], |_| version.to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    /// Puts row `at`'s result with its batch; what a saved row wrote is
+    /// read from its cells in the upload.
     fn attach(
         &self,
-        landed: &mut [Landed],
-        rows: Vec<BulkInput>,
-        results: Vec<BulkRow>,
+        part: &mut Landed,
+        at: usize,
+        row: BulkInput,
+        result: BulkRow,
         before: &BeforeImages,
         batch: &BulkBatch,
     ) {
-        for (at, (row, result)) in rows.into_iter().zip(results).enumerate() {
-            let part = &mut landed[row.part];
-            match result {
-                BulkRow::Saved { id, created } => part.saved.push(Saved {
-                    wrote: self.state.writer.bulk_wrote(batch.values(at)),
-                    ..self.state.writer.saved(
-                        row.number,
-                        id,
-                        row.key.as_deref(),
-                        Some(created),
-                        before,
-                    )
-                }),
-                BulkRow::Failed(reason) => part.failed.push((row.number, reason)),
-                BulkRow::Unprocessed => part.failed.push((
-                    row.number,
-                    "Salesforce did not process this row: the Bulk job ended before it".into(),
-                )),
-            }
+        match result {
+            BulkRow::Saved { id, created } => part.saved.push(Saved {
+                wrote: self.state.writer.bulk_wrote(batch.values(at)),
+                ..self
+                    .state
+                    .writer
+                    .saved(row.number, id, row.key.as_deref(), Some(created), before)
+            }),
+            BulkRow::Failed(reason) => part.failed.push((row.number, reason)),
+            BulkRow::Unprocessed => part.failed.push((
+                row.number,
+                "Salesforce did not process this row: the Bulk job ended before it".into(),
+            )),
         }
     }
 
@@ -141,6 +167,15 @@ impl Writing<'_> {
         self.done(first, last).await?;
         Err(failed(error))
     }
+}
+
+/// A Bulk job's rows, their outcomes (in the same order), the
+/// before-images of the records they change, and the upload.
+struct Results<'a> {
+    rows: Vec<BulkInput>,
+    outcomes: Vec<BulkRow>,
+    before: &'a BeforeImages,
+    batch: &'a BulkBatch,
 }
 
 /// One input row of a Bulk job.
