@@ -137,6 +137,8 @@ impl Salesforce {
                 .body(body.clone())
         })
         .await?;
+        // Up to 100 MB, not needed again.
+        drop(body);
         let close = json!({ "state": "UploadComplete" });
         self.send(|http| http.patch(&job_url).json(&close)).await?;
         self.bulk_results(&job_url, batch, polling).await
