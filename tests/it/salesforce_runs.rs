@@ -676,7 +676,7 @@ async fn a_bulk_job_in_doubt_is_picked_up_by_its_id_not_sent_again() {
         )
         .await
         .unwrap();
-    sf.bulk_run(&bulk_job, bulk_batch(1..=300), polling)
+    sf.bulk_run(&bulk_job, &mut bulk_batch(1..=300), polling)
         .await
         .unwrap();
     sent_by_a_worker_that_stopped(&app, &created, run_id, 1, 2, Some(bulk_job)).await;

@@ -82,11 +82,11 @@ impl Salesforce {
         &self,
         object: &str,
         external_id: Option<&str>,
-        batch: BulkBatch,
+        mut batch: BulkBatch,
         polling: Polling,
     ) -> Result<(Vec<BulkRow>, Option<String>), SalesforceError> {
         let job = self.bulk_open(object, batch.operation, external_id).await?;
-        let outcome = self.bulk_run(&job, batch, polling).await?;
+        let outcome = self.bulk_run(&job, &mut batch, polling).await?;
         Ok((outcome.rows, outcome.failure))
     }
 
@@ -119,12 +119,13 @@ impl Salesforce {
         Ok(job.id)
     }
 
-    /// Uploads `batch` to the open job `job`, closes the upload, waits for
-    /// the job to end and reads its results back.
+    /// Uploads `batch` to the open job `job` (its CSV is taken out: the
+    /// rows stay), closes the upload, waits for the job to end and reads its
+    /// results back.
     pub async fn bulk_run(
         &self,
         job: &str,
-        mut batch: BulkBatch,
+        batch: &mut BulkBatch,
         polling: Polling,
     ) -> Result<BulkOutcome, SalesforceError> {
         let job_url = self.url(&format!("/jobs/ingest/{job}"));
@@ -136,9 +137,11 @@ impl Salesforce {
                 .body(body.clone())
         })
         .await?;
+        // Up to 100 MB, not needed again.
+        drop(body);
         let close = json!({ "state": "UploadComplete" });
         self.send(|http| http.patch(&job_url).json(&close)).await?;
-        self.bulk_results(&job_url, &batch, polling).await
+        self.bulk_results(&job_url, batch, polling).await
     }
 
     /// Picks up a job an earlier attempt created for `batch` (the same
@@ -198,7 +201,7 @@ impl Salesforce {
                 })?;
             read_results(&text, kind, batch.columns, &mut matching)?;
         }
-        let (rows, inferred) = matching.finish(batch)?;
+        let (rows, inferred) = matching.finish()?;
         Ok(BulkOutcome {
             rows,
             failure,

@@ -6,6 +6,7 @@
 use super::{Salesforce, SalesforceError};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
 /// The most records one call takes.
 pub const MAX_RECORDS: usize = 200;
@@ -260,6 +261,25 @@ pub fn field_value(
             json!({ "attributes": { "type": related.object }, key: text }),
         ));
     }
+    let value = match typed(field, text)? {
+        Typed::Bool(b) => Value::Bool(b),
+        Typed::Int(n) => Value::from(n),
+        Typed::Text(text) => Value::String(text.into_owned()),
+    };
+    Ok((field.name.clone(), value))
+}
+
+/// A value as its field's type takes it (see [`field_value`]).
+pub(crate) enum Typed<'a> {
+    Bool(bool),
+    Int(i64),
+    /// Text, a decimal's exact text, a date or a date and time.
+    Text(Cow<'a, str>),
+}
+
+/// Checks `text` against `field`'s type and writes it as the type takes
+/// it; why the row cannot be written otherwise.
+pub(crate) fn typed<'a>(field: &super::Field, text: &'a str) -> Result<Typed<'a>, String> {
     let invalid = |what: &str| {
         Err(format!(
             "{}: \"{}\" is not {what}",
@@ -268,30 +288,36 @@ pub fn field_value(
         ))
     };
     let value = match field.kind.as_str() {
-        "boolean" => match text.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "y" => Value::Bool(true),
-            "false" | "0" | "no" | "n" => Value::Bool(false),
-            _ => return invalid("true or false"),
-        },
+        "boolean" => {
+            let text = text.trim();
+            let is = |words: [&str; 4]| words.iter().any(|w| text.eq_ignore_ascii_case(w));
+            if is(["true", "1", "yes", "y"]) {
+                Typed::Bool(true)
+            } else if is(["false", "0", "no", "n"]) {
+                Typed::Bool(false)
+            } else {
+                return invalid("true or false");
+            }
+        }
         "int" => match text.trim().parse::<i64>() {
-            Ok(n) => Value::from(n),
+            Ok(n) => Typed::Int(n),
             Err(_) => return invalid("a whole number"),
         },
         "double" | "currency" | "percent" => match super::decimal::canonical(text) {
-            Some(exact) => Value::String(exact),
+            Some(exact) => Typed::Text(Cow::Owned(exact)),
             None => return invalid("a number"),
         },
         // Salesforce refuses a whole call for one value it cannot parse as
         // its field's type, so dates are checked here, row by row.
         "date" => match chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d") {
-            Ok(_) => Value::String(text.trim().to_owned()),
+            Ok(_) => Typed::Text(Cow::Borrowed(text.trim())),
             Err(_) => return invalid("a date (YYYY-MM-DD)"),
         },
         "datetime" => match chrono::DateTime::parse_from_rfc3339(text.trim()) {
-            Ok(at) => Value::String(
+            Ok(at) => Typed::Text(Cow::Owned(
                 at.with_timezone(&chrono::Utc)
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            ),
+            )),
             Err(_) => return invalid("a date and time (RFC 3339)"),
         },
         _ => {
@@ -303,10 +329,10 @@ pub fn field_value(
                     field.length
                 ));
             }
-            Value::String(text.to_owned())
+            Typed::Text(Cow::Borrowed(text))
         }
     };
-    Ok((field.name.clone(), value))
+    Ok(value)
 }
 
 #[cfg(test)]

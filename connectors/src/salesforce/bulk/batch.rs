@@ -1,5 +1,9 @@
 //! One Bulk job's records, as the CSV uploaded: a row's cells as Bulk
 //! wants them, and the upload kept within its limit.
+//!
+//! The rows are kept to match results back, all in one buffer (a cell's
+//! end and whether it had a value a row), not a `String` a cell: a job of
+//! a million rows would otherwise hold millions of small allocations.
 
 use crate::salesforce::{Operation, SalesforceError};
 
@@ -9,13 +13,21 @@ pub const MAX_UPLOAD: usize = 100 * 1024 * 1024;
 /// What Bulk API 2.0 writes for "set this field to null".
 const NULL: &str = "#N/A";
 
+/// Marks a cell's end as that of a cell without a value.
+const UNSET: u32 = 1 << 31;
+
 /// One job's records, as CSV.
 pub struct BulkBatch {
     pub(super) operation: Operation,
     pub(super) columns: usize,
     csv: csv::Writer<Vec<u8>>,
-    /// Each row's values as uploaded, to match results back.
-    pub(super) rows: Vec<Vec<String>>,
+    /// Every row's values, one after another.
+    text: String,
+    /// Each cell's end in `text`, [`UNSET`] added for a cell without a
+    /// value.
+    ends: Vec<u32>,
+    /// Each row's first cell in `ends`, and one past the last row's.
+    starts: Vec<u32>,
     /// The column that names a row's record, and whether it holds record
     /// ids (see [`BulkBatch::keyed_by`]).
     pub(super) key: Option<(usize, bool)>,
@@ -45,10 +57,12 @@ impl BulkBatch {
             operation,
             columns: header.len(),
             csv,
-            rows: Vec::new(),
+            text: String::new(),
+            ends: Vec::new(),
+            starts: vec![0],
             key: None,
             header: header.to_vec(),
-            size: csv_size(header),
+            size: header.iter().map(|h| cell_size(h)).sum(),
             limit,
         })
     }
@@ -69,57 +83,82 @@ impl BulkBatch {
     }
 
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.starts.len() - 1
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len() == 0
     }
 
-    /// A value as the upload writes it.
-    fn cell(&self, value: Option<&str>) -> String {
-        match value {
-            Some(text) => text.to_owned(),
-            // An insert leaves a field without a value unset; other
-            // writes clear it.
-            None if self.operation == Operation::Insert => String::new(),
-            None => NULL.to_owned(),
-        }
+    /// A row's size in CSV, at most.
+    fn row_size<'a>(&self, values: impl IntoIterator<Item = Option<&'a str>>) -> usize {
+        values
+            .into_iter()
+            .take(self.columns)
+            .map(|v| cell_size(cell(self.operation, v)))
+            .sum()
     }
 
     /// Whether `rows` (one value a column each) fit in the upload with
     /// what it holds.
-    pub fn fits<'a>(&self, rows: impl IntoIterator<Item = &'a [Option<String>]>) -> bool {
-        let size: usize = rows
-            .into_iter()
-            .map(|row| {
-                let cells: Vec<String> = row
-                    .iter()
-                    .take(self.columns)
-                    .map(|v| self.cell(v.as_deref()))
-                    .collect();
-                csv_size(&cells)
-            })
-            .sum();
+    pub fn fits<'a, R>(&self, rows: impl IntoIterator<Item = R>) -> bool
+    where
+        R: IntoIterator<Item = Option<&'a str>>,
+    {
+        let size: usize = rows.into_iter().map(|row| self.row_size(row)).sum();
         self.size + size <= self.limit
     }
 
     /// Adds a row (one value a column, `None` for no value); false, and
     /// nothing added, when the row would take the upload past its limit.
     pub fn push(&mut self, values: &[Option<&str>]) -> Result<bool, SalesforceError> {
-        let row: Vec<String> = values
-            .iter()
-            .take(self.columns)
-            .map(|v| self.cell(*v))
-            .collect();
-        let size = csv_size(&row);
-        if !self.rows.is_empty() && self.size + size > self.limit {
+        let values = &values[..values.len().min(self.columns)];
+        let size = self.row_size(values.iter().copied());
+        if !self.is_empty() && self.size + size > self.limit {
             return Ok(false);
         }
-        self.csv.write_record(&row).map_err(unwritable)?;
+        let grown = self.text.len() + values.iter().flatten().map(|v| v.len()).sum::<usize>();
+        if grown >= UNSET as usize || self.ends.len() + values.len() >= UNSET as usize {
+            return Err(unwritable("the rows take more than 2 GiB"));
+        }
+        let operation = self.operation;
+        self.csv
+            .write_record(values.iter().map(|v| cell(operation, *v)))
+            .map_err(unwritable)?;
         self.size += size;
-        self.rows.push(row);
+        for value in values {
+            // Below `UNSET`, checked above.
+            let end = match value {
+                Some(text) => {
+                    self.text.push_str(text);
+                    self.text.len() as u32
+                }
+                None => self.text.len() as u32 | UNSET,
+            };
+            self.ends.push(end);
+        }
+        self.starts.push(self.ends.len() as u32);
         Ok(true)
+    }
+
+    /// Row `at`'s values as pushed (`None` for no value).
+    pub fn values(&self, at: usize) -> impl ExactSizeIterator<Item = Option<&str>> + Clone + '_ {
+        let (first, last) = (self.starts[at] as usize, self.starts[at + 1] as usize);
+        let mut start = match first {
+            0 => 0,
+            _ => (self.ends[first - 1] & !UNSET) as usize,
+        };
+        self.ends[first..last].iter().map(move |end| {
+            let stop = (end & !UNSET) as usize;
+            let value = (end & UNSET == 0).then(|| self.text.get(start..stop).unwrap_or_default());
+            start = stop;
+            value
+        })
+    }
+
+    /// Row `at`'s cells as uploaded.
+    pub(super) fn row(&self, at: usize) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
+        self.values(at).map(|v| cell(self.operation, v))
     }
 
     /// The CSV written, taken out of the batch (up to 100 MB: not copied).
@@ -129,13 +168,21 @@ impl BulkBatch {
     }
 }
 
-/// A record's size in CSV, at most: each value quoted, its quotes doubled,
-/// a separator after each.
-fn csv_size(values: &[String]) -> usize {
-    values
-        .iter()
-        .map(|v| v.len() + 3 + v.bytes().filter(|b| *b == b'"').count())
-        .sum()
+/// A value as the upload writes it.
+fn cell(operation: Operation, value: Option<&str>) -> &str {
+    match value {
+        Some(text) => text,
+        // An insert leaves a field without a value unset; other writes
+        // clear it.
+        None if operation == Operation::Insert => "",
+        None => NULL,
+    }
+}
+
+/// A value's size in CSV, at most: quoted, its quotes doubled, a separator
+/// after it.
+fn cell_size(value: &str) -> usize {
+    value.len() + 3 + value.bytes().filter(|b| *b == b'"').count()
 }
 
 fn unwritable(e: impl std::fmt::Display) -> SalesforceError {
@@ -156,5 +203,31 @@ mod tests {
             .unwrap());
         assert_eq!(batch.len(), 1);
         assert_eq!(batch.body().unwrap(), b"LastName,Email\nAda,#N/A\n");
+    }
+
+    #[test]
+    fn a_batch_gives_back_each_rows_values_and_cells_as_uploaded() {
+        let header = [
+            "LastName".to_owned(),
+            "Email".to_owned(),
+            "Title".to_owned(),
+        ];
+        let mut batch = BulkBatch::new(Operation::Upsert, &header).unwrap();
+        assert!(batch.push(&[Some("Ada"), None, Some("")]).unwrap());
+        assert!(batch.push(&[None, Some("b@x"), Some("Dr \"B\"")]).unwrap());
+        let values: Vec<Vec<Option<&str>>> = (0..2).map(|at| batch.values(at).collect()).collect();
+        assert_eq!(values[0], [Some("Ada"), None, Some("")]);
+        assert_eq!(values[1], [None, Some("b@x"), Some("Dr \"B\"")]);
+        assert_eq!(
+            batch.row(1).collect::<Vec<_>>(),
+            ["#N/A", "b@x", "Dr \"B\""]
+        );
+        let more = [[Some("x".repeat(40)), None, None]];
+        assert!(batch.fits(more.iter().map(|r| r.iter().map(Option::as_deref))));
+        let body = String::from_utf8(batch.body().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            "LastName,Email,Title\nAda,#N/A,\n#N/A,b@x,\"Dr \"\"B\"\"\"\n"
+        );
     }
 }

@@ -15,13 +15,15 @@ impl Writing<'_> {
     /// Writes a Bulk job's batches.
     pub(super) async fn bulk(&mut self, job: BulkJob) -> Result<(), Stop> {
         let BulkJob {
-            batch, rows, parts, ..
+            mut batch,
+            rows,
+            parts,
         } = job;
         let (Some(first), Some(last)) = (parts.first(), parts.last()) else {
             return Ok(());
         };
         let (first, last) = (first.index, last.index);
-        let mut landed: Vec<Landed> = parts
+        let landed: Vec<Landed> = parts
             .into_iter()
             .map(|part| Landed {
                 index: part.index,
@@ -30,9 +32,10 @@ impl Writing<'_> {
                 saved: Vec::new(),
             })
             .collect();
-        let mut version = String::new();
         let mut failure = None;
-        if !batch.is_empty() {
+        if batch.is_empty() {
+            self.land(landed, |_| String::new()).await?;
+        } else {
             let doubt = self.in_doubt(first);
             let keys: Vec<String> = rows.iter().filter_map(|r| r.key.clone()).collect();
             let before = self.before_images(first, &keys, doubt.is_some()).await?;
@@ -56,13 +59,13 @@ impl Writing<'_> {
                         .await
                         .map_err(failed)?;
                     self.sending(first, last, Some(job.clone())).await?;
-                    match self.sf.bulk_run(&job, batch, self.polling).await {
+                    match self.sf.bulk_run(&job, &mut batch, self.polling).await {
                         Ok(outcome) => outcome,
                         Err(e) => return self.lost(landed, rows, &job, first, last, e).await,
                     }
                 }
             };
-            version = outcome.finished_at.unwrap_or_default();
+            let version = outcome.finished_at.unwrap_or_default();
             if outcome.inferred > 0 {
                 tracing::info!(
                     run = %self.ctx.run,
@@ -70,10 +73,15 @@ impl Writing<'_> {
                     "Bulk results matched to rows by key or likeness: Salesforce echoed their values differently"
                 );
             }
-            self.attach(&mut landed, rows, outcome.rows, &before);
+            let results = Results {
+                rows,
+                outcomes: outcome.rows,
+                before: &before,
+                batch: &batch,
+            };
+            self.land_results(landed, results, &version).await?;
             failure = outcome.failure;
         }
-        self.land(landed, |_| version.clone()).await?;
         self.done(first, last).await?;
         match failure {
             Some(reason) => Err(Stop::Fail(format!(
@@ -84,33 +92,55 @@ impl Writing<'_> {
         }
     }
 
-    /// Puts each row's result (in the job's order) with its batch.
+    /// Lands each batch with its rows' results, a batch at a time: the
+    /// journal values of a whole job's rows at once would take memory in
+    /// proportion to the job.
+    async fn land_results(
+        &mut self,
+        landed: Vec<Landed>,
+        results: Results<'_>,
+        version: &str,
+    ) -> Result<(), Stop> {
+        let Results {
+            rows,
+            outcomes,
+            before,
+            batch,
+        } = results;
+        let mut rows = rows.into_iter().zip(outcomes).enumerate().peekable();
+        for (place, mut part) in landed.into_iter().enumerate() {
+            while let Some((at, (row, outcome))) = rows.next_if(|(_, (row, _))| row.part == place) {
+                self.attach(&mut part, at, row, outcome, before, batch);
+            }
+            self.land(vec![part], |_| version.to_owned()).await?;
+        }
+        Ok(())
+    }
+
+    /// Puts row `at`'s result with its batch; what a saved row wrote is
+    /// read from its cells in the upload.
     fn attach(
         &self,
-        landed: &mut [Landed],
-        rows: Vec<BulkInput>,
-        results: Vec<BulkRow>,
+        part: &mut Landed,
+        at: usize,
+        row: BulkInput,
+        result: BulkRow,
         before: &BeforeImages,
+        batch: &BulkBatch,
     ) {
-        for (row, result) in rows.into_iter().zip(results) {
-            let part = &mut landed[row.part];
-            match result {
-                BulkRow::Saved { id, created } => part.saved.push(Saved {
-                    wrote: row.wrote,
-                    ..self.state.writer.saved(
-                        row.number,
-                        id,
-                        row.key.as_deref(),
-                        Some(created),
-                        before,
-                    )
-                }),
-                BulkRow::Failed(reason) => part.failed.push((row.number, reason)),
-                BulkRow::Unprocessed => part.failed.push((
-                    row.number,
-                    "Salesforce did not process this row: the Bulk job ended before it".into(),
-                )),
-            }
+        match result {
+            BulkRow::Saved { id, created } => part.saved.push(Saved {
+                wrote: self.state.writer.bulk_wrote(batch.values(at)),
+                ..self
+                    .state
+                    .writer
+                    .saved(row.number, id, row.key.as_deref(), Some(created), before)
+            }),
+            BulkRow::Failed(reason) => part.failed.push((row.number, reason)),
+            BulkRow::Unprocessed => part.failed.push((
+                row.number,
+                "Salesforce did not process this row: the Bulk job ended before it".into(),
+            )),
         }
     }
 
@@ -139,52 +169,79 @@ impl Writing<'_> {
     }
 }
 
+/// A Bulk job's rows, their outcomes (in the same order), the
+/// before-images of the records they change, and the upload.
+struct Results<'a> {
+    rows: Vec<BulkInput>,
+    outcomes: Vec<BulkRow>,
+    before: &'a BeforeImages,
+    batch: &'a BulkBatch,
+}
+
 /// One input row of a Bulk job.
 struct BulkInput {
     number: u64,
     key: Option<String>,
-    /// What its cells send to each field, as the journal keeps it.
-    wrote: Vec<serde_json::Value>,
     /// Its batch, among the job's.
     part: usize,
 }
 
-/// A row's number, key value, Bulk cells, and what they send (as the
-/// journal keeps it).
-type BulkCells = (
-    u64,
-    Option<String>,
-    Vec<Option<String>>,
-    Vec<serde_json::Value>,
-);
-
-/// A batch's rows as Bulk cells.
+/// A batch's rows as Bulk cells, kept in one buffer until the batch joins
+/// a job.
 pub(super) struct BulkPart {
     index: i64,
     raw: crate::results::SourceRows,
     refused: Vec<(u64, String)>,
-    cells: Vec<BulkCells>,
+    /// Each row's number, and the end of its cells in `cells`.
+    rows: Vec<(u64, usize)>,
+    /// Each row's key value.
+    keys: Vec<Option<String>>,
+    /// The rows' cells, one after another: a range of `text`, `None` for
+    /// a cell without a value.
+    cells: Vec<Option<(usize, usize)>>,
+    text: String,
 }
 
 impl BulkPart {
     pub(super) fn of(writer: &Writer, batch: Batch) -> Self {
-        let mut refused = batch.refused;
-        let mut cells = Vec::with_capacity(batch.inserts.len());
+        let mut part = Self {
+            index: batch.index,
+            raw: batch.raw,
+            refused: batch.refused,
+            rows: Vec::with_capacity(batch.inserts.len()),
+            keys: Vec::with_capacity(batch.inserts.len()),
+            cells: Vec::new(),
+            text: String::new(),
+        };
         for row in batch.inserts {
             match writer.bulk_values(&row.values) {
                 Ok(values) => {
-                    let wrote = writer.bulk_wrote(&values);
-                    cells.push((row.number, writer.key_of(&row.values), values, wrote))
+                    for value in values {
+                        let start = part.text.len();
+                        part.cells.push(value.map(|text| {
+                            part.text.push_str(&text);
+                            (start, part.text.len())
+                        }));
+                    }
+                    part.keys.push(writer.key_of(&row.values));
+                    part.rows.push((row.number, part.cells.len()));
                 }
-                Err(reason) => refused.push((row.number, reason)),
+                Err(reason) => part.refused.push((row.number, reason)),
             }
         }
-        Self {
-            index: batch.index,
-            raw: batch.raw,
-            refused,
-            cells,
-        }
+        part
+    }
+
+    /// Each row's cells.
+    fn cells(&self) -> impl Iterator<Item = impl Iterator<Item = Option<&str>> + '_> + '_ {
+        let starts = std::iter::once(0).chain(self.rows.iter().map(|(_, end)| *end));
+        starts.zip(&self.rows).map(|(start, (_, end))| {
+            self.cells
+                .get(start..*end)
+                .unwrap_or_default()
+                .iter()
+                .map(|cell| cell.map(|(from, to)| self.text.get(from..to).unwrap_or_default()))
+        })
     }
 }
 
@@ -210,31 +267,36 @@ impl BulkJob {
     /// Whether the batch's rows fit in this job's upload (an empty job
     /// takes any batch).
     pub(super) fn fits(&self, part: &BulkPart) -> bool {
-        if self.batch.is_empty() {
-            return true;
-        }
-        self.batch
-            .fits(part.cells.iter().map(|(_, _, cells, _)| cells.as_slice()))
+        self.batch.is_empty() || self.batch.fits(part.cells())
     }
 
     pub(super) fn push(&mut self, mut part: BulkPart) -> Result<(), Stop> {
         let at = self.parts.len();
-        for (number, key, values, wrote) in std::mem::take(&mut part.cells) {
-            let cells: Vec<Option<&str>> = values.iter().map(Option::as_deref).collect();
+        let keys = std::mem::take(&mut part.keys);
+        let mut refused = Vec::new();
+        let mut cells: Vec<Option<&str>> = Vec::new();
+        for (((number, _), key), row) in part.rows.iter().zip(keys).zip(part.cells()) {
+            let number = *number;
+            cells.clear();
+            cells.extend(row);
             if self.batch.push(&cells).map_err(failed)? {
                 self.rows.push(BulkInput {
                     number,
                     key,
-                    wrote,
                     part: at,
                 });
             } else {
-                part.refused.push((
+                refused.push((
                     number,
                     "the row is larger than a Bulk upload takes (100 MB)".into(),
                 ));
             }
         }
+        drop(cells);
+        part.refused.append(&mut refused);
+        part.rows = Vec::new();
+        part.cells = Vec::new();
+        part.text = String::new();
         self.parts.push(part);
         Ok(())
     }

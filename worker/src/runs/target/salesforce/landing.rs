@@ -35,20 +35,20 @@ impl Writing<'_> {
             let done = pg::Written {
                 ok: batch
                     .saved
-                    .iter()
+                    .into_iter()
                     .map(|s| Change {
                         number: s.number,
                         action: s.action,
-                        key: vec![s.id.clone()],
                         version: match s.action {
                             Action::Deleted => String::new(),
                             _ => version(&s.id),
                         },
+                        key: vec![s.id],
                         before: s
                             .before
                             .as_ref()
                             .and_then(|b| serde_json::to_string(b).ok()),
-                        wrote: Some(s.wrote.clone()).filter(|w| !w.is_empty()),
+                        wrote: Some(s.wrote).filter(|w| !w.is_empty()),
                     })
                     .collect(),
                 failed: batch.failed,
