@@ -22,6 +22,10 @@
 mod common;
 #[path = "common/cpu.rs"]
 mod cpu;
+#[path = "common/figures.rs"]
+mod figures;
+
+use figures::{load_average, spread, Seeded};
 
 use common::Process;
 use reqwest::redirect::Policy;
@@ -62,27 +66,6 @@ const TITLES: [&str; 5] = [
     "Directrice générale",
     "Engineer",
 ];
-
-/// SplitMix64: a fixed sequence of numbers from a seed.
-struct Seeded(u64);
-
-impl Seeded {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[self.below(from.len() as u64) as usize]
-    }
-}
 
 /// The benchmark's file of `rows` rows.
 fn generate(rows: usize) -> Vec<u8> {
@@ -204,25 +187,6 @@ struct Round {
     jobs: usize,
     polls: u64,
     other: u64,
-}
-
-fn spread(values: &[f64]) -> (f64, f64, f64) {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    (
-        sorted[sorted.len() / 2],
-        sorted[0],
-        sorted[sorted.len() - 1],
-    )
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[tokio::main]
