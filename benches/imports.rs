@@ -217,7 +217,14 @@ struct Round {
     run: Duration,
     worker_cpu: f64,
     pg_cpu: f64,
-    rollback: Option<Duration>,
+    rollback: Option<Undo>,
+}
+
+/// What the rollback of a round's run measured.
+struct Undo {
+    time: Duration,
+    worker_cpu: f64,
+    pg_cpu: f64,
 }
 
 impl Deployment {
@@ -352,6 +359,8 @@ impl Deployment {
         assert_eq!(run["status"], "succeeded", "{run}");
         assert_eq!(run["rows_ok"], rows);
         let rollback = if options.rollback {
+            let worker_cpu = cpu::cpu_seconds(&self.worker.0);
+            let pg_cpu = cpu::postgres_cpu_seconds();
             let started = Instant::now();
             let asked = self
                 .post(&format!("/v1/runs/{run_id}/rollback"), json!({}))
@@ -362,7 +371,11 @@ impl Deployment {
                 .to_owned();
             let undone = self.finished(&undo).await;
             assert_eq!(undone["status"], "rolled_back", "{undone}");
-            Some(started.elapsed())
+            Some(Undo {
+                time: started.elapsed(),
+                worker_cpu: cpu::cpu_seconds(&self.worker.0) - worker_cpu,
+                pg_cpu: cpu::postgres_cpu_seconds() - pg_cpu,
+            })
         } else {
             None
         };
@@ -539,13 +552,17 @@ async fn main() {
             common::peak_rss_mib(&deployment.worker.0),
         );
         if options.rollback {
-            let undo: Vec<f64> = measured
+            let undone: Vec<&Undo> = measured
                 .iter()
-                .filter_map(|r| r.rollback.map(|d| d.as_secs_f64()))
+                .filter_map(|r| r.rollback.as_ref())
                 .collect();
+            let undo: Vec<f64> = undone.iter().map(|u| u.time.as_secs_f64()).collect();
             let (median_undo, low_undo, high_undo) = spread(&undo);
+            let (worker_cpu, _, _) =
+                spread(&undone.iter().map(|u| u.worker_cpu).collect::<Vec<_>>());
+            let (pg_cpu, _, _) = spread(&undone.iter().map(|u| u.pg_cpu).collect::<Vec<_>>());
             println!(
-                "| rollback of that run, {} | {median_undo:.2} s | {low_undo:.2}–{high_undo:.2} s | {:.2}× | {:.2}× the run |",
+                "| rollback of that run, {} | {median_undo:.2} s | {low_undo:.2}–{high_undo:.2} s | {:.2}× | {:.2}× the run; CPU: worker {worker_cpu:.2} s, PostgreSQL {pg_cpu:.2} s |",
                 deployment.name,
                 median_undo / base_median,
                 median_undo / median,

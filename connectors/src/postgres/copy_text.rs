@@ -92,24 +92,25 @@ fn field_value(field: &[u8]) -> Option<String> {
     (field != b"\\N").then(|| unescape_copy(field))
 }
 
-/// A value back from COPY's text format.
+/// A value back from COPY's text format: the stretches between escapes
+/// are copied whole.
 fn unescape_copy(field: &[u8]) -> String {
     let mut out = Vec::with_capacity(field.len());
-    let mut bytes = field.iter();
-    while let Some(&b) = bytes.next() {
-        if b != b'\\' {
-            out.push(b);
-            continue;
-        }
-        match bytes.next() {
+    let mut rest = field;
+    while let Some(at) = memchr::memchr(b'\\', rest) {
+        out.extend_from_slice(&rest[..at]);
+        match rest.get(at + 1) {
             Some(b't') => out.push(b'\t'),
             Some(b'n') => out.push(b'\n'),
             Some(b'r') => out.push(b'\r'),
             Some(&other) => out.push(other),
             None => out.push(b'\\'),
         }
+        rest = rest.get(at + 2..).unwrap_or_default();
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out.extend_from_slice(rest);
+    String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// A value in COPY's text format.
@@ -154,5 +155,15 @@ mod tests {
             text.push_row(row);
         }
         assert_eq!(text.values(), rows);
+    }
+
+    #[test]
+    fn escapes_at_either_end_and_a_lone_backslash_read_back() {
+        assert_eq!(unescape_copy(b"\\tab"), "\tab");
+        assert_eq!(unescape_copy(b"end\\n"), "end\n");
+        assert_eq!(unescape_copy(b"a\\\\\\\\b"), "a\\\\b");
+        assert_eq!(unescape_copy(b"trailing\\"), "trailing\\");
+        assert_eq!(unescape_copy("Zoë \\tO'Brien".as_bytes()), "Zoë \tO'Brien");
+        assert_eq!(unescape_copy(b"bad \\xff \xff"), "bad xff \u{fffd}");
     }
 }

@@ -33,7 +33,7 @@ use super::batch::{begin, under_savepoint};
 use super::checkpoint::{checkpoints, mark, Checkpoint};
 use super::error::{db_error, describe_error, TargetError};
 use super::table::{quote, Table};
-use super::undo::{changed_since, why_changed, written_text, Param, Undo};
+use super::undo::{changed_since, why_changed, written_text, Param, Undo, Written};
 use crate::journal::{Action, Change};
 use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
@@ -94,7 +94,7 @@ async fn delete_created(
     transaction: &Transaction<'_>,
     undo: &Undo<'_>,
     change: &Change,
-    wrote: &Option<Vec<Option<String>>>,
+    wrote: &Option<Vec<Option<Written<'_>>>>,
 ) -> Result<Undone, tokio_postgres::Error> {
     let table = undo.table.qualified();
     let mut params: Vec<Param<'_>> = Vec::new();
@@ -116,7 +116,7 @@ async fn restore_updated(
     transaction: &Transaction<'_>,
     undo: &Undo<'_>,
     change: &Change,
-    wrote: &Option<Vec<Option<String>>>,
+    wrote: &Option<Vec<Option<Written<'_>>>>,
 ) -> Result<Undone, tokio_postgres::Error> {
     let table = undo.table.qualified();
     let Some(image) = &change.before else {

@@ -55,7 +55,7 @@ impl<'a> Undo<'a> {
     fn holds<'p>(
         &self,
         i: usize,
-        value: &'p Option<String>,
+        value: &'p Option<Written<'p>>,
         params: &mut Vec<Param<'p>>,
     ) -> String {
         params.push(value);
@@ -74,7 +74,7 @@ impl<'a> Undo<'a> {
     pub(super) fn unchanged<'p>(
         &'p self,
         change: &'p Change,
-        wrote: &'p Option<Vec<Option<String>>>,
+        wrote: &'p Option<Vec<Option<Written<'p>>>>,
         params: &mut Vec<Param<'p>>,
     ) -> String
     where
@@ -104,15 +104,19 @@ impl<'a> Undo<'a> {
     }
 }
 
+/// A value the run wrote, as text: borrowed from the journal where it
+/// holds text.
+pub(super) type Written<'c> = std::borrow::Cow<'c, str>;
+
 /// A change's written values as text (`None` for a NULL).
-pub(super) fn written_text(change: &Change) -> Option<Vec<Option<String>>> {
+pub(super) fn written_text(change: &Change) -> Option<Vec<Option<Written<'_>>>> {
     change.wrote.as_ref().map(|values| {
         values
             .iter()
             .map(|v| match v {
                 serde_json::Value::Null => None,
-                serde_json::Value::String(s) => Some(s.clone()),
-                other => Some(other.to_string()),
+                serde_json::Value::String(s) => Some(Written::Borrowed(s.as_str())),
+                other => Some(Written::Owned(other.to_string())),
             })
             .collect()
     })
@@ -125,7 +129,7 @@ pub(super) async fn why_changed(
     transaction: &Transaction<'_>,
     undo: &Undo<'_>,
     change: &Change,
-    wrote: &Option<Vec<Option<String>>>,
+    wrote: &Option<Vec<Option<Written<'_>>>>,
 ) -> Result<Option<Vec<String>>, tokio_postgres::Error> {
     let mut params: Vec<Param<'_>> = Vec::new();
     let matched = undo.key_match(change, &mut params);

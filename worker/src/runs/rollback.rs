@@ -167,9 +167,13 @@ async fn undo_all<R: Revert>(
         .started(ctx.cause, ctx.run, ctx.account, checkpoint)
         .await?;
     let mut totals = totals_of(checkpoint);
-    // Step 1 undoes the run's last batch.
+    // Step 1 undoes the run's last batch. The next step's journal piece is
+    // read and decrypted while the target undoes this one.
+    let piece_of = |step: i64| batches + 1 - step;
+    let mut next = read_journal_piece(&journal, piece_of(checkpoint.batch + 1));
     for step in (checkpoint.batch + 1)..=batches {
-        let piece = journal_piece(&journal, batches + 1 - step).await?;
+        let piece = journal_piece(next, piece_of(step)).await?;
+        next = read_journal_piece(&journal, piece_of(step + 1));
         let (ok, failed) = revert.undo(step, piece, &results, checkpoint).await?;
         written.batches = step;
         checkpoint = Checkpoint {
@@ -232,12 +236,25 @@ fn totals_of(checkpoint: Checkpoint) -> Totals {
     }
 }
 
-/// Batch `piece` of a run's journal: the columns it wrote and its changes;
-/// a failure if the piece was lost (the batches after it are undone, it
-/// and those before it are not).
-async fn journal_piece(journal: &Arc<Results>, piece: i64) -> Result<(Columns, Vec<Change>), Stop> {
+/// A piece of a run's journal as it is read: its columns and changes, or
+/// `None` if it was lost.
+type PieceRead = tokio::task::JoinHandle<std::io::Result<Option<(Columns, Vec<Change>)>>>;
+
+/// Starts reading batch `piece` of a run's journal (none before the first).
+fn read_journal_piece(journal: &Arc<Results>, piece: i64) -> Option<PieceRead> {
     let reader = journal.clone();
-    tokio::task::spawn_blocking(move || reader.read_changes(piece))
+    (piece >= 1).then(|| tokio::task::spawn_blocking(move || reader.read_changes(piece)))
+}
+
+/// Batch `piece` of a run's journal, read by `reading`: the columns it
+/// wrote and its changes; a failure if the piece was lost (the batches
+/// after it are undone, it and those before it are not).
+async fn journal_piece(
+    reading: Option<PieceRead>,
+    piece: i64,
+) -> Result<(Columns, Vec<Change>), Stop> {
+    let reading = reading.ok_or_else(|| retry("the journal piece was not read"))?;
+    reading
         .await
         .map_err(retry)?
         .map_err(|e| Stop::Fail(format!("the run's journal cannot be read: {e}")))?

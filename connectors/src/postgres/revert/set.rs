@@ -20,7 +20,7 @@
 use super::{undo_one, Undone};
 use crate::journal::{Action, Change};
 use crate::postgres::table::quote;
-use crate::postgres::undo::{written_text, Param, Undo};
+use crate::postgres::undo::{written_text, Param, Undo, Written};
 use std::collections::{HashMap, HashSet};
 use tokio_postgres::Transaction;
 
@@ -91,7 +91,7 @@ pub(super) async fn undo_all(
 struct Arrays<'c> {
     positions: Vec<i64>,
     keys: Vec<Vec<&'c str>>,
-    wrote: Vec<Vec<Option<String>>>,
+    wrote: Vec<Vec<Option<Written<'c>>>>,
     images: Vec<&'c str>,
 }
 
