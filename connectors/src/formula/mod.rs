@@ -17,7 +17,7 @@
 //! | `a + b`                               | joins when either side is text written in quotes or made by a text function (`LEFT`, `RIGHT`, `MID`, `TRIM`, `UPPER`, `LOWER`, `REPLACE`, `REGEX_REPLACE`, `SPLIT`, `CONCAT`, `MAP`, `&`); adds numbers otherwise |
 //! | `- * /`, prefix `-`                   | arithmetic; a column's text is read as a plain number (`-1234.5`)           |
 //! | `date ± n`, `date - date`             | a date `n` days later or earlier; the days between two dates               |
-//! | `= <> < <= > >=`                      | comparison: as numbers when either side is one, as dates when either is one, else as text (case matters) |
+//! | `= <> < <= > >=`                      | comparison: as numbers when either side is a number (a literal, a calculation, `NUMBER`), as dates when either is a date, else as text (case matters; two columns compare as text) |
 //! | `AND`, `OR`, `NOT` (and as functions) | logic; blank and 0 count as false; text `true`/`false`/`1`/`0` is read           |
 //! | `IF(cond, a, b)`                      | `a` when `cond` holds, else `b` (blank when `b` is left out)               |
 //! | `LEFT(t, n)`, `RIGHT(t, n)`, `MID(t, start, n)`, `LEN(t)` | characters, not bytes; `MID` counts from 1              |
@@ -31,11 +31,14 @@
 //! | `NUMBER(t, "de")`                     | a number written as the locale writes them (`en` when left out)             |
 //! | `TODAY()`, `NOW()`                    | the run's date (in its zone) and time, the same for every row               |
 //!
+//! Operators, loosest first: `OR`; `AND`; `NOT`; the comparisons (one per
+//! pair: `a = b = c` is refused); `&`; `+ -`; `* /`; prefix `-`. `AND`,
+//! `OR`, `IF` and `COALESCE` evaluate only the operands they need.
 //! Function names may be written in any case. Blank (an empty cell) is
 //! empty text to text functions, makes arithmetic blank, equals only blank,
 //! and is written as no value. A pattern, a format, a zone, a locale and a
-//! `MAP` table are written in the formula itself, so that they are checked
-//! and compiled once.
+//! `MAP` table (its keys and values text in quotes) are written in the
+//! formula itself, so that they are checked and compiled once.
 //!
 //! A value is written to a target as text: numbers with a point and without
 //! trailing zeros (`2.5`), `true`/`false`, dates and times in ISO 8601
@@ -67,9 +70,11 @@ use chrono::{DateTime, Utc};
 /// The longest formula, in characters.
 pub const MAX_CHARS: usize = 4_096;
 
-/// The deepest a formula may nest: brackets, function calls and operators
-/// each add a level. Deeper nesting is refused as it is read, so that no
-/// formula can exhaust the stack, when parsed or evaluated.
+/// The deepest a formula may nest: at most this many brackets, function
+/// calls and prefix operators open at once, and at most this many levels
+/// in its tree (a value is one; each function or operator over it adds one;
+/// a run of `&`, `AND` or `OR` is one). Deeper nesting is refused as it is
+/// read, so that no formula can exhaust the stack, parsed or evaluated.
 pub const MAX_DEPTH: usize = 32;
 
 /// The most values, operators and function calls in one formula: a bound

@@ -77,6 +77,13 @@ fn comparisons_follow_the_kind_of_their_sides() {
     assert_eq!(yes("DATE([Joined], \"%d.%m.%Y\") < TODAY()"), "true");
     assert_eq!(yes("DATE([Joined], \"%d.%m.%Y\") = \"2025-12-24\""), "true");
     assert_eq!(yes("NOW() > DATE([Joined], \"%d.%m.%Y\")"), "true");
+    // Two columns are text, compared as text unless one is made a number.
+    let amounts = [("Amount", "10"), ("Qty", "9")];
+    assert_eq!(run("[Amount] > [Qty]", &amounts).unwrap().unwrap(), "false");
+    assert_eq!(
+        run("NUMBER([Amount]) > [Qty]", &amounts).unwrap().unwrap(),
+        "true"
+    );
     // Text that is not a number is simply not equal to one.
     assert_eq!(yes("[Country] = 5"), "false");
     assert_eq!(yes("[Country] <> 5"), "true");
