@@ -5,6 +5,7 @@
 pub mod bounds;
 pub mod detect;
 pub mod dropbox;
+pub mod formula;
 pub mod journal;
 pub mod mapping;
 pub mod postgres;

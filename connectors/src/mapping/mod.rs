@@ -8,6 +8,7 @@
 //! a mapping resolved against a source's header, applied to rows.
 
 mod plan;
+pub(crate) mod read;
 mod transform;
 
 pub use plan::{lookups, Plan};
