@@ -332,8 +332,30 @@ async fn a_batch_rolled_back_at_once_still_names_each_row_changed_or_gone_since(
 
 #[tokio::test]
 async fn an_insert_rollback_deletes_the_rows_it_created() {
+    let (app, target, before, owner, imported) = inserted(target_db()).await;
+    // Someone deleted one of the new rows since: it is already gone.
+    execute(
+        &target,
+        "DELETE FROM contacts WHERE email = 'person150@example.com'",
+    );
+    let rollback = roll_back(&app, &owner, &imported, json!(null)).await;
+    assert_eq!(rollback["status"], "rolled_back", "{rollback}");
+    assert_eq!(rollback["rows_ok"], 2500);
+    assert_eq!(rows(&target), before);
+    let success = result_file(&app, &owner, rollback["id"].as_str().unwrap(), "success").await;
+    assert_eq!(success[0], ["ROW", "ID", "STATUS"]);
+    let already: Vec<&Vec<String>> = success
+        .iter()
+        .filter(|r| r[2] == "already_deleted")
+        .collect();
+    assert_eq!(already.len(), 1);
+    assert_eq!(already[0][0], "51", "person150 was row 51 of the file");
+}
+
+/// An insert of 2,500 rows (three batches of the test worker's 1,000) by
+/// a new job: the app, the target, the rows before, the owner and the run.
+async fn inserted(target: TestDb) -> (TestApp, TestDb, Vec<Row>, String, Value) {
     let app = spawn_app().await;
-    let target = target_db();
     seed(&target, 3);
     let before = rows(&target);
     let (owner, _) = account(&app, "ada@example.com").await;
@@ -359,23 +381,70 @@ async fn an_insert_rollback_deletes_the_rows_it_created() {
     .await;
     let imported = run(&app, &owner, &job).await;
     assert_eq!(imported["rows_ok"], 2500, "{imported}");
-    // Someone deleted one of the new rows since: it is already gone.
+    (app, target, before, owner, imported)
+}
+
+#[tokio::test]
+async fn an_insert_rollback_undone_several_steps_at_once_still_leaves_rows_changed_since() {
+    // The table has no foreign key pointing at it: the rollback's steps
+    // are under way together, one on each of the worker's connections.
+    let (app, target, before, owner, imported) = inserted(target_db()).await;
     execute(
         &target,
-        "DELETE FROM contacts WHERE email = 'person150@example.com'",
+        "UPDATE contacts SET first_name = 'Edited' \
+         WHERE email IN ('person150@example.com', 'person2450@example.com')",
     );
     let rollback = roll_back(&app, &owner, &imported, json!(null)).await;
-    assert_eq!(rollback["status"], "rolled_back", "{rollback}");
-    assert_eq!(rollback["rows_ok"], 2500);
-    assert_eq!(rows(&target), before);
-    let success = result_file(&app, &owner, rollback["id"].as_str().unwrap(), "success").await;
-    assert_eq!(success[0], ["ROW", "ID", "STATUS"]);
-    let already: Vec<&Vec<String>> = success
+    assert_eq!(rollback["status"], "partially_succeeded", "{rollback}");
+    assert_eq!(rollback["rows_ok"], 2498);
+    assert_eq!(rollback["rows_failed"], 2);
+    let errors = result_file(&app, &owner, rollback["id"].as_str().unwrap(), "errors").await;
+    let failed: Vec<&str> = errors[1..].iter().map(|e| e[0].as_str()).collect();
+    assert_eq!(
+        failed,
+        ["2351", "51"],
+        "in the rollback's order, newest batch first: {errors:?}"
+    );
+    assert!(errors[1][1].contains("changed since the run"), "{errors:?}");
+    let left = rows(&target);
+    assert_eq!(&left[..3], &before[..], "the rows before the run stay");
+    let emails: Vec<&str> = left[3..].iter().map(|r| r.email.as_str()).collect();
+    assert_eq!(emails, ["person150@example.com", "person2450@example.com"]);
+    assert!(left[3..]
         .iter()
-        .filter(|r| r[2] == "already_deleted")
-        .collect();
-    assert_eq!(already.len(), 1);
-    assert_eq!(already[0][0], "51", "person150 was row 51 of the file");
+        .all(|r| r.first_name.as_deref() == Some("Edited")));
+}
+
+#[tokio::test]
+async fn an_insert_rollback_of_a_table_other_rows_refer_to_keeps_a_row_still_referred_to() {
+    // A foreign key points at the table: deleting a row checks another
+    // table, so the steps are under way one at a time.
+    let target = target_db();
+    execute(
+        &target,
+        "CREATE TABLE notes (id SERIAL PRIMARY KEY, contact_id INT NOT NULL REFERENCES contacts (id))",
+    );
+    let (app, target, before, owner, imported) = inserted(target).await;
+    execute(
+        &target,
+        "INSERT INTO notes (contact_id) \
+         SELECT id FROM contacts WHERE email = 'person1200@example.com'",
+    );
+    let rollback = roll_back(&app, &owner, &imported, json!(null)).await;
+    assert_eq!(rollback["status"], "partially_succeeded", "{rollback}");
+    assert_eq!(rollback["rows_ok"], 2499);
+    assert_eq!(rollback["rows_failed"], 1);
+    let errors = result_file(&app, &owner, rollback["id"].as_str().unwrap(), "errors").await;
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[1][0], "1101", "person1200 was row 1101 of the file");
+    assert!(
+        errors[1][1].contains("notes"),
+        "names what refers to it: {errors:?}"
+    );
+    let left = rows(&target);
+    assert_eq!(&left[..3], &before[..]);
+    assert_eq!(left.len(), 4);
+    assert_eq!(left[3].email, "person1200@example.com");
 }
 
 #[tokio::test]

@@ -109,8 +109,7 @@ fn unescape_copy(field: &[u8]) -> String {
         rest = rest.get(at + 2..).unwrap_or_default();
     }
     out.extend_from_slice(rest);
-    String::from_utf8(out)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// A value in COPY's text format.

@@ -42,7 +42,7 @@ pub use lookup::Lookups;
 pub use query::{
     describe_query, normalize_query, query_dialect, stream_query, QueryReader, MAX_QUERY,
 };
-pub use revert::{own_versions, revert_batch, Reverted};
+pub use revert::{deletes_reach_beyond, own_versions, revert_batch, Reverted};
 pub use table::{describe, quote, Column, Table};
 pub use tls::{SslMode, MAX_CA_CERT};
 pub use undo::Undo;

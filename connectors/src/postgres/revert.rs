@@ -30,7 +30,7 @@
 //! again row by row, each under a savepoint.
 
 use super::batch::{begin, under_savepoint};
-use super::checkpoint::{checkpoints, mark, Checkpoint};
+use super::checkpoint::{checkpoints, mark, After, Checkpoint};
 use super::error::{db_error, describe_error, TargetError};
 use super::table::{quote, Table};
 use super::undo::{changed_since, why_changed, written_text, Param, Undo, Written};
@@ -206,15 +206,19 @@ fn record(reverted: &mut Reverted, change: &Change, undone: Undone) {
 }
 
 /// Undoes a batch of the journal (given oldest first; undone newest first)
-/// and records the rollback's checkpoint, in one transaction.
+/// and records the rollback's checkpoint, in one transaction: the rows are
+/// undone at once, the checkpoint is marked once the step before it has
+/// committed (`after`, which gives the checkpoint it left), so that steps
+/// on several connections commit in order. What was undone, and the
+/// checkpoint the batch leaves.
 pub async fn revert_batch(
     client: &mut Client,
     undo: &Undo<'_>,
     mut changes: Vec<Change>,
     run: Uuid,
-    checkpoint: Checkpoint,
+    after: After,
     before_commit: impl FnOnce(&Reverted) -> Result<(), String>,
-) -> Result<Reverted, TargetError> {
+) -> Result<(Reverted, Checkpoint), TargetError> {
     changes.reverse();
     let transaction = begin(client).await?;
     let attempt = if set::fits(undo, &changes) {
@@ -257,6 +261,7 @@ pub async fn revert_batch(
         }
         Err(e) => return Err(db_error(e)),
     };
+    let checkpoint = after.await?;
     let next = checkpoint.next(reverted.ok.len() as i64, reverted.failed.len() as i64);
     let version = mark(&transaction, undo.table, run, next).await?;
     reverted.versions.push(version);
@@ -264,7 +269,7 @@ pub async fn revert_batch(
     reverted.versions.dedup();
     before_commit(&reverted).map_err(TargetError::Aborted)?;
     transaction.commit().await.map_err(db_error)?;
-    Ok(reverted)
+    Ok((reverted, next))
 }
 
 /// The row versions a rollback's committed batches left (to resume it).
@@ -284,4 +289,25 @@ pub async fn own_versions(
         .await
         .map_err(db_error)?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Whether deleting the rows a run created in `table` may wait on another
+/// transaction's rows besides their own: another table's foreign key
+/// refers to it (the check, or its cascade, reads rows there), or it has
+/// triggers or rules of its own. Only when it may not are two steps of a
+/// rollback that delete created rows under way at once: otherwise the
+/// older step could wait for a row the newer one holds, while the newer
+/// one waits for the older to commit.
+pub async fn deletes_reach_beyond(client: &Client, table: &Table) -> Result<bool, TargetError> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = c.oid) \
+             OR EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal) \
+             OR c.relhasrules \
+             FROM pg_class c WHERE c.oid = $1::text::regclass",
+            &[&table.qualified()],
+        )
+        .await
+        .map_err(db_error)?;
+    Ok(row.get(0))
 }

@@ -27,15 +27,19 @@ use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::models::RunRow;
 use sluice_schema::repo::jobs;
 use sluice_vault::owner;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 mod postgres;
 mod salesforce;
 
 /// A target's way of undoing a run's journal, batch by batch. The
-/// rollback calls, in order: `plan`, `start`, then `undo` and `committed`
-/// for each journal batch (newest first), `finish`, and `close` whatever
-/// happened before it.
+/// rollback calls, in order: `plan`, `start`, then `undo` for each journal
+/// batch (newest first) with `land` and `committed` for each in the same
+/// order, `finish`, and `close` whatever happened before it. Up to
+/// `steps_at_once` steps may be under way between their `undo` and their
+/// `land`, never two with a row in common, and only steps the target
+/// says may be under way beside others (`alongside`).
 trait Revert {
     /// Where the rollback resumes (its last step recorded), and how many
     /// batches the run it undoes committed.
@@ -46,16 +50,32 @@ trait Revert {
         let _ = (checkpoint, written);
     }
 
-    /// Undoes one journal batch (`columns` and `changes`) as step `step`
-    /// of the rollback (after `checkpoint`), and writes the step's result
-    /// pieces to `results`: the rows undone and the rows left as they are.
+    /// How many steps may be under way at once.
+    fn steps_at_once(&self) -> usize {
+        1
+    }
+
+    /// Whether a step undoing `changes` may be under way beside others
+    /// (that have no row in common with it).
+    fn alongside(&self, changes: &[Change]) -> bool {
+        let _ = changes;
+        false
+    }
+
+    /// Starts undoing one journal batch (`columns` and `changes`) as step
+    /// `step` of the rollback; the step writes its result pieces to
+    /// `results` (the rows undone and the rows left as they are) and
+    /// commits after the step before it.
     async fn undo(
         &mut self,
         step: i64,
         piece: (Columns, Vec<Change>),
         results: &Arc<Results>,
-        checkpoint: Checkpoint,
-    ) -> Result<(i64, i64), Stop>;
+    ) -> Result<(), Stop>;
+
+    /// Waits for the oldest step under way to commit: the rows it undid,
+    /// and those it left as they are.
+    async fn land(&mut self) -> Result<(i64, i64), Stop>;
 
     /// Step `step` is done, the rollback's counts now `totals`.
     async fn committed(&mut self, step: i64, totals: Totals) -> Result<(), Stop>;
@@ -166,27 +186,76 @@ async fn undo_all<R: Revert>(
     handler
         .started(ctx.cause, ctx.run, ctx.account, checkpoint)
         .await?;
-    let mut totals = totals_of(checkpoint);
     // Step 1 undoes the run's last batch. The next step's journal piece is
-    // read and decrypted while the target undoes this one.
+    // read and decrypted while the target undoes this one, and a step
+    // starts while the one before it is under way when no row is in both.
+    let at_once = revert.steps_at_once().max(1);
     let piece_of = |step: i64| batches + 1 - step;
     let mut next = read_journal_piece(&journal, piece_of(checkpoint.batch + 1));
+    // The steps under way, oldest first, with their rows' keys (none for a
+    // step that is under way alone).
+    let mut under_way: VecDeque<(i64, Option<HashSet<u64>>)> = VecDeque::new();
     for step in (checkpoint.batch + 1)..=batches {
         let piece = journal_piece(next, piece_of(step)).await?;
         next = read_journal_piece(&journal, piece_of(step + 1));
-        let (ok, failed) = revert.undo(step, piece, &results, checkpoint).await?;
-        written.batches = step;
-        checkpoint = Checkpoint {
-            batch: step,
-            rows_ok: checkpoint.rows_ok + ok,
-            rows_failed: checkpoint.rows_failed + failed,
-        };
-        totals = totals_of(checkpoint);
-        written.totals = totals;
-        revert.committed(step, totals).await?;
+        let keys = (at_once > 1 && revert.alongside(&piece.1)).then(|| key_hashes(&piece.1));
+        while under_way.len() >= at_once || under_way.iter().any(|(_, k)| clash(k, &keys)) {
+            let Some((landing, _)) = under_way.pop_front() else {
+                break;
+            };
+            checkpoint = land(revert, landing, checkpoint, written).await?;
+        }
+        revert.undo(step, piece, &results).await?;
+        under_way.push_back((step, keys));
+    }
+    while let Some((landing, _)) = under_way.pop_front() {
+        checkpoint = land(revert, landing, checkpoint, written).await?;
     }
     revert.finish(checkpoint).await?;
-    Ok(totals)
+    Ok(totals_of(checkpoint))
+}
+
+/// Waits for step `step` (the oldest under way) to commit after
+/// `checkpoint`, and records it: the checkpoint it leaves.
+async fn land<R: Revert>(
+    revert: &mut R,
+    step: i64,
+    checkpoint: Checkpoint,
+    written: &mut Written,
+) -> Result<Checkpoint, Stop> {
+    let (ok, failed) = revert.land().await?;
+    let checkpoint = Checkpoint {
+        batch: step,
+        rows_ok: checkpoint.rows_ok + ok,
+        rows_failed: checkpoint.rows_failed + failed,
+    };
+    written.batches = step;
+    written.totals = totals_of(checkpoint);
+    revert.committed(step, written.totals).await?;
+    Ok(checkpoint)
+}
+
+/// Whether two steps must not be under way at once: either is to be
+/// alone, or they have a row in common.
+fn clash(one: &Option<HashSet<u64>>, other: &Option<HashSet<u64>>) -> bool {
+    match (one, other) {
+        (Some(one), Some(other)) => !one.is_disjoint(other),
+        _ => true,
+    }
+}
+
+/// The hashes of the changes' keys: two steps whose sets are disjoint
+/// have no row in common (a collision only keeps them apart).
+fn key_hashes(changes: &[Change]) -> HashSet<u64> {
+    use std::hash::{Hash, Hasher};
+    changes
+        .iter()
+        .map(|change| {
+            let mut hasher = std::hash::DefaultHasher::new();
+            change.key.hash(&mut hasher);
+            hasher.finish()
+        })
+        .collect()
 }
 
 /// Writes a rollback step's pieces of success.csv (the row's key or

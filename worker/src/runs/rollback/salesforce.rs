@@ -20,7 +20,7 @@ use sluice_connectors::postgres::Checkpoint;
 use sluice_events::event::{RunBatchSent, RunProgressed};
 use sluice_events::DomainEvent;
 use sluice_schema::ids::RunId;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 mod conflict;
@@ -65,6 +65,9 @@ pub(super) struct OrgRevert<'a> {
     force: bool,
     own: Own,
     fixed: restore::Fixed,
+    /// The rows undone and left by each step done, until it lands (one
+    /// step is under way at a time: each is done when `undo` returns).
+    landed: VecDeque<(i64, i64)>,
 }
 
 impl<'a> OrgRevert<'a> {
@@ -81,6 +84,7 @@ impl<'a> OrgRevert<'a> {
             force,
             own: Own::default(),
             fixed: restore::Fixed::default(),
+            landed: VecDeque::new(),
         })
     }
 }
@@ -100,8 +104,7 @@ impl Revert for OrgRevert<'_> {
         step: i64,
         (columns, changes): (Columns, Vec<Change>),
         results: &Arc<Results>,
-        _: Checkpoint,
-    ) -> Result<(i64, i64), Stop> {
+    ) -> Result<(), Stop> {
         let again = self.resume.sent.as_ref().is_some_and(|s| s.batch == step);
         if !again {
             let sent = RunBatchSent {
@@ -123,7 +126,14 @@ impl Revert for OrgRevert<'_> {
             .map_err(failed)?;
         let counts = (done.ok.len() as i64, done.failed.len() as i64);
         write_part(results, step, done).await?;
-        Ok(counts)
+        self.landed.push_back(counts);
+        Ok(())
+    }
+
+    async fn land(&mut self) -> Result<(i64, i64), Stop> {
+        self.landed
+            .pop_front()
+            .ok_or_else(|| retry("no step is under way"))
     }
 
     async fn committed(&mut self, step: i64, totals: Totals) -> Result<(), Stop> {
