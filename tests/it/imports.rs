@@ -899,6 +899,125 @@ async fn a_run_another_worker_holds_waits_for_it_and_is_not_run_twice() {
 }
 
 #[tokio::test]
+async fn a_lookup_by_a_column_several_rows_share_takes_the_first_or_the_latest_as_asked() {
+    let app = spawn_app().await;
+    let target = target_db();
+    target
+        .connect()
+        .batch_execute(
+            "CREATE TABLE people (id SERIAL PRIMARY KEY, name TEXT NOT NULL, \
+                                  modified TIMESTAMPTZ);
+             INSERT INTO people (name, modified) VALUES
+                 ('Ada', '2026-01-05'), ('Ada', '2026-03-01'), ('Ada', NULL),
+                 ('Grace', '2025-12-24');
+             ALTER TABLE contacts ADD COLUMN owner_id INT REFERENCES people (id);",
+        )
+        .unwrap();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let csv = "Email,Owner\na@example.com,Ada\nb@example.com,Grace\nc@example.com,Linus\n";
+    let upload = upload(&app, &owner, csv.as_bytes().to_vec()).await;
+    let mapping = |lookup: Value| {
+        let mut transform = json!({"type": "lookup", "object": "people", "key": "name"});
+        for (k, v) in lookup.as_object().unwrap() {
+            transform[k] = v.clone();
+        }
+        json!([
+            {"source": "Email", "target": "email"},
+            {"source": "Owner", "target": "owner_id", "transform": transform},
+        ])
+    };
+    let refused = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body: Value = res.json().await.unwrap();
+        body["error"]["message"].as_str().unwrap().to_owned()
+    };
+    // The rule needs its order, and the order a column of the table.
+    let message = refused(
+        create_job(
+            &app,
+            &owner,
+            &upload,
+            &connection,
+            mapping(json!({"several": "latest"})),
+        )
+        .await,
+    )
+    .await;
+    assert!(message.contains("needs order_by"), "{message}");
+    let message = refused(
+        create_job(
+            &app,
+            &owner,
+            &upload,
+            &connection,
+            mapping(json!({"several": "first", "order_by": "created"})),
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        message.contains("no column \"created\" to order by"),
+        "{message}"
+    );
+
+    // Each rule: which Ada the first row gets.
+    let owners = |rule: Value| {
+        let (app, owner, upload, connection, target) =
+            (&app, &owner, &upload, &connection, &target);
+        let mapping = mapping(rule);
+        async move {
+            target
+                .connect()
+                .batch_execute("DELETE FROM contacts")
+                .unwrap();
+            let res = create_job(app, owner, upload, connection, mapping).await;
+            assert_eq!(res.status(), StatusCode::CREATED);
+            let job: Value = res.json().await.unwrap();
+            let run = run_to_end(app, owner, job["id"].as_str().unwrap()).await;
+            #[derive(QueryableByName)]
+            struct Owned {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                email: String,
+                #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+                owner_id: Option<i32>,
+            }
+            let owned: Vec<Owned> =
+                diesel::sql_query("SELECT email, owner_id FROM contacts ORDER BY email")
+                    .load(&mut target.connect())
+                    .unwrap();
+            let owned: Vec<(String, Option<i32>)> =
+                owned.into_iter().map(|o| (o.email, o.owner_id)).collect();
+            (run, owned)
+        }
+    };
+    let (run, owned) = owners(json!({})).await;
+    assert_eq!(
+        run["rows_failed"], 2,
+        "an Ada for three rows, no Linus: {run}"
+    );
+    assert_eq!(owned, [("b@example.com".to_owned(), Some(4))]);
+    let (run, owned) = owners(json!({"several": "latest", "order_by": "modified"})).await;
+    assert_eq!(run["rows_failed"], 1, "no Linus: {run}");
+    assert_eq!(
+        owned,
+        [
+            ("a@example.com".to_owned(), Some(2)),
+            ("b@example.com".to_owned(), Some(4))
+        ],
+        "the Ada modified last; one never modified comes last"
+    );
+    let (_, owned) = owners(json!({"several": "first", "order_by": "modified"})).await;
+    assert_eq!(owned[0], ("a@example.com".to_owned(), Some(1)));
+    let errors = {
+        let (run, _) = owners(json!({"several": "first", "order_by": "name"})).await;
+        result_file(&app, &owner, run["id"].as_str().unwrap(), "errors").await
+    };
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[1][1].contains("no row of people"), "{errors:?}");
+}
+
+#[tokio::test]
 async fn a_lookup_sets_a_reference_by_another_tables_key() {
     let app = spawn_app().await;
     let target = target_db();

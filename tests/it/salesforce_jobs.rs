@@ -230,6 +230,26 @@ async fn a_lookup_sets_the_account_by_its_external_id() {
         error["message"].as_str().unwrap().contains("AccountId"),
         "{error}"
     );
+
+    // An external id names one record at most: there is no "several".
+    let latest = json!({"source": "Account", "target": "AccountId",
+        "transform": {"type": "lookup", "object": "Account", "key": "External_Id__c",
+                      "several": "latest", "order_by": "LastModifiedDate"}});
+    let error = org
+        .refused(
+            "Contact",
+            "insert",
+            json!([]),
+            with(contact_mapping(), latest),
+        )
+        .await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("several and order_by apply to PostgreSQL lookups"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

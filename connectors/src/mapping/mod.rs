@@ -12,7 +12,7 @@ pub(crate) mod read;
 mod transform;
 
 pub use plan::{lookups, Plan};
-pub use sluice_schema::job::{FieldMapping, Lookup, Transform, Transforms};
+pub use sluice_schema::job::{FieldMapping, Lookup, Several, Transform, Transforms};
 pub use transform::Apply;
 
 /// The most fields a mapping may set.
@@ -202,6 +202,8 @@ mod tests {
                     object: "crm.companies".into(),
                     key: "domain".into(),
                     field: None,
+                    several: Several::Fail,
+                    order_by: None,
                 }
             )]
         );

@@ -45,7 +45,19 @@ impl Apply for Transform {
                 if lookup.object.trim().is_empty() || lookup.key.trim().is_empty() {
                     return Err("a lookup needs an object and its key column".into());
                 }
-                Ok(())
+                match (lookup.several, &lookup.order_by) {
+                    (super::Several::Fail, Some(_)) => Err(
+                        "a lookup's order_by orders the rows a value matches, for several: first \
+                         or latest; leave it out when several rows fail the row"
+                            .into(),
+                    ),
+                    (super::Several::First | super::Several::Latest, None) => Err(
+                        "a lookup that takes the first or latest of several rows needs order_by, \
+                         the column that orders them"
+                            .into(),
+                    ),
+                    _ => Ok(()),
+                }
             }
             _ => Ok(()),
         }

@@ -1,12 +1,15 @@
 //! Lookups: a mapped value replaced by a field of another table's row,
-//! found by that table's key (a company's id found by its domain, say).
-//! Each batch asks once per lookup for all its distinct values.
+//! found by one of that table's columns (a company's id found by its
+//! domain, say). A value several rows have fails its row, or, as the
+//! lookup says, takes the first or the latest of them by a column of its
+//! choosing (`several`, `order_by`). Each batch asks once per lookup for
+//! all its distinct values.
 
 use super::check::check_value;
 use super::error::{db_error, TargetError};
 use super::table::{describe, quote, Column, Table};
 use super::writer::Insert;
-use crate::mapping::Lookup;
+use crate::mapping::{Lookup, Several};
 use std::collections::{BTreeSet, HashMap};
 use tokio_postgres::Client;
 
@@ -60,13 +63,35 @@ impl Lookups {
             if table.column(&field).is_none() {
                 return Err(invalid(format!("{} has no column \"{field}\"", table.name)));
             }
-            let query = format!(
-                "SELECT u.v, t.{}::text FROM unnest($1::text[]) AS u(v) JOIN {} t ON t.{} = u.v::{}",
-                quote(&field),
+            let matched = format!(
+                "FROM unnest($1::text[]) AS u(v) JOIN {} t ON t.{} = u.v::{}",
                 table.qualified(),
                 quote(&key.name),
                 key.sql_type
             );
+            let taken = format!("t.{}::text", quote(&field));
+            let order = |column: &Option<String>| match column {
+                Some(column) if table.column(column).is_some() => Ok(quote(column)),
+                Some(column) => Err(invalid(format!(
+                    "{} has no column \"{column}\" to order by",
+                    table.name
+                ))),
+                None => Err(invalid("the lookup needs order_by".into())),
+            };
+            // Several matching rows: all of them, or one a value.
+            let query = match lookup.several {
+                Several::Fail => format!("SELECT u.v, {taken} {matched}"),
+                Several::First => format!(
+                    "SELECT DISTINCT ON (u.v) u.v, {taken} {matched} \
+                     ORDER BY u.v, t.{} ASC NULLS LAST, {taken}",
+                    order(&lookup.order_by)?
+                ),
+                Several::Latest => format!(
+                    "SELECT DISTINCT ON (u.v) u.v, {taken} {matched} \
+                     ORDER BY u.v, t.{} DESC NULLS LAST, {taken}",
+                    order(&lookup.order_by)?
+                ),
+            };
             resolvers.push(Resolver {
                 position,
                 target: name.to_owned(),

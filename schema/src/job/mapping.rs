@@ -154,7 +154,7 @@ pub enum Transform {
 }
 
 /// The keys a lookup transform takes: its type and [`Lookup`]'s fields.
-const LOOKUP_KEYS: [&str; 4] = ["type", "object", "key", "field"];
+const LOOKUP_KEYS: [&str; 6] = ["type", "object", "key", "field", "several", "order_by"];
 
 /// Where a lookup finds its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,4 +168,34 @@ pub struct Lookup {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub field: Option<String>,
+    /// What a value that several rows have comes to: the row fails (the
+    /// default), or the first or the latest of them by `order_by` is taken.
+    #[serde(default, skip_serializing_if = "Several::is_fail")]
+    pub several: Several,
+    /// The column that orders the rows a value matches, for `first` (its
+    /// smallest value) and `latest` (its greatest, such as a modified-at
+    /// column); ties go to the smallest field taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub order_by: Option<String>,
+}
+
+/// What a lookup does when several rows have the value it looks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Several {
+    /// The row fails, naming how many rows matched.
+    #[default]
+    Fail,
+    /// The row with the smallest `order_by`.
+    First,
+    /// The row with the greatest `order_by`.
+    Latest,
+}
+
+impl Several {
+    pub fn is_fail(&self) -> bool {
+        *self == Self::Fail
+    }
 }

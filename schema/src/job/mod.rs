@@ -25,7 +25,7 @@ use std::io::Write;
 
 mod mapping;
 
-pub use mapping::{FieldMapping, Lookup, Transform, Transforms};
+pub use mapping::{FieldMapping, Lookup, Several, Transform, Transforms};
 
 names! {
     /// What a run does to its target's rows (a Salesforce object's records).

@@ -25,6 +25,13 @@ pub fn writer_targets(
                 targets[at]
             ));
         }
+        if !lookup.several.is_fail() || lookup.order_by.is_some() {
+            return Err(format!(
+                "{}: a Salesforce lookup sets a reference by the related record's external id, \
+                 which one record has at most; several and order_by apply to PostgreSQL lookups",
+                targets[at]
+            ));
+        }
         if targets[at].contains(':') {
             return Err(format!(
                 "{}: name the external id field once, in the target or the lookup",
