@@ -416,6 +416,60 @@ async fn an_insert_rollback_undone_several_steps_at_once_still_leaves_rows_chang
 }
 
 #[tokio::test]
+async fn deleting_created_rows_reaches_beyond_the_table_with_a_reference_to_it_a_trigger_or_a_rule()
+{
+    use sluice_connectors::postgres as pg;
+    let app = spawn_app().await;
+    let target = target_db();
+    let mut params = crate::connections::params_for(&app, "unused-password");
+    params["dbname"] = json!(target.name);
+    let client = pg::connect(&pg::PgParams::from_json(
+        &params,
+        "unused-password".to_owned().into(),
+    ))
+    .await
+    .unwrap();
+    let reaches = || async {
+        let table = pg::describe(&client, "contacts").await.unwrap();
+        pg::deletes_reach_beyond(&client, &table).await.unwrap()
+    };
+    assert!(!reaches().await, "a table of its own");
+    // A reference from the table to another does not count: deleting a
+    // row that refers reads nothing else.
+    execute(
+        &target,
+        "CREATE TABLE teams (id INT PRIMARY KEY); \
+         ALTER TABLE contacts ADD COLUMN team_id INT REFERENCES teams (id)",
+    );
+    assert!(!reaches().await, "its own references");
+    for (what, added, removed) in [
+        (
+            "a reference to it",
+            "CREATE TABLE notes (contact_id INT REFERENCES contacts (id))",
+            "DROP TABLE notes",
+        ),
+        (
+            "a trigger",
+            "CREATE FUNCTION noted() RETURNS trigger LANGUAGE plpgsql AS \
+             'BEGIN RETURN OLD; END'; \
+             CREATE TRIGGER noted BEFORE DELETE ON contacts FOR EACH ROW EXECUTE FUNCTION noted()",
+            "DROP TRIGGER noted ON contacts",
+        ),
+        (
+            "a rule",
+            "CREATE TABLE gone (id INT); \
+             CREATE RULE kept AS ON DELETE TO contacts DO ALSO INSERT INTO gone VALUES (OLD.id)",
+            "DROP RULE kept ON contacts",
+        ),
+    ] {
+        execute(&target, added);
+        assert!(reaches().await, "{what}");
+        execute(&target, removed);
+        assert!(!reaches().await, "{what} removed");
+    }
+}
+
+#[tokio::test]
 async fn an_insert_rollback_of_a_table_other_rows_refer_to_keeps_a_row_still_referred_to() {
     // A foreign key points at the table: deleting a row checks another
     // table, so the steps are under way one at a time.

@@ -303,7 +303,7 @@ pub async fn deletes_reach_beyond(client: &Client, table: &Table) -> Result<bool
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND confrelid = c.oid) \
              OR EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = c.oid AND NOT tgisinternal) \
-             OR c.relhasrules \
+             OR EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = c.oid AND rulename <> '_RETURN') \
              FROM pg_class c WHERE c.oid = $1::text::regclass",
             &[&table.qualified()],
         )
