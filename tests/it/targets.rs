@@ -8,7 +8,7 @@ use crate::salesforce_runs::connect_org;
 use diesel::connection::SimpleConnection;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use sluice_testkit::salesforce::{FieldDef, FieldType, ObjectDef, SalesforceStandIn};
+use sluice_testkit::salesforce::{Fault, FieldDef, FieldType, ObjectDef, SalesforceStandIn};
 use sluice_testkit::{spawn_app, spawn_app_with, AppOptions, TestApp, TestDb};
 
 /// `method path` as `token`, with a JSON `body` if given: the answer's
@@ -325,4 +325,10 @@ async fn a_salesforce_orgs_writable_objects_and_their_fields_are_listed() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Salesforce down: its trouble, reported as such.
+    standin.fail_next_calls(5, Fault::ServerUnavailable);
+    let (status, body) = get(&app, &owner, &format!("/v1/targets/{connection}/objects")).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["error"]["code"], "upstream_failed");
 }

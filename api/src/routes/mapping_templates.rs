@@ -57,6 +57,15 @@ struct Details {
     entries: Vec<FieldMapping>,
 }
 
+/// A template's name: 1 to [`MAX_NAME_CHARS`] printable characters.
+struct TemplateName(String);
+
+impl TemplateName {
+    fn parse(given: &str) -> Result<Self, ApiError> {
+        text("name", given, MAX_NAME_CHARS).map(Self)
+    }
+}
+
 /// A template's entries, checked against the bounds.
 struct Entries(Vec<FieldMapping>);
 
@@ -148,7 +157,7 @@ pub async fn create(
     body: web::Json<NewMappingTemplate>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let name = text("name", &body.name, MAX_NAME_CHARS)?;
+    let TemplateName(name) = TemplateName::parse(&body.name)?;
     let Entries(entries) = Entries::parse(body.entries)?;
     let account = user.account_id;
     let kept = state
