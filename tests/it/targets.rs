@@ -229,6 +229,16 @@ async fn a_target_that_cannot_be_reached_or_refuses_is_reported_not_a_server_err
     assert_eq!(body["error"]["code"], "connection_failed");
     assert_eq!(body["error"]["reason"], "no_such_database");
 
+    let server = sluice_testkit::TlsPostgres::start(&["localhost"]);
+    let mut params = server.params("localhost");
+    params["sslmode"] = json!("require");
+    params["password"] = json!("wrong-pw-marker-77");
+    let refused = saved(params).await;
+    let (status, body) = get(&app, &owner, &format!("/v1/targets/{refused}/objects")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["reason"], "authentication_failed");
+    assert!(!body.to_string().contains("wrong-pw-marker-77"));
+
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
