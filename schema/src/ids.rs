@@ -74,3 +74,7 @@ id_type!(
     /// A run of a job.
     RunId
 );
+id_type!(
+    /// An account's saved mapping.
+    MappingTemplateId
+);

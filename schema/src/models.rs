@@ -345,3 +345,14 @@ pub struct BillingRow {
     /// When a payment last failed, until the subscription is paid again.
     pub payment_failed_at: Option<DateTime<Utc>>,
 }
+
+/// An account's saved mapping: its name and entries sealed under the
+/// account's subject key (`details`).
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[diesel(table_name = crate::schema::mapping_templates, check_for_backend(diesel::pg::Pg))]
+pub struct MappingTemplateRow {
+    pub template_id: Uuid,
+    pub account_id: Uuid,
+    pub details: String,
+    pub created_at: DateTime<Utc>,
+}

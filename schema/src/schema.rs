@@ -309,6 +309,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mapping_templates (template_id) {
+        template_id -> Uuid,
+        account_id -> Uuid,
+        details -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     billing,
     connections,
@@ -336,4 +345,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     dead_letters,
     relay_quarantine,
     schedules,
+    mapping_templates,
 );

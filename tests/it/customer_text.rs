@@ -1,5 +1,5 @@
 //! What a customer typed (job and connection names, column names, target
-//! objects, connection parameters, API token names) or what came from their
+//! objects, connection parameters, API token names, mapping templates) or what came from their
 //! data (a run's failure message quoting a table) is sealed under the
 //! account's subject key wherever it is stored or published: a dump of the
 //! database and the audit stream hold none of it, the API and the worker
@@ -32,6 +32,7 @@ const HOST: &str = "quokka-db.internal.example";
 const DBNAME: &str = "quokka_sales";
 const DB_USER: &str = "quokka_reader";
 const TOKEN_NAME: &str = "Quokkafarm nightly loader";
+const TEMPLATE: &str = "Quokkafarm monthly mapping";
 
 fn target() -> TestDb {
     let db = TestDb::empty();
@@ -139,9 +140,19 @@ async fn job_and_connection_text_never_reaches_the_database_or_the_audit_stream_
     let run = run_to_end(&app, &token, &job).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["rows_ok"], 2, "{run}");
+    let template = json!({"name": TEMPLATE, "entries": [{"source": COLUMN, "target": "email"}]});
+    let saved = post(&app, &token, "/v1/mapping-templates", template).await;
+    assert_eq!(saved["name"], TEMPLATE, "{saved}");
 
-    let kinds = ["job.created.v2", "job.updated.v2", "connection.created.v2"];
-    let markers = [JOB_NAME, COLUMN, TABLE, CONNECTION, HOST, DBNAME, DB_USER];
+    let kinds = [
+        "job.created.v2",
+        "job.updated.v2",
+        "connection.created.v2",
+        "mapping_template.saved",
+    ];
+    let markers = [
+        JOB_NAME, COLUMN, TABLE, CONNECTION, HOST, DBNAME, DB_USER, TEMPLATE,
+    ];
     nothing_in_clear(&app, &kinds, &markers).await;
 }
 

@@ -91,6 +91,11 @@ pub mod owner {
         Aad::new(account, "jobs", job, "details")
     }
 
+    /// A mapping template's name and entries, sealed under the subject key.
+    pub fn mapping_template(account: impl ToString, template: impl ToString) -> Aad {
+        Aad::new(account, "mapping_templates", template, "details")
+    }
+
     /// What the customer typed of a connection (its name and parameters),
     /// sealed under the subject key.
     pub fn connection_details(account: impl ToString, connection: impl ToString) -> Aad {

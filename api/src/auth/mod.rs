@@ -14,7 +14,7 @@ mod user;
 
 pub use roles::{
     AccountAdmin, AccountOwner, ChangeSettings, EraseAccount, ExportData, ForceRollback,
-    ManageBilling, ManageConnections, ManageJobs, Work,
+    ManageBilling, ManageConnections, ManageJobs, ManageTemplates, Work,
 };
 pub use user::{page_user, AuthUser, Role};
 

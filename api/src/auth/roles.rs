@@ -32,6 +32,8 @@ macro_rules! work {
 work! {
     /// Defining, changing and deleting jobs.
     ManageJobs => "define and delete jobs";
+    /// Saving and deleting mapping templates.
+    ManageTemplates => "save and delete mapping templates";
     /// Adding, testing and removing connections.
     ManageConnections => "manage connections";
     /// Checkout, the billing portal, plan changes through Stripe.

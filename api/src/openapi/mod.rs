@@ -31,8 +31,8 @@ use crate::error::ApiError;
 use crate::routes::jobs::{previews, runs};
 use crate::routes::{
     account_erasure, account_export, account_settings, accounts, api_tokens, billing, connections,
-    dead_letters, dropbox_upload, health, jobs, probes, provider_connect, salesforce_login,
-    sessions, stripe_webhook, uploads, users,
+    dead_letters, dropbox_upload, health, jobs, mapping_templates, mappings, probes,
+    provider_connect, salesforce_login, sessions, stripe_webhook, targets, uploads, users,
 };
 use actix_web::web;
 use std::sync::LazyLock;
@@ -93,11 +93,18 @@ endpoints![
     connections::show,
     connections::disconnect,
     connections::test,
+    targets::list_objects,
+    targets::list_fields,
     jobs::create,
     jobs::list,
     jobs::show,
     jobs::update,
     jobs::delete,
+    mappings::suggest,
+    mapping_templates::create,
+    mapping_templates::list,
+    mapping_templates::show,
+    mapping_templates::remove,
     previews::preview,
     runs::start,
     runs::list,

@@ -3,7 +3,7 @@
 //! event, `account.erased`, destroys in its transaction every secret of the
 //! account: its subject key, password and token hashes, provider tokens,
 //! connection secrets, and the keys of its uploads and result files. The
-//! projections drop its people, connections, uploads, jobs and runs, and
+//! projections drop its people, connections, uploads, jobs, mapping templates and runs, and
 //! the files are deleted from the store.
 //!
 //! The event log is not touched, so it stays verifiable; the personal data

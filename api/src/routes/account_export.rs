@@ -1,6 +1,6 @@
 //! `POST /v1/account/export`: a ZIP archive of everything Sluice keeps of
 //! the account, decrypted for it: the account and its people, connections
-//! (never their secrets), jobs, runs, the result files still kept, and the
+//! (never their secrets), jobs, mapping templates, runs, the result files still kept, and the
 //! account's whole event history with its sealed fields opened.
 //!
 //! The archive is written as it is sent (a blocking thread writes it into
@@ -51,7 +51,7 @@ impl Write for Sending {
     responses(
         Authenticated,
         (status = 200, description = "The archive: `account.json`, `billing.json`, `users.json`, \
-            `connections.json` (never a secret), `jobs.json`, `runs.json`, \
+            `connections.json` (never a secret), `jobs.json`, `mapping_templates.json`, `runs.json`, \
             `results/<run>/success.csv` and `errors.csv` still kept, and `events.jsonl`.",
             body = Vec<u8>, content_type = "application/zip",
             headers(("Content-Disposition" = String, description = "`attachment; filename=\"sluice-export-<account>.zip\"`"))),
@@ -189,6 +189,10 @@ fn write_archive(
         })
         .collect::<Result<_, _>>()?;
     json_file(&mut zip, "jobs.json", &json!(jobs))?;
+    let templates = repo::mapping_templates::list(&mut conn, account).map_err(other)?;
+    let templates =
+        crate::routes::mapping_templates::open_all(subject, templates).map_err(other)?;
+    json_file(&mut zip, "mapping_templates.json", &json!(templates))?;
     let run_rows: Vec<sluice_schema::models::RunRow> = runs::table
         .filter(runs::account_id.eq(account.0))
         .order(runs::requested_at.asc())
@@ -309,6 +313,12 @@ fn opened(subject: &SubjectKey, account: AccountId, event: &EventRow) -> Value {
             "details",
         ),
         "run.finished.v2" => open("message", "runs", event.stream_id.to_string(), "message"),
+        "mapping_template.saved" => open(
+            "details",
+            "mapping_templates",
+            event.stream_id.to_string(),
+            "details",
+        ),
         "token.issued.v2" => open("name", "tokens", event.stream_id.to_string(), "name"),
         "billing.card_changed" => open("card", "billing", account.to_string(), "card"),
         _ => {}

@@ -36,11 +36,13 @@ use sluice_vault::SubjectKey;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-mod definition;
+pub(crate) mod choice;
+pub(crate) mod definition;
 pub mod previews;
 pub mod runs;
 mod sealing;
 
+use choice::MappingChoice;
 use definition::{define, source_error, target_error};
 use previews::read_rows;
 use sealing::{merged, sealed_definition};
@@ -60,7 +62,15 @@ pub struct NewJob {
     /// external id field (updates and deletes go by `Id`).
     #[serde(default)]
     key_fields: Vec<String>,
-    mapping: Vec<FieldMapping>,
+    /// The fields, or `"auto"`; absent with a `mapping_template`.
+    #[serde(default)]
+    #[schema(value_type = Option<choice::NewJobMapping>, nullable = false)]
+    mapping: Option<MappingChoice>,
+    /// A saved mapping template of the account's, applied to the source:
+    /// refused (422) when the source lacks a column the template maps.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    mapping_template: Option<Uuid>,
     /// When the job runs by itself: a cron expression of five fields,
     /// minute hour day-of-month month day-of-week, in UTC, with the days
     /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
@@ -96,6 +106,7 @@ pub(crate) fn job_view(job: &Job) -> views::Job {
         mapping: details.mapping.clone(),
         schedule: row.schedule.clone(),
         created_at: row.created_at,
+        auto_match: None,
     }
 }
 
@@ -149,13 +160,17 @@ pub async fn create(
     state: web::Data<AppState>,
     body: web::Json<NewJob>,
 ) -> Result<HttpResponse, ApiError> {
-    let definition = define(&state, &user, body.into_inner(), None).await?;
+    let mut definition = define(&state, &user, body.into_inner(), None).await?;
+    let auto_match = definition.auto_match.take();
     let id = JobId::new();
     let subject = subject_key(&state, user.account_id).await?;
     let created = DomainEvent::JobCreatedV2(sealed_definition(&subject, &user, id, definition)?);
     record(&state, &user, id, ExpectedVersion::NoStream, created).await?;
     let row = find(&state, &user, id.0).await?;
-    Ok(HttpResponse::Created().json(job_view(&row)))
+    Ok(HttpResponse::Created().json(views::Job {
+        auto_match: auto_match.map(Into::into),
+        ..job_view(&row)
+    }))
 }
 
 /// Records an event of the job's, by `user`.

@@ -148,6 +148,11 @@ pub struct Job {
     /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
     pub schedule: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Only in the answer to `POST /v1/jobs` with `"mapping": "auto"`:
+    /// how each column was matched, and the columns left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub auto_match: Option<super::targets::MappingSuggestion>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -6,3 +6,5 @@
 
 pub mod account;
 pub mod imports;
+pub mod targets;
+pub mod templates;

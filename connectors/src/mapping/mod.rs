@@ -7,6 +7,7 @@
 //! `transform` what each transform does to a value ([`Apply`]), and `plan`
 //! a mapping resolved against a source's header, applied to rows.
 
+pub mod auto;
 mod plan;
 pub(crate) mod read;
 mod transform;

@@ -123,7 +123,8 @@ pub async fn test_connection(params: &PgParams) -> Result<(), ConnectFailure> {
     Ok(())
 }
 
-async fn connect_checked(params: &PgParams) -> Result<Client, ConnectFailure> {
+/// Connects; why not, as a [`ConnectFailure`], when it cannot.
+pub async fn connect_checked(params: &PgParams) -> Result<Client, ConnectFailure> {
     let mut config = Config::new();
     config
         .host(&params.host)

@@ -13,6 +13,7 @@
 //! As a source: a read-only query streamed as CSV ([`stream_query`]).
 
 mod batch;
+mod catalog;
 mod check;
 mod checkpoint;
 mod connect;
@@ -31,10 +32,12 @@ mod writer;
 
 pub use tokio_postgres::Client;
 
+pub use catalog::list_tables;
 pub use check::check_value;
 pub use checkpoint::{after, flush, last_checkpoint, After, Checkpoint};
 pub use connect::{
-    connect, test_connection, ConnectFailure, FailureKind, PgParams, CONNECT_TIMEOUT,
+    connect, connect_checked, test_connection, ConnectFailure, FailureKind, PgParams,
+    CONNECT_TIMEOUT,
 };
 pub use copy_text::CopyText;
 pub use error::{describe_error, TargetError};

@@ -9,6 +9,8 @@ use serde::Deserialize;
 pub struct Describe {
     pub name: String,
     #[serde(default)]
+    pub label: String,
+    #[serde(default)]
     pub createable: bool,
     #[serde(default)]
     pub updateable: bool,
@@ -24,6 +26,8 @@ pub struct Describe {
 #[serde(rename_all = "camelCase")]
 pub struct Field {
     pub name: String,
+    #[serde(default)]
+    pub label: String,
     #[serde(rename = "type")]
     pub kind: String,
     #[serde(default)]
@@ -104,6 +108,35 @@ impl Salesforce {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// An object of the org as the describe-global call lists it
+/// (`GET /sobjects`, its `sobjects` entries).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ObjectSummary {
+    pub name: String,
+    #[serde(default)]
+    pub label: String,
+    #[serde(default)]
+    pub createable: bool,
+    #[serde(default)]
+    pub updateable: bool,
+    #[serde(default)]
+    pub custom: bool,
+}
+
+#[derive(Deserialize)]
+struct Global {
+    sobjects: Vec<ObjectSummary>,
+}
+
+impl Salesforce {
+    /// Every object of the org (`GET /sobjects`, describe global).
+    pub async fn describe_global(&self) -> Result<Vec<ObjectSummary>, SalesforceError> {
+        let url = self.url("/sobjects");
+        let response = self.send(|http| http.get(&url)).await?;
+        Ok(Self::json::<Global>(response).await?.sobjects)
     }
 }
 

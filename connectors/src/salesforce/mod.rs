@@ -42,7 +42,7 @@ mod writer;
 pub use bulk::batch::{BulkBatch, MAX_UPLOAD};
 pub use bulk::{BulkOutcome, BulkRow, Polling};
 pub use collections::{field_value, Operation, SaveError, SaveResult, MAX_RECORDS};
-pub use describe::{Describe, Field, RelatedKey};
+pub use describe::{Describe, Field, ObjectSummary, RelatedKey};
 pub use query::literal;
 use redact::without_url;
 pub use redact::without_values;

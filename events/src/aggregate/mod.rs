@@ -11,6 +11,7 @@
 
 pub mod connection;
 pub mod job;
+pub mod mapping_template;
 pub mod run;
 
 use crate::envelope::RecordedEvent;

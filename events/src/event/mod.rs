@@ -17,6 +17,7 @@ mod billing;
 mod connection;
 mod job;
 mod keys;
+mod mapping_template;
 mod operations;
 mod run;
 mod schedule;
@@ -28,6 +29,7 @@ pub use billing::*;
 pub use connection::*;
 pub use job::*;
 pub use keys::*;
+pub use mapping_template::*;
 pub use operations::*;
 pub use run::*;
 pub use schedule::*;
@@ -129,6 +131,12 @@ pub enum DomainEvent {
     /// A job was deleted (its runs stay in the history).
     #[serde(rename = "job.deleted")]
     JobDeleted(JobDeleted),
+    /// A mapping template was saved: its name and entries sealed.
+    #[serde(rename = "mapping_template.saved")]
+    MappingTemplateSaved(MappingTemplateSaved),
+    /// A mapping template was deleted.
+    #[serde(rename = "mapping_template.deleted")]
+    MappingTemplateDeleted(MappingTemplateDeleted),
     /// Someone asked for a run of a job (a command for the import workers).
     #[serde(rename = "run.requested")]
     RunRequested(RunRequested),
@@ -247,6 +255,8 @@ impl DomainEvent {
             Self::JobCreatedV2(_) => "job.created.v2",
             Self::JobUpdatedV2(_) => "job.updated.v2",
             Self::JobDeleted(_) => "job.deleted",
+            Self::MappingTemplateSaved(_) => "mapping_template.saved",
+            Self::MappingTemplateDeleted(_) => "mapping_template.deleted",
             Self::RunRequested(_) => "run.requested",
             Self::RunStarted(_) => "run.started",
             Self::RunProgressed(_) => "run.progressed",

@@ -11,6 +11,7 @@ mod billing;
 mod connections;
 mod jobs;
 mod key_rotations;
+mod mapping_templates;
 mod operations;
 mod probes;
 mod runs;
@@ -39,6 +40,7 @@ pub const TABLES: &[&str] = &[
     "jobs",
     "runs",
     "schedules",
+    "mapping_templates",
 ];
 
 /// Applies events in order. Runs of consecutive events of one kind that a
@@ -104,6 +106,7 @@ pub fn apply(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()> 
             uploads::erased(conn, stream)?;
             runs::erased(conn, stream)?;
             jobs::erased(conn, stream)?;
+            mapping_templates::erased(conn, stream)?;
             billing::erased(conn, stream)
         }
         DomainEvent::BillingCustomerCreated(created) => {
@@ -146,6 +149,8 @@ fn apply_work(conn: &mut PgConnection, event: &RecordedEvent) -> QueryResult<()>
         DomainEvent::JobUpdated(job) => jobs::updated(conn, event, &jobs::clear(job)?),
         DomainEvent::JobUpdatedV2(job) => jobs::updated(conn, event, &jobs::sealed(job)?),
         DomainEvent::JobDeleted(_) => jobs::deleted(conn, event),
+        DomainEvent::MappingTemplateSaved(saved) => mapping_templates::saved(conn, event, saved),
+        DomainEvent::MappingTemplateDeleted(_) => mapping_templates::deleted(conn, event),
         DomainEvent::RunRequested(requested) => runs::requested(conn, event, requested),
         DomainEvent::RunStarted(started) => runs::started(conn, event, &started.worker),
         DomainEvent::RunProgressed(progress) => runs::progressed(conn, event, progress),

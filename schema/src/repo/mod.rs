@@ -7,6 +7,7 @@ pub mod billing;
 pub mod connections;
 pub mod jobs;
 pub mod keys;
+pub mod mapping_templates;
 pub mod oauth;
 pub mod probes;
 pub mod throttle;

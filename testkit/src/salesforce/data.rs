@@ -1,4 +1,4 @@
-//! REST: describe an object, and sObject Collections (create, update, upsert
+//! REST: describe the org's objects (describe global) and an object, and sObject Collections (create, update, upsert
 //! and delete up to 200 records a call, each record succeeding or failing on
 //! its own unless `allOrNone`).
 
@@ -14,7 +14,9 @@ use std::collections::HashMap;
 const COLLECTION_LIMIT: usize = 200;
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sobjects/{object}/describe", web::get().to(describe))
+    cfg.route("/sobjects", web::get().to(describe_global))
+        .route("/sobjects/", web::get().to(describe_global))
+        .route("/sobjects/{object}/describe", web::get().to(describe))
         .route("/sobjects/{object}/describe/", web::get().to(describe))
         .service(
             web::resource("/composite/sobjects")
@@ -28,6 +30,21 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(upsert))
                 .default_service(web::to(method_not_allowed("PATCH"))),
         );
+}
+
+/// `GET /sobjects`: every object of the org, without its fields.
+async fn describe_global(api: ApiCall, org: web::Data<org::Shared>) -> HttpResponse {
+    let org = org.lock().expect("stand-in state");
+    let sobjects: Vec<Value> = org
+        .store
+        .tables()
+        .map(|table| table.def.summary(&table.prefix, &api.version))
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "encoding": "UTF-8",
+        "maxBatchSize": COLLECTION_LIMIT,
+        "sobjects": sobjects,
+    }))
 }
 
 async fn describe(

@@ -62,7 +62,8 @@ impl FieldDef {
 }
 
 impl ObjectDef {
-    pub(super) fn describe(&self, key_prefix: &str, version: &str) -> Value {
+    /// The object as describe global lists it (`DescribeGlobalSObjectResult`).
+    pub(super) fn summary(&self, key_prefix: &str, version: &str) -> Value {
         let base = format!("/services/data/{version}/sobjects/{}", self.name);
         json!({
             "name": self.name,
@@ -70,19 +71,25 @@ impl ObjectDef {
             "labelPlural": format!("{}s", self.label),
             "keyPrefix": key_prefix,
             "custom": self.name.ends_with("__c"),
-            "createable": true,
-            "updateable": true,
-            "deletable": true,
-            "undeletable": true,
+            "createable": self.createable,
+            "updateable": self.updateable,
+            "deletable": self.updateable,
+            "undeletable": self.updateable,
             "queryable": true,
             "retrieveable": true,
             "searchable": true,
-            "fields": self.fields.iter().map(FieldDef::describe).collect::<Vec<_>>(),
             "urls": {
                 "sobject": base,
                 "describe": format!("{base}/describe"),
                 "rowTemplate": format!("{base}/{{ID}}"),
             },
         })
+    }
+
+    /// The object and its fields (`DescribeSObjectResult`).
+    pub(super) fn describe(&self, key_prefix: &str, version: &str) -> Value {
+        let mut described = self.summary(key_prefix, version);
+        described["fields"] = self.fields.iter().map(FieldDef::describe).collect();
+        described
     }
 }

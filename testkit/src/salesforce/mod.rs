@@ -4,7 +4,7 @@
 //!
 //! * OAuth 2.0: authorize, token (code with PKCE, refresh),
 //!   userinfo, revoke.
-//! * REST, any `/services/data/vXX.X`: the Limits resource; describe an object; sObject
+//! * REST, any `/services/data/vXX.X`: the Limits resource; describe global and describe an object; sObject
 //!   Collections create, update, upsert by external id and delete, 200
 //!   records a call; SOQL `query` and `queryAll`, paginated.
 //! * Bulk API 2.0 ingest jobs: insert, update, upsert, delete, hardDelete.

@@ -255,6 +255,11 @@ impl Store {
         self.objects.insert(key, table);
     }
 
+    /// Every object, by name.
+    pub fn tables(&self) -> impl Iterator<Item = &Table> {
+        self.objects.values()
+    }
+
     pub fn table(&self, object: &str) -> Option<&Table> {
         self.objects.get(&object.to_lowercase())
     }

@@ -279,6 +279,10 @@ pub struct ObjectDef {
     pub name: String,
     pub label: String,
     pub fields: Vec<FieldDef>,
+    /// Whether records of it may be created, and updated (describe's
+    /// `createable` and `updateable`): both unless [`ObjectDef::read_only`].
+    pub createable: bool,
+    pub updateable: bool,
 }
 
 impl ObjectDef {
@@ -297,7 +301,17 @@ impl ObjectDef {
                 .into_iter()
                 .map(|(n, t)| FieldDef::system(n, t))
                 .collect(),
+            createable: true,
+            updateable: true,
         }
+    }
+
+    /// Neither createable nor updateable, as the org's read-only objects
+    /// (a history, a feed, a view) are.
+    pub fn read_only(mut self) -> Self {
+        self.createable = false;
+        self.updateable = false;
+        self
     }
 
     pub fn label(mut self, label: &str) -> Self {

@@ -84,35 +84,9 @@ pub(super) async fn define(
         }
     };
     let operation = body.operation;
-    let (source, columns) = match &body.source {
-        Source::Upload { upload_id, sheet } => {
-            upload_source(state, user, *upload_id, sheet).await?
-        }
-        Source::Query {
-            connection_id,
-            query,
-        } => {
-            let query = pg::normalize_query(query).map_err(|e| invalid("source.query", e))?;
-            let params =
-                match connections::postgres_params(state, user, connection_id.0, SOURCE).await {
-                    Err(ApiError::NotFound) => return Err(invalid(SOURCE, "no such connection")),
-                    other => other?,
-                };
-            let mut client = pg::connect(&params).await.map_err(source_error)?;
-            let columns = pg::describe_query(&mut client, &query)
-                .await
-                .map_err(source_error)?;
-            let connection_id = *connection_id;
-            (
-                Source::Query {
-                    connection_id,
-                    query,
-                },
-                columns,
-            )
-        }
-    };
-    let plan = Plan::new(&body.mapping, &columns).map_err(|e| invalid("mapping", e))?;
+    let (source, columns) = read_source(state, user, &body.source).await?;
+    let (mapping, auto_match) = super::choice::resolve(state, user, &body, &columns).await?;
+    let plan = Plan::new(&mapping, &columns).map_err(|e| invalid("mapping", e))?;
     let object = text("target.object", &body.target.object, 200)?;
     let target = match connections::find(state, user, body.target.connection_id.0).await {
         Err(ApiError::NotFound) => return Err(invalid(TARGET, "no such connection")),
@@ -153,10 +127,49 @@ pub(super) async fn define(
                 object,
             },
             key_fields: body.key_fields,
-            mapping: body.mapping,
+            mapping,
         },
         operation,
         schedule,
+        auto_match,
+    })
+}
+
+/// A job's source as the job keeps it (a query normalised), and its
+/// columns: an upload's header (of its chosen sheet), or what the query
+/// answers (its database is reached).
+pub(crate) async fn read_source(
+    state: &AppState,
+    user: &AuthUser,
+    source: &Source,
+) -> Result<(Source, Vec<String>), ApiError> {
+    Ok(match source {
+        Source::Upload { upload_id, sheet } => {
+            upload_source(state, user, *upload_id, sheet).await?
+        }
+        Source::Query {
+            connection_id,
+            query,
+        } => {
+            let query = pg::normalize_query(query).map_err(|e| invalid("source.query", e))?;
+            let params =
+                match connections::postgres_params(state, user, connection_id.0, SOURCE).await {
+                    Err(ApiError::NotFound) => return Err(invalid(SOURCE, "no such connection")),
+                    other => other?,
+                };
+            let mut client = pg::connect(&params).await.map_err(source_error)?;
+            let columns = pg::describe_query(&mut client, &query)
+                .await
+                .map_err(source_error)?;
+            let connection_id = *connection_id;
+            (
+                Source::Query {
+                    connection_id,
+                    query,
+                },
+                columns,
+            )
+        }
     })
 }
 

@@ -20,6 +20,8 @@ pub(super) struct Definition {
     pub details: JobDetails,
     pub operation: Operation,
     pub schedule: Option<String>,
+    /// What auto-match found, for a job asked to map itself.
+    pub auto_match: Option<sluice_connectors::mapping::auto::Matched>,
 }
 
 /// Opens `row`'s sealed details with the account's subject key.
@@ -101,7 +103,10 @@ pub(super) fn merged(patch: JobPatch, job: Job, has_runs: bool) -> Result<NewJob
         target: patch.target.unwrap_or(details.target),
         operation: patch.operation.unwrap_or(row.operation),
         key_fields: patch.key_fields.unwrap_or(details.key_fields),
-        mapping: patch.mapping.unwrap_or(details.mapping),
+        mapping: Some(MappingChoice::Fields(
+            patch.mapping.unwrap_or(details.mapping),
+        )),
+        mapping_template: None,
         schedule: patch.schedule.unwrap_or(row.schedule),
     })
 }
