@@ -407,8 +407,8 @@ async fn bad_rows_fail_one_by_one_and_the_run_goes_on() {
             .iter()
             .filter(|n| !n.contains(".changes.") && !n.contains(".ended."))
             .count(),
-        2,
-        "the pieces are joined into the two files: {names:?}"
+        3,
+        "the pieces are joined into the three files: {names:?}"
     );
     assert_eq!(
         names.iter().filter(|n| n.contains(".ended.")).count(),

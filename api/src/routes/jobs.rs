@@ -61,6 +61,13 @@ pub struct NewJob {
     #[serde(default)]
     key_fields: Vec<String>,
     mapping: Vec<FieldMapping>,
+    /// A formula over the source's columns that holds for the rows to
+    /// write (`[Country] = "DE" AND NOT ISBLANK([Email])`); the others are
+    /// skipped, counted in `rows_skipped` and listed in the run's
+    /// skipped.csv. At most 4,096 characters, checked against the source's
+    /// header; its value is read as a condition (blank and 0 are false).
+    #[serde(default)]
+    filter: Option<String>,
     /// When the job runs by itself: a cron expression of five fields,
     /// minute hour day-of-month month day-of-week, in UTC, with the days
     /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
@@ -94,6 +101,7 @@ pub(crate) fn job_view(job: &Job) -> views::Job {
         operation: row.operation,
         key_fields: details.key_fields.clone(),
         mapping: details.mapping.clone(),
+        filter: details.filter.clone(),
         schedule: row.schedule.clone(),
         created_at: row.created_at,
     }
@@ -110,6 +118,7 @@ pub(crate) fn run_view(row: &RunRow) -> views::Run {
         rows_read: row.rows_read,
         rows_ok: row.rows_ok,
         rows_failed: row.rows_failed,
+        rows_skipped: row.rows_skipped,
         message: row.message.clone(),
         requested_at: row.requested_at,
         started_at: row.started_at,
@@ -194,6 +203,11 @@ pub struct JobPatch {
     key_fields: Option<Vec<String>>,
     #[schema(nullable = false)]
     mapping: Option<Vec<FieldMapping>>,
+    /// The new filter, as when the job is created; absent: kept; `null`:
+    /// removed.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    filter: Option<Option<String>>,
     /// The new schedule, five fields as when the job is created; absent:
     /// kept; `null`: removed.
     #[serde(default, deserialize_with = "present")]

@@ -34,6 +34,12 @@ pub struct RunProgressed {
     pub rows_read: i64,
     pub rows_ok: i64,
     pub rows_failed: i64,
+    /// Rows the job's filter set aside (listed in skipped.csv). Added
+    /// after the event: a payload without it had none, and a run with none
+    /// records none, so that every payload recorded before reads and writes
+    /// back as it was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_skipped: i64,
     /// Calls made to the target's API so far (targets that count them
     /// against a limit: Salesforce).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,10 +67,16 @@ pub struct RunFinished {
     pub rows_total: i64,
     pub rows_ok: i64,
     pub rows_failed: i64,
+    /// Rows the job's filter set aside (listed in skipped.csv). Added
+    /// after the event: a payload without it had none, and a run with none
+    /// records none, so that every payload recorded before reads and writes
+    /// back as it was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_skipped: i64,
     /// Why a run failed as a whole (no row data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// When its success.csv and errors.csv are deleted (none when the run
+    /// When its success.csv, skipped.csv and errors.csv are deleted (none when the run
     /// wrote none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results_expire_at: Option<DateTime<Utc>>,
@@ -84,11 +96,17 @@ pub struct RunFinishedV2 {
     pub rows_total: i64,
     pub rows_ok: i64,
     pub rows_failed: i64,
+    /// Rows the job's filter set aside (listed in skipped.csv). Added
+    /// after the event: a payload without it had none, and a run with none
+    /// records none, so that every payload recorded before reads and writes
+    /// back as it was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_skipped: i64,
     /// Sealed: why a run failed as a whole (no row data, but it may quote
     /// a column, a table or object, a host or the target's own error).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// When its success.csv and errors.csv are deleted (none when the run
+    /// When its success.csv, skipped.csv and errors.csv are deleted (none when the run
     /// wrote none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results_expire_at: Option<DateTime<Utc>>,
@@ -100,3 +118,7 @@ pub struct RunFinishedV2 {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunResultsRemoved {}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}

@@ -102,6 +102,7 @@ pub(super) fn merged(patch: JobPatch, job: Job, has_runs: bool) -> Result<NewJob
         operation: patch.operation.unwrap_or(row.operation),
         key_fields: patch.key_fields.unwrap_or(details.key_fields),
         mapping: patch.mapping.unwrap_or(details.mapping),
+        filter: patch.filter.unwrap_or(details.filter),
         schedule: patch.schedule.unwrap_or(row.schedule),
     })
 }
