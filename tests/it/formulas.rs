@@ -6,13 +6,13 @@
 //! never quotes the cell.
 
 use crate::accounts::{account, call, call_json};
-use crate::imports::{connect_target, result_file, run_to_end, target_db, upload};
-use crate::salesforce_runs::{app_for, connect_org, contacts_by_email, run};
+use crate::imports::{connect_target, result_file, run_to_end, target_db, upload, Contact};
+use crate::salesforce_runs::{app_for, connect_org, contacts_by_email, create_job_into, run};
 use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sluice_testkit::salesforce::SalesforceStandIn;
-use sluice_testkit::{spawn_app, TestApp};
+use sluice_testkit::{spawn_app, TestApp, TestDb};
 
 /// A cell no error message may quote.
 const SECRET_QTY: &str = "seven-and-a-half";
@@ -40,31 +40,6 @@ fn formula_mapping() -> Value {
     ])
 }
 
-/// `POST /v1/jobs` of `mapping` and `filter` from `upload` into `contacts`.
-async fn post_job(
-    app: &TestApp,
-    token: &str,
-    upload: &str,
-    connection: &str,
-    mapping: Value,
-    filter: Value,
-) -> reqwest::Response {
-    app.client
-        .post(app.url("/v1/jobs"))
-        .bearer_auth(token)
-        .json(&json!({
-            "name": "people",
-            "source": {"upload_id": upload},
-            "target": {"connection_id": connection, "object": "contacts"},
-            "operation": "insert",
-            "mapping": mapping,
-            "filter": filter,
-        }))
-        .send()
-        .await
-        .unwrap()
-}
-
 async fn created(res: reqwest::Response) -> String {
     let status = res.status();
     let body: Value = res.json().await.unwrap();
@@ -72,40 +47,66 @@ async fn created(res: reqwest::Response) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
-#[derive(QueryableByName, Debug, PartialEq)]
-struct Written {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    email: String,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
-    first_name: Option<String>,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    amount: String,
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    joined: String,
+/// An account with a PostgreSQL target and the people file uploaded.
+struct Setup {
+    app: TestApp,
+    target: TestDb,
+    owner: String,
+    connection: String,
+    upload: String,
 }
 
-#[tokio::test]
-async fn formulas_compute_fields_and_a_filter_skips_rows_into_a_postgres_table() {
+impl Setup {
+    /// `POST /v1/jobs` of `mapping` and `filter` into `contacts`.
+    async fn post_job(&self, mapping: Value, filter: Value) -> reqwest::Response {
+        self.app
+            .client
+            .post(self.app.url("/v1/jobs"))
+            .bearer_auth(&self.owner)
+            .json(&json!({
+                "name": "people",
+                "source": {"upload_id": self.upload},
+                "target": {"connection_id": self.connection, "object": "contacts"},
+                "operation": "insert",
+                "mapping": mapping,
+                "filter": filter,
+            }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A job of [`formula_mapping`] with `filter`: its id.
+    async fn job(&self, filter: Value) -> String {
+        created(self.post_job(formula_mapping(), filter).await).await
+    }
+}
+
+async fn setup() -> Setup {
     let app = spawn_app().await;
     let target = target_db();
     let (owner, _) = account(&app, "ada@example.com").await;
     let connection = connect_target(&app, &owner, &target).await;
     let upload = upload(&app, &owner, people()).await;
-    let res = post_job(
-        &app,
-        &owner,
-        &upload,
-        &connection,
-        formula_mapping(),
-        json!("[Country] = \"DE\""),
-    )
-    .await;
-    let job = created(res).await;
-    let shown = call_json(&app, Method::GET, &format!("/v1/jobs/{job}"), &owner).await;
+    Setup {
+        app,
+        target,
+        owner,
+        connection,
+        upload,
+    }
+}
+
+#[tokio::test]
+async fn formulas_compute_fields_and_a_filter_skips_rows_into_a_postgres_table() {
+    let s = setup().await;
+    let (app, owner, target) = (&s.app, &s.owner, &s.target);
+    let job = s.job(json!("[Country] = \"DE\"")).await;
+    let shown = call_json(app, Method::GET, &format!("/v1/jobs/{job}"), owner).await;
     assert_eq!(shown["filter"], "[Country] = \"DE\"");
     assert_eq!(shown["mapping"][2]["formula"], "[Price] / [Qty]");
 
-    let done = run_to_end(&app, &owner, &job).await;
+    let done = run_to_end(app, owner, &job).await;
     assert_eq!(done["status"], "partially_succeeded", "{done}");
     assert_eq!(done["rows_total"], 4);
     assert_eq!(done["rows_ok"], 1);
@@ -115,23 +116,25 @@ async fn formulas_compute_fields_and_a_filter_skips_rows_into_a_postgres_table()
     // TODAY() is the day the run was requested, by the platform's clock.
     let requested: chrono::DateTime<chrono::Utc> =
         done["requested_at"].as_str().unwrap().parse().unwrap();
-    let rows: Vec<Written> = diesel::sql_query(
-        "SELECT email, first_name, amount::text AS amount, joined::text AS joined FROM contacts",
+    let rows: Vec<Contact> = diesel::sql_query(
+        "SELECT email, first_name, amount::text AS amount, joined::text AS joined, source \
+         FROM contacts",
     )
     .load(&mut target.connect())
     .unwrap();
     assert_eq!(
         rows,
-        [Written {
+        [Contact {
             email: "ada@example.com".into(),
             first_name: Some("ADA".into()),
             amount: "0.625".into(),
             joined: requested.format("%Y-%m-%d").to_string(),
+            source: "import".into(),
         }]
     );
 
     let run_id = done["id"].as_str().unwrap();
-    let errors = result_file(&app, &owner, run_id, "errors").await;
+    let errors = result_file(app, owner, run_id, "errors").await;
     assert_eq!(
         errors[0],
         ["ROW", "ERROR", "Email", "Name", "Price", "Qty", "Country"]
@@ -152,7 +155,7 @@ async fn formulas_compute_fields_and_a_filter_skips_rows_into_a_postgres_table()
         errors[2]
     );
 
-    let skipped = result_file(&app, &owner, run_id, "skipped").await;
+    let skipped = result_file(app, owner, run_id, "skipped").await;
     assert_eq!(
         skipped,
         [
@@ -168,47 +171,34 @@ async fn formulas_compute_fields_and_a_filter_skips_rows_into_a_postgres_table()
             ],
         ]
     );
-    let success = result_file(&app, &owner, run_id, "success").await;
+    let success = result_file(app, owner, run_id, "success").await;
     assert_eq!(success.len(), 2);
     assert_eq!(success[1][0], "1");
 }
 
 #[tokio::test]
 async fn a_filter_that_drops_every_row_gives_a_run_that_succeeds_with_all_skipped() {
-    let app = spawn_app().await;
-    let target = target_db();
-    let (owner, _) = account(&app, "ada@example.com").await;
-    let connection = connect_target(&app, &owner, &target).await;
-    let upload = upload(&app, &owner, people()).await;
-    let filter = json!("[Country] = \"XX\"");
-    let res = post_job(
-        &app,
-        &owner,
-        &upload,
-        &connection,
-        formula_mapping(),
-        filter,
-    )
-    .await;
-    let job = created(res).await;
+    let s = setup().await;
+    let (app, owner, target) = (&s.app, &s.owner, &s.target);
+    let job = s.job(json!("[Country] = \"XX\"")).await;
 
-    let done = run_to_end(&app, &owner, &job).await;
+    let done = run_to_end(app, owner, &job).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["rows_total"], 4);
     assert_eq!(done["rows_ok"], 0);
     assert_eq!(done["rows_failed"], 0);
     assert_eq!(done["rows_skipped"], 4);
     let run_id = done["id"].as_str().unwrap();
-    let skipped = result_file(&app, &owner, run_id, "skipped").await;
+    let skipped = result_file(app, owner, run_id, "skipped").await;
     let numbers: Vec<&str> = skipped[1..].iter().map(|r| r[0].as_str()).collect();
     assert_eq!(numbers, ["1", "2", "3", "4"]);
-    assert_eq!(result_file(&app, &owner, run_id, "errors").await.len(), 1);
-    assert_eq!(result_file(&app, &owner, run_id, "success").await.len(), 1);
-    let count: i64 = contacts_count(&target);
+    assert_eq!(result_file(app, owner, run_id, "errors").await.len(), 1);
+    assert_eq!(result_file(app, owner, run_id, "success").await.len(), 1);
+    let count: i64 = contacts_count(target);
     assert_eq!(count, 0);
 }
 
-fn contacts_count(target: &sluice_testkit::TestDb) -> i64 {
+fn contacts_count(target: &TestDb) -> i64 {
     #[derive(QueryableByName)]
     struct N {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -231,26 +221,15 @@ async fn refused(res: reqwest::Response) -> Value {
 
 #[tokio::test]
 async fn a_formula_or_filter_that_is_wrong_refuses_the_job_and_nothing_is_saved() {
-    let app = spawn_app().await;
-    let target = target_db();
-    let (owner, _) = account(&app, "ada@example.com").await;
-    let connection = connect_target(&app, &owner, &target).await;
-    let upload = upload(&app, &owner, people()).await;
+    let s = setup().await;
+    let (app, owner) = (&s.app, &s.owner);
     let with = |at: usize, formula: &str| {
         let mut mapping = formula_mapping();
         mapping[at]["formula"] = json!(formula);
         mapping
     };
 
-    let res = post_job(
-        &app,
-        &owner,
-        &upload,
-        &connection,
-        with(0, "[Emial]"),
-        Value::Null,
-    )
-    .await;
+    let res = s.post_job(with(0, "[Emial]"), Value::Null).await;
     let error = refused(res).await;
     assert_eq!(error["field"], "mapping[0].formula");
     assert_eq!(
@@ -258,15 +237,7 @@ async fn a_formula_or_filter_that_is_wrong_refuses_the_job_and_nothing_is_saved(
         "mapping[0].formula: at position 1: no column named Emial; did you mean Email?"
     );
 
-    let res = post_job(
-        &app,
-        &owner,
-        &upload,
-        &connection,
-        with(2, "[Price] /"),
-        Value::Null,
-    )
-    .await;
+    let res = s.post_job(with(2, "[Price] /"), Value::Null).await;
     let error = refused(res).await;
     assert_eq!(error["field"], "mapping[2].formula");
     let message = error["message"].as_str().unwrap();
@@ -276,15 +247,7 @@ async fn a_formula_or_filter_that_is_wrong_refuses_the_job_and_nothing_is_saved(
     );
 
     let too_long = format!("\"{}\"", "x".repeat(sluice_connectors::formula::MAX_CHARS));
-    let res = post_job(
-        &app,
-        &owner,
-        &upload,
-        &connection,
-        with(1, &too_long),
-        Value::Null,
-    )
-    .await;
+    let res = s.post_job(with(1, &too_long), Value::Null).await;
     let error = refused(res).await;
     assert!(
         error["message"].as_str().unwrap().contains("at most 4096"),
@@ -292,15 +255,7 @@ async fn a_formula_or_filter_that_is_wrong_refuses_the_job_and_nothing_is_saved(
     );
 
     let filter = json!("[Contry] = \"DE\"");
-    let res = post_job(
-        &app,
-        &owner,
-        &upload,
-        &connection,
-        formula_mapping(),
-        filter,
-    )
-    .await;
+    let res = s.post_job(formula_mapping(), filter).await;
     let error = refused(res).await;
     assert_eq!(error["field"], "filter");
     assert!(
@@ -310,26 +265,15 @@ async fn a_formula_or_filter_that_is_wrong_refuses_the_job_and_nothing_is_saved(
             .starts_with("filter: at position 1: no column named Contry; did you mean Country?"),
         "{error}"
     );
-    let jobs = call_json(&app, Method::GET, "/v1/jobs", &owner).await;
+    let jobs = call_json(app, Method::GET, "/v1/jobs", owner).await;
     assert_eq!(jobs["jobs"], json!([]), "no refused job was saved");
 
     // A change is checked the same way, and a refused one changes nothing.
-    let job = created(
-        post_job(
-            &app,
-            &owner,
-            &upload,
-            &connection,
-            formula_mapping(),
-            Value::Null,
-        )
-        .await,
-    )
-    .await;
+    let job = s.job(Value::Null).await;
     let patch = |body: Value| {
         app.client
             .patch(app.url(&format!("/v1/jobs/{job}")))
-            .bearer_auth(&owner)
+            .bearer_auth(owner)
             .json(&body)
             .send()
     };
@@ -337,40 +281,21 @@ async fn a_formula_or_filter_that_is_wrong_refuses_the_job_and_nothing_is_saved(
     assert_eq!(error["field"], "filter");
     let res = patch(json!({"filter": "[Qty] > 0"})).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let shown = call_json(&app, Method::GET, &format!("/v1/jobs/{job}"), &owner).await;
+    let shown = call_json(app, Method::GET, &format!("/v1/jobs/{job}"), owner).await;
     assert_eq!(shown["filter"], "[Qty] > 0");
     let res = patch(json!({"filter": null})).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let shown = call_json(&app, Method::GET, &format!("/v1/jobs/{job}"), &owner).await;
+    let shown = call_json(app, Method::GET, &format!("/v1/jobs/{job}"), owner).await;
     assert!(shown.get("filter").is_none(), "{shown}");
 }
 
 #[tokio::test]
 async fn a_preview_shows_formula_results_and_marks_the_rows_the_filter_skips() {
-    let app = spawn_app().await;
-    let target = target_db();
-    let (owner, _) = account(&app, "ada@example.com").await;
-    let connection = connect_target(&app, &owner, &target).await;
-    let upload = upload(&app, &owner, people()).await;
-    let filter = json!("[Country] = \"DE\"");
-    let res = post_job(
-        &app,
-        &owner,
-        &upload,
-        &connection,
-        formula_mapping(),
-        filter,
-    )
-    .await;
-    let job = created(res).await;
+    let s = setup().await;
+    let (app, owner, target) = (&s.app, &s.owner, &s.target);
+    let job = s.job(json!("[Country] = \"DE\"")).await;
 
-    let res = call(
-        &app,
-        Method::POST,
-        &format!("/v1/jobs/{job}/preview"),
-        &owner,
-    )
-    .await;
+    let res = call(app, Method::POST, &format!("/v1/jobs/{job}/preview"), owner).await;
     assert_eq!(res.status(), StatusCode::OK);
     let preview: Value = res.json().await.unwrap();
     let rows = preview["rows"].as_array().unwrap();
@@ -395,7 +320,7 @@ async fn a_preview_shows_formula_results_and_marks_the_rows_the_filter_skips() {
         .as_str()
         .unwrap()
         .starts_with("amount: division by zero"));
-    assert_eq!(contacts_count(&target), 0, "a preview writes nothing");
+    assert_eq!(contacts_count(target), 0, "a preview writes nothing");
 }
 
 #[tokio::test]
@@ -405,26 +330,17 @@ async fn formulas_and_a_filter_write_to_salesforce_as_to_postgres() {
     let (owner, _) = account(&app, "ada@example.com").await;
     let org = connect_org(&app, &owner, &standin).await;
     let upload_id = upload(&app, &owner, people()).await;
-    let res = app
-        .client
-        .post(app.url("/v1/jobs"))
-        .bearer_auth(&owner)
-        .json(&json!({
-            "name": "people",
-            "source": {"upload_id": upload_id},
-            "target": {"connection_id": org, "object": "Contact"},
-            "operation": "insert",
-            "mapping": [
-                {"formula": "SPLIT([Name], \" \", -1)", "target": "LastName", "transform": {"type": "upper"}},
-                {"formula": "LOWER(TRIM([Email]))", "target": "Email"},
-                {"formula": "DATE(\"2000-01-01\", \"%Y-%m-%d\") + [Qty] / [Qty] - 1", "target": "Birthdate"},
-            ],
-            "filter": "[Country] <> \"FR\"",
-        }))
-        .send()
-        .await
-        .unwrap();
-    let job = created(res).await;
+    let job = json!({
+        "operation": "insert",
+        "key_fields": [],
+        "mapping": [
+            {"formula": "SPLIT([Name], \" \", -1)", "target": "LastName", "transform": {"type": "upper"}},
+            {"formula": "LOWER(TRIM([Email]))", "target": "Email"},
+            {"formula": "DATE(\"2000-01-01\", \"%Y-%m-%d\") + [Qty] / [Qty] - 1", "target": "Birthdate"},
+        ],
+        "filter": "[Country] <> \"FR\"",
+    });
+    let job = create_job_into(&app, &owner, &upload_id, &org, "Contact", job).await;
 
     let preview: Value = call_json(
         &app,

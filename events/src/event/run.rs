@@ -122,3 +122,37 @@ pub struct RunResultsRemoved {}
 fn is_zero(n: &i64) -> bool {
     *n == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::event::DomainEvent;
+    use serde_json::json;
+
+    #[test]
+    fn a_run_recorded_before_filters_reads_as_skipping_none_and_writes_back_unchanged() {
+        let before = json!({
+            "status": "succeeded",
+            "rows_total": 3,
+            "rows_ok": 3,
+            "rows_failed": 0,
+            "results_expire_at": "2026-12-17T10:00:00Z",
+        });
+        let event = DomainEvent::from_columns(1, "run.finished.v2", &before).unwrap();
+        let DomainEvent::RunFinishedV2(finished) = &event else {
+            panic!("{event:?}");
+        };
+        assert_eq!(finished.rows_skipped, 0);
+        assert_eq!(
+            event.to_columns().unwrap(),
+            ("run.finished.v2".to_owned(), before)
+        );
+        let progressed =
+            json!({"batch": 1, "rows_read": 5, "rows_ok": 2, "rows_failed": 1, "rows_skipped": 2});
+        let event = DomainEvent::from_columns(2, "run.progressed", &progressed).unwrap();
+        assert!(matches!(&event, DomainEvent::RunProgressed(p) if p.rows_skipped == 2));
+        assert_eq!(
+            event.to_columns().unwrap(),
+            ("run.progressed".to_owned(), progressed)
+        );
+    }
+}

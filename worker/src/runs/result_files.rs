@@ -65,6 +65,18 @@ pub(super) struct Pieces {
 }
 
 impl Pieces {
+    /// Rows of the batch with why they were not written (refused or
+    /// skipped), as result rows.
+    fn noted<'a>(&'a self, rows: impl Iterator<Item = &'a (u64, String)>) -> Vec<Outcome<'a>> {
+        rows.map(|(number, reason)| Outcome {
+            number: *number,
+            note: Note::Text(reason),
+            status: "",
+            fields: self.raw.get(*number),
+        })
+        .collect()
+    }
+
     /// Writes the batch's pieces of success.csv, skipped.csv and errors.csv,
     /// and its
     /// journal, for what the target is about to commit.
@@ -79,28 +91,9 @@ impl Pieces {
                 fields: self.raw.get(change.number),
             })
             .collect();
-        let mut errors: Vec<Outcome> = self
-            .refused
-            .iter()
-            .chain(done.failed.iter())
-            .map(|(number, reason)| Outcome {
-                number: *number,
-                note: Note::Text(reason),
-                status: "",
-                fields: self.raw.get(*number),
-            })
-            .collect();
+        let mut errors = self.noted(self.refused.iter().chain(done.failed.iter()));
         errors.sort_by_key(|o| o.number);
-        let skipped: Vec<Outcome> = self
-            .skipped
-            .iter()
-            .map(|(number, reason)| Outcome {
-                number: *number,
-                note: Note::Text(reason),
-                status: "",
-                fields: self.raw.get(*number),
-            })
-            .collect();
+        let skipped = self.noted(self.skipped.iter());
         self.results
             .write_part(self.index, &success, &skipped, &errors)
             .and_then(|()| {
