@@ -308,6 +308,8 @@ pub struct RunRow {
     /// Why the run failed, sealed under the account's subject key (`message`
     /// holds it in clear only for a run that ended before sealing).
     pub sealed_message: Option<String>,
+    /// Rows the job's filter set aside (in skipped.csv).
+    pub rows_skipped: i64,
 }
 
 impl RunRow {

@@ -284,6 +284,7 @@ diesel::table! {
         rolled_back_by -> Nullable<Uuid>,
         api_calls -> Nullable<Int8>,
         sealed_message -> Nullable<Text>,
+        rows_skipped -> Int8,
     }
 }
 

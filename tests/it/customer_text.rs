@@ -527,6 +527,7 @@ async fn run_messages_and_token_names_recorded_in_clear_before_sealing_still_rea
             rows_total: 0,
             rows_ok: 0,
             rows_failed: 0,
+            rows_skipped: 0,
             message: Some("the database has no table public.contacts".into()),
             results_expire_at: None,
             api_calls: None,

@@ -25,6 +25,7 @@ mod dropbox_source;
 mod erasure;
 mod event_log_fixture;
 mod faults;
+mod formulas;
 mod hostile;
 mod https;
 mod imports;

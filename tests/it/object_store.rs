@@ -84,7 +84,7 @@ async fn uploads_and_result_files_are_objects_of_ciphertext_and_nothing_stays_lo
         [upload.as_str()]
     );
     let names: Vec<&str> = results.iter().map(|(id, _)| id.as_str()).collect();
-    for file in ["success", "errors", "ended"] {
+    for file in ["success", "skipped", "errors", "ended"] {
         assert!(
             names.contains(&format!("{run_id}.{file}").as_str()),
             "{names:?}"

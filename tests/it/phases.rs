@@ -2,9 +2,10 @@
 //! process is made to abort (as `kill -9` stops it: no clean-up, no
 //! goodbye) at each named phase of an import and of a rollback (see
 //! `sluice_worker::crash`), and a fresh worker ends the run. Then the
-//! target holds each row exactly once, `success.csv` and `errors.csv` hold
-//! each row exactly once and as many rows as the run counted, the run ended
-//! once, and no piece or staging file is left. These use the test's own
+//! target holds each row exactly once, `success.csv`, `skipped.csv` (the
+//! job's filter skips some rows) and `errors.csv` hold each row exactly
+//! once and as many rows as the run counted, the run ended once, and no
+//! piece or staging file is left. These use the test's own
 //! database and broker namespace, so they run beside the others.
 
 use crate::accounts::{account, call};
@@ -42,9 +43,19 @@ pub fn people_csv(rows: u64, refused_every: u64) -> Vec<u8> {
     csv.into_bytes()
 }
 
+/// The job's filter: rows whose number starts with 9 (1,111 of them, a
+/// few that would be refused among them) are skipped.
+const FILTER: &str = "NOT(LEFT([Email], 7) = \"person9\")";
+
+fn skipped(number: u64) -> bool {
+    number.to_string().starts_with('9')
+}
+
 /// The rows written, and those refused, by their number in the file.
 fn expected() -> (BTreeSet<u64>, BTreeSet<u64>) {
-    (1..=ROWS).partition(|i| !refused(*i))
+    (1..=ROWS)
+        .filter(|i| !skipped(*i))
+        .partition(|i| !refused(*i))
 }
 
 /// A worker process, killed when dropped (a failed test leaves none).
@@ -191,6 +202,15 @@ async fn import_job(app: &TestApp) -> (String, TestDb, String) {
         .as_str()
         .unwrap()
         .to_owned();
+    let res = app
+        .client
+        .patch(app.url(&format!("/v1/jobs/{job}")))
+        .bearer_auth(&owner)
+        .json(&json!({"filter": FILTER}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
     (owner, target, job)
 }
 
@@ -216,6 +236,8 @@ async fn import_is_whole(app: &TestApp, token: &str, run: &str, shown: &Value, t
     assert_eq!(shown["rows_total"], ROWS, "{shown}");
     assert_eq!(shown["rows_ok"], written.len(), "{shown}");
     assert_eq!(shown["rows_failed"], refused.len(), "{shown}");
+    let set_aside: BTreeSet<u64> = (1..=ROWS).filter(|i| skipped(*i)).collect();
+    assert_eq!(shown["rows_skipped"], set_aside.len(), "{shown}");
     assert_eq!(finishes(app, run), 1, "the run ended once");
     let rows = written.len() as i64;
     assert_eq!(counts(target), (rows, rows), "each row once in the table");
@@ -235,6 +257,17 @@ async fn import_is_whole(app: &TestApp, token: &str, run: &str, shown: &Value, t
         numbers_failed, refused,
         "errors.csv: every row refused, once"
     );
+    let skipped_file = result_file(app, token, run, "skipped").await;
+    let (numbers_skipped, lines) = numbers(&skipped_file);
+    assert_eq!(
+        lines,
+        set_aside.len(),
+        "skipped.csv: one line a row skipped"
+    );
+    assert_eq!(
+        numbers_skipped, set_aside,
+        "skipped.csv: every row skipped, once"
+    );
 }
 
 /// An import whose worker is killed at `phase`, ended by another.
@@ -247,7 +280,13 @@ async fn import_killed_at(phase: Phase) {
     let (owner, target, job) = import_job(&app).await;
     let run = start(&app, &owner, &format!("/v1/jobs/{job}/runs")).await;
     killed_at(&app, phase).await;
-    let shown = resumed(&app, &owner, &run, &["success", "errors", "ended"]).await;
+    let shown = resumed(
+        &app,
+        &owner,
+        &run,
+        &["success", "skipped", "errors", "ended"],
+    )
+    .await;
     import_is_whole(&app, &owner, &run, &shown, &target).await;
 }
 
@@ -261,12 +300,24 @@ async fn rollback_killed_at(phase: Phase) {
     .await;
     let (owner, target, job) = import_job(&app).await;
     let imported = start(&app, &owner, &format!("/v1/jobs/{job}/runs")).await;
-    let shown = resumed(&app, &owner, &imported, &["success", "errors", "ended"]).await;
+    let shown = resumed(
+        &app,
+        &owner,
+        &imported,
+        &["success", "skipped", "errors", "ended"],
+    )
+    .await;
     import_is_whole(&app, &owner, &imported, &shown, &target).await;
 
     let rollback = start(&app, &owner, &format!("/v1/runs/{imported}/rollback")).await;
     killed_at(&app, phase).await;
-    let shown = resumed(&app, &owner, &rollback, &["success", "errors", "ended"]).await;
+    let shown = resumed(
+        &app,
+        &owner,
+        &rollback,
+        &["success", "skipped", "errors", "ended"],
+    )
+    .await;
     let (written, _) = expected();
     assert_eq!(shown["status"], "rolled_back", "{shown}");
     assert_eq!(shown["rows_ok"], written.len(), "{shown}");

@@ -71,7 +71,8 @@ pub async fn create_job(
 }
 
 /// A job writing the rows of `upload` into `object` of the org
-/// `connection`, as `job` (its operation, key fields and mapping) says.
+/// `connection`, as `job` (its operation, key fields, mapping and filter,
+/// if any) says.
 pub async fn create_job_into(
     app: &TestApp,
     token: &str,
@@ -91,6 +92,7 @@ pub async fn create_job_into(
             "operation": job["operation"],
             "key_fields": job["key_fields"],
             "mapping": job["mapping"],
+            "filter": job["filter"],
         }))
         .send()
         .await

@@ -1,11 +1,12 @@
 //! A run's result files: `success.csv` (each row written, with the new
-//! row's key) and `errors.csv` (each row refused, with the reason), both
+//! row's key), `skipped.csv` (each row the job's filter set aside, with
+//! the reason) and `errors.csv` (each row refused, with the reason), all
 //! with the source's columns, encrypted under the run's own data key.
 //!
-//! Each batch writes its piece of both files before the batch commits in
-//! the target, so a resumed run has the pieces of every committed batch
+//! Each batch writes its piece of the three files before the batch commits
+//! in the target, so a resumed run has the pieces of every committed batch
 //! (and rewrites those of the batch it redoes). At the end the pieces are
-//! joined into the two files.
+//! joined into the three files (a rollback's skipped.csv has no rows).
 //!
 //! Every step of this is safe to repeat after a kill at any point:
 //!
@@ -15,7 +16,7 @@
 //!    a whole new one replaces it. A staging file a killed worker left is
 //!    deleted first. The pieces are not touched, so a worker killed here
 //!    joins them again, all of them.
-//! 2. **Record the end.** Once both files are in place, how the run ends
+//! 2. **Record the end.** Once the three files are in place, how the run ends
 //!    (its status, counts and message: the `run.finished` to append, whose
 //!    message is sealed under the subject key as it is appended), and the
 //!    number of batches joined, are written the same way, encrypted under
@@ -24,7 +25,8 @@
 //!    recorded: it neither works the run again nor joins the files again,
 //!    so it never rebuilds a whole file from what pieces are left.
 //! 3. **Delete the pieces** ([`Results::remove_pieces`]), only now that the
-//!    files and the record are on disk. The journal stays (a rollback
+//!    files and the record are on disk. A run ended before skipped.csv
+//!    existed has no pieces of it to delete. The journal stays (a rollback
 //!    reads it), and so does the record, until the files expire.
 //! 4. **Append `run.finished.v2`** (in the run's handler), with the processed
 //!    marker: a redelivery after it is skipped, so nothing is left to do
@@ -38,7 +40,8 @@
 //! operating system's care, but a machine that loses power mid-run may lose
 //! the last ones. A piece that does not decrypt whole is left out, and
 //! errors.csv says which batch's rows are missing from the files; the rows
-//! themselves were imported all the same. Cells that a spreadsheet would run as a
+//! themselves were imported all the same (or, for skipped.csv, skipped
+//! all the same). Cells that a spreadsheet would run as a
 //! formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) are
 //! prefixed with `'`.
 
@@ -56,14 +59,19 @@ use std::sync::Arc;
 pub const KIND: &str = "results";
 
 pub const SUCCESS: &str = "success";
+/// The rows the job's filter set aside.
+pub const SKIPPED: &str = "skipped";
 pub const ERRORS: &str = "errors";
+/// The result files, in the order they are joined (errors.csv last: it
+/// names the pieces of the others that were lost).
+pub const FILES: [&str; 3] = [SUCCESS, SKIPPED, ERRORS];
 /// A batch's journal of what it changed (kept as pieces until the result
 /// files expire: a rollback reads them).
 pub const CHANGES: &str = "changes";
 /// A batch's before-images, kept while the batch is written to a target
 /// without transactions.
 pub const BEFORE: &str = "before";
-/// The record that both files are whole and how the run ends (see
+/// The record that the three files are whole and how the run ends (see
 /// [`Results::record_end`]).
 pub const ENDED: &str = "ended";
 
@@ -103,8 +111,8 @@ pub struct Outcome<'a> {
 pub enum Note<'a> {
     /// The row's key in the target (success), its values joined by commas.
     Key(&'a [String]),
-    /// Text as it is: why the row was refused (errors), or a key already
-    /// joined.
+    /// Text as it is: why the row was refused (errors) or skipped
+    /// (skipped), or a key already joined.
     Text(&'a str),
 }
 

@@ -159,6 +159,8 @@ struct Totals {
     read: i64,
     ok: i64,
     failed: i64,
+    /// Rows the job's filter set aside (among those read).
+    skipped: i64,
 }
 
 impl RunHandler {

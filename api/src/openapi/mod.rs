@@ -110,6 +110,7 @@ endpoints![
     runs::list,
     runs::show,
     runs::success_file,
+    runs::skipped_file,
     runs::errors_file,
     runs::rollback,
     uploads::create,

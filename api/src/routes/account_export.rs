@@ -231,7 +231,7 @@ fn write_archive(
                 &wrapped,
             )
             .map_err(other)?;
-        for name in ["success", "errors"] {
+        for name in ["success", "skipped", "errors"] {
             let owner = sluice_vault::owner::result_file(account, id, name, None);
             let file_id = sluice_vault::owner::result_file_id(id, name, None);
             let Ok(mut reader) = state.store.reader("results", &file_id, &key, &owner) else {

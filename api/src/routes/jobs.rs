@@ -3,7 +3,8 @@
 //!
 //! A job is checked before it is recorded, and again when it is changed:
 //! its upload is live (or its query prepares as a read) and has the mapped
-//! columns, its transforms and lookups are valid, its key fields are unique
+//! columns, its formulas and filter parse against the source's header, its
+//! transforms and lookups are valid, its key fields are unique
 //! in the table, and its target table exists with a column for every
 //! mapped field and a value for every column that needs one (the source
 //! and target are reached). A Salesforce org as the target is checked
@@ -71,6 +72,13 @@ pub struct NewJob {
     #[serde(default)]
     #[schema(nullable = false)]
     mapping_template: Option<Uuid>,
+    /// A formula over the source's columns that holds for the rows to
+    /// write (`[Country] = "DE" AND NOT ISBLANK([Email])`); the others are
+    /// skipped, counted in `rows_skipped` and listed in the run's
+    /// skipped.csv. At most 4,096 characters, checked against the source's
+    /// header; its value is read as a condition (blank and 0 are false).
+    #[serde(default)]
+    filter: Option<String>,
     /// When the job runs by itself: a cron expression of five fields,
     /// minute hour day-of-month month day-of-week, in UTC, with the days
     /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
@@ -104,6 +112,7 @@ pub(crate) fn job_view(job: &Job) -> views::Job {
         operation: row.operation,
         key_fields: details.key_fields.clone(),
         mapping: details.mapping.clone(),
+        filter: details.filter.clone(),
         schedule: row.schedule.clone(),
         created_at: row.created_at,
         auto_match: None,
@@ -121,6 +130,7 @@ pub(crate) fn run_view(row: &RunRow) -> views::Run {
         rows_read: row.rows_read,
         rows_ok: row.rows_ok,
         rows_failed: row.rows_failed,
+        rows_skipped: row.rows_skipped,
         message: row.message.clone(),
         requested_at: row.requested_at,
         started_at: row.started_at,
@@ -148,8 +158,10 @@ const TARGET: &str = "target.connection_id";
         (status = 422, description = "`invalid`, naming the field: an upload that is not there \
             or lacks a mapped column, a query that does not prepare as a read, a connection that \
             is not there or cannot be reached, a table or object without a mapped field, key \
-            fields that do not name a row, a bad transform or schedule; or a field is missing, \
-            unknown or of the wrong type.", body = ErrorBody),
+            fields that do not name a row, a bad transform or schedule, a formula \
+            (`mapping[i].formula`) or filter (`filter`) that does not parse or names a column \
+            the source lacks, with its position; or a field is missing, unknown or of the \
+            wrong type.", body = ErrorBody),
         (status = 502, description = "`upstream_failed`: Salesforce refused or failed to \
             describe the object.", body = ErrorBody),
     )
@@ -209,6 +221,11 @@ pub struct JobPatch {
     key_fields: Option<Vec<String>>,
     #[schema(nullable = false)]
     mapping: Option<Vec<FieldMapping>>,
+    /// The new filter, as when the job is created; absent: kept; `null`:
+    /// removed.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    filter: Option<Option<String>>,
     /// The new schedule, five fields as when the job is created; absent:
     /// kept; `null`: removed.
     #[serde(default, deserialize_with = "present")]

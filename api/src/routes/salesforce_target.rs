@@ -225,6 +225,7 @@ fn shown(writer: &Writer, plan: &Plan, rows: Vec<Row>) -> crate::views::imports:
                 row: row.number,
                 values,
                 errors,
+                skipped: None,
             }
         })
         .collect();

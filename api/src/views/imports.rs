@@ -143,6 +143,11 @@ pub struct Job {
     pub operation: Operation,
     pub key_fields: Vec<String>,
     pub mapping: Vec<FieldMapping>,
+    /// A formula over the source's columns that holds for the rows to
+    /// write; the others are skipped (skipped.csv).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub filter: Option<String>,
     /// When the job runs by itself: a cron expression of five fields,
     /// minute hour day-of-month month day-of-week, in UTC, with the days
     /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
@@ -175,12 +180,15 @@ pub struct Run {
     pub rows_read: i64,
     pub rows_ok: i64,
     pub rows_failed: i64,
+    /// Rows the job's filter set aside (listed in `skipped.csv`); 0 for a
+    /// run before filters existed.
+    pub rows_skipped: i64,
     /// Why the run failed, or what it noted.
     pub message: Option<String>,
     pub requested_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
-    /// When `success.csv` and `errors.csv` are deleted.
+    /// When `success.csv`, `skipped.csv` and `errors.csv` are deleted.
     pub results_expire_at: Option<DateTime<Utc>>,
     /// For a rollback: the run it undoes.
     pub rollback_of: Option<Uuid>,
@@ -221,6 +229,12 @@ pub struct PreviewRow {
     pub values: serde_json::Map<String, serde_json::Value>,
     /// What stops the row from being written; none when it would be.
     pub errors: Vec<String>,
+    /// Why a run would skip the row (the job's filter is false for it): it
+    /// would be listed in skipped.csv, not written, and its values are
+    /// not shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub skipped: Option<String>,
 }
 
 /// `POST /v1/uploads` as a form: one part, `file`, with its file name.

@@ -145,4 +145,17 @@ impl Formula {
         let env = eval::Env { row: &row, context };
         self.root.eval(&env)
     }
+
+    /// Whether the formula holds for one row, its value read as a condition
+    /// is everywhere in the language (`IF`, `AND`, `NOT`): blank and 0 are
+    /// false, text `true`/`false`/`1`/`0` is read, any other value is an
+    /// error naming the formula's position.
+    pub fn holds<'a>(
+        &'a self,
+        row: impl Fn(usize) -> Option<&'a str>,
+        context: &EvalContext,
+    ) -> Result<bool, EvalError> {
+        let env = eval::Env { row: &row, context };
+        self.root.truth(&env)
+    }
 }

@@ -4,15 +4,19 @@
 //!
 //! What a mapping is (its types, as a job keeps them) is
 //! `sluice_schema::job`'s, re-exported here; this module holds its bounds,
-//! `transform` what each transform does to a value ([`Apply`]), and `plan`
-//! a mapping resolved against a source's header, applied to rows.
+//! `transform` what each transform does to a value ([`Apply`]), `plan`
+//! a mapping resolved against a source's header, applied to rows (a
+//! field's formula evaluated before its transforms), and `filter` a job's
+//! filter, which decides which rows are written.
 
 pub mod auto;
+mod filter;
 mod plan;
 pub(crate) mod read;
 mod transform;
 
-pub use plan::{lookups, Plan};
+pub use filter::{Filter, FILTERED_OUT};
+pub use plan::{check_formulas, lookups, Plan};
 pub use sluice_schema::job::{FieldMapping, Lookup, Several, Transform, Transforms};
 pub use transform::Apply;
 
@@ -63,6 +67,10 @@ pub fn check_bounds(mapping: &[FieldMapping]) -> Result<(), String> {
         name(&format!("{at}'s target"), &field.target)?;
         if let Some(source) = &field.source {
             name(&format!("{at}'s source"), source)?;
+        }
+        // Its length is the formula's own bound, checked as it is parsed.
+        if field.formula.as_ref().is_some_and(|f| f.contains('\0')) {
+            return Err(format!("{at}'s formula contains a NUL character"));
         }
         let transforms = field.transform.list();
         if transforms.len() > MAX_TRANSFORMS {
@@ -118,6 +126,70 @@ mod tests {
         serde_json::from_value(value).unwrap()
     }
 
+    fn context() -> crate::formula::EvalContext {
+        use chrono::TimeZone;
+        crate::formula::EvalContext {
+            now: chrono::Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap(),
+            time_zone: chrono_tz::UTC,
+        }
+    }
+
+    #[test]
+    fn a_formula_gives_its_field_before_the_transforms() {
+        let plan = Plan::new(
+            &mapping(json!([
+                {"formula": "[First] & \" \" & [Last]", "target": "name", "transform": {"type": "upper"}},
+                {"formula": "[Amount] * 2", "target": "double"},
+                {"formula": "TODAY()", "target": "imported_on"},
+                {"formula": "IF(ISBLANK([Amount]), \"\", \"x\")", "target": "blank", "transform": {"type": "default", "value": "none"}},
+            ])),
+            &["First", "Last", "Amount"].map(String::from),
+            context(),
+        )
+        .unwrap();
+        assert_eq!(
+            plan.apply(&["Ada", "Lovelace", "1.5"].map(String::from))
+                .unwrap(),
+            [
+                Some("ADA LOVELACE"),
+                Some("3"),
+                Some("2026-12-03"),
+                Some("x")
+            ]
+            .map(|v| v.map(String::from))
+        );
+        assert_eq!(
+            plan.apply(&["Ada", "", ""].map(String::from)).unwrap()[3].as_deref(),
+            Some("none")
+        );
+        let error = plan
+            .apply(&["Ada", "Lovelace", "lots"].map(String::from))
+            .unwrap_err();
+        assert!(error.starts_with("double: "), "{error}");
+        assert!(!error.contains("lots"), "{error}");
+    }
+
+    #[test]
+    fn a_bad_formula_is_refused_naming_its_entry_and_position() {
+        let header = ["Email", "Name"].map(String::from);
+        let fields = mapping(json!([
+            {"source": "Name", "target": "name"},
+            {"formula": "LOWER([Name])", "target": "lower"},
+            {"formula": "[Emial]", "target": "email"},
+        ]));
+        let (field, message) = check_formulas(&fields, &header).unwrap_err();
+        assert_eq!(field, "mapping[2].formula");
+        assert_eq!(
+            message,
+            "mapping[2].formula: at position 1: no column named Emial; did you mean Email?"
+        );
+        let error = Plan::new(&fields, &header, context()).unwrap_err();
+        assert_eq!(error, message);
+        let both = mapping(json!([{"source": "Name", "formula": "[Name]", "target": "n"}]));
+        let (_, message) = check_formulas(&both, &header).unwrap_err();
+        assert!(message.contains("not both"), "{message}");
+    }
+
     #[test]
     fn transforms_apply_in_order() {
         let plan = Plan::new(
@@ -130,6 +202,7 @@ mod tests {
                 {"source": "Amount", "target": "amount", "transform": {"type": "number", "locale": "de"}},
             ])),
             &["Email", "Country", "Tier", "Joined", "Amount"].map(String::from),
+            context(),
         )
         .unwrap();
         let row = [
@@ -194,7 +267,7 @@ mod tests {
                 {"type": "lookup", "object": "crm.companies", "key": "domain"},
             ]},
         ]));
-        let plan = Plan::new(&fields, &["Company".to_owned()]).unwrap();
+        let plan = Plan::new(&fields, &["Company".to_owned()], context()).unwrap();
         assert_eq!(
             plan.lookups(),
             [(
@@ -214,7 +287,7 @@ mod tests {
                 {"type": "trim"},
             ]},
         ]));
-        let error = Plan::new(&misplaced, &["Company".to_owned()]).unwrap_err();
+        let error = Plan::new(&misplaced, &["Company".to_owned()], context()).unwrap_err();
         assert!(error.contains("last transform"), "{error}");
         assert!(serde_json::from_value::<Vec<FieldMapping>>(json!([
             {"target": "x", "transform": {"type": "lookup", "object": "c", "key": "k", "colour": 1}}
@@ -227,6 +300,7 @@ mod tests {
         let error = Plan::new(
             &mapping(json!([{"source": "Mail", "target": "email"}])),
             &["Email".to_owned()],
+            context(),
         )
         .unwrap_err();
         assert!(error.contains("\"Mail\""), "{error}");

@@ -2,8 +2,50 @@
 //! row; and the fields a lookup sets.
 
 use super::{check_bounds, Apply, FieldMapping, Lookup, Transform};
+use crate::formula::{EvalContext, Formula};
 use crate::source::Fields;
 use std::borrow::Cow;
+
+/// Where a field's value comes from before its transforms.
+#[derive(Debug, Clone)]
+enum Input {
+    /// A source column, by its position in the header.
+    Column(usize),
+    /// A formula over the row's columns.
+    Formula(Box<Formula>),
+    /// Nothing: a constant or default transform gives the value.
+    Nothing,
+}
+
+/// Checks each formula of `mapping` against `header`: the first that does
+/// not parse, or names a column the header lacks, is refused with the
+/// request field it is in (`mapping[2].formula`, counted from 0) and the
+/// message to show, which starts with that field and gives the position
+/// in the formula (`mapping[2].formula: at position 1: no column named
+/// Emial; did you mean Email?`).
+pub fn check_formulas(
+    mapping: &[FieldMapping],
+    header: &[String],
+) -> Result<Vec<Option<Formula>>, (String, String)> {
+    mapping
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            let Some(text) = &field.formula else {
+                return Ok(None);
+            };
+            let at = format!("mapping[{i}].formula");
+            if field.source.is_some() {
+                let message = format!("{at}: give a source column or a formula, not both");
+                return Err((at, message));
+            }
+            Formula::parse(text, header).map(Some).map_err(|e| {
+                let message = format!("{at}: {e}");
+                (at, message)
+            })
+        })
+        .collect()
+}
 
 /// The fields of `mapping` set by a lookup: their position, and where to
 /// look.
@@ -21,19 +63,27 @@ pub fn lookups<'a>(mapping: impl IntoIterator<Item = &'a FieldMapping>) -> Vec<(
 /// A mapping ready to apply to rows with a given header.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    fields: Vec<(Option<usize>, FieldMapping)>,
+    fields: Vec<(Input, FieldMapping)>,
+    /// The clock and zone of formulas' `TODAY()`, `NOW()` and `DATE`.
+    context: EvalContext,
 }
 
 impl Plan {
-    /// Resolves source columns against `header`; a missing column or a bad
-    /// transform is an error naming it.
-    pub fn new(mapping: &[FieldMapping], header: &[String]) -> Result<Self, String> {
+    /// Resolves source columns and formulas against `header`; a missing
+    /// column, a formula that does not parse or a bad transform is an
+    /// error naming it. Formulas are evaluated in `context` (one run's).
+    pub fn new(
+        mapping: &[FieldMapping],
+        header: &[String],
+        context: EvalContext,
+    ) -> Result<Self, String> {
         if mapping.is_empty() {
             return Err("the mapping is empty: map at least one field".into());
         }
         check_bounds(mapping)?;
+        let formulas = check_formulas(mapping, header).map_err(|(_, message)| message)?;
         let mut fields = Vec::with_capacity(mapping.len());
-        for field in mapping {
+        for (field, formula) in mapping.iter().zip(formulas) {
             let transforms = field.transform.list();
             for (i, transform) in transforms.iter().enumerate() {
                 transform
@@ -46,29 +96,31 @@ impl Plan {
                     ));
                 }
             }
-            let index = match &field.source {
-                Some(source) => Some(
+            let input = match (&field.source, formula) {
+                (_, Some(formula)) => Input::Formula(Box::new(formula)),
+                (Some(source), None) => Input::Column(
                     header
                         .iter()
                         .position(|h| h == source)
                         .ok_or_else(|| format!("the source has no column \"{source}\""))?,
                 ),
-                None => {
+                (None, None) => {
                     let constant = field.transform.list().iter().any(|t| {
                         matches!(t, Transform::Constant { .. } | Transform::Default { .. })
                     });
                     if !constant {
                         return Err(format!(
-                            "{}: give a source column, or a constant or default transform",
+                            "{}: give a source column, a formula, or a constant or default \
+                             transform",
                             field.target
                         ));
                     }
-                    None
+                    Input::Nothing
                 }
             };
-            fields.push((index, field.clone()));
+            fields.push((input, field.clone()));
         }
-        Ok(Self { fields })
+        Ok(Self { fields, context })
     }
 
     pub fn targets(&self) -> Vec<&str> {
@@ -90,21 +142,29 @@ impl Plan {
 
     /// The target values of one row as a source reads it: a value that no
     /// transform changes borrows the row's text.
-    pub fn apply_to<'r>(&self, row: &'r Fields) -> Result<Vec<Option<Cow<'r, str>>>, String> {
+    /// A formula's text that it keeps unchanged (a cell, a literal)
+    /// borrows the row or the plan.
+    pub fn apply_to<'r>(&'r self, row: &'r Fields) -> Result<Vec<Option<Cow<'r, str>>>, String> {
         self.values(|i| row.get(i))
     }
 
     fn values<'r>(
-        &self,
-        field: impl Fn(usize) -> Option<&'r str>,
+        &'r self,
+        field: impl Fn(usize) -> Option<&'r str> + Copy,
     ) -> Result<Vec<Option<Cow<'r, str>>>, String> {
         self.fields
             .iter()
-            .map(|(index, mapping)| {
-                let raw = index
-                    .and_then(&field)
-                    .filter(|v| !v.is_empty())
-                    .map(Cow::Borrowed);
+            .map(|(input, mapping)| {
+                let raw = match input {
+                    Input::Column(index) => {
+                        field(*index).filter(|v| !v.is_empty()).map(Cow::Borrowed)
+                    }
+                    Input::Formula(formula) => formula
+                        .eval(field, &self.context)
+                        .map_err(|e| format!("{}: {e}", mapping.target))?
+                        .into_text(),
+                    Input::Nothing => None,
+                };
                 mapping
                     .transform
                     .list()

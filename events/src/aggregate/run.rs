@@ -251,6 +251,7 @@ mod tests {
             rows_total: rows_ok,
             rows_ok,
             rows_failed: 0,
+            rows_skipped: 0,
             message: None,
             results_expire_at: None,
             api_calls: None,

@@ -3,6 +3,10 @@
 //! The serde tag is the `event_type` column and the content is the `payload`
 //! column. A payload changes shape only by adding a new variant (for example
 //! `probe.completed.v2`); old variants stay so that the log can be replayed.
+//! The one exception is a count that a new feature adds (`rows_skipped` of
+//! `run.progressed` and `run.finished`): absent means 0, and 0 is not
+//! written, so every payload recorded before reads as it meant and writes
+//! back byte for byte as it was.
 //! Payloads carry ids and key versions, never secrets or file contents.
 //! What a customer typed or what came from their data is sealed under the
 //! account's subject key (fields marked *sealed*); ids, kinds, counts and

@@ -34,6 +34,12 @@ pub struct RunProgressed {
     pub rows_read: i64,
     pub rows_ok: i64,
     pub rows_failed: i64,
+    /// Rows the job's filter set aside (listed in skipped.csv). Added
+    /// after the event: a payload without it had none, and a run with none
+    /// records none, so that every payload recorded before reads and writes
+    /// back as it was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_skipped: i64,
     /// Calls made to the target's API so far (targets that count them
     /// against a limit: Salesforce).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,10 +67,16 @@ pub struct RunFinished {
     pub rows_total: i64,
     pub rows_ok: i64,
     pub rows_failed: i64,
+    /// Rows the job's filter set aside (listed in skipped.csv). Added
+    /// after the event: a payload without it had none, and a run with none
+    /// records none, so that every payload recorded before reads and writes
+    /// back as it was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_skipped: i64,
     /// Why a run failed as a whole (no row data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// When its success.csv and errors.csv are deleted (none when the run
+    /// When its success.csv, skipped.csv and errors.csv are deleted (none when the run
     /// wrote none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results_expire_at: Option<DateTime<Utc>>,
@@ -84,11 +96,17 @@ pub struct RunFinishedV2 {
     pub rows_total: i64,
     pub rows_ok: i64,
     pub rows_failed: i64,
+    /// Rows the job's filter set aside (listed in skipped.csv). Added
+    /// after the event: a payload without it had none, and a run with none
+    /// records none, so that every payload recorded before reads and writes
+    /// back as it was.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_skipped: i64,
     /// Sealed: why a run failed as a whole (no row data, but it may quote
     /// a column, a table or object, a host or the target's own error).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// When its success.csv and errors.csv are deleted (none when the run
+    /// When its success.csv, skipped.csv and errors.csv are deleted (none when the run
     /// wrote none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results_expire_at: Option<DateTime<Utc>>,
@@ -100,3 +118,41 @@ pub struct RunFinishedV2 {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunResultsRemoved {}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::event::DomainEvent;
+    use serde_json::json;
+
+    #[test]
+    fn a_run_recorded_before_filters_reads_as_skipping_none_and_writes_back_unchanged() {
+        let before = json!({
+            "status": "succeeded",
+            "rows_total": 3,
+            "rows_ok": 3,
+            "rows_failed": 0,
+            "results_expire_at": "2026-12-17T10:00:00Z",
+        });
+        let event = DomainEvent::from_columns(1, "run.finished.v2", &before).unwrap();
+        let DomainEvent::RunFinishedV2(finished) = &event else {
+            panic!("{event:?}");
+        };
+        assert_eq!(finished.rows_skipped, 0);
+        assert_eq!(
+            event.to_columns().unwrap(),
+            ("run.finished.v2".to_owned(), before)
+        );
+        let progressed =
+            json!({"batch": 1, "rows_read": 5, "rows_ok": 2, "rows_failed": 1, "rows_skipped": 2});
+        let event = DomainEvent::from_columns(2, "run.progressed", &progressed).unwrap();
+        assert!(matches!(&event, DomainEvent::RunProgressed(p) if p.rows_skipped == 2));
+        assert_eq!(
+            event.to_columns().unwrap(),
+            ("run.progressed".to_owned(), progressed)
+        );
+    }
+}

@@ -77,6 +77,7 @@ pub(super) fn progressed(
             runs::rows_read.eq(progress.rows_read),
             runs::rows_ok.eq(progress.rows_ok),
             runs::rows_failed.eq(progress.rows_failed),
+            runs::rows_skipped.eq(progress.rows_skipped),
         ))
         .execute(conn)?;
     api_calls(conn, event, progress.api_calls)
@@ -89,6 +90,7 @@ pub(super) struct RunEnding<'a> {
     rows_total: i64,
     rows_ok: i64,
     rows_failed: i64,
+    rows_skipped: i64,
     message: Option<&'a str>,
     sealed_message: Option<&'a str>,
     results_expire_at: Option<DateTime<Utc>>,
@@ -102,6 +104,7 @@ impl<'a> From<&'a RunFinished> for RunEnding<'a> {
             rows_total: f.rows_total,
             rows_ok: f.rows_ok,
             rows_failed: f.rows_failed,
+            rows_skipped: f.rows_skipped,
             message: f.message.as_deref(),
             sealed_message: None,
             results_expire_at: f.results_expire_at,
@@ -117,6 +120,7 @@ impl<'a> From<&'a RunFinishedV2> for RunEnding<'a> {
             rows_total: f.rows_total,
             rows_ok: f.rows_ok,
             rows_failed: f.rows_failed,
+            rows_skipped: f.rows_skipped,
             message: None,
             sealed_message: f.message.as_deref(),
             results_expire_at: f.results_expire_at,
@@ -137,6 +141,7 @@ pub(super) fn finished(
             runs::rows_read.eq(ending.rows_total),
             runs::rows_ok.eq(ending.rows_ok),
             runs::rows_failed.eq(ending.rows_failed),
+            runs::rows_skipped.eq(ending.rows_skipped),
             runs::message.eq(ending.message),
             runs::sealed_message.eq(ending.sealed_message),
             runs::finished_at.eq(event.recorded_at),

@@ -8,15 +8,23 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One target field of a job's mapping: its value comes from a source
-/// column (or a constant), through transforms applied in order.
+/// column, a formula over the row's columns, or a constant, through
+/// transforms applied in order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FieldMapping {
-    /// The source column, by its header; absent with a `constant` or
-    /// `default` transform.
+    /// The source column, by its header; absent with a `formula`, or with
+    /// a `constant` or `default` transform.
     #[serde(default)]
     pub source: Option<String>,
+    /// A formula over the row's columns (`UPPER([Country])`) whose value
+    /// the transforms then take, instead of a source column; at most 4,096
+    /// characters, checked against the source's header when the job is
+    /// saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub formula: Option<String>,
     pub target: String,
     /// One transform, or a list applied in order (a `lookup` last).
     #[serde(default, skip_serializing_if = "Transforms::is_empty")]

@@ -224,6 +224,11 @@ pub struct JobDetails {
     pub target: Target,
     pub key_fields: Vec<String>,
     pub mapping: Vec<FieldMapping>,
+    /// A formula over the source's columns: only the rows it holds for are
+    /// written; the others are listed in the run's skipped.csv. A job
+    /// recorded without one reads as having none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
 }
 
 #[cfg(test)]

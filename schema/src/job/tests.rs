@@ -113,6 +113,24 @@ fn details_sealed_by_earlier_code_read_back_as_they_were() {
 }
 
 #[test]
+fn a_formula_and_a_filter_are_kept_beside_the_mapping_and_absent_when_not_given() {
+    let details: JobDetails = round_trip(json!({
+        "name": "Contacts",
+        "source": {"upload_id": UPLOAD},
+        "target": {"connection_id": CONNECTION, "object": "contacts"},
+        "key_fields": [],
+        "mapping": [
+            {"source": null, "formula": "UPPER([Name])", "target": "name", "transform": {"type": "trim"}},
+            {"source": "Email", "target": "email"},
+        ],
+        "filter": "[Country] = \"DE\"",
+    }));
+    assert_eq!(details.mapping[0].formula.as_deref(), Some("UPPER([Name])"));
+    assert_eq!(details.mapping[1].formula, None);
+    assert_eq!(details.filter.as_deref(), Some("[Country] = \"DE\""));
+}
+
+#[test]
 fn a_transform_is_read_by_its_name_and_says_what_is_wrong() {
     let error = |value: Value| {
         serde_json::from_value::<Vec<FieldMapping>>(json!([{"target": "t", "transform": value}]))

@@ -1,24 +1,28 @@
 //! The end of a run's files, each step safe to repeat: the pieces joined
-//! into the two files, the run's end recorded, then the pieces deleted.
+//! into the three files, the run's end recorded, then the pieces deleted.
 
-use super::{file_id, Ended, Results, ENDED, ERRORS, KIND, SUCCESS};
+use super::{file_id, Ended, Results, ENDED, ERRORS, FILES, KIND, SKIPPED, SUCCESS};
 use crate::crash::{self, Phase};
 
 impl Results {
-    /// Joins the pieces of batches `1..=batches` into the two files, each
+    /// Joins the pieces of batches `1..=batches` into the three files, each
     /// forced to disk and only then renamed over any earlier one. The
     /// pieces stay: they go once the run's end is in the event log
     /// ([`Results::remove_pieces`]), so a worker killed here joins them again
     /// from all of them.
     pub fn assemble(&self, batches: i64) -> std::io::Result<()> {
+        // Batches whose success or errors piece is lost, and those whose
+        // skipped piece is.
         let mut lost: Vec<i64> = Vec::new();
-        for name in [SUCCESS, ERRORS] {
+        let mut lost_skipped: Vec<i64> = Vec::new();
+        for name in FILES {
             self.write_file(name, None, true, |out| {
                 self.write_rows(out, name, true, &[])?;
                 for batch in 1..=batches {
                     // A piece goes in whole or not at all.
                     match self.read_file(name, Some(batch))? {
                         Some(plain) => out.write_all(&plain)?,
+                        None if name == SKIPPED => lost_skipped.push(batch),
                         None if !lost.contains(&batch) => lost.push(batch),
                         None => {}
                     }
@@ -36,6 +40,14 @@ impl Results {
                             ),
                         ])?;
                     }
+                    for batch in &lost_skipped {
+                        csv.write_record([
+                            "",
+                            &format!(
+                                "the skipped rows of batch {batch} were lost in a crash; they were not imported"
+                            ),
+                        ])?;
+                    }
                     csv.flush()?;
                 }
                 Ok(())
@@ -47,7 +59,7 @@ impl Results {
         Ok(())
     }
 
-    /// Records, forced to disk, that both files are whole for `ended.batches`
+    /// Records, forced to disk, that the three files are whole for `ended.batches`
     /// batches and how the run ends: written once the files are in place,
     /// so a worker that finds it finishes the run as recorded and does not
     /// join the files again.
@@ -64,13 +76,13 @@ impl Results {
             .and_then(|json| serde_json::from_slice(&json).ok()))
     }
 
-    /// Deletes the pieces of both files, once the record of the run's end
+    /// Deletes the pieces of the three files, once the record of the run's end
     /// is written ([`Results::record_end`]): a worker that resumes the run
     /// after this does not join them again. The journal stays (a rollback
     /// reads it), and so does the record, until the files expire.
     pub fn remove_pieces(&self, batches: i64) -> std::io::Result<()> {
         for batch in 1..=batches {
-            for name in [SUCCESS, ERRORS] {
+            for name in FILES {
                 self.store
                     .remove(KIND, &file_id(self.run, name, Some(batch)))?;
             }
@@ -112,6 +124,7 @@ mod tests {
             source.push(number, Some(&Fields::from(vec![email])));
         }
         source.push(4, None);
+        source.push(5, Some(&Fields::from(vec!["-e@example.com"])));
         let keys = [vec!["10".to_owned(), "a".to_owned()], vec!["11".to_owned()]];
         let created = |number: u64, key| Outcome {
             number,
@@ -129,10 +142,13 @@ mod tests {
             .write_part(
                 1,
                 &[created(1, &keys[0])],
+                &[refused(5, "the job's filter is false for this row")],
                 &[refused(2, "bad"), refused(4, "unreadable")],
             )
             .unwrap();
-        results.write_part(2, &[created(3, &keys[1])], &[]).unwrap();
+        results
+            .write_part(2, &[created(3, &keys[1])], &[], &[])
+            .unwrap();
         // A power cut left batch 2's success piece cut short.
         let piece = results
             .store
@@ -151,8 +167,12 @@ mod tests {
         );
         assert!(errors.contains("batch 2 were lost"), "{errors}");
         assert_eq!(
+            read(&results, SKIPPED),
+            "ROW,REASON,Email\n5,the job's filter is false for this row,'-e@example.com\n"
+        );
+        assert_eq!(
             results.store.list(KIND).unwrap().len(),
-            6,
+            9,
             "the pieces stay until the run's end is recorded"
         );
         let ended = Ended {
@@ -162,6 +182,7 @@ mod tests {
                 rows_total: 4,
                 rows_ok: 2,
                 rows_failed: 2,
+                rows_skipped: 1,
                 message: None,
                 results_expire_at: None,
                 api_calls: None,
@@ -185,9 +206,10 @@ mod tests {
             [
                 format!("{run}.ended"),
                 format!("{run}.errors"),
+                format!("{run}.skipped"),
                 format!("{run}.success")
             ],
-            "the two files and the record are left"
+            "the three files and the record are left"
         );
     }
 }

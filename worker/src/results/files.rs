@@ -2,17 +2,17 @@
 //! encrypted under the run's key to a staging name and renamed over its
 //! final name once whole; and a file read back.
 
-use super::{file_id, safe_cell, Note, Outcome, Results, KIND, SUCCESS};
+use super::{file_id, safe_cell, Note, Outcome, Results, KIND, SKIPPED, SUCCESS};
 use sluice_vault::owner;
 use std::io::{BufWriter, Write};
 use zeroize::Zeroizing;
 
 impl Results {
     fn columns(&self, name: &'static str) -> Vec<String> {
-        let lead: &[&str] = if name == SUCCESS {
-            &["ROW", "ID", "STATUS"]
-        } else {
-            &["ROW", "ERROR"]
+        let lead: &[&str] = match name {
+            SUCCESS => &["ROW", "ID", "STATUS"],
+            SKIPPED => &["ROW", "REASON"],
+            _ => &["ROW", "ERROR"],
         };
         lead.iter()
             .map(|s| (*s).to_owned())

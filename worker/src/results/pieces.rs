@@ -1,26 +1,27 @@
-//! A batch's pieces: its part of both result files, its journal of what it
+//! A batch's pieces: its part of the three result files, its journal of what it
 //! changed, and the before-images kept while it is written to a target
 //! without transactions.
 
-use super::{file_id, Outcome, Results, BEFORE, CHANGES, ERRORS, KIND, SUCCESS};
+use super::{file_id, Outcome, Results, BEFORE, CHANGES, ERRORS, KIND, SKIPPED, SUCCESS};
 use sluice_connectors::journal::{self, Change};
 use std::io::Write;
 use zeroize::Zeroizing;
 
 impl Results {
-    /// Writes a batch's pieces of both files.
+    /// Writes a batch's pieces of the three files.
     pub fn write_part(
         &self,
         batch: i64,
         success: &[Outcome<'_>],
+        skipped: &[Outcome<'_>],
         errors: &[Outcome<'_>],
     ) -> std::io::Result<()> {
-        self.write_file(SUCCESS, Some(batch), false, |out| {
-            self.write_rows(out, SUCCESS, false, success)
-        })?;
-        self.write_file(ERRORS, Some(batch), false, |out| {
-            self.write_rows(out, ERRORS, false, errors)
-        })
+        for (name, rows) in [(SUCCESS, success), (SKIPPED, skipped), (ERRORS, errors)] {
+            self.write_file(name, Some(batch), false, |out| {
+                self.write_rows(out, name, false, rows)
+            })?;
+        }
+        Ok(())
     }
 
     /// Writes a batch's journal; with `copied`, the changes' written

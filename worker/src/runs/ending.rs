@@ -65,6 +65,7 @@ impl RunHandler {
             rows_total: totals.read,
             rows_ok: totals.ok,
             rows_failed: totals.failed,
+            rows_skipped: totals.skipped,
             message,
             results_expire_at,
             api_calls: written.api_calls,

@@ -12,6 +12,7 @@
 //! written with COPY or by key, committed with its checkpoint, through
 //! `sluice_connectors::postgres::Writer`).
 
+use super::job::formula_context;
 use super::source::{read_batches, Batch, Input};
 use super::target::postgres::TableTarget;
 use super::target::salesforce::OrgTarget;
@@ -34,7 +35,8 @@ impl RunHandler {
         written: &mut Written,
     ) -> Result<Totals, Stop> {
         let (account, requested) = command(cause)?;
-        let job = self.job(account, JobId(requested.job_id)).await?;
+        let context = formula_context(cause);
+        let job = self.job(account, JobId(requested.job_id), context).await?;
         let input = self.input(account, &job.source).await?;
         let ctx = RunCtx {
             handler: self,
@@ -121,7 +123,7 @@ async fn write_all<T: Target>(
                 break;
             }
         };
-        target.count(batch.read, written);
+        target.count(batch.read, batch.skipped.len() as i64, written);
         if batch.index <= resumed.batch {
             continue;
         }

@@ -2,6 +2,7 @@
 //! starts.
 
 use super::{RunHandler, Stop};
+use sluice_connectors::formula::EvalContext;
 use sluice_events::event::RunRequested;
 use sluice_events::{DomainEvent, RecordedEvent};
 use sluice_schema::ids::{AccountId, ConnectionId, JobId};
@@ -14,11 +15,28 @@ pub(super) struct JobSpec {
     /// Where the rows come from, opened.
     pub(super) source: Source,
     pub(super) mapping: Vec<FieldMapping>,
+    /// The job's filter: a formula that holds for the rows to write.
+    pub(super) filter: Option<String>,
+    /// What formulas see of the run: `TODAY()` and `NOW()` are when the
+    /// run was requested (see [`formula_context`]).
+    pub(super) context: EvalContext,
     pub(super) operation: Operation,
     pub(super) key_fields: Vec<String>,
     /// The target table.
     pub(super) object: String,
     pub(super) connection: ConnectionId,
+}
+
+/// What a run's formulas see: "now" is the moment the run was requested,
+/// as the platform clock recorded it in the `run.requested` event, in UTC.
+/// It is the same for every row and for every attempt of the run, so a run
+/// resumed by another worker keeps and skips the very rows the first
+/// attempt did.
+pub(super) fn formula_context(cause: &RecordedEvent) -> EvalContext {
+    EvalContext {
+        now: cause.recorded_at,
+        time_zone: chrono_tz::UTC,
+    }
 }
 
 /// The run command's account and request.
@@ -48,7 +66,12 @@ impl RunHandler {
     /// The run's job, read for running (deleted or not, but the account's).
     /// A definition that does not read as a job's fails the run (see
     /// `opened_job`).
-    pub(super) async fn job(&self, account: AccountId, id: JobId) -> Result<JobSpec, Stop> {
+    pub(super) async fn job(
+        &self,
+        account: AccountId,
+        id: JobId,
+        context: EvalContext,
+    ) -> Result<JobSpec, Stop> {
         let (row, details) = self.opened_job(account, id).await?;
         let JobDetails {
             source,
@@ -58,11 +81,14 @@ impl RunHandler {
             },
             key_fields,
             mapping,
+            filter,
             ..
         } = details;
         Ok(JobSpec {
             source,
             mapping,
+            filter,
+            context,
             operation: row.operation,
             key_fields,
             object,

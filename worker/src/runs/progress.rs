@@ -55,6 +55,7 @@ impl<'a> Progress<'a> {
                 rows_read: totals.read,
                 rows_ok: totals.ok,
                 rows_failed: totals.failed,
+                rows_skipped: totals.skipped,
                 api_calls: None,
             }),
             Metadata::caused_by(self.cause, format!("worker:{}", self.handler.worker)),

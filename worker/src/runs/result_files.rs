@@ -1,4 +1,5 @@
-//! A run's result files (success.csv, errors.csv and the journal) and
+//! A run's result files (success.csv, skipped.csv, errors.csv and the
+//! journal) and
 //! their key.
 
 use super::{RunHandler, Stop};
@@ -55,6 +56,8 @@ pub(super) struct Pieces {
     pub(super) index: i64,
     /// The rows as read.
     pub(super) raw: SourceRows,
+    /// The rows the job's filter set aside, and why.
+    pub(super) skipped: Vec<(u64, String)>,
     /// The rows refused before the write.
     pub(super) refused: Vec<(u64, String)>,
     pub(super) results: Arc<Results>,
@@ -62,7 +65,20 @@ pub(super) struct Pieces {
 }
 
 impl Pieces {
-    /// Writes the batch's pieces of success.csv and errors.csv, and its
+    /// Rows of the batch with why they were not written (refused or
+    /// skipped), as result rows.
+    fn noted<'a>(&'a self, rows: impl Iterator<Item = &'a (u64, String)>) -> Vec<Outcome<'a>> {
+        rows.map(|(number, reason)| Outcome {
+            number: *number,
+            note: Note::Text(reason),
+            status: "",
+            fields: self.raw.get(*number),
+        })
+        .collect()
+    }
+
+    /// Writes the batch's pieces of success.csv, skipped.csv and errors.csv,
+    /// and its
     /// journal, for what the target is about to commit.
     pub(super) fn write(&self, done: &pg::Written) -> Result<(), String> {
         let success: Vec<Outcome> = done
@@ -75,20 +91,11 @@ impl Pieces {
                 fields: self.raw.get(change.number),
             })
             .collect();
-        let mut errors: Vec<Outcome> = self
-            .refused
-            .iter()
-            .chain(done.failed.iter())
-            .map(|(number, reason)| Outcome {
-                number: *number,
-                note: Note::Text(reason),
-                status: "",
-                fields: self.raw.get(*number),
-            })
-            .collect();
+        let mut errors = self.noted(self.refused.iter().chain(done.failed.iter()));
         errors.sort_by_key(|o| o.number);
+        let skipped = self.noted(self.skipped.iter());
         self.results
-            .write_part(self.index, &success, &errors)
+            .write_part(self.index, &success, &skipped, &errors)
             .and_then(|()| {
                 self.results.write_changes(
                     self.index,

@@ -129,7 +129,8 @@ impl RunHandler {
         eligible(&original, self.platform.clock.now())?;
         // The target is the job's (it cannot change once the job has
         // runs); what to restore is in the journal.
-        let job = self.job(account, JobId(original.job_id)).await?;
+        let context = super::job::formula_context(cause);
+        let job = self.job(account, JobId(original.job_id), context).await?;
 
         let (version, wrapped) = self
             .db(move |c| jobs::result_key(c, account, undone))
@@ -292,7 +293,7 @@ fn write_undone(
         })
         .collect();
     results
-        .write_part(step, &success, &errors)
+        .write_part(step, &success, &[], &errors)
         .map_err(|e| format!("result files: {e}"))
 }
 
@@ -302,6 +303,7 @@ fn totals_of(checkpoint: Checkpoint) -> Totals {
         read: checkpoint.rows_ok + checkpoint.rows_failed,
         ok: checkpoint.rows_ok,
         failed: checkpoint.rows_failed,
+        skipped: 0,
     }
 }
 

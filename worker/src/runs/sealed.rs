@@ -55,6 +55,7 @@ impl RunHandler {
             rows_total: finished.rows_total,
             rows_ok: finished.rows_ok,
             rows_failed: finished.rows_failed,
+            rows_skipped: finished.rows_skipped,
             message,
             results_expire_at: finished.results_expire_at,
             api_calls: finished.api_calls,

@@ -27,6 +27,7 @@ mod tests {
             read: ok + failed,
             ok,
             failed,
+            skipped: 0,
         }
     }
 

@@ -184,6 +184,7 @@ fn kept(found: &Matched) -> Vec<FieldMapping> {
         .iter()
         .map(|m| FieldMapping {
             source: Some(m.source.clone()),
+            formula: None,
             target: m.target.clone(),
             transform: Default::default(),
         })

@@ -1,9 +1,39 @@
 //! A job's definition checked against its source and target before it is
 //! recorded (`POST /v1/jobs`, `PATCH /v1/jobs/{id}`): both are reached.
+//! Its formulas and filter are parsed against the source's header here,
+//! and a mistake refuses the whole job, naming the mapping entry (or the
+//! filter) and the position in the formula.
 
 use super::sealing::Definition;
 use super::*;
+use sluice_connectors::formula::EvalContext;
+use sluice_connectors::mapping::{check_bounds, check_formulas, Filter};
 use sluice_schema::ids::UploadId;
+
+/// What formulas see when the API evaluates them (a preview, a check):
+/// the platform clock's now, in UTC, as a run requested now would.
+pub(super) fn formula_context(state: &AppState) -> EvalContext {
+    EvalContext {
+        now: state.platform.clock.now(),
+        time_zone: chrono_tz::UTC,
+    }
+}
+
+/// The job's filter checked against the source's `columns`, trimmed; none
+/// when absent or blank.
+fn checked_filter(
+    filter: Option<&str>,
+    columns: &[String],
+    context: EvalContext,
+) -> Result<Option<String>, ApiError> {
+    match filter.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => {
+            Filter::new(text, columns, context).map_err(|e| invalid("filter", e))?;
+            Ok(Some(text.to_owned()))
+        }
+    }
+}
 
 /// An upload as a job's source: the source as the job keeps it, and the
 /// columns of the file (or of its chosen sheet).
@@ -86,7 +116,11 @@ pub(super) async fn define(
     let operation = body.operation;
     let (source, columns) = read_source(state, user, &body.source).await?;
     let (mapping, auto_match) = super::choice::resolve(state, user, &body, &columns).await?;
-    let plan = Plan::new(&mapping, &columns).map_err(|e| invalid("mapping", e))?;
+    let context = formula_context(state);
+    check_bounds(&mapping).map_err(|e| invalid("mapping", e))?;
+    check_formulas(&mapping, &columns).map_err(|(field, e)| invalid(&field, e))?;
+    let filter = checked_filter(body.filter.as_deref(), &columns, context)?;
+    let plan = Plan::new(&mapping, &columns, context).map_err(|e| invalid("mapping", e))?;
     let object = text("target.object", &body.target.object, 200)?;
     let target = match connections::find(state, user, body.target.connection_id.0).await {
         Err(ApiError::NotFound) => return Err(invalid(TARGET, "no such connection")),
@@ -128,6 +162,7 @@ pub(super) async fn define(
             },
             key_fields: body.key_fields,
             mapping,
+            filter,
         },
         operation,
         schedule,

@@ -1,7 +1,11 @@
 //! `POST /v1/jobs/{id}/preview`: the source's first rows mapped as a run
-//! would write them, each with what is wrong with it. Nothing is written.
+//! would write them, each with what is wrong with it, and the rows the
+//! job's filter would skip marked. Nothing is written.
 
+use super::definition::formula_context;
 use super::*;
+use sluice_connectors::mapping::{Filter, FILTERED_OUT};
+use sluice_connectors::source::Row;
 use sluice_schema::kinds::ConnectionKind;
 
 #[derive(Deserialize, IntoParams)]
@@ -14,8 +18,10 @@ pub struct PreviewQuery {
 }
 
 /// `POST /v1/jobs/{id}/preview`: the first rows of the source mapped as a
-/// run would write them, each with what is wrong with it, into a
-/// PostgreSQL table or a Salesforce object. Nothing is written.
+/// run would write them (formulas evaluated, `TODAY()` and `NOW()` being
+/// now), each with what is wrong with it, into a PostgreSQL table or a
+/// Salesforce object; a row the job's filter would skip is marked
+/// `skipped`, without values. Nothing is written.
 #[utoipa::path(
     tag = "jobs",
     security(("bearer" = []), ("session" = [])),
@@ -43,19 +49,57 @@ pub async fn preview(
 ) -> Result<HttpResponse, ApiError> {
     let wanted = query.rows.unwrap_or(20).clamp(1, 200);
     let job = find(&state, &user, path.into_inner()).await?;
-    let mapping = &job.details.mapping;
     let connection_id = job.details.target.connection_id.0;
     let target = connections::find(&state, &user, connection_id).await?;
-    let shown = if target.kind == ConnectionKind::Salesforce {
-        let (header, source_rows) = first_rows(&state, &user, &job.details.source, wanted).await?;
-        let plan = Plan::new(mapping, &header).map_err(|e| invalid("mapping", e))?;
-        salesforce_target::preview(&state, &user, &job, &target, &plan, source_rows).await?
+    let (header, source_rows) = first_rows(&state, &user, &job.details.source, wanted).await?;
+    let context = formula_context(&state);
+    let plan =
+        Plan::new(&job.details.mapping, &header, context).map_err(|e| invalid("mapping", e))?;
+    let filter = Filter::of(job.details.filter.as_deref(), &header, context)
+        .map_err(|e| invalid("filter", e))?;
+    let (kept, set_aside) = sift(filter.as_ref(), source_rows);
+    let mut shown = if target.kind == ConnectionKind::Salesforce {
+        salesforce_target::preview(&state, &user, &job, &target, &plan, kept).await?
     } else {
-        postgres_preview(&state, &user, &job, connection_id, mapping, wanted).await?
+        postgres_preview(&state, &user, &job, connection_id, &plan, kept).await?
     };
+    shown.rows.extend(set_aside);
+    shown.rows.sort_by_key(|row| row.row);
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(shown))
+}
+
+/// The rows the job's filter keeps, to be mapped; and, shown as they are,
+/// those it would skip and those it cannot decide for (which a run fails),
+/// as a run's reading step sets them aside.
+fn sift(filter: Option<&Filter>, rows: Vec<Row>) -> (Vec<Row>, Vec<views::PreviewRow>) {
+    let Some(filter) = filter else {
+        return (rows, Vec::new());
+    };
+    let mut kept = Vec::with_capacity(rows.len());
+    let mut set_aside = Vec::new();
+    for row in rows {
+        let verdict = match &row.fields {
+            Ok(fields) => filter.keeps(|i| fields.get(i).map(String::as_str)),
+            Err(_) => Ok(true),
+        };
+        let (skipped, errors) = match verdict {
+            Ok(true) => {
+                kept.push(row);
+                continue;
+            }
+            Ok(false) => (Some(FILTERED_OUT.to_owned()), Vec::new()),
+            Err(reason) => (None, vec![reason]),
+        };
+        set_aside.push(views::PreviewRow {
+            row: row.number,
+            values: serde_json::Map::new(),
+            errors,
+            skipped,
+        });
+    }
+    (kept, set_aside)
 }
 
 /// A preview of a job into a PostgreSQL table: the rows mapped, their
@@ -65,15 +109,13 @@ async fn postgres_preview(
     user: &AuthUser,
     job: &Job,
     connection_id: Uuid,
-    mapping: &[FieldMapping],
-    wanted: usize,
+    plan: &Plan,
+    source_rows: Vec<Row>,
 ) -> Result<views::Preview, ApiError> {
     let object = &job.details.target.object;
     let params = connections::postgres_params(state, user, connection_id, TARGET).await?;
     let client = pg::connect(&params).await.map_err(target_error)?;
     let table = pg::describe(&client, object).await.map_err(target_error)?;
-    let (header, source_rows) = first_rows(state, user, &job.details.source, wanted).await?;
-    let plan = Plan::new(mapping, &header).map_err(|e| invalid("mapping", e))?;
     let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
     let target_names: Vec<&str> = targets.iter().map(String::as_str).collect();
     let lookups = pg::Lookups::prepare(&client, plan.lookups(), &table, &target_names)
@@ -142,6 +184,7 @@ async fn postgres_preview(
                 row: number,
                 values: shown,
                 errors,
+                skipped: None,
             }
         })
         .collect();

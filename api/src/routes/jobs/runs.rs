@@ -252,6 +252,32 @@ pub async fn success_file(
     result_file(&state, &user, RunId(path.into_inner()), "success").await
 }
 
+/// The run's `skipped.csv`, streamed: `ROW, REASON` and the row as read,
+/// for each row the job's filter set aside (a run of a job without a
+/// filter, and a rollback, have the header only).
+#[utoipa::path(
+    security(("bearer" = []), ("session" = [])),
+    params(("id" = Uuid, Path, description = "The run.")),
+    responses(
+        Authenticated,
+        (status = 200, description = "The rows skipped and why, as CSV.", body = String, content_type = "text/csv; charset=utf-8",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"skipped.csv\"`"))),
+        (status = 404, description = "`not_found`: no such run in the account, or the run \
+            ended before Sluice wrote skipped.csv.", body = ErrorBody),
+        (status = 409, description = "`conflict`: the run has not finished.", body = ErrorBody),
+        (status = 410, description = "`gone`: the result files expired, or the account keeps \
+            none.", body = ErrorBody),
+    )
+)]
+#[get("/v1/runs/{id}/skipped.csv")]
+pub async fn skipped_file(
+    user: AuthUser,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    result_file(&state, &user, RunId(path.into_inner()), "skipped").await
+}
+
 /// The run's `errors.csv`, streamed: each row that was not written, with
 /// why.
 #[utoipa::path(
@@ -324,7 +350,15 @@ async fn result_file(
     // Opening may download the file from the object store: blocking I/O.
     let mut reader = web::block(move || store.reader("results", &file_id, &key, &file_owner))
         .await?
-        .map_err(|e| ApiError::Internal(format!("result file: {e}")))?;
+        .map_err(|e| match e {
+            // A run that ended before skipped.csv existed has none.
+            sluice_vault::FileError::Io(io)
+                if name == "skipped" && io.kind() == std::io::ErrorKind::NotFound =>
+            {
+                ApiError::NotFound
+            }
+            e => ApiError::Internal(format!("result file: {e}")),
+        })?;
     // A blocking thread reads and decrypts; the response streams what it sends.
     let (chunks, inbox) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {

@@ -107,6 +107,7 @@ pub(super) fn merged(patch: JobPatch, job: Job, has_runs: bool) -> Result<NewJob
             patch.mapping.unwrap_or(details.mapping),
         )),
         mapping_template: None,
+        filter: patch.filter.unwrap_or(details.filter),
         schedule: patch.schedule.unwrap_or(row.schedule),
     })
 }

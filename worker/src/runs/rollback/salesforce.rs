@@ -144,6 +144,7 @@ impl Revert for OrgRevert<'_> {
                 rows_read: totals.read,
                 rows_ok: totals.ok,
                 rows_failed: totals.failed,
+                rows_skipped: 0,
                 api_calls: Some(calls),
             }))
             .await?;

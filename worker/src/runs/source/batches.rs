@@ -1,12 +1,15 @@
 //! Rows read into batches, on a blocking thread: each row as the source
-//! gives it is mapped (the job's mapping and transforms), checked against
-//! the target's columns, and gathered into batches, which go to the
-//! target a couple of batches ahead of its writes.
+//! gives it is kept or set aside by the job's filter, mapped (the job's
+//! mapping: formulas, then transforms), checked against the target's
+//! columns, and gathered into batches, which go to the target a couple of
+//! batches ahead of its writes. This is the one mapping step of every
+//! target: PostgreSQL tables and Salesforce objects get the same values.
 
 use super::Source;
 use crate::results::SourceRows;
 use crate::runs::allowance;
-use sluice_connectors::mapping::{FieldMapping, Plan};
+use sluice_connectors::formula::EvalContext;
+use sluice_connectors::mapping::{FieldMapping, Filter, Plan, FILTERED_OUT};
 use sluice_connectors::postgres::{self as pg, Insert};
 use sluice_connectors::source::{Record, RowSink};
 use std::borrow::Cow;
@@ -23,6 +26,8 @@ pub(in crate::runs) struct Batch {
     pub(in crate::runs) inserts: Vec<Insert>,
     /// The inserts in COPY's format, when the run builds it while reading.
     pub(in crate::runs) copy: Option<pg::CopyText>,
+    /// The rows the job's filter set aside, and why (for skipped.csv).
+    pub(in crate::runs) skipped: Vec<(u64, String)>,
     pub(in crate::runs) refused: Vec<(u64, String)>,
     /// The key values of the batch's rows (update, upsert, delete).
     pub(in crate::runs) keys: HashSet<Vec<String>>,
@@ -34,6 +39,11 @@ pub(in crate::runs) type Header = (Vec<String>, Vec<String>);
 /// How rows are mapped and checked.
 pub(in crate::runs) struct Mapped {
     pub(in crate::runs) mapping: Vec<FieldMapping>,
+    /// The job's filter, checked against the source's header once it is
+    /// read.
+    pub(in crate::runs) filter: Option<String>,
+    /// What the mapping's formulas and the filter see of the run.
+    pub(in crate::runs) context: EvalContext,
     /// The target table's columns.
     pub(in crate::runs) columns: Vec<pg::Column>,
     /// Where the key fields are among the mapped values: a batch holds a
@@ -69,6 +79,7 @@ pub(in crate::runs) fn read_batches(
         header: Some(header),
         batches,
         plan: None,
+        filter: None,
         fields: Vec::new(),
         batch: Batch::new(1, batch_rows),
     };
@@ -104,6 +115,7 @@ impl Batch {
             raw: SourceRows::with_capacity(batch_rows),
             inserts: Vec::with_capacity(batch_rows),
             copy: None,
+            skipped: Vec::new(),
             refused: Vec::new(),
             keys: HashSet::new(),
         }
@@ -121,6 +133,7 @@ struct BatchSink {
     header: Option<tokio::sync::oneshot::Sender<Result<Header, String>>>,
     batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
     plan: Option<Plan>,
+    filter: Option<Filter>,
     fields: Vec<Option<pg::Column>>,
     batch: Batch,
 }
@@ -139,10 +152,18 @@ impl RowSink for BatchSink {
         let Some(header) = self.header.take() else {
             return false;
         };
-        let plan = match Plan::new(&self.mapped.mapping, &source_header) {
+        let context = self.mapped.context;
+        let plan = match Plan::new(&self.mapped.mapping, &source_header, context) {
             Ok(plan) => plan,
             Err(e) => {
                 let _ = header.send(Err(format!("the mapping does not fit the file: {e}")));
+                return false;
+            }
+        };
+        self.filter = match Filter::of(self.mapped.filter.as_deref(), &source_header, context) {
+            Ok(filter) => filter,
+            Err(e) => {
+                let _ = header.send(Err(format!("the filter does not fit the file: {e}")));
                 return false;
             }
         };
@@ -156,9 +177,19 @@ impl RowSink for BatchSink {
     }
 
     fn row(&mut self, row: Record<'_>) -> bool {
-        let Some(plan) = &self.plan else {
+        // Held apart while the row is mapped: its values may borrow it.
+        let Some(plan) = self.plan.take() else {
             return false;
         };
+        let go = self.mapped_row(&plan, row);
+        self.plan = Some(plan);
+        go
+    }
+}
+
+impl BatchSink {
+    /// Filters, maps and checks one row into the batch; false to stop.
+    fn mapped_row(&mut self, plan: &Plan, row: Record<'_>) -> bool {
         if let Some(limit) = &self.mapped.row_limit {
             if self.read >= limit.rows {
                 self.capped = true;
@@ -166,8 +197,24 @@ impl RowSink for BatchSink {
             }
         }
         self.read += 1;
+        // The filter reads the row as the source gives it, before the
+        // mapping; a row it cannot decide for fails.
+        let kept = match (&self.filter, row.fields) {
+            (Some(filter), Ok(fields)) => filter.keeps(|i| fields.get(i)),
+            _ => Ok(true),
+        };
+        if kept == Ok(false) {
+            let batch = &mut self.batch;
+            batch.read += 1;
+            batch.raw.push(row.number, row.fields.ok());
+            batch.skipped.push((row.number, FILTERED_OUT.to_owned()));
+            return self.full();
+        }
         // Values that no transform changes borrow the row as read.
-        let values = row.fields.ok().map(|fields| plan.apply_to(fields));
+        let values = match kept {
+            Ok(_) => row.fields.ok().map(|fields| plan.apply_to(fields)),
+            Err(reason) => Some(Err(reason)),
+        };
         let key: Option<Vec<String>> = match &values {
             Some(Ok(values)) if !self.mapped.key_positions.is_empty() => self
                 .mapped
@@ -223,6 +270,12 @@ impl RowSink for BatchSink {
             }
             Err(reason) => batch.refused.push((row.number, reason)),
         }
+        self.full()
+    }
+
+    /// Sends the batch on once it is full; false once nobody listens.
+    fn full(&mut self) -> bool {
+        let batch = &self.batch;
         if batch.read as usize >= self.batch_rows || batch.raw.bytes() >= self.mapped.batch_bytes {
             return self.send_batch();
         }

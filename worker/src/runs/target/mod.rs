@@ -66,8 +66,10 @@ pub(super) trait Target {
         Ok(())
     }
 
-    /// The source read `rows` more rows (in a batch written or skipped).
-    fn count(&mut self, rows: i64, written: &mut Written);
+    /// The source read `rows` more rows (in a batch written or one an
+    /// earlier attempt wrote), of which the job's filter set `skipped`
+    /// aside.
+    fn count(&mut self, rows: i64, skipped: i64, written: &mut Written);
 
     /// Writes one batch with its result pieces and journal (or starts it).
     async fn write(&mut self, batch: Batch, written: &mut Written) -> Result<Flow, Stop>;

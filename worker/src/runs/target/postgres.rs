@@ -140,6 +140,8 @@ impl Target for TableTarget<'_> {
         let mapped = Mapped {
             copy_text: job.operation == pg::Operation::Insert && looked_up.is_empty(),
             mapping: job.mapping.clone(),
+            filter: job.filter.clone(),
+            context: job.context,
             columns: table.columns.clone(),
             key_positions,
             looked_up,
@@ -189,6 +191,7 @@ impl Target for TableTarget<'_> {
             read: 0,
             ok: self.checkpoint.rows_ok,
             failed: self.checkpoint.rows_failed,
+            skipped: 0,
         };
         let ctx = self.ctx;
         self.writes = Some(Writes {
@@ -209,8 +212,9 @@ impl Target for TableTarget<'_> {
         Ok(())
     }
 
-    fn count(&mut self, rows: i64, _: &mut Written) {
+    fn count(&mut self, rows: i64, skipped: i64, _: &mut Written) {
         self.totals.read += rows;
+        self.totals.skipped += skipped;
     }
 
     async fn write(&mut self, mut batch: Batch, written: &mut Written) -> Result<Flow, Stop> {
@@ -238,6 +242,7 @@ impl Target for TableTarget<'_> {
         let pieces = Arc::new(Pieces {
             index: batch.index,
             raw: std::mem::take(&mut batch.raw),
+            skipped: std::mem::take(&mut batch.skipped),
             refused: std::mem::take(&mut batch.refused),
             results: writes.results.clone(),
             journal: writes.journal.clone(),

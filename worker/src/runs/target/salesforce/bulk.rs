@@ -28,6 +28,7 @@ impl Writing<'_> {
             .map(|part| Landed {
                 index: part.index,
                 raw: part.raw,
+                skipped: part.skipped,
                 failed: part.refused,
                 saved: Vec::new(),
             })
@@ -191,6 +192,7 @@ struct BulkInput {
 pub(super) struct BulkPart {
     index: i64,
     raw: crate::results::SourceRows,
+    skipped: Vec<(u64, String)>,
     refused: Vec<(u64, String)>,
     /// Each row's number, and the end of its cells in `cells`.
     rows: Vec<(u64, usize)>,
@@ -207,6 +209,7 @@ impl BulkPart {
         let mut part = Self {
             index: batch.index,
             raw: batch.raw,
+            skipped: batch.skipped,
             refused: batch.refused,
             rows: Vec::with_capacity(batch.inserts.len()),
             keys: Vec::with_capacity(batch.inserts.len()),

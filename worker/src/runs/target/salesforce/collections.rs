@@ -20,6 +20,7 @@ impl Writing<'_> {
             index,
             raw,
             inserts,
+            skipped,
             mut refused,
             ..
         } = batch;
@@ -78,6 +79,7 @@ impl Writing<'_> {
         let landed = Landed {
             index,
             raw,
+            skipped,
             failed: refused,
             saved: done.saved,
         };

@@ -16,6 +16,8 @@ use sluice_events::DomainEvent;
 pub(super) struct Landed {
     pub(super) index: i64,
     pub(super) raw: crate::results::SourceRows,
+    /// Rows the job's filter set aside, and why.
+    pub(super) skipped: Vec<(u64, String)>,
     /// Rows that failed before the write, and those Salesforce refused.
     pub(super) failed: Vec<(u64, String)>,
     pub(super) saved: Vec<Saved>,
@@ -60,6 +62,7 @@ impl Writing<'_> {
             let pieces = Pieces {
                 index: batch.index,
                 raw: batch.raw,
+                skipped: batch.skipped,
                 refused: Vec::new(),
                 results: self.state.results.clone(),
                 journal: self.state.journal.clone(),
@@ -83,6 +86,7 @@ impl Writing<'_> {
                 rows_read: self.state.read,
                 rows_ok: totals.ok,
                 rows_failed: totals.failed,
+                rows_skipped: totals.skipped,
                 api_calls: Some(calls),
             }))
             .await?;

@@ -160,6 +160,8 @@ impl Target for OrgTarget<'_> {
         Ok(Reading {
             mapped: Mapped {
                 mapping: job.mapping.clone(),
+                filter: job.filter.clone(),
+                context: job.context,
                 columns: Vec::new(),
                 key_positions,
                 looked_up: Vec::new(),
@@ -190,7 +192,7 @@ impl Target for OrgTarget<'_> {
                 describe.name
             ))
         };
-        let plan = Plan::new(&job.mapping, &source_header)
+        let plan = Plan::new(&job.mapping, &source_header, job.context)
             .map_err(|e| Stop::Fail(format!("the mapping does not fit the file: {e}")))?;
         let targets = sf::writer_targets(&describe, &plan).map_err(misfit)?;
         let target_names: Vec<&str> = targets.iter().map(String::as_str).collect();
@@ -203,6 +205,7 @@ impl Target for OrgTarget<'_> {
             read: 0,
             ok: checkpoint.rows_ok,
             failed: checkpoint.rows_failed,
+            skipped: 0,
         };
         self.state = Some(State {
             object: describe.name.clone(),
@@ -234,10 +237,11 @@ impl Target for OrgTarget<'_> {
         Ok(())
     }
 
-    fn count(&mut self, rows: i64, written: &mut Written) {
+    fn count(&mut self, rows: i64, skipped: i64, written: &mut Written) {
         if let Some(state) = self.state.as_mut() {
             state.read += rows;
             written.totals.read = state.read;
+            written.totals.skipped += skipped;
         }
     }
 
