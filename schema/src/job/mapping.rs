@@ -182,7 +182,7 @@ pub struct Lookup {
     pub several: Several,
     /// The column that orders the rows a value matches, for `first` (its
     /// smallest value) and `latest` (its greatest, such as a modified-at
-    /// column); ties go to the smallest field taken.
+    /// column); ties go to the smallest field taken, compared as text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub order_by: Option<String>,
