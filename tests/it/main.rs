@@ -48,6 +48,7 @@ mod salesforce_echoes;
 mod salesforce_jobs;
 mod salesforce_keys;
 mod salesforce_login;
+mod salesforce_lookups;
 mod salesforce_retries;
 mod salesforce_runs;
 mod salesforce_target;

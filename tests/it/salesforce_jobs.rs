@@ -231,23 +231,32 @@ async fn a_lookup_sets_the_account_by_its_external_id() {
         "{error}"
     );
 
-    // An external id names one record at most: there is no "several".
-    let latest = json!({"source": "Account", "target": "AccountId",
-        "transform": {"type": "lookup", "object": "Account", "key": "External_Id__c",
-                      "several": "latest", "order_by": "LastModifiedDate"}});
+    // Taking the latest of several is a lookup Sluice makes itself, by a
+    // field of Account to order by.
+    let latest = |order_by: &str| {
+        json!({"source": "Account", "target": "AccountId",
+            "transform": {"type": "lookup", "object": "Account", "key": "External_Id__c",
+                          "several": "latest", "order_by": order_by}})
+    };
+    org.created(
+        "insert",
+        json!([]),
+        with(contact_mapping(), latest("LastModifiedDate")),
+    )
+    .await;
     let error = org
         .refused(
             "Contact",
             "insert",
             json!([]),
-            with(contact_mapping(), latest),
+            with(contact_mapping(), latest("Changed")),
         )
         .await;
     assert!(
         error["message"]
             .as_str()
             .unwrap()
-            .contains("several and order_by apply to PostgreSQL lookups"),
+            .contains("Account has no field \"Changed\" to order by"),
         "{error}"
     );
 }

@@ -7,8 +7,10 @@
 //! of another object's external id becomes a reference Salesforce resolves
 //! itself (`AccountId:External_Id__c`). A preview turns each row into the
 //! record a run would send and reports why it cannot be; nothing is
-//! written, and the lookups are not resolved (Salesforce does that as it
-//! saves). An access token renewed on the way is sealed in place of the
+//! written. A lookup by an external id is left to Salesforce, which
+//! resolves it as it saves; any other (by a field that need not be unique,
+//! or through another reference) is resolved by a query, as a run would.
+//! An access token renewed on the way is sealed in place of the
 //! old one as it is renewed, under the connection's lock (see `org_tokens`).
 
 use crate::auth::AuthUser;
@@ -21,8 +23,10 @@ use crate::AppState;
 use secrecy::ExposeSecret;
 use serde_json::{json, Map, Value};
 use sluice_connectors::mapping::Plan;
+use sluice_connectors::postgres::Insert;
 use sluice_connectors::salesforce::{
-    writer_targets, App, Backoff, Describe, Operation, Salesforce, SalesforceError, Writer,
+    writer_targets, App, Backoff, Describe, LookupError, Lookups, Operation, Salesforce,
+    SalesforceError, Writer,
 };
 use sluice_connectors::source::Row;
 use sluice_schema::ids::ConnectionId;
@@ -165,15 +169,44 @@ pub(crate) async fn writer(
     plan: &Plan,
     key_fields: &[String],
 ) -> Result<Writer, ApiError> {
+    let (writer, org, _) = checked(state, user, row, object, operation, plan, key_fields).await?;
+    org.keep_renewed(state).await?;
+    Ok(writer)
+}
+
+/// [`writer`], with the org opened (its renewed token is the caller's to
+/// keep once done with it) and the lookups Sluice makes itself.
+async fn checked(
+    state: &AppState,
+    user: &AuthUser,
+    row: &ConnectionRow,
+    object: &str,
+    operation: Operation,
+    plan: &Plan,
+    key_fields: &[String],
+) -> Result<(Writer, Org, Lookups), ApiError> {
     let org = open(state, user, row).await?;
     let described = org.sf.describe(object).await;
-    org.keep_renewed(state).await?;
-    let describe = described.map_err(salesforce_error)?;
-    check_keys(&describe, operation, key_fields)?;
-    let targets = writer_targets(&describe, plan).map_err(|e| invalid("mapping", e))?;
+    let described = match described {
+        Ok(describe) => check_keys(&describe, operation, key_fields).map(|()| describe),
+        Err(e) => Err(salesforce_error(e)),
+    };
+    let describe = described?;
+    let lookups = match Lookups::prepare(&org.sf, &describe, plan).await {
+        Ok(lookups) => lookups,
+        Err(LookupError::Misfit(reason)) => return Err(invalid("mapping", reason)),
+        Err(LookupError::Salesforce(e)) => return Err(salesforce_error(e)),
+    };
+    let targets =
+        writer_targets(&describe, plan, &lookups.positions()).map_err(|e| invalid("mapping", e))?;
     let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-    Writer::new(&describe, operation, &targets, key_fields).map_err(|e| invalid("mapping", e))
+    let writer = Writer::new(&describe, operation, &targets, key_fields)
+        .map_err(|e| invalid("mapping", e))?;
+    Ok((writer, org, lookups))
 }
+
+/// A source row's number and its mapped values, or why it has none.
+type MappedRow = (u64, Result<Vec<Option<String>>, String>);
 
 /// `POST /v1/jobs/{id}/preview` for a job into `row`'s org: the source's
 /// first rows (`header`, `rows`) mapped, each with why it cannot be
@@ -188,7 +221,7 @@ pub(crate) async fn preview(
 ) -> Result<crate::views::imports::Preview, ApiError> {
     let key_fields = &job.details.key_fields;
     let object = &job.details.target.object;
-    let writer = writer(
+    let (writer, org, lookups) = checked(
         state,
         user,
         row,
@@ -198,18 +231,56 @@ pub(crate) async fn preview(
         key_fields,
     )
     .await?;
-    Ok(shown(&writer, plan, rows))
+    // Each row mapped, or why it cannot be; then the lookups Sluice makes
+    // itself resolved, as a run would (one query a lookup).
+    let mut mapped: Vec<MappedRow> = rows
+        .into_iter()
+        .map(|row| (row.number, row.fields.and_then(|f| plan.apply(&f))))
+        .collect();
+    if !lookups.is_empty() {
+        let mut inserts: Vec<Insert> = mapped
+            .iter()
+            .filter_map(|(number, values)| {
+                let values = values.as_ref().ok()?.clone();
+                Some(Insert {
+                    number: *number,
+                    values,
+                })
+            })
+            .collect();
+        let unresolved = lookups
+            .resolve(&org.sf, &mut inserts)
+            .await
+            .map_err(salesforce_error)?;
+        let mut inserts = inserts.into_iter().peekable();
+        for (number, values) in &mut mapped {
+            if let Some((_, reason)) = unresolved.iter().find(|(n, _)| n == number) {
+                *values = Err(reason.clone());
+            } else if inserts.peek().is_some_and(|i| i.number == *number) {
+                if let (Some(insert), Ok(values)) = (inserts.next(), values.as_mut()) {
+                    *values = insert.values;
+                }
+            }
+        }
+    }
+    org.keep_renewed(state).await?;
+    Ok(shown(&writer, plan, mapped))
 }
 
 /// Each row's mapped values by target field, and what is wrong with it: a
-/// row the source or the mapping could not read, or one that cannot become
-/// a record (a value its field's type cannot take, a missing key).
-fn shown(writer: &Writer, plan: &Plan, rows: Vec<Row>) -> crate::views::imports::Preview {
+/// row the source or the mapping could not read, a lookup that found no
+/// record, or one that cannot become a record (a value its field's type
+/// cannot take, a missing key).
+fn shown(
+    writer: &Writer,
+    plan: &Plan,
+    rows: Vec<MappedRow>,
+) -> crate::views::imports::Preview {
     let targets = plan.targets();
     let rows = rows
         .into_iter()
-        .map(|row| {
-            let (values, errors) = match row.fields.and_then(|f| plan.apply(&f)) {
+        .map(|(number, mapped)| {
+            let (values, errors) = match mapped {
                 Err(e) => (Vec::new(), vec![e]),
                 Ok(values) => {
                     let errors: Vec<String> = writer.record(&values).err().into_iter().collect();
@@ -222,7 +293,7 @@ fn shown(writer: &Writer, plan: &Plan, rows: Vec<Row>) -> crate::views::imports:
                 .map(|(target, value)| ((*target).to_owned(), json!(value)))
                 .collect();
             crate::views::imports::PreviewRow {
-                row: row.number,
+                row: number,
                 values,
                 errors,
                 skipped: None,

@@ -147,13 +147,54 @@ impl Salesforce {
         fields: &[&str],
         all: bool,
     ) -> Result<Vec<Map<String, Value>>, SalesforceError> {
+        self.records_where(object, field, values, fields, None, all)
+            .await
+    }
+
+    /// The live records of `object` whose `field` (or a related record's,
+    /// `Account.External_Id__c`) holds one of `values`, with `fields`,
+    /// each query's records in `order` (an `ORDER BY` list of field names
+    /// with `ASC`, `DESC` and `NULLS LAST`): a lookup's candidates. Each
+    /// value is in one query only, so its records come in that order.
+    pub async fn records_ordered(
+        &self,
+        object: &str,
+        field: &str,
+        values: &[String],
+        fields: &[&str],
+        order: Option<&str>,
+    ) -> Result<Vec<Map<String, Value>>, SalesforceError> {
+        self.records_where(object, field, values, fields, order, false)
+            .await
+    }
+
+    async fn records_where(
+        &self,
+        object: &str,
+        field: &str,
+        values: &[String],
+        fields: &[&str],
+        order: Option<&str>,
+        all: bool,
+    ) -> Result<Vec<Map<String, Value>>, SalesforceError> {
         let names = |name: &str| {
             !name.is_empty()
                 && name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'))
         };
-        if !names(object) || !names(field) || !fields.iter().all(|f| names(f)) {
+        let ordering = |order: &str| {
+            order.split(',').all(|item| {
+                let mut words = item.split_whitespace();
+                words.next().is_some_and(names)
+                    && words.all(|w| matches!(w, "ASC" | "DESC" | "NULLS" | "FIRST" | "LAST"))
+            })
+        };
+        if !names(object)
+            || !names(field)
+            || !fields.iter().all(|f| names(f))
+            || !order.is_none_or(ordering)
+        {
             return Err(SalesforceError::Refused {
                 code: "INVALID_FIELD".into(),
                 message: "a field or object name holds characters SOQL does not take".into(),
@@ -163,9 +204,13 @@ impl Salesforce {
             "SELECT {} FROM {object} WHERE {field} IN (",
             fields.join(", ")
         );
-        // The URL but the values: `…/query?q=`, the head, and `)`.
+        let tail = match order {
+            Some(order) => format!(") ORDER BY {order}"),
+            None => ")".to_owned(),
+        };
+        // The URL but the values: `…/query?q=`, the head, and the tail.
         let url = self.url(if all { "/queryAll" } else { "/query" });
-        let fixed = url.len() + "?q=".len() + encoded_len(&head) + encoded_len(")");
+        let fixed = url.len() + "?q=".len() + encoded_len(&head) + encoded_len(&tail);
         let separator = encoded_len(", ");
         let mut records = Vec::new();
         let mut soql = head.clone();
@@ -175,7 +220,7 @@ impl Salesforce {
             let literal = literal(value);
             let more = encoded_len(&literal) + if listed > 0 { separator } else { 0 };
             if listed > 0 && size + more > MAX_URL {
-                soql.push(')');
+                soql.push_str(&tail);
                 records.extend(self.query(&soql, all).await?);
                 soql.clone_from(&head);
                 size = fixed;
@@ -200,7 +245,7 @@ impl Salesforce {
             listed += 1;
         }
         if listed > 0 {
-            soql.push(')');
+            soql.push_str(&tail);
             records.extend(self.query(&soql, all).await?);
         }
         Ok(records)

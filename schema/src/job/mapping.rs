@@ -168,11 +168,16 @@ const LOOKUP_KEYS: [&str; 6] = ["type", "object", "key", "field", "several", "or
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Lookup {
-    /// The table to look in (`table`, or `schema.table`).
+    /// The table to look in (`table`, or `schema.table`), or the
+    /// Salesforce object the reference field refers to.
     pub object: String,
-    /// Its column the value is matched against.
+    /// Its column the value is matched against. In Salesforce, any text
+    /// field or id of the object, or a field of a record it refers to
+    /// (`Account.External_Id__c`); a lookup by an external id that takes
+    /// one record is left to Salesforce, any other is made by a query.
     pub key: String,
-    /// Its column whose value is taken (the primary key by default).
+    /// Its column whose value is taken (the primary key by default; in
+    /// Salesforce, always the record's `Id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub field: Option<String>,

@@ -107,7 +107,8 @@ struct Plan {
     columns: Vec<Column>,
     /// Each condition: a column, the values it may (or may not) equal.
     filters: Vec<(Column, Vec<Literal>, bool)>,
-    order: Option<(Column, bool)>,
+    /// Each ordering column: descending, nulls last.
+    order: Vec<(Column, bool, bool)>,
     limit: Option<usize>,
 }
 
@@ -138,10 +139,11 @@ fn plan(store: &Store, text: &str) -> Result<Plan, RestError> {
             Condition::In(p, vs, is) => Ok((resolve(p)?, vs.clone(), *is)),
         })
         .collect::<Result<_, RestError>>()?;
-    let order = match &q.order {
-        Some((p, descending)) => Some((resolve(p)?, *descending)),
-        None => None,
-    };
+    let order = q
+        .order
+        .iter()
+        .map(|o| Ok((resolve(&o.path)?, o.descending, o.nulls_last)))
+        .collect::<Result<_, RestError>>()?;
     Ok(Plan {
         object: table.def.name.clone(),
         columns,
@@ -167,15 +169,30 @@ fn select(store: &Store, plan: &Plan, all: bool, version: &str) -> Vec<Box<RawVa
             values.iter().any(|v| matches(&value, v, column)) == *is
         })
     });
-    if let Some((column, descending)) = &plan.order {
+    if !plan.order.is_empty() {
         rows.sort_by(|a, b| {
-            let (a, b) = (value_at(store, a, column), value_at(store, b, column));
-            let ordering = compare(&a, &b, column.field_type().is_decimal());
-            if *descending {
-                ordering.reverse()
-            } else {
-                ordering
-            }
+            plan.order
+                .iter()
+                .map(|(column, descending, nulls_last)| {
+                    let (a, b) = (value_at(store, a, column), value_at(store, b, column));
+                    match (a.is_null(), b.is_null()) {
+                        (true, true) => Ordering::Equal,
+                        (true, false) if *nulls_last => Ordering::Greater,
+                        (true, false) => Ordering::Less,
+                        (false, true) if *nulls_last => Ordering::Less,
+                        (false, true) => Ordering::Greater,
+                        (false, false) => {
+                            let ordering = compare(&a, &b, column.field_type().is_decimal());
+                            if *descending {
+                                ordering.reverse()
+                            } else {
+                                ordering
+                            }
+                        }
+                    }
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal)
         });
     }
     rows.truncate(plan.limit.unwrap_or(usize::MAX));
@@ -250,7 +267,8 @@ fn matches(value: &Value, literal: &Literal, column: &Column) -> bool {
     }
 }
 
-/// SOQL's order: nulls first, numbers by value, text ignoring case.
+/// SOQL's order of two values: nulls first, numbers by value, text
+/// ignoring case.
 fn compare(a: &Value, b: &Value, decimals: bool) -> Ordering {
     match (a, b) {
         (Value::Null, Value::Null) => Ordering::Equal,

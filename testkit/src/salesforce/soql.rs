@@ -1,5 +1,6 @@
 //! The SOQL an import tool sends: `SELECT f1, Rel.f2 FROM Object [WHERE
-//! cond AND …] [ORDER BY f [ASC|DESC]] [LIMIT n]`, where a condition is
+//! cond AND …] [ORDER BY f [ASC|DESC] [NULLS FIRST|LAST], …] [LIMIT n]`,
+//! where a condition is
 //! `f = v`, `f != v` or `f [NOT] IN (v, …)`, and a value is a quoted string,
 //! a number, `true`, `false` or `null`. Keywords are case-insensitive.
 
@@ -32,8 +33,19 @@ pub(super) struct Query {
     pub object: String,
     pub object_column: usize,
     pub conditions: Vec<Condition>,
-    pub order: Option<(Path, bool)>,
+    /// Each ordering field in turn, with its direction and where its
+    /// nulls go.
+    pub order: Vec<OrderItem>,
     pub limit: Option<usize>,
+}
+
+/// One field of `ORDER BY`: "Default order is ascending … By default,
+/// null values are sorted first" (SOQL and SOSL Reference, ORDER BY).
+#[derive(Clone, Debug)]
+pub(super) struct OrderItem {
+    pub path: Path,
+    pub descending: bool,
+    pub nulls_last: bool,
 }
 
 /// A query Salesforce would refuse, with the column it points at.
@@ -161,6 +173,7 @@ impl Parser {
 fn is_reserved(word: &str) -> bool {
     [
         "SELECT", "FROM", "WHERE", "AND", "OR", "IN", "NOT", "ORDER", "BY", "LIMIT", "ASC", "DESC",
+        "NULLS", "FIRST", "LAST",
     ]
     .iter()
     .any(|k| k.eq_ignore_ascii_case(word))
@@ -185,15 +198,34 @@ pub(super) fn parse(query: &str) -> Result<Query, SyntaxError> {
             conditions.push(p.condition()?);
         }
     }
-    let mut order = None;
+    let mut order = Vec::new();
     if p.keyword("ORDER") {
         p.expect_keyword("BY")?;
-        let path = p.path()?;
-        let descending = p.keyword("DESC");
-        if !descending {
-            p.keyword("ASC");
+        loop {
+            let path = p.path()?;
+            let descending = p.keyword("DESC");
+            if !descending {
+                p.keyword("ASC");
+            }
+            let nulls_last = if p.keyword("NULLS") {
+                if p.keyword("LAST") {
+                    true
+                } else {
+                    p.expect_keyword("FIRST")?;
+                    false
+                }
+            } else {
+                false
+            };
+            order.push(OrderItem {
+                path,
+                descending,
+                nulls_last,
+            });
+            if !p.symbol(",") {
+                break;
+            }
         }
-        order = Some((path, descending));
     }
     let mut limit = None;
     if p.keyword("LIMIT") {
@@ -232,6 +264,23 @@ mod tests {
             matches!(&q.conditions[0], Condition::In(_, v, true) if v[1] == Literal::Text("b's@x.io".into()))
         );
         assert_eq!(q.limit, Some(10));
+    }
+
+    #[test]
+    fn an_order_by_lists_fields_each_with_its_direction_and_nulls() {
+        let q =
+            parse("SELECT Id FROM Account WHERE Name IN ('a') ORDER BY Phone DESC NULLS LAST, Id")
+                .expect("valid SOQL");
+        let order: Vec<(String, bool, bool)> = q
+            .order
+            .iter()
+            .map(|o| (o.path.parts.join("."), o.descending, o.nulls_last))
+            .collect();
+        assert_eq!(
+            order,
+            [("Phone".into(), true, true), ("Id".into(), false, false)]
+        );
+        assert!(parse("SELECT Id FROM Account ORDER BY Phone NULLS").is_err());
     }
 
     #[test]

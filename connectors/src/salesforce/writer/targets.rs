@@ -9,9 +9,12 @@ use crate::salesforce::Describe;
 /// set by that id, which Salesforce resolves itself, in the object the
 /// lookup names (`WhatId:Opportunity.External_Id__c`): a polymorphic
 /// reference, which can refer to several objects, is resolved in that one.
+/// The lookups Sluice makes itself (`resolved`: their positions, see
+/// [`super::super::Lookups`]) set their reference to a record id.
 pub fn writer_targets(
     describe: &Describe,
     plan: &crate::mapping::Plan,
+    resolved: &[usize],
 ) -> Result<Vec<String>, String> {
     let mut targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
     for (at, lookup) in plan.lookups() {
@@ -22,13 +25,6 @@ pub fn writer_targets(
         {
             return Err(format!(
                 "{}: a Salesforce lookup sets the record Id; leave its field out",
-                targets[at]
-            ));
-        }
-        if !lookup.several.is_fail() || lookup.order_by.is_some() {
-            return Err(format!(
-                "{}: a Salesforce lookup sets a reference by the related record's external id, \
-                 which one record has at most; several and order_by apply to PostgreSQL lookups",
                 targets[at]
             ));
         }
@@ -52,7 +48,9 @@ pub fn writer_targets(
                 lookup.object.trim()
             ));
         };
-        targets[at] = format!("{}:{object}.{}", targets[at], lookup.key.trim());
+        if !resolved.contains(&at) {
+            targets[at] = format!("{}:{object}.{}", targets[at], lookup.key.trim());
+        }
     }
     Ok(targets)
 }

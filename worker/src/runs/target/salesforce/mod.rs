@@ -45,7 +45,8 @@ use sluice_connectors::journal;
 use sluice_connectors::mapping::Plan;
 use sluice_connectors::postgres::Checkpoint;
 use sluice_connectors::salesforce::{
-    self as sf, BeforeImages, Describe, Operation, Salesforce, Writer, MAX_RECORDS,
+    self as sf, BeforeImages, Describe, LookupError, Lookups, Operation, Salesforce, Writer,
+    MAX_RECORDS,
 };
 use sluice_events::event::RunBatchSent;
 use sluice_events::DomainEvent;
@@ -77,6 +78,8 @@ pub(in crate::runs) struct OrgTarget<'a> {
 struct State {
     object: String,
     writer: Writer,
+    /// The lookups resolved by a query before each batch is written.
+    lookups: Lookups,
     results: Arc<Results>,
     journal: Arc<journal::Columns>,
     /// The last batch recorded as done.
@@ -194,7 +197,12 @@ impl Target for OrgTarget<'_> {
         };
         let plan = Plan::new(&job.mapping, &source_header, job.context)
             .map_err(|e| Stop::Fail(format!("the mapping does not fit the file: {e}")))?;
-        let targets = sf::writer_targets(&describe, &plan).map_err(misfit)?;
+        let lookups = match Lookups::prepare(&self.org.sf, &describe, &plan).await {
+            Ok(lookups) => lookups,
+            Err(LookupError::Misfit(reason)) => return Err(misfit(reason)),
+            Err(LookupError::Salesforce(e)) => return Err(failed(e)),
+        };
+        let targets = sf::writer_targets(&describe, &plan, &lookups.positions()).map_err(misfit)?;
         let target_names: Vec<&str> = targets.iter().map(String::as_str).collect();
         let writer = Writer::new(&describe, self.operation, &target_names, &job.key_fields)
             .map_err(misfit)?;
@@ -210,6 +218,7 @@ impl Target for OrgTarget<'_> {
         self.state = Some(State {
             object: describe.name.clone(),
             writer,
+            lookups,
             results,
             journal: Arc::new(journal::Columns {
                 key: vec!["Id".into()],
@@ -245,11 +254,12 @@ impl Target for OrgTarget<'_> {
         }
     }
 
-    async fn write(&mut self, batch: Batch, written: &mut Written) -> Result<Flow, Stop> {
+    async fn write(&mut self, mut batch: Batch, written: &mut Written) -> Result<Flow, Stop> {
         let (operation, limit) = (self.operation, self.app.bulk_upload_bytes);
         let mut job = self.job.take();
         let outcome = async {
             let mut writing = self.writing(written)?;
+            writing.look_up(&mut batch).await?;
             match job.as_mut() {
                 None => writing.collections(batch).await,
                 Some(open) => {
@@ -300,6 +310,23 @@ impl Target for OrgTarget<'_> {
 }
 
 impl Writing<'_> {
+    /// Sets the fields of `batch`'s rows that Sluice looks up itself to the
+    /// ids they name; a row whose value names no record (or several) is
+    /// refused with the reason.
+    async fn look_up(&mut self, batch: &mut Batch) -> Result<(), Stop> {
+        if self.state.lookups.is_empty() {
+            return Ok(());
+        }
+        let refused = self
+            .state
+            .lookups
+            .resolve(self.sf, &mut batch.inserts)
+            .await
+            .map_err(failed)?;
+        batch.refused.extend(refused);
+        Ok(())
+    }
+
     /// Whether batch `index` was sent by an earlier attempt: the record of
     /// that send.
     fn in_doubt(&self, index: i64) -> Option<RunBatchSent> {
