@@ -125,6 +125,41 @@ async fn an_auto_mapped_job_matches_the_header_and_loads_its_rows() {
         json!({"source": "Organisation", "target": "company"})
     );
 
+    // A job changed to a file without the telephone column is matched
+    // again when asked: the phone is no longer mapped.
+    let id = created["id"].as_str().unwrap();
+    let fewer = "EMAIL,First Name,Organisation\nlin@example.com,Lin,Mint\n";
+    let fewer = upload(&app, &owner, fewer.as_bytes().to_vec()).await;
+    let (status, changed) = send(
+        &app,
+        Method::PATCH,
+        &owner,
+        &format!("/v1/jobs/{id}"),
+        Some(json!({"source": {"upload_id": fewer}, "mapping": "auto"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(
+        matches(&changed["auto_match"]),
+        [
+            m("EMAIL", "email", "name", 0.9),
+            m("First Name", "first_name", "name", 0.9),
+            m("Organisation", "company", "synonym", 0.7),
+        ]
+    );
+    assert_eq!(changed["mapping"].as_array().unwrap().len(), 3);
+    // Changed back to the full file and matched again.
+    let (status, changed) = send(
+        &app,
+        Method::PATCH,
+        &owner,
+        &format!("/v1/jobs/{id}"),
+        Some(json!({"source": {"upload_id": full}, "mapping": "auto"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["mapping"], created["mapping"]);
+
     let run = run_to_end(&app, &owner, created["id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     let rows: Vec<Person> =

@@ -115,6 +115,36 @@ async fn a_saved_template_maps_a_new_upload_and_a_missing_column_is_named() {
     let (status, refused) = send(&app, Method::POST, &owner, "/v1/jobs", Some(both)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     assert_eq!(refused["error"]["field"], "mapping_template");
+
+    // A job whose mapping was changed by hand takes the template again by
+    // a change; the short file with it is refused and changes nothing.
+    let job_path = format!("/v1/jobs/{}", job["id"].as_str().unwrap());
+    let one_field = json!({"mapping": [{"source": "Email", "target": "email"}]});
+    let (status, changed) = send(&app, Method::PATCH, &owner, &job_path, Some(one_field)).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["mapping"].as_array().unwrap().len(), 1);
+    let (status, changed) = send(
+        &app,
+        Method::PATCH,
+        &owner,
+        &job_path,
+        Some(json!({"mapping_template": id})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["mapping"], entries_shown());
+    let (status, refused) = send(
+        &app,
+        Method::PATCH,
+        &owner,
+        &job_path,
+        Some(json!({"source": {"upload_id": short}, "mapping_template": id})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["field"], "mapping_template");
+    let (_, kept) = send(&app, Method::GET, &owner, &job_path, None).await;
+    assert_eq!(kept["source"]["upload_id"], json!(file));
 }
 
 #[tokio::test]

@@ -219,8 +219,16 @@ pub struct JobPatch {
     operation: Option<Operation>,
     #[schema(nullable = false)]
     key_fields: Option<Vec<String>>,
+    /// The new fields, or `"auto"` (matched again from the source's header,
+    /// the answer's `auto_match` saying how).
+    #[serde(default)]
+    #[schema(value_type = Option<choice::NewJobMapping>, nullable = false)]
+    mapping: Option<MappingChoice>,
+    /// A saved mapping template of the account's, applied to the source in
+    /// place of the job's mapping (not with `mapping`).
+    #[serde(default)]
     #[schema(nullable = false)]
-    mapping: Option<Vec<FieldMapping>>,
+    mapping_template: Option<Uuid>,
     /// The new filter, as when the job is created; absent: kept; `null`:
     /// removed.
     #[serde(default, deserialize_with = "present")]
@@ -268,6 +276,9 @@ pub async fn update(
     let id = path.into_inner();
     let patch = body.into_inner();
     let (state, user, patch): (&AppState, &AuthUser, &JobPatch) = (&state, &user, &patch);
+    // What auto-match found, as the last decision (the one recorded) saw it.
+    let auto_match = std::cell::RefCell::new(None);
+    let found = &auto_match;
     // Decided on the job's stream, merged into the job as the version read
     // left it: of two changes at once, the second is merged on top of the
     // first (and checked again), so neither is lost.
@@ -287,7 +298,8 @@ pub async fn update(
             ));
         }
         let merged = merged(patch.clone(), job_row, !runs.is_empty())?;
-        let definition = define(state, user, merged, Some(job)).await?;
+        let mut definition = define(state, user, merged, Some(job)).await?;
+        found.replace(definition.auto_match.take());
         let subject = subject_key(state, account).await?;
         let defined = sealed_definition(&subject, user, job, definition)?;
         let events = loaded.state.decide(account, JobCommand::Change(defined))?;
@@ -295,7 +307,10 @@ pub async fn update(
     })
     .await?;
     let row = find(state, user, id).await?;
-    Ok(HttpResponse::Ok().json(job_view(&row)))
+    Ok(HttpResponse::Ok().json(views::Job {
+        auto_match: auto_match.into_inner().map(Into::into),
+        ..job_view(&row)
+    }))
 }
 
 /// A job of the caller's account, what the customer typed of it opened.

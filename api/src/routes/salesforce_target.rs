@@ -271,11 +271,7 @@ pub(crate) async fn preview(
 /// row the source or the mapping could not read, a lookup that found no
 /// record, or one that cannot become a record (a value its field's type
 /// cannot take, a missing key).
-fn shown(
-    writer: &Writer,
-    plan: &Plan,
-    rows: Vec<MappedRow>,
-) -> crate::views::imports::Preview {
+fn shown(writer: &Writer, plan: &Plan, rows: Vec<MappedRow>) -> crate::views::imports::Preview {
     let targets = plan.targets();
     let rows = rows
         .into_iter()

@@ -103,10 +103,13 @@ pub(super) fn merged(patch: JobPatch, job: Job, has_runs: bool) -> Result<NewJob
         target: patch.target.unwrap_or(details.target),
         operation: patch.operation.unwrap_or(row.operation),
         key_fields: patch.key_fields.unwrap_or(details.key_fields),
-        mapping: Some(MappingChoice::Fields(
-            patch.mapping.unwrap_or(details.mapping),
-        )),
-        mapping_template: None,
+        // A new mapping, or a template in place of the job's mapping (both
+        // at once are refused as for a new job).
+        mapping: match (patch.mapping, patch.mapping_template) {
+            (None, None) => Some(MappingChoice::Fields(details.mapping)),
+            (mapping, _) => mapping,
+        },
+        mapping_template: patch.mapping_template,
         filter: patch.filter.unwrap_or(details.filter),
         schedule: patch.schedule.unwrap_or(row.schedule),
     })
