@@ -342,3 +342,59 @@ async fn a_salesforce_orgs_writable_objects_and_their_fields_are_listed() {
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert_eq!(body["error"]["code"], "upstream_failed");
 }
+
+/// A login role of the test server, dropped when the guard goes (declare
+/// it before the databases it has privileges in, so they go first).
+struct Role(String);
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        use diesel::Connection;
+        if let Ok(mut admin) =
+            diesel::PgConnection::establish(&sluice_testkit::database_server_url())
+        {
+            let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS {}", self.0));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_user_who_may_not_insert_into_a_table_is_not_offered_it() {
+    use diesel::Connection;
+    let role = Role(format!("sluice_loader_{}", uuid::Uuid::new_v4().simple()));
+    let mut admin =
+        diesel::PgConnection::establish(&sluice_testkit::database_server_url()).unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE ROLE {} LOGIN PASSWORD 'loader-password'",
+            role.0
+        ))
+        .unwrap();
+    let target = catalog_db();
+    // May read people and crm.deals, and write only crm.deals.
+    target
+        .connect()
+        .batch_execute(&format!(
+            "GRANT USAGE ON SCHEMA crm TO {0};
+             GRANT SELECT ON people, crm.deals TO {0};
+             GRANT INSERT ON crm.deals TO {0};",
+            role.0
+        ))
+        .unwrap();
+    let app = spawn_app().await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let mut params = crate::connections::params_for(&app, "loader-password");
+    params["dbname"] = json!(target.name);
+    params["user"] = json!(role.0);
+    let res = crate::connections::create(&app, &owner, "loader", params).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let connection = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, listed) = get(&app, &owner, &format!("/v1/targets/{connection}/objects")).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(names(&listed), ["crm.deals"], "{listed}");
+    drop(target);
+}
