@@ -230,6 +230,7 @@ impl Application {
                 }))
                 .wrap(from_fn(body_timeout::middleware))
                 .wrap(from_fn(error::json_errors))
+                .wrap(from_fn(pages::html_errors))
                 .wrap(from_fn(response_check::middleware))
                 .wrap(from_fn(pages::headers))
                 .wrap(from_fn(telemetry::middleware))

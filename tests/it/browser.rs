@@ -413,3 +413,88 @@ async fn a_user_logs_back_in_disconnects_an_instance_and_deletes_the_account() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     b.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_browser_gets_error_pages_an_icon_the_current_section_and_cached_compressed_files() {
+    let app = spawn_app().await;
+    let (token, _) = crate::accounts::account(&app, "ada@example.com").await;
+    let cookie = format!("sluice_session={token}");
+    let page = |path: &str, accept: &'static str| {
+        app.client
+            .get(app.url(path))
+            .header("Cookie", &cookie)
+            .header("Accept", accept)
+            .send()
+    };
+    let html = "text/html,application/xhtml+xml,*/*;q=0.8";
+
+    // An unknown run, and an unknown page, are pages in the layout.
+    let unknown = format!("/app/runs/{}", uuid::Uuid::new_v4());
+    for path in [unknown.as_str(), "/app/nothing-here"] {
+        let res = page(path, html).await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        assert!(res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        let body = res.text().await.unwrap();
+        assert!(body.contains("<h1>Page not found</h1>"), "{body}");
+        assert!(body.contains("rel=\"icon\""), "{body}");
+    }
+    // A script asking for JSON keeps the API's error.
+    let res = page(&unknown, "application/json").await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+
+    // The navigation marks where the user is.
+    let runs = page("/app/runs", html).await.unwrap().text().await.unwrap();
+    assert!(
+        runs.contains("<a href=\"/app/runs\" aria-current=\"page\">Runs</a>"),
+        "{runs}"
+    );
+    assert!(runs.contains("<a href=\"/app/settings\">Settings</a>"));
+
+    let icon = app
+        .client
+        .get(app.url("/favicon.ico"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(icon.status(), StatusCode::OK);
+    assert_eq!(icon.headers()["content-type"], "image/x-icon");
+    assert_eq!(&icon.bytes().await.unwrap()[..4], [0, 0, 1, 0]);
+
+    // Static files are compressed, kept a day, and not sent again unchanged.
+    let css = app
+        .client
+        .get(app.url("/static/app.css"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(css.status(), StatusCode::OK);
+    assert_eq!(css.headers()["content-encoding"], "gzip");
+    assert_eq!(css.headers()["cache-control"], "public, max-age=86400");
+    let etag = css.headers()["etag"].to_str().unwrap().to_owned();
+    let plain = include_str!("../../api/static/app.css").len();
+    let sent = css.bytes().await.unwrap();
+    assert_eq!(sent[..2], [0x1f, 0x8b], "gzip's magic number");
+    assert!(sent.len() < plain);
+    let again = app
+        .client
+        .get(app.url("/static/app.css"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let other = app
+        .client
+        .get(app.url("/static/app.js"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK, "another file's tag");
+}

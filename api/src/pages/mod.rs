@@ -10,7 +10,9 @@
 //! Sluice over HTTPS, HSTS ([`HSTS`]).
 
 mod account_pages;
+mod assets;
 mod auth_pages;
+mod errors;
 mod import_pages;
 mod render;
 
@@ -18,15 +20,16 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::web;
+
+pub use errors::html_errors;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(
         "/",
         web::get().to(|| async { render::see_other("/app/runs") }),
     )
-    .route("/static/app.js", web::get().to(script))
-    .route("/static/app.css", web::get().to(style))
+    .configure(assets::routes)
     .route("/login", web::get().to(auth_pages::login_page))
     .route("/login", web::post().to(auth_pages::login))
     .route("/signup", web::get().to(auth_pages::signup_page))
@@ -44,18 +47,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/app/imports/new", web::get().to(import_pages::new_import))
     .route("/app/runs", web::get().to(import_pages::runs))
     .route("/app/runs/{id}", web::get().to(import_pages::run));
-}
-
-async fn script() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .body(include_str!("../../static/app.js"))
-}
-
-async fn style() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .body(include_str!("../../static/app.css"))
 }
 
 /// Browsers that saw it use only HTTPS for this host, and its subdomains,
