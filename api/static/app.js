@@ -164,23 +164,63 @@ document.getElementById("start-run")?.addEventListener("click", async (event) =>
   }
 });
 
-// A run: its progress until it ends, then its files and rollback.
+// Counts and times as the viewer writes them: numbers grouped in the
+// browser's locale, times in its time zone.
+const numberFormat = new Intl.NumberFormat();
+function showNumber(element, n) {
+  element.dataset.number = n;
+  element.textContent = numberFormat.format(n);
+}
+for (const element of document.querySelectorAll("[data-number]")) {
+  showNumber(element, Number(element.dataset.number));
+}
+for (const element of document.querySelectorAll("time[datetime]")) {
+  const at = new Date(element.getAttribute("datetime"));
+  if (!Number.isNaN(at.getTime())) {
+    element.textContent = at.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  }
+}
+
+// A run: its progress until it ends (the rows read of the source's, the
+// share done and an estimate of the time left), then the page again, which
+// shows how it ended and what can be done next.
 const runSection = document.getElementById("run");
+const pendingWords = { queued: "Waiting to start", running: "Running", rolling_back: "Rolling back" };
+function showProgress(run) {
+  const total = run.rows_total;
+  const read = run.rows_read;
+  const progress = document.getElementById("progress");
+  const text = document.getElementById("progress-text");
+  if (!progress || !text || !total) return;
+  progress.max = total;
+  progress.value = Math.min(read, total);
+  const share = Math.min(100, Math.floor((read / total) * 100));
+  let left = "";
+  const started = run.started_at ? new Date(run.started_at).getTime() : NaN;
+  if (read > 0 && read < total && !Number.isNaN(started)) {
+    const seconds = Math.round(((Date.now() - started) / read) * (total - read) / 1000);
+    left = seconds < 60 ? `, about ${seconds} s left` : `, about ${Math.round(seconds / 60)} min left`;
+  }
+  text.textContent = `${numberFormat.format(read)} of ${numberFormat.format(total)} rows (${share}%)${left}`;
+}
 if (runSection && runSection.dataset.finished !== "true") {
   const timer = setInterval(async () => {
     try {
       const run = await api("GET", `/v1/runs/${runSection.dataset.run}`);
-      document.getElementById("status").textContent = run.status;
-      document.getElementById("rows-read").textContent = run.rows_read;
-      document.getElementById("rows-ok").textContent = run.rows_ok;
-      document.getElementById("rows-failed").textContent = run.rows_failed;
-      document.getElementById("message").textContent = run.message ?? "";
       if (run.finished_at) {
         clearInterval(timer);
-        document.getElementById("results").hidden = !run.results_expire_at;
-        const rollback = document.getElementById("rollback");
-        if (rollback) rollback.hidden = false;
+        location.reload();
+        return;
       }
+      const finishing = run.rows_total && run.rows_read >= run.rows_total && run.started_at;
+      document.getElementById("status").textContent =
+        finishing ? "Finishing: writing the result files" : (pendingWords[run.status] ?? run.status);
+      runSection.dataset.status = run.status;
+      showNumber(document.getElementById("rows-read"), run.rows_read);
+      showNumber(document.getElementById("rows-ok"), run.rows_ok);
+      showNumber(document.getElementById("rows-failed"), run.rows_failed);
+      document.getElementById("message").textContent = run.message ?? "";
+      showProgress(run);
     } catch { /* the next tick tries again */ }
   }, 1000);
 }

@@ -227,7 +227,7 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
     let run_page = wait_path(b, "/app/runs/").await;
 
     // The run's progress shows the rows counted.
-    wait_text(b, "status", "succeeded").await;
+    wait_text(b, "status", "Completed").await;
     assert_eq!(text_of(b, "rows-ok").await, "3");
     assert_eq!(text_of(b, "rows-failed").await, "0");
     assert_eq!(contacts_in(&target), 3);
@@ -243,13 +243,27 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
         (url.path() != run_page).then_some(())
     })
     .await;
-    wait_text(b, "status", "rolled_back").await;
+    wait_text(b, "status", "Rolled back").await;
     assert_eq!(contacts_in(&target), 0);
 
-    // The history lists both.
+    // The rolled-back run says so and offers no second rollback.
+    b.goto(&site(&app, &run_page)).await.unwrap();
+    assert!(text_of(b, "rolled-back").await.contains("rolled back"));
+    assert!(b.find(Locator::Id("rollback")).await.is_err());
+
+    // The history lists both by the job's name, the import marked.
     b.goto(&site(&app, "/app/runs")).await.unwrap();
     let rows = b.find_all(Locator::Css("tbody tr")).await.unwrap();
     assert_eq!(rows.len(), 2);
+    let listed = b
+        .find(Locator::Css("tbody"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(listed.contains("Rollback of "), "{listed}");
+    assert!(listed.contains("rolled back"), "{listed}");
     b.clone().close().await.unwrap();
 }
 
@@ -454,6 +468,11 @@ async fn a_browser_gets_error_pages_an_icon_the_current_section_and_cached_compr
         "{runs}"
     );
     assert!(runs.contains("<a href=\"/app/settings\">Settings</a>"));
+    // A new account is told its first step: connect an instance.
+    assert!(
+        runs.contains("<a href=\"/app/connections\">Connect the database or Salesforce org"),
+        "{runs}"
+    );
 
     let icon = app
         .client

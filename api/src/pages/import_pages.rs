@@ -1,7 +1,8 @@
 //! A new import (upload, then map with a preview, then run), the run
 //! history, and one run with its live progress, result files and rollback.
 
-use super::render::{self, when, Viewer};
+use super::render::{self, Viewer};
+use super::words::{duration, status_words, thousands, time, StatusWords};
 use crate::error::ApiError;
 use crate::routes::connection_details::open_all;
 use crate::routes::jobs::open_job;
@@ -10,8 +11,8 @@ use crate::AppState;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
-use sluice_schema::ids::RunId;
-use sluice_schema::kinds::ConnectionKind;
+use sluice_schema::ids::{JobId, RunId};
+use sluice_schema::kinds::{ConnectionKind, RunKind};
 use sluice_schema::repo::{connections, jobs};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -113,11 +114,14 @@ pub async fn new_import(
 /// A run as the history lists it.
 pub struct RunLine {
     pub id: String,
+    /// The job's name; a rollback is named after the job it undoes.
     pub job: String,
-    pub kind: String,
-    pub status: String,
-    pub rows_ok: i64,
-    pub rows_failed: i64,
+    pub rollback: bool,
+    pub status: StatusWords,
+    /// An import that a rollback undid.
+    pub rolled_back: bool,
+    pub rows_ok: String,
+    pub rows_failed: String,
     pub requested_at: String,
 }
 
@@ -126,21 +130,43 @@ pub struct RunLine {
 struct RunsPage {
     csrf: String,
     runs: Vec<RunLine>,
+    /// Whether the account has an instance to import into (else the page
+    /// says to connect one first).
+    connected: bool,
+}
+
+/// The account's job names by id (a deleted job's too).
+async fn job_names(
+    state: &AppState,
+    account: sluice_schema::ids::AccountId,
+    rows: Vec<sluice_schema::models::JobRow>,
+) -> Result<HashMap<Uuid, String>, ApiError> {
+    let subject = crate::people::subject_key(state, account).await?;
+    rows.into_iter()
+        .map(|row| open_job(&subject, row).map(|job| (job.row.job_id, job.details.name)))
+        .collect()
+}
+
+/// Whether a run's rows are all read while it has not ended: it is
+/// writing its result files.
+fn finishing(run: &sluice_schema::models::RunRow) -> bool {
+    run.finished_at.is_none()
+        && run.started_at.is_some()
+        && run
+            .rows_total
+            .is_some_and(|total| total > 0 && run.rows_read >= total)
 }
 
 pub async fn runs(viewer: Viewer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let account = viewer.user.account_id;
-    let (rows, jobs) = state
+    let (rows, jobs, connections) = state
         .db(move |conn| {
-            let jobs = jobs::list(conn, account)?;
-            Ok((jobs::latest_runs(conn, account, 100)?, jobs))
+            let jobs = jobs::list_all(conn, account)?;
+            let connections = connections::list(conn, account)?;
+            Ok((jobs::latest_runs(conn, account, 100)?, jobs, connections))
         })
         .await?;
-    let subject = crate::people::subject_key(&state, account).await?;
-    let names: HashMap<Uuid, String> = jobs
-        .into_iter()
-        .map(|row| open_job(&subject, row).map(|job| (job.row.job_id, job.details.name)))
-        .collect::<Result<_, _>>()?;
+    let names = job_names(&state, account, jobs).await?;
     let runs = rows
         .into_iter()
         .map(|r| RunLine {
@@ -149,16 +175,18 @@ pub async fn runs(viewer: Viewer, state: web::Data<AppState>) -> Result<HttpResp
                 .get(&r.job_id)
                 .cloned()
                 .unwrap_or_else(|| "(deleted job)".into()),
-            kind: r.kind.to_string(),
-            status: r.status.as_str().replace('_', " "),
-            rows_ok: r.rows_ok,
-            rows_failed: r.rows_failed,
-            requested_at: when(&r.requested_at),
+            rollback: r.kind == RunKind::Rollback,
+            status: status_words(r.kind, r.status, r.rows_failed, finishing(&r)),
+            rolled_back: r.rolled_back_by.is_some(),
+            rows_ok: thousands(r.rows_ok),
+            rows_failed: thousands(r.rows_failed),
+            requested_at: time(&r.requested_at),
         })
         .collect();
     Ok(render::ok(&RunsPage {
         csrf: viewer.csrf,
         runs,
+        connected: !connections.is_empty(),
     }))
 }
 
@@ -167,17 +195,60 @@ pub async fn runs(viewer: Viewer, state: web::Data<AppState>) -> Result<HttpResp
 struct RunPage {
     csrf: String,
     id: String,
+    job: String,
     kind: String,
+    /// The status as the API names it, for the page's script.
     status: String,
+    words: StatusWords,
     rows_read: i64,
+    rows_total: Option<i64>,
     rows_ok: i64,
     rows_failed: i64,
+    rows_skipped: i64,
     message: String,
     requested_at: String,
+    started_at: Option<String>,
+    /// When it started, for the script's estimate of the time left.
+    started_iso: Option<String>,
+    finished_at: Option<String>,
+    duration: Option<String>,
     finished: bool,
     results: bool,
+    /// Whether a rollback of this run can be asked for now: a finished
+    /// import that wrote rows, kept what it changed, and was not rolled
+    /// back already.
+    can_roll_back: bool,
     rollback_of: Option<String>,
     rolled_back_by: Option<String>,
+}
+
+/// A count however the template holds it.
+struct Count(i64);
+
+impl From<i64> for Count {
+    fn from(n: i64) -> Self {
+        Self(n)
+    }
+}
+
+impl From<&i64> for Count {
+    fn from(n: &i64) -> Self {
+        Self(*n)
+    }
+}
+
+impl From<&&i64> for Count {
+    fn from(n: &&i64) -> Self {
+        Self(**n)
+    }
+}
+
+impl RunPage {
+    /// A count as the page shows it, before its script shows it in the
+    /// viewer's way of writing numbers.
+    fn n(&self, count: impl Into<Count>) -> String {
+        thousands(count.into().0)
+    }
 }
 
 pub async fn run(
@@ -187,26 +258,55 @@ pub async fn run(
 ) -> Result<HttpResponse, ApiError> {
     let account = viewer.user.account_id;
     let id = RunId(path.into_inner());
-    let run = state
-        .db(move |conn| Ok(jobs::run(conn, account, id)?))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let (run, job) = state
+        .db(move |conn| {
+            let Some(run) = jobs::run(conn, account, id)? else {
+                return Ok((None, None));
+            };
+            let job =
+                jobs::find_any(conn, JobId(run.job_id))?.filter(|j| j.account_id == account.0);
+            Ok((Some(run), job))
+        })
+        .await?;
+    let run = run.ok_or(ApiError::NotFound)?;
+    let names = job_names(&state, account, job.into_iter().collect()).await?;
     let mut opened = crate::routes::jobs::open_runs(&state, account, vec![run]).await?;
     let run = opened.pop().ok_or(ApiError::NotFound)?;
     let now = state.platform.clock.now();
+    let finished = run.finished_at.is_some();
+    let results =
+        run.results_removed_at.is_none() && run.results_expire_at.is_some_and(|at| at > now);
     Ok(render::ok(&RunPage {
         csrf: viewer.csrf,
         id: run.run_id.to_string(),
+        job: names
+            .get(&run.job_id)
+            .cloned()
+            .unwrap_or_else(|| "(deleted job)".into()),
         kind: run.kind.to_string(),
         status: run.status.to_string(),
+        words: status_words(run.kind, run.status, run.rows_failed, finishing(&run)),
         rows_read: run.rows_read,
+        rows_total: run.rows_total,
         rows_ok: run.rows_ok,
         rows_failed: run.rows_failed,
-        message: run.message.unwrap_or_default(),
-        requested_at: when(&run.requested_at),
-        finished: run.finished_at.is_some(),
-        results: run.results_removed_at.is_none()
-            && run.results_expire_at.is_some_and(|at| at > now),
+        rows_skipped: run.rows_skipped,
+        message: run.message.clone().unwrap_or_default(),
+        requested_at: time(&run.requested_at),
+        started_at: run.started_at.as_ref().map(time),
+        started_iso: run.started_at.map(|at| at.to_rfc3339()),
+        finished_at: run.finished_at.as_ref().map(time),
+        duration: run
+            .started_at
+            .zip(run.finished_at)
+            .map(|(from, to)| duration(from, to)),
+        finished,
+        results,
+        can_roll_back: run.kind == RunKind::Import
+            && finished
+            && run.rows_ok > 0
+            && run.rolled_back_by.is_none()
+            && results,
         rollback_of: run.rollback_of.map(|r| r.to_string()),
         rolled_back_by: run.rolled_back_by.map(|r| r.to_string()),
     }))

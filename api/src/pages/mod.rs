@@ -15,6 +15,7 @@ mod auth_pages;
 mod errors;
 mod import_pages;
 mod render;
+mod words;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

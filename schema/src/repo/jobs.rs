@@ -15,6 +15,15 @@ pub fn list(conn: &mut PgConnection, account: AccountId) -> QueryResult<Vec<JobR
         .load(conn)
 }
 
+/// The account's jobs, deleted ones too (the run history names them).
+pub fn list_all(conn: &mut PgConnection, account: AccountId) -> QueryResult<Vec<JobRow>> {
+    jobs::table
+        .filter(jobs::account_id.eq(account.0))
+        .order(jobs::created_at.asc())
+        .select(JobRow::as_select())
+        .load(conn)
+}
+
 pub fn find(conn: &mut PgConnection, account: AccountId, id: JobId) -> QueryResult<Option<JobRow>> {
     jobs::table
         .filter(jobs::account_id.eq(account.0))
