@@ -168,11 +168,11 @@ document.getElementById("start-run")?.addEventListener("click", async (event) =>
 // browser's locale, times in its time zone.
 const numberFormat = new Intl.NumberFormat();
 function showNumber(element, n) {
-  element.dataset.number = n;
+  element.dataset.count = n;
   element.textContent = numberFormat.format(n);
 }
-for (const element of document.querySelectorAll("[data-number]")) {
-  showNumber(element, Number(element.dataset.number));
+for (const element of document.querySelectorAll("[data-count]")) {
+  showNumber(element, Number(element.dataset.count));
 }
 for (const element of document.querySelectorAll("time[datetime]")) {
   const at = new Date(element.getAttribute("datetime"));

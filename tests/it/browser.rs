@@ -517,3 +517,66 @@ async fn a_browser_gets_error_pages_an_icon_the_current_section_and_cached_compr
         .unwrap();
     assert_eq!(other.status(), StatusCode::OK, "another file's tag");
 }
+
+#[tokio::test]
+async fn every_page_fits_a_phones_width() {
+    use crate::imports::{connect_target, contacts_csv, contacts_mapping, create_job, run_to_end};
+    let app = spawn_app().await;
+    let target = target_db();
+    let (token, _) = crate::accounts::account(&app, "ada@example.com").await;
+    connect_target(&app, &token, &target).await;
+    let connection = connect_target(&app, &token, &target).await;
+    let upload = crate::imports::upload(&app, &token, contacts_csv(3)).await;
+    let job = create_job(&app, &token, &upload, &connection, contacts_mapping()).await;
+    let job: serde_json::Value = job.json().await.unwrap();
+    let run = run_to_end(&app, &token, job["id"].as_str().unwrap()).await;
+    let upload = crate::imports::upload(&app, &token, contacts_csv(3)).await;
+
+    let browser = browser().await;
+    let b = &browser.client;
+    b.set_window_size(390, 844).await.unwrap();
+    b.goto(&site(&app, "/login")).await.unwrap();
+    fill(b, "email", "ada@example.com").await;
+    fill(b, "password", crate::accounts::PASSWORD).await;
+    submit(b, "form").await;
+    wait_path(b, "/app/runs").await;
+    let run_page = format!("/app/runs/{}", run["id"].as_str().unwrap());
+    let new_import = format!("/app/imports/new?upload={upload}");
+    for path in [
+        "/app/runs",
+        run_page.as_str(),
+        "/app/connections",
+        new_import.as_str(),
+        "/app/settings",
+        "/login",
+        "/signup",
+        "/app/runs/00000000-0000-0000-0000-000000000000",
+    ] {
+        b.goto(&site(&app, path)).await.unwrap();
+        let widths = b
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (page, window) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+        assert!(window <= 400, "the window is a phone's: {window}");
+        // What sticks out, outside the regions that scroll on their own.
+        let wide = b
+            .execute(
+                "return [...document.querySelectorAll('body *')]
+                   .filter(e => !e.closest('.scroll')
+                     && e.getBoundingClientRect().right > window.innerWidth + 1)
+                   .map(e => e.tagName + '#' + e.id).slice(0, 8).join(' ');",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            page <= window,
+            "{path} is {page} px wide in {window} px: {wide}"
+        );
+    }
+    b.clone().close().await.unwrap();
+}
