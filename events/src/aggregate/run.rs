@@ -10,7 +10,7 @@
 
 use super::{owned_by, read_stream, Aggregate, LoadError, Loaded, Refusal};
 use crate::envelope::RecordedEvent;
-use crate::event::{DomainEvent, RunRequested};
+use crate::event::{DomainEvent, RunRequested, Sample};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sluice_schema::ids::AccountId;
@@ -53,6 +53,8 @@ pub struct Run {
     pub job_id: Option<Uuid>,
     /// The run this one undoes (a rollback).
     pub rollback_of: Option<Uuid>,
+    /// What a trial run writes.
+    pub sample: Option<Sample>,
     pub finished: Option<Finished>,
     pub results_removed: bool,
 }
@@ -62,6 +64,7 @@ pub struct Run {
 pub struct Finished {
     pub status: RunStatus,
     pub rows_ok: i64,
+    pub rows_failed: i64,
 }
 
 impl Aggregate for Run {
@@ -73,17 +76,20 @@ impl Aggregate for Run {
                 self.account = event.account_id;
                 self.job_id = Some(requested.job_id);
                 self.rollback_of = requested.rollback_of;
+                self.sample = requested.sample;
             }
             DomainEvent::RunFinished(f) => {
                 self.finished = Some(Finished {
                     status: f.status,
                     rows_ok: f.rows_ok,
+                    rows_failed: f.rows_failed,
                 });
             }
             DomainEvent::RunFinishedV2(f) => {
                 self.finished = Some(Finished {
                     status: f.status,
                     rows_ok: f.rows_ok,
+                    rows_failed: f.rows_failed,
                 });
             }
             DomainEvent::RunResultsRemoved(_) => self.results_removed = true,
@@ -206,6 +212,7 @@ impl RunHistory {
                 kind: RunKind::Rollback,
                 rollback_of: Some(self.run.id),
                 force: context.force,
+                ..RunRequested::import(job_id)
             },
         })
     }
@@ -241,7 +248,7 @@ mod tests {
                 RunKind::Import
             },
             rollback_of,
-            force: false,
+            ..RunRequested::import(JOB)
         })
     }
 
