@@ -218,11 +218,32 @@ impl RunHistory {
     }
 }
 
+/// Run `id` of `events` with rollbacks of `rollbacks`, for unit tests.
+#[cfg(test)]
+pub(crate) fn history_of(
+    id: Uuid,
+    events: Vec<DomainEvent>,
+    rollbacks: Vec<Vec<DomainEvent>>,
+) -> RunHistory {
+    use super::fold;
+    use super::testing::recorded;
+    RunHistory {
+        run: fold(id, &recorded(id, events)),
+        rollbacks: rollbacks
+            .into_iter()
+            .enumerate()
+            .map(|(i, events)| {
+                let rollback = rollback_id(id, i);
+                fold(rollback, &recorded(rollback, events))
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::fold;
-    use crate::aggregate::testing::{recorded, ACCOUNT};
+    use crate::aggregate::testing::ACCOUNT;
     use crate::event::{RunFinishedV2, RunResultsRemoved};
 
     const RUN: Uuid = Uuid::from_u128(11);
@@ -266,17 +287,7 @@ mod tests {
     }
 
     fn history(run: Vec<DomainEvent>, rollbacks: Vec<Vec<DomainEvent>>) -> RunHistory {
-        RunHistory {
-            run: fold(RUN, &recorded(RUN, run)),
-            rollbacks: rollbacks
-                .into_iter()
-                .enumerate()
-                .map(|(i, events)| {
-                    let id = rollback_id(RUN, i);
-                    fold(id, &recorded(id, events))
-                })
-                .collect(),
-        }
+        history_of(RUN, run, rollbacks)
     }
 
     fn context() -> RollbackContext {

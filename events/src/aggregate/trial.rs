@@ -167,9 +167,7 @@ impl RunHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::fold;
-    use crate::aggregate::run::rollback_id;
-    use crate::aggregate::testing::{recorded, ACCOUNT};
+    use crate::aggregate::testing::ACCOUNT;
     use crate::event::{DomainEvent, RunFinishedV2, RunResultsRemoved, Sample};
     use sluice_schema::kinds::SampleOrder;
 
@@ -203,17 +201,7 @@ mod tests {
     }
 
     fn history(run: Vec<DomainEvent>, rollbacks: Vec<Vec<DomainEvent>>) -> RunHistory {
-        RunHistory {
-            run: fold(RUN, &recorded(RUN, run)),
-            rollbacks: rollbacks
-                .into_iter()
-                .enumerate()
-                .map(|(i, events)| {
-                    let id = rollback_id(RUN, i);
-                    fold(id, &recorded(id, events))
-                })
-                .collect(),
-        }
+        crate::aggregate::run::history_of(RUN, run, rollbacks)
     }
 
     fn files() -> FilesContext {
