@@ -125,6 +125,16 @@ names! {
 }
 
 names! {
+    /// Which rows a trial run writes.
+    "sample order" SampleOrder {
+        /// Rows chosen at random, reproducibly, from the run's seed.
+        Random => "random",
+        /// The source's first rows.
+        First => "first",
+    }
+}
+
+names! {
     /// Where a run is: queued, at work, or how it ended.
     "run status" RunStatus {
         Queued => "queued",
@@ -173,6 +183,7 @@ mod tests {
         round_trip(ConnectionKind::ALL);
         round_trip(RunKind::ALL);
         round_trip(RunStatus::ALL);
+        round_trip(SampleOrder::ALL);
     }
 
     #[test]

@@ -310,6 +310,14 @@ pub struct RunRow {
     pub sealed_message: Option<String>,
     /// Rows the job's filter set aside (in skipped.csv).
     pub rows_skipped: i64,
+    /// For a trial run: the rows it was asked to write.
+    pub sample_rows: Option<i32>,
+    /// For a trial run: which rows (random or the first).
+    pub sample_order: Option<crate::kinds::SampleOrder>,
+    /// For the rest of a trial: the trial.
+    pub remaining_of: Option<Uuid>,
+    /// For a retry: the run whose failed rows it writes again.
+    pub retry_of: Option<Uuid>,
 }
 
 impl RunRow {

@@ -285,6 +285,10 @@ diesel::table! {
         api_calls -> Nullable<Int8>,
         sealed_message -> Nullable<Text>,
         rows_skipped -> Int8,
+        sample_rows -> Nullable<Int4>,
+        sample_order -> Nullable<Text>,
+        remaining_of -> Nullable<Uuid>,
+        retry_of -> Nullable<Uuid>,
     }
 }
 

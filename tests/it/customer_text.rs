@@ -357,12 +357,7 @@ async fn a_run_of_a_job_whose_definition_does_not_read_fails_saying_so() {
         "UPDATE jobs SET target = '{{\"connection_id\": \"{connection}\"}}' WHERE job_id = '{job}'"
     ))
     .unwrap();
-    let requested = DomainEvent::RunRequested(RunRequested {
-        job_id: job,
-        kind: sluice_schema::kinds::RunKind::Import,
-        rollback_of: None,
-        force: false,
-    });
+    let requested = DomainEvent::RunRequested(RunRequested::import(job));
     append(&mut conn, &request("run", run, requested)).unwrap();
 
     let shown = wait_for_run(&app, &token, &run.to_string()).await;
@@ -516,12 +511,7 @@ async fn run_messages_and_token_names_recorded_in_clear_before_sealing_still_rea
     };
     // Requested and finished at once: no worker takes the run up.
     let ran = old(vec![
-        DomainEvent::RunRequested(RunRequested {
-            job_id: job,
-            kind: sluice_schema::kinds::RunKind::Import,
-            rollback_of: None,
-            force: false,
-        }),
+        DomainEvent::RunRequested(RunRequested::import(job)),
         DomainEvent::RunFinished(RunFinished {
             status: sluice_schema::kinds::RunStatus::Failed,
             rows_total: 0,

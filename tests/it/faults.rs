@@ -51,12 +51,7 @@ async fn queue_runs(app: &TestApp, account: AccountId, job: &str, count: usize) 
     let job = Uuid::parse_str(job).unwrap();
     let requests = (0..count).map(|_| {
         let event = NewEvent::new(
-            DomainEvent::RunRequested(RunRequested {
-                job_id: job,
-                kind: sluice_schema::kinds::RunKind::Import,
-                rollback_of: None,
-                force: false,
-            }),
+            DomainEvent::RunRequested(RunRequested::import(job)),
             Metadata {
                 region: Some(sluice_testkit::REGION.into()),
                 ..Metadata::actor("test")

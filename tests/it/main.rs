@@ -57,4 +57,5 @@ mod salesforce_values;
 mod schedules;
 mod support;
 mod targets;
+mod trials;
 mod uploads;

@@ -91,7 +91,7 @@ fn starts(app: &TestApp, run: &str) -> Vec<(String, i64)> {
 }
 
 /// The table's emails.
-fn emails(target: &sluice_testkit::TestDb) -> BTreeSet<String> {
+pub(crate) fn emails(target: &sluice_testkit::TestDb) -> BTreeSet<String> {
     #[derive(QueryableByName)]
     struct Email {
         #[diesel(sql_type = diesel::sql_types::Text)]

@@ -189,12 +189,22 @@ fn file_id(run: RunId, name: &str, part: Option<i64>) -> String {
     owner::result_file_id(run, name, part)
 }
 
-/// A cell as a spreadsheet will show it, never as a formula.
+/// A cell as a spreadsheet will show it, never as a formula: a value that
+/// starts with `=`, `+`, `-`, `@`, tab or carriage return gets a leading
+/// `'`, and so does one that starts with `'` already, so that the value
+/// reads back exactly by removing one leading `'` ([`read_cell`]).
 pub fn safe_cell(value: &str) -> std::borrow::Cow<'_, str> {
     match value.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{value}").into(),
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{value}").into(),
         _ => value.into(),
     }
+}
+
+/// A cell of a result file as it was before [`safe_cell`] wrote it: one
+/// leading `'` removed. (A file written before apostrophes were doubled
+/// reads a value that began with one `'` without it.)
+pub fn read_cell(cell: &str) -> &str {
+    cell.strip_prefix('\'').unwrap_or(cell)
 }
 
 #[cfg(test)]
@@ -209,5 +219,16 @@ mod tests {
         assert_eq!(safe_cell("@SUM"), "'@SUM");
         assert_eq!(safe_cell("plain"), "plain");
         assert_eq!(safe_cell(""), "");
+        assert_eq!(safe_cell("'quoted"), "''quoted");
+    }
+
+    #[test]
+    fn every_cell_reads_back_exactly() {
+        for value in [
+            "=1+1", "+1", "-2", "@SUM", "\tx", "\rx", "'", "''", "'=1", "'-", "plain", "", "a'b",
+            "-'",
+        ] {
+            assert_eq!(read_cell(&safe_cell(value)), value, "{value:?}");
+        }
     }
 }

@@ -42,6 +42,7 @@ pub(crate) mod definition;
 pub mod previews;
 pub mod runs;
 mod sealing;
+pub mod trials;
 
 use choice::MappingChoice;
 use definition::{define, source_error, target_error};
@@ -139,6 +140,15 @@ pub(crate) fn run_view(row: &RunRow) -> views::Run {
         rollback_of: row.rollback_of,
         rolled_back_by: row.rolled_back_by,
         api_calls: row.api_calls,
+        sample: row
+            .sample_rows
+            .zip(row.sample_order)
+            .map(|(rows, order)| views::RunSample {
+                rows,
+                order: order.to_string(),
+            }),
+        remaining_of: row.remaining_of,
+        retry_of: row.retry_of,
     }
 }
 

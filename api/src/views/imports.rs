@@ -196,6 +196,24 @@ pub struct Run {
     pub rolled_back_by: Option<Uuid>,
     /// Calls the run made to its target's API (Salesforce).
     pub api_calls: Option<i64>,
+    /// For a trial run: the rows it was asked to write, and which. The
+    /// rows it wrote are in its success.csv; `rows_total` is the rows it
+    /// chose (fewer than asked when the source has fewer).
+    pub sample: Option<RunSample>,
+    /// For the rest of a trial: the trial, whose written rows it left.
+    pub remaining_of: Option<Uuid>,
+    /// For a retry: the run whose failed rows it wrote again.
+    pub retry_of: Option<Uuid>,
+}
+
+/// What a trial run was asked to write.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunSample {
+    /// 1 to 100,000.
+    pub rows: i32,
+    /// `random` or `first`.
+    #[schema(example = "random")]
+    pub order: String,
 }
 
 /// A job's runs, newest first.

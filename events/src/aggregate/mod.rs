@@ -13,6 +13,7 @@ pub mod connection;
 pub mod job;
 pub mod mapping_template;
 pub mod run;
+pub mod trial;
 
 use crate::envelope::RecordedEvent;
 use crate::event::DecodeError;

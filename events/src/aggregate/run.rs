@@ -10,7 +10,7 @@
 
 use super::{owned_by, read_stream, Aggregate, LoadError, Loaded, Refusal};
 use crate::envelope::RecordedEvent;
-use crate::event::{DomainEvent, RunRequested};
+use crate::event::{DomainEvent, RunRequested, Sample};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use sluice_schema::ids::AccountId;
@@ -53,6 +53,8 @@ pub struct Run {
     pub job_id: Option<Uuid>,
     /// The run this one undoes (a rollback).
     pub rollback_of: Option<Uuid>,
+    /// What a trial run writes.
+    pub sample: Option<Sample>,
     pub finished: Option<Finished>,
     pub results_removed: bool,
 }
@@ -62,6 +64,7 @@ pub struct Run {
 pub struct Finished {
     pub status: RunStatus,
     pub rows_ok: i64,
+    pub rows_failed: i64,
 }
 
 impl Aggregate for Run {
@@ -73,17 +76,20 @@ impl Aggregate for Run {
                 self.account = event.account_id;
                 self.job_id = Some(requested.job_id);
                 self.rollback_of = requested.rollback_of;
+                self.sample = requested.sample;
             }
             DomainEvent::RunFinished(f) => {
                 self.finished = Some(Finished {
                     status: f.status,
                     rows_ok: f.rows_ok,
+                    rows_failed: f.rows_failed,
                 });
             }
             DomainEvent::RunFinishedV2(f) => {
                 self.finished = Some(Finished {
                     status: f.status,
                     rows_ok: f.rows_ok,
+                    rows_failed: f.rows_failed,
                 });
             }
             DomainEvent::RunResultsRemoved(_) => self.results_removed = true,
@@ -206,16 +212,38 @@ impl RunHistory {
                 kind: RunKind::Rollback,
                 rollback_of: Some(self.run.id),
                 force: context.force,
+                ..RunRequested::import(job_id)
             },
         })
+    }
+}
+
+/// Run `id` of `events` with rollbacks of `rollbacks`, for unit tests.
+#[cfg(test)]
+pub(crate) fn history_of(
+    id: Uuid,
+    events: Vec<DomainEvent>,
+    rollbacks: Vec<Vec<DomainEvent>>,
+) -> RunHistory {
+    use super::fold;
+    use super::testing::recorded;
+    RunHistory {
+        run: fold(id, &recorded(id, events)),
+        rollbacks: rollbacks
+            .into_iter()
+            .enumerate()
+            .map(|(i, events)| {
+                let rollback = rollback_id(id, i);
+                fold(rollback, &recorded(rollback, events))
+            })
+            .collect(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregate::fold;
-    use crate::aggregate::testing::{recorded, ACCOUNT};
+    use crate::aggregate::testing::ACCOUNT;
     use crate::event::{RunFinishedV2, RunResultsRemoved};
 
     const RUN: Uuid = Uuid::from_u128(11);
@@ -241,7 +269,7 @@ mod tests {
                 RunKind::Import
             },
             rollback_of,
-            force: false,
+            ..RunRequested::import(JOB)
         })
     }
 
@@ -259,17 +287,7 @@ mod tests {
     }
 
     fn history(run: Vec<DomainEvent>, rollbacks: Vec<Vec<DomainEvent>>) -> RunHistory {
-        RunHistory {
-            run: fold(RUN, &recorded(RUN, run)),
-            rollbacks: rollbacks
-                .into_iter()
-                .enumerate()
-                .map(|(i, events)| {
-                    let id = rollback_id(RUN, i);
-                    fold(id, &recorded(id, events))
-                })
-                .collect(),
-        }
+        history_of(RUN, run, rollbacks)
     }
 
     fn context() -> RollbackContext {

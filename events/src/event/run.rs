@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sluice_schema::kinds::{RunKind, RunStatus};
+use sluice_schema::kinds::{RunKind, RunStatus, SampleOrder};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,6 +17,62 @@ pub struct RunRequested {
     /// For a rollback: undo rows changed since the run all the same.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub force: bool,
+    /// For a trial run: the rows it writes. Added after the event, like
+    /// the three fields after it: absent means none and none is not
+    /// written, so every payload recorded before reads and writes back as
+    /// it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
+    /// For the rest of a trial: the trial, whose written rows it leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_of: Option<Uuid>,
+    /// For a retry: the run whose failed rows (its errors.csv) it writes
+    /// again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<Uuid>,
+}
+
+/// The most rows a trial may ask for: a trial is for looking at a few rows
+/// before writing them all, and the rest of a trial holds the numbers of
+/// the rows the trial wrote in memory.
+pub const MAX_SAMPLE_ROWS: u32 = 100_000;
+
+/// What a trial run writes: `rows` rows of its source, the first ones or
+/// ones chosen at random from `seed`. The seed is drawn once, when the run
+/// is requested, so every attempt of the run (one resumed by another
+/// worker included) chooses the very same rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sample {
+    pub rows: u32,
+    pub order: SampleOrder,
+    /// What chooses the rows of a random sample (0 for the first rows);
+    /// below 2^53, so that any JSON reader holds it exactly.
+    #[serde(default, skip_serializing_if = "no_seed")]
+    pub seed: u64,
+    /// The upload the trial reads (none for a query): the rest of the
+    /// trial reads the same one, or is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<Uuid>,
+}
+
+fn no_seed(seed: &u64) -> bool {
+    *seed == 0
+}
+
+impl RunRequested {
+    /// An import of `job_id`'s source, all of it.
+    pub fn import(job_id: Uuid) -> Self {
+        Self {
+            job_id,
+            kind: RunKind::Import,
+            rollback_of: None,
+            force: false,
+            sample: None,
+            remaining_of: None,
+            retry_of: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -27,6 +27,12 @@ pub(super) fn requested(
             runs::status.eq(RunStatus::Queued),
             runs::requested_at.eq(event.recorded_at),
             runs::rollback_of.eq(requested.rollback_of),
+            runs::sample_rows.eq(requested
+                .sample
+                .map(|s| i32::try_from(s.rows).unwrap_or(i32::MAX))),
+            runs::sample_order.eq(requested.sample.map(|s| s.order)),
+            runs::remaining_of.eq(requested.remaining_of),
+            runs::retry_of.eq(requested.retry_of),
         ))
         .on_conflict_do_nothing()
         .execute(conn)?;

@@ -13,6 +13,7 @@
 //! `sluice_connectors::postgres::Writer`).
 
 use super::job::formula_context;
+use super::source::selection::Selection;
 use super::source::{read_batches, Batch, Input};
 use super::target::postgres::TableTarget;
 use super::target::salesforce::OrgTarget;
@@ -37,7 +38,7 @@ impl RunHandler {
         let (account, requested) = command(cause)?;
         let context = formula_context(cause);
         let job = self.job(account, JobId(requested.job_id), context).await?;
-        let input = self.input(account, &job.source).await?;
+        let (input, selection) = self.rows_of(account, requested, &job.source).await?;
         let ctx = RunCtx {
             handler: self,
             cause,
@@ -46,19 +47,20 @@ impl RunHandler {
         };
         if self.target_kind(account, job.connection).await? == ConnectionKind::Salesforce {
             let target = OrgTarget::open(ctx, job.connection).await?;
-            return import(ctx, target, job, input, written).await;
+            return import(ctx, target, job, (input, selection), written).await;
         }
         let target = TableTarget::open(ctx, job.connection).await?;
-        import(ctx, target, job, input, written).await
+        import(ctx, target, job, (input, selection), written).await
     }
 }
 
-/// Imports `input` into `target`, which is closed after, however it went.
+/// Imports the rows of `input` its selection takes into `target`, which is
+/// closed after, however it went.
 async fn import<T: Target>(
     ctx: RunCtx<'_>,
     mut target: T,
     job: JobSpec,
-    input: Input,
+    input: (Input, Selection),
     written: &mut Written,
 ) -> Result<Totals, Stop> {
     let outcome = write_all(ctx, &mut target, job, input, written).await;
@@ -69,11 +71,12 @@ async fn write_all<T: Target>(
     ctx: RunCtx<'_>,
     target: &mut T,
     job: JobSpec,
-    input: Input,
+    (input, selection): (Input, Selection),
     written: &mut Written,
 ) -> Result<Totals, Stop> {
     let handler = ctx.handler;
     let mut reading = target.check(&job).await?;
+    reading.mapped.selection = selection;
     let resumed = target.resume_point();
     let key = handler.result_key(ctx.account, ctx.run).await?;
     reading.mapped.row_limit = handler.allowance(ctx.account, ctx.run).await?;

@@ -62,12 +62,7 @@ pub(super) async fn request_run(
         return Ok(());
     }
     let requested = NewEvent::new(
-        DomainEvent::RunRequested(RunRequested {
-            job_id: job,
-            kind: sluice_schema::kinds::RunKind::Import,
-            rollback_of: None,
-            force: false,
-        }),
+        DomainEvent::RunRequested(RunRequested::import(job)),
         Metadata::caused_by(cause, actor),
     )
     .for_account(account);

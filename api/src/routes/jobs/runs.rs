@@ -5,18 +5,33 @@ use super::*;
 use crate::auth::ForceRollback;
 use crate::streams;
 use sluice_events::aggregate::run as run_aggregate;
-use sluice_schema::kinds::RunKind;
 
-/// Queues a run: `run.requested` goes to the import workers.
+/// Queues a run: `run.requested` goes to the import workers. The body may
+/// ask for a trial, `{"sample": N}` (N rows at random, or the first N with
+/// `"sample_order": "first"`), or for the rest of one, `{"remaining_of":
+/// run}`; without a body the run writes the whole source.
 #[utoipa::path(
     security(("bearer" = []), ("session" = [])),
     params(("id" = Uuid, Path, description = "The job.")),
+    request_body(content = Option<super::trials::RunRequest>, content_type = "application/json",
+        description = "Optional: a trial (`sample`, `sample_order`) or the rest of one \
+            (`remaining_of`)."),
     responses(
         Authenticated,
         (status = 202, description = "The run is queued.", body = views::RunQueued),
+        (status = 400, description = "`bad_request`: the body is not JSON.", body = ErrorBody),
         (status = 402, description = "`plan_limit`: the account's imports have read the plan's \
             rows for this month.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such job in the account.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such job in the account, or (with \
+            `remaining_of`) no such run.", body = ErrorBody),
+        (status = 409, description = "`conflict`, with `remaining_of`: the run is not a \
+            finished trial of this job, was rolled back, read a query, its rest was asked \
+            already, or the job reads another upload since.", body = ErrorBody),
+        (status = 410, description = "`gone`, with `remaining_of`: the trial's result files \
+            expired (or the account keeps none), and with them the rows it wrote.", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: the body is over 256 KiB.", body = ErrorBody),
+        (status = 422, description = "`invalid`, naming the field: a sample outside 1 to \
+            100,000, an order without a sample, or both a sample and `remaining_of`.", body = ErrorBody),
     )
 )]
 #[post("/v1/jobs/{id}/runs")]
@@ -24,17 +39,20 @@ pub async fn start(
     user: AuthUser,
     state: web::Data<AppState>,
     path: web::Path<Uuid>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    let request = super::trials::run_request(&body)?;
     let job = find(&state, &user, path.into_inner()).await?;
     crate::limits::check_rows(&state, user.account_id).await?;
+    if let Some(trial) = request.remaining_of() {
+        return super::trials::queue_rest(&state, &user, &job, trial).await;
+    }
     queue(
         &state,
         &user,
         RunRequested {
-            job_id: job.row.job_id,
-            kind: RunKind::Import,
-            rollback_of: None,
-            force: false,
+            sample: super::trials::sample_of(&request, &job),
+            ..RunRequested::import(job.row.job_id)
         },
     )
     .await

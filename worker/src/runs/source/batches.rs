@@ -5,6 +5,7 @@
 //! batches ahead of its writes. This is the one mapping step of every
 //! target: PostgreSQL tables and Salesforce objects get the same values.
 
+use super::selection::Selection;
 use super::Source;
 use crate::results::SourceRows;
 use crate::runs::allowance;
@@ -59,6 +60,9 @@ pub(in crate::runs) struct Mapped {
     pub(in crate::runs) batch_bytes: usize,
     /// The most rows the run may read (the account's plan).
     pub(in crate::runs) row_limit: Option<allowance::RowLimit>,
+    /// The source's rows the run writes (a trial's, the rest of a
+    /// trial's); the others are not the run's: not read, counted or listed.
+    pub(in crate::runs) selection: Selection,
 }
 
 /// Reads `source` (on a blocking thread). The mapping is resolved against
@@ -73,6 +77,7 @@ pub(in crate::runs) fn read_batches(
 ) {
     let mut sink = BatchSink {
         read: 0,
+        taken: 0,
         capped: false,
         mapped,
         batch_rows,
@@ -126,6 +131,8 @@ impl Batch {
 struct BatchSink {
     /// Rows read so far, from the source's start.
     read: u64,
+    /// Rows of the source the run's selection took so far.
+    taken: u64,
     /// Whether reading stopped at the run's row limit.
     capped: bool,
     mapped: Mapped,
@@ -177,6 +184,11 @@ impl RowSink for BatchSink {
     }
 
     fn row(&mut self, row: Record<'_>) -> bool {
+        match self.mapped.selection.takes(row.number, self.taken) {
+            Some(true) => self.taken += 1,
+            Some(false) => return true,
+            None => return false,
+        }
         // Held apart while the row is mapped: its values may borrow it.
         let Some(plan) = self.plan.take() else {
             return false;

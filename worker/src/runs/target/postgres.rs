@@ -147,6 +147,7 @@ impl Target for TableTarget<'_> {
             looked_up,
             batch_bytes: usize::MAX,
             row_limit: None,
+            selection: Default::default(),
         };
         self.table = Some(table);
         Ok(Reading {

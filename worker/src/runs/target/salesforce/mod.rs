@@ -172,6 +172,7 @@ impl Target for OrgTarget<'_> {
                 // Several batches fit in one Bulk upload.
                 batch_bytes: (self.app.bulk_upload_bytes / 4).max(1),
                 row_limit: None,
+                selection: Default::default(),
             },
             batch_rows: MAX_RECORDS,
         })
