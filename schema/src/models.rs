@@ -255,6 +255,8 @@ pub struct JobRow {
     pub schedule_since: Option<DateTime<Utc>>,
     /// [`JobDetails`] as JSON, sealed under the account's subject key.
     pub details: Option<String>,
+    /// A scheduled job's runs first retry the rows its previous run failed.
+    pub retry_failed: bool,
 }
 
 impl JobRow {

@@ -249,6 +249,7 @@ diesel::table! {
         schedule -> Nullable<Text>,
         schedule_since -> Nullable<Timestamptz>,
         details -> Nullable<Text>,
+        retry_failed -> Bool,
     }
 }
 

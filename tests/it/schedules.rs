@@ -157,6 +157,126 @@ async fn a_job_schedule_fires_each_slot_once_with_two_workers_and_missed_slots_o
 }
 
 #[tokio::test]
+async fn a_scheduled_job_first_retries_the_rows_its_last_run_failed_then_runs() {
+    let app = app_with_scheduler().await;
+    let target = target_db();
+    let source = TestDb::empty();
+    source
+        .connect()
+        .batch_execute(
+            "CREATE TABLE people (mail TEXT, name TEXT);
+             INSERT INTO people SELECT 'p' || i || '@example.com', 'Person ' || i
+               FROM generate_series(1, 5) i;
+             UPDATE people SET name = 'A name far longer than twenty' WHERE mail = 'p3@example.com';",
+        )
+        .unwrap();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let into = connect_target(&app, &owner, &target).await;
+    let from = connect_target(&app, &owner, &source).await;
+    let job = |schedule: Value, retry_failed: bool| {
+        json!({
+            "name": "nightly from the crm",
+            "source": {"connection_id": from, "query": "SELECT mail, name FROM people ORDER BY mail"},
+            "target": {"connection_id": into, "object": "contacts"},
+            "operation": "upsert",
+            "key_fields": ["email"],
+            "mapping": [
+                {"source": "mail", "target": "email"},
+                {"source": "name", "target": "first_name"},
+            ],
+            "schedule": schedule,
+            "retry_failed": retry_failed,
+        })
+    };
+    let create = |body: Value| {
+        app.client
+            .post(app.url("/v1/jobs"))
+            .bearer_auth(&owner)
+            .json(&body)
+            .send()
+    };
+    // Only a scheduled job retries by itself.
+    let res = create(job(Value::Null, true)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let refused: Value = res.json().await.unwrap();
+    assert_eq!(refused["error"]["field"], "retry_failed", "{refused}");
+
+    to_next_minute(&app);
+    let res = create(job(json!("* * * * *"), true)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["retry_failed"], true);
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    // The first slot: the row whose name is too long fails.
+    to_next_minute(&app);
+    let runs = finished_runs(&app, &owner, &id, 1).await;
+    assert_eq!(
+        (runs[0]["rows_ok"].clone(), runs[0]["rows_failed"].clone()),
+        (json!(4), json!(1))
+    );
+    let first = runs[0]["id"].as_str().unwrap().to_owned();
+
+    // The long name is cut to fit; the next slot retries that row first,
+    // then reads the source anew.
+    source
+        .connect()
+        .batch_execute("UPDATE people SET name = 'Short' WHERE mail = 'p3@example.com'")
+        .unwrap();
+    let res = app
+        .client
+        .patch(app.url(&format!("/v1/jobs/{id}")))
+        .bearer_auth(&owner)
+        .json(&json!({"mapping": [
+            {"source": "mail", "target": "email"},
+            {"formula": "LEFT([name], 20)", "target": "first_name"},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    to_next_minute(&app);
+    let runs = finished_runs(&app, &owner, &id, 3).await;
+    let retry = runs
+        .iter()
+        .find(|r| r["retry_of"] == json!(first))
+        .unwrap_or_else(|| panic!("no retry of the first run: {runs:?}"));
+    assert_eq!(
+        (retry["rows_ok"].clone(), retry["rows_failed"].clone()),
+        (json!(1), json!(0))
+    );
+    let after = runs
+        .iter()
+        .find(|r| r["id"] != json!(first) && r["retry_of"].is_null())
+        .unwrap();
+    assert_eq!(after["rows_ok"], 5, "{runs:?}");
+    // Asked for by the retry as it ended, under an id derived from it.
+    let retry_id: uuid::Uuid = retry["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        after["id"],
+        json!(uuid::Uuid::new_v5(&retry_id, b"then-run")),
+        "{runs:?}"
+    );
+    let kept: String =
+        diesel::sql_query("SELECT first_name FROM contacts WHERE email = 'p3@example.com'")
+            .get_result::<Name>(&mut target.connect())
+            .unwrap()
+            .first_name;
+    assert_eq!(kept, "Short");
+
+    // A later slot finds nothing failed: just the job's run.
+    to_next_minute(&app);
+    let runs = finished_runs(&app, &owner, &id, 4).await;
+    assert_eq!(runs.iter().filter(|r| !r["retry_of"].is_null()).count(), 1);
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    first_name: String,
+}
+
+#[tokio::test]
 async fn schedules_are_checked_and_need_a_source_read_anew_at_each_run() {
     let app = spawn_app_with(AppOptions::default()).await;
     let target = target_db();

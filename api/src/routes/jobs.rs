@@ -86,6 +86,11 @@ pub struct NewJob {
     /// Only a job that reads a query can have one.
     #[serde(default)]
     schedule: Option<String>,
+    /// A scheduled job only: each run the schedule starts first retries
+    /// the rows the job's previous run failed (from its errors.csv, while
+    /// its result files are kept), then reads the source as usual.
+    #[serde(default)]
+    retry_failed: bool,
 }
 
 /// An operation by its name.
@@ -115,6 +120,7 @@ pub(crate) fn job_view(job: &Job) -> views::Job {
         mapping: details.mapping.clone(),
         filter: details.filter.clone(),
         schedule: row.schedule.clone(),
+        retry_failed: row.retry_failed,
         created_at: row.created_at,
         auto_match: None,
     }
@@ -249,6 +255,8 @@ pub struct JobPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     schedule: Option<Option<String>>,
+    #[schema(nullable = false)]
+    retry_failed: Option<bool>,
 }
 
 /// A field that is there, `null` or not (absent is `None`).

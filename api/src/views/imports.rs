@@ -152,6 +152,8 @@ pub struct Job {
     /// minute hour day-of-month month day-of-week, in UTC, with the days
     /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
     pub schedule: Option<String>,
+    /// Each scheduled run first retries the rows the previous one failed.
+    pub retry_failed: bool,
     pub created_at: DateTime<Utc>,
     /// Only in the answer to `POST /v1/jobs` with `"mapping": "auto"`:
     /// how each column was matched, and the columns left out.

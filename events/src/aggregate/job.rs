@@ -82,6 +82,7 @@ mod tests {
             },
             operation: Operation::Insert,
             schedule: None,
+            retry_failed: false,
             details: "sealed".into(),
         }
     }

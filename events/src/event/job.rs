@@ -33,6 +33,10 @@ pub struct JobDefined {
     /// When runs start by themselves: a cron expression (UTC).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// Each scheduled run first retries the rows the previous run failed.
+    /// Added after the event: absent is false, and false is not written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retry_failed: bool,
     /// Sealed: [`sluice_schema::job::JobDetails`] as JSON, the source with
     /// its query or sheet and the target with its object.
     pub details: String,

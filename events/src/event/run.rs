@@ -30,6 +30,10 @@ pub struct RunRequested {
     /// again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<Uuid>,
+    /// For a scheduled job's retry of its previous run's failed rows: once
+    /// the retry has ended, the job's own run is requested.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub then_run: bool,
 }
 
 /// The most rows a trial may ask for: a trial is for looking at a few rows
@@ -71,6 +75,7 @@ impl RunRequested {
             sample: None,
             remaining_of: None,
             retry_of: None,
+            then_run: false,
         }
     }
 }

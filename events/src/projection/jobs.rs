@@ -25,6 +25,7 @@ pub(super) struct JobColumns<'a> {
     mapping: Option<serde_json::Value>,
     details: Option<&'a str>,
     schedule: Option<&'a str>,
+    retry_failed: bool,
 }
 
 /// `value` as the JSON its event holds it in.
@@ -42,6 +43,7 @@ pub(super) fn clear(job: &JobCreated) -> QueryResult<JobColumns<'_>> {
         mapping: Some(json(&job.mapping)?),
         details: None,
         schedule: job.schedule.as_deref(),
+        retry_failed: false,
     })
 }
 
@@ -55,6 +57,7 @@ pub(super) fn sealed(job: &JobDefined) -> QueryResult<JobColumns<'_>> {
         mapping: None,
         details: Some(&job.details),
         schedule: job.schedule.as_deref(),
+        retry_failed: job.retry_failed,
     })
 }
 

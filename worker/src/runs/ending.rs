@@ -8,7 +8,7 @@ use super::status::status;
 use super::{retry, RunHandler, Stop, Written, CONSUMER};
 use crate::crash::{self, Phase};
 use crate::results::{Ended, Results};
-use sluice_events::event::{RunFinished, RunResultsRemoved};
+use sluice_events::event::{RunFinished, RunRequested, RunResultsRemoved};
 use sluice_events::{
     AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent, RecordedEvent, SecretWrite,
 };
@@ -141,6 +141,7 @@ impl RunHandler {
         run: RunId,
         ending: Ending,
     ) -> Result<(), Stop> {
+        self.then_run(cause, run).await?;
         let finished = self
             .sealed_ending(cause.account_id, run, ending.finished)
             .await?;
@@ -202,6 +203,36 @@ impl RunHandler {
             .map_err(retry)?;
         crash::at(Phase::Finished);
         Ok(())
+    }
+
+    /// A scheduled job's retry of its previous run's failed rows asks, as
+    /// it ends, for the job's own run: under an id derived from the retry's,
+    /// so a worker that repeats this (killed before the run's end was
+    /// recorded) asks once. However the retry went, the schedule's run goes.
+    async fn then_run(&self, cause: &RecordedEvent, run: RunId) -> Result<(), Stop> {
+        let DomainEvent::RunRequested(requested) = &cause.event else {
+            return Ok(());
+        };
+        if !requested.then_run {
+            return Ok(());
+        }
+        let mut event = NewEvent::new(
+            DomainEvent::RunRequested(RunRequested::import(requested.job_id)),
+            Metadata::caused_by(cause, format!("worker:{}", self.worker)),
+        );
+        if let Some(account) = cause.account_id {
+            event = event.for_account(account);
+        }
+        let request = AppendRequest::new(
+            "run",
+            uuid::Uuid::new_v5(&run.0, b"then-run"),
+            ExpectedVersion::NoStream,
+            vec![event],
+        );
+        match self.platform.appender.append(request).await {
+            Ok(_) | Err(sluice_events::AppendError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(retry(e)),
+        }
     }
 
     /// The ids of the run's files in the store.

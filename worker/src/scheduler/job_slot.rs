@@ -24,20 +24,26 @@ pub(super) async fn request_run(
         return Err(HandlerError::Reject("a job's slot names no account".into()));
     };
     let pool = platform.pool.clone();
-    let (live, busy, over) = tokio::task::spawn_blocking(move || {
+    let now = platform.clock.now();
+    let (live, busy, over, retried) = tokio::task::spawn_blocking(move || {
         use diesel::prelude::*;
         use sluice_schema::schema::{jobs, runs};
         let mut conn = pool.get().map_err(|e| e.to_string())?;
         let over = over_plan(&mut conn, plan_limits, account, job).map_err(|e| e.to_string())?;
-        let live = jobs::table
+        let found: Option<bool> = jobs::table
             .find(job)
             .filter(jobs::account_id.eq(account.0))
             .filter(jobs::deleted_at.is_null())
             .filter(jobs::schedule.is_not_null())
-            .count()
-            .get_result::<i64>(&mut conn)
-            .map_err(|e| e.to_string())?
-            > 0;
+            .select(jobs::retry_failed)
+            .first(&mut conn)
+            .optional()
+            .map_err(|e| e.to_string())?;
+        let live = found.is_some();
+        let retried = match found {
+            Some(true) => failed_rows_kept(&mut conn, job, now).map_err(|e| e.to_string())?,
+            _ => None,
+        };
         let busy = runs::table
             .filter(runs::job_id.eq(job))
             .filter(runs::finished_at.is_null())
@@ -45,7 +51,7 @@ pub(super) async fn request_run(
             .get_result::<i64>(&mut conn)
             .map_err(|e| e.to_string())?
             > 0;
-        Ok::<_, String>((live, busy, over))
+        Ok::<_, String>((live, busy, over, retried))
     })
     .await
     .map_err(|e| HandlerError::Retry(e.to_string()))?
@@ -61,8 +67,18 @@ pub(super) async fn request_run(
         tracing::info!(job = %job, "a scheduled run is skipped: the account's plan allows fewer scheduled jobs");
         return Ok(());
     }
+    // A job that retries its failed rows asks for the retry first; the
+    // retry asks for the job's run as it ends (`then_run`).
+    let run = match retried {
+        Some(previous) => RunRequested {
+            retry_of: Some(previous),
+            then_run: true,
+            ..RunRequested::import(job)
+        },
+        None => RunRequested::import(job),
+    };
     let requested = NewEvent::new(
-        DomainEvent::RunRequested(RunRequested::import(job)),
+        DomainEvent::RunRequested(run),
         Metadata::caused_by(cause, actor),
     )
     .for_account(account);
@@ -101,4 +117,36 @@ fn over_plan(
     let scheduled = billing::scheduled_jobs(conn, account, None)?;
     let allowed = usize::try_from(allowed).unwrap_or(0);
     Ok(!scheduled.iter().take(allowed).any(|j| *j == job))
+}
+
+/// A moment as the `runs` table keeps it.
+type When = chrono::DateTime<chrono::Utc>;
+
+/// The job's latest import run, when it failed rows whose result files
+/// are still kept at `now` (so a retry can read them).
+fn failed_rows_kept(
+    conn: &mut diesel::PgConnection,
+    job: Uuid,
+    now: When,
+) -> diesel::QueryResult<Option<Uuid>> {
+    use diesel::prelude::*;
+    use sluice_schema::kinds::RunKind;
+    use sluice_schema::schema::runs;
+    type Latest = (Uuid, i64, Option<When>, Option<When>);
+    let latest: Option<Latest> = runs::table
+        .filter(runs::job_id.eq(job))
+        .filter(runs::kind.eq(RunKind::Import))
+        .filter(runs::finished_at.is_not_null())
+        .order(runs::requested_at.desc())
+        .select((
+            runs::run_id,
+            runs::rows_failed,
+            runs::results_expire_at,
+            runs::results_removed_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(latest.and_then(|(run, failed, expire, removed)| {
+        (failed > 0 && removed.is_none() && expire.is_some_and(|at| at > now)).then_some(run)
+    }))
 }

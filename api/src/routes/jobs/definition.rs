@@ -113,6 +113,13 @@ pub(super) async fn define(
             Some(expression.split_whitespace().collect::<Vec<_>>().join(" "))
         }
     };
+    if body.retry_failed && schedule.is_none() {
+        return Err(invalid(
+            "retry_failed",
+            "retry_failed is for a scheduled job, whose next run retries what the last one \
+             failed; retry a run's failed rows with POST /v1/runs/{id}/retry",
+        ));
+    }
     let operation = body.operation;
     let (source, columns) = read_source(state, user, &body.source).await?;
     let (mapping, auto_match) = super::choice::resolve(state, user, &body, &columns).await?;
@@ -166,6 +173,7 @@ pub(super) async fn define(
         },
         operation,
         schedule,
+        retry_failed: body.retry_failed,
         auto_match,
     })
 }

@@ -20,6 +20,8 @@ pub(super) struct Definition {
     pub details: JobDetails,
     pub operation: Operation,
     pub schedule: Option<String>,
+    /// Each scheduled run first retries the rows the previous one failed.
+    pub retry_failed: bool,
     /// What auto-match found, for a job asked to map itself.
     pub auto_match: Option<sluice_connectors::mapping::auto::Matched>,
 }
@@ -80,6 +82,7 @@ pub(super) fn sealed_definition(
         target: definition.details.target.ids(),
         operation: definition.operation,
         schedule: definition.schedule,
+        retry_failed: definition.retry_failed,
         details: subject.encrypt(&plain, &owner::job_details(user.account_id, id)),
     })
 }
@@ -112,5 +115,6 @@ pub(super) fn merged(patch: JobPatch, job: Job, has_runs: bool) -> Result<NewJob
         mapping_template: patch.mapping_template,
         filter: patch.filter.unwrap_or(details.filter),
         schedule: patch.schedule.unwrap_or(row.schedule),
+        retry_failed: patch.retry_failed.unwrap_or(row.retry_failed),
     })
 }
