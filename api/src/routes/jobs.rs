@@ -30,7 +30,10 @@ use sluice_events::event::{JobDefined, RunRequested};
 use sluice_events::schedule::Schedule;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::{JobId, RunId};
-use sluice_schema::job::{FieldMapping, JobDetails, Operation, Source, Target, UNKNOWN_OPERATION};
+use sluice_schema::job::{
+    blank_values, BlankValues, Dedupe, FieldMapping, JobDetails, Operation, Source, Target,
+    UNKNOWN_OPERATION,
+};
 use sluice_schema::models::{JobRow, RunRow};
 use sluice_schema::repo::jobs as repo;
 use sluice_vault::SubjectKey;
@@ -79,6 +82,17 @@ pub struct NewJob {
     /// header; its value is read as a condition (blank and 0 are false).
     #[serde(default)]
     filter: Option<String>,
+    /// Skips rows that repeat another on some mapped fields (listed in the
+    /// run's skipped.csv with the row kept); none by default.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    dedupe: Option<Dedupe>,
+    /// What a blank mapped value does to a field an update or upsert
+    /// changes: `clear` (default, as runs always did: NULL in PostgreSQL,
+    /// null in Salesforce) or `leave` (the field keeps its value). Key
+    /// fields are never cleared.
+    #[serde(default, deserialize_with = "blank_values")]
+    blank_values: BlankValues,
     /// When the job runs by itself: a cron expression of five fields,
     /// minute hour day-of-month month day-of-week, in UTC, with the days
     /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
@@ -92,6 +106,15 @@ fn operation<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Operation, D::Err
     let name = String::deserialize(d)?;
     name.parse()
         .map_err(|_| serde::de::Error::custom(UNKNOWN_OPERATION))
+}
+
+/// A `blank_values` by its name, or none.
+fn some_blank_values<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BlankValues>, D::Error> {
+    #[derive(Deserialize)]
+    struct Named(#[serde(deserialize_with = "blank_values")] BlankValues);
+    Ok(Option::<Named>::deserialize(d)?.map(|Named(blanks)| blanks))
 }
 
 /// An operation by its name, or none.
@@ -113,6 +136,8 @@ pub(crate) fn job_view(job: &Job) -> views::Job {
         key_fields: details.key_fields.clone(),
         mapping: details.mapping.clone(),
         filter: details.filter.clone(),
+        dedupe: details.dedupe.clone(),
+        blank_values: details.blank_values,
         schedule: row.schedule.clone(),
         created_at: row.created_at,
         auto_match: None,
@@ -226,6 +251,13 @@ pub struct JobPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     filter: Option<Option<String>>,
+    /// The new de-duplication; absent: kept; `null`: removed.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Dedupe>)]
+    dedupe: Option<Option<Dedupe>>,
+    #[serde(default, deserialize_with = "some_blank_values")]
+    #[schema(nullable = false)]
+    blank_values: Option<BlankValues>,
     /// The new schedule, five fields as when the job is created; absent:
     /// kept; `null`: removed.
     #[serde(default, deserialize_with = "present")]
@@ -234,8 +266,12 @@ pub struct JobPatch {
 }
 
 /// A field that is there, `null` or not (absent is `None`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `PATCH /v1/jobs/{id}`: the job as changed, checked as a new one is.

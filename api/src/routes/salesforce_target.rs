@@ -226,6 +226,7 @@ fn shown(writer: &Writer, plan: &Plan, rows: Vec<Row>) -> crate::views::imports:
                 values,
                 errors,
                 skipped: None,
+                blanks: Default::default(),
             }
         })
         .collect();

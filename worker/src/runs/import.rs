@@ -20,6 +20,7 @@ use super::target::{Flow, Target};
 use super::{command, retry, JobSpec, RunCtx, RunHandler, Stop, Totals, Written};
 use sluice_events::RecordedEvent;
 use sluice_schema::ids::{JobId, RunId};
+use sluice_schema::job::Keep;
 use sluice_schema::kinds::ConnectionKind;
 use std::collections::VecDeque;
 
@@ -74,6 +75,11 @@ async fn write_all<T: Target>(
 ) -> Result<Totals, Stop> {
     let handler = ctx.handler;
     let mut reading = target.check(&job).await?;
+    // Keeping the last of duplicates, the source is read once before.
+    let first_pass = match job.dedupe.as_ref().is_some_and(|d| d.keep == Keep::Last) {
+        true => Some(handler.input(ctx.account, &job.source).await?),
+        false => None,
+    };
     let resumed = target.resume_point();
     let key = handler.result_key(ctx.account, ctx.run).await?;
     reading.mapped.row_limit = handler.allowance(ctx.account, ctx.run).await?;
@@ -87,6 +93,7 @@ async fn write_all<T: Target>(
     let (header_tx, header_rx) = tokio::sync::oneshot::channel();
     let reader = tokio::task::spawn_blocking(move || {
         read_batches(
+            first_pass,
             input,
             reading.mapped,
             reading.batch_rows,
