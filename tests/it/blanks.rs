@@ -4,6 +4,7 @@
 //! `leave` keeps the field's value. The preview says which, field by field.
 
 use crate::accounts::{account, call_json};
+use crate::dedupe::patch_job;
 use crate::imports::{connect_target, run_to_end, target_db, upload};
 use crate::salesforce_runs::{app_for, connect_org, create_job_into, run};
 use diesel::connection::SimpleConnection;
@@ -102,14 +103,13 @@ async fn blank_values_leave_or_clear_postgres_fields_an_update_or_upsert_changes
     );
 
     // Cleared, as an upsert: the blanks become NULL; a new row's too.
-    let res = app
-        .client
-        .patch(app.url(&format!("/v1/jobs/{job}")))
-        .bearer_auth(&owner)
-        .json(&json!({"blank_values": "clear", "operation": "upsert"}))
-        .send()
-        .await
-        .unwrap();
+    let res = patch_job(
+        &app,
+        &owner,
+        &job,
+        json!({"blank_values": "clear", "operation": "upsert"}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let preview = call_json(
         &app,
@@ -138,14 +138,7 @@ async fn blank_values_leave_or_clear_postgres_fields_an_update_or_upsert_changes
         .connect()
         .batch_execute("UPDATE contacts SET first_name = 'Ada', amount = 9")
         .unwrap();
-    let res = app
-        .client
-        .patch(app.url(&format!("/v1/jobs/{job}")))
-        .bearer_auth(&owner)
-        .json(&json!({"blank_values": "leave"}))
-        .send()
-        .await
-        .unwrap();
+    let res = patch_job(&app, &owner, &job, json!({"blank_values": "leave"})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let done = run_to_end(&app, &owner, &job).await;
     assert_eq!(done["rows_ok"], 3, "{done}");

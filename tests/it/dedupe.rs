@@ -87,6 +87,17 @@ impl Setup {
     }
 }
 
+/// `PATCH /v1/jobs/{job}` with `body`.
+pub async fn patch_job(app: &TestApp, token: &str, job: &str, body: Value) -> reqwest::Response {
+    app.client
+        .patch(app.url(&format!("/v1/jobs/{job}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[derive(QueryableByName, Debug, PartialEq)]
 struct Person {
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -193,14 +204,13 @@ async fn dedupe_can_keep_the_last_reading_the_source_twice() {
     );
 
     // Compared exactly, the capitalised Ada is a row of her own.
-    let res = app
-        .client
-        .patch(app.url(&format!("/v1/jobs/{job}")))
-        .bearer_auth(owner)
-        .json(&json!({"dedupe": {"fields": ["email"], "keep": "last"}}))
-        .send()
-        .await
-        .unwrap();
+    let res = patch_job(
+        app,
+        owner,
+        &job,
+        json!({"dedupe": {"fields": ["email"], "keep": "last"}}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let preview = call_json(app, Method::POST, &format!("/v1/jobs/{job}/preview"), owner).await;
     let skipped: Vec<(u64, &str)> = preview["rows"]
@@ -234,14 +244,13 @@ async fn a_preview_marks_the_rows_a_run_would_skip_as_duplicates() {
         .iter()
         .all(|r| r["skipped"] != json!("duplicate of row 1 (email, first_name)")));
 
-    let res = app
-        .client
-        .patch(app.url(&format!("/v1/jobs/{job}")))
-        .bearer_auth(owner)
-        .json(&json!({"dedupe": {"fields": ["email"], "case_insensitive": true}}))
-        .send()
-        .await
-        .unwrap();
+    let res = patch_job(
+        app,
+        owner,
+        &job,
+        json!({"dedupe": {"fields": ["email"], "case_insensitive": true}}),
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let preview = call_json(app, Method::POST, &format!("/v1/jobs/{job}/preview"), owner).await;
     let rows = preview["rows"].as_array().unwrap();
@@ -294,14 +303,13 @@ async fn dedupe_and_blank_values_that_are_wrong_refuse_the_job_and_nothing_is_sa
     assert_eq!(jobs["jobs"], json!([]), "no refused job was saved");
 
     let job = s.job(json!({})).await;
-    let res = app
-        .client
-        .patch(app.url(&format!("/v1/jobs/{job}")))
-        .bearer_auth(owner)
-        .json(&json!({"dedupe": {"fields": ["phone"]}, "blank_values": "leave"}))
-        .send()
-        .await
-        .unwrap();
+    let res = patch_job(
+        app,
+        owner,
+        &job,
+        json!({"dedupe": {"fields": ["phone"]}, "blank_values": "leave"}),
+    )
+    .await;
     assert_eq!(refused_field(res).await, "dedupe.fields[0]");
     let shown = call_json(app, Method::GET, &format!("/v1/jobs/{job}"), owner).await;
     assert!(shown.get("dedupe").is_none(), "{shown}");

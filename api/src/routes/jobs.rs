@@ -4,8 +4,9 @@
 //! A job is checked before it is recorded, and again when it is changed:
 //! its upload is live (or its query prepares as a read) and has the mapped
 //! columns, its formulas and filter parse against the source's header, its
-//! transforms and lookups are valid, its key fields are unique
-//! in the table, and its target table exists with a column for every
+//! de-duplication names fields the mapping sets, its transforms and lookups
+//! are valid, its key fields are unique in the table, and its target table
+//! exists with a column for every
 //! mapped field and a value for every column that needs one (the source
 //! and target are reached). A Salesforce org as the target is checked
 //! likewise against its object's description (see `salesforce_target`).
@@ -185,7 +186,9 @@ const TARGET: &str = "target.connection_id";
             is not there or cannot be reached, a table or object without a mapped field, key \
             fields that do not name a row, a bad transform or schedule, a formula \
             (`mapping[i].formula`) or filter (`filter`) that does not parse or names a column \
-            the source lacks, with its position; or a field is missing, unknown or of the \
+            the source lacks, with its position; a de-duplication on a field the mapping \
+            does not set (`dedupe.fields[i]`), on none or more than 8 (`dedupe.fields`), an \
+            unknown `dedupe.keep` or `blank_values`; or a field is missing, unknown or of the \
             wrong type.", body = ErrorBody),
         (status = 502, description = "`upstream_failed`: Salesforce refused or failed to \
             describe the object.", body = ErrorBody),
