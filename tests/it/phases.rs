@@ -426,3 +426,84 @@ fn every_phase_is_killed_at() {
         );
     }
 }
+
+/// The de-duplication key of row `number`: its number's last three digits
+/// (the job maps them to `source`).
+fn last_digits(number: u64) -> String {
+    let text = number.to_string();
+    text[text.len().saturating_sub(3)..].to_owned()
+}
+
+/// A job that keeps the last of duplicates (rows whose numbers end alike)
+/// reads its source twice; its worker is killed after a batch commits and
+/// another ends the run, reading the source from the start again: the rows
+/// written and those skipped as duplicates are the very ones a whole run
+/// gives, each once.
+#[tokio::test]
+async fn import_keeping_the_last_duplicates_killed_after_a_batch_commits_skips_the_same_rows() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..AppOptions::default()
+    })
+    .await;
+    let (owner, target, job) = import_job(&app).await;
+    let body = json!({
+        "mapping": [
+            {"source": "Email", "target": "email"},
+            {"source": "Name", "target": "first_name"},
+            {"formula": "RIGHT(MID([Email], 7, LEN([Email]) - 18), 3)", "target": "source"},
+        ],
+        "dedupe": {"fields": ["source"], "keep": "last"},
+    });
+    let res = crate::dedupe::patch_job(&app, &owner, &job, body).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut last = std::collections::HashMap::new();
+    for i in (1..=ROWS).filter(|i| !skipped(*i) && !refused(*i)) {
+        last.insert(last_digits(i), i);
+    }
+    let written: BTreeSet<u64> = last.values().copied().collect();
+    let duplicates: BTreeSet<u64> = (1..=ROWS)
+        .filter(|i| !skipped(*i) && !refused(*i) && !written.contains(i))
+        .collect();
+
+    let run = start(&app, &owner, &format!("/v1/jobs/{job}/runs")).await;
+    killed_at(&app, Phase::BatchCommitted).await;
+    let shown = resumed(
+        &app,
+        &owner,
+        &run,
+        &["success", "skipped", "errors", "ended"],
+    )
+    .await;
+    let filtered = (1..=ROWS).filter(|i| skipped(*i)).count();
+    assert_eq!(shown["rows_ok"], written.len(), "{shown}");
+    assert_eq!(
+        shown["rows_skipped"],
+        filtered + duplicates.len(),
+        "{shown}"
+    );
+    assert_eq!(finishes(&app, &run), 1, "the run ended once");
+    let rows = written.len() as i64;
+    assert_eq!(
+        counts(&target),
+        (rows, rows),
+        "each row kept once in the table"
+    );
+    let success = result_file(&app, &owner, &run, "success").await;
+    assert_eq!(numbers(&success), (written.clone(), written.len()));
+    let skipped_file = result_file(&app, &owner, &run, "skipped").await;
+    let (numbers_skipped, lines) = numbers(&skipped_file);
+    assert_eq!(
+        lines,
+        filtered + duplicates.len(),
+        "skipped.csv: each row once"
+    );
+    assert!(duplicates.is_subset(&numbers_skipped));
+    for row in &skipped_file[1..] {
+        let number: u64 = row[0].parse().unwrap();
+        if duplicates.contains(&number) {
+            let kept = last[&last_digits(number)];
+            assert_eq!(row[1], format!("duplicate of row {kept} (source)"));
+        }
+    }
+}

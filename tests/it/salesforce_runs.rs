@@ -93,6 +93,8 @@ pub async fn create_job_into(
             "key_fields": job["key_fields"],
             "mapping": job["mapping"],
             "filter": job["filter"],
+            "dedupe": job["dedupe"],
+            "blank_values": job.get("blank_values").cloned().unwrap_or_else(|| json!("clear")),
         }))
         .send()
         .await

@@ -4,8 +4,9 @@
 //! A job is checked before it is recorded, and again when it is changed:
 //! its upload is live (or its query prepares as a read) and has the mapped
 //! columns, its formulas and filter parse against the source's header, its
-//! transforms and lookups are valid, its key fields are unique
-//! in the table, and its target table exists with a column for every
+//! de-duplication names fields the mapping sets, its transforms and lookups
+//! are valid, its key fields are unique in the table, and its target table
+//! exists with a column for every
 //! mapped field and a value for every column that needs one (the source
 //! and target are reached). A Salesforce org as the target is checked
 //! likewise against its object's description (see `salesforce_target`).
@@ -30,7 +31,10 @@ use sluice_events::event::{JobDefined, RunRequested};
 use sluice_events::schedule::Schedule;
 use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, NewEvent};
 use sluice_schema::ids::{JobId, RunId};
-use sluice_schema::job::{FieldMapping, JobDetails, Operation, Source, Target, UNKNOWN_OPERATION};
+use sluice_schema::job::{
+    blank_values, BlankValues, Dedupe, FieldMapping, JobDetails, Operation, Source, Target,
+    UNKNOWN_OPERATION,
+};
 use sluice_schema::models::{JobRow, RunRow};
 use sluice_schema::repo::jobs as repo;
 use sluice_vault::SubjectKey;
@@ -80,6 +84,17 @@ pub struct NewJob {
     /// header; its value is read as a condition (blank and 0 are false).
     #[serde(default)]
     filter: Option<String>,
+    /// Skips rows that repeat another on some mapped fields (listed in the
+    /// run's skipped.csv with the row kept); none by default.
+    #[serde(default)]
+    #[schema(nullable = false)]
+    dedupe: Option<Dedupe>,
+    /// What a blank mapped value does to a field an update or upsert
+    /// changes: `clear` (default, as runs always did: NULL in PostgreSQL,
+    /// null in Salesforce) or `leave` (the field keeps its value). Key
+    /// fields are never cleared.
+    #[serde(default, deserialize_with = "blank_values")]
+    blank_values: BlankValues,
     /// When the job runs by itself: a cron expression of five fields,
     /// minute hour day-of-month month day-of-week, in UTC, with the days
     /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
@@ -98,6 +113,15 @@ fn operation<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Operation, D::Err
     let name = String::deserialize(d)?;
     name.parse()
         .map_err(|_| serde::de::Error::custom(UNKNOWN_OPERATION))
+}
+
+/// A `blank_values` by its name, or none.
+fn some_blank_values<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BlankValues>, D::Error> {
+    #[derive(Deserialize)]
+    struct Named(#[serde(deserialize_with = "blank_values")] BlankValues);
+    Ok(Option::<Named>::deserialize(d)?.map(|Named(blanks)| blanks))
 }
 
 /// An operation by its name, or none.
@@ -119,6 +143,8 @@ pub(crate) fn job_view(job: &Job) -> views::Job {
         key_fields: details.key_fields.clone(),
         mapping: details.mapping.clone(),
         filter: details.filter.clone(),
+        dedupe: details.dedupe.clone(),
+        blank_values: details.blank_values,
         schedule: row.schedule.clone(),
         retry_failed: row.retry_failed,
         created_at: row.created_at,
@@ -176,7 +202,9 @@ const TARGET: &str = "target.connection_id";
             is not there or cannot be reached, a table or object without a mapped field, key \
             fields that do not name a row, a bad transform or schedule, a formula \
             (`mapping[i].formula`) or filter (`filter`) that does not parse or names a column \
-            the source lacks, with its position; or a field is missing, unknown or of the \
+            the source lacks, with its position; a de-duplication on a field the mapping \
+            does not set (`dedupe.fields[i]`), on none or more than 8 (`dedupe.fields`), an \
+            unknown `dedupe.keep` or `blank_values`; or a field is missing, unknown or of the \
             wrong type.", body = ErrorBody),
         (status = 502, description = "`upstream_failed`: Salesforce refused or failed to \
             describe the object.", body = ErrorBody),
@@ -250,6 +278,13 @@ pub struct JobPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     filter: Option<Option<String>>,
+    /// The new de-duplication; absent: kept; `null`: removed.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Dedupe>)]
+    dedupe: Option<Option<Dedupe>>,
+    #[serde(default, deserialize_with = "some_blank_values")]
+    #[schema(nullable = false)]
+    blank_values: Option<BlankValues>,
     /// The new schedule, five fields as when the job is created; absent:
     /// kept; `null`: removed.
     #[serde(default, deserialize_with = "present")]
@@ -260,8 +295,12 @@ pub struct JobPatch {
 }
 
 /// A field that is there, `null` or not (absent is `None`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `PATCH /v1/jobs/{id}`: the job as changed, checked as a new one is.

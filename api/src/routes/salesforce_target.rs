@@ -293,6 +293,7 @@ fn shown(writer: &Writer, plan: &Plan, rows: Vec<MappedRow>) -> crate::views::im
                 values,
                 errors,
                 skipped: None,
+                blanks: Default::default(),
             }
         })
         .collect();

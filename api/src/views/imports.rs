@@ -148,6 +148,12 @@ pub struct Job {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub filter: Option<String>,
+    /// Rows that repeat another on these mapped fields are skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub dedupe: Option<sluice_schema::job::Dedupe>,
+    /// What a blank value does to a field an update or upsert changes.
+    pub blank_values: sluice_schema::job::BlankValues,
     /// When the job runs by itself: a cron expression of five fields,
     /// minute hour day-of-month month day-of-week, in UTC, with the days
     /// of the week named (`0 6 * * MON-FRI`); at most 200 characters.
@@ -249,12 +255,29 @@ pub struct PreviewRow {
     pub values: serde_json::Map<String, serde_json::Value>,
     /// What stops the row from being written; none when it would be.
     pub errors: Vec<String>,
-    /// Why a run would skip the row (the job's filter is false for it): it
-    /// would be listed in skipped.csv, not written, and its values are
-    /// not shown.
+    /// Why a run would skip the row (the job's filter is false for it, or
+    /// it repeats an earlier row the job's de-duplication keeps): it would
+    /// be listed in skipped.csv, not written, and its values are not shown.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub skipped: Option<String>,
+    /// What a run does with each field whose value is blank (not a key
+    /// field): `cleared` (set to NULL / null) or `left` (the field keeps
+    /// its value, or its default on a new Salesforce record); by the job's
+    /// `blank_values` and operation. Absent when no field is blank.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub blanks: std::collections::BTreeMap<String, Blank>,
+}
+
+/// What a run does with a blank value (see [`PreviewRow::blanks`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Blank {
+    /// The field is set to NULL (PostgreSQL) or null (Salesforce).
+    Cleared,
+    /// The field is not written: it keeps its value, or on a new record
+    /// its default.
+    Left,
 }
 
 /// `POST /v1/uploads` as a form: one part, `file`, with its file name.

@@ -7,14 +7,17 @@
 //! `transform` what each transform does to a value ([`Apply`]), `plan`
 //! a mapping resolved against a source's header, applied to rows (a
 //! field's formula evaluated before its transforms), and `filter` a job's
-//! filter, which decides which rows are written.
+//! filter, which decides which rows are written, and `dedupe` its
+//! de-duplication, which skips rows that repeat others.
 
 pub mod auto;
+mod dedupe;
 mod filter;
 mod plan;
 pub(crate) mod read;
 mod transform;
 
+pub use dedupe::{check_dedupe, too_many_keys, Duplicates, MAX_DEDUPE_KEYS};
 pub use filter::{Filter, FILTERED_OUT};
 pub use plan::{check_formulas, lookups, Plan};
 pub use sluice_schema::job::{FieldMapping, Lookup, Several, Transform, Transforms};

@@ -121,6 +121,15 @@ impl<'a> Parts<'a> {
         format!("s.v{i}::{sql_type}")
     }
 
+    /// Sets `column` of a row `t` to `value`; a blank value (NULL) leaves
+    /// it as it is when the job says so.
+    fn set(&self, column: &str, value: &str) -> String {
+        match self.writer.leave_blanks {
+            true => format!("{column} = COALESCE({value}, t.{column})"),
+            false => format!("{column} = {value}"),
+        }
+    }
+
     /// Updates the rows named by the keys: (row number, version, keys,
     /// columns written).
     fn update(&self) -> String {
@@ -135,7 +144,11 @@ impl<'a> Parts<'a> {
         let sets: Vec<String> = self
             .others
             .iter()
-            .map(|i| format!("{} = {}", quote(&self.writer.targets[*i]), self.cast(*i)))
+            .map(|i| {
+                let column = quote(&self.writer.targets[*i]);
+                let value = self.cast(*i);
+                self.set(&column, &value)
+            })
             .collect();
         format!(
             "UPDATE {qualified} t SET {} FROM {source} WHERE {matches} \
@@ -158,7 +171,7 @@ impl<'a> Parts<'a> {
             .iter()
             .map(|i| {
                 let column = quote(&writer.targets[*i]);
-                format!("{column} = EXCLUDED.{column}")
+                self.set(&column, &format!("EXCLUDED.{column}"))
             })
             .collect();
         let conflict: Vec<String> = writer.key_fields.iter().map(|k| quote(k)).collect();

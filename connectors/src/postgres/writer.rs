@@ -47,6 +47,10 @@ pub struct Writer {
     pub(super) key_fields: Vec<String>,
     /// Where each key field is among the targets.
     pub(super) key_positions: Vec<usize>,
+    /// Whether a blank value leaves its field as it is when a row is
+    /// changed (an update, an upsert of a row that exists), instead of
+    /// setting it to NULL.
+    pub(super) leave_blanks: bool,
 }
 
 impl Writer {
@@ -129,7 +133,15 @@ impl Writer {
             targets: targets.iter().map(|t| (*t).to_owned()).collect(),
             key_fields: key_fields.to_vec(),
             key_positions,
+            leave_blanks: false,
         })
+    }
+
+    /// The same, with blank values leaving the fields a write changes as
+    /// they are (`leave`), or setting them to NULL (as by default).
+    pub fn leaving_blanks(mut self, leave: bool) -> Self {
+        self.leave_blanks = leave;
+        self
     }
 
     pub fn table(&self) -> &Table {

@@ -31,6 +31,10 @@ pub struct Writer {
     /// Whether Salesforce matches an upsert's key without regard to case
     /// (see [`Field::key_ignores_case`]).
     key_ignores_case: bool,
+    /// Whether a blank value leaves its field as it is in an update or
+    /// upsert (left out of the record; an empty Bulk cell), instead of
+    /// clearing it (`null`; `#N/A` in Bulk).
+    leave_blanks: bool,
 }
 
 /// What a batch's write did to one row.
@@ -146,17 +150,32 @@ impl Writer {
             targets: resolved,
             key,
             key_ignores_case,
+            leave_blanks: false,
         })
+    }
+
+    /// The same, with blank values leaving the fields an update or upsert
+    /// changes as they are (`leave`), or clearing them (as by default).
+    pub fn leaving_blanks(mut self, leave: bool) -> Self {
+        self.leave_blanks = leave;
+        self
+    }
+
+    /// Whether a blank value leaves its field out of the write: always in
+    /// an insert, and in other writes when the job says so.
+    pub fn leaves_blanks(&self) -> bool {
+        self.leave_blanks || self.operation == Operation::Insert
     }
 
     /// Row `values`' record (in the targets' order); why the row cannot be
     /// written otherwise. An insert leaves out the fields without a value;
-    /// an update clears them.
+    /// an update clears them, or leaves them out too (see
+    /// [`Writer::leaves_blanks`]).
     pub fn record(&self, values: &[Option<String>]) -> Result<Map<String, Value>, String> {
         let mut record = Map::new();
         for (target, value) in self.targets.iter().zip(values) {
             let (name, value) = field_value(&target.field, target.by.as_ref(), value.as_deref())?;
-            if value.is_null() && self.operation == Operation::Insert {
+            if value.is_null() && self.leaves_blanks() {
                 continue;
             }
             record.insert(name, value);
@@ -177,7 +196,7 @@ impl Writer {
             .zip(values)
             .map(|(target, value)| {
                 match field_value(&target.field, target.by.as_ref(), value.as_deref()) {
-                    Ok((_, Value::Null)) if self.operation == Operation::Insert => not_compared(),
+                    Ok((_, Value::Null)) if self.leaves_blanks() => not_compared(),
                     Ok((_, Value::Object(_))) | Err(_) => not_compared(),
                     Ok((_, value)) => value,
                 }

@@ -23,8 +23,12 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io::Write;
 
+mod clean;
 mod mapping;
 
+pub use clean::{
+    blank_values, BlankValues, Dedupe, Keep, MAX_DEDUPE_FIELDS, UNKNOWN_BLANK_VALUES, UNKNOWN_KEEP,
+};
 pub use mapping::{FieldMapping, Lookup, Several, Transform, Transforms};
 
 names! {
@@ -122,6 +126,12 @@ pub const UNKNOWN_OPERATION: &str = "the operation is one of insert, update, ups
 pub fn field_of(message: &str) -> Option<&'static str> {
     if message == UNKNOWN_OPERATION {
         return Some("operation");
+    }
+    if message == UNKNOWN_BLANK_VALUES {
+        return Some("blank_values");
+    }
+    if message == UNKNOWN_KEEP {
+        return Some("dedupe.keep");
     }
     SourceError::ALL
         .into_iter()
@@ -229,6 +239,14 @@ pub struct JobDetails {
     /// recorded without one reads as having none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<String>,
+    /// Rows that repeat others on some mapped fields are skipped. A job
+    /// recorded without one reads as having none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedupe: Option<Dedupe>,
+    /// What a blank value does to a field a run changes; a job recorded
+    /// without one clears, as runs always did.
+    #[serde(default, skip_serializing_if = "BlankValues::is_default")]
+    pub blank_values: BlankValues,
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use super::target::{Flow, Target};
 use super::{command, retry, JobSpec, RunCtx, RunHandler, Stop, Totals, Written};
 use sluice_events::RecordedEvent;
 use sluice_schema::ids::{JobId, RunId};
+use sluice_schema::job::Keep;
 use sluice_schema::kinds::ConnectionKind;
 use std::collections::VecDeque;
 
@@ -77,6 +78,15 @@ async fn write_all<T: Target>(
     let handler = ctx.handler;
     let mut reading = target.check(&job).await?;
     reading.mapped.selection = selection;
+    // Keeping the last of duplicates, the rows are read once before: the
+    // very rows the run reads (a retry's failed rows, or the source).
+    let first_pass = match job.dedupe.as_ref().is_some_and(|d| d.keep == Keep::Last) {
+        true => {
+            let (_, requested) = command(ctx.cause)?;
+            Some(handler.reopen(ctx.account, requested, &job.source).await?)
+        }
+        false => None,
+    };
     let resumed = target.resume_point();
     let key = handler.result_key(ctx.account, ctx.run).await?;
     reading.mapped.row_limit = handler.allowance(ctx.account, ctx.run).await?;
@@ -90,6 +100,7 @@ async fn write_all<T: Target>(
     let (header_tx, header_rx) = tokio::sync::oneshot::channel();
     let reader = tokio::task::spawn_blocking(move || {
         read_batches(
+            first_pass,
             input,
             reading.mapped,
             reading.batch_rows,

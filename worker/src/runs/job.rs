@@ -6,7 +6,9 @@ use sluice_connectors::formula::EvalContext;
 use sluice_events::event::RunRequested;
 use sluice_events::{DomainEvent, RecordedEvent};
 use sluice_schema::ids::{AccountId, ConnectionId, JobId};
-use sluice_schema::job::{FieldMapping, JobDetails, Operation, Source, Target};
+use sluice_schema::job::{
+    BlankValues, Dedupe, FieldMapping, JobDetails, Operation, Source, Target,
+};
 use sluice_schema::kinds::ConnectionKind;
 use sluice_schema::repo::connections;
 
@@ -17,6 +19,10 @@ pub(super) struct JobSpec {
     pub(super) mapping: Vec<FieldMapping>,
     /// The job's filter: a formula that holds for the rows to write.
     pub(super) filter: Option<String>,
+    /// The job's de-duplication.
+    pub(super) dedupe: Option<Dedupe>,
+    /// What a blank value does to a field the run changes.
+    pub(super) blank_values: BlankValues,
     /// What formulas see of the run: `TODAY()` and `NOW()` are when the
     /// run was requested (see [`formula_context`]).
     pub(super) context: EvalContext,
@@ -82,12 +88,16 @@ impl RunHandler {
             key_fields,
             mapping,
             filter,
+            dedupe,
+            blank_values,
             ..
         } = details;
         Ok(JobSpec {
             source,
             mapping,
             filter,
+            dedupe,
+            blank_values,
             context,
             operation: row.operation,
             key_fields,

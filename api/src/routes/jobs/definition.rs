@@ -7,7 +7,7 @@
 use super::sealing::Definition;
 use super::*;
 use sluice_connectors::formula::EvalContext;
-use sluice_connectors::mapping::{check_bounds, check_formulas, Filter};
+use sluice_connectors::mapping::{check_bounds, check_dedupe, check_formulas, Filter};
 use sluice_schema::ids::UploadId;
 
 /// What formulas see when the API evaluates them (a preview, a check):
@@ -127,6 +127,9 @@ pub(super) async fn define(
     check_bounds(&mapping).map_err(|e| invalid("mapping", e))?;
     check_formulas(&mapping, &columns).map_err(|(field, e)| invalid(&field, e))?;
     let filter = checked_filter(body.filter.as_deref(), &columns, context)?;
+    if let Some(dedupe) = &body.dedupe {
+        check_dedupe(dedupe, &mapping).map_err(|(field, e)| invalid(&field, e))?;
+    }
     let plan = Plan::new(&mapping, &columns, context).map_err(|e| invalid("mapping", e))?;
     let object = text("target.object", &body.target.object, 200)?;
     let target = match connections::find(state, user, body.target.connection_id.0).await {
@@ -170,6 +173,8 @@ pub(super) async fn define(
             key_fields: body.key_fields,
             mapping,
             filter,
+            dedupe: body.dedupe,
+            blank_values: body.blank_values,
         },
         operation,
         schedule,

@@ -1,11 +1,12 @@
 //! `POST /v1/jobs/{id}/preview`: the source's first rows mapped as a run
 //! would write them, each with what is wrong with it, and the rows the
-//! job's filter would skip marked. Nothing is written.
+//! job's filter or de-duplication would skip marked. Nothing is written.
 
 use super::definition::formula_context;
 use super::*;
-use sluice_connectors::mapping::{Filter, FILTERED_OUT};
+use sluice_connectors::mapping::{Duplicates, Filter, FILTERED_OUT};
 use sluice_connectors::source::Row;
+use sluice_schema::job::BlankValues;
 use sluice_schema::kinds::ConnectionKind;
 
 #[derive(Deserialize, IntoParams)]
@@ -63,6 +64,21 @@ pub async fn preview(
     } else {
         postgres_preview(&state, &user, &job, connection_id, &plan, kept).await?
     };
+    shown.rows.sort_by_key(|row| row.row);
+    if let Some(dedupe) = &job.details.dedupe {
+        let fields: Vec<&str> = shown.fields.iter().map(String::as_str).collect();
+        let duplicates = Duplicates::new(dedupe, &fields).map_err(|e| invalid("dedupe", e))?;
+        mark_duplicates(duplicates, &shown.fields, &mut shown.rows);
+    }
+    let salesforce = target.kind == ConnectionKind::Salesforce;
+    if let Some(blank) = blank_effect(salesforce, job.row.operation, job.details.blank_values) {
+        mark_blanks(
+            blank,
+            &job.details.key_fields,
+            &shown.fields,
+            &mut shown.rows,
+        );
+    }
     shown.rows.extend(set_aside);
     shown.rows.sort_by_key(|row| row.row);
     Ok(HttpResponse::Ok()
@@ -97,9 +113,77 @@ fn sift(filter: Option<&Filter>, rows: Vec<Row>) -> (Vec<Row>, Vec<views::Previe
             values: serde_json::Map::new(),
             errors,
             skipped,
+            blanks: Default::default(),
         });
     }
     (kept, set_aside)
+}
+
+/// What a run into PostgreSQL or Salesforce (`salesforce`) does with a
+/// blank value: an insert writes NULL into a PostgreSQL column and leaves
+/// a Salesforce field unset; an update or upsert does what the job says;
+/// a delete writes no field.
+fn blank_effect(
+    salesforce: bool,
+    operation: Operation,
+    blanks: BlankValues,
+) -> Option<views::Blank> {
+    match (operation, salesforce, blanks) {
+        (Operation::Delete, _, _) => None,
+        (Operation::Insert, false, _) => Some(views::Blank::Cleared),
+        (Operation::Insert, true, _) | (_, _, BlankValues::Leave) => Some(views::Blank::Left),
+        (_, _, BlankValues::Clear) => Some(views::Blank::Cleared),
+    }
+}
+
+/// Marks each blank value of the rows that would be written (not a key
+/// field's, which is never blank in a row written) with `blank`.
+fn mark_blanks(
+    blank: views::Blank,
+    key_fields: &[String],
+    fields: &[String],
+    rows: &mut [views::PreviewRow],
+) {
+    let written = |row: &&mut views::PreviewRow| row.errors.is_empty() && row.skipped.is_none();
+    for row in rows.iter_mut().filter(written) {
+        let blanks = fields
+            .iter()
+            .filter(|f| !key_fields.iter().any(|k| k.eq_ignore_ascii_case(f)))
+            .filter(|f| row.values.get(*f).is_none_or(Value::is_null))
+            .map(|f| (f.clone(), blank))
+            .collect();
+        row.blanks = blanks;
+    }
+}
+
+/// Marks the rows a run would skip as duplicates, among `rows` (in the
+/// source's order) that would be written, whose values are of `fields`.
+/// Keeping the last, the last of the rows shown is kept: a later row of
+/// the source, past the preview, is not read.
+fn mark_duplicates(mut duplicates: Duplicates, fields: &[String], rows: &mut [views::PreviewRow]) {
+    let written = |row: &&mut views::PreviewRow| row.errors.is_empty() && row.skipped.is_none();
+    let values = |row: &views::PreviewRow| -> Vec<Option<String>> {
+        fields
+            .iter()
+            .map(|f| row.values.get(f).and_then(Value::as_str).map(str::to_owned))
+            .collect()
+    };
+    let mut kept: Vec<&mut views::PreviewRow> = rows.iter_mut().filter(written).collect();
+    if duplicates.keeps_last() {
+        for row in &kept {
+            let values = values(row);
+            // A preview's few keys never reach the cap.
+            let _ = duplicates.note(row.row, |at| values.get(at).and_then(|v| v.as_deref()));
+        }
+    }
+    for row in &mut kept {
+        let values = values(row);
+        let verdict = duplicates.check(row.row, |at| values.get(at).and_then(|v| v.as_deref()));
+        if let Ok(Some(reason)) = verdict {
+            row.values = serde_json::Map::new();
+            row.skipped = Some(reason);
+        }
+    }
 }
 
 /// A preview of a job into a PostgreSQL table: the rows mapped, their
@@ -185,6 +269,7 @@ async fn postgres_preview(
                 values: shown,
                 errors,
                 skipped: None,
+                blanks: Default::default(),
             }
         })
         .collect();

@@ -114,6 +114,8 @@ pub(super) fn merged(patch: JobPatch, job: Job, has_runs: bool) -> Result<NewJob
         },
         mapping_template: patch.mapping_template,
         filter: patch.filter.unwrap_or(details.filter),
+        dedupe: patch.dedupe.unwrap_or(details.dedupe),
+        blank_values: patch.blank_values.unwrap_or(details.blank_values),
         schedule: patch.schedule.unwrap_or(row.schedule),
         retry_failed: patch.retry_failed.unwrap_or(row.retry_failed),
     })

@@ -31,6 +31,9 @@ pub struct BulkBatch {
     /// The column that names a row's record, and whether it holds record
     /// ids (see [`BulkBatch::keyed_by`]).
     pub(super) key: Option<(usize, bool)>,
+    /// What a cell without a value is: empty (the field is left as it is,
+    /// and an insert leaves it unset) or `#N/A` (cleared).
+    blank: &'static str,
     header: Vec<String>,
     /// The CSV's size so far, at most (quoting included).
     size: usize,
@@ -61,6 +64,10 @@ impl BulkBatch {
             ends: Vec::new(),
             starts: vec![0],
             key: None,
+            blank: match operation {
+                Operation::Insert => "",
+                _ => NULL,
+            },
             header: header.to_vec(),
             size: header.iter().map(|h| cell_size(h)).sum(),
             limit,
@@ -82,6 +89,15 @@ impl BulkBatch {
         self
     }
 
+    /// The same, with cells without a value left empty (the fields are
+    /// left as they are) in every write, not only an insert.
+    pub fn leaving_blanks(mut self, leave: bool) -> Self {
+        if leave {
+            self.blank = "";
+        }
+        self
+    }
+
     pub fn len(&self) -> usize {
         self.starts.len() - 1
     }
@@ -95,7 +111,7 @@ impl BulkBatch {
         values
             .into_iter()
             .take(self.columns)
-            .map(|v| cell_size(cell(self.operation, v)))
+            .map(|v| cell_size(v.unwrap_or(self.blank)))
             .sum()
     }
 
@@ -121,9 +137,9 @@ impl BulkBatch {
         if grown >= UNSET as usize || self.ends.len() + values.len() >= UNSET as usize {
             return Err(unwritable("the rows take more than 2 GiB"));
         }
-        let operation = self.operation;
+        let blank = self.blank;
         self.csv
-            .write_record(values.iter().map(|v| cell(operation, *v)))
+            .write_record(values.iter().map(|v| v.unwrap_or(blank)))
             .map_err(unwritable)?;
         self.size += size;
         for value in values {
@@ -158,24 +174,13 @@ impl BulkBatch {
 
     /// Row `at`'s cells as uploaded.
     pub(super) fn row(&self, at: usize) -> impl ExactSizeIterator<Item = &str> + Clone + '_ {
-        self.values(at).map(|v| cell(self.operation, v))
+        self.values(at).map(|v| v.unwrap_or(self.blank))
     }
 
     /// The CSV written, taken out of the batch (up to 100 MB: not copied).
     pub(super) fn body(&mut self) -> Result<Vec<u8>, SalesforceError> {
         let taken = std::mem::replace(&mut self.csv, csv::Writer::from_writer(Vec::new()));
         taken.into_inner().map_err(|e| unwritable(e.error()))
-    }
-}
-
-/// A value as the upload writes it.
-fn cell(operation: Operation, value: Option<&str>) -> &str {
-    match value {
-        Some(text) => text,
-        // An insert leaves a field without a value unset; other writes
-        // clear it.
-        None if operation == Operation::Insert => "",
-        None => NULL,
     }
 }
 

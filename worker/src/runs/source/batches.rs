@@ -1,18 +1,25 @@
 //! Rows read into batches, on a blocking thread: each row as the source
 //! gives it is kept or set aside by the job's filter, mapped (the job's
 //! mapping: formulas, then transforms), checked against the target's
-//! columns, and gathered into batches, which go to the target a couple of
-//! batches ahead of its writes. This is the one mapping step of every
-//! target: PostgreSQL tables and Salesforce objects get the same values.
+//! columns, set aside when it repeats another (the job's de-duplication),
+//! and gathered into batches, which go to the target a couple of batches
+//! ahead of its writes. This is the one mapping step of every target:
+//! PostgreSQL tables and Salesforce objects get the same values.
+//!
+//! A job that keeps the last of duplicates reads its source twice: a first
+//! pass, which writes nothing, notes the last row of each key; the second
+//! keeps those. Every attempt of a run reads the source from its start, so
+//! a resumed run skips the very rows its first attempt did.
 
 use super::selection::Selection;
 use super::Source;
 use crate::results::SourceRows;
 use crate::runs::allowance;
 use sluice_connectors::formula::EvalContext;
-use sluice_connectors::mapping::{FieldMapping, Filter, Plan, FILTERED_OUT};
+use sluice_connectors::mapping::{Duplicates, FieldMapping, Filter, Plan, FILTERED_OUT};
 use sluice_connectors::postgres::{self as pg, Insert};
 use sluice_connectors::source::{Record, RowSink};
+use sluice_schema::job::Dedupe;
 use std::borrow::Cow;
 use std::collections::HashSet;
 
@@ -27,7 +34,8 @@ pub(in crate::runs) struct Batch {
     pub(in crate::runs) inserts: Vec<Insert>,
     /// The inserts in COPY's format, when the run builds it while reading.
     pub(in crate::runs) copy: Option<pg::CopyText>,
-    /// The rows the job's filter set aside, and why (for skipped.csv).
+    /// The rows the job's filter or de-duplication set aside, and why
+    /// (for skipped.csv).
     pub(in crate::runs) skipped: Vec<(u64, String)>,
     pub(in crate::runs) refused: Vec<(u64, String)>,
     /// The key values of the batch's rows (update, upsert, delete).
@@ -45,6 +53,10 @@ pub(in crate::runs) struct Mapped {
     pub(in crate::runs) filter: Option<String>,
     /// What the mapping's formulas and the filter see of the run.
     pub(in crate::runs) context: EvalContext,
+    /// The job's de-duplication.
+    pub(in crate::runs) dedupe: Option<Dedupe>,
+    /// The most distinct keys the de-duplication remembers.
+    pub(in crate::runs) dedupe_cap: usize,
     /// The target table's columns.
     pub(in crate::runs) columns: Vec<pg::Column>,
     /// Where the key fields are among the mapped values: a batch holds a
@@ -67,9 +79,12 @@ pub(in crate::runs) struct Mapped {
 
 /// Reads `source` (on a blocking thread). The mapping is resolved against
 /// its header (sent first), then batches of mapped and checked rows are
-/// sent until the end or until the receiver goes.
-pub(in crate::runs) fn read_batches(
-    source: impl Source,
+/// sent until the end or until the receiver goes. `first_pass`, the same
+/// source opened again, is read before when the job keeps the last of
+/// duplicates.
+pub(in crate::runs) fn read_batches<S: Source>(
+    first_pass: Option<S>,
+    source: S,
     mapped: Mapped,
     batch_rows: usize,
     header: tokio::sync::oneshot::Sender<Result<Header, String>>,
@@ -85,14 +100,43 @@ pub(in crate::runs) fn read_batches(
         batches,
         plan: None,
         filter: None,
+        duplicates: None,
+        scanning: first_pass.is_some(),
+        stopped: None,
         fields: Vec::new(),
         batch: Batch::new(1, batch_rows),
     };
+    if let Some(first) = first_pass {
+        let scanned = first.read(&mut sink);
+        let failure = match (scanned, sink.stopped.take()) {
+            (_, Some(reason)) => Some(reason),
+            (Err(e), None) => Some(e.to_string()),
+            (Ok(()), None) => None,
+        };
+        if let Some(reason) = failure {
+            if let Some(header) = sink.header.take() {
+                let _ = header.send(Err(reason));
+            }
+            return;
+        }
+        // The header's refusal, sent as the first pass read it.
+        if sink.header.is_none() {
+            return;
+        }
+        sink.scanning = false;
+        sink.read = 0;
+        sink.taken = 0;
+        sink.capped = false;
+    }
     let read = source.read(&mut sink);
     // The rows read before a failure are written; the failure ends the run.
     if sink.batch.read > 0 {
         let batch = std::mem::replace(&mut sink.batch, Batch::new(0, 0));
         let _ = sink.batches.blocking_send(Ok(batch));
+    }
+    if let Some(reason) = sink.stopped.take() {
+        let _ = sink.batches.blocking_send(Err(reason));
+        return;
     }
     if let (true, Some(limit)) = (sink.capped, &sink.mapped.row_limit) {
         let _ = sink.batches.blocking_send(Err(limit.message.clone()));
@@ -141,6 +185,13 @@ struct BatchSink {
     batches: tokio::sync::mpsc::Sender<Result<Batch, String>>,
     plan: Option<Plan>,
     filter: Option<Filter>,
+    duplicates: Option<Duplicates>,
+    /// Whether this is the first pass of a job that keeps the last of
+    /// duplicates: rows are noted, not sent.
+    scanning: bool,
+    /// Why reading stopped before the end and fails the run (too many
+    /// distinct keys to de-duplicate), when it did.
+    stopped: Option<String>,
     fields: Vec<Option<pg::Column>>,
     batch: Batch,
 }
@@ -156,30 +207,23 @@ impl BatchSink {
 
 impl RowSink for BatchSink {
     fn header(&mut self, source_header: Vec<String>) -> bool {
+        let targets = match self.resolve(&source_header) {
+            Ok(targets) => targets,
+            Err(reason) => {
+                if let Some(header) = self.header.take() {
+                    let _ = header.send(Err(reason));
+                }
+                return false;
+            }
+        };
+        // The first pass only resolves the mapping; the header is sent
+        // once, by the pass that writes.
+        if self.scanning {
+            return true;
+        }
         let Some(header) = self.header.take() else {
             return false;
         };
-        let context = self.mapped.context;
-        let plan = match Plan::new(&self.mapped.mapping, &source_header, context) {
-            Ok(plan) => plan,
-            Err(e) => {
-                let _ = header.send(Err(format!("the mapping does not fit the file: {e}")));
-                return false;
-            }
-        };
-        self.filter = match Filter::of(self.mapped.filter.as_deref(), &source_header, context) {
-            Ok(filter) => filter,
-            Err(e) => {
-                let _ = header.send(Err(format!("the filter does not fit the file: {e}")));
-                return false;
-            }
-        };
-        let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
-        self.fields = targets
-            .iter()
-            .map(|t| self.mapped.columns.iter().find(|c| &c.name == t).cloned())
-            .collect();
-        self.plan = Some(plan);
         header.send(Ok((targets, source_header))).is_ok()
     }
 
@@ -200,7 +244,31 @@ impl RowSink for BatchSink {
 }
 
 impl BatchSink {
-    /// Filters, maps and checks one row into the batch; false to stop.
+    /// Resolves the mapping, the filter and the de-duplication against the
+    /// source's header; the mapping's target fields, or why the job does
+    /// not fit the source. The de-duplication's keys, once noted by a
+    /// first pass, are kept for the second.
+    fn resolve(&mut self, source_header: &[String]) -> Result<Vec<String>, String> {
+        let context = self.mapped.context;
+        let plan = Plan::new(&self.mapped.mapping, source_header, context)
+            .map_err(|e| format!("the mapping does not fit the file: {e}"))?;
+        self.filter = Filter::of(self.mapped.filter.as_deref(), source_header, context)
+            .map_err(|e| format!("the filter does not fit the file: {e}"))?;
+        let targets: Vec<String> = plan.targets().iter().map(|t| (*t).to_owned()).collect();
+        if let (None, Some(dedupe)) = (&self.duplicates, &self.mapped.dedupe) {
+            let duplicates = Duplicates::new(dedupe, &plan.targets())?;
+            self.duplicates = Some(duplicates.with_cap(self.mapped.dedupe_cap));
+        }
+        self.fields = targets
+            .iter()
+            .map(|t| self.mapped.columns.iter().find(|c| &c.name == t).cloned())
+            .collect();
+        self.plan = Some(plan);
+        Ok(targets)
+    }
+
+    /// Filters, maps, checks and de-duplicates one row into the batch (or,
+    /// in a first pass, notes its key); false to stop.
     fn mapped_row(&mut self, plan: &Plan, row: Record<'_>) -> bool {
         if let Some(limit) = &self.mapped.row_limit {
             if self.read >= limit.rows {
@@ -216,19 +284,39 @@ impl BatchSink {
             _ => Ok(true),
         };
         if kept == Ok(false) {
-            let batch = &mut self.batch;
-            batch.read += 1;
-            batch.raw.push(row.number, row.fields.ok());
-            batch.skipped.push((row.number, FILTERED_OUT.to_owned()));
-            return self.full();
+            return self.scanning || self.skip(&row, FILTERED_OUT.to_owned());
         }
         // Values that no transform changes borrow the row as read.
         let values = match kept {
             Ok(_) => row.fields.ok().map(|fields| plan.apply_to(fields)),
             Err(reason) => Some(Err(reason)),
         };
-        let key: Option<Vec<String>> = match &values {
-            Some(Ok(values)) if !self.mapped.key_positions.is_empty() => self
+        let checked = match (row.fields, values) {
+            (Ok(_), Some(values)) => values.and_then(|values| self.checked(values)),
+            (Ok(_), None) => Err("the row cannot be mapped".into()),
+            (Err(reason), _) => Err(reason.to_owned()),
+        };
+        // Rows that fail are not de-duplicated: only rows to write are.
+        if let (Ok(values), Some(duplicates)) = (&checked, &mut self.duplicates) {
+            let value = |at: usize| values.get(at).and_then(|v| v.as_deref());
+            let verdict = match self.scanning {
+                true => duplicates.note(row.number, value).map(|()| None),
+                false => duplicates.check(row.number, value),
+            };
+            match verdict {
+                Ok(None) => {}
+                Ok(Some(reason)) => return self.scanning || self.skip(&row, reason),
+                Err(reason) => {
+                    self.stopped = Some(reason);
+                    return false;
+                }
+            }
+        }
+        if self.scanning {
+            return true;
+        }
+        let key: Option<Vec<String>> = match &checked {
+            Ok(values) if !self.mapped.key_positions.is_empty() => self
                 .mapped
                 .key_positions
                 .iter()
@@ -242,25 +330,6 @@ impl BatchSink {
         let batch = &mut self.batch;
         batch.read += 1;
         batch.raw.push(row.number, row.fields.ok());
-        let checked = match (row.fields, values) {
-            (Ok(_), Some(values)) => values,
-            (Ok(_), None) => Err("the row cannot be mapped".into()),
-            (Err(reason), _) => Err(reason.to_owned()),
-        };
-        let key_positions = &self.mapped.key_positions;
-        let looked_up = &self.mapped.looked_up;
-        let checked = checked.and_then(|values| {
-            for (i, (value, column)) in values.iter().zip(&self.fields).enumerate() {
-                if value.is_none() && key_positions.contains(&i) {
-                    let name = column.as_ref().map(|c| c.name.as_str()).unwrap_or("key");
-                    return Err(format!("{name}: a key field needs a value"));
-                }
-                if let Some(column) = column.as_ref().filter(|_| !looked_up.contains(&i)) {
-                    pg::check_value(column, value.as_deref())?;
-                }
-            }
-            Ok(values)
-        });
         match checked {
             Ok(values) => {
                 batch.keys.extend(key);
@@ -282,6 +351,35 @@ impl BatchSink {
             }
             Err(reason) => batch.refused.push((row.number, reason)),
         }
+        self.full()
+    }
+
+    /// A row's mapped values checked against the target's columns (a key
+    /// field needs a value; a looked-up field is checked once looked up).
+    fn checked<'r>(
+        &self,
+        values: Vec<Option<Cow<'r, str>>>,
+    ) -> Result<Vec<Option<Cow<'r, str>>>, String> {
+        let key_positions = &self.mapped.key_positions;
+        let looked_up = &self.mapped.looked_up;
+        for (i, (value, column)) in values.iter().zip(&self.fields).enumerate() {
+            if value.is_none() && key_positions.contains(&i) {
+                let name = column.as_ref().map(|c| c.name.as_str()).unwrap_or("key");
+                return Err(format!("{name}: a key field needs a value"));
+            }
+            if let Some(column) = column.as_ref().filter(|_| !looked_up.contains(&i)) {
+                pg::check_value(column, value.as_deref())?;
+            }
+        }
+        Ok(values)
+    }
+
+    /// Sets a row aside for skipped.csv with `reason`; false to stop.
+    fn skip(&mut self, row: &Record<'_>, reason: String) -> bool {
+        let batch = &mut self.batch;
+        batch.read += 1;
+        batch.raw.push(row.number, row.fields.ok());
+        batch.skipped.push((row.number, reason));
         self.full()
     }
 

@@ -73,6 +73,20 @@ impl RunHandler {
         }
     }
 
+    /// What the run reads, opened once more (for a first pass over it): a
+    /// retry's failed rows, or the job's source.
+    pub(super) async fn reopen(
+        &self,
+        account: AccountId,
+        requested: &RunRequested,
+        source: &JobSource,
+    ) -> Result<Input, Stop> {
+        match requested.retry_of {
+            Some(run) => Ok(Input::Failed(self.open_failed(account, RunId(run)).await?)),
+            None => self.input(account, source).await,
+        }
+    }
+
     /// What the run reads and which of its rows it writes: a retry reads
     /// the retried run's failed rows, every one; a trial the first rows of
     /// the job's source, or rows chosen at random (a first reading ranks

@@ -16,8 +16,10 @@ use crate::runs::result_files::Pieces;
 use crate::runs::source::{Batch, Header, Mapped};
 use crate::runs::{retry, JobSpec, Progress, RunCtx, Stop, Totals, Written};
 use sluice_connectors::journal;
+use sluice_connectors::mapping::MAX_DEDUPE_KEYS;
 use sluice_connectors::postgres::{self as pg, Checkpoint, PgParams, TargetError};
 use sluice_schema::ids::ConnectionId;
+use sluice_schema::job::BlankValues;
 use std::sync::Arc;
 
 mod flying;
@@ -142,6 +144,8 @@ impl Target for TableTarget<'_> {
             mapping: job.mapping.clone(),
             filter: job.filter.clone(),
             context: job.context,
+            dedupe: job.dedupe.clone(),
+            dedupe_cap: MAX_DEDUPE_KEYS,
             columns: table.columns.clone(),
             key_positions,
             looked_up,
@@ -169,12 +173,10 @@ impl Target for TableTarget<'_> {
     ) -> Result<(), Stop> {
         let table = self.table.take().ok_or_else(|| retry("no table"))?;
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
-        let writer = Arc::new(pg::Writer::new(
-            table,
-            job.operation,
-            &targets,
-            &job.key_fields,
-        )?);
+        let writer = Arc::new(
+            pg::Writer::new(table, job.operation, &targets, &job.key_fields)?
+                .leaving_blanks(job.blank_values == BlankValues::Leave),
+        );
         let client = self.free.first().ok_or_else(|| retry("no connection"))?;
         let lookups = sluice_connectors::mapping::lookups(&job.mapping);
         let lookups = pg::Lookups::prepare(client, lookups, writer.table(), &targets).await?;

@@ -261,7 +261,8 @@ impl BulkJob {
         Ok(Self {
             batch: BulkBatch::with_limit(operation, &writer.bulk_header(), limit)
                 .map_err(failed)?
-                .keyed_by(writer.key_field()),
+                .keyed_by(writer.key_field())
+                .leaving_blanks(writer.leaves_blanks()),
             rows: Vec::new(),
             parts: Vec::new(),
         })

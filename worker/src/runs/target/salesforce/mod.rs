@@ -43,6 +43,7 @@ use bulk::{BulkJob, BulkPart};
 use org::{close, failed, Org, Resume};
 use sluice_connectors::journal;
 use sluice_connectors::mapping::Plan;
+use sluice_connectors::mapping::MAX_DEDUPE_KEYS;
 use sluice_connectors::postgres::Checkpoint;
 use sluice_connectors::salesforce::{
     self as sf, BeforeImages, Describe, LookupError, Lookups, Operation, Salesforce, Writer,
@@ -51,6 +52,7 @@ use sluice_connectors::salesforce::{
 use sluice_events::event::RunBatchSent;
 use sluice_events::DomainEvent;
 use sluice_schema::ids::ConnectionId;
+use sluice_schema::job::BlankValues;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -165,6 +167,8 @@ impl Target for OrgTarget<'_> {
                 mapping: job.mapping.clone(),
                 filter: job.filter.clone(),
                 context: job.context,
+                dedupe: job.dedupe.clone(),
+                dedupe_cap: MAX_DEDUPE_KEYS,
                 columns: Vec::new(),
                 key_positions,
                 looked_up: Vec::new(),
@@ -206,7 +210,8 @@ impl Target for OrgTarget<'_> {
         let targets = sf::writer_targets(&describe, &plan, &lookups.positions()).map_err(misfit)?;
         let target_names: Vec<&str> = targets.iter().map(String::as_str).collect();
         let writer = Writer::new(&describe, self.operation, &target_names, &job.key_fields)
-            .map_err(misfit)?;
+            .map_err(misfit)?
+            .leaving_blanks(job.blank_values == BlankValues::Leave);
         let checkpoint = self.resume.checkpoint;
         written.results = Some(results.clone());
         written.batches = checkpoint.batch;
