@@ -145,23 +145,11 @@ impl Lookups {
                         .push(field.unwrap_or_default());
                 }
             }
-            rows.retain_mut(|row| {
-                let Some(slot) = row.values.get_mut(at) else {
-                    return true;
-                };
-                let Some(value) = slot.as_deref() else {
-                    let checked = match &resolver.column {
-                        Some(column) => check_value(column, None),
-                        None => Ok(()),
-                    };
-                    return match checked {
-                        Ok(()) => true,
-                        Err(reason) => {
-                            refused.push((row.number, reason));
-                            false
-                        }
-                    };
-                };
+            let blank = || match &resolver.column {
+                Some(column) => check_value(column, None),
+                None => Ok(()),
+            };
+            replace_looked_up(rows, at, &mut refused, blank, |value| {
                 let outcome = match found.get(value).map(Vec::as_slice) {
                     Some([one]) => Ok(one.clone()),
                     Some(many) => Err(format!(
@@ -177,22 +165,46 @@ impl Lookups {
                         resolver.target, resolver.object, resolver.key.name, value
                     )),
                 };
-                let checked = outcome.and_then(|one| match &resolver.column {
+                outcome.and_then(|one| match &resolver.column {
                     Some(column) => check_value(column, Some(&one)).map(|()| one),
                     None => Ok(one),
-                });
-                match checked {
-                    Ok(one) => {
-                        *slot = Some(one);
-                        true
-                    }
-                    Err(reason) => {
-                        refused.push((row.number, reason));
-                        false
-                    }
-                }
+                })
             });
         }
         Ok(refused)
     }
+}
+
+/// Replaces the value at `at` of each of `rows` by what `found` makes of
+/// it (a lookup's answer), or takes the row out into `refused` with the
+/// reason `found` gives; a row without a value there is kept or refused as
+/// `blank` says.
+pub(crate) fn replace_looked_up(
+    rows: &mut Vec<Insert>,
+    at: usize,
+    refused: &mut Vec<(u64, String)>,
+    blank: impl Fn() -> Result<(), String>,
+    mut found: impl FnMut(&str) -> Result<String, String>,
+) {
+    rows.retain_mut(|row| {
+        let Some(slot) = row.values.get_mut(at) else {
+            return true;
+        };
+        let outcome = match slot.as_deref() {
+            None => blank().map(|()| None),
+            Some(value) => found(value).map(Some),
+        };
+        match outcome {
+            Ok(replaced) => {
+                if replaced.is_some() {
+                    *slot = replaced;
+                }
+                true
+            }
+            Err(reason) => {
+                refused.push((row.number, reason));
+                false
+            }
+        }
+    });
 }

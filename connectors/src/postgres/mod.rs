@@ -20,7 +20,7 @@ mod connect;
 pub(crate) mod copy_text;
 mod error;
 mod insert;
-mod lookup;
+pub(crate) mod lookup;
 mod query;
 mod revert;
 mod row_by_row;

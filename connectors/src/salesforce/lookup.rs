@@ -19,6 +19,7 @@
 use super::describe::{Describe, Field};
 use super::{Salesforce, SalesforceError};
 use crate::mapping::{Lookup, Plan, Several};
+use crate::postgres::lookup::replace_looked_up;
 use crate::postgres::Insert;
 use serde_json::{Map, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -199,24 +200,13 @@ impl Lookups {
             } else {
                 resolver.found(sf, &wanted).await?
             };
-            rows.retain_mut(|row| {
-                let Some(slot) = row.values.get_mut(at) else {
-                    return true;
-                };
-                let Some(value) = slot.as_deref() else {
-                    return true;
-                };
-                match resolver.pick(found.get(&resolver.normal(value)), value) {
-                    Ok(id) => {
-                        *slot = Some(id);
-                        true
-                    }
-                    Err(reason) => {
-                        refused.push((row.number, reason));
-                        false
-                    }
-                }
-            });
+            replace_looked_up(
+                rows,
+                at,
+                &mut refused,
+                || Ok(()),
+                |value| resolver.pick(found.get(&resolver.normal(value)), value),
+            );
         }
         Ok(refused)
     }
