@@ -227,6 +227,18 @@ async fn dedupe_can_keep_the_last_reading_the_source_twice() {
         ]
     );
     assert_eq!(preview["rows"][2]["values"]["email"], "ADA@example.com");
+
+    // Keeping the last, the preview reads the whole file first, as a run
+    // does: the first row's duplicate is past the two rows shown.
+    let preview = call_json(
+        app,
+        Method::POST,
+        &format!("/v1/jobs/{job}/preview?rows=2"),
+        owner,
+    )
+    .await;
+    assert_eq!(preview["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(preview["rows"][0]["skipped"], "duplicate of row 8 (email)");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use super::definition::formula_context;
 use super::*;
 use sluice_connectors::mapping::{Duplicates, Filter, FILTERED_OUT};
-use sluice_connectors::source::Row;
+use sluice_connectors::source::{Row, RowSink};
 use sluice_schema::job::BlankValues;
 use sluice_schema::kinds::ConnectionKind;
 
@@ -67,7 +67,21 @@ pub async fn preview(
     shown.rows.sort_by_key(|row| row.row);
     if let Some(dedupe) = &job.details.dedupe {
         let fields: Vec<&str> = shown.fields.iter().map(String::as_str).collect();
-        let duplicates = Duplicates::new(dedupe, &fields).map_err(|e| invalid("dedupe", e))?;
+        let mut duplicates = Duplicates::new(dedupe, &fields).map_err(|e| invalid("dedupe", e))?;
+        if duplicates.keeps_last() {
+            // As a run does, the whole source is read first.
+            let first = LastOfEach {
+                plan: plan.clone(),
+                filter: filter.clone(),
+                duplicates,
+                stopped: None,
+            };
+            let first = read_into(&state, &user, &job.details.source, None, first).await?;
+            if let Some(reason) = first.stopped {
+                return Err(invalid("dedupe", reason));
+            }
+            duplicates = first.duplicates;
+        }
         mark_duplicates(duplicates, &shown.fields, &mut shown.rows);
     }
     let salesforce = target.kind == ConnectionKind::Salesforce;
@@ -158,8 +172,8 @@ fn mark_blanks(
 
 /// Marks the rows a run would skip as duplicates, among `rows` (in the
 /// source's order) that would be written, whose values are of `fields`.
-/// Keeping the last, the last of the rows shown is kept: a later row of
-/// the source, past the preview, is not read.
+/// Keeping the last, `duplicates` holds what the first pass over the whole
+/// source noted.
 fn mark_duplicates(mut duplicates: Duplicates, fields: &[String], rows: &mut [views::PreviewRow]) {
     let written = |row: &&mut views::PreviewRow| row.errors.is_empty() && row.skipped.is_none();
     let values = |row: &views::PreviewRow| -> Vec<Option<String>> {
@@ -169,13 +183,6 @@ fn mark_duplicates(mut duplicates: Duplicates, fields: &[String], rows: &mut [vi
             .collect()
     };
     let mut kept: Vec<&mut views::PreviewRow> = rows.iter_mut().filter(written).collect();
-    if duplicates.keeps_last() {
-        for row in &kept {
-            let values = values(row);
-            // A preview's few keys never reach the cap.
-            let _ = duplicates.note(row.row, |at| values.get(at).and_then(|v| v.as_deref()));
-        }
-    }
     for row in &mut kept {
         let values = values(row);
         let verdict = duplicates.check(row.row, |at| values.get(at).and_then(|v| v.as_deref()));
@@ -286,6 +293,24 @@ async fn first_rows(
     source: &Source,
     wanted: usize,
 ) -> Result<(Vec<String>, Vec<sluice_connectors::source::Row>), ApiError> {
+    let sink = FirstRows {
+        wanted,
+        header: Vec::new(),
+        rows: Vec::new(),
+    };
+    let sink = read_into(state, user, source, Some(wanted), sink).await?;
+    Ok((sink.header, sink.rows))
+}
+
+/// Reads the job's `source` into `sink` on the blocking pool: an upload
+/// (a CSV, or a workbook's sheet), or a query (at most `limit` rows).
+async fn read_into<S: RowSink + Send + 'static>(
+    state: &AppState,
+    user: &AuthUser,
+    source: &Source,
+    limit: Option<usize>,
+    sink: S,
+) -> Result<S, ApiError> {
     match source {
         Source::Upload { upload_id, sheet } => {
             let (upload, _) = match uploads::described(state, user, upload_id.0).await {
@@ -298,28 +323,64 @@ async fn first_rows(
                 }
                 other => other?,
             };
-            read_rows(state, user, &upload, sheet.clone(), wanted).await
+            read_upload(state, user, &upload, sheet.clone(), sink).await
         }
         Source::Query {
             connection_id,
             query,
         } => {
             let params = connections::postgres_params(state, user, connection_id.0, SOURCE).await?;
-            let reader = pg::stream_query(&params, query, Some(wanted))
+            let reader = pg::stream_query(&params, query, limit)
                 .await
                 .map_err(source_error)?;
             web::block(move || -> Result<_, ApiError> {
-                let mut sink = FirstRows {
-                    wanted,
-                    header: Vec::new(),
-                    rows: Vec::new(),
-                };
+                let mut sink = sink;
                 sluice_connectors::source::CsvSource::open(reader, &pg::query_dialect())
                     .and_then(|source| source.feed(&mut sink))
                     .map_err(|e| invalid("source.query", e.to_string()))?;
-                Ok((sink.header, sink.rows))
+                Ok(sink)
             })
             .await?
+        }
+    }
+}
+
+/// A run's first pass when the job keeps the last of duplicates, made for
+/// a preview: each row of the source that the filter keeps and the mapping
+/// maps is noted by its key, so that the rows shown are marked as the run
+/// would mark them, a duplicate past the rows shown included.
+struct LastOfEach {
+    plan: Plan,
+    filter: Option<Filter>,
+    duplicates: Duplicates,
+    /// Why the pass stopped (more distinct keys than a run keeps).
+    stopped: Option<String>,
+}
+
+impl RowSink for LastOfEach {
+    fn header(&mut self, _: Vec<String>) -> bool {
+        true
+    }
+
+    fn row(&mut self, row: sluice_connectors::source::Record<'_>) -> bool {
+        let Ok(fields) = row.fields else {
+            return true;
+        };
+        if let Some(filter) = &self.filter {
+            if filter.keeps(|i| fields.get(i)) != Ok(true) {
+                return true;
+            }
+        }
+        let Ok(values) = self.plan.apply_to(fields) else {
+            return true;
+        };
+        let value = |at: usize| values.get(at).and_then(|v| v.as_deref());
+        match self.duplicates.note(row.number, value) {
+            Ok(()) => true,
+            Err(reason) => {
+                self.stopped = Some(reason);
+                false
+            }
         }
     }
 }
@@ -352,6 +413,24 @@ pub(super) async fn read_rows(
     sheet: Option<String>,
     wanted: usize,
 ) -> Result<(Vec<String>, Vec<sluice_connectors::source::Row>), ApiError> {
+    let sink = FirstRows {
+        wanted,
+        header: Vec::new(),
+        rows: Vec::new(),
+    };
+    let sink = read_upload(state, user, upload, sheet, sink).await?;
+    Ok((sink.header, sink.rows))
+}
+
+/// Reads an upload (a CSV, or a workbook's sheet) into `sink`, decrypted
+/// on the blocking pool.
+async fn read_upload<S: RowSink + Send + 'static>(
+    state: &AppState,
+    user: &AuthUser,
+    upload: &sluice_schema::models::UploadRow,
+    sheet: Option<String>,
+    sink: S,
+) -> Result<S, ApiError> {
     use sluice_connectors::detect::Format;
     use sluice_connectors::source::{read_sheet, CsvSource};
     let account = user.account_id;
@@ -364,17 +443,13 @@ pub(super) async fn read_rows(
     let format = Format::from_name(&format!("x.{}", upload.format))
         .ok_or_else(|| ApiError::Internal("an upload of an unknown format".into()))?;
     web::block(move || -> Result<_, ApiError> {
-        let mut sink = FirstRows {
-            wanted,
-            header: Vec::new(),
-            rows: Vec::new(),
-        };
+        let mut sink = sink;
         let read = match format {
             Format::Csv => CsvSource::detect(reader).and_then(|source| source.feed(&mut sink)),
             _ => read_sheet(reader, format, sheet.as_deref(), &mut sink),
         };
         read.map_err(|e| invalid("source", e.to_string()))?;
-        Ok((sink.header, sink.rows))
+        Ok(sink)
     })
     .await?
 }
