@@ -391,3 +391,37 @@ async fn failed_rows_are_retried_into_salesforce() {
     assert_eq!(stored.len(), 3);
     assert_eq!(stored["alan@example.com"]["LastName"], "-Turing");
 }
+
+#[tokio::test]
+async fn a_random_trial_into_salesforce_then_its_rest_writes_each_contact_once() {
+    let standin = SalesforceStandIn::start().await;
+    let app = app_for(&standin, 2_000, true).await;
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let org = connect_org(&app, &owner, &standin).await;
+    let mut csv = String::from("Last,Email\n");
+    for i in 1..=12 {
+        csv.push_str(&format!("Person {i},p{i}@example.com\n"));
+    }
+    let upload_id = upload(&app, &owner, csv.into_bytes()).await;
+    let mapping = json!([
+        {"source": "Last", "target": "LastName"},
+        {"source": "Email", "target": "Email"},
+    ]);
+    let job = json!({"operation": "insert", "key_fields": [], "mapping": mapping});
+    let job = create_job_into(&app, &owner, &upload_id, &org, "Contact", job).await;
+
+    let trial = run_with(&app, &owner, &job, json!({"sample": 4})).await;
+    assert_eq!(trial["rows_ok"], 4, "{trial}");
+    assert_eq!(trial["sample"]["rows"], 4, "{trial}");
+    let chosen = numbers(&app, &owner, &trial, "success").await;
+    assert_eq!(chosen.len(), 4);
+    assert_eq!(contacts_by_email(&standin).len(), 4);
+
+    let trial_id = trial["id"].as_str().unwrap();
+    let rest = run_with(&app, &owner, &job, json!({"remaining_of": trial_id})).await;
+    assert_eq!(rest["rows_ok"], 8, "{rest}");
+    let written = numbers(&app, &owner, &rest, "success").await;
+    assert!(written.is_disjoint(&chosen), "{written:?} {chosen:?}");
+    assert_eq!(contacts_by_email(&standin).len(), 12);
+    assert_eq!(standin.record_count("Contact"), 12, "each contact once");
+}
