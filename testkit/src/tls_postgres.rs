@@ -132,8 +132,20 @@ impl TlsPostgres {
             child: Some(child),
             as_postgres,
         };
+        // The port opens before the server takes connections (until then
+        // it answers 57P03, "the database system is starting up"): wait
+        // until pg_isready says it accepts them.
         let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let accepting = || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && Command::new(bin.join("pg_isready"))
+                    .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", "1"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+        };
+        while !accepting() {
             assert!(
                 Instant::now() < deadline,
                 "the TLS PostgreSQL did not start"
