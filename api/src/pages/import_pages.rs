@@ -166,6 +166,12 @@ pub async fn runs(viewer: Viewer, state: web::Data<AppState>) -> Result<HttpResp
             Ok((jobs::latest_runs(conn, account, 100)?, jobs, connections))
         })
         .await?;
+    // Only the jobs of the runs listed are opened (their names are sealed).
+    let listed: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.job_id).collect();
+    let jobs = jobs
+        .into_iter()
+        .filter(|j| listed.contains(&j.job_id))
+        .collect();
     let names = job_names(&state, account, jobs).await?;
     let runs = rows
         .into_iter()
