@@ -94,6 +94,9 @@ ensure_packages() {
     if [ "$with_browser" = true ]; then
         command -v chromium >/dev/null 2>&1 || missing+=(chromium)
         command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+        # axe-core, which the browser tests inject into each page, comes
+        # from the npm registry (tests/browser/package.json).
+        command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
     fi
 
     if [ "${#missing[@]}" -eq 0 ]; then
@@ -246,6 +249,18 @@ ensure_nextest() {
     cargo install --locked cargo-nextest
 }
 
+# --- axe-core for the browser tests -----------------------------------------
+
+ensure_axe() {
+    local dir
+    dir="$(dirname "${BASH_SOURCE[0]}")/../tests/browser"
+    if [ -f "$dir/node_modules/axe-core/axe.min.js" ]; then
+        return
+    fi
+    log "installing axe-core (tests/browser/package-lock.json)"
+    npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund >/dev/null
+}
+
 # --- main --------------------------------------------------------------------
 
 ensure_packages
@@ -254,6 +269,9 @@ ensure_role_and_database
 ensure_rabbitmq_running
 if [ "$with_nextest" = true ]; then
     ensure_nextest
+fi
+if [ "$with_browser" = true ]; then
+    ensure_axe
 fi
 
 echo "SLUICE_DATABASE_URL=${DATABASE_URL}"

@@ -3,138 +3,13 @@
 //! as a user does it.
 
 use crate::imports::target_db;
+use crate::web::*;
 use diesel::prelude::*;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::json;
-use sluice_testkit::{eventually, spawn_app, TestApp};
+use sluice_testkit::{eventually, spawn_app};
 use std::time::Duration;
-
-/// A browser session on ChromeDriver, which ends with it.
-struct Browser {
-    client: Client,
-    driver: tokio::process::Child,
-}
-
-impl Drop for Browser {
-    /// ChromeDriver and the browser it started run in a process group of
-    /// their own: all of it goes, even when a test fails half-way.
-    fn drop(&mut self) {
-        if let Some(pid) = self.driver.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", "--", &format!("-{pid}")])
-                .status();
-        }
-    }
-}
-
-async fn browser() -> Browser {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let driver = tokio::process::Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .process_group(0)
-        .spawn()
-        .expect("chromedriver: run scripts/services.sh --with-browser");
-    let capabilities = json!({
-        "browserName": "chrome",
-        "unhandledPromptBehavior": "ignore",
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--disable-gpu", "--window-size=1280,1024"],
-        },
-    });
-    let serde_json::Value::Object(capabilities) = capabilities else {
-        unreachable!()
-    };
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let url = format!("http://127.0.0.1:{port}");
-    let client = eventually(Duration::from_secs(30), "ChromeDriver to start", || {
-        let mut builder = ClientBuilder::new(connector.clone());
-        builder.capabilities(capabilities.clone());
-        let url = url.clone();
-        async move { builder.connect(&url).await.ok() }
-    })
-    .await;
-    Browser { client, driver }
-}
-
-/// The app's address as the browser reaches it: `localhost`, where a
-/// browser keeps Secure cookies over plain HTTP.
-fn site(app: &TestApp, path: &str) -> String {
-    app.url(path).replace("127.0.0.1", "localhost")
-}
-
-async fn fill(b: &Client, id: &str, value: &str) {
-    let field = b.find(Locator::Id(id)).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(value).await.unwrap();
-}
-
-/// Sends the form `form` (a CSS selector) by its submit button.
-async fn submit(b: &Client, form: &str) {
-    b.find(Locator::Css(&format!("{form} button[type=submit]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-/// Presses and releases `key` (a character, or WebDriver's code of a key
-/// such as Tab, `\u{E004}`) where the focus is.
-async fn press(b: &Client, key: char) {
-    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
-    let keys = KeyActions::new("keyboard".into())
-        .then(KeyAction::Down { value: key })
-        .then(KeyAction::Up { value: key });
-    b.perform_actions(keys).await.unwrap();
-}
-
-async fn text_of(b: &Client, id: &str) -> String {
-    b.find(Locator::Id(id))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap_or_default()
-}
-
-/// Waits until the element `id` says `expected`.
-async fn wait_text(b: &Client, id: &str, expected: &str) {
-    eventually(
-        Duration::from_secs(60),
-        &format!("#{id} to say {expected}"),
-        || async {
-            let shown = b.find(Locator::Id(id)).await.ok()?.text().await.ok()?;
-            (shown.trim() == expected).then_some(())
-        },
-    )
-    .await
-}
-
-async fn wait_path(b: &Client, prefix: &str) -> String {
-    eventually(
-        Duration::from_secs(30),
-        &format!("a page under {prefix}"),
-        || async {
-            let url = b.current_url().await.ok()?;
-            let at = match url.query() {
-                Some(q) => format!("{}?{q}", url.path()),
-                None => url.path().to_owned(),
-            };
-            at.starts_with(prefix).then_some(at)
-        },
-    )
-    .await
-}
 
 fn contacts_in(target: &sluice_testkit::TestDb) -> i64 {
     #[derive(QueryableByName)]
@@ -188,11 +63,7 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
         .await
         .unwrap();
     submit(b, "#connect-postgres").await;
-    b.wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("[data-disconnect]"))
-        .await
-        .unwrap();
+    wait_for(b, "[data-disconnect]").await;
 
     // Upload, map (the fields suggested from the headers), preview, run.
     b.goto(&site(&app, "/app/imports/new")).await.unwrap();
@@ -218,12 +89,7 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
         .await
         .unwrap();
     assert_eq!(previewed.len(), 3);
-    b.find(Locator::Id("start-run"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(b, "#start-run").await;
     let run_page = wait_path(b, "/app/runs/").await;
 
     // The run's progress shows the rows counted.
@@ -519,7 +385,7 @@ async fn a_browser_gets_error_pages_an_icon_the_current_section_and_cached_compr
 }
 
 #[tokio::test]
-async fn every_page_fits_a_phones_width() {
+async fn every_page_passes_axe_and_fits_a_phones_width() {
     use crate::imports::{connect_target, contacts_csv, contacts_mapping, create_job, run_to_end};
     let app = spawn_app().await;
     let target = target_db();
@@ -534,49 +400,26 @@ async fn every_page_fits_a_phones_width() {
 
     let browser = browser().await;
     let b = &browser.client;
-    b.set_window_size(390, 844).await.unwrap();
-    b.goto(&site(&app, "/login")).await.unwrap();
-    fill(b, "email", "ada@example.com").await;
-    fill(b, "password", crate::accounts::PASSWORD).await;
-    submit(b, "form").await;
-    wait_path(b, "/app/runs").await;
     let run_page = format!("/app/runs/{}", run["id"].as_str().unwrap());
     let new_import = format!("/app/imports/new?upload={upload}");
-    for path in [
-        "/app/runs",
-        run_page.as_str(),
-        "/app/connections",
-        new_import.as_str(),
-        "/app/settings",
-        "/login",
-        "/signup",
-        "/app/runs/00000000-0000-0000-0000-000000000000",
+    for (name, path) in [("login", "/login"), ("signup", "/signup")] {
+        b.goto(&site(&app, path)).await.unwrap();
+        look(b, name).await;
+    }
+    sign_in(b, &app, "ada@example.com").await;
+    for (name, path) in [
+        ("runs", "/app/runs"),
+        ("run-completed", run_page.as_str()),
+        ("connections", "/app/connections"),
+        ("import-mapping", new_import.as_str()),
+        ("settings", "/app/settings"),
+        (
+            "not-found",
+            "/app/runs/00000000-0000-0000-0000-000000000000",
+        ),
     ] {
         b.goto(&site(&app, path)).await.unwrap();
-        let widths = b
-            .execute(
-                "return [document.documentElement.scrollWidth, window.innerWidth];",
-                vec![],
-            )
-            .await
-            .unwrap();
-        let (page, window) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
-        assert!(window <= 400, "the window is a phone's: {window}");
-        // What sticks out, outside the regions that scroll on their own.
-        let wide = b
-            .execute(
-                "return [...document.querySelectorAll('body *')]
-                   .filter(e => !e.closest('.scroll')
-                     && e.getBoundingClientRect().right > window.innerWidth + 1)
-                   .map(e => e.tagName + '#' + e.id).slice(0, 8).join(' ');",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert!(
-            page <= window,
-            "{path} is {page} px wide in {window} px: {wide}"
-        );
+        look(b, name).await;
     }
     b.clone().close().await.unwrap();
 }

@@ -61,3 +61,4 @@ mod support;
 mod targets;
 mod trials;
 mod uploads;
+mod web;
