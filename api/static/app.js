@@ -97,72 +97,511 @@ for (const button of document.querySelectorAll("[data-disconnect]")) {
   });
 }
 
-// A new import: the upload, then the mapping and its preview, then the run.
+// The import wizard. Upload (or a file in Dropbox), then on one page the
+// steps target, mapping, clean, preview and run, one shown at a time. The
+// job is saved through the API before its preview, so what the preview
+// shows is what a run does; an error the API names a field of is shown at
+// the control that field comes from, on that control's step.
+function whenDone(form, upload) {
+  const job = form.dataset.job ? `&job=${form.dataset.job}` : "";
+  location.assign(`/app/imports/new?upload=${upload.id}${job}`);
+}
+
 onSubmit(document.getElementById("upload"), async (form) => {
-  const status = form.querySelector(".status");
+  const status = form.querySelector(".progress-text");
   status.textContent = "Uploading…";
   const body = new FormData();
   body.append("file", form.elements.file.files[0]);
   const upload = await api("POST", "/v1/uploads", body);
   status.textContent = "Uploaded.";
-  location.assign(`/app/imports/new?upload=${upload.id}`);
+  whenDone(form, upload);
 });
 
-let job = null;
-onSubmit(document.getElementById("mapping"), async (form) => {
-  const mapping = [...form.querySelectorAll("[data-source]")]
-    .filter((input) => input.value.trim() !== "")
-    .map((input) => ({ source: input.dataset.source, target: input.value.trim() }));
-  const keys = form.elements.key_fields.value.split(",").map((k) => k.trim()).filter(Boolean);
-  const definition = {
-    name: form.elements.name.value,
-    source: { upload_id: form.dataset.upload },
-    target: { connection_id: form.elements.connection_id.value, object: form.elements.object.value.trim() },
-    operation: form.elements.operation.value,
-    key_fields: keys,
-    mapping,
-  };
-  job = job ? await api("PATCH", `/v1/jobs/${job.id}`, definition) : await api("POST", "/v1/jobs", definition);
-  const preview = await api("POST", `/v1/jobs/${job.id}/preview?rows=10`);
-  showPreview(preview);
+onSubmit(document.getElementById("from-dropbox"), async (form) => {
+  whenDone(form, await api("POST", "/v1/uploads/dropbox", formJson(form)));
 });
+
+const drop = document.getElementById("drop");
+if (drop) {
+  for (const name of ["dragenter", "dragover"]) {
+    drop.addEventListener(name, (event) => { event.preventDefault(); drop.classList.add("over"); });
+  }
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (event) => {
+    event.preventDefault();
+    drop.classList.remove("over");
+    const input = document.getElementById("file");
+    input.files = event.dataTransfer.files;
+    document.getElementById("upload").requestSubmit();
+  });
+}
+
+// Waits until `ms` passed without another call, then runs `fn`.
+function debounced(fn, ms = 300) {
+  let timer;
+  return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };
+}
+
+const wizard = document.getElementById("wizard");
+if (wizard) setUpWizard(wizard);
+
+function setUpWizard(form) {
+  const existing = form.dataset.job ? JSON.parse(form.dataset.job) : null;
+  const source = form.dataset.upload
+    ? { upload_id: form.dataset.upload, ...(form.dataset.sheet ? { sheet: form.dataset.sheet } : {}) }
+    : existing?.source;
+  let job = existing ? { id: existing.id } : null;
+  let fields = [];
+  let loadedFor = null;
+  let sent = [];
+  const $ = (id) => document.getElementById(id);
+  const entries = [...form.querySelectorAll("[data-entry]")];
+  const alertBox = form.querySelector(".error");
+
+  // --- Steps ---------------------------------------------------------------
+  const order = ["target", "mapping", "clean", "preview", "run"];
+  function goTo(step) {
+    for (const section of form.querySelectorAll("[data-step]")) section.hidden = section.dataset.step !== step;
+    const at = order.indexOf(step);
+    for (const item of document.querySelectorAll("[data-step-link]")) {
+      const index = order.indexOf(item.dataset.stepLink);
+      item.classList.toggle("done", index < at);
+      if (item.dataset.stepLink === step) item.setAttribute("aria-current", "step");
+      else item.removeAttribute("aria-current");
+    }
+    $(`step-${step}`).focus();
+  }
+  function fail(error) {
+    const control = controlFor(error.field);
+    const label = control ? labelOf(control) : null;
+    alertBox.textContent = label ? `${label}: ${error.message}` : error.message;
+    alertBox.hidden = false;
+    if (control) {
+      goTo(control.closest("[data-step]").dataset.step);
+      control.focus();
+    } else {
+      alertBox.focus();
+    }
+  }
+  function labelOf(control) {
+    const label = control.labels?.[0] ?? control.querySelector?.("legend");
+    return (label?.textContent ?? control.getAttribute("aria-label") ?? "").trim();
+  }
+  // The control an API field name comes from: `mapping[2].transform` is
+  // the third entry sent.
+  function controlFor(field) {
+    if (!field) return null;
+    const entry = field.match(/^mapping\[(\d+)\](?:\.(\w+))?/);
+    if (entry) {
+      const sentEntry = sent[Number(entry[1])];
+      if (!sentEntry) return null;
+      return entry[2] === "transform" ? sentEntry.transform ?? sentEntry.control : sentEntry.control;
+    }
+    const exact = form.querySelector(`[data-api-field="${CSS.escape(field)}"]`);
+    if (exact) return exact.matches("fieldset") ? exact.querySelector("input, select") ?? exact : exact;
+    const top = field.split(/[.[]/)[0];
+    return form.querySelector(`[data-api-field="${CSS.escape(top)}"]`);
+  }
+  async function step(button, work) {
+    alertBox.hidden = true;
+    button.disabled = true;
+    try { await work(); } catch (error) { fail(error); } finally { button.disabled = false; }
+  }
+  for (const button of form.querySelectorAll("[data-next]")) {
+    button.addEventListener("click", () => step(button, async () => {
+      const next = button.dataset.next;
+      const from = button.closest("[data-step]").dataset.step;
+      if (order.indexOf(next) > order.indexOf(from)) await leave(from);
+      if (next === "preview") await preview();
+      goTo(next);
+    }));
+  }
+  // What must hold before leaving a step forward.
+  async function leave(step) {
+    if (step === "target") {
+      if (!$("object").value) {
+        throw Object.assign(new Error("choose the table or object to import into"), { field: "target.object" });
+      }
+      await loadFields();
+    }
+    if (step === "mapping") {
+      if (mapping().length === 0) {
+        throw Object.assign(new Error("map at least one column to a field"), { field: "mapping[0].target" });
+      }
+      fillDedupe();
+    }
+  }
+
+  // --- Target: the connection, then its tables or objects --------------------
+  const objectSelect = $("object");
+  const search = $("object-search");
+  async function loadObjects() {
+    const connection = $("target").value;
+    const q = search.value.trim();
+    const page = await api("GET", `/v1/targets/${connection}/objects${q ? `?q=${encodeURIComponent(q)}` : ""}`);
+    const wanted = objectSelect.value || existing?.target?.object;
+    objectSelect.replaceChildren(...page.objects.map((o) => {
+      const option = new Option(o.label && o.label !== o.name ? `${o.label} (${o.name})` : o.name, o.name);
+      option.selected = o.name === wanted;
+      return option;
+    }));
+    if (wanted && !page.objects.some((o) => o.name === wanted) && !q) {
+      objectSelect.add(new Option(wanted, wanted, true, true), 0);
+    }
+    const n = page.objects.length;
+    $("object-count").textContent = page.next
+      ? `The first ${n}; type to find others.`
+      : `${n} ${n === 1 ? "table or object" : "tables or objects"}${q ? ` matching “${q}”` : ""}.`;
+  }
+  const reloadObjects = debounced(() => loadObjects().catch(fail), 250);
+  search.addEventListener("input", reloadObjects);
+  $("target").addEventListener("change", () => { objectSelect.value = ""; loadObjects().catch(fail); });
+  $("operation").addEventListener("change", showKeys);
+  function showKeys() {
+    $("keys").hidden = $("operation").value === "insert";
+  }
+
+  // The object's fields: the mapping's drop-downs, the key's choices, and,
+  // for a new job, auto-match's suggestions with their confidence.
+  async function loadFields() {
+    const connection = $("target").value;
+    const object = objectSelect.value;
+    const key = `${connection}/${object}`;
+    if (loadedFor === key) return;
+    const answer = await api("GET", `/v1/targets/${connection}/objects/${encodeURIComponent(object)}/fields`);
+    fields = answer.fields;
+    const kept = new Map(entries.map((row) => [row, row.querySelector(".field").value]));
+    for (const row of entries) {
+      const select = row.querySelector(".field");
+      select.replaceChildren(new Option("Do not import", ""), ...fields.map(fieldOption));
+      if (fields.some((f) => f.name === kept.get(row))) select.value = kept.get(row);
+    }
+    for (const select of form.querySelectorAll(".formula-target")) fillFormulaTargets(select);
+    $("key-fields").replaceChildren(...fields.map((f) => choice("key", f, (existing?.key_fields ?? []).includes(f.name))));
+    if (loadedFor === null && existing) applyJob(existing);
+    else await suggest();
+    loadedFor = key;
+    showMapped();
+  }
+  function fieldOption(f) {
+    const words = [f.type, f.required ? "required" : null, f.key ? "key" : null].filter(Boolean).join(", ");
+    const option = new Option(`${f.label && f.label !== f.name ? `${f.label} (${f.name})` : f.name} · ${words}`, f.name);
+    return option;
+  }
+  function choice(prefix, f, checked) {
+    const id = `${prefix}-${f.name}`;
+    const label = document.createElement("label");
+    label.className = "check";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.id = id;
+    box.value = f.name;
+    box.checked = checked;
+    label.append(box, ` ${f.label && f.label !== f.name ? `${f.label} (${f.name})` : f.name}`);
+    return label;
+  }
+  async function suggest() {
+    const found = await api("POST", "/v1/mappings/suggest", {
+      source, target: { connection_id: $("target").value, object: objectSelect.value },
+    });
+    for (const row of entries) {
+      const match = found.matches.find((m) => m.source === row.dataset.source);
+      row.querySelector(".field").value = match?.target ?? "";
+      row.querySelector(".match").textContent = match
+        ? `Matched ${ruleWords[match.rule]} (${Math.round(match.confidence * 100)}% sure)` : "";
+      row.classList.toggle("auto", Boolean(match));
+    }
+  }
+  const ruleWords = { exact: "by its name", name: "by a similar name", label: "by the field's label", synonym: "by a usual other name" };
+
+  // --- Mapping ---------------------------------------------------------------
+  for (const row of entries) {
+    row.querySelector(".field").addEventListener("change", () => {
+      row.querySelector(".match").textContent = "";
+      showMapped();
+    });
+    const transform = row.querySelector(".transform");
+    transform.addEventListener("change", () => showTransform(row));
+  }
+  const transformWords = {
+    date: ["Dates in the file are written as", "date-formats"],
+    number: ["Numbers in the file are written as in (a language code, e.g. de)", null],
+    default: ["Value when empty", null],
+  };
+  function showTransform(row) {
+    const kind = row.querySelector(".transform").value;
+    const detail = row.querySelector(".transform-detail");
+    const words = transformWords[kind];
+    detail.hidden = !words;
+    if (!words) return;
+    detail.querySelector("label").textContent = words[0];
+    const input = detail.querySelector("input");
+    if (words[1]) input.setAttribute("list", words[1]); else input.removeAttribute("list");
+  }
+  function transformOf(row) {
+    const kind = row.querySelector(".transform").value;
+    const value = row.querySelector(".transform-value").value.trim();
+    switch (kind) {
+      case "": return undefined;
+      case "kept": return JSON.parse(row.dataset.keptTransform);
+      case "date": return { type: "date", format: value };
+      case "number": return { type: "number", locale: value };
+      case "default": return { type: "default", value };
+      default: return { type: kind };
+    }
+  }
+  // The mapping as a job takes it, each entry with the control it came from.
+  function mapping() {
+    sent = [];
+    for (const row of entries) {
+      const control = row.querySelector(".field");
+      if (!control.value) continue;
+      const entry = { source: row.dataset.source, target: control.value };
+      const transform = transformOf(row);
+      if (transform) entry.transform = transform;
+      sent.push({ entry, control, transform: row.querySelector(".transform") });
+    }
+    for (const box of form.querySelectorAll(".formula-entry")) {
+      const control = box.querySelector(".formula-text");
+      const target = box.querySelector(".formula-target").value;
+      if (!target && !control.value.trim()) continue;
+      sent.push({ entry: { formula: control.value.trim(), target }, control, transform: control });
+    }
+    return sent.map((s) => s.entry);
+  }
+  function showMapped() {
+    const entriesNow = mapping();
+    const auto = entries.filter((row) => row.classList.contains("auto") && row.querySelector(".field").value).length;
+    $("mapping-summary").textContent =
+      `${entriesNow.length} of ${entries.length} columns go to a field${auto ? `, ${auto} matched automatically` : ""}.`;
+    const mapped = new Set(entriesNow.map((e) => e.target));
+    const needed = $("operation").value === "insert" || $("operation").value === "upsert";
+    const missing = needed ? fields.filter((f) => f.required && !mapped.has(f.name)) : [];
+    const warning = $("required-missing");
+    warning.hidden = missing.length === 0;
+    warning.textContent = `Required, and no column goes to it yet: ${missing.map((f) => f.label || f.name).join(", ")}.`;
+  }
+
+  // Formulas: a field computed from the row, checked as it is typed.
+  let formulas = 0;
+  function addFormula(target = "", text = "") {
+    const box = $("formula-template").content.firstElementChild.cloneNode(true);
+    const n = ++formulas;
+    const select = box.querySelector(".formula-target");
+    const input = box.querySelector(".formula-text");
+    const check = box.querySelector(".formula-check");
+    select.id = `formula-target-${n}`;
+    input.id = `formula-text-${n}`;
+    check.id = `formula-check-${n}`;
+    input.setAttribute("aria-describedby", `formula-check-${n} formula-hint`);
+    box.querySelector(".formula-field-label").htmlFor = select.id;
+    box.querySelector(".formula-text-label").htmlFor = input.id;
+    box.querySelector("legend").textContent = `Formula ${n}`;
+    fillFormulaTargets(select);
+    select.value = target;
+    input.value = text;
+    input.addEventListener("input", debounced(() => tryFormula(input, check, false)));
+    select.addEventListener("change", showMapped);
+    box.querySelector(".remove-formula").addEventListener("click", () => {
+      box.remove();
+      showMapped();
+      $("add-formula").focus();
+    });
+    $("formulas").append(box);
+    if (text) tryFormula(input, check, false);
+    return box;
+  }
+  function fillFormulaTargets(select) {
+    const value = select.value;
+    select.replaceChildren(new Option("Choose the field", ""), ...fields.map(fieldOption));
+    select.value = value;
+  }
+  $("add-formula").addEventListener("click", () => addFormula().querySelector("select").focus());
+  async function tryFormula(input, output, condition) {
+    const formula = input.value.trim();
+    output.classList.remove("error");
+    if (!formula) { output.textContent = ""; return; }
+    try {
+      const tried = await api("POST", "/v1/formulas/check", { source, formula, condition });
+      output.textContent = tried.rows
+        .map((r) => `Row ${r.row}: ${r.error ? `no value (${r.error})` : r.value ?? "(empty)"}`)
+        .join(" · ");
+    } catch (error) {
+      output.textContent = error.message;
+      output.classList.add("error");
+    }
+  }
+  const filter = $("filter");
+  filter.addEventListener("input", debounced(() => tryFormula(filter, $("filter-check"), true)));
+
+  // Saved mappings: start from one, or keep this one for later files.
+  api("GET", "/v1/mapping-templates").then(({ templates }) => {
+    const select = $("template");
+    select.append(...templates.map((t) => new Option(t.name, t.id)));
+    select.addEventListener("change", () => {
+      const chosen = templates.find((t) => t.id === select.value);
+      if (chosen) applyEntries(chosen.entries);
+      showMapped();
+    });
+  }).catch(() => { /* the list stays empty */ });
+  $("save-template").addEventListener("click", () => step($("save-template"), async () => {
+    const name = $("template-name").value.trim();
+    const status = $("template-status");
+    if (!name) { status.textContent = "Name the mapping first."; $("template-name").focus(); return; }
+    try {
+      await api("POST", "/v1/mapping-templates", { name, entries: mapping().filter((e) => e.source) });
+      status.textContent = `Saved as “${name}”.`;
+    } catch (error) { status.textContent = error.message; }
+  }));
+
+  // A job's mapping, or a saved one, set into the controls.
+  function applyEntries(list) {
+    for (const row of entries) {
+      const found = list.find((e) => e.source === row.dataset.source);
+      row.querySelector(".field").value = found && fields.some((f) => f.name === found.target) ? found.target : "";
+      row.querySelector(".match").textContent = "";
+      row.classList.remove("auto");
+      setTransform(row, found?.transform);
+    }
+    for (const box of form.querySelectorAll(".formula-entry")) box.remove();
+    for (const e of list.filter((e) => e.formula)) addFormula(e.target, e.formula);
+  }
+  function setTransform(row, transform) {
+    const select = row.querySelector(".transform");
+    const value = row.querySelector(".transform-value");
+    select.querySelector('option[value="kept"]')?.remove();
+    const one = Array.isArray(transform) && transform.length === 1 ? transform[0] : transform;
+    value.value = "";
+    if (!one) select.value = "";
+    else if (["trim", "lower", "upper"].includes(one.type) && Object.keys(one).length === 1) select.value = one.type;
+    else if (one.type === "date" && one.format) { select.value = "date"; value.value = one.format; }
+    else if (one.type === "number" && one.locale) { select.value = "number"; value.value = one.locale; }
+    else if (one.type === "default" && one.value !== undefined) { select.value = "default"; value.value = one.value; }
+    else {
+      row.dataset.keptTransform = JSON.stringify(transform);
+      select.add(new Option("As the job has it", "kept", true, true));
+    }
+    showTransform(row);
+  }
+  function applyJob(saved) {
+    applyEntries(saved.mapping ?? []);
+    filter.value = saved.filter ?? "";
+    if (saved.filter) tryFormula(filter, $("filter-check"), true);
+    form.querySelector(`input[name="blank_values"][value="${saved.blank_values ?? "clear"}"]`).checked = true;
+  }
+
+  // --- Clean -----------------------------------------------------------------
+  function fillDedupe() {
+    const chosen = new Set([...form.querySelectorAll("#dedupe-fields input:checked")].map((b) => b.value));
+    if (loadedFor && existing?.dedupe && chosen.size === 0 && !form.dataset.dedupeShown) {
+      for (const f of existing.dedupe.fields) chosen.add(f);
+      $("dedupe-case").checked = Boolean(existing.dedupe.case_insensitive);
+      $("dedupe-keep").value = existing.dedupe.keep ?? "first";
+    }
+    form.dataset.dedupeShown = "yes";
+    const mapped = [...new Set(mapping().map((e) => e.target))];
+    $("dedupe-fields").replaceChildren(...mapped.map((name) => {
+      const f = fields.find((x) => x.name === name) ?? { name };
+      return choice("dedupe", f, chosen.has(name));
+    }));
+  }
+  function definition() {
+    const keys = [...form.querySelectorAll("#key-fields input:checked")].map((b) => b.value);
+    const dedupeFields = [...form.querySelectorAll("#dedupe-fields input:checked")].map((b) => b.value);
+    const body = {
+      name: $("job-name").value.trim(),
+      target: { connection_id: $("target").value, object: objectSelect.value },
+      operation: $("operation").value,
+      key_fields: $("operation").value === "insert" ? [] : keys,
+      mapping: mapping(),
+      filter: filter.value.trim() || null,
+      dedupe: dedupeFields.length
+        ? { fields: dedupeFields, case_insensitive: $("dedupe-case").checked, keep: $("dedupe-keep").value }
+        : null,
+      blank_values: form.querySelector('input[name="blank_values"]:checked').value,
+    };
+    if (form.dataset.upload) body.source = source;
+    return body;
+  }
+
+  // --- Preview: what a run would write, each problem linked to its fix -----
+  async function preview() {
+    const body = definition();
+    if (job) {
+      await api("PATCH", `/v1/jobs/${job.id}`, body);
+    } else {
+      if (!body.filter) delete body.filter;
+      if (!body.dedupe) delete body.dedupe;
+      job = await api("POST", "/v1/jobs", body);
+    }
+    const shown = await api("POST", `/v1/jobs/${job.id}/preview?rows=20`);
+    const table = $("preview-rows");
+    const head = document.createElement("tr");
+    head.append(cell("th", "Row"), ...shown.fields.map((f) => cell("th", f)), cell("th", "Problems"));
+    for (const th of head.children) th.scope = "col";
+    table.tHead.replaceChildren(head);
+    let problems = 0;
+    table.tBodies[0].replaceChildren(...shown.rows.map((row) => {
+      const tr = document.createElement("tr");
+      const values = shown.fields.map((f) => row.values?.[f]);
+      const notes = cell("td", row.skipped ? `Skipped: ${row.skipped}` : "");
+      for (const error of row.errors ?? []) notes.append(problemLink(error));
+      if ((row.errors ?? []).length) { problems += 1; tr.classList.add("problem"); }
+      if (row.skipped) tr.classList.add("skipped");
+      tr.append(cell("th", row.row), ...values.map((v) => cell("td", v)), notes);
+      tr.firstElementChild.scope = "row";
+      return tr;
+    }));
+    $("preview-status").textContent = problems
+      ? `${shown.rows.length} rows shown; ${problems} with a problem, marked below. Each problem links to the control that fixes it.`
+      : `${shown.rows.length} rows shown, none with a problem.`;
+  }
+  // A problem as a link to the control of the field it names (`joined: …`).
+  function problemLink(error) {
+    const wrap = document.createElement("span");
+    wrap.className = "problem-note";
+    const field = error.split(":")[0].trim();
+    const from = sent.find((s) => s.entry.target === field);
+    if (!from) { wrap.textContent = error; return wrap; }
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link";
+    button.textContent = error;
+    button.setAttribute("aria-label", `${error}: change how ${from.entry.source ?? "the formula"} is read`);
+    button.addEventListener("click", () => {
+      goTo("mapping");
+      from.transform.focus();
+    });
+    wrap.append(button);
+    return wrap;
+  }
+
+  // --- Run -------------------------------------------------------------------
+  for (const radio of form.querySelectorAll('input[name="how"]')) {
+    radio.addEventListener("change", () => { $("trial-options").hidden = radio.value !== "trial" || !radio.checked; });
+  }
+  $("start-run").addEventListener("click", () => step($("start-run"), async () => {
+    const trial = form.querySelector('input[name="how"]:checked').value === "trial";
+    const body = trial ? { sample: Number($("sample").value), sample_order: $("sample-order").value } : {};
+    $("run-status").textContent = "Starting…";
+    const run = await api("POST", `/v1/jobs/${job.id}/runs`, body);
+    location.assign(`/app/runs/${run.run_id}`);
+  }));
+
+  // Open where the user left off: the target step, with the job's choices.
+  if (existing) {
+    $("target").value = existing.target.connection_id;
+    $("operation").value = existing.operation;
+  }
+  showKeys();
+  loadObjects().catch(fail);
+}
 
 function cell(tag, text) {
   const el = document.createElement(tag);
   el.textContent = text ?? "";
   return el;
 }
-
-function showPreview(preview) {
-  const section = document.getElementById("preview");
-  const table = document.getElementById("preview-rows");
-  const head = document.createElement("tr");
-  head.append(cell("th", "Row"), ...preview.fields.map((f) => cell("th", f)), cell("th", "Problems"));
-  table.tHead.replaceChildren(head);
-  table.tBodies[0].replaceChildren(...preview.rows.map((row) => {
-    const tr = document.createElement("tr");
-    const values = Array.isArray(row.values) ? row.values : preview.fields.map((f) => row.values?.[f]);
-    tr.append(cell("td", row.row), ...values.map((v) => cell("td", v)), cell("td", (row.errors ?? []).join("; ")));
-    return tr;
-  }));
-  const problems = preview.rows.filter((r) => (r.errors ?? []).length > 0).length;
-  section.querySelector(".status").textContent =
-    `${preview.rows.length} rows shown, ${problems} with problems.`;
-  section.hidden = false;
-  document.getElementById("preview-title").focus();
-}
-
-document.getElementById("start-run")?.addEventListener("click", async (event) => {
-  const section = document.getElementById("preview");
-  try {
-    event.target.disabled = true;
-    const run = await api("POST", `/v1/jobs/${job.id}/runs`);
-    location.assign(`/app/runs/${run.run_id}`);
-  } catch (error) {
-    section.querySelector(".status").textContent = error.message;
-    event.target.disabled = false;
-  }
-});
 
 // Counts and times as the viewer writes them: numbers grouped in the
 // browser's locale, times in its time zone.

@@ -227,6 +227,15 @@ pub(crate) async fn look(b: &Client, name: &str) {
                 sticking_out[1]
             );
         }
+        // The whole page in one picture: the window as tall as the page.
+        let tall = b
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap()
+            .clamp(u64::from(height), 6000);
+        b.set_window_size(width, tall as u32).await.unwrap();
         let png = b.screenshot().await.unwrap();
         std::fs::create_dir_all(SCREENSHOTS).unwrap();
         std::fs::write(format!("{SCREENSHOTS}/{name}-{width}.png"), png).unwrap();

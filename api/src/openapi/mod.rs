@@ -101,6 +101,7 @@ endpoints![
     jobs::update,
     jobs::delete,
     mappings::suggest,
+    mappings::check_formula,
     mapping_templates::create,
     mapping_templates::list,
     mapping_templates::show,

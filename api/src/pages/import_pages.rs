@@ -1,17 +1,20 @@
-//! A new import (upload, then map with a preview, then run), the run
-//! history, and one run with its live progress, result files and rollback.
+//! The import wizard (upload, target, mapping, clean, preview, run), the
+//! run history, and one run with its live progress, result files and
+//! rollback.
 
 use super::render::{self, Viewer};
 use super::words::{duration, status_words, thousands, time, StatusWords};
 use crate::error::ApiError;
 use crate::routes::connection_details::open_all;
 use crate::routes::jobs::open_job;
-use crate::routes::uploads::described;
+use crate::routes::jobs::previews::first_rows;
+use crate::routes::uploads::described_named;
 use crate::AppState;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
-use sluice_schema::ids::{JobId, RunId};
+use sluice_schema::ids::{JobId, RunId, UploadId};
+use sluice_schema::job::Source;
 use sluice_schema::kinds::{ConnectionKind, RunKind};
 use sluice_schema::repo::{connections, jobs};
 use std::collections::HashMap;
@@ -21,43 +24,72 @@ use uuid::Uuid;
 pub struct Target {
     pub id: String,
     pub label: String,
+    /// `postgres` or `salesforce`.
+    pub kind: String,
 }
 
-/// A source column and the target field the form suggests for it.
+/// A source column and a few of its first values.
 pub struct Column {
     pub index: usize,
     pub name: String,
-    pub suggested: String,
+    pub samples: Vec<String>,
 }
+
+/// The file a new import reads.
+pub struct UploadShown {
+    /// Empty for a job that reads a query.
+    pub id: String,
+    pub filename: String,
+    /// A workbook's sheet, or empty.
+    pub sheet: String,
+    /// What the import is called until its user names it: the file's name
+    /// without its extension.
+    pub name: String,
+}
+
+/// The wizard's steps, by the key its script shows them with.
+const STEPS: [(&str, &str); 6] = [
+    ("upload", "Upload"),
+    ("target", "Target"),
+    ("mapping", "Mapping"),
+    ("clean", "Clean"),
+    ("preview", "Preview"),
+    ("run", "Run"),
+];
+
+/// How many of a column's first values the mapping step shows.
+const SAMPLES: usize = 3;
+/// The longest sample value shown, in characters.
+const SAMPLE_CHARS: usize = 40;
 
 #[derive(Template)]
 #[template(path = "import_new.html")]
 struct NewImportPage {
     csrf: String,
-    upload: Option<String>,
+    steps: [(&'static str, &'static str); 6],
+    upload: Option<UploadShown>,
     columns: Vec<Column>,
     targets: Vec<Target>,
+    dropbox: Vec<Target>,
+    /// The job reopened for editing: its name, id, and its definition as
+    /// the API shows it (JSON), which the script fills the steps with.
+    editing: Option<String>,
+    job_id: Option<String>,
+    job_json: Option<String>,
     error: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub struct NewImportQuery {
     upload: Option<Uuid>,
+    job: Option<Uuid>,
 }
 
-/// The target field a column name suggests: `First Name` → `first_name`.
-fn suggest(column: &str) -> String {
-    let mut out = String::new();
-    for c in column.trim().chars() {
-        if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
-        } else if !out.ends_with('_') && !out.is_empty() {
-            out.push('_');
-        }
-    }
-    out.trim_end_matches('_').to_owned()
-}
+const UPLOAD_GONE: &str = "that file is gone (uploads are kept an hour): upload it again";
 
+/// The wizard: upload (or pick a file in Dropbox), then target, mapping,
+/// clean, preview and run, for a new import or, with `?job=`, to change
+/// one (with `&upload=`, reading a new file).
 pub async fn new_import(
     viewer: Viewer,
     state: web::Data<AppState>,
@@ -68,47 +100,125 @@ pub async fn new_import(
         .db(move |conn| Ok(connections::list(conn, account)?))
         .await?;
     let subject = crate::people::subject_key(&state, account).await?;
-    let targets = open_all(&subject, rows)?
+    let (dropbox, targets): (Vec<_>, Vec<_>) = open_all(&subject, rows)?
         .into_iter()
-        .filter(|c| c.kind != ConnectionKind::Dropbox)
         .map(|c| Target {
             id: c.connection_id.to_string(),
-            label: format!("{} ({})", c.name.unwrap_or_default(), c.kind),
+            label: format!("{} ({})", c.name.unwrap_or_default(), kind_words(c.kind)),
+            kind: c.kind.to_string(),
         })
-        .collect();
-    let (upload, columns, error) = match query.upload {
-        None => (None, Vec::new(), None),
-        Some(id) => match described(&state, &viewer.user, id).await {
-            Ok((_, columns)) => (
-                Some(id.to_string()),
-                columns
-                    .into_iter()
-                    .enumerate()
-                    .map(|(index, name)| Column {
-                        index,
-                        suggested: suggest(&name),
-                        name,
-                    })
-                    .collect(),
-                None,
-            ),
-            Err(ApiError::NotFound | ApiError::Gone(_)) => (
-                None,
-                Vec::new(),
-                Some(
-                    "that upload is gone (uploads are kept an hour): upload the file again".into(),
-                ),
-            ),
-            Err(other) => return Err(other),
-        },
+        .partition(|t| t.kind == ConnectionKind::Dropbox.to_string());
+    let job = match query.job {
+        None => None,
+        Some(id) => Some(crate::routes::jobs::find(&state, &viewer.user, id).await?),
     };
+    let mut error = None;
+    // The file read: a new upload, else the job's own source.
+    let source = match (query.upload, &job) {
+        (Some(id), _) => Some(Source::Upload {
+            upload_id: UploadId(id),
+            sheet: None,
+        }),
+        (None, Some(job)) => Some(job.details.source.clone()),
+        (None, None) => None,
+    };
+    let mut upload = None;
+    let mut columns = Vec::new();
+    if let Some(source) = source {
+        match shown_source(&state, &viewer, &source).await {
+            Ok((shown, read)) => {
+                upload = Some(shown);
+                columns = read;
+            }
+            Err(ApiError::NotFound | ApiError::Gone(_)) => error = Some(UPLOAD_GONE.to_owned()),
+            Err(other) => return Err(other),
+        }
+    }
+    let job_json = job
+        .as_ref()
+        .map(|job| serde_json::to_string(&crate::routes::jobs::job_view(job)))
+        .transpose()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let (Some(shown), Some(job)) = (upload.as_mut(), &job) {
+        shown.name.clone_from(&job.details.name);
+    }
     Ok(render::ok(&NewImportPage {
         csrf: viewer.csrf,
+        steps: STEPS,
         upload,
         columns,
         targets,
+        dropbox,
+        editing: job.as_ref().map(|job| job.details.name.clone()),
+        job_id: job.as_ref().map(|job| job.row.job_id.to_string()),
+        job_json,
         error,
     }))
+}
+
+/// A connection's kind as people name it.
+fn kind_words(kind: ConnectionKind) -> &'static str {
+    match kind {
+        ConnectionKind::Salesforce => "Salesforce",
+        ConnectionKind::Dropbox => "Dropbox",
+        ConnectionKind::Postgres => "PostgreSQL",
+    }
+}
+
+/// The source's name and its columns with their first values.
+async fn shown_source(
+    state: &AppState,
+    viewer: &Viewer,
+    source: &Source,
+) -> Result<(UploadShown, Vec<Column>), ApiError> {
+    let (id, filename, sheet) = match source {
+        Source::Upload { upload_id, sheet } => {
+            let (_, filename, _) = described_named(state, &viewer.user, upload_id.0).await?;
+            (
+                upload_id.0.to_string(),
+                filename,
+                sheet.clone().unwrap_or_default(),
+            )
+        }
+        Source::Query { .. } => (String::new(), "a query".to_owned(), String::new()),
+    };
+    let (header, rows) = first_rows(state, &viewer.user, source, SAMPLES).await?;
+    let columns = header
+        .into_iter()
+        .enumerate()
+        .map(|(index, name)| Column {
+            index,
+            name,
+            samples: rows
+                .iter()
+                .filter_map(|row| row.fields.as_ref().ok()?.get(index))
+                .filter(|value| !value.trim().is_empty())
+                .map(|value| shortened(value))
+                .collect(),
+        })
+        .collect();
+    let name = std::path::Path::new(&filename)
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .unwrap_or("Import")
+        .to_owned();
+    Ok((
+        UploadShown {
+            id,
+            filename,
+            sheet,
+            name,
+        },
+        columns,
+    ))
+}
+
+/// A value cut to [`SAMPLE_CHARS`] characters, with an ellipsis when cut.
+fn shortened(value: &str) -> String {
+    match value.char_indices().nth(SAMPLE_CHARS) {
+        None => value.to_owned(),
+        Some((at, _)) => format!("{}…", &value[..at]),
+    }
 }
 
 /// A run as the history lists it.
@@ -321,9 +431,11 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn column_names_suggest_snake_case_fields() {
-        assert_eq!(super::suggest("First Name"), "first_name");
-        assert_eq!(super::suggest(" Email "), "email");
-        assert_eq!(super::suggest("Amount (EUR)"), "amount_eur");
+    fn a_long_sample_value_is_cut_at_a_character_with_an_ellipsis() {
+        assert_eq!(super::shortened("Ada"), "Ada");
+        let long = "é".repeat(super::SAMPLE_CHARS + 5);
+        let shown = super::shortened(&long);
+        assert_eq!(shown.chars().count(), super::SAMPLE_CHARS + 1);
+        assert!(shown.ends_with('…'));
     }
 }

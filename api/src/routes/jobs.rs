@@ -371,7 +371,7 @@ pub async fn update(
 }
 
 /// A job of the caller's account, what the customer typed of it opened.
-async fn find(state: &AppState, user: &AuthUser, id: Uuid) -> Result<Job, ApiError> {
+pub(crate) async fn find(state: &AppState, user: &AuthUser, id: Uuid) -> Result<Job, ApiError> {
     let account = user.account_id;
     let row = state
         .db(move |conn| Ok(repo::find(conn, account, JobId(id))?))

@@ -207,6 +207,16 @@ pub(crate) async fn described(
     user: &AuthUser,
     id: Uuid,
 ) -> Result<(UploadRow, Vec<String>), ApiError> {
+    let (row, _, columns) = described_named(state, user, id).await?;
+    Ok((row, columns))
+}
+
+/// A live upload of the account with its file name and header.
+pub(crate) async fn described_named(
+    state: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+) -> Result<(UploadRow, String, Vec<String>), ApiError> {
     let row = find_live(state, user, id).await?;
     let subject = subject_key(state, user.account_id).await?;
     let plain = subject
@@ -217,7 +227,7 @@ pub(crate) async fn described(
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let details: Details =
         serde_json::from_str(&plain).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok((row, details.shape.columns))
+    Ok((row, details.filename, details.shape.columns))
 }
 
 /// Opens a live upload's file, decrypting as it is read (blocking I/O: call

@@ -139,3 +139,23 @@ impl From<Matched> for MappingSuggestion {
         }
     }
 }
+
+/// A formula tried on a source's first rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FormulaTried {
+    pub rows: Vec<FormulaRow>,
+}
+
+/// A formula's outcome for one row.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FormulaRow {
+    /// The row's number, as the preview gives it.
+    pub row: u64,
+    /// The value as a run would write it (null when blank); for a
+    /// condition, `kept` or `skipped`.
+    pub value: Option<String>,
+    /// Why the row has no value; it never quotes a cell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub error: Option<String>,
+}

@@ -12,7 +12,7 @@ use sluice_schema::ids::UploadId;
 
 /// What formulas see when the API evaluates them (a preview, a check):
 /// the platform clock's now, in UTC, as a run requested now would.
-pub(super) fn formula_context(state: &AppState) -> EvalContext {
+pub(crate) fn formula_context(state: &AppState) -> EvalContext {
     EvalContext {
         now: state.platform.clock.now(),
         time_zone: chrono_tz::UTC,

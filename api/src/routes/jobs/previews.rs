@@ -287,7 +287,7 @@ async fn postgres_preview(
 }
 
 /// A job's source's header and its first `wanted` rows.
-async fn first_rows(
+pub(crate) async fn first_rows(
     state: &AppState,
     user: &AuthUser,
     source: &Source,

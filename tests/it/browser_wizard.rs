@@ -1,0 +1,435 @@
+//! The import wizard in a real browser: upload, target, mapping, clean,
+//! preview and run, into a PostgreSQL table and a Salesforce object (the
+//! stand-in), with the mouse and with the keyboard alone. Every step is
+//! checked with axe-core at both widths and pictured in docs/screenshots.
+
+use crate::imports::target_db;
+use crate::web::*;
+use diesel::prelude::*;
+use fantoccini::{Client, Locator};
+use sluice_testkit::{eventually, spawn_app, TestApp};
+use std::time::Duration;
+
+/// A file as people export it: a header that is not the table's column
+/// names, US dates, a duplicate email, a non-ASCII name.
+const CONTACTS: &str = "E-mail,First Name,Joined,Tier\n\
+    ada@example.com,Ada,03/15/2024,gold\n\
+    grace@example.com,Grace,12/09/2023,silver\n\
+    ada@example.com,Ada again,01/02/2024,gold\n\
+    alan@example.com,Alan,06/23/2024,\n\
+    émilie@example.com,Émilie,12/17/2023,bronze\n";
+
+fn csv_file(body: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::Builder::new()
+        .prefix("contacts-")
+        .suffix(".csv")
+        .tempfile()
+        .unwrap();
+    std::fs::write(file.path(), body).unwrap();
+    file
+}
+
+/// The rows of `contacts`, by email: (first name, joined, source).
+fn contacts_in(target: &sluice_testkit::TestDb) -> Vec<(String, Option<String>, String)> {
+    #[derive(QueryableByName)]
+    struct Contact {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        email: String,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        joined: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        source: String,
+    }
+    diesel::sql_query("SELECT email, joined::text AS joined, source FROM contacts ORDER BY email")
+        .load::<Contact>(&mut target.connect())
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.email, c.joined, c.source))
+        .collect()
+}
+
+async fn id_of_focus(b: &Client) -> String {
+    b.active_element()
+        .await
+        .unwrap()
+        .attr("id")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// Uploads `file` on the wizard's first step and waits for the next.
+async fn upload_file(b: &Client, app: &TestApp, file: &tempfile::NamedTempFile) {
+    b.goto(&site(app, "/app/imports/new")).await.unwrap();
+    b.find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(file.path().to_str().unwrap())
+        .await
+        .unwrap();
+    submit(b, "#upload").await;
+    wait_path(b, "/app/imports/new?upload=").await;
+}
+
+/// Picks the option `value` of the select `id`.
+async fn choose(b: &Client, id: &str, value: &str) {
+    click(b, &format!("#{id} option[value=\"{value}\"]")).await;
+}
+
+#[tokio::test]
+async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_postgres() {
+    let app = spawn_app().await;
+    let target = target_db();
+    let (token, _) = crate::accounts::account(&app, "ada@example.com").await;
+    crate::imports::connect_target(&app, &token, &target).await;
+    let file = csv_file(CONTACTS);
+    let browser = browser().await;
+    let b = &browser.client;
+    sign_in(b, &app, "ada@example.com").await;
+
+    // Upload: the first step, with its drop zone.
+    b.goto(&site(&app, "/app/imports/new")).await.unwrap();
+    look(b, "wizard-1-upload").await;
+    upload_file(b, &app, &file).await;
+
+    // Target: the table found by searching the list.
+    wait_for(b, "#object option[value=contacts]").await;
+    fill(b, "object-search", "cont").await;
+    wait_text(b, "object-count", "1 table or object matching “cont”.").await;
+    choose(b, "object", "contacts").await;
+    assert_eq!(
+        b.find(Locator::Id("job-name"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap(),
+        file.path().file_stem().unwrap().to_str().unwrap(),
+        "the import is named after its file"
+    );
+    look(b, "wizard-2-target").await;
+    click(b, "[data-step=target] [data-next=mapping]").await;
+
+    // Mapping: auto-matched columns with their confidence, types and
+    // required fields in the drop-downs, the unmatched column left out.
+    wait_for(
+        b,
+        "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
+    )
+    .await;
+    let email_option = text_of_css(b, "#field-0 option[value=email]").await;
+    assert!(
+        email_option.contains("text") && email_option.contains("required"),
+        "{email_option}"
+    );
+    assert_eq!(
+        value_of(b, "field-0").await,
+        "email",
+        "E-mail matched to email"
+    );
+    assert_eq!(value_of(b, "field-1").await, "first_name");
+    assert_eq!(value_of(b, "field-2").await, "joined");
+    assert_eq!(value_of(b, "field-3").await, "", "Tier matches no field");
+    let confidence = text_of(b, "match-1").await;
+    assert!(confidence.contains("% sure"), "{confidence}");
+    // A formula for the `source` column, checked as it is typed: a
+    // misspelt column is named, then the values of the first rows shown.
+    click(b, "#add-formula").await;
+    choose(b, "formula-target-1", "source").await;
+    fill(b, "formula-text-1", "\"web-\" & LOWER([Tierr])").await;
+    eventually(Duration::from_secs(20), "the formula's error", || async {
+        let shown = text_of(b, "formula-check-1").await;
+        shown.contains("did you mean Tier").then_some(())
+    })
+    .await;
+    fill(
+        b,
+        "formula-text-1",
+        "IF(ISBLANK([Tier]), \"web\", \"web-\" & [Tier])",
+    )
+    .await;
+    eventually(Duration::from_secs(20), "the formula's values", || async {
+        let shown = text_of(b, "formula-check-1").await;
+        (shown.contains("web-gold") && shown.contains(": web ·")).then_some(())
+    })
+    .await;
+    look(b, "wizard-3-mapping").await;
+    click(b, "[data-step=mapping] [data-next=clean]").await;
+
+    // Clean: duplicates by email, the first kept.
+    wait_for(b, "[data-step=clean]:not([hidden]) #dedupe-email").await;
+    click(b, "#dedupe-email").await;
+    look(b, "wizard-4-clean").await;
+    click(b, "[data-step=clean] [data-next=preview]").await;
+
+    // Preview: the US dates are no dates as the column is read; the
+    // problem links to the control that fixes it.
+    wait_for(
+        b,
+        "[data-step=preview]:not([hidden]) #preview-rows tbody tr.problem",
+    )
+    .await;
+    let status = text_of(b, "preview-status").await;
+    assert!(status.contains("with a problem"), "{status}");
+    look(b, "wizard-5-preview-problem").await;
+    click(b, "#preview-rows tr.problem .problem-note button").await;
+    assert_eq!(
+        id_of_focus(b).await,
+        "transform-2",
+        "the Joined column's transform"
+    );
+    choose(b, "transform-2", "date").await;
+    fill(b, "transform-value-2", "%m/%d/%Y").await;
+    click(b, "[data-step=mapping] [data-next=clean]").await;
+    click(b, "[data-step=clean] [data-next=preview]").await;
+    wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
+    let skipped = text_of_css(b, "#preview-rows tbody").await;
+    assert!(
+        skipped.contains("Skipped: duplicate of row 1 (email)"),
+        "{skipped}"
+    );
+    look(b, "wizard-5-preview").await;
+
+    // Run: a trial of two rows first.
+    click(b, "[data-step=preview] [data-next=run]").await;
+    wait_for(b, "[data-step=run]:not([hidden])").await;
+    click(b, "input[name=how][value=trial]").await;
+    fill(b, "sample", "2").await;
+    look(b, "wizard-6-run").await;
+    click(b, "#start-run").await;
+    wait_path(b, "/app/runs/").await;
+    wait_text(b, "status", "Completed").await;
+    assert_eq!(
+        contacts_in(&target),
+        vec![
+            (
+                "ada@example.com".into(),
+                Some("2024-03-15".into()),
+                "web-gold".into()
+            ),
+            (
+                "grace@example.com".into(),
+                Some("2023-12-09".into()),
+                "web-silver".into()
+            ),
+        ]
+    );
+    b.clone().close().await.unwrap();
+}
+
+async fn text_of_css(b: &Client, css: &str) -> String {
+    b.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn value_of(b: &Client, id: &str) -> String {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_wizard_imports_into_a_salesforce_object_and_the_run_is_rolled_back() {
+    use sluice_testkit::salesforce::SalesforceStandIn;
+    let standin = SalesforceStandIn::start().await;
+    let app = crate::salesforce_runs::app_for(&standin, 2_000, true).await;
+    let (token, _) = crate::accounts::account(&app, "ada@example.com").await;
+    let org = crate::salesforce_runs::connect_org(&app, &token, &standin).await;
+    let file = csv_file(
+        "Last Name,Email,Birthdate\n\
+         Lovelace,ada@example.com,1815-12-10\n\
+         Hopper,grace@example.com,1906-12-09\n\
+         Châtelet,emilie@example.com,1706-12-17\n",
+    );
+    let browser = browser().await;
+    let b = &browser.client;
+    sign_in(b, &app, "ada@example.com").await;
+    upload_file(b, &app, &file).await;
+
+    // The org, then its Contact object found by its label.
+    choose(b, "target", &org).await;
+    fill(b, "object-search", "Cont").await;
+    wait_for(b, "#object option[value=Contact]").await;
+    choose(b, "object", "Contact").await;
+    look(b, "wizard-salesforce-target").await;
+    click(b, "[data-step=target] [data-next=mapping]").await;
+
+    // Auto-match by name and label; a required field left unmapped is
+    // called out until a column goes to it.
+    wait_for(
+        b,
+        "[data-step=mapping]:not([hidden]) #field-0 option[value=LastName]",
+    )
+    .await;
+    assert_eq!(value_of(b, "field-0").await, "LastName");
+    assert_eq!(value_of(b, "field-1").await, "Email");
+    assert_eq!(value_of(b, "field-2").await, "Birthdate");
+    assert!(text_of(b, "match-0").await.contains("% sure"));
+    choose(b, "field-0", "").await;
+    let missing = text_of(b, "required-missing").await;
+    assert!(missing.contains("Last Name"), "{missing}");
+    look(b, "wizard-salesforce-mapping").await;
+    choose(b, "field-0", "LastName").await;
+    assert!(
+        b.find(Locator::Css("#required-missing[hidden]"))
+            .await
+            .is_ok(),
+        "nothing required is missing"
+    );
+    click(b, "[data-step=mapping] [data-next=clean]").await;
+    click(b, "[data-step=clean] [data-next=preview]").await;
+    wait_text(b, "preview-status", "3 rows shown, none with a problem.").await;
+    look(b, "wizard-salesforce-preview").await;
+    click(b, "[data-step=preview] [data-next=run]").await;
+    click(b, "#start-run").await;
+    let run_page = wait_path(b, "/app/runs/").await;
+    wait_text(b, "status", "Completed").await;
+    let written = crate::salesforce_runs::contacts_by_email(&standin);
+    assert_eq!(written.len(), 3);
+    assert_eq!(written["emilie@example.com"]["LastName"], "Châtelet");
+    assert_eq!(written["ada@example.com"]["Birthdate"], "1815-12-10");
+
+    // Rolled back from the run's page: the contacts are gone.
+    submit(b, "#rollback").await;
+    eventually(Duration::from_secs(10), "the confirmation", || async {
+        b.accept_alert().await.ok()
+    })
+    .await;
+    eventually(Duration::from_secs(30), "the rollback's page", || async {
+        let url = b.current_url().await.ok()?;
+        (url.path() != run_page).then_some(())
+    })
+    .await;
+    wait_text(b, "status", "Rolled back").await;
+    assert_eq!(standin.record_count("Contact"), 0);
+    b.clone().close().await.unwrap();
+}
+
+/// Presses Tab (or Shift+Tab, `back`) until the element `id` has the
+/// focus: the control is reachable by the keyboard, in the page's order.
+async fn tab_to(b: &Client, id: &str) {
+    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+    for _ in 0..80 {
+        if id_of_focus(b).await == id {
+            return;
+        }
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: '\u{E004}' })
+            .then(KeyAction::Up { value: '\u{E004}' });
+        b.perform_actions(keys).await.unwrap();
+    }
+    panic!(
+        "Tab never reached #{id}; the focus is on #{}",
+        id_of_focus(b).await
+    );
+}
+
+/// Types `text` where the focus is, as keys.
+async fn type_keys(b: &Client, text: &str) {
+    b.active_element()
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+const ENTER: char = '\u{E007}';
+const SPACE: char = '\u{E00D}';
+const DOWN: char = '\u{E015}';
+
+#[tokio::test]
+async fn the_whole_wizard_works_from_the_keyboard_alone() {
+    let app = spawn_app().await;
+    let target = target_db();
+    let (token, _) = crate::accounts::account(&app, "ada@example.com").await;
+    crate::imports::connect_target(&app, &token, &target).await;
+    let file = csv_file(CONTACTS);
+    let browser = browser().await;
+    let b = &browser.client;
+    sign_in(b, &app, "ada@example.com").await;
+    b.goto(&site(&app, "/app/imports/new")).await.unwrap();
+
+    // The file is chosen (a browser's own dialog), the rest is keys.
+    tab_to(b, "file").await;
+    type_keys(b, file.path().to_str().unwrap()).await;
+    press(b, '\u{E004}').await;
+    press(b, ENTER).await;
+    wait_path(b, "/app/imports/new?upload=").await;
+    wait_for(b, "#object option[value=contacts]").await;
+
+    // Target: the search, then the list, with arrows.
+    tab_to(b, "object-search").await;
+    type_keys(b, "contacts").await;
+    wait_text(b, "object-count", "1 table or object matching “contacts”.").await;
+    tab_to(b, "object").await;
+    press(b, DOWN).await;
+    assert_eq!(value_of(b, "object").await, "contacts");
+    press(b, '\u{E004}').await;
+    tab_to_text(b, "Next: map the columns").await;
+    press(b, ENTER).await;
+    wait_for(
+        b,
+        "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
+    )
+    .await;
+    assert_eq!(
+        id_of_focus(b).await,
+        "step-mapping",
+        "the step's heading has the focus"
+    );
+
+    // Mapping: the dates read as the file writes them.
+    tab_to(b, "transform-2").await;
+    type_keys(b, "Read as a d").await;
+    assert_eq!(value_of(b, "transform-2").await, "date");
+    tab_to(b, "transform-value-2").await;
+    type_keys(b, "%m/%d/%Y").await;
+    tab_to_text(b, "Next: clean the rows").await;
+    press(b, ENTER).await;
+
+    // Clean: duplicates by email, with the space bar.
+    wait_for(b, "[data-step=clean]:not([hidden]) #dedupe-email").await;
+    tab_to(b, "dedupe-email").await;
+    press(b, SPACE).await;
+    tab_to_text(b, "Next: preview").await;
+    press(b, ENTER).await;
+    wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
+    assert_eq!(id_of_focus(b).await, "step-preview");
+    tab_to_text(b, "Next: run").await;
+    press(b, ENTER).await;
+    wait_for(b, "[data-step=run]:not([hidden])").await;
+    tab_to(b, "start-run").await;
+    press(b, ENTER).await;
+    wait_path(b, "/app/runs/").await;
+    wait_text(b, "status", "Completed").await;
+    let written = contacts_in(&target);
+    assert_eq!(written.len(), 4, "five rows, one a duplicate: {written:?}");
+    assert!(written.contains(&(
+        "émilie@example.com".into(),
+        Some("2023-12-17".into()),
+        "manual".into()
+    )));
+    b.clone().close().await.unwrap();
+}
+
+/// Presses Tab until the focused element says `text` (a button).
+async fn tab_to_text(b: &Client, text: &str) {
+    for _ in 0..80 {
+        let focus = b.active_element().await.unwrap();
+        if focus.text().await.unwrap_or_default().trim() == text {
+            return;
+        }
+        press(b, '\u{E004}').await;
+    }
+    panic!("Tab never reached “{text}”");
+}
