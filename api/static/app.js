@@ -361,6 +361,9 @@ function setUpWizard(form) {
       if (transform) entry.transform = transform;
       sent.push({ entry, control, transform: row.querySelector(".transform") });
     }
+    for (const item of fixed) {
+      sent.push({ entry: item.entry, control: item.button, transform: item.button });
+    }
     for (const box of form.querySelectorAll(".formula-entry")) {
       const control = box.querySelector(".formula-text");
       const target = box.querySelector(".formula-target").value;
@@ -465,6 +468,29 @@ function setUpWizard(form) {
     }
     for (const box of form.querySelectorAll(".formula-entry")) box.remove();
     for (const e of list.filter((e) => e.formula)) addFormula(e.target, e.formula);
+    fixed = [];
+    $("fixed").replaceChildren(...list.filter((e) => !e.source && !e.formula).map(fixedItem));
+  }
+  // A field the job sets without a column or formula (a constant, a
+  // lookup), kept as it is unless removed.
+  let fixed = [];
+  function fixedItem(entry) {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.textContent = `Remove ${entry.target}`;
+    const item = { entry, button };
+    button.addEventListener("click", () => {
+      fixed = fixed.filter((f) => f !== item);
+      li.remove();
+      showMapped();
+      $("add-formula").focus();
+    });
+    const kind = [entry.transform].flat()[0]?.type ?? "value";
+    li.append(`${entry.target}: set by the job (${kind}) `, button);
+    fixed.push(item);
+    return li;
   }
   function setTransform(row, transform) {
     const select = row.querySelector(".transform");

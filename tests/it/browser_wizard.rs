@@ -433,3 +433,99 @@ async fn tab_to_text(b: &Client, text: &str) {
     }
     panic!("Tab never reached “{text}”");
 }
+
+#[tokio::test]
+async fn a_job_reopens_in_the_wizard_with_its_choices_and_its_mapping_is_kept_for_later_files() {
+    use crate::imports::{contacts_csv, contacts_mapping, create_job, upload};
+    let app = spawn_app().await;
+    let target = target_db();
+    let (token, _) = crate::accounts::account(&app, "ada@example.com").await;
+    let connection = crate::imports::connect_target(&app, &token, &target).await;
+    let upload_id = upload(&app, &token, contacts_csv(3)).await;
+    let job: serde_json::Value =
+        create_job(&app, &token, &upload_id, &connection, contacts_mapping())
+            .await
+            .json()
+            .await
+            .unwrap();
+    let job_id = job["id"].as_str().unwrap();
+    let browser = browser().await;
+    let b = &browser.client;
+    sign_in(b, &app, "ada@example.com").await;
+
+    // The job's choices, as it was defined through the API.
+    b.goto(&site(&app, &format!("/app/imports/new?job={job_id}")))
+        .await
+        .unwrap();
+    wait_for(b, "#object option[value=contacts]:checked").await;
+    click(b, "[data-step=target] [data-next=mapping]").await;
+    wait_for(
+        b,
+        "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
+    )
+    .await;
+    assert_eq!(value_of(b, "field-0").await, "email");
+    assert_eq!(
+        value_of(b, "transform-0").await,
+        "kept",
+        "trim then lower, as the job has it"
+    );
+    assert_eq!(value_of(b, "field-3").await, "joined");
+    assert_eq!(value_of(b, "transform-3").await, "date");
+    assert_eq!(value_of(b, "transform-value-3").await, "%d.%m.%Y");
+    assert_eq!(value_of(b, "transform-2").await, "number");
+    assert!(text_of_css(b, "#fixed")
+        .await
+        .contains("source: set by the job (constant)"));
+    look(b, "wizard-edit-mapping").await;
+
+    // Kept for later files under a name.
+    fill(b, "template-name", "Contacts export").await;
+    click(b, "#save-template").await;
+    wait_text(b, "template-status", "Saved as “Contacts export”.").await;
+
+    // Changed: the first name no longer imported; the rest as it was.
+    choose(b, "field-1", "").await;
+    click(b, "[data-step=mapping] [data-next=clean]").await;
+    click(b, "[data-step=clean] [data-next=preview]").await;
+    wait_text(b, "preview-status", "3 rows shown, none with a problem.").await;
+    let saved = crate::accounts::call_json(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v1/jobs/{job_id}"),
+        &token,
+    )
+    .await;
+    let mapping = saved["mapping"].as_array().unwrap();
+    assert_eq!(mapping.len(), 4, "{saved}");
+    assert!(!mapping.iter().any(|e| e["target"] == "first_name"));
+    assert_eq!(
+        mapping[0]["transform"],
+        serde_json::json!([{"type": "trim"}, {"type": "lower"}])
+    );
+    assert!(mapping
+        .iter()
+        .any(|e| e["target"] == "source" && e["transform"]["type"] == "constant"));
+
+    // A new file starts from the saved mapping.
+    let second = csv_file("Email;First Name;Amount;Joined\nbo@example.com;Bo;1,50;01.02.2025\n");
+    upload_file(b, &app, &second).await;
+    wait_for(b, "#object option[value=contacts]").await;
+    choose(b, "object", "contacts").await;
+    click(b, "[data-step=target] [data-next=mapping]").await;
+    wait_for(
+        b,
+        "[data-step=mapping]:not([hidden]) #template option:nth-child(2)",
+    )
+    .await;
+    let option = b
+        .find(Locator::Css("#template option:nth-child(2)"))
+        .await
+        .unwrap();
+    assert_eq!(option.text().await.unwrap(), "Contacts export");
+    option.click().await.unwrap();
+    assert_eq!(value_of(b, "transform-3").await, "date");
+    assert_eq!(value_of(b, "transform-value-3").await, "%d.%m.%Y");
+    assert_eq!(value_of(b, "field-1").await, "first_name");
+    b.clone().close().await.unwrap();
+}

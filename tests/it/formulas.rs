@@ -378,3 +378,78 @@ async fn formulas_and_a_filter_write_to_salesforce_as_to_postgres() {
     assert_eq!(skipped[1][0], "2");
     assert_eq!(skipped[1][2], "bob@example.com");
 }
+
+#[tokio::test]
+async fn a_formula_is_tried_on_the_first_rows_as_it_is_typed_and_a_wrong_one_is_placed() {
+    let s = setup().await;
+    let check = |body: Value| {
+        s.app
+            .client
+            .post(s.app.url("/v1/formulas/check"))
+            .bearer_auth(&s.owner)
+            .json(&body)
+            .send()
+    };
+    let source = json!({"upload_id": s.upload});
+
+    // A value per row, as a run would compute it; a row it cannot be
+    // computed for says why without quoting the cell.
+    let res = check(json!({"source": source, "formula": "[Price] * [Qty]"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let tried: Value = res.json().await.unwrap();
+    let rows = tried["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["value"], "10");
+    assert_eq!(rows[3]["value"], "0");
+    let reason = rows[2]["error"].as_str().unwrap();
+    assert!(rows[2]["value"].is_null());
+    assert!(!reason.contains(SECRET_QTY), "{reason}");
+
+    // As a condition: which rows a filter keeps.
+    let tried: Value =
+        check(json!({"source": source, "formula": "[Country] = \"DE\"", "condition": true}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let verdicts: Vec<&str> = tried["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts, ["kept", "skipped", "kept", "kept"]);
+
+    // A wrong formula is placed, with what was meant.
+    let error = refused(
+        check(json!({"source": source, "formula": "UPPER([Nmae])"}))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(error["field"], "formula");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("did you mean Name?"), "{message}");
+
+    // Another account's upload is not there for this one.
+    let (other, _) = account(&s.app, "eve@example.com").await;
+    let res = s
+        .app
+        .client
+        .post(s.app.url("/v1/formulas/check"))
+        .bearer_auth(&other)
+        .json(&json!({"source": source, "formula": "[Name]"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status() == StatusCode::NOT_FOUND || res.status() == StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        res.status()
+    );
+    let body = res.text().await.unwrap();
+    assert!(!body.contains("Ada"), "{body}");
+}
