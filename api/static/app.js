@@ -174,7 +174,10 @@ function setUpWizard(form) {
   function fail(error) {
     const control = controlFor(error.field);
     const label = control ? labelOf(control) : null;
-    alertBox.textContent = label ? `${label}: ${error.message}` : error.message;
+    // The API's message may start with its own name of the field.
+    const message = error.field && error.message.startsWith(`${error.field}: `)
+      ? error.message.slice(error.field.length + 2) : error.message;
+    alertBox.textContent = label ? `${label}: ${message}` : message;
     alertBox.hidden = false;
     if (control) {
       goTo(control.closest("[data-step]").dataset.step);

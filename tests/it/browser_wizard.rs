@@ -143,6 +143,19 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
         shown.contains("did you mean Tier").then_some(())
     })
     .await;
+    // Sent as it is, the API's refusal is shown at that formula, named as
+    // on screen, with the focus on it.
+    click(b, "[data-step=mapping] [data-next=clean]").await;
+    click(b, "[data-step=clean] [data-next=preview]").await;
+    let alert = wait_for(b, "#wizard > .error:not([hidden])").await;
+    let said = alert.text().await.unwrap();
+    assert!(said.starts_with("Formula: at position"), "{said}");
+    assert_eq!(id_of_focus(b).await, "formula-text-1");
+    assert!(b
+        .find(Locator::Css("[data-step=mapping]:not([hidden])"))
+        .await
+        .is_ok());
+    look(b, "wizard-3-mapping-refused").await;
     fill(
         b,
         "formula-text-1",
