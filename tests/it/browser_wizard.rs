@@ -542,3 +542,126 @@ async fn a_job_reopens_in_the_wizard_with_its_choices_and_its_mapping_is_kept_fo
     assert_eq!(value_of(b, "field-1").await, "first_name");
     b.clone().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_file_comes_by_drag_and_drop_or_from_dropbox_and_a_job_whose_file_is_gone_takes_a_new_one(
+) {
+    use sluice_testkit::dropbox::DropboxStandIn;
+    let standin = DropboxStandIn::start().await;
+    standin.put_file("/Exports/contacts.csv", CONTACTS.as_bytes());
+    let app = crate::dropbox_connect::app_with(&standin).await;
+    let target = target_db();
+    let (token, _) = crate::accounts::account(&app, "ada@example.com").await;
+    crate::imports::connect_target(&app, &token, &target).await;
+    crate::dropbox_connect::connect(&app, &token).await;
+    let browser = browser().await;
+    let b = &browser.client;
+    sign_in(b, &app, "ada@example.com").await;
+
+    // Dropped on the upload step: uploaded at once.
+    b.goto(&site(&app, "/app/imports/new")).await.unwrap();
+    b.execute(
+        "const data = new DataTransfer();
+         data.items.add(new File(['Email,Name\\nada@example.com,Ada\\n'], 'dropped.csv', { type: 'text/csv' }));
+         document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true }));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    wait_path(b, "/app/imports/new?upload=").await;
+    wait_for(b, "#column-1").await;
+    let column = b.find(Locator::Id("column-1")).await.unwrap();
+    assert_eq!(column.prop("textContent").await.unwrap().unwrap(), "Name");
+    assert!(text_of_css(b, "main")
+        .await
+        .contains("From dropped.csv: 2 columns."));
+
+    // A path Dropbox does not have is refused at the field; then the file.
+    b.goto(&site(&app, "/app/imports/new")).await.unwrap();
+    look(b, "wizard-1-upload-dropbox").await;
+    fill(b, "dropbox-path", "/Exports/nothing.csv").await;
+    submit(b, "#from-dropbox").await;
+    let alert = wait_for(b, "#from-dropbox .error:not([hidden])").await;
+    assert!(!alert.text().await.unwrap().is_empty());
+    fill(b, "dropbox-path", "/Exports/contacts.csv").await;
+    submit(b, "#from-dropbox").await;
+    wait_path(b, "/app/imports/new?upload=").await;
+    wait_for(b, "#object option[value=contacts]").await;
+    choose(b, "object", "contacts").await;
+    click(b, "[data-step=target] [data-next=mapping]").await;
+    wait_for(
+        b,
+        "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
+    )
+    .await;
+    choose(b, "transform-2", "date").await;
+    fill(b, "transform-value-2", "%m/%d/%Y").await;
+    click(b, "[data-step=mapping] [data-next=clean]").await;
+    click(b, "[data-step=clean] [data-next=preview]").await;
+    wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
+    let first_upload = b
+        .find(Locator::Id("wizard"))
+        .await
+        .unwrap()
+        .attr("data-upload")
+        .await
+        .unwrap()
+        .unwrap();
+    let jobs = crate::accounts::call_json(&app, reqwest::Method::GET, "/v1/jobs", &token).await;
+    let job_id = jobs["jobs"][0]["id"].as_str().unwrap().to_owned();
+
+    // The file deleted, the job reopens on the upload step, says why, and
+    // takes a new file with its mapping kept.
+    let res = crate::accounts::call(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/v1/uploads/{first_upload}"),
+        &token,
+    )
+    .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    b.goto(&site(&app, &format!("/app/imports/new?job={job_id}")))
+        .await
+        .unwrap();
+    let said = text_of_css(b, "main .error").await;
+    assert!(said.contains("that file is gone"), "{said}");
+    look(b, "wizard-edit-file-gone").await;
+    upload_file_here(b, &csv_file(CONTACTS)).await;
+    let at = wait_path(b, "/app/imports/new?upload=").await;
+    assert!(at.contains(&format!("job={job_id}")), "{at}");
+    wait_for(b, "#object option[value=contacts]:checked").await;
+    click(b, "[data-step=target] [data-next=mapping]").await;
+    wait_for(
+        b,
+        "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
+    )
+    .await;
+    assert_eq!(value_of(b, "transform-value-2").await, "%m/%d/%Y");
+    click(b, "[data-step=mapping] [data-next=clean]").await;
+    click(b, "[data-step=clean] [data-next=preview]").await;
+    wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
+    let saved = crate::accounts::call_json(
+        &app,
+        reqwest::Method::GET,
+        &format!("/v1/jobs/{job_id}"),
+        &token,
+    )
+    .await;
+    assert_ne!(
+        saved["source"]["upload_id"],
+        first_upload.as_str(),
+        "the job reads the new file"
+    );
+    b.clone().close().await.unwrap();
+}
+
+/// Uploads `file` on the upload step already shown.
+async fn upload_file_here(b: &Client, file: &tempfile::NamedTempFile) {
+    b.find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(file.path().to_str().unwrap())
+        .await
+        .unwrap();
+    submit(b, "#upload").await;
+}
