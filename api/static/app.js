@@ -577,7 +577,13 @@ function setUpWizard(form) {
       for (const error of row.errors ?? []) notes.append(problemLink(error));
       if ((row.errors ?? []).length) { problems += 1; tr.classList.add("problem"); }
       if (row.skipped) tr.classList.add("skipped");
-      tr.append(cell("th", row.row), ...values.map((v) => cell("td", v)), notes);
+      const bad = new Set((row.errors ?? []).map((e) => e.split(":")[0].trim()));
+      const cells = values.map((v, i) => {
+        const td = cell("td", v);
+        if (bad.has(shown.fields[i])) td.classList.add("bad");
+        return td;
+      });
+      tr.append(cell("th", row.row), ...cells, notes);
       tr.firstElementChild.scope = "row";
       return tr;
     }));

@@ -186,6 +186,11 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
     let status = text_of(b, "preview-status").await;
     assert!(status.contains("with a problem"), "{status}");
     look(b, "wizard-5-preview-problem").await;
+    assert_eq!(
+        text_of_css(b, "#preview-rows tbody tr:first-child td.bad").await,
+        "03/15/2024",
+        "the cell with the problem is marked"
+    );
     click(b, "#preview-rows tr.problem .problem-note button").await;
     assert_eq!(
         id_of_focus(b).await,
