@@ -34,6 +34,9 @@ use telemetry::Metrics;
 /// Largest JSON body accepted by any endpoint.
 pub const JSON_LIMIT: usize = 256 * 1024;
 
+/// The most rows a preview reads to find the last of each duplicate.
+pub use routes::jobs::previews::LAST_PASS_ROWS as PREVIEW_LAST_PASS_ROWS;
+
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     /// `host:port`; port 0 picks a free port (tests).

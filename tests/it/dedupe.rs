@@ -4,7 +4,7 @@
 //! into the Salesforce stand-in; the preview marks them; a de-duplication
 //! on a field the mapping does not set refuses the job.
 
-use crate::accounts::{account, call_json};
+use crate::accounts::{account, call, call_json};
 use crate::imports::{connect_target, result_file, run_to_end, target_db, upload};
 use crate::salesforce_runs::{app_for, connect_org, contacts_by_email, create_job_into, run};
 use diesel::prelude::*;
@@ -364,4 +364,52 @@ async fn dedupe_skips_the_same_rows_into_salesforce() {
         reasons[4],
         ("6".into(), "duplicate of row 7 (Email)".into())
     );
+}
+
+#[tokio::test]
+async fn a_preview_keeping_the_last_of_duplicates_reads_at_most_a_bounded_source() {
+    let s = Setup::new().await;
+    let rows = sluice_api::PREVIEW_LAST_PASS_ROWS + 1;
+    let job = s
+        .job(json!({
+            "source": {
+                "connection_id": s.connection,
+                "query": format!(
+                    "SELECT 'p' || g || '@example.com' AS \"Email\", 'P' AS \"Name\", 'DE' AS \"Country\" \
+                     FROM generate_series(1, {rows}) AS g"
+                ),
+            },
+            "dedupe": {"fields": ["email"], "keep": "last"},
+        }))
+        .await;
+    let res = call(
+        &s.app,
+        Method::POST,
+        &format!("/v1/jobs/{job}/preview?rows=2"),
+        &s.owner,
+    )
+    .await;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "dedupe");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("run a trial"), "{message}");
+
+    // Keeping the first, the preview reads only the rows it shows.
+    patch_job(
+        &s.app,
+        &s.owner,
+        &job,
+        json!({"dedupe": {"fields": ["email"]}}),
+    )
+    .await;
+    let preview = call_json(
+        &s.app,
+        Method::POST,
+        &format!("/v1/jobs/{job}/preview?rows=2"),
+        &s.owner,
+    )
+    .await;
+    assert_eq!(preview["rows"].as_array().unwrap().len(), 2, "{preview}");
 }

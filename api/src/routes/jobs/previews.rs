@@ -74,9 +74,11 @@ pub async fn preview(
                 plan: plan.clone(),
                 filter: filter.clone(),
                 duplicates,
+                read: 0,
                 stopped: None,
             };
-            let first = read_into(&state, &user, &job.details.source, None, first).await?;
+            let bound = Some(LAST_PASS_ROWS + 1);
+            let first = read_into(&state, &user, &job.details.source, bound, first).await?;
             if let Some(reason) = first.stopped {
                 return Err(invalid("dedupe", reason));
             }
@@ -353,9 +355,17 @@ struct LastOfEach {
     plan: Plan,
     filter: Option<Filter>,
     duplicates: Duplicates,
-    /// Why the pass stopped (more distinct keys than a run keeps).
+    /// The rows read so far.
+    read: usize,
+    /// Why the pass stopped (more distinct keys than a run keeps, or more
+    /// rows than a preview reads).
     stopped: Option<String>,
 }
+
+/// The most rows a preview reads to find the last of each duplicate: the
+/// whole source is read inside the request, so a larger source is left to
+/// a trial run.
+pub const LAST_PASS_ROWS: usize = 1_000_000;
 
 impl RowSink for LastOfEach {
     fn header(&mut self, _: Vec<String>) -> bool {
@@ -363,6 +373,15 @@ impl RowSink for LastOfEach {
     }
 
     fn row(&mut self, row: sluice_connectors::source::Record<'_>) -> bool {
+        self.read += 1;
+        if self.read > LAST_PASS_ROWS {
+            self.stopped = Some(format!(
+                "to keep the last of duplicates the preview reads the whole source, and this one \
+                 has more than {LAST_PASS_ROWS} rows: run a trial ({{\"sample\": N}}) to see \
+                 what a run writes"
+            ));
+            return false;
+        }
         let Ok(fields) = row.fields else {
             return true;
         };
