@@ -413,6 +413,100 @@ async fn rollback_killed_just_after_run_finished_is_appended_ends_whole() {
     rollback_killed_at(Phase::Finished).await;
 }
 
+/// A scheduled job's retry asks for the job's run as it ends, before its
+/// own `run.finished` (see the worker's `then_run`). Killed between the
+/// two, the retry is ended by another worker, which asks again: the job's
+/// run is requested, and runs, once.
+#[tokio::test]
+async fn a_scheduled_retry_killed_after_asking_for_the_jobs_run_asks_once() {
+    use diesel::connection::SimpleConnection;
+    use sluice_events::event::RunRequested;
+    use sluice_events::{AppendRequest, DomainEvent, ExpectedVersion, Metadata, NewEvent};
+    use sluice_schema::schema::events;
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..AppOptions::default()
+    })
+    .await;
+    let (owner, target, job) = import_job(&app).await;
+    let first = start(&app, &owner, &format!("/v1/jobs/{job}/runs")).await;
+    resumed(
+        &app,
+        &owner,
+        &first,
+        &["success", "skipped", "errors", "ended"],
+    )
+    .await;
+    // The rows were refused for a name too long; the column now fits them.
+    target
+        .connect()
+        .batch_execute("ALTER TABLE contacts ALTER COLUMN first_name TYPE TEXT")
+        .unwrap();
+
+    // What a slot of a job that retries its failed rows asks for.
+    let me: Value = call(&app, Method::GET, "/v1/me", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let account =
+        sluice_schema::ids::AccountId(me["account"]["id"].as_str().unwrap().parse().unwrap());
+    let retry = uuid::Uuid::new_v4();
+    let asked = NewEvent::new(
+        DomainEvent::RunRequested(RunRequested {
+            retry_of: Some(uuid::Uuid::parse_str(&first).unwrap()),
+            then_run: true,
+            ..RunRequested::import(uuid::Uuid::parse_str(&job).unwrap())
+        }),
+        Metadata::actor("scheduler"),
+    )
+    .for_account(account);
+    app.platform
+        .appender
+        .append(AppendRequest::new(
+            "run",
+            retry,
+            ExpectedVersion::NoStream,
+            vec![asked],
+        ))
+        .await
+        .unwrap();
+    // The retry's worker asks for the job's run, then dies before the
+    // retry's end is recorded.
+    killed_at(&app, Phase::FinishBuilt).await;
+    let then = uuid::Uuid::new_v5(&retry, b"then-run").to_string();
+    assert_eq!(
+        finishes(&app, &retry.to_string()),
+        0,
+        "the retry has not ended"
+    );
+    let fresh = worker(&app, None);
+    let retried = wait_for_run(&app, &owner, &retry.to_string()).await;
+    assert_eq!(retried["rows_failed"], 0, "{retried}");
+    assert_eq!(retried["rows_ok"], expected().1.len(), "{retried}");
+    let ran = wait_for_run(&app, &owner, &then).await;
+    drop(fresh);
+    // It read the whole file again (and, inserting rows there already,
+    // wrote none of them twice).
+    assert_eq!(ran["rows_read"], ROWS, "{ran}");
+    assert_eq!(ran["rows_ok"], 0, "{ran}");
+    let asked: i64 = events::table
+        .filter(events::event_type.eq("run.requested"))
+        .filter(events::stream_id.eq(uuid::Uuid::parse_str(&then).unwrap()))
+        .count()
+        .get_result(&mut app.conn())
+        .unwrap();
+    assert_eq!(asked, 1, "the job's run was asked for once");
+    let res = call(&app, Method::GET, &format!("/v1/jobs/{job}/runs"), &owner).await;
+    let runs: Value = res.json().await.unwrap();
+    let runs = runs
+        .as_array()
+        .or_else(|| runs["runs"].as_array())
+        .unwrap()
+        .len();
+    assert_eq!(runs, 3, "the first run, its retry, the job's run");
+}
+
 /// Every phase has a test of each kind above.
 #[test]
 fn every_phase_is_killed_at() {
