@@ -6,7 +6,7 @@ use crate::accounts::{account, call_json};
 use crate::imports::{connect_target, target_db};
 use crate::web::*;
 use diesel::connection::SimpleConnection;
-use fantoccini::{Client, Locator};
+use fantoccini::Client;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sluice_testkit::{eventually, spawn_app, TestApp, TestDb};
@@ -120,13 +120,7 @@ async fn browser_a_user_schedules_pauses_resumes_and_removes_a_jobs_schedule_the
     assert!(text_of(b, "schedule-cron-error")
         .await
         .contains("five fields"));
-    let alert = b
-        .find(Locator::Css("#schedule-form [role=alert]"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let alert = text_of_css(b, "#schedule-form [role=alert]").await;
     assert!(alert.starts_with("Cron expression:"), "{alert}");
     assert_eq!(focused(b).await, "schedule-cron");
     assert!(job_json(&app, &token, &id).await["schedule"].is_null());
@@ -187,4 +181,26 @@ async fn browser_a_keyboard_alone_sets_and_pauses_a_schedule() {
         (job_json(&app, &token, &id).await["schedule_paused"] == true).then_some(())
     })
     .await;
+
+    // Deleted once confirmed: back to the jobs page, which says what to do
+    // first; the job's address is a page not found.
+    click(b, "#delete-job").await;
+    eventually(Duration::from_secs(10), "the confirmation", || async {
+        b.accept_alert().await.ok()
+    })
+    .await;
+    wait_for(b, "#first-steps").await;
+    assert_eq!(wait_path(b, "/app/jobs").await, "/app/jobs");
+    look(b, "jobs-empty").await;
+    b.goto(&site(&app, &format!("/app/jobs/{id}")))
+        .await
+        .unwrap();
+    assert_eq!(text_of_css(b, "h1").await, "Page not found");
+    let unknown = format!("/app/jobs/{}", uuid::Uuid::new_v4());
+    b.goto(&site(&app, &unknown)).await.unwrap();
+    assert_eq!(text_of_css(b, "h1").await, "Page not found");
+}
+
+async fn text_of_css(b: &Client, css: &str) -> String {
+    wait_for(b, css).await.text().await.unwrap()
 }
