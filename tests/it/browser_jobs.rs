@@ -4,11 +4,11 @@
 
 use crate::accounts::{account, call_json};
 use crate::imports::{connect_target, target_db};
+use crate::schedules::{crm_job, people};
 use crate::web::*;
-use diesel::connection::SimpleConnection;
 use fantoccini::Client;
-use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use reqwest::Method;
+use serde_json::Value;
 use sluice_testkit::{eventually, spawn_app, TestApp, TestDb};
 use std::time::Duration;
 
@@ -21,38 +21,11 @@ const SPACE: char = ' ';
 /// id, and the databases (kept for the test's length).
 async fn job_to_schedule(app: &TestApp, email: &str) -> (String, String, [TestDb; 2]) {
     let target = target_db();
-    let source = TestDb::empty();
-    source
-        .connect()
-        .batch_execute(
-            "CREATE TABLE people (mail TEXT);
-             INSERT INTO people SELECT 'p' || i || '@example.com' FROM generate_series(1, 3) i;",
-        )
-        .unwrap();
+    let source = people(3);
     let (token, _) = account(app, email).await;
     let into = connect_target(app, &token, &target).await;
     let from = connect_target(app, &token, &source).await;
-    let res = app
-        .client
-        .post(app.url("/v1/jobs"))
-        .bearer_auth(&token)
-        .json(&json!({
-            "name": "people from the crm",
-            "source": {"connection_id": from, "query": "SELECT mail FROM people ORDER BY mail"},
-            "target": {"connection_id": into, "object": "contacts"},
-            "operation": "upsert",
-            "key_fields": ["email"],
-            "mapping": [
-                {"source": "mail", "target": "email", "transform": [{"type": "trim"}, {"type": "lower"}]},
-                {"target": "source", "transform": {"type": "constant", "value": "crm"}},
-            ],
-        }))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let job: Value = res.json().await.unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let job = crm_job(app, &token, &from, &into, Value::Null).await;
     let id = job["id"].as_str().unwrap().to_owned();
     (token, id, [target, source])
 }
@@ -97,7 +70,7 @@ async fn browser_a_user_schedules_pauses_resumes_and_removes_a_jobs_schedule_the
     b.goto(&site(&app, "/app/jobs")).await.unwrap();
     let table = wait_for(b, "#jobs-table").await.text().await.unwrap();
     for says in [
-        "people from the crm",
+        "nightly from the crm",
         "warehouse: contacts",
         "Only when asked",
         "Never run",
@@ -109,7 +82,7 @@ async fn browser_a_user_schedules_pauses_resumes_and_removes_a_jobs_schedule_the
     wait_path(b, &format!("/app/jobs/{id}")).await;
     let page = wait_for(b, "main").await.text().await.unwrap();
     assert!(page.contains("A query on warehouse"), "{page}");
-    assert!(page.contains("trim, then lower"), "{page}");
+    assert!(page.contains("the column mail"), "{page}");
     look(b, "job").await;
 
     // A bad cron expression: the error beside the field, the focus on it.

@@ -70,30 +70,26 @@ async fn finished_runs(app: &TestApp, token: &str, job: &str, count: usize) -> V
     .await
 }
 
-#[tokio::test]
-async fn a_job_schedule_fires_each_slot_once_with_two_workers_and_missed_slots_once() {
-    let app = app_with_scheduler().await;
-    // A second worker, with its own scheduler, beside the first.
-    app.start_worker(Duration::from_secs(30));
-    let target = target_db();
+/// A database with a `people` table of `rows` addresses, to read from.
+pub fn people(rows: usize) -> TestDb {
     let source = TestDb::empty();
     source
         .connect()
-        .batch_execute(
+        .batch_execute(&format!(
             "CREATE TABLE people (mail TEXT);
-             INSERT INTO people SELECT 'p' || i || '@example.com' FROM generate_series(1, 20) i;",
-        )
+             INSERT INTO people SELECT 'p' || i || '@example.com' FROM generate_series(1, {rows}) i;"
+        ))
         .unwrap();
-    let (owner, _) = account(&app, "ada@example.com").await;
-    let into = connect_target(&app, &owner, &target).await;
-    let from = connect_target(&app, &owner, &source).await;
-    // The job is made early in a minute, so that no slot comes by itself
-    // while the test looks.
-    to_next_minute(&app);
+    source
+}
+
+/// A job, created as `token`, that upserts [`people`] read from `from`
+/// into `contacts` of `into` on `schedule`: the job as shown.
+pub async fn crm_job(app: &TestApp, token: &str, from: &str, into: &str, schedule: Value) -> Value {
     let res = app
         .client
         .post(app.url("/v1/jobs"))
-        .bearer_auth(&owner)
+        .bearer_auth(token)
         .json(&json!({
             "name": "nightly from the crm",
             "source": {"connection_id": from, "query": "SELECT mail FROM people ORDER BY mail"},
@@ -104,7 +100,7 @@ async fn a_job_schedule_fires_each_slot_once_with_two_workers_and_missed_slots_o
                 {"source": "mail", "target": "email"},
                 {"target": "source", "transform": {"type": "constant", "value": "crm"}},
             ],
-            "schedule": "* * * * *",
+            "schedule": schedule,
         }))
         .send()
         .await
@@ -112,6 +108,23 @@ async fn a_job_schedule_fires_each_slot_once_with_two_workers_and_missed_slots_o
     let status = res.status();
     let job: Value = res.json().await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{job}");
+    job
+}
+
+#[tokio::test]
+async fn a_job_schedule_fires_each_slot_once_with_two_workers_and_missed_slots_once() {
+    let app = app_with_scheduler().await;
+    // A second worker, with its own scheduler, beside the first.
+    app.start_worker(Duration::from_secs(30));
+    let target = target_db();
+    let source = people(20);
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let into = connect_target(&app, &owner, &target).await;
+    let from = connect_target(&app, &owner, &source).await;
+    // The job is made early in a minute, so that no slot comes by itself
+    // while the test looks.
+    to_next_minute(&app);
+    let job = crm_job(&app, &owner, &from, &into, json!("* * * * *")).await;
     assert_eq!(job["schedule"], "* * * * *");
     let id = job["id"].as_str().unwrap().to_owned();
     let name = format!("job:{id}");
@@ -389,43 +402,12 @@ async fn patch_job(app: &TestApp, token: &str, id: &str, body: Value) -> (Status
 async fn a_paused_schedule_lets_its_slots_pass_and_resumes_from_the_next_slot() {
     let app = app_with_scheduler().await;
     let target = target_db();
-    let source = TestDb::empty();
-    source
-        .connect()
-        .batch_execute(
-            "CREATE TABLE people (mail TEXT);
-             INSERT INTO people SELECT 'p' || i || '@example.com' FROM generate_series(1, 3) i;",
-        )
-        .unwrap();
+    let source = people(3);
     let (owner, created) = account(&app, "ada@example.com").await;
     let into = connect_target(&app, &owner, &target).await;
     let from = connect_target(&app, &owner, &source).await;
-    let definition = |schedule: Value| {
-        json!({
-            "name": "nightly from the crm",
-            "source": {"connection_id": from, "query": "SELECT mail FROM people ORDER BY mail"},
-            "target": {"connection_id": into, "object": "contacts"},
-            "operation": "upsert",
-            "key_fields": ["email"],
-            "mapping": [
-                {"source": "mail", "target": "email"},
-                {"target": "source", "transform": {"type": "constant", "value": "crm"}},
-            ],
-            "schedule": schedule,
-        })
-    };
     to_next_minute(&app);
-    let res = app
-        .client
-        .post(app.url("/v1/jobs"))
-        .bearer_auth(&owner)
-        .json(&definition(json!("* * * * *")))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let job: Value = res.json().await.unwrap();
-    assert_eq!(status, StatusCode::CREATED, "{job}");
+    let job = crm_job(&app, &owner, &from, &into, json!("* * * * *")).await;
     assert_eq!(job["schedule_paused"], false);
     assert!(job["next_run_at"].is_string(), "{job}");
     let id = job["id"].as_str().unwrap().to_owned();
