@@ -1,7 +1,6 @@
 //! A job's slot: the run it requests, unless the job is gone, its schedule
-//! was paused since the slot fired, a run of it
-//! is still queued or working, or the account's plan allows fewer
-//! scheduled jobs.
+//! was paused since the slot fired, a run of it is still queued or working,
+//! or the account's plan allows fewer scheduled jobs.
 
 use super::CONSUMER;
 use crate::retry_on;
