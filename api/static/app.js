@@ -30,19 +30,41 @@ function alertOf(form) {
   return form.querySelector(".error") ?? document.getElementById("billing-error");
 }
 
+// The control an error names: the field of that name, or the visible one
+// that stands for it (`data-field`, such as the schedule form's presets).
+function fieldOf(form, name) {
+  return form.querySelector(`[name="${CSS.escape(name)}"]`) ??
+    [...form.querySelectorAll(`[data-field="${CSS.escape(name)}"]`)].find((el) => !el.closest("[hidden]"));
+}
+
+// The error in the form's alert, naming the field as the page does (its
+// label, for a control that stands for an API field), beside that field
+// when it has a place for it, and the focus on the field.
 function showError(form, error) {
   const alert = alertOf(form);
+  const field = error.field && fieldOf(form, error.field);
+  const named = field?.dataset.field ? field.labels?.[0]?.textContent.trim() : error.field;
   if (alert) {
-    alert.textContent = error.field ? `${error.field}: ${error.message}` : error.message;
+    alert.textContent = named ? `${named}: ${error.message}` : error.message;
     alert.hidden = false;
   }
-  const field = error.field && form.querySelector(`[name="${CSS.escape(error.field)}"]`);
+  const beside = field && document.getElementById(`${field.id}-error`);
+  if (beside) {
+    beside.textContent = error.message;
+    beside.hidden = false;
+  }
+  field?.setAttribute?.("aria-invalid", "true");
   (field || alert)?.focus?.();
 }
 
 function clearError(form) {
   const alert = alertOf(form);
   if (alert) alert.hidden = true;
+  for (const el of form.querySelectorAll?.("[aria-invalid]") ?? []) {
+    el.removeAttribute("aria-invalid");
+    const beside = document.getElementById(`${el.id}-error`);
+    if (beside) beside.hidden = true;
+  }
 }
 
 // A form's fields as JSON: `params.host` nests, `data-number` is a number,
@@ -703,6 +725,80 @@ onSubmit(document.getElementById("rollback"), async (form) => {
   if (!confirm("Roll back this run? What it wrote is undone.")) return;
   const rollback = await api("POST", `/v1/runs/${form.dataset.run}/rollback`, {});
   location.assign(`/app/runs/${rollback.run_id}`);
+});
+
+// A job: run it now, delete it, and its schedule, set from a preset or a
+// cron expression, paused, resumed or removed.
+const jobId = document.getElementById("job")?.dataset.job;
+function jobAlert(element, error) {
+  const alert = element.closest("section")?.querySelector('[role="alert"]');
+  if (alert) {
+    alert.textContent = error.message;
+    alert.hidden = false;
+  }
+}
+
+document.getElementById("run-now")?.addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  try {
+    button.disabled = true;
+    const run = await api("POST", `/v1/jobs/${jobId}/runs`);
+    location.assign(`/app/runs/${run.run_id}`);
+  } catch (error) {
+    jobAlert(button, error);
+    button.disabled = false;
+  }
+});
+
+document.getElementById("delete-job")?.addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  if (!confirm(`Delete the job ${button.dataset.name}? Its runs and their history stay.`)) return;
+  try {
+    await api("DELETE", `/v1/jobs/${jobId}`);
+    location.assign("/app/jobs");
+  } catch (error) { jobAlert(button, error); }
+});
+
+for (const button of document.querySelectorAll("[data-job-patch]")) {
+  button.addEventListener("click", async () => {
+    try {
+      button.disabled = true;
+      await api("PATCH", `/v1/jobs/${jobId}`, JSON.parse(button.dataset.jobPatch));
+      location.reload();
+    } catch (error) {
+      jobAlert(button, error);
+      button.disabled = false;
+    }
+  });
+}
+
+const scheduleForm = document.getElementById("schedule-form");
+function showPreset() {
+  const kind = scheduleForm.elements.kind.value;
+  for (const part of scheduleForm.querySelectorAll("[data-for]")) {
+    part.hidden = !part.dataset.for.split(" ").includes(kind);
+  }
+}
+if (scheduleForm) {
+  showPreset();
+  scheduleForm.elements.kind.addEventListener("change", showPreset);
+}
+
+// The cron expression a preset stands for (in UTC, as the API keeps it).
+function cronOf(form) {
+  const f = form.elements;
+  const [hour, minute] = (f.time.value || "06:00").split(":").map(Number);
+  switch (f.kind.value) {
+    case "hourly": return `${f.minute.value.trim() || "0"} * * * *`;
+    case "daily": return `${minute} ${hour} * * *`;
+    case "weekly": return `${minute} ${hour} * * ${f.day.value}`;
+    default: return f.cron.value.trim();
+  }
+}
+
+onSubmit(scheduleForm, async (form) => {
+  await api("PATCH", `/v1/jobs/${form.dataset.job}`, { schedule: cronOf(form) });
+  location.reload();
 });
 
 // Settings: billing, export, erasure.

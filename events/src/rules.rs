@@ -71,6 +71,21 @@ pub fn schedule_since(
     }
 }
 
+/// Since when a job's schedule holds once it is paused or resumed: a
+/// resumed schedule holds afresh from `now` (the slots it missed while
+/// paused never fire: it goes on from the next one); otherwise `since`.
+pub fn resumed_since(
+    since: Option<DateTime<Utc>>,
+    was_paused: bool,
+    paused: bool,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    match since {
+        Some(_) if was_paused && !paused => Some(now),
+        other => other,
+    }
+}
+
 /// The status of a run a worker has started: a rollback is rolling back.
 pub fn working_status(rollback: bool) -> RunStatus {
     if rollback {
@@ -141,6 +156,11 @@ mod tests {
         );
         assert_eq!(schedule_since(&None, None, &hourly, at(3)), Some(at(3)));
         assert_eq!(schedule_since(&daily, Some(at(1)), &None, at(3)), None);
+        // Resumed: afresh; paused or left as it was: kept.
+        assert_eq!(resumed_since(Some(at(1)), true, false, at(3)), Some(at(3)));
+        assert_eq!(resumed_since(Some(at(1)), false, true, at(3)), Some(at(1)));
+        assert_eq!(resumed_since(Some(at(1)), true, true, at(3)), Some(at(1)));
+        assert_eq!(resumed_since(None, true, false, at(3)), None);
     }
 
     #[test]

@@ -257,6 +257,8 @@ pub struct JobRow {
     pub details: Option<String>,
     /// A scheduled job's runs first retry the rows its previous run failed.
     pub retry_failed: bool,
+    /// The schedule's slots pass without a run until it is resumed.
+    pub schedule_paused: bool,
 }
 
 impl JobRow {

@@ -250,6 +250,7 @@ diesel::table! {
         schedule_since -> Nullable<Timestamptz>,
         details -> Nullable<Text>,
         retry_failed -> Bool,
+        schedule_paused -> Bool,
     }
 }
 

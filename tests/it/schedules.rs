@@ -2,7 +2,7 @@
 //! once however many workers run, missed slots once; the system's
 //! schedules (the retention sweep, the key-rotation reminder).
 
-use crate::accounts::{account, call};
+use crate::accounts::{account, call, call_json};
 use crate::imports::{connect_target, target_db};
 use crate::uploads::{marked_csv, upload_multipart};
 use diesel::connection::SimpleConnection;
@@ -70,30 +70,26 @@ async fn finished_runs(app: &TestApp, token: &str, job: &str, count: usize) -> V
     .await
 }
 
-#[tokio::test]
-async fn a_job_schedule_fires_each_slot_once_with_two_workers_and_missed_slots_once() {
-    let app = app_with_scheduler().await;
-    // A second worker, with its own scheduler, beside the first.
-    app.start_worker(Duration::from_secs(30));
-    let target = target_db();
+/// A database with a `people` table of `rows` addresses, to read from.
+pub fn people(rows: usize) -> TestDb {
     let source = TestDb::empty();
     source
         .connect()
-        .batch_execute(
+        .batch_execute(&format!(
             "CREATE TABLE people (mail TEXT);
-             INSERT INTO people SELECT 'p' || i || '@example.com' FROM generate_series(1, 20) i;",
-        )
+             INSERT INTO people SELECT 'p' || i || '@example.com' FROM generate_series(1, {rows}) i;"
+        ))
         .unwrap();
-    let (owner, _) = account(&app, "ada@example.com").await;
-    let into = connect_target(&app, &owner, &target).await;
-    let from = connect_target(&app, &owner, &source).await;
-    // The job is made early in a minute, so that no slot comes by itself
-    // while the test looks.
-    to_next_minute(&app);
+    source
+}
+
+/// A job, created as `token`, that upserts [`people`] read from `from`
+/// into `contacts` of `into` on `schedule`: the job as shown.
+pub async fn crm_job(app: &TestApp, token: &str, from: &str, into: &str, schedule: Value) -> Value {
     let res = app
         .client
         .post(app.url("/v1/jobs"))
-        .bearer_auth(&owner)
+        .bearer_auth(token)
         .json(&json!({
             "name": "nightly from the crm",
             "source": {"connection_id": from, "query": "SELECT mail FROM people ORDER BY mail"},
@@ -104,7 +100,7 @@ async fn a_job_schedule_fires_each_slot_once_with_two_workers_and_missed_slots_o
                 {"source": "mail", "target": "email"},
                 {"target": "source", "transform": {"type": "constant", "value": "crm"}},
             ],
-            "schedule": "* * * * *",
+            "schedule": schedule,
         }))
         .send()
         .await
@@ -112,6 +108,23 @@ async fn a_job_schedule_fires_each_slot_once_with_two_workers_and_missed_slots_o
     let status = res.status();
     let job: Value = res.json().await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{job}");
+    job
+}
+
+#[tokio::test]
+async fn a_job_schedule_fires_each_slot_once_with_two_workers_and_missed_slots_once() {
+    let app = app_with_scheduler().await;
+    // A second worker, with its own scheduler, beside the first.
+    app.start_worker(Duration::from_secs(30));
+    let target = target_db();
+    let source = people(20);
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let into = connect_target(&app, &owner, &target).await;
+    let from = connect_target(&app, &owner, &source).await;
+    // The job is made early in a minute, so that no slot comes by itself
+    // while the test looks.
+    to_next_minute(&app);
+    let job = crm_job(&app, &owner, &from, &into, json!("* * * * *")).await;
     assert_eq!(job["schedule"], "* * * * *");
     let id = job["id"].as_str().unwrap().to_owned();
     let name = format!("job:{id}");
@@ -370,4 +383,92 @@ async fn the_daily_reminder_asks_for_a_key_rotation_once_the_key_is_old() {
     .await;
     assert!(due["age_days"].as_i64().unwrap() >= 90, "{due}");
     assert_eq!(due["primary"], 1);
+}
+
+/// `PATCH /v1/jobs/{id}` with `body`, as `token`: the status and the job.
+async fn patch_job(app: &TestApp, token: &str, id: &str, body: Value) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .patch(app.url(&format!("/v1/jobs/{id}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_paused_schedule_lets_its_slots_pass_and_resumes_from_the_next_slot() {
+    let app = app_with_scheduler().await;
+    let target = target_db();
+    let source = people(3);
+    let (owner, created) = account(&app, "ada@example.com").await;
+    let into = connect_target(&app, &owner, &target).await;
+    let from = connect_target(&app, &owner, &source).await;
+    to_next_minute(&app);
+    let job = crm_job(&app, &owner, &from, &into, json!("* * * * *")).await;
+    assert_eq!(job["schedule_paused"], false);
+    assert!(job["next_run_at"].is_string(), "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let name = format!("job:{id}");
+
+    let (status, paused) = patch_job(&app, &owner, &id, json!({"schedule_paused": true})).await;
+    assert_eq!(status, StatusCode::OK, "{paused}");
+    assert_eq!(paused["schedule_paused"], true);
+    assert_eq!(paused["schedule"], "* * * * *");
+    assert!(paused["next_run_at"].is_null(), "{paused}");
+    let shown = call_json(&app, Method::GET, &format!("/v1/jobs/{id}"), &owner).await;
+    assert_eq!(shown["schedule_paused"], true);
+    let listed = call_json(&app, Method::GET, "/v1/jobs", &owner).await;
+    assert_eq!(listed["jobs"][0]["schedule_paused"], true);
+
+    // Its slots pass: a minute, then ten more without a run.
+    to_next_minute(&app);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.platform.clock.advance(chrono::Duration::minutes(10));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(runs_of(&app, &owner, &id).await.is_empty());
+    assert!(fired(&app, &name).is_empty());
+
+    // Resumed early in a minute: the slots missed are not made up; the next
+    // one runs.
+    to_next_minute(&app);
+    let (status, resumed) = patch_job(&app, &owner, &id, json!({"schedule_paused": false})).await;
+    assert_eq!(status, StatusCode::OK, "{resumed}");
+    assert_eq!(resumed["schedule_paused"], false);
+    assert!(resumed["next_run_at"].is_string(), "{resumed}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(runs_of(&app, &owner, &id).await.is_empty());
+    to_next_minute(&app);
+    let runs = finished_runs(&app, &owner, &id, 1).await;
+    assert_eq!(runs[0]["status"], "succeeded", "{runs:?}");
+    assert_eq!(fired(&app, &name).len(), 1);
+
+    // The log says who paused and resumed it.
+    let user = created["user_id"].as_str().unwrap();
+    let changes: Vec<(Value, Value)> = events::table
+        .filter(events::stream_id.eq(uuid::Uuid::parse_str(&id).unwrap()))
+        .filter(events::event_type.eq("job.updated.v2"))
+        .order(events::global_seq.asc())
+        .select((events::payload, events::metadata))
+        .load(&mut app.conn())
+        .unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0].0["schedule_paused"], true);
+    assert!(changes[1].0.get("schedule_paused").is_none(), "{changes:?}");
+    for (_, metadata) in &changes {
+        assert_eq!(metadata["actor"], format!("user:{user}"), "{metadata}");
+    }
+
+    // Removing the schedule clears the pause; a job without one cannot be
+    // paused.
+    patch_job(&app, &owner, &id, json!({"schedule_paused": true})).await;
+    let (status, removed) = patch_job(&app, &owner, &id, json!({"schedule": null})).await;
+    assert_eq!(status, StatusCode::OK, "{removed}");
+    assert_eq!(removed["schedule_paused"], false);
+    assert!(removed["next_run_at"].is_null());
+    let (status, refused) = patch_job(&app, &owner, &id, json!({"schedule_paused": true})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(refused["error"]["field"], "schedule_paused", "{refused}");
 }

@@ -16,6 +16,10 @@
 //! daily import missed for three days runs once, not three times. A job's
 //! schedule fires no slot from before it was set.
 //!
+//! **A paused schedule fires nothing**: its slots pass unrecorded. Resumed,
+//! it goes on from the next slot; the ones it missed while paused do not
+//! fire (resuming holds the schedule afresh, as changing it does).
+//!
 //! A job's slot requests no run while another run of the job is queued or
 //! working: the slot is recorded, and the run skipped (logged).
 
@@ -93,6 +97,7 @@ pub async fn fire_due(platform: &Platform, worker: &str) -> Result<Vec<String>, 
         let mut conn = pool.get().map_err(|e| e.to_string())?;
         let jobs: Vec<JobSchedule> = jobs::table
             .filter(jobs::schedule.is_not_null())
+            .filter(jobs::schedule_paused.eq(false))
             .filter(jobs::deleted_at.is_null())
             .select((
                 jobs::job_id,

@@ -259,7 +259,7 @@ async fn job_names(
 
 /// Whether a run's rows are all read while it has not ended: it is
 /// writing its result files.
-fn finishing(run: &sluice_schema::models::RunRow) -> bool {
+pub(super) fn finishing(run: &sluice_schema::models::RunRow) -> bool {
     run.finished_at.is_none()
         && run.started_at.is_some()
         && run

@@ -14,6 +14,8 @@ mod assets;
 mod auth_pages;
 mod errors;
 mod import_pages;
+mod job_pages;
+mod job_words;
 mod render;
 mod words;
 
@@ -46,6 +48,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/app/settings", web::get().to(account_pages::settings))
     .route("/app/imports/new", web::get().to(import_pages::new_import))
+    .route("/app/jobs", web::get().to(job_pages::jobs_page))
+    .route("/app/jobs/{id}", web::get().to(job_pages::job_page))
     .route("/app/runs", web::get().to(import_pages::runs))
     .route("/app/runs/{id}", web::get().to(import_pages::run));
 }

@@ -184,7 +184,7 @@ fn write_archive(
         .into_iter()
         .map(|row| {
             open_job(subject, row)
-                .map(|job| job_view(&job))
+                .map(|job| job_view(&job, state.platform.clock.now()))
                 .map_err(other)
         })
         .collect::<Result<_, _>>()?;

@@ -106,6 +106,11 @@ pub struct NewJob {
     /// its result files are kept), then reads the source as usual.
     #[serde(default)]
     retry_failed: bool,
+    /// A scheduled job only: its schedule is kept but fires no run until
+    /// it is resumed (`false`), which goes on from the next slot (the slots
+    /// missed while paused do not run).
+    #[serde(default)]
+    schedule_paused: bool,
 }
 
 /// An operation by its name.
@@ -131,9 +136,15 @@ fn some_operation<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Opera
     Ok(Option::<Named>::deserialize(d)?.map(|Named(operation)| operation))
 }
 
-/// A job as the API shows it: `job` opened (see [`open_job`]).
-pub(crate) fn job_view(job: &Job) -> views::Job {
+/// A job as the API shows it at `now`: `job` opened (see [`open_job`]).
+pub(crate) fn job_view(job: &Job, now: chrono::DateTime<chrono::Utc>) -> views::Job {
     let (row, details) = (&job.row, &job.details);
+    let next_run_at = match &row.schedule {
+        Some(expression) if !row.schedule_paused => Schedule::parse(expression)
+            .ok()
+            .and_then(|schedule| schedule.next(now)),
+        _ => None,
+    };
     views::Job {
         id: row.job_id,
         name: details.name.clone(),
@@ -147,6 +158,8 @@ pub(crate) fn job_view(job: &Job) -> views::Job {
         blank_values: details.blank_values,
         schedule: row.schedule.clone(),
         retry_failed: row.retry_failed,
+        schedule_paused: row.schedule_paused,
+        next_run_at,
         created_at: row.created_at,
         auto_match: None,
     }
@@ -225,7 +238,7 @@ pub async fn create(
     let row = find(&state, &user, id.0).await?;
     Ok(HttpResponse::Created().json(views::Job {
         auto_match: auto_match.map(Into::into),
-        ..job_view(&row)
+        ..job_view(&row, state.platform.clock.now())
     }))
 }
 
@@ -286,12 +299,17 @@ pub struct JobPatch {
     #[schema(nullable = false)]
     blank_values: Option<BlankValues>,
     /// The new schedule, five fields as when the job is created; absent:
-    /// kept; `null`: removed.
+    /// kept; `null`: removed (which also clears `schedule_paused` and
+    /// `retry_failed` unless they are given).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     schedule: Option<Option<String>>,
     #[schema(nullable = false)]
     retry_failed: Option<bool>,
+    /// `true` pauses the job's schedule (422 for a job without one),
+    /// `false` resumes it from its next slot.
+    #[schema(nullable = false)]
+    schedule_paused: Option<bool>,
 }
 
 /// A field that is there, `null` or not (absent is `None`).
@@ -366,7 +384,7 @@ pub async fn update(
     let row = find(state, user, id).await?;
     Ok(HttpResponse::Ok().json(views::Job {
         auto_match: auto_match.into_inner().map(Into::into),
-        ..job_view(&row)
+        ..job_view(&row, state.platform.clock.now())
     }))
 }
 
@@ -391,9 +409,10 @@ pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
     let account = user.account_id;
     let rows = state.db(move |conn| Ok(repo::list(conn, account)?)).await?;
     let subject = subject_key(&state, user.account_id).await?;
+    let now = state.platform.clock.now();
     let items = rows
         .into_iter()
-        .map(|row| open_job(&subject, row).map(|job| job_view(&job)))
+        .map(|row| open_job(&subject, row).map(|job| job_view(&job, now)))
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(HttpResponse::Ok().json(views::Jobs { jobs: items }))
 }
@@ -415,7 +434,7 @@ pub async fn show(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let row = find(&state, &user, path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(job_view(&row)))
+    Ok(HttpResponse::Ok().json(job_view(&row, state.platform.clock.now())))
 }
 
 /// Owners and admins: deletes a job; its runs' history stays.

@@ -269,14 +269,8 @@ pub async fn show(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let row = find_live(&state, &user, path.into_inner()).await?;
-    let account = user.account_id;
-    let subject = subject_key(&state, account).await?;
     let id = UploadId(row.upload_id);
-    let plain = subject
-        .decrypt(&row.details, &details_aad(account, id))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let details: Details =
-        serde_json::from_str(&plain).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let details = opened(&state, &user, &row).await?;
     Ok(HttpResponse::Ok().json(show_view(
         id,
         &details.filename,
@@ -286,6 +280,30 @@ pub async fn show(
         row.created_at,
         row.expires_at,
     )))
+}
+
+/// What the customer sent of `row` (its file name, its shape), opened.
+async fn opened(state: &AppState, user: &AuthUser, row: &UploadRow) -> Result<Details, ApiError> {
+    let account = user.account_id;
+    let subject = subject_key(state, account).await?;
+    let plain = subject
+        .decrypt(&row.details, &details_aad(account, UploadId(row.upload_id)))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    serde_json::from_str(&plain).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The file name of a live upload of the caller's account; none once it is
+/// gone (expired or deleted).
+pub(crate) async fn filename(
+    state: &AppState,
+    user: &AuthUser,
+    id: Uuid,
+) -> Result<Option<String>, ApiError> {
+    match find_live(state, user, id).await {
+        Ok(row) => Ok(Some(opened(state, user, &row).await?.filename)),
+        Err(ApiError::NotFound | ApiError::Gone(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Deletes an upload now: its key is destroyed with the event, then the

@@ -160,6 +160,12 @@ pub struct Job {
     pub schedule: Option<String>,
     /// Each scheduled run first retries the rows the previous one failed.
     pub retry_failed: bool,
+    /// The schedule is kept but fires no run until resumed; resumed, it
+    /// goes on from its next slot (the ones missed while paused never run).
+    pub schedule_paused: bool,
+    /// When the schedule next starts a run; `null` without a schedule or
+    /// while it is paused.
+    pub next_run_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     /// Only in the answer to `POST /v1/jobs` with `"mapping": "auto"`:
     /// how each column was matched, and the columns left out.

@@ -83,6 +83,7 @@ mod tests {
             operation: Operation::Insert,
             schedule: None,
             retry_failed: false,
+            schedule_paused: false,
             details: "sealed".into(),
         }
     }

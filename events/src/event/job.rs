@@ -37,6 +37,12 @@ pub struct JobDefined {
     /// Added after the event: absent is false, and false is not written.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retry_failed: bool,
+    /// The schedule is paused: its slots pass without a run until it is
+    /// resumed, which starts again from the next slot (the ones missed
+    /// while paused never fire). Added after the event: absent is false,
+    /// and false is not written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub schedule_paused: bool,
     /// Sealed: [`sluice_schema::job::JobDetails`] as JSON, the source with
     /// its query or sheet and the target with its object.
     pub details: String,

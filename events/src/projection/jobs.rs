@@ -1,6 +1,7 @@
 //! The `jobs` table: import jobs (ids, operation and schedule in clear;
 //! what the customer typed sealed, or in clear columns for a job recorded
-//! before sealing), since when their schedule holds, when deleted.
+//! before sealing), since when their schedule holds (set afresh when it is
+//! changed or resumed), whether it is paused, when deleted.
 
 use crate::envelope::RecordedEvent;
 use crate::event::{JobCreated, JobDefined};
@@ -26,6 +27,7 @@ pub(super) struct JobColumns<'a> {
     details: Option<&'a str>,
     schedule: Option<&'a str>,
     retry_failed: bool,
+    schedule_paused: bool,
 }
 
 /// `value` as the JSON its event holds it in.
@@ -44,6 +46,7 @@ pub(super) fn clear(job: &JobCreated) -> QueryResult<JobColumns<'_>> {
         details: None,
         schedule: job.schedule.as_deref(),
         retry_failed: false,
+        schedule_paused: false,
     })
 }
 
@@ -58,6 +61,7 @@ pub(super) fn sealed(job: &JobDefined) -> QueryResult<JobColumns<'_>> {
         details: Some(&job.details),
         schedule: job.schedule.as_deref(),
         retry_failed: job.retry_failed,
+        schedule_paused: job.schedule_paused,
     })
 }
 
@@ -93,16 +97,18 @@ pub(super) fn updated(
     event: &RecordedEvent,
     job: &JobColumns<'_>,
 ) -> QueryResult<()> {
-    let before: Option<(Option<String>, Option<DateTime<Utc>>)> = jobs::table
+    type Before = (Option<String>, Option<DateTime<Utc>>, bool);
+    let before: Option<Before> = jobs::table
         .find(event.stream_id)
-        .select((jobs::schedule, jobs::schedule_since))
+        .select((jobs::schedule, jobs::schedule_since, jobs::schedule_paused))
         .first(conn)
         .optional()?;
-    let Some((before, since)) = before else {
+    let Some((before, since, was_paused)) = before else {
         return Ok(());
     };
     let schedule = job.schedule.map(str::to_owned);
     let since = rules::schedule_since(&before, since, &schedule, event.recorded_at);
+    let since = rules::resumed_since(since, was_paused, job.schedule_paused, event.recorded_at);
     diesel::update(jobs::table.find(event.stream_id))
         .set((job, jobs::schedule_since.eq(since)))
         .execute(conn)?;

@@ -1,6 +1,6 @@
-//! A job's slot: the run it requests, unless the job is gone, a run of it
-//! is still queued or working, or the account's plan allows fewer
-//! scheduled jobs.
+//! A job's slot: the run it requests, unless the job is gone, its schedule
+//! was paused since the slot fired, a run of it is still queued or working,
+//! or the account's plan allows fewer scheduled jobs.
 
 use super::CONSUMER;
 use crate::retry_on;
@@ -35,6 +35,7 @@ pub(super) async fn request_run(
             .filter(jobs::account_id.eq(account.0))
             .filter(jobs::deleted_at.is_null())
             .filter(jobs::schedule.is_not_null())
+            .filter(jobs::schedule_paused.eq(false))
             .select(jobs::retry_failed)
             .first(&mut conn)
             .optional()

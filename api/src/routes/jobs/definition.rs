@@ -120,6 +120,12 @@ pub(super) async fn define(
              failed; retry a run's failed rows with POST /v1/runs/{id}/retry",
         ));
     }
+    if body.schedule_paused && schedule.is_none() {
+        return Err(invalid(
+            "schedule_paused",
+            "only a scheduled job can be paused: this job runs only when asked",
+        ));
+    }
     let operation = body.operation;
     let (source, columns) = read_source(state, user, &body.source).await?;
     let (mapping, auto_match) = super::choice::resolve(state, user, &body, &columns).await?;
@@ -179,6 +185,7 @@ pub(super) async fn define(
         operation,
         schedule,
         retry_failed: body.retry_failed,
+        schedule_paused: body.schedule_paused,
         auto_match,
     })
 }

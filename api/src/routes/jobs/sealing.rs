@@ -22,6 +22,8 @@ pub(super) struct Definition {
     pub schedule: Option<String>,
     /// Each scheduled run first retries the rows the previous one failed.
     pub retry_failed: bool,
+    /// The schedule fires no run until it is resumed.
+    pub schedule_paused: bool,
     /// What auto-match found, for a job asked to map itself.
     pub auto_match: Option<sluice_connectors::mapping::auto::Matched>,
 }
@@ -83,12 +85,14 @@ pub(super) fn sealed_definition(
         operation: definition.operation,
         schedule: definition.schedule,
         retry_failed: definition.retry_failed,
+        schedule_paused: definition.schedule_paused,
         details: subject.encrypt(&plain, &owner::job_details(user.account_id, id)),
     })
 }
 
 /// The job as `patch` changes it: the fields given replace the job's. The
-/// target of a job with runs cannot move.
+/// target of a job with runs cannot move. Removing the schedule clears its
+/// pause and its retries (unless the patch names them).
 pub(super) fn merged(patch: JobPatch, job: Job, has_runs: bool) -> Result<NewJob, ApiError> {
     let Job { row, details } = job;
     if let Some(target) = &patch.target {
@@ -100,6 +104,12 @@ pub(super) fn merged(patch: JobPatch, job: Job, has_runs: bool) -> Result<NewJob
             ));
         }
     }
+    let unscheduled = matches!(patch.schedule, Some(None));
+    let (paused, retry_failed) = if unscheduled {
+        (false, false)
+    } else {
+        (row.schedule_paused, row.retry_failed)
+    };
     Ok(NewJob {
         name: patch.name.unwrap_or(details.name),
         source: patch.source.unwrap_or(details.source),
@@ -117,6 +127,7 @@ pub(super) fn merged(patch: JobPatch, job: Job, has_runs: bool) -> Result<NewJob
         dedupe: patch.dedupe.unwrap_or(details.dedupe),
         blank_values: patch.blank_values.unwrap_or(details.blank_values),
         schedule: patch.schedule.unwrap_or(row.schedule),
-        retry_failed: patch.retry_failed.unwrap_or(row.retry_failed),
+        retry_failed: patch.retry_failed.unwrap_or(retry_failed),
+        schedule_paused: patch.schedule_paused.unwrap_or(paused),
     })
 }
