@@ -75,20 +75,27 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
         .unwrap();
     submit(b, "#upload").await;
     wait_path(b, "/app/imports/new?upload=").await;
-    fill(b, "object", "contacts").await;
-    submit(b, "#mapping").await;
-    b.wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css(
-            "#preview:not([hidden]) #preview-rows tbody tr",
-        ))
-        .await
-        .unwrap();
+    // The wizard: the table, the columns auto-matched, the preview.
+    click(b, "#object option[value=contacts]").await;
+    click(b, "[data-step=target] [data-next=mapping]").await;
+    wait_for(
+        b,
+        "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
+    )
+    .await;
+    click(b, "[data-step=mapping] [data-next=clean]").await;
+    click(b, "[data-step=clean] [data-next=preview]").await;
+    wait_for(
+        b,
+        "[data-step=preview]:not([hidden]) #preview-rows tbody tr",
+    )
+    .await;
     let previewed = b
         .find_all(Locator::Css("#preview-rows tbody tr"))
         .await
         .unwrap();
     assert_eq!(previewed.len(), 3);
+    click(b, "[data-step=preview] [data-next=run]").await;
     click(b, "#start-run").await;
     let run_page = wait_path(b, "/app/runs/").await;
 

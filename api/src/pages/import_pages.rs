@@ -136,7 +136,12 @@ pub async fn new_import(
     }
     let job_json = job
         .as_ref()
-        .map(|job| serde_json::to_string(&crate::routes::jobs::job_view(job)))
+        .map(|job| {
+            serde_json::to_string(&crate::routes::jobs::job_view(
+                job,
+                state.platform.clock.now(),
+            ))
+        })
         .transpose()
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     if let (Some(shown), Some(job)) = (upload.as_mut(), &job) {
