@@ -20,6 +20,7 @@ async function api(method, path, body) {
     try { error = (await res.json()).error ?? {}; } catch { /* not JSON */ }
     const e = new Error(error.message ?? `the request failed (${res.status})`);
     e.field = error.field;
+    e.reason = error.reason;
     throw e;
   }
   const type = res.headers.get("Content-Type") ?? "";
@@ -30,13 +31,26 @@ function alertOf(form) {
   return form.querySelector(".error") ?? document.getElementById("billing-error");
 }
 
+// The field a refused connection's reason concerns.
+const reasonFields = {
+  authentication_failed: "params.password",
+  unreachable: "params.host",
+  no_such_database: "params.dbname",
+  tls_failed: "params.sslmode",
+};
+
+// The error in the form's alert, naming the field as the page labels it;
+// the focus goes to that field (or to the alert).
 function showError(form, error) {
   const alert = alertOf(form);
+  const name = error.field ?? reasonFields[error.reason];
+  const field = name && form.querySelector(`[name="${CSS.escape(name)}"]`);
+  const label = field?.id && form.querySelector(`label[for="${CSS.escape(field.id)}"]`);
+  const shown = label ? label.textContent.replace(/\s*\(.*\)\s*$/, "").trim() : error.field;
   if (alert) {
-    alert.textContent = error.field ? `${error.field}: ${error.message}` : error.message;
+    alert.textContent = shown ? `${shown}: ${error.message}` : error.message;
     alert.hidden = false;
   }
-  const field = error.field && form.querySelector(`[name="${CSS.escape(error.field)}"]`);
   (field || alert)?.focus?.();
 }
 
@@ -94,6 +108,62 @@ for (const button of document.querySelectorAll("[data-disconnect]")) {
   button.addEventListener("click", async () => {
     if (!confirm(`Disconnect ${button.dataset.name}? Its stored credentials are destroyed.`)) return;
     try { await api("DELETE", `/v1/connections/${button.dataset.disconnect}`); location.reload(); } catch (error) { alert(error.message); }
+  });
+}
+
+// The instances: a test reaches the system now and says so on its row.
+for (const button of document.querySelectorAll("[data-test-connection]")) {
+  button.addEventListener("click", async () => {
+    const id = button.dataset.testConnection;
+    const status = document.getElementById(`test-${id}`);
+    status.textContent = "Testing…";
+    status.className = "status pending";
+    button.disabled = true;
+    try {
+      const test = await api("POST", `/v1/connections/${id}/test`);
+      status.textContent = test.ok ? "Reached" : `Not reachable: ${test.message ?? test.reason}`;
+      status.className = `status ${test.ok ? "good" : "bad"}`;
+    } catch (error) {
+      status.textContent = `The test could not run: ${error.message}`;
+      status.className = "status bad";
+    } finally { button.disabled = false; }
+  });
+}
+
+// People: removing someone, after a confirmation.
+for (const button of document.querySelectorAll("[data-remove-user]")) {
+  button.addEventListener("click", async () => {
+    if (!confirm(`Remove ${button.dataset.name}? Their sessions and tokens end at once.`)) return;
+    try { await api("DELETE", `/v1/users/${button.dataset.removeUser}`); location.reload(); } catch (error) { alert(error.message); }
+  });
+}
+
+// API tokens: a new one is shown this once; revoking asks first.
+onSubmit(document.getElementById("new-token"), async (form) => {
+  const made = await api("POST", "/v1/api-tokens", formJson(form));
+  const section = document.getElementById("token-created");
+  document.getElementById("token-value").value = made.token;
+  form.reset();
+  section.hidden = false;
+  document.getElementById("token-created-title").focus();
+});
+
+document.getElementById("copy-token")?.addEventListener("click", async () => {
+  const field = document.getElementById("token-value");
+  const status = document.getElementById("copy-status");
+  try {
+    await navigator.clipboard.writeText(field.value);
+    status.textContent = "Copied.";
+  } catch {
+    field.select();
+    status.textContent = document.execCommand("copy") ? "Copied." : "Select the token and copy it.";
+  }
+});
+
+for (const button of document.querySelectorAll("[data-revoke-token]")) {
+  button.addEventListener("click", async () => {
+    if (!confirm(`Revoke ${button.dataset.name}? Programs using it are refused from now on.`)) return;
+    try { await api("DELETE", `/v1/api-tokens/${button.dataset.revokeToken}`); location.reload(); } catch (error) { alert(error.message); }
   });
 }
 
@@ -229,6 +299,16 @@ onSubmit(document.getElementById("rollback"), async (form) => {
   if (!confirm("Roll back this run? What it wrote is undone.")) return;
   const rollback = await api("POST", `/v1/runs/${form.dataset.run}/rollback`, {});
   location.assign(`/app/runs/${rollback.run_id}`);
+});
+
+onSubmit(document.getElementById("retry-failed"), async (form) => {
+  const retry = await api("POST", `/v1/runs/${form.dataset.run}/retry`);
+  location.assign(`/app/runs/${retry.run_id}`);
+});
+
+onSubmit(document.getElementById("run-rest"), async (form) => {
+  const rest = await api("POST", `/v1/jobs/${form.dataset.job}/runs`, { remaining_of: form.dataset.run });
+  location.assign(`/app/runs/${rest.run_id}`);
 });
 
 // Settings: billing, export, erasure.

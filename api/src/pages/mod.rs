@@ -14,6 +14,7 @@ mod assets;
 mod auth_pages;
 mod errors;
 mod import_pages;
+mod people_pages;
 mod render;
 mod words;
 
@@ -45,6 +46,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(account_pages::connections),
     )
     .route("/app/settings", web::get().to(account_pages::settings))
+    .route("/app/people", web::get().to(people_pages::people))
+    .route("/app/tokens", web::get().to(people_pages::tokens))
     .route("/app/imports/new", web::get().to(import_pages::new_import))
     .route("/app/runs", web::get().to(import_pages::runs))
     .route("/app/runs/{id}", web::get().to(import_pages::run));
