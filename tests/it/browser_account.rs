@@ -6,6 +6,7 @@
 
 use crate::accounts::{account, call, member, PASSWORD};
 use crate::imports::{connect_target, create_job, target_db, upload, wait_for_run};
+use crate::object_store_hosts::emails;
 use crate::web::*;
 use diesel::prelude::*;
 use fantoccini::{Client, Locator};
@@ -25,6 +26,12 @@ async fn confirm(b: &Client) {
 /// The page's text under `css`.
 async fn text_at(b: &Client, css: &str) -> String {
     wait_for(b, css).await.text().await.unwrap()
+}
+
+/// What the new token's read-only field holds.
+async fn token_field(b: &Client) -> String {
+    let field = b.find(Locator::Id("token-value")).await.unwrap();
+    field.prop("value").await.unwrap().unwrap_or_default()
 }
 
 async fn users(app: &TestApp, owner: &str) -> Vec<Value> {
@@ -128,14 +135,7 @@ async fn an_api_token_is_shown_once_works_and_stops_working_once_revoked() {
     fill(b, "token-name", "nightly export").await;
     submit(b, "#new-token").await;
     wait_for(b, "#token-created:not([hidden])").await;
-    let token = b
-        .find(Locator::Id("token-value"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default();
+    let token = token_field(b).await;
     assert!(token.len() > 20, "the token is shown");
     assert!(text_at(b, "#token-created")
         .await
@@ -159,15 +159,7 @@ async fn an_api_token_is_shown_once_works_and_stops_working_once_revoked() {
     b.refresh().await.unwrap();
     assert!(text_at(b, "#tokens").await.contains("nightly export"));
     assert!(!b.source().await.unwrap().contains(&token));
-    let shown = b
-        .find(Locator::Id("token-value"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default();
-    assert_eq!(shown, "");
+    assert_eq!(token_field(b).await, "");
     look(b, "tokens").await;
 
     click(b, "[data-revoke-token]").await;
@@ -275,20 +267,6 @@ async fn start(app: &TestApp, owner: &str, job: &str, body: Value) -> Value {
     wait_for_run(app, owner, queued["run_id"].as_str().unwrap()).await
 }
 
-fn emails_in(target: &sluice_testkit::TestDb) -> Vec<String> {
-    #[derive(QueryableByName)]
-    struct Email {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        email: String,
-    }
-    diesel::sql_query("SELECT email FROM contacts ORDER BY email")
-        .load::<Email>(&mut target.connect())
-        .unwrap()
-        .into_iter()
-        .map(|e| e.email)
-        .collect()
-}
-
 #[tokio::test]
 async fn failed_rows_are_said_in_plain_words_and_retried_once_the_table_is_fixed() {
     let csv = "Email,Name,Joined\n\
@@ -389,8 +367,10 @@ async fn failed_rows_are_said_in_plain_words_and_retried_once_the_table_is_fixed
     .await;
     wait_text(b, "status", "Completed with 2 errors").await;
     assert_eq!(
-        emails_in(&target),
-        vec!["ok@example.com", "taken@example.com"]
+        emails(&target),
+        ["ok@example.com", "taken@example.com"]
+            .map(String::from)
+            .into()
     );
     assert!(text_at(b, "#failed-rows")
         .await
@@ -450,7 +430,7 @@ async fn a_trial_of_two_rows_then_the_remaining_rows_from_the_run_page() {
     })
     .await;
     wait_text(b, "status", "Completed").await;
-    assert_eq!(emails_in(&target).len(), 5);
+    assert_eq!(emails(&target).len(), 5);
 
     // The rest was asked: the trial offers it no more.
     b.goto(&site(&app, &trial_page)).await.unwrap();
