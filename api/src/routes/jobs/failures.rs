@@ -26,6 +26,7 @@ pub struct FailuresQuery {
     responses(
         Authenticated,
         (status = 200, description = "The first failed rows.", body = views::RowFailures),
+        (status = 400, description = "`bad_request`: the query string is not `limit=<number>`.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such run in the account.", body = ErrorBody),
         (status = 409, description = "`conflict`: the run has not finished.", body = ErrorBody),
         (status = 410, description = "`gone`: the result files expired, or the account keeps \
