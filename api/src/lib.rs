@@ -6,6 +6,7 @@ pub mod billing;
 mod body_timeout;
 pub mod client_address;
 pub mod error;
+mod failure_words;
 mod limits;
 mod openapi;
 mod operator;

@@ -241,5 +241,6 @@ pub fn user_view(subject: &SubjectKey, row: &UserRow) -> Result<view::User, ApiE
         first_name: field("first_name", &row.first_name)?,
         last_name: field("last_name", &row.last_name)?,
         role: row.role.clone(),
+        created_at: row.created_at,
     })
 }

@@ -209,7 +209,8 @@ mod tests {
     fn an_answer_is_held_against_its_operations_schema_and_statuses() {
         let me = json!({
             "user": {"id": "0190a5f2-3c4d-7e6f-8a9b-0c1d2e3f4a5b", "email": "ada@example.com",
-                     "first_name": "Ada", "last_name": "Lovelace", "role": "owner"},
+                     "first_name": "Ada", "last_name": "Lovelace", "role": "owner",
+                     "created_at": "2026-12-01T09:30:00Z"},
             "account": {"id": "0190a5f2-3c4d-7e6f-8a9b-0c1d2e3f4a5c", "company": "Analytical",
                         "country": "GB", "plan": "free", "region": "eu"},
         });

@@ -20,6 +20,7 @@ async function api(method, path, body) {
     try { error = (await res.json()).error ?? {}; } catch { /* not JSON */ }
     const e = new Error(error.message ?? `the request failed (${res.status})`);
     e.field = error.field;
+    e.reason = error.reason;
     throw e;
   }
   const type = res.headers.get("Content-Type") ?? "";
@@ -30,6 +31,14 @@ function alertOf(form) {
   return form.querySelector(".error") ?? document.getElementById("billing-error");
 }
 
+// The field a refused connection's reason concerns.
+const reasonFields = {
+  authentication_failed: "params.password",
+  unreachable: "params.host",
+  no_such_database: "params.dbname",
+  tls_failed: "params.sslmode",
+};
+
 // The control an error names: the field of that name, or the visible one
 // that stands for it (`data-field`, such as the schedule form's presets).
 function fieldOf(form, name) {
@@ -37,15 +46,17 @@ function fieldOf(form, name) {
     [...form.querySelectorAll(`[data-field="${CSS.escape(name)}"]`)].find((el) => !el.closest("[hidden]"));
 }
 
-// The error in the form's alert, naming the field as the page does (its
-// label, for a control that stands for an API field), beside that field
-// when it has a place for it, and the focus on the field.
+// The error in the form's alert, naming the field as the page labels it,
+// beside that field when it has a place for it, and the focus on the field
+// (or on the alert).
 function showError(form, error) {
   const alert = alertOf(form);
-  const field = error.field && fieldOf(form, error.field);
-  const named = field?.dataset.field ? field.labels?.[0]?.textContent.trim() : error.field;
+  const name = error.field ?? reasonFields[error.reason];
+  const field = name && fieldOf(form, name);
+  const label = field?.labels?.[0];
+  const shown = label ? label.textContent.replace(/\s*\(.*\)\s*$/, "").trim() : error.field;
   if (alert) {
-    alert.textContent = named ? `${named}: ${error.message}` : error.message;
+    alert.textContent = shown ? `${shown}: ${error.message}` : error.message;
     alert.hidden = false;
   }
   const beside = field && document.getElementById(`${field.id}-error`);
@@ -118,6 +129,63 @@ for (const button of document.querySelectorAll("[data-disconnect]")) {
     try { await api("DELETE", `/v1/connections/${button.dataset.disconnect}`); location.reload(); } catch (error) { alert(error.message); }
   });
 }
+
+// The instances: a test reaches the system now and says so on its row.
+for (const button of document.querySelectorAll("[data-test-connection]")) {
+  button.addEventListener("click", async () => {
+    const id = button.dataset.testConnection;
+    const status = document.getElementById(`test-${id}`);
+    status.textContent = "Testing…";
+    status.className = "status pending";
+    button.disabled = true;
+    try {
+      const test = await api("POST", `/v1/connections/${id}/test`);
+      status.textContent = test.ok ? "Reached" : `Not reachable: ${test.message ?? test.reason}`;
+      status.className = `status ${test.ok ? "good" : "bad"}`;
+    } catch (error) {
+      status.textContent = `The test could not run: ${error.message}`;
+      status.className = "status bad";
+    } finally { button.disabled = false; }
+  });
+}
+
+// People: removing someone, after a confirmation.
+for (const button of document.querySelectorAll("[data-remove-user]")) {
+  button.addEventListener("click", async () => {
+    if (!confirm(`Remove ${button.dataset.name}? Their sessions and tokens end at once.`)) return;
+    try { await api("DELETE", `/v1/users/${button.dataset.removeUser}`); location.reload(); } catch (error) { alert(error.message); }
+  });
+}
+
+// API tokens: a new one is shown this once; revoking asks first.
+onSubmit(document.getElementById("new-token"), async (form) => {
+  const made = await api("POST", "/v1/api-tokens", formJson(form));
+  const section = document.getElementById("token-created");
+  document.getElementById("token-value").value = made.token;
+  form.reset();
+  section.hidden = false;
+  document.getElementById("token-created-title").focus();
+});
+
+document.getElementById("copy-token")?.addEventListener("click", async () => {
+  const field = document.getElementById("token-value");
+  const status = document.getElementById("copy-status");
+  try {
+    await navigator.clipboard.writeText(field.value);
+    status.textContent = "Copied.";
+  } catch {
+    field.select();
+    status.textContent = document.execCommand("copy") ? "Copied." : "Select the token and copy it.";
+  }
+});
+
+for (const button of document.querySelectorAll("[data-revoke-token]")) {
+  button.addEventListener("click", async () => {
+    if (!confirm(`Revoke ${button.dataset.name}? Programs using it are refused from now on.`)) return;
+    try { await api("DELETE", `/v1/api-tokens/${button.dataset.revokeToken}`); location.reload(); } catch (error) { alert(error.message); }
+  });
+}
+
 
 // The import wizard. Upload (or a file in Dropbox), then on one page the
 // steps target, mapping, clean, preview and run, one shown at a time. The
@@ -799,6 +867,16 @@ function cronOf(form) {
 onSubmit(scheduleForm, async (form) => {
   await api("PATCH", `/v1/jobs/${form.dataset.job}`, { schedule: cronOf(form) });
   location.reload();
+});
+
+onSubmit(document.getElementById("retry-failed"), async (form) => {
+  const retry = await api("POST", `/v1/runs/${form.dataset.run}/retry`);
+  location.assign(`/app/runs/${retry.run_id}`);
+});
+
+onSubmit(document.getElementById("run-rest"), async (form) => {
+  const rest = await api("POST", `/v1/jobs/${form.dataset.job}/runs`, { remaining_of: form.dataset.run });
+  location.assign(`/app/runs/${rest.run_id}`);
 });
 
 // Settings: billing, export, erasure.

@@ -500,6 +500,7 @@ async fn another_accounts_resources_answer_404() {
         (Method::GET, format!("/v1/runs/{run_id}"), None),
         (Method::GET, format!("/v1/runs/{run_id}/success.csv"), None),
         (Method::GET, format!("/v1/runs/{run_id}/errors.csv"), None),
+        (Method::GET, format!("/v1/runs/{run_id}/failures"), None),
         (Method::DELETE, format!("/v1/jobs/{job_id}"), None),
     ];
     for (method, path, body) in by_id {

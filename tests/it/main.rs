@@ -16,6 +16,7 @@ mod billing;
 mod blanks;
 mod bounds;
 mod browser;
+mod browser_account;
 mod browser_jobs;
 mod browser_wizard;
 mod cli;

@@ -28,7 +28,7 @@ pub use errors::{
 };
 
 use crate::error::ApiError;
-use crate::routes::jobs::{previews, runs, trials};
+use crate::routes::jobs::{failures, previews, runs, trials};
 use crate::routes::{
     account_erasure, account_export, account_settings, accounts, api_tokens, billing, connections,
     dead_letters, dropbox_upload, health, jobs, mapping_templates, mappings, probes,
@@ -113,6 +113,7 @@ endpoints![
     runs::success_file,
     runs::skipped_file,
     runs::errors_file,
+    failures::list,
     runs::rollback,
     trials::retry,
     uploads::create,

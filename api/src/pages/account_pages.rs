@@ -1,7 +1,8 @@
 //! The instances page (the account's connections, with Disconnect) and the
 //! account's settings (retention, billing, export, erasure).
 
-use super::render::{self, when, Viewer};
+use super::render::{self, Viewer};
+use super::words::time;
 use crate::error::ApiError;
 use crate::routes::billing::{card, live_status, plan};
 use crate::AppState;
@@ -19,8 +20,13 @@ pub struct Instance {
     pub detail: String,
     /// The TLS mode and what it protects against (PostgreSQL only).
     pub tls: String,
-    /// The last test's outcome, or "not tested".
+    /// The last test's outcome: "Reached", "Not reachable: why" or "Not
+    /// tested".
     pub last_test: String,
+    /// When it was last tested.
+    pub tested_at: Option<String>,
+    /// Whether the last test failed.
+    pub unreachable: bool,
     pub created_at: String,
 }
 
@@ -64,16 +70,15 @@ pub async fn connections(
                 (Some(mode), Some(what)) => format!("{mode}: {what}"),
                 _ => String::new(),
             };
-            let last_test = match (c.last_tested_at, c.last_test_ok) {
-                (Some(at), Some(true)) => format!("ok ({})", when(&at)),
-                (Some(at), Some(false)) => format!(
-                    "failed ({}): {}",
-                    when(&at),
+            let last_test = match c.last_test_ok {
+                Some(true) => "Reached".to_owned(),
+                Some(false) => format!(
+                    "Not reachable: {}",
                     crate::routes::connection_checks::reason_message(
                         c.last_test_reason.as_deref().unwrap_or_default()
                     )
                 ),
-                _ => "not tested".to_owned(),
+                None => "Not tested".to_owned(),
             };
             Instance {
                 id: c.connection_id.to_string(),
@@ -82,7 +87,9 @@ pub async fn connections(
                 detail,
                 tls,
                 last_test,
-                created_at: when(&c.created_at),
+                tested_at: c.last_tested_at.as_ref().map(time),
+                unreachable: c.last_test_ok == Some(false),
+                created_at: time(&c.created_at),
             }
         })
         .collect();

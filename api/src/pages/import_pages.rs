@@ -6,6 +6,7 @@ use super::render::{self, Viewer};
 use super::words::{duration, status_words, thousands, time, StatusWords};
 use crate::error::ApiError;
 use crate::routes::connection_details::open_all;
+use crate::routes::jobs::failures::first_failures;
 use crate::routes::jobs::open_job;
 use crate::routes::jobs::previews::first_rows;
 use crate::routes::uploads::described_named;
@@ -13,6 +14,7 @@ use crate::AppState;
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
+use sluice_events::aggregate::trial::rest_id;
 use sluice_schema::ids::{JobId, RunId, UploadId};
 use sluice_schema::job::Source;
 use sluice_schema::kinds::{ConnectionKind, RunKind};
@@ -341,6 +343,20 @@ struct RunPage {
     can_roll_back: bool,
     rollback_of: Option<String>,
     rolled_back_by: Option<String>,
+    /// The first failed rows, in plain words (none once the files expired).
+    failures: Vec<FailedLine>,
+    /// Whether "Retry the failed rows" can succeed now.
+    can_retry: bool,
+    /// The job, when "Run the remaining rows" of this trial can succeed now.
+    rest_of: Option<String>,
+}
+
+/// A failed row as the run page lists it.
+pub struct FailedLine {
+    pub row: i64,
+    /// The source column, else the target field, the reason concerns.
+    pub column: String,
+    pub reason: String,
 }
 
 /// A count however the template holds it.
@@ -390,20 +406,55 @@ pub async fn run(
         })
         .await?;
     let run = run.ok_or(ApiError::NotFound)?;
-    let names = job_names(&state, account, job.into_iter().collect()).await?;
+    let job = match job {
+        Some(row) => Some(open_job(
+            &crate::people::subject_key(&state, account).await?,
+            row,
+        )?),
+        None => None,
+    };
+    // The rest of a trial reads the job's upload again (a query's rows may
+    // have changed since).
+    let upload_source = job
+        .as_ref()
+        .filter(|j| matches!(j.details.source, Source::Upload { .. }))
+        .map(|j| j.row.job_id);
+    let rest_asked = match run.sample_rows {
+        Some(_) => {
+            let rest = RunId(rest_id(run.run_id));
+            state
+                .db(move |conn| Ok(jobs::run(conn, account, rest)?.is_some()))
+                .await?
+        }
+        None => true,
+    };
     let mut opened = crate::routes::jobs::open_runs(&state, account, vec![run]).await?;
     let run = opened.pop().ok_or(ApiError::NotFound)?;
     let now = state.platform.clock.now();
     let finished = run.finished_at.is_some();
     let results =
         run.results_removed_at.is_none() && run.results_expire_at.is_some_and(|at| at > now);
+    let import = run.kind == RunKind::Import;
+    let failures = if import && finished && results && run.rows_failed > 0 {
+        first_failures(&state, &viewer.user, &run, 20)
+            .await?
+            .into_iter()
+            .map(|f| FailedLine {
+                row: i64::try_from(f.row).unwrap_or(i64::MAX),
+                column: f.column.or(f.field).unwrap_or_default(),
+                reason: f.reason,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let can_retry = import && finished && results && run.rows_failed > 0;
+    let rest_of = upload_source
+        .filter(|_| import && finished && results && !rest_asked && run.rolled_back_by.is_none());
     Ok(render::ok(&RunPage {
         csrf: viewer.csrf,
         id: run.run_id.to_string(),
-        job: names
-            .get(&run.job_id)
-            .cloned()
-            .unwrap_or_else(|| "(deleted job)".into()),
+        job: job.map_or_else(|| "(deleted job)".into(), |j| j.details.name),
         kind: run.kind.to_string(),
         status: run.status.to_string(),
         words: status_words(run.kind, run.status, run.rows_failed, finishing(&run)),
@@ -430,6 +481,9 @@ pub async fn run(
             && results,
         rollback_of: run.rollback_of.map(|r| r.to_string()),
         rolled_back_by: run.rolled_back_by.map(|r| r.to_string()),
+        failures,
+        can_retry,
+        rest_of: rest_of.map(|job| job.to_string()),
     }))
 }
 

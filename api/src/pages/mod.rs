@@ -16,6 +16,7 @@ mod errors;
 mod import_pages;
 mod job_pages;
 mod job_words;
+mod people_pages;
 mod render;
 mod words;
 
@@ -47,6 +48,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(account_pages::connections),
     )
     .route("/app/settings", web::get().to(account_pages::settings))
+    .route("/app/people", web::get().to(people_pages::people))
+    .route("/app/tokens", web::get().to(people_pages::tokens))
     .route("/app/imports/new", web::get().to(import_pages::new_import))
     .route("/app/jobs", web::get().to(job_pages::jobs_page))
     .route("/app/jobs/{id}", web::get().to(job_pages::job_page))

@@ -90,8 +90,3 @@ pub fn see_other(to: &str) -> HttpResponse {
         .insert_header((header::LOCATION, to))
         .finish()
 }
-
-/// A time as the pages show it.
-pub fn when(at: &chrono::DateTime<chrono::Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}

@@ -85,17 +85,26 @@ pub async fn create(
 )]
 #[get("/v1/api-tokens")]
 pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let tokens = tokens_of(&state, &user).await?;
+    Ok(HttpResponse::Ok().json(view::ApiTokens { api_tokens: tokens }))
+}
+
+/// The caller's API tokens, their names opened.
+pub(crate) async fn tokens_of(
+    state: &AppState,
+    user: &AuthUser,
+) -> Result<Vec<view::ApiToken>, ApiError> {
+    let (account, user_id) = (user.account_id, user.user_id);
     let rows = state
-        .db(move |conn| Ok(repo::list_api_tokens(conn, user.account_id, user.user_id)?))
+        .db(move |conn| Ok(repo::list_api_tokens(conn, account, user_id)?))
         .await?;
     // The subject key is unwrapped only if a name was sealed under it.
     let subject = if rows.iter().any(|t| t.sealed_name.is_some()) {
-        Some(crate::people::subject_key(&state, user.account_id).await?)
+        Some(crate::people::subject_key(state, account).await?)
     } else {
         None
     };
-    let tokens: Vec<_> = rows
-        .into_iter()
+    rows.into_iter()
         .map(|t| {
             let name = t.opened_name(|sealed| {
                 let subject = subject
@@ -114,8 +123,7 @@ pub async fn list(user: AuthUser, state: web::Data<AppState>) -> Result<HttpResp
                 revoked_at: t.revoked_at,
             })
         })
-        .collect::<Result<_, ApiError>>()?;
-    Ok(HttpResponse::Ok().json(view::ApiTokens { api_tokens: tokens }))
+        .collect()
 }
 
 /// Revokes an API token: members their own, owners and admins any of the

@@ -43,6 +43,7 @@ use uuid::Uuid;
 
 pub(crate) mod choice;
 pub(crate) mod definition;
+pub mod failures;
 pub mod previews;
 pub mod runs;
 mod sealing;

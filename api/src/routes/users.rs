@@ -121,16 +121,22 @@ pub async fn create(
 )]
 #[get("/v1/users")]
 pub async fn list(by: AuthUser, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let account = by.account_id;
+    let users = people_of(&state, by.account_id).await?;
+    Ok(HttpResponse::Ok().json(view::Users { users }))
+}
+
+/// The account's people, their names and emails opened.
+pub(crate) async fn people_of(
+    state: &AppState,
+    account: sluice_schema::ids::AccountId,
+) -> Result<Vec<view::User>, ApiError> {
     let rows = state
         .db(move |conn| Ok(repo::list_users(conn, account)?))
         .await?;
-    let subject = people::subject_key(&state, account).await?;
-    let users = rows
-        .iter()
+    let subject = people::subject_key(state, account).await?;
+    rows.iter()
         .map(|row| people::user_view(&subject, row))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(view::Users { users }))
+        .collect()
 }
 
 /// The account's user with this id, or 404.

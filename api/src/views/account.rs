@@ -197,6 +197,8 @@ pub struct User {
     pub last_name: String,
     /// `owner`, `admin` or `member`.
     pub role: String,
+    /// When the person was added (or signed up).
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

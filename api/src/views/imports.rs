@@ -296,3 +296,26 @@ pub struct UploadForm {
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
 }
+
+/// A row a run could not write, and why in plain words (errors.csv keeps
+/// the target's own text).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RowFailure {
+    /// The row's number in the source (1 is the first row after the header).
+    pub row: u64,
+    /// The target field the reason concerns, when it names one.
+    pub field: Option<String>,
+    /// The source column mapped to that field, when the mapping says.
+    pub column: Option<String>,
+    /// Why, in plain words, without quoting any value of the row:
+    /// "Email already exists in contacts", "Email is required".
+    pub reason: String,
+}
+
+/// The first rows a run could not write.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RowFailures {
+    pub failures: Vec<RowFailure>,
+    /// How many rows failed in all (errors.csv has each of them).
+    pub rows_failed: i64,
+}

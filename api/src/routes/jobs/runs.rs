@@ -320,14 +320,15 @@ pub async fn errors_file(
     result_file(&state, &user, RunId(path.into_inner()), "errors").await
 }
 
-/// Streams a run's result file, decrypting as it goes: 409 while the run
-/// works, 410 once the file has expired (even before the sweep).
-async fn result_file(
+/// A run's result file, opened to be read and decrypted as it is: 409
+/// while the run works, 410 once the file has expired (even before the
+/// sweep).
+pub(super) async fn open_result(
     state: &AppState,
     user: &AuthUser,
     run: RunId,
     name: &'static str,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<sluice_vault::DecryptReader<std::fs::File>, ApiError> {
     let account = user.account_id;
     let (row, key) = state
         .db(move |conn| {
@@ -366,7 +367,7 @@ async fn result_file(
     let store = state.store.clone();
     let file_id = sluice_vault::owner::result_file_id(run, name, None);
     // Opening may download the file from the object store: blocking I/O.
-    let mut reader = web::block(move || store.reader("results", &file_id, &key, &file_owner))
+    let reader = web::block(move || store.reader("results", &file_id, &key, &file_owner))
         .await?
         .map_err(|e| match e {
             // A run that ended before skipped.csv existed has none.
@@ -377,6 +378,17 @@ async fn result_file(
             }
             e => ApiError::Internal(format!("result file: {e}")),
         })?;
+    Ok(reader)
+}
+
+/// Streams a run's result file, decrypting as it goes (see [`open_result`]).
+async fn result_file(
+    state: &AppState,
+    user: &AuthUser,
+    run: RunId,
+    name: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    let mut reader = open_result(state, user, run, name).await?;
     // A blocking thread reads and decrypts; the response streams what it sends.
     let (chunks, inbox) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(4);
     tokio::task::spawn_blocking(move || {
