@@ -76,7 +76,11 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
     submit(b, "#upload").await;
     wait_path(b, "/app/imports/new?upload=").await;
     // The wizard: the table, the columns auto-matched, the preview.
-    click(b, "#object option[value=contacts]").await;
+    wait_for(b, "#object option[value=contacts]")
+        .await
+        .click()
+        .await
+        .unwrap();
     click(b, "[data-step=target] [data-next=mapping]").await;
     wait_for(
         b,

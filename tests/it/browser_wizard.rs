@@ -71,9 +71,13 @@ async fn upload_file(b: &Client, app: &TestApp, file: &tempfile::NamedTempFile) 
     wait_path(b, "/app/imports/new?upload=").await;
 }
 
-/// Picks the option `value` of the select `id`.
+/// Picks the option `value` of the select `id`, once it is there.
 async fn choose(b: &Client, id: &str, value: &str) {
-    click(b, &format!("#{id} option[value=\"{value}\"]")).await;
+    wait_for(b, &format!("#{id} option[value=\"{value}\"]"))
+        .await
+        .click()
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
