@@ -76,19 +76,15 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
     submit(b, "#upload").await;
     wait_path(b, "/app/imports/new?upload=").await;
     // The wizard: the table, the columns auto-matched, the preview.
-    wait_for(b, "#object option[value=contacts]")
-        .await
-        .click()
-        .await
-        .unwrap();
-    click(b, "[data-step=target] [data-next=mapping]").await;
+    choose(b, "object", "contacts").await;
+    next_step(b, "target", "mapping").await;
     wait_for(
         b,
         "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
     )
     .await;
-    click(b, "[data-step=mapping] [data-next=clean]").await;
-    click(b, "[data-step=clean] [data-next=preview]").await;
+    next_step(b, "mapping", "clean").await;
+    next_step(b, "clean", "preview").await;
     wait_for(
         b,
         "[data-step=preview]:not([hidden]) #preview-rows tbody tr",
@@ -99,7 +95,7 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
         .await
         .unwrap();
     assert_eq!(previewed.len(), 3);
-    click(b, "[data-step=preview] [data-next=run]").await;
+    next_step(b, "preview", "run").await;
     click(b, "#start-run").await;
     let run_page = wait_path(b, "/app/runs/").await;
 
@@ -110,17 +106,7 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
     assert_eq!(contacts_in(&target), 3);
 
     // Roll back: a run of its own, which deletes what the import wrote.
-    submit(b, "#rollback").await;
-    eventually(Duration::from_secs(10), "the confirmation", || async {
-        b.accept_alert().await.ok()
-    })
-    .await;
-    eventually(Duration::from_secs(30), "the rollback's page", || async {
-        let url = b.current_url().await.ok()?;
-        (url.path() != run_page).then_some(())
-    })
-    .await;
-    wait_text(b, "status", "Rolled back").await;
+    roll_back_here(b, &run_page).await;
     assert_eq!(contacts_in(&target), 0);
 
     // The rolled-back run says so and offers no second rollback.

@@ -71,25 +71,23 @@ async fn upload_file(b: &Client, app: &TestApp, file: &tempfile::NamedTempFile) 
     wait_path(b, "/app/imports/new?upload=").await;
 }
 
-/// Picks the option `value` of the select `id`, once it is there.
-async fn choose(b: &Client, id: &str, value: &str) {
-    wait_for(b, &format!("#{id} option[value=\"{value}\"]"))
-        .await
-        .click()
-        .await
-        .unwrap();
-}
-
-#[tokio::test]
-async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_postgres() {
+/// An account with a database connected (its `contacts` table), signed in
+/// in a browser.
+async fn signed_in_with_a_table() -> (TestApp, sluice_testkit::TestDb, Browser) {
     let app = spawn_app().await;
     let target = target_db();
     let (token, _) = crate::accounts::account(&app, "ada@example.com").await;
     crate::imports::connect_target(&app, &token, &target).await;
-    let file = csv_file(CONTACTS);
     let browser = browser().await;
+    sign_in(&browser.client, &app, "ada@example.com").await;
+    (app, target, browser)
+}
+
+#[tokio::test]
+async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_postgres() {
+    let (app, target, browser) = signed_in_with_a_table().await;
     let b = &browser.client;
-    sign_in(b, &app, "ada@example.com").await;
+    let file = csv_file(CONTACTS);
 
     // Upload: the first step, with its drop zone.
     b.goto(&site(&app, "/app/imports/new")).await.unwrap();
@@ -113,7 +111,7 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
         "the import is named after its file"
     );
     look(b, "wizard-2-target").await;
-    click(b, "[data-step=target] [data-next=mapping]").await;
+    next_step(b, "target", "mapping").await;
 
     // Mapping: auto-matched columns with their confidence, types and
     // required fields in the drop-downs, the unmatched column left out.
@@ -149,7 +147,7 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
     .await;
     // Sent as it is, the API's refusal is shown at that formula, named as
     // on screen, with the focus on it.
-    click(b, "[data-step=mapping] [data-next=clean]").await;
+    next_step(b, "mapping", "clean").await;
     click(b, "[data-step=clean] [data-next=preview]").await;
     let alert = wait_for(b, "#wizard > .error:not([hidden])").await;
     let said = alert.text().await.unwrap();
@@ -172,13 +170,13 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
     })
     .await;
     look(b, "wizard-3-mapping").await;
-    click(b, "[data-step=mapping] [data-next=clean]").await;
+    next_step(b, "mapping", "clean").await;
 
     // Clean: duplicates by email, the first kept.
     wait_for(b, "[data-step=clean]:not([hidden]) #dedupe-email").await;
     click(b, "#dedupe-email").await;
     look(b, "wizard-4-clean").await;
-    click(b, "[data-step=clean] [data-next=preview]").await;
+    next_step(b, "clean", "preview").await;
 
     // Preview: the US dates are no dates as the column is read; the
     // problem links to the control that fixes it.
@@ -203,8 +201,8 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
     );
     choose(b, "transform-2", "date").await;
     fill(b, "transform-value-2", "%m/%d/%Y").await;
-    click(b, "[data-step=mapping] [data-next=clean]").await;
-    click(b, "[data-step=clean] [data-next=preview]").await;
+    next_step(b, "mapping", "clean").await;
+    next_step(b, "clean", "preview").await;
     wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
     let skipped = text_of_css(b, "#preview-rows tbody").await;
     assert!(
@@ -214,7 +212,7 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
     look(b, "wizard-5-preview").await;
 
     // Run: a trial of two rows first.
-    click(b, "[data-step=preview] [data-next=run]").await;
+    next_step(b, "preview", "run").await;
     wait_for(b, "[data-step=run]:not([hidden])").await;
     click(b, "input[name=how][value=trial]").await;
     fill(b, "sample", "2").await;
@@ -283,7 +281,7 @@ async fn the_wizard_imports_into_a_salesforce_object_and_the_run_is_rolled_back(
     wait_for(b, "#object option[value=Contact]").await;
     choose(b, "object", "Contact").await;
     look(b, "wizard-salesforce-target").await;
-    click(b, "[data-step=target] [data-next=mapping]").await;
+    next_step(b, "target", "mapping").await;
 
     // Auto-match by name and label; a required field left unmapped is
     // called out until a column goes to it.
@@ -307,11 +305,11 @@ async fn the_wizard_imports_into_a_salesforce_object_and_the_run_is_rolled_back(
             .is_ok(),
         "nothing required is missing"
     );
-    click(b, "[data-step=mapping] [data-next=clean]").await;
-    click(b, "[data-step=clean] [data-next=preview]").await;
+    next_step(b, "mapping", "clean").await;
+    next_step(b, "clean", "preview").await;
     wait_text(b, "preview-status", "3 rows shown, none with a problem.").await;
     look(b, "wizard-salesforce-preview").await;
-    click(b, "[data-step=preview] [data-next=run]").await;
+    next_step(b, "preview", "run").await;
     click(b, "#start-run").await;
     let run_page = wait_path(b, "/app/runs/").await;
     wait_text(b, "status", "Completed").await;
@@ -321,17 +319,7 @@ async fn the_wizard_imports_into_a_salesforce_object_and_the_run_is_rolled_back(
     assert_eq!(written["ada@example.com"]["Birthdate"], "1815-12-10");
 
     // Rolled back from the run's page: the contacts are gone.
-    submit(b, "#rollback").await;
-    eventually(Duration::from_secs(10), "the confirmation", || async {
-        b.accept_alert().await.ok()
-    })
-    .await;
-    eventually(Duration::from_secs(30), "the rollback's page", || async {
-        let url = b.current_url().await.ok()?;
-        (url.path() != run_page).then_some(())
-    })
-    .await;
-    wait_text(b, "status", "Rolled back").await;
+    roll_back_here(b, &run_page).await;
     assert_eq!(standin.record_count("Contact"), 0);
     b.clone().close().await.unwrap();
 }
@@ -339,15 +327,11 @@ async fn the_wizard_imports_into_a_salesforce_object_and_the_run_is_rolled_back(
 /// Presses Tab (or Shift+Tab, `back`) until the element `id` has the
 /// focus: the control is reachable by the keyboard, in the page's order.
 async fn tab_to(b: &Client, id: &str) {
-    use fantoccini::actions::{InputSource, KeyAction, KeyActions};
     for _ in 0..80 {
         if id_of_focus(b).await == id {
             return;
         }
-        let keys = KeyActions::new("keyboard".into())
-            .then(KeyAction::Down { value: '\u{E004}' })
-            .then(KeyAction::Up { value: '\u{E004}' });
-        b.perform_actions(keys).await.unwrap();
+        press(b, TAB).await;
     }
     panic!(
         "Tab never reached #{id}; the focus is on #{}",
@@ -365,26 +349,22 @@ async fn type_keys(b: &Client, text: &str) {
         .unwrap();
 }
 
+const TAB: char = '\u{E004}';
 const ENTER: char = '\u{E007}';
 const SPACE: char = '\u{E00D}';
 const DOWN: char = '\u{E015}';
 
 #[tokio::test]
 async fn the_whole_wizard_works_from_the_keyboard_alone() {
-    let app = spawn_app().await;
-    let target = target_db();
-    let (token, _) = crate::accounts::account(&app, "ada@example.com").await;
-    crate::imports::connect_target(&app, &token, &target).await;
-    let file = csv_file(CONTACTS);
-    let browser = browser().await;
+    let (app, target, browser) = signed_in_with_a_table().await;
     let b = &browser.client;
-    sign_in(b, &app, "ada@example.com").await;
+    let file = csv_file(CONTACTS);
     b.goto(&site(&app, "/app/imports/new")).await.unwrap();
 
     // The file is chosen (a browser's own dialog), the rest is keys.
     tab_to(b, "file").await;
     type_keys(b, file.path().to_str().unwrap()).await;
-    press(b, '\u{E004}').await;
+    press(b, TAB).await;
     press(b, ENTER).await;
     wait_path(b, "/app/imports/new?upload=").await;
     wait_for(b, "#object option[value=contacts]").await;
@@ -396,7 +376,7 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
     tab_to(b, "object").await;
     press(b, DOWN).await;
     assert_eq!(value_of(b, "object").await, "contacts");
-    press(b, '\u{E004}').await;
+    press(b, TAB).await;
     tab_to_text(b, "Next: map the columns").await;
     press(b, ENTER).await;
     wait_for(
@@ -451,7 +431,7 @@ async fn tab_to_text(b: &Client, text: &str) {
         if focus.text().await.unwrap_or_default().trim() == text {
             return;
         }
-        press(b, '\u{E004}').await;
+        press(b, TAB).await;
     }
     panic!("Tab never reached “{text}”");
 }
@@ -480,7 +460,7 @@ async fn a_job_reopens_in_the_wizard_with_its_choices_and_its_mapping_is_kept_fo
         .await
         .unwrap();
     wait_for(b, "#object option[value=contacts]:checked").await;
-    click(b, "[data-step=target] [data-next=mapping]").await;
+    next_step(b, "target", "mapping").await;
     wait_for(
         b,
         "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
@@ -508,8 +488,8 @@ async fn a_job_reopens_in_the_wizard_with_its_choices_and_its_mapping_is_kept_fo
 
     // Changed: the first name no longer imported; the rest as it was.
     choose(b, "field-1", "").await;
-    click(b, "[data-step=mapping] [data-next=clean]").await;
-    click(b, "[data-step=clean] [data-next=preview]").await;
+    next_step(b, "mapping", "clean").await;
+    next_step(b, "clean", "preview").await;
     wait_text(b, "preview-status", "3 rows shown, none with a problem.").await;
     let saved = crate::accounts::call_json(
         &app,
@@ -534,7 +514,7 @@ async fn a_job_reopens_in_the_wizard_with_its_choices_and_its_mapping_is_kept_fo
     upload_file(b, &app, &second).await;
     wait_for(b, "#object option[value=contacts]").await;
     choose(b, "object", "contacts").await;
-    click(b, "[data-step=target] [data-next=mapping]").await;
+    next_step(b, "target", "mapping").await;
     wait_for(
         b,
         "[data-step=mapping]:not([hidden]) #template option:nth-child(2)",
@@ -597,7 +577,7 @@ async fn a_file_comes_by_drag_and_drop_or_from_dropbox_and_a_job_whose_file_is_g
     wait_path(b, "/app/imports/new?upload=").await;
     wait_for(b, "#object option[value=contacts]").await;
     choose(b, "object", "contacts").await;
-    click(b, "[data-step=target] [data-next=mapping]").await;
+    next_step(b, "target", "mapping").await;
     wait_for(
         b,
         "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
@@ -605,8 +585,8 @@ async fn a_file_comes_by_drag_and_drop_or_from_dropbox_and_a_job_whose_file_is_g
     .await;
     choose(b, "transform-2", "date").await;
     fill(b, "transform-value-2", "%m/%d/%Y").await;
-    click(b, "[data-step=mapping] [data-next=clean]").await;
-    click(b, "[data-step=clean] [data-next=preview]").await;
+    next_step(b, "mapping", "clean").await;
+    next_step(b, "clean", "preview").await;
     wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
     let first_upload = b
         .find(Locator::Id("wizard"))
@@ -639,15 +619,15 @@ async fn a_file_comes_by_drag_and_drop_or_from_dropbox_and_a_job_whose_file_is_g
     let at = wait_path(b, "/app/imports/new?upload=").await;
     assert!(at.contains(&format!("job={job_id}")), "{at}");
     wait_for(b, "#object option[value=contacts]:checked").await;
-    click(b, "[data-step=target] [data-next=mapping]").await;
+    next_step(b, "target", "mapping").await;
     wait_for(
         b,
         "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
     )
     .await;
     assert_eq!(value_of(b, "transform-value-2").await, "%m/%d/%Y");
-    click(b, "[data-step=mapping] [data-next=clean]").await;
-    click(b, "[data-step=clean] [data-next=preview]").await;
+    next_step(b, "mapping", "clean").await;
+    next_step(b, "clean", "preview").await;
     wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
     let saved = crate::accounts::call_json(
         &app,

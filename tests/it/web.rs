@@ -163,6 +163,39 @@ pub(crate) async fn wait_for(b: &Client, css: &str) -> fantoccini::elements::Ele
         .unwrap_or_else(|e| panic!("waiting for {css}: {e}"))
 }
 
+/// The wizard's button on step `from` that leads to step `to`, pressed;
+/// returns once `to` is shown.
+pub(crate) async fn next_step(b: &Client, from: &str, to: &str) {
+    click(b, &format!("[data-step={from}] [data-next={to}]")).await;
+    wait_for(b, &format!("[data-step={to}]:not([hidden])")).await;
+}
+
+/// Picks the option `value` of the select `id`, once it is there.
+pub(crate) async fn choose(b: &Client, id: &str, value: &str) {
+    wait_for(b, &format!("#{id} option[value=\"{value}\"]"))
+        .await
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Rolls back the run whose page (`run_page`, a path) is shown, confirming
+/// in the browser's dialog, and waits until the rollback's page says it
+/// ended.
+pub(crate) async fn roll_back_here(b: &Client, run_page: &str) {
+    submit(b, "#rollback").await;
+    eventually(Duration::from_secs(10), "the confirmation", || async {
+        b.accept_alert().await.ok()
+    })
+    .await;
+    eventually(Duration::from_secs(30), "the rollback's page", || async {
+        let url = b.current_url().await.ok()?;
+        (url.path() != run_page).then_some(())
+    })
+    .await;
+    wait_text(b, "status", "Rolled back").await;
+}
+
 /// The widths every visited page is checked at: a desk's and a phone's.
 pub(crate) const WIDTHS: [(u32, u32); 2] = [(1280, 1024), (390, 844)];
 
