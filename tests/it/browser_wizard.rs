@@ -235,6 +235,21 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
             ),
         ]
     );
+
+    // Then the rest, from the trial's page: each row once, the trial's
+    // not again; and the rest rolled back leaves the trial's rows.
+    let trial_page = b.current_url().await.unwrap().path().to_owned();
+    submit(b, "#run-rest").await;
+    let rest_page = eventually(Duration::from_secs(30), "the rest's page", || async {
+        let url = b.current_url().await.ok()?;
+        (url.path() != trial_page).then(|| url.path().to_owned())
+    })
+    .await;
+    // As in a run of every row, the rest's row 3 repeats the trial's row 1.
+    wait_text(b, "status", "Completed").await;
+    assert_eq!(contacts_in(&target).len(), 4, "five rows, one a duplicate");
+    roll_back_here(b, &rest_page).await;
+    assert_eq!(contacts_in(&target).len(), 2, "the trial's rows stay");
     b.clone().close().await.unwrap();
 }
 
@@ -410,9 +425,26 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
     tab_to_text(b, "Next: run").await;
     press(b, ENTER).await;
     wait_for(b, "[data-step=run]:not([hidden])").await;
+    // A trial of two rows: the second choice of the radio group, by arrow.
+    tab_to_text_of_label(b, "Every row").await;
+    press(b, DOWN).await;
+    tab_to(b, "sample").await;
+    type_keys(b, "\u{E003}\u{E003}2").await;
+    assert_eq!(value_of(b, "sample").await, "2");
     tab_to(b, "start-run").await;
     press(b, ENTER).await;
     wait_path(b, "/app/runs/").await;
+    wait_text(b, "status", "Completed").await;
+    assert_eq!(contacts_in(&target).len(), 2);
+    // Then the rest, from the trial's page.
+    let trial_page = b.current_url().await.unwrap().path().to_owned();
+    tab_to_text(b, "Run the remaining rows").await;
+    press(b, ENTER).await;
+    eventually(Duration::from_secs(30), "the rest's page", || async {
+        let url = b.current_url().await.ok()?;
+        (url.path() != trial_page).then_some(())
+    })
+    .await;
     wait_text(b, "status", "Completed").await;
     let written = contacts_in(&target);
     assert_eq!(written.len(), 4, "five rows, one a duplicate: {written:?}");
@@ -422,6 +454,25 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
         "manual".into()
     )));
     b.clone().close().await.unwrap();
+}
+
+/// Presses Tab until the focus is on the control labelled `text` (a radio
+/// button or a checkbox inside its label).
+async fn tab_to_text_of_label(b: &Client, text: &str) {
+    for _ in 0..80 {
+        let label = b
+            .execute(
+                "return document.activeElement.closest('label')?.textContent.trim() ?? '';",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if label == text {
+            return;
+        }
+        press(b, TAB).await;
+    }
+    panic!("Tab never reached “{text}”");
 }
 
 /// Presses Tab until the focused element says `text` (a button).

@@ -425,3 +425,50 @@ async fn a_random_trial_into_salesforce_then_its_rest_writes_each_contact_once()
     assert_eq!(contacts_by_email(&standin).len(), 12);
     assert_eq!(standin.record_count("Contact"), 12, "each contact once");
 }
+
+#[tokio::test]
+async fn the_rest_of_a_trial_counts_the_trials_rows_as_duplicates_as_a_whole_run_does() {
+    // Row 3 repeats row 1's email; the trial writes rows 1 and 2.
+    let csv = b"Email,Name,Amount\n\
+        p1@example.com,Ada,1\n\
+        p2@example.com,Bob,2\n\
+        p1@example.com,Ada again,3\n\
+        p4@example.com,Di,4\n"
+        .to_vec();
+    let s = setup(csv).await;
+    let (app, owner, job) = (&s.app, &s.owner, &s.job);
+    let res = app
+        .client
+        .patch(app.url(&format!("/v1/jobs/{job}")))
+        .bearer_auth(owner)
+        .json(&json!({"dedupe": {"fields": ["email"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let trial = run_with(
+        app,
+        owner,
+        job,
+        json!({"sample": 2, "sample_order": "first"}),
+    )
+    .await;
+    assert_eq!(trial["rows_ok"], 2, "{trial}");
+
+    let rest = run_with(app, owner, job, json!({"remaining_of": trial["id"]})).await;
+    assert_eq!(
+        (
+            rest["rows_ok"].clone(),
+            rest["rows_failed"].clone(),
+            rest["rows_skipped"].clone()
+        ),
+        (json!(1), json!(0), json!(1)),
+        "{rest}"
+    );
+    let skipped = result_file(app, owner, rest["id"].as_str().unwrap(), "skipped").await;
+    assert_eq!(skipped[1][..2], ["3", "duplicate of row 1 (email)"]);
+    assert_eq!(
+        emails(&s.target),
+        BTreeSet::from(["p1@example.com", "p2@example.com", "p4@example.com"].map(String::from))
+    );
+}

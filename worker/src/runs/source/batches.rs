@@ -228,16 +228,22 @@ impl RowSink for BatchSink {
     }
 
     fn row(&mut self, row: Record<'_>) -> bool {
-        match self.mapped.selection.takes(row.number, self.taken) {
-            Some(true) => self.taken += 1,
+        let taken = match self.mapped.selection.takes(row.number, self.taken) {
+            Some(true) => true,
+            Some(false) if self.duplicates.is_some() && self.mapped.selection.is_rest() => false,
             Some(false) => return true,
             None => return false,
-        }
+        };
         // Held apart while the row is mapped: its values may borrow it.
         let Some(plan) = self.plan.take() else {
             return false;
         };
-        let go = self.mapped_row(&plan, row);
+        let go = if taken {
+            self.taken += 1;
+            self.mapped_row(&plan, row)
+        } else {
+            self.counted_not_written(&plan, row)
+        };
         self.plan = Some(plan);
         go
     }
@@ -265,6 +271,42 @@ impl BatchSink {
             .collect();
         self.plan = Some(plan);
         Ok(targets)
+    }
+
+    /// A row of the trial whose rest this run writes: not written again,
+    /// but its key counts for the de-duplication as in a run of every row
+    /// (a later row with the same key is a duplicate of it, and keeping the
+    /// last, it may be the one kept).
+    fn counted_not_written(&mut self, plan: &Plan, row: Record<'_>) -> bool {
+        let Ok(fields) = row.fields else {
+            return true;
+        };
+        if let Some(filter) = &self.filter {
+            if filter.keeps(|i| fields.get(i)) != Ok(true) {
+                return true;
+            }
+        }
+        let Ok(values) = plan
+            .apply_to(fields)
+            .and_then(|values| self.checked(values))
+        else {
+            return true;
+        };
+        let Some(duplicates) = &mut self.duplicates else {
+            return true;
+        };
+        let value = |at: usize| values.get(at).and_then(|v| v.as_deref());
+        let counted = match self.scanning {
+            true => duplicates.note(row.number, value),
+            false => duplicates.check(row.number, value).map(|_| ()),
+        };
+        match counted {
+            Ok(()) => true,
+            Err(reason) => {
+                self.stopped = Some(reason);
+                false
+            }
+        }
     }
 
     /// Filters, maps, checks and de-duplicates one row into the batch (or,

@@ -28,6 +28,11 @@ pub(in crate::runs) enum Selection {
 }
 
 impl Selection {
+    /// Whether these are the rows a trial did not write (its rest).
+    pub(in crate::runs) fn is_rest(&self) -> bool {
+        matches!(self, Self::Except(_))
+    }
+
     /// Whether row `number` is written, `taken` rows having been taken
     /// before it; `None` once no later row can be (reading may stop).
     pub(in crate::runs) fn takes(&self, number: u64, taken: u64) -> Option<bool> {
