@@ -366,7 +366,7 @@ async fn type_keys(b: &Client, text: &str) {
 
 const TAB: char = '\u{E004}';
 const ENTER: char = '\u{E007}';
-const SPACE: char = '\u{E00D}';
+const UP: char = '\u{E013}';
 const DOWN: char = '\u{E015}';
 
 #[tokio::test]
@@ -414,10 +414,12 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
     tab_to_text(b, "Next: clean the rows").await;
     press(b, ENTER).await;
 
-    // Clean: duplicates by email, with the space bar.
+    // Clean: the blank handling's second choice, and back to the first,
+    // with arrows; duplicates are left for the target to refuse.
     wait_for(b, "[data-step=clean]:not([hidden]) #dedupe-email").await;
-    tab_to(b, "dedupe-email").await;
-    press(b, SPACE).await;
+    tab_to_text_of_label(b, "clears the field").await;
+    press(b, DOWN).await;
+    press(b, UP).await;
     tab_to_text(b, "Next: preview").await;
     press(b, ENTER).await;
     wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
@@ -436,24 +438,50 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
     wait_path(b, "/app/runs/").await;
     wait_text(b, "status", "Completed").await;
     assert_eq!(contacts_in(&target).len(), 2);
-    // Then the rest, from the trial's page.
+    // Then the rest, from the trial's page: the repeated email is refused.
     let trial_page = b.current_url().await.unwrap().path().to_owned();
     tab_to_text(b, "Run the remaining rows").await;
     press(b, ENTER).await;
-    eventually(Duration::from_secs(30), "the rest's page", || async {
-        let url = b.current_url().await.ok()?;
-        (url.path() != trial_page).then_some(())
-    })
-    .await;
+    let rest_page = left(b, &trial_page).await;
+    wait_text(b, "status", "Completed with 1 error").await;
+    assert_eq!(contacts_in(&target).len(), 4);
+
+    // The first Ada removed from the table, the failed row is retried.
+    diesel::sql_query("DELETE FROM contacts WHERE email = 'ada@example.com'")
+        .execute(&mut target.connect())
+        .unwrap();
+    tab_to_text(b, "Retry the failed rows").await;
+    press(b, ENTER).await;
+    let retry_page = left(b, &rest_page).await;
     wait_text(b, "status", "Completed").await;
     let written = contacts_in(&target);
-    assert_eq!(written.len(), 4, "five rows, one a duplicate: {written:?}");
+    assert_eq!(written.len(), 4, "{written:?}");
     assert!(written.contains(&(
-        "émilie@example.com".into(),
-        Some("2023-12-17".into()),
+        "ada@example.com".into(),
+        Some("2024-01-02".into()),
         "manual".into()
     )));
+
+    // And the retry rolled back, confirmed with Enter in the dialog.
+    tab_to_text(b, "Roll back this run").await;
+    press(b, ENTER).await;
+    eventually(Duration::from_secs(10), "the confirmation", || async {
+        b.accept_alert().await.ok()
+    })
+    .await;
+    left(b, &retry_page).await;
+    wait_text(b, "status", "Rolled back").await;
+    assert_eq!(contacts_in(&target).len(), 3);
     b.clone().close().await.unwrap();
+}
+
+/// Waits until the browser has left the page at `path`: the new path.
+async fn left(b: &Client, path: &str) -> String {
+    eventually(Duration::from_secs(30), "another page", || async {
+        let url = b.current_url().await.ok()?;
+        (url.path() != path).then(|| url.path().to_owned())
+    })
+    .await
 }
 
 /// Presses Tab until the focus is on the control labelled `text` (a radio

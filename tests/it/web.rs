@@ -269,6 +269,7 @@ pub(crate) async fn look(b: &Client, name: &str) {
             .unwrap()
             .clamp(u64::from(height), 6000);
         b.set_window_size(width, tall as u32).await.unwrap();
+        b.execute("window.scrollTo(0, 0);", vec![]).await.unwrap();
         let png = b.screenshot().await.unwrap();
         std::fs::create_dir_all(SCREENSHOTS).unwrap();
         std::fs::write(format!("{SCREENSHOTS}/{name}-{width}.png"), png).unwrap();
