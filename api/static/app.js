@@ -250,7 +250,7 @@ function setUpWizard(form) {
 
   // --- Steps ---------------------------------------------------------------
   const order = ["target", "mapping", "clean", "preview", "run"];
-  function goTo(step) {
+  function goTo(step, focus = true) {
     for (const section of form.querySelectorAll("[data-step]")) section.hidden = section.dataset.step !== step;
     const at = order.indexOf(step);
     for (const item of document.querySelectorAll("[data-step-link]")) {
@@ -259,7 +259,7 @@ function setUpWizard(form) {
       if (item.dataset.stepLink === step) item.setAttribute("aria-current", "step");
       else item.removeAttribute("aria-current");
     }
-    $(`step-${step}`).focus();
+    if (focus) $(`step-${step}`).focus();
   }
   function fail(error) {
     const control = controlFor(error.field);
@@ -719,6 +719,7 @@ function setUpWizard(form) {
     $("operation").value = existing.operation;
   }
   showKeys();
+  goTo("target", false);
   loadObjects().catch(fail);
 }
 

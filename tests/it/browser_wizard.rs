@@ -111,6 +111,11 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
         "the import is named after its file"
     );
     look(b, "wizard-2-target").await;
+    let current = b
+        .find(Locator::Css(".steps [aria-current=step]"))
+        .await
+        .unwrap();
+    assert_eq!(current.text().await.unwrap(), "Target");
     next_step(b, "target", "mapping").await;
 
     // Mapping: auto-matched columns with their confidence, types and
