@@ -6,7 +6,7 @@ use crate::accounts::{account, call_json};
 use crate::imports::{connect_target, target_db};
 use crate::schedules::{crm_job, people};
 use crate::web::*;
-use fantoccini::Client;
+use fantoccini::{Client, Locator};
 use reqwest::Method;
 use serde_json::Value;
 use sluice_testkit::{eventually, spawn_app, TestApp, TestDb};
@@ -176,4 +176,34 @@ async fn browser_a_keyboard_alone_sets_and_pauses_a_schedule() {
 
 async fn text_of_css(b: &Client, css: &str) -> String {
     wait_for(b, css).await.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn browser_a_member_runs_a_job_and_is_offered_no_change_to_it() {
+    let app = spawn_app().await;
+    let (owner, id, _dbs) = job_to_schedule(&app, "ada@example.com").await;
+    crate::accounts::member(&app, &owner, "alan@example.com").await;
+    let browser = browser().await;
+    let b = &browser.client;
+    sign_in(b, &app, "alan@example.com").await;
+
+    // The job's page: its definition, Run now, and no control a member
+    // may not use.
+    b.goto(&site(&app, &format!("/app/jobs/{id}")))
+        .await
+        .unwrap();
+    assert!(text_of(b, "manage-note").await.contains("owner and admins"));
+    for absent in ["#edit-job", "#delete-job", "#schedule-form", "#retry-form"] {
+        assert!(b.find(Locator::Css(absent)).await.is_err(), "{absent}");
+    }
+    look(b, "job-member").await;
+    click(b, "#run-now").await;
+    wait_path(b, "/app/runs/").await;
+    wait_text(b, "status", "Completed").await;
+
+    // The wizard says who defines imports instead of taking a file.
+    b.goto(&site(&app, "/app/imports/new")).await.unwrap();
+    assert!(text_of(b, "define-note").await.contains("owner and admins"));
+    assert!(b.find(Locator::Id("upload")).await.is_err());
+    b.clone().close().await.unwrap();
 }

@@ -4,6 +4,7 @@
 
 use super::render::{self, Viewer};
 use super::words::{duration, status_words, thousands, time, StatusWords};
+use crate::auth::Role;
 use crate::error::ApiError;
 use crate::routes::connection_details::open_all;
 use crate::routes::jobs::failures::first_failures;
@@ -79,6 +80,8 @@ struct NewImportPage {
     job_id: Option<String>,
     job_json: Option<String>,
     error: Option<String>,
+    /// Whether the viewer may define jobs (owners and admins).
+    can_define: bool,
 }
 
 #[derive(Deserialize)]
@@ -149,7 +152,9 @@ pub async fn new_import(
     if let (Some(shown), Some(job)) = (upload.as_mut(), &job) {
         shown.name.clone_from(&job.details.name);
     }
+    let can_define = matches!(viewer.user.role, Role::Owner | Role::Admin);
     Ok(render::ok(&NewImportPage {
+        can_define,
         csrf: viewer.csrf,
         steps: STEPS,
         upload,

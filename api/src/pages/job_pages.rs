@@ -6,6 +6,7 @@ use super::import_pages::finishing;
 use super::job_words::{operation_words, schedule_words, shape, transform_words, Shape, DAYS};
 use super::render::{self, Viewer};
 use super::words::{status_words, thousands, time, StatusWords};
+use crate::auth::Role;
 use crate::error::ApiError;
 use crate::routes::connection_details::open_all;
 use crate::routes::jobs::{open_job, Job};
@@ -193,6 +194,8 @@ struct JobPage {
     runs: Vec<RunLine>,
     /// Whether the job reads a query (only such a job can be scheduled).
     schedulable: bool,
+    /// Whether the viewer may change the job (owners and admins).
+    can_manage: bool,
     schedule: Option<String>,
     next_run: Option<String>,
     paused: bool,
@@ -253,6 +256,7 @@ pub async fn job_page(
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let account = viewer.user.account_id;
+    let viewer_role = viewer.user.role;
     let id = JobId(path.into_inner());
     let (row, runs) = state
         .db(move |conn| {
@@ -274,6 +278,7 @@ pub async fn job_page(
         id: id.0.to_string(),
         name: details.name.clone(),
         schedulable: query.is_some(),
+        can_manage: matches!(viewer_role, Role::Owner | Role::Admin),
         source,
         query,
         target: target_words(&job, &names),
