@@ -124,12 +124,7 @@ impl Lookups {
         let mut refused = Vec::new();
         for resolver in &self.resolvers {
             let at = resolver.position;
-            let wanted: BTreeSet<&str> = rows
-                .iter()
-                .filter_map(|r| r.values.get(at).and_then(Option::as_deref))
-                .filter(|v| check_value(&resolver.key, Some(v)).is_ok())
-                .collect();
-            let wanted: Vec<&str> = wanted.into_iter().collect();
+            let wanted = distinct_values(rows, at, |v| check_value(&resolver.key, Some(v)).is_ok());
             let mut found: HashMap<String, Vec<String>> = HashMap::new();
             if !wanted.is_empty() {
                 for row in client
@@ -173,6 +168,17 @@ impl Lookups {
         }
         Ok(refused)
     }
+}
+
+/// The distinct values at `at` of `rows` that `fit` (a batch's values to
+/// look up, each asked once), in order.
+pub(crate) fn distinct_values(rows: &[Insert], at: usize, fit: impl Fn(&str) -> bool) -> Vec<&str> {
+    let wanted: BTreeSet<&str> = rows
+        .iter()
+        .filter_map(|r| r.values.get(at).and_then(Option::as_deref))
+        .filter(|v| fit(v))
+        .collect();
+    wanted.into_iter().collect()
 }
 
 /// Replaces the value at `at` of each of `rows` by what `found` makes of

@@ -19,10 +19,10 @@
 use super::describe::{Describe, Field};
 use super::{Salesforce, SalesforceError};
 use crate::mapping::{Lookup, Plan, Several};
-use crate::postgres::lookup::replace_looked_up;
+use crate::postgres::lookup::{distinct_values, replace_looked_up};
 use crate::postgres::Insert;
 use serde_json::{Map, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// The field types a lookup matches on: SOQL filters them by `=` on their
 /// text (a long text area cannot be filtered; numbers and dates would be
@@ -190,11 +190,10 @@ impl Lookups {
         let mut refused = Vec::new();
         for resolver in &self.resolvers {
             let at = resolver.position;
-            let wanted: BTreeSet<&str> = rows
-                .iter()
-                .filter_map(|r| r.values.get(at).and_then(Option::as_deref))
+            let wanted: Vec<String> = distinct_values(rows, at, |_| true)
+                .into_iter()
+                .map(str::to_owned)
                 .collect();
-            let wanted: Vec<String> = wanted.into_iter().map(str::to_owned).collect();
             let found = if wanted.is_empty() {
                 HashMap::new()
             } else {
