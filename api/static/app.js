@@ -332,7 +332,8 @@ function setUpWizard(form) {
     const connection = $("target").value;
     const q = search.value.trim();
     const page = await api("GET", `/v1/targets/${connection}/objects${q ? `?q=${encodeURIComponent(q)}` : ""}`);
-    const wanted = objectSelect.value || existing?.target?.object;
+    const theJobs = existing?.target?.connection_id === connection ? existing.target.object : undefined;
+    const wanted = objectSelect.value || theJobs;
     objectSelect.replaceChildren(...page.objects.map((o) => {
       const option = new Option(o.label && o.label !== o.name ? `${o.label} (${o.name})` : o.name, o.name);
       option.selected = o.name === wanted;
