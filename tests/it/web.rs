@@ -260,9 +260,14 @@ pub(crate) async fn look(b: &Client, name: &str) {
                 sticking_out[1]
             );
         }
-        // The whole page in one picture: the window as tall as the page.
+        // The whole page in one picture: the window as tall as the page and
+        // the browser's own bars.
         let tall = b
-            .execute("return document.documentElement.scrollHeight;", vec![])
+            .execute(
+                "return document.documentElement.scrollHeight
+                   + window.outerHeight - window.innerHeight;",
+                vec![],
+            )
             .await
             .unwrap()
             .as_u64()
