@@ -144,7 +144,7 @@ pub struct Shape {
     pub csv: Option<CsvDialect>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CsvDialect {
     /// The encoding's WHATWG name (`UTF-8`, `windows-1252`, `UTF-16LE`...).
     pub encoding: String,

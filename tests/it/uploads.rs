@@ -545,3 +545,59 @@ async fn leftover_files_without_a_live_upload_are_swept() {
     );
     assert_eq!(stored_files(&app).len(), 1);
 }
+
+#[tokio::test]
+async fn a_run_reads_a_windows_1252_csv_with_the_dialect_found_at_upload() {
+    use crate::imports::{connect_target, create_job, run_to_end, target_db};
+    let app = spawn_app().await;
+    let target = target_db();
+    let (owner, _) = account(&app, "ada@example.com").await;
+    let connection = connect_target(&app, &owner, &target).await;
+    let latin =
+        b"Email;First Name\nm\xFCller@example.com;J\xFCrgen\nstra\xDFe@example.com;Ren\xE9e\n"
+            .to_vec();
+    let created: Value = upload_raw(&app, &owner, "kunden.csv", latin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["csv"]["encoding"], "windows-1252");
+    let mapping = serde_json::json!([
+        {"source": "Email", "target": "email"},
+        {"source": "First Name", "target": "first_name"},
+    ]);
+    let job: Value = create_job(
+        &app,
+        &owner,
+        created["id"].as_str().unwrap(),
+        &connection,
+        mapping,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let run = run_to_end(&app, &owner, job["id"].as_str().unwrap()).await;
+    assert_eq!(run["rows_ok"], 2, "{run}");
+    #[derive(QueryableByName)]
+    struct Person {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        email: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        first_name: String,
+    }
+    let people: Vec<(String, String)> =
+        diesel::sql_query("SELECT email, first_name FROM contacts ORDER BY email")
+            .load::<Person>(&mut target.connect())
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.email, p.first_name))
+            .collect();
+    assert_eq!(
+        people,
+        [
+            ("müller@example.com".to_owned(), "Jürgen".to_owned()),
+            ("straße@example.com".to_owned(), "Renée".to_owned()),
+        ]
+    );
+}

@@ -85,6 +85,12 @@ pub mod owner {
         Aad::new(account, "uploads", upload, "file")
     }
 
+    /// An upload's name and shape (its header, sheets and CSV dialect),
+    /// sealed under the subject key.
+    pub fn upload_details(account: impl ToString, upload: impl ToString) -> Aad {
+        Aad::new(account, "uploads", upload, "details")
+    }
+
     /// What the customer typed of a job (its name, query or sheet, target
     /// object, key fields and mapping), sealed under the subject key.
     pub fn job_details(account: impl ToString, job: impl ToString) -> Aad {

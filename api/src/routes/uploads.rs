@@ -46,7 +46,7 @@ pub fn file_owner(account: AccountId, id: UploadId) -> Aad {
 }
 
 fn details_aad(account: AccountId, id: UploadId) -> Aad {
-    Aad::new(account, "uploads", id, "details")
+    sluice_vault::owner::upload_details(account, id)
 }
 
 /// What is sealed about an upload: its name and shape.

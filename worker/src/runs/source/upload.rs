@@ -5,7 +5,7 @@
 
 use super::Source;
 use crate::runs::{RunHandler, Stop};
-use sluice_connectors::detect::Format;
+use sluice_connectors::detect::{CsvDialect, Format};
 use sluice_connectors::source::{read_sheet, CsvSource, RowSink, SourceError};
 use sluice_schema::ids::{AccountId, UploadId};
 use sluice_schema::repo::uploads;
@@ -20,13 +20,28 @@ pub(in crate::runs) struct Upload {
     reader: BufReader<sluice_vault::DecryptReader<std::fs::File>>,
     format: Format,
     sheet: Option<String>,
+    /// A CSV's encoding and delimiter as detected when it was uploaded.
+    dialect: Option<CsvDialect>,
+}
+
+/// What a run reads of an upload's sealed details: its CSV dialect.
+#[derive(serde::Deserialize)]
+struct Shape {
+    csv: Option<CsvDialect>,
 }
 
 impl Source for Upload {
     fn read(self, sink: &mut impl RowSink) -> Result<(), SourceError> {
-        match self.format {
-            Format::Csv => CsvSource::detect(self.reader).and_then(|source| source.feed(sink)),
-            format => read_sheet(self.reader, format, self.sheet.as_deref(), sink),
+        match (self.format, self.dialect) {
+            (Format::Csv, Some(dialect)) => {
+                CsvSource::open(self.reader, &dialect).and_then(|source| source.feed(sink))
+            }
+            // An upload recorded without its dialect: detected again, as it
+            // was when it was uploaded.
+            (Format::Csv, None) => {
+                CsvSource::detect(self.reader).and_then(|source| source.feed(sink))
+            }
+            (format, _) => read_sheet(self.reader, format, self.sheet.as_deref(), sink),
         }
     }
 }
@@ -74,10 +89,32 @@ impl RunHandler {
         })?;
         let format = Format::from_name(&format!("x.{}", upload.format))
             .ok_or_else(|| Stop::Fail("the upload's format is not one a run reads".into()))?;
+        let dialect = match format {
+            Format::Csv => self.dialect_of(account, id, &upload.details).await?,
+            _ => None,
+        };
         Ok(Upload {
             reader: BufReader::with_capacity(256 * 1024, reader),
             format,
             sheet,
+            dialect,
         })
+    }
+
+    /// The CSV dialect the upload was read with when it was made (its
+    /// sealed details keep it), so a run does not detect it again.
+    async fn dialect_of(
+        &self,
+        account: AccountId,
+        id: UploadId,
+        sealed: &str,
+    ) -> Result<Option<CsvDialect>, Stop> {
+        let subject = self.subject(account).await?;
+        let plain = subject
+            .decrypt(sealed, &owner::upload_details(account, id))
+            .map_err(|e| Stop::Fail(format!("the upload's details cannot be opened: {e}")))?;
+        let shape: Shape = serde_json::from_str(&plain)
+            .map_err(|e| Stop::Fail(format!("the upload's details cannot be read: {e}")))?;
+        Ok(shape.csv)
     }
 }
