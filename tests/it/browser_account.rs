@@ -23,11 +23,6 @@ async fn confirm(b: &Client) {
     .await;
 }
 
-/// The page's text under `css`.
-async fn text_at(b: &Client, css: &str) -> String {
-    wait_for(b, css).await.text().await.unwrap()
-}
-
 /// What the new token's read-only field holds.
 async fn token_field(b: &Client) -> String {
     let field = b.find(Locator::Id("token-value")).await.unwrap();

@@ -6,15 +6,11 @@ use crate::accounts::{account, call_json};
 use crate::imports::{connect_target, target_db};
 use crate::schedules::{crm_job, people};
 use crate::web::*;
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use reqwest::Method;
 use serde_json::Value;
 use sluice_testkit::{eventually, spawn_app, TestApp, TestDb};
 use std::time::Duration;
-
-const TAB: char = '\u{E004}';
-const ENTER: char = '\u{E007}';
-const SPACE: char = ' ';
 
 /// An account with a connection to read from, one to write into, and a job
 /// that reads a query (so it can run on a schedule): the token, the job's
@@ -32,30 +28,6 @@ async fn job_to_schedule(app: &TestApp, email: &str) -> (String, String, [TestDb
 
 async fn job_json(app: &TestApp, token: &str, id: &str) -> Value {
     call_json(app, Method::GET, &format!("/v1/jobs/{id}"), token).await
-}
-
-/// The id of the element that has the focus.
-async fn focused(b: &Client) -> String {
-    b.execute(
-        "return document.activeElement.id || document.activeElement.textContent;",
-        vec![],
-    )
-    .await
-    .unwrap()
-    .as_str()
-    .unwrap_or_default()
-    .to_owned()
-}
-
-/// Presses Tab until the focus is on `target` (an id or a button's text).
-async fn tab_to(b: &Client, target: &str) {
-    for _ in 0..60 {
-        press(b, TAB).await;
-        if focused(b).await.trim() == target {
-            return;
-        }
-    }
-    panic!("Tab never reached {target}");
 }
 
 #[tokio::test]
@@ -93,7 +65,7 @@ async fn browser_a_user_schedules_pauses_resumes_and_removes_a_jobs_schedule_the
     assert!(text_of(b, "schedule-cron-error")
         .await
         .contains("five fields"));
-    let alert = text_of_css(b, "#schedule-form [role=alert]").await;
+    let alert = text_at(b, "#schedule-form [role=alert]").await;
     assert!(alert.starts_with("Cron expression:"), "{alert}");
     assert_eq!(focused(b).await, "schedule-cron");
     assert!(job_json(&app, &token, &id).await["schedule"].is_null());
@@ -168,14 +140,10 @@ async fn browser_a_keyboard_alone_sets_and_pauses_a_schedule() {
     b.goto(&site(&app, &format!("/app/jobs/{id}")))
         .await
         .unwrap();
-    assert_eq!(text_of_css(b, "h1").await, "Page not found");
+    assert_eq!(text_at(b, "h1").await, "Page not found");
     let unknown = format!("/app/jobs/{}", uuid::Uuid::new_v4());
     b.goto(&site(&app, &unknown)).await.unwrap();
-    assert_eq!(text_of_css(b, "h1").await, "Page not found");
-}
-
-async fn text_of_css(b: &Client, css: &str) -> String {
-    wait_for(b, css).await.text().await.unwrap()
+    assert_eq!(text_at(b, "h1").await, "Page not found");
 }
 
 #[tokio::test]

@@ -48,26 +48,10 @@ fn contacts_in(target: &sluice_testkit::TestDb) -> Vec<(String, Option<String>, 
         .collect()
 }
 
-async fn id_of_focus(b: &Client) -> String {
-    b.active_element()
-        .await
-        .unwrap()
-        .attr("id")
-        .await
-        .unwrap()
-        .unwrap_or_default()
-}
-
 /// Uploads `file` on the wizard's first step and waits for the next.
 async fn upload_file(b: &Client, app: &TestApp, file: &tempfile::NamedTempFile) {
     b.goto(&site(app, "/app/imports/new")).await.unwrap();
-    b.find(Locator::Id("file"))
-        .await
-        .unwrap()
-        .send_keys(file.path().to_str().unwrap())
-        .await
-        .unwrap();
-    submit(b, "#upload").await;
+    upload_file_here(b, file).await;
     wait_path(b, "/app/imports/new?upload=").await;
 }
 
@@ -125,7 +109,7 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
         "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
     )
     .await;
-    let email_option = text_of_css(b, "#field-0 option[value=email]").await;
+    let email_option = text_at(b, "#field-0 option[value=email]").await;
     assert!(
         email_option.contains("text") && email_option.contains("required"),
         "{email_option}"
@@ -157,7 +141,7 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
     let alert = wait_for(b, "#wizard > .error:not([hidden])").await;
     let said = alert.text().await.unwrap();
     assert!(said.starts_with("Formula: at position"), "{said}");
-    assert_eq!(id_of_focus(b).await, "formula-text-1");
+    assert_eq!(focused(b).await, "formula-text-1");
     assert!(b
         .find(Locator::Css("[data-step=mapping]:not([hidden])"))
         .await
@@ -194,13 +178,13 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
     assert!(status.contains("with a problem"), "{status}");
     look(b, "wizard-5-preview-problem").await;
     assert_eq!(
-        text_of_css(b, "#preview-rows tbody tr:first-child td.bad").await,
+        text_at(b, "#preview-rows tbody tr:first-child td.bad").await,
         "03/15/2024",
         "the cell with the problem is marked"
     );
     click(b, "#preview-rows tr.problem .problem-note button").await;
     assert_eq!(
-        id_of_focus(b).await,
+        focused(b).await,
         "transform-2",
         "the Joined column's transform"
     );
@@ -209,7 +193,7 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
     next_step(b, "mapping", "clean").await;
     next_step(b, "clean", "preview").await;
     wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
-    let skipped = text_of_css(b, "#preview-rows tbody").await;
+    let skipped = text_at(b, "#preview-rows tbody").await;
     assert!(
         skipped.contains("Skipped: duplicate of row 1 (email)"),
         "{skipped}"
@@ -256,25 +240,6 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
     roll_back_here(b, &rest_page).await;
     assert_eq!(contacts_in(&target).len(), 2, "the trial's rows stay");
     b.clone().close().await.unwrap();
-}
-
-async fn text_of_css(b: &Client, css: &str) -> String {
-    b.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn value_of(b: &Client, id: &str) -> String {
-    b.find(Locator::Id(id))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap()
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -344,21 +309,6 @@ async fn the_wizard_imports_into_a_salesforce_object_and_the_run_is_rolled_back(
     b.clone().close().await.unwrap();
 }
 
-/// Presses Tab (or Shift+Tab, `back`) until the element `id` has the
-/// focus: the control is reachable by the keyboard, in the page's order.
-async fn tab_to(b: &Client, id: &str) {
-    for _ in 0..80 {
-        if id_of_focus(b).await == id {
-            return;
-        }
-        press(b, TAB).await;
-    }
-    panic!(
-        "Tab never reached #{id}; the focus is on #{}",
-        id_of_focus(b).await
-    );
-}
-
 /// Types `text` where the focus is, as keys.
 async fn type_keys(b: &Client, text: &str) {
     b.active_element()
@@ -368,11 +318,6 @@ async fn type_keys(b: &Client, text: &str) {
         .await
         .unwrap();
 }
-
-const TAB: char = '\u{E004}';
-const ENTER: char = '\u{E007}';
-const UP: char = '\u{E013}';
-const DOWN: char = '\u{E015}';
 
 #[tokio::test]
 async fn the_whole_wizard_works_from_the_keyboard_alone() {
@@ -397,7 +342,7 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
     press(b, DOWN).await;
     assert_eq!(value_of(b, "object").await, "contacts");
     press(b, TAB).await;
-    tab_to_text(b, "Next: map the columns").await;
+    tab_to(b, "Next: map the columns").await;
     press(b, ENTER).await;
     wait_for(
         b,
@@ -405,7 +350,7 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
     )
     .await;
     assert_eq!(
-        id_of_focus(b).await,
+        focused(b).await,
         "step-mapping",
         "the step's heading has the focus"
     );
@@ -416,7 +361,7 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
     assert_eq!(value_of(b, "transform-2").await, "date");
     tab_to(b, "transform-value-2").await;
     type_keys(b, "%m/%d/%Y").await;
-    tab_to_text(b, "Next: clean the rows").await;
+    tab_to(b, "Next: clean the rows").await;
     press(b, ENTER).await;
 
     // Clean: the blank handling's second choice, and back to the first,
@@ -425,11 +370,11 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
     tab_to_text_of_label(b, "clears the field").await;
     press(b, DOWN).await;
     press(b, UP).await;
-    tab_to_text(b, "Next: preview").await;
+    tab_to(b, "Next: preview").await;
     press(b, ENTER).await;
     wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
-    assert_eq!(id_of_focus(b).await, "step-preview");
-    tab_to_text(b, "Next: run").await;
+    assert_eq!(focused(b).await, "step-preview");
+    tab_to(b, "Next: run").await;
     press(b, ENTER).await;
     wait_for(b, "[data-step=run]:not([hidden])").await;
     // A trial of two rows: the second choice of the radio group, by arrow.
@@ -445,7 +390,7 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
     assert_eq!(contacts_in(&target).len(), 2);
     // Then the rest, from the trial's page: the repeated email is refused.
     let trial_page = b.current_url().await.unwrap().path().to_owned();
-    tab_to_text(b, "Run the remaining rows").await;
+    tab_to(b, "Run the remaining rows").await;
     press(b, ENTER).await;
     let rest_page = left(b, &trial_page).await;
     wait_text(b, "status", "Completed with 1 error").await;
@@ -455,7 +400,7 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
     diesel::sql_query("DELETE FROM contacts WHERE email = 'ada@example.com'")
         .execute(&mut target.connect())
         .unwrap();
-    tab_to_text(b, "Retry the failed rows").await;
+    tab_to(b, "Retry the failed rows").await;
     press(b, ENTER).await;
     let retry_page = left(b, &rest_page).await;
     wait_text(b, "status", "Completed").await;
@@ -468,7 +413,7 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
     )));
 
     // And the retry rolled back, confirmed with Enter in the dialog.
-    tab_to_text(b, "Roll back this run").await;
+    tab_to(b, "Roll back this run").await;
     press(b, ENTER).await;
     eventually(Duration::from_secs(10), "the confirmation", || async {
         b.accept_alert().await.ok()
@@ -501,18 +446,6 @@ async fn tab_to_text_of_label(b: &Client, text: &str) {
             .await
             .unwrap();
         if label == text {
-            return;
-        }
-        press(b, TAB).await;
-    }
-    panic!("Tab never reached “{text}”");
-}
-
-/// Presses Tab until the focused element says `text` (a button).
-async fn tab_to_text(b: &Client, text: &str) {
-    for _ in 0..80 {
-        let focus = b.active_element().await.unwrap();
-        if focus.text().await.unwrap_or_default().trim() == text {
             return;
         }
         press(b, TAB).await;
@@ -560,7 +493,7 @@ async fn a_job_reopens_in_the_wizard_with_its_choices_and_its_mapping_is_kept_fo
     assert_eq!(value_of(b, "transform-3").await, "date");
     assert_eq!(value_of(b, "transform-value-3").await, "%d.%m.%Y");
     assert_eq!(value_of(b, "transform-2").await, "number");
-    assert!(text_of_css(b, "#fixed")
+    assert!(text_at(b, "#fixed")
         .await
         .contains("source: set by the job (constant)"));
     look(b, "wizard-edit-mapping").await;
@@ -645,7 +578,7 @@ async fn a_file_comes_by_drag_and_drop_or_from_dropbox_and_a_job_whose_file_is_g
     wait_for(b, "#column-1").await;
     let column = b.find(Locator::Id("column-1")).await.unwrap();
     assert_eq!(column.prop("textContent").await.unwrap().unwrap(), "Name");
-    assert!(text_of_css(b, "main")
+    assert!(text_at(b, "main")
         .await
         .contains("From dropped.csv: 2 columns."));
 
@@ -696,7 +629,7 @@ async fn a_file_comes_by_drag_and_drop_or_from_dropbox_and_a_job_whose_file_is_g
     b.goto(&site(&app, &format!("/app/imports/new?job={job_id}")))
         .await
         .unwrap();
-    let said = text_of_css(b, "main .error").await;
+    let said = text_at(b, "main .error").await;
     assert!(said.contains("that file is gone"), "{said}");
     look(b, "wizard-edit-file-gone").await;
     upload_file_here(b, &csv_file(CONTACTS)).await;

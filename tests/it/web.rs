@@ -196,6 +196,58 @@ pub(crate) async fn roll_back_here(b: &Client, run_page: &str) {
     wait_text(b, "status", "Rolled back").await;
 }
 
+/// WebDriver's codes of the keys the keyboard-only tests press.
+pub(crate) const TAB: char = '\u{E004}';
+pub(crate) const ENTER: char = '\u{E007}';
+pub(crate) const SPACE: char = ' ';
+pub(crate) const UP: char = '\u{E013}';
+pub(crate) const DOWN: char = '\u{E015}';
+
+/// The text of the element `css`, once it is on the page.
+pub(crate) async fn text_at(b: &Client, css: &str) -> String {
+    wait_for(b, css).await.text().await.unwrap()
+}
+
+/// The value of the form control `id`.
+pub(crate) async fn value_of(b: &Client, id: &str) -> String {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// What has the focus: its id, or for an element without one its text.
+pub(crate) async fn focused(b: &Client) -> String {
+    b.execute(
+        "return document.activeElement.id || document.activeElement.textContent.trim();",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
+}
+
+/// Presses Tab until the focus is on `target` (an id, or the text of an
+/// element without one, such as a button): the control is reachable by
+/// the keyboard, in the page's order.
+pub(crate) async fn tab_to(b: &Client, target: &str) {
+    for _ in 0..80 {
+        if focused(b).await == target {
+            return;
+        }
+        press(b, TAB).await;
+    }
+    panic!(
+        "Tab never reached {target}; the focus is on {}",
+        focused(b).await
+    );
+}
+
 /// The widths every visited page is checked at: a desk's and a phone's.
 pub(crate) const WIDTHS: [(u32, u32); 2] = [(1280, 1024), (390, 844)];
 

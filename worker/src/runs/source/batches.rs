@@ -292,20 +292,30 @@ impl BatchSink {
         else {
             return true;
         };
-        let Some(duplicates) = &mut self.duplicates else {
-            return true;
-        };
-        let value = |at: usize| values.get(at).and_then(|v| v.as_deref());
-        let counted = match self.scanning {
-            true => duplicates.note(row.number, value),
-            false => duplicates.check(row.number, value).map(|_| ()),
-        };
-        match counted {
-            Ok(()) => true,
+        match self.deduplicated(row.number, &values) {
+            Ok(_) => true,
             Err(reason) => {
                 self.stopped = Some(reason);
                 false
             }
+        }
+    }
+
+    /// The de-duplication's verdict on a row's mapped `values`: a first
+    /// pass notes its key; the pass that writes says whether it repeats an
+    /// earlier row (the reason it is skipped). Err: the run must stop.
+    fn deduplicated(
+        &mut self,
+        number: u64,
+        values: &[Option<Cow<'_, str>>],
+    ) -> Result<Option<String>, String> {
+        let Some(duplicates) = &mut self.duplicates else {
+            return Ok(None);
+        };
+        let value = |at: usize| values.get(at).and_then(|v| v.as_deref());
+        match self.scanning {
+            true => duplicates.note(number, value).map(|()| None),
+            false => duplicates.check(number, value),
         }
     }
 
@@ -339,13 +349,8 @@ impl BatchSink {
             (Err(reason), _) => Err(reason.to_owned()),
         };
         // Rows that fail are not de-duplicated: only rows to write are.
-        if let (Ok(values), Some(duplicates)) = (&checked, &mut self.duplicates) {
-            let value = |at: usize| values.get(at).and_then(|v| v.as_deref());
-            let verdict = match self.scanning {
-                true => duplicates.note(row.number, value).map(|()| None),
-                false => duplicates.check(row.number, value),
-            };
-            match verdict {
+        if let Ok(values) = &checked {
+            match self.deduplicated(row.number, values) {
                 Ok(None) => {}
                 Ok(Some(reason)) => return self.scanning || self.skip(&row, reason),
                 Err(reason) => {
