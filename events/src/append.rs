@@ -16,8 +16,12 @@ use crate::projection;
 use build::{build, micros};
 use check::{decide, read_known, Decision};
 use diesel::prelude::*;
+use diesel::sql_types::{
+    Array, BigInt, Bytea, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use request::{AppendRequest, ExpectedVersion};
-use sluice_schema::schema::{event_log_head, events, processed_events};
+use sluice_schema::models::EventRow;
+use sluice_schema::schema::{event_log_head, processed_events};
 use uuid::Uuid;
 
 /// The most bytes an event's payload and metadata may take, as JSON. Far
@@ -122,6 +126,81 @@ pub fn append_batch_at(
     }
 }
 
+/// The group's events in one statement, a column an array: a `VALUES` list
+/// of a dozen parameters a row took PostgreSQL longer to parse and plan than
+/// to insert the rows.
+fn insert_rows(conn: &mut PgConnection, rows: Vec<EventRow>) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let n = rows.len();
+    let mut c = Columns {
+        global_seq: Vec::with_capacity(n),
+        event_id: Vec::with_capacity(n),
+        stream_type: Vec::with_capacity(n),
+        stream_id: Vec::with_capacity(n),
+        stream_version: Vec::with_capacity(n),
+        account_id: Vec::with_capacity(n),
+        event_type: Vec::with_capacity(n),
+        payload: Vec::with_capacity(n),
+        metadata: Vec::with_capacity(n),
+        recorded_at: Vec::with_capacity(n),
+        prev_hash: Vec::with_capacity(n),
+        hash: Vec::with_capacity(n),
+    };
+    for row in rows {
+        c.global_seq.push(row.global_seq);
+        c.event_id.push(row.event_id);
+        c.stream_type.push(row.stream_type);
+        c.stream_id.push(row.stream_id);
+        c.stream_version.push(row.stream_version);
+        c.account_id.push(row.account_id);
+        c.event_type.push(row.event_type);
+        c.payload.push(row.payload);
+        c.metadata.push(row.metadata);
+        c.recorded_at.push(row.recorded_at);
+        c.prev_hash.push(row.prev_hash);
+        c.hash.push(row.hash);
+    }
+    diesel::sql_query(
+        "INSERT INTO events (global_seq, event_id, stream_type, stream_id, stream_version, \
+             account_id, event_type, payload, metadata, recorded_at, prev_hash, hash) \
+         SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::uuid[], $5::bigint[], \
+             $6::uuid[], $7::text[], $8::jsonb[], $9::jsonb[], $10::timestamptz[], \
+             $11::bytea[], $12::bytea[])",
+    )
+    .bind::<Array<BigInt>, _>(c.global_seq)
+    .bind::<Array<SqlUuid>, _>(c.event_id)
+    .bind::<Array<Text>, _>(c.stream_type)
+    .bind::<Array<SqlUuid>, _>(c.stream_id)
+    .bind::<Array<BigInt>, _>(c.stream_version)
+    .bind::<Array<Nullable<SqlUuid>>, _>(c.account_id)
+    .bind::<Array<Text>, _>(c.event_type)
+    .bind::<Array<Jsonb>, _>(c.payload)
+    .bind::<Array<Jsonb>, _>(c.metadata)
+    .bind::<Array<Timestamptz>, _>(c.recorded_at)
+    .bind::<Array<Bytea>, _>(c.prev_hash)
+    .bind::<Array<Bytea>, _>(c.hash)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// [`EventRow`]s, a column each.
+struct Columns {
+    global_seq: Vec<i64>,
+    event_id: Vec<Uuid>,
+    stream_type: Vec<String>,
+    stream_id: Vec<Uuid>,
+    stream_version: Vec<i64>,
+    account_id: Vec<Option<Uuid>>,
+    event_type: Vec<String>,
+    payload: Vec<serde_json::Value>,
+    metadata: Vec<serde_json::Value>,
+    recorded_at: Vec<chrono::DateTime<chrono::Utc>>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
 fn is_usable(conn: &mut PgConnection) -> bool {
     diesel::sql_query("SELECT 1").execute(conn).is_ok()
 }
@@ -162,11 +241,7 @@ fn write_group(
         });
         outcomes.push(outcome);
     }
-    for chunk in rows.chunks(1000) {
-        diesel::insert_into(events::table)
-            .values(chunk)
-            .execute(conn)?;
-    }
+    insert_rows(conn, rows)?;
     if !markers.is_empty() {
         let values: Vec<_> = markers
             .iter()

@@ -3,14 +3,27 @@
 //! writes.
 
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
 use sluice_schema::ids::EventId;
-use sluice_schema::schema::processed_events;
 use sluice_schema::PgPool;
 use std::collections::HashSet;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 const MAX_GROUP: usize = 512;
+
+/// Which of the events (an array) the consumer processed, each looked up by
+/// the primary key on its own: filtered with `= ANY`, PostgreSQL read every
+/// row of the consumer for each group once its statistics were stale.
+const PROCESSED: &str = "SELECT m.event_id FROM unnest($2::uuid[]) AS m(event_id) \
+     WHERE (SELECT true FROM processed_events p \
+            WHERE p.consumer = $1 AND p.event_id = m.event_id)";
+
+#[derive(QueryableByName)]
+struct Processed {
+    #[diesel(sql_type = SqlUuid)]
+    event_id: Uuid,
+}
 
 type Reply = oneshot::Sender<Result<bool, String>>;
 
@@ -49,12 +62,16 @@ async fn run(pool: PgPool, consumer: String, mut rx: mpsc::Receiver<(Uuid, Reply
         let lookup = ids.clone();
         let found = tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(|e| e.to_string())?;
-            processed_events::table
-                .filter(processed_events::consumer.eq(name))
-                .filter(processed_events::event_id.eq_any(lookup))
-                .select(processed_events::event_id)
-                .load::<Uuid>(&mut conn)
-                .map(|found| found.into_iter().collect::<HashSet<_>>())
+            diesel::sql_query(PROCESSED)
+                .bind::<Text, _>(name)
+                .bind::<Array<SqlUuid>, _>(lookup)
+                .load::<Processed>(&mut conn)
+                .map(|found| {
+                    found
+                        .into_iter()
+                        .map(|p| p.event_id)
+                        .collect::<HashSet<_>>()
+                })
                 .map_err(|e| e.to_string())
         })
         .await

@@ -217,3 +217,70 @@ async fn the_appender_commits_concurrent_requests_with_their_own_outcomes() {
         metrics.append_batches.get()
     );
 }
+
+/// The tables a statement of this transaction read in full, so far.
+fn full_scans(conn: &mut PgConnection, table: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Scans {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        seq_scan: i64,
+    }
+    diesel::sql_query(
+        "SELECT coalesce(seq_scan, 0) AS seq_scan FROM pg_stat_xact_user_tables WHERE relname = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(table)
+    .get_result::<Scans>(conn)
+    .map(|s| s.seq_scan)
+    .unwrap_or(0)
+}
+
+#[test]
+fn a_group_commit_on_a_large_log_reads_no_table_in_full() {
+    let db = TestDb::new();
+    let mut conn = db.connect();
+    // A log grown in bursts, as under load, before PostgreSQL's statistics
+    // caught up with it: handled commands with their consumers' markers.
+    for _ in 0..20 {
+        let requests: Vec<AppendRequest> = (0..1000).map(|_| probe_request()).collect();
+        let recorded = append_batch(&mut conn, &requests).unwrap();
+        let handled: Vec<AppendRequest> = recorded
+            .iter()
+            .map(|o| match o {
+                Ok(AppendOutcome::Appended(events)) => AppendRequest::new(
+                    "probe",
+                    events[0].stream_id,
+                    ExpectedVersion::Exactly(1),
+                    vec![completed(1)],
+                )
+                .processing("imports", events[0].event_id),
+                other => panic!("the probe was not appended: {other:?}"),
+            })
+            .collect();
+        append_batch(&mut conn, &handled).unwrap();
+    }
+    let group: Vec<AppendRequest> = (0..64)
+        .map(|_| {
+            let cause = probe_request();
+            let marker = cause.events[0].event_id;
+            probe_request().processing("imports", marker)
+        })
+        .collect();
+    conn.transaction::<_, diesel::result::Error, _>(|conn| {
+        let outcomes = append_batch(conn, &group).unwrap();
+        assert!(outcomes
+            .iter()
+            .all(|o| matches!(o, Ok(AppendOutcome::Appended(_)))));
+        assert_eq!(
+            full_scans(conn, "events"),
+            0,
+            "the group's stream versions and event ids are looked up by index"
+        );
+        assert_eq!(
+            full_scans(conn, "processed_events"),
+            0,
+            "the group's consumer markers are looked up by index"
+        );
+        Ok(())
+    })
+    .unwrap();
+}

@@ -5,9 +5,53 @@
 use super::request::{AppendRequest, ExpectedVersion};
 use super::AppendError;
 use diesel::prelude::*;
-use sluice_schema::schema::{events, processed_events};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Uuid as SqlUuid};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
+
+/// Which of the event ids (an array) are recorded, each looked up by the
+/// unique index on its own (a subquery an id, which the planner cannot turn
+/// into a scan of the table): filtered with `= ANY`, with the table's
+/// statistics taken when it was small, PostgreSQL read the whole log for
+/// every group.
+const RECORDED: &str = "SELECT m.event_id FROM unnest($1::uuid[]) AS m(event_id) \
+     WHERE (SELECT true FROM events e WHERE e.event_id = m.event_id)";
+
+/// Which of the markers (consumer and event, given as two arrays) are
+/// recorded, each looked up by the primary key on its own, likewise.
+const MARKED: &str = "SELECT m.consumer, m.event_id \
+     FROM unnest($1::text[], $2::uuid[]) AS m(consumer, event_id) \
+     WHERE (SELECT true FROM processed_events p \
+            WHERE p.consumer = m.consumer AND p.event_id = m.event_id)";
+
+/// Each stream's version (null for a stream without events), read from the
+/// end of the stream's index, stream by stream, for the same reason.
+const VERSIONS: &str = "SELECT s.stream_id, \
+       (SELECT e.stream_version FROM events e WHERE e.stream_id = s.stream_id \
+        ORDER BY e.stream_version DESC LIMIT 1) AS version \
+     FROM unnest($1::uuid[]) AS s(stream_id)";
+
+#[derive(QueryableByName)]
+struct Recorded {
+    #[diesel(sql_type = SqlUuid)]
+    event_id: Uuid,
+}
+
+#[derive(QueryableByName)]
+struct Marker {
+    #[diesel(sql_type = Text)]
+    consumer: String,
+    #[diesel(sql_type = SqlUuid)]
+    event_id: Uuid,
+}
+
+#[derive(QueryableByName)]
+struct StreamVersion {
+    #[diesel(sql_type = SqlUuid)]
+    stream_id: Uuid,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    version: Option<i64>,
+}
 
 /// What the log holds of the group's ids and streams, read once.
 pub(super) struct Known {
@@ -29,37 +73,39 @@ pub(super) fn read_known(
                 .map(|e| e.event_id.0)
         })
         .collect();
-    let event_ids = events::table
-        .filter(events::event_id.eq_any(&ids))
-        .select(events::event_id)
-        .load::<Uuid>(conn)?
+    let event_ids = diesel::sql_query(RECORDED)
+        .bind::<Array<SqlUuid>, _>(&ids)
+        .load::<Recorded>(conn)?
         .into_iter()
+        .map(|r| r.event_id)
         .collect();
-    let marked: Vec<Uuid> = requests
+    let (consumers, marked): (Vec<&str>, Vec<Uuid>) = requests
         .iter()
-        .filter_map(|r| r.processed.as_ref().map(|m| m.event_id.0))
-        .collect();
+        .filter_map(|r| r.processed.as_ref())
+        .map(|m| (m.consumer.as_str(), m.event_id.0))
+        .unzip();
     let processed = if marked.is_empty() {
         HashSet::new()
     } else {
-        processed_events::table
-            .filter(processed_events::event_id.eq_any(&marked))
-            .select((processed_events::consumer, processed_events::event_id))
-            .load::<(String, Uuid)>(conn)?
+        diesel::sql_query(MARKED)
+            .bind::<Array<Text>, _>(&consumers)
+            .bind::<Array<SqlUuid>, _>(&marked)
+            .load::<Marker>(conn)?
             .into_iter()
+            .map(|m| (m.consumer, m.event_id))
             .collect()
     };
-    let streams: Vec<Uuid> = requests
+    let mut streams: Vec<Uuid> = requests
         .iter()
         .flat_map(|r| std::iter::once(r.stream_id).chain(r.claims.iter().map(|c| c.stream_id)))
         .collect();
-    let versions = events::table
-        .filter(events::stream_id.eq_any(&streams))
-        .group_by(events::stream_id)
-        .select((events::stream_id, diesel::dsl::max(events::stream_version)))
-        .load::<(Uuid, Option<i64>)>(conn)?
+    streams.sort_unstable();
+    streams.dedup();
+    let versions = diesel::sql_query(VERSIONS)
+        .bind::<Array<SqlUuid>, _>(&streams)
+        .load::<StreamVersion>(conn)?
         .into_iter()
-        .filter_map(|(stream, version)| version.map(|v| (stream, v)))
+        .filter_map(|s| s.version.map(|v| (s.stream_id, v)))
         .collect();
     Ok(Known {
         event_ids,
