@@ -141,6 +141,15 @@ impl SourceRows {
         }
     }
 
+    /// How many rows there are.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// The size of the rows' fields, in bytes.
     pub fn bytes(&self) -> usize {
         self.fields.as_slice().len()

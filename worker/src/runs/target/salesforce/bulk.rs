@@ -110,6 +110,7 @@ impl Writing<'_> {
         } = results;
         let mut rows = rows.into_iter().zip(outcomes).enumerate().peekable();
         for (place, mut part) in landed.into_iter().enumerate() {
+            part.saved.reserve(part.raw.len());
             while let Some((at, (row, outcome))) = rows.next_if(|(_, (row, _))| row.part == place) {
                 self.attach(&mut part, at, row, outcome, before, batch);
             }
@@ -206,6 +207,16 @@ pub(super) struct BulkPart {
 
 impl BulkPart {
     pub(super) fn of(writer: &Writer, batch: Batch) -> Self {
+        // Sized once from the rows' values (as read; a cell as sent is
+        // about as long): growing them row by row copied the whole batch
+        // again at every doubling.
+        let (cells, text) = batch.inserts.iter().fold((0, 0), |(cells, text), row| {
+            let values = row.values.iter().flatten();
+            (
+                cells + row.values.len(),
+                text + values.map(String::len).sum::<usize>(),
+            )
+        });
         let mut part = Self {
             index: batch.index,
             raw: batch.raw,
@@ -213,8 +224,8 @@ impl BulkPart {
             refused: batch.refused,
             rows: Vec::with_capacity(batch.inserts.len()),
             keys: Vec::with_capacity(batch.inserts.len()),
-            cells: Vec::new(),
-            text: String::new(),
+            cells: Vec::with_capacity(cells),
+            text: String::with_capacity(text),
         };
         for row in batch.inserts {
             match writer.bulk_values(&row.values) {
