@@ -9,7 +9,9 @@
 //! * one no-op command at a time, end to end (the latency on an idle system);
 //! * no-op commands end to end: `POST /v1/ops/probes` over HTTP with 64
 //!   concurrent clients → event log → relay → RabbitMQ → worker → event log,
-//!   until every probe is recorded as completed.
+//!   until every probe is recorded as completed; each client sends its next
+//!   command as soon as the last is answered (`e2e`), or 3,200 commands a
+//!   second are sent across the 64 clients on a schedule (`paced`).
 #![expect(clippy::unwrap_used, reason = "a benchmark stops on any failure")]
 
 use diesel::prelude::*;
@@ -87,7 +89,12 @@ async fn group_commit(n: usize, writers: usize) {
     );
 }
 
-async fn end_to_end(n: usize, clients: usize) {
+/// `n` commands from `clients` HTTP clients, each sending its next as soon
+/// as the last is answered or, with `rate`, at its turn in a schedule of
+/// `rate` commands a second across all clients (sent late if the client is
+/// behind, never skipped): the latency at a given load rather than at the
+/// most the clients can send.
+async fn end_to_end(n: usize, clients: usize, rate: Option<f64>) {
     let n = n / clients * clients;
     let app = Arc::new(spawn_app().await);
     // Warm up: connections, topology, consumers.
@@ -101,11 +108,16 @@ async fn end_to_end(n: usize, clients: usize) {
 
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
-        .map(|_| {
+        .map(|client| {
             let app = app.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(n / clients);
-                for _ in 0..n / clients {
+                for i in 0..n / clients {
+                    if let Some(rate) = rate {
+                        let turn = (i * clients + client) as f64 / rate;
+                        tokio::time::sleep_until((started + Duration::from_secs_f64(turn)).into())
+                            .await;
+                    }
                     let t = Instant::now();
                     let res = app
                         .ops(reqwest::Method::POST, "/v1/ops/probes")
@@ -145,8 +157,14 @@ async fn end_to_end(n: usize, clients: usize) {
     http.sort();
     let pct = |v: &[f64], p: f64| v[((v.len() - 1) as f64 * p) as usize];
     let http_ms: Vec<f64> = http.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    let what = match rate {
+        Some(rate) => {
+            format!("no-op command end to end, {clients} HTTP clients, {rate:.0} a second offered")
+        }
+        None => format!("no-op command end to end, {clients} HTTP clients"),
+    };
     row(
-        &format!("no-op command end to end, {clients} HTTP clients"),
+        &what,
         n,
         elapsed,
         &format!(
@@ -216,7 +234,8 @@ async fn wait_completed(app: &sluice_testkit::TestApp, n: i64, every: Duration) 
 
 fn main() {
     // `cargo bench --bench pipeline -- e2e` runs only the measurements whose
-    // key is named (single, batched, group, latency, e2e); no name runs them all.
+    // key is named (single, batched, group, latency, e2e, paced); no name
+    // runs them all.
     let only: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -245,6 +264,9 @@ fn main() {
         rt.block_on(unloaded_latency(500));
     }
     if run("e2e") {
-        rt.block_on(end_to_end(20_000 * scale, 64));
+        rt.block_on(end_to_end(20_000 * scale, 64, None));
+    }
+    if run("paced") {
+        rt.block_on(end_to_end(20_000 * scale, 64, Some(3_200.0)));
     }
 }
