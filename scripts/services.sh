@@ -90,6 +90,9 @@ ensure_packages() {
     # The sluice binary links libpq (diesel's PostgreSQL backend), so building
     # it needs the development files; the server packages do not bring them.
     deb_installed libpq-dev || missing+=(libpq-dev)
+    # jemalloc, the binary's allocator, is compiled from its C sources.
+    command -v make >/dev/null 2>&1 || missing+=(make)
+    command -v cc >/dev/null 2>&1 || missing+=(gcc)
     # The browser tests drive Debian's Chromium through its ChromeDriver.
     if [ "$with_browser" = true ]; then
         command -v chromium >/dev/null 2>&1 || missing+=(chromium)
