@@ -133,34 +133,9 @@ fn insert_rows(conn: &mut PgConnection, rows: Vec<EventRow>) -> QueryResult<()> 
     if rows.is_empty() {
         return Ok(());
     }
-    let n = rows.len();
-    let mut c = Columns {
-        global_seq: Vec::with_capacity(n),
-        event_id: Vec::with_capacity(n),
-        stream_type: Vec::with_capacity(n),
-        stream_id: Vec::with_capacity(n),
-        stream_version: Vec::with_capacity(n),
-        account_id: Vec::with_capacity(n),
-        event_type: Vec::with_capacity(n),
-        payload: Vec::with_capacity(n),
-        metadata: Vec::with_capacity(n),
-        recorded_at: Vec::with_capacity(n),
-        prev_hash: Vec::with_capacity(n),
-        hash: Vec::with_capacity(n),
-    };
+    let mut c = Columns::default();
     for row in rows {
-        c.global_seq.push(row.global_seq);
-        c.event_id.push(row.event_id);
-        c.stream_type.push(row.stream_type);
-        c.stream_id.push(row.stream_id);
-        c.stream_version.push(row.stream_version);
-        c.account_id.push(row.account_id);
-        c.event_type.push(row.event_type);
-        c.payload.push(row.payload);
-        c.metadata.push(row.metadata);
-        c.recorded_at.push(row.recorded_at);
-        c.prev_hash.push(row.prev_hash);
-        c.hash.push(row.hash);
+        c.push(row);
     }
     diesel::sql_query(
         "INSERT INTO events (global_seq, event_id, stream_type, stream_id, stream_version, \
@@ -186,6 +161,7 @@ fn insert_rows(conn: &mut PgConnection, rows: Vec<EventRow>) -> QueryResult<()> 
 }
 
 /// [`EventRow`]s, a column each.
+#[derive(Default)]
 struct Columns {
     global_seq: Vec<i64>,
     event_id: Vec<Uuid>,
@@ -199,6 +175,23 @@ struct Columns {
     recorded_at: Vec<chrono::DateTime<chrono::Utc>>,
     prev_hash: Vec<Vec<u8>>,
     hash: Vec<Vec<u8>>,
+}
+
+impl Columns {
+    fn push(&mut self, row: EventRow) {
+        self.global_seq.push(row.global_seq);
+        self.event_id.push(row.event_id);
+        self.stream_type.push(row.stream_type);
+        self.stream_id.push(row.stream_id);
+        self.stream_version.push(row.stream_version);
+        self.account_id.push(row.account_id);
+        self.event_type.push(row.event_type);
+        self.payload.push(row.payload);
+        self.metadata.push(row.metadata);
+        self.recorded_at.push(row.recorded_at);
+        self.prev_hash.push(row.prev_hash);
+        self.hash.push(row.hash);
+    }
 }
 
 fn is_usable(conn: &mut PgConnection) -> bool {
