@@ -143,8 +143,22 @@ impl Running {
             .await?;
         backoff.reset();
         tracing::info!(queue = %self.spec.queue, "consuming");
+        // The connection's own error ends the session even should the
+        // deliveries' stream not say so: the session then reconnects once
+        // the deliveries in hand are settled.
+        let mut events = connection.events_listener();
+        let lost = async move {
+            while let Some(event) = events.next().await {
+                if let lapin::Event::Error(e) = event {
+                    return Some(e);
+                }
+            }
+            None
+        };
         let mut failure = None;
+        let mut deliveries = deliveries.take_until(Box::pin(lost));
         deliveries
+            .by_ref()
             .take_while(|d| {
                 let ok = d.is_ok();
                 if let Err(e) = d {
@@ -158,7 +172,15 @@ impl Running {
                 async move { this.dispatch(delivery).await }
             })
             .await;
-        let _ = connection.close(200, "consumer stopping".into()).await;
+        if let Some(Some(e)) = deliveries.take_result() {
+            failure.get_or_insert(e);
+        }
+        // Bounded for the same reason as an ack (see [`SETTLE_TIMEOUT`]).
+        let _ = tokio::time::timeout(
+            SETTLE_TIMEOUT,
+            connection.close(200, "consumer stopping".into()),
+        )
+        .await;
         match failure {
             Some(e) => Err(e),
             None => Ok(()),
@@ -172,7 +194,7 @@ impl Running {
             Err(e) => {
                 tracing::warn!(queue = %self.spec.queue, error = %e, "undecodable delivery dead-lettered");
                 self.metrics.delivery(consumer, "rejected");
-                let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+                settle(delivery.reject(BasicRejectOptions { requeue: false })).await;
                 return;
             }
         };
@@ -185,7 +207,7 @@ impl Running {
         if let Some(region) = foreign.filter(|_| self.spec.refuse_other_regions) {
             tracing::warn!(seq, %region, "command of another region refused, dead-lettered");
             self.metrics.delivery(consumer, "rejected");
-            let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+            settle(delivery.reject(BasicRejectOptions { requeue: false })).await;
             return;
         }
         let headers = delivery.properties.headers().clone().unwrap_or_default();
@@ -204,7 +226,7 @@ impl Running {
                 Err(HandlerError::Reject(reason)) => {
                     tracing::warn!(seq, %reason, "handler refused the event, dead-lettered");
                     self.metrics.delivery(consumer, "rejected");
-                    let _ = delivery.reject(BasicRejectOptions { requeue: false }).await;
+                    settle(delivery.reject(BasicRejectOptions { requeue: false })).await;
                 }
                 Err(HandlerError::Retry(reason))
                     if started.elapsed() + pause <= self.spec.retry_for =>
@@ -221,12 +243,11 @@ impl Running {
                     // Even with no retry window, never hand a failing message
                     // straight back: that would spin while an outage lasts.
                     tokio::time::sleep(pause).await;
-                    let _ = delivery
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            multiple: false,
-                        })
-                        .await;
+                    settle(delivery.nack(BasicNackOptions {
+                        requeue: true,
+                        multiple: false,
+                    }))
+                    .await;
                 }
             }
             return;
@@ -265,7 +286,24 @@ enum Done {
 }
 
 async fn ack(delivery: &Delivery) {
-    if let Err(e) = delivery.ack(BasicAckOptions::default()).await {
-        tracing::debug!(error = %e, "ack lost with its channel; the broker will redeliver");
+    settle(delivery.ack(BasicAckOptions::default())).await;
+}
+
+/// How long an ack, nack or reject may wait for its channel. One sent as
+/// the broker closes the connection can be left waiting for ever by the
+/// client library, and the consumer's session, which waits for its
+/// deliveries before it reconnects, with it; the broker redelivers what it
+/// did not hear about.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn settle<T>(answer: impl std::future::Future<Output = lapin::Result<T>>) {
+    match tokio::time::timeout(SETTLE_TIMEOUT, answer).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "ack lost with its channel; the broker will redeliver")
+        }
+        Err(_) => tracing::warn!(
+            "no answer from the channel to an ack within {SETTLE_TIMEOUT:?}; the broker will redeliver"
+        ),
     }
 }
