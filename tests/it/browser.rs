@@ -77,12 +77,7 @@ async fn a_user_signs_up_imports_a_csv_into_postgres_sees_the_rows_and_rolls_bac
     wait_path(b, "/app/imports/new?upload=").await;
     // The wizard: the table, the columns auto-matched, the preview.
     choose(b, "object", "contacts").await;
-    next_step(b, "target", "mapping").await;
-    wait_for(
-        b,
-        "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
-    )
-    .await;
+    to_mapping(b, "email").await;
     next_step(b, "mapping", "clean").await;
     next_step(b, "clean", "preview").await;
     wait_for(

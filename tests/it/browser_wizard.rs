@@ -104,11 +104,7 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
 
     // Mapping: auto-matched columns with their confidence, types and
     // required fields in the drop-downs, the unmatched column left out.
-    wait_for(
-        b,
-        "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
-    )
-    .await;
+    wait_mapping(b, "email").await;
     let email_option = text_at(b, "#field-0 option[value=email]").await;
     assert!(
         email_option.contains("text") && email_option.contains("required"),
@@ -190,9 +186,7 @@ async fn the_wizard_maps_fixes_a_date_from_the_preview_and_runs_a_trial_into_pos
     );
     choose(b, "transform-2", "date").await;
     fill(b, "transform-value-2", "%m/%d/%Y").await;
-    next_step(b, "mapping", "clean").await;
-    next_step(b, "clean", "preview").await;
-    wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
+    to_clean_preview(b, 5).await;
     let skipped = text_at(b, "#preview-rows tbody").await;
     assert!(
         skipped.contains("Skipped: duplicate of row 1 (email)"),
@@ -270,11 +264,7 @@ async fn the_wizard_imports_into_a_salesforce_object_and_the_run_is_rolled_back(
 
     // Auto-match by name and label; a required field left unmapped is
     // called out until a column goes to it.
-    wait_for(
-        b,
-        "[data-step=mapping]:not([hidden]) #field-0 option[value=LastName]",
-    )
-    .await;
+    wait_mapping(b, "LastName").await;
     assert_eq!(value_of(b, "field-0").await, "LastName");
     assert_eq!(value_of(b, "field-1").await, "Email");
     assert_eq!(value_of(b, "field-2").await, "Birthdate");
@@ -290,9 +280,7 @@ async fn the_wizard_imports_into_a_salesforce_object_and_the_run_is_rolled_back(
             .is_ok(),
         "nothing required is missing"
     );
-    next_step(b, "mapping", "clean").await;
-    next_step(b, "clean", "preview").await;
-    wait_text(b, "preview-status", "3 rows shown, none with a problem.").await;
+    to_clean_preview(b, 3).await;
     look(b, "wizard-salesforce-preview").await;
     next_step(b, "preview", "run").await;
     click(b, "#start-run").await;
@@ -344,11 +332,7 @@ async fn the_whole_wizard_works_from_the_keyboard_alone() {
     press(b, TAB).await;
     tab_to(b, "Next: map the columns").await;
     press(b, ENTER).await;
-    wait_for(
-        b,
-        "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
-    )
-    .await;
+    wait_mapping(b, "email").await;
     assert_eq!(
         focused(b).await,
         "step-mapping",
@@ -477,12 +461,7 @@ async fn a_job_reopens_in_the_wizard_with_its_choices_and_its_mapping_is_kept_fo
         .await
         .unwrap();
     wait_for(b, "#object option[value=contacts]:checked").await;
-    next_step(b, "target", "mapping").await;
-    wait_for(
-        b,
-        "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
-    )
-    .await;
+    to_mapping(b, "email").await;
     assert_eq!(value_of(b, "field-0").await, "email");
     assert_eq!(
         value_of(b, "transform-0").await,
@@ -505,9 +484,7 @@ async fn a_job_reopens_in_the_wizard_with_its_choices_and_its_mapping_is_kept_fo
 
     // Changed: the first name no longer imported; the rest as it was.
     choose(b, "field-1", "").await;
-    next_step(b, "mapping", "clean").await;
-    next_step(b, "clean", "preview").await;
-    wait_text(b, "preview-status", "3 rows shown, none with a problem.").await;
+    to_clean_preview(b, 3).await;
     let saved = crate::accounts::call_json(
         &app,
         reqwest::Method::GET,
@@ -594,17 +571,10 @@ async fn a_file_comes_by_drag_and_drop_or_from_dropbox_and_a_job_whose_file_is_g
     wait_path(b, "/app/imports/new?upload=").await;
     wait_for(b, "#object option[value=contacts]").await;
     choose(b, "object", "contacts").await;
-    next_step(b, "target", "mapping").await;
-    wait_for(
-        b,
-        "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
-    )
-    .await;
+    to_mapping(b, "email").await;
     choose(b, "transform-2", "date").await;
     fill(b, "transform-value-2", "%m/%d/%Y").await;
-    next_step(b, "mapping", "clean").await;
-    next_step(b, "clean", "preview").await;
-    wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
+    to_clean_preview(b, 5).await;
     let first_upload = b
         .find(Locator::Id("wizard"))
         .await
@@ -636,16 +606,9 @@ async fn a_file_comes_by_drag_and_drop_or_from_dropbox_and_a_job_whose_file_is_g
     let at = wait_path(b, "/app/imports/new?upload=").await;
     assert!(at.contains(&format!("job={job_id}")), "{at}");
     wait_for(b, "#object option[value=contacts]:checked").await;
-    next_step(b, "target", "mapping").await;
-    wait_for(
-        b,
-        "[data-step=mapping]:not([hidden]) #field-0 option[value=email]",
-    )
-    .await;
+    to_mapping(b, "email").await;
     assert_eq!(value_of(b, "transform-value-2").await, "%m/%d/%Y");
-    next_step(b, "mapping", "clean").await;
-    next_step(b, "clean", "preview").await;
-    wait_text(b, "preview-status", "5 rows shown, none with a problem.").await;
+    to_clean_preview(b, 5).await;
     let saved = crate::accounts::call_json(
         &app,
         reqwest::Method::GET,

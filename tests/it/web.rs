@@ -170,6 +170,35 @@ pub(crate) async fn next_step(b: &Client, from: &str, to: &str) {
     wait_for(b, &format!("[data-step={to}]:not([hidden])")).await;
 }
 
+/// The wizard's mapping step shown with the target's fields loaded: its
+/// first column's drop-down offers `field`.
+pub(crate) async fn wait_mapping(b: &Client, field: &str) {
+    wait_for(
+        b,
+        &format!("[data-step=mapping]:not([hidden]) #field-0 option[value={field}]"),
+    )
+    .await;
+}
+
+/// From the target step to the mapping step, once it offers `field`.
+pub(crate) async fn to_mapping(b: &Client, field: &str) {
+    next_step(b, "target", "mapping").await;
+    wait_mapping(b, field).await;
+}
+
+/// From the mapping step through cleaning to a preview of `rows` rows
+/// without a problem.
+pub(crate) async fn to_clean_preview(b: &Client, rows: usize) {
+    next_step(b, "mapping", "clean").await;
+    next_step(b, "clean", "preview").await;
+    wait_text(
+        b,
+        "preview-status",
+        &format!("{rows} rows shown, none with a problem."),
+    )
+    .await;
+}
+
 /// Picks the option `value` of the select `id`, once it is there.
 pub(crate) async fn choose(b: &Client, id: &str, value: &str) {
     wait_for(b, &format!("#{id} option[value=\"{value}\"]"))
